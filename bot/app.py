@@ -1,0 +1,135 @@
+"""Process lifecycle: ``main()`` owns storage, the web server and the pipeline.
+
+Start-up: core services (database, migrations, endpoint cache, Steam client), then the web
+server. SIGINT/SIGTERM stop everything in reverse order: stop accepting webhooks and drain the
+requests in flight, then close the core (background lookups, HTTP client, database threads),
+and return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.core import Core
+from web.app import create_app
+
+log = logging.getLogger("questlog")
+
+DRAIN_SECONDS = 5.0
+
+NO_TOKEN_NOTICE = """\
+No Discord bot token is configured, so Questlog runs in web-only mode: webhooks, storage and
+get-playtime work, and activity events wait in the feed outbox until the bot runs with a token.
+To connect to Discord:
+  1. Open https://discord.com/developers/applications, create an application, open "Bot" and
+     press "Reset Token" to get a token.
+  2. Put it in config.toml under [discord] token = "...", or export DISCORD_TOKEN=... .
+  3. Invite the bot with the OAuth2 URL generator (scopes: bot, applications.commands).
+Start with --web-only to skip this notice."""
+
+DISCORD_PENDING_NOTICE = (
+    "A Discord token is configured, but this release of Questlog does not connect to Discord yet "
+    "(the bot, its commands and the feed poster arrive in the next release); running web-only. "
+    "Events wait in the feed outbox and will be posted once the bot runs."
+)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+
+
+class Server:
+    """The running process: core services plus the web site."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.core: Core | None = None
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        self.core = await Core.start(self.config, self.clock)
+        try:
+            app = create_app(self.core)
+            self.runner = web.AppRunner(
+                app,
+                handle_signals=False,
+                access_log=logging.getLogger("aiohttp.access")
+                if self.config.web.access_log
+                else None,
+                shutdown_timeout=DRAIN_SECONDS,
+            )
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, self.config.web.host, self.config.web.port)
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        address = self.runner.addresses[0]
+        self.port = int(address[1])
+        host = self.config.web.host
+        shown = f"[{host}]" if ":" in host else host
+        log.info("web server listening on http://%s:%d", shown, self.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()  # stops listening, waits for in-flight requests
+            self.runner = None
+        if self.core is not None:
+            await self.core.stop()
+            self.core = None
+
+
+async def serve(
+    config: Config,
+    *,
+    web_only: bool,
+    clock: Clock | None = None,
+    on_ready: Callable[[Server], None] | None = None,
+) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (
+            NotImplementedError,
+            RuntimeError,
+        ):  # Windows: Ctrl+C still raises KeyboardInterrupt
+            pass
+    if not web_only:
+        if config.discord.token:
+            log.warning(DISCORD_PENDING_NOTICE)
+        else:
+            for line in NO_TOKEN_NOTICE.splitlines():
+                log.warning(line)
+    server = Server(config, clock=clock)
+    await server.start()
+    if on_ready is not None:
+        on_ready(server)
+    try:
+        await stop.wait()
+        log.info("shutting down: draining web requests")
+    finally:
+        await server.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+    log.info("stopped")
+    return 0

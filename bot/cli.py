@@ -1,0 +1,412 @@
+"""``questlog`` / ``python -m bot``: run the server and administer it without Discord.
+
+Sub-commands open the database directly (a second process beside the running server is fine:
+SQLite's WAL mode and busy timeout handle it, and the server picks up endpoint changes within a
+second). Errors are one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot import __version__
+from bot.clock import SystemClock, to_iso
+from bot.config import Config, ConfigError, load_config
+from bot.endpoints import (
+    KINDS,
+    Endpoint,
+    EndpointError,
+    create_endpoint,
+    disable_endpoint,
+    list_endpoints,
+    path_warnings,
+    rotate_endpoint,
+)
+from bot.storage import apply_migrations, connect_sync, latest_schema_version
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    pass
+
+
+def _parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="configuration file (default ./config.toml; a missing file means every default)",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parent = _parent()
+    parser = argparse.ArgumentParser(
+        prog="questlog",
+        description="Questlog: activity and playtime bot for gaming communities.",
+        parents=[parent],
+    )
+    parser.add_argument("--version", action="version", version=f"questlog {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", parents=[parent], help="run Questlog (web server, and the bot when configured)"
+    )
+    run.add_argument(
+        "--web-only",
+        action="store_true",
+        help="run without connecting to Discord (no token needed)",
+    )
+
+    endpoint = commands.add_parser(
+        "endpoint", parents=[parent], help="create and manage webhook endpoints"
+    )
+    actions = endpoint.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create", parents=[parent], help="create an endpoint and print its URLs and secret"
+    )
+    create.add_argument("--kind", required=True, choices=KINDS)
+    create.add_argument(
+        "--guild", required=True, type=int, metavar="ID", help="Discord server (guild) id"
+    )
+    create.add_argument(
+        "--secret", help="use this secret (BattleMetrics generates its own: paste it here)"
+    )
+    create.add_argument(
+        "--read-secret", help="separate secret for get-playtime callers (kind playtime)"
+    )
+    create.add_argument(
+        "--game-id", type=int, help="fixed Steam app id that wins over the body's (kind playtime)"
+    )
+    create.add_argument("--path", help="keep an existing Playtime-Service path when migrating")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    listing = actions.add_parser("list", parents=[parent], help="list endpoints")
+    listing.add_argument("--guild", type=int, metavar="ID")
+    listing.add_argument("--json", action="store_true")
+    rotate = actions.add_parser("rotate", parents=[parent], help="give an endpoint a new secret")
+    rotate.add_argument("path")
+    rotate.add_argument("--secret", help="the new secret (default: generate one)")
+    rotate.add_argument(
+        "--grace-hours",
+        type=float,
+        help="keep the old secret valid this long (default from config, 24)",
+    )
+    rotate.add_argument(
+        "--read", action="store_true", help="replace the read secret instead (immediately)"
+    )
+    rotate.add_argument("--json", action="store_true")
+    disable = actions.add_parser(
+        "disable", parents=[parent], help="disable an endpoint (it answers 404)"
+    )
+    disable.add_argument("path")
+
+    sign = commands.add_parser(
+        "sign", parents=[parent], help="compute a signature for a test request body"
+    )
+    sign.add_argument("--secret", required=True)
+    sign.add_argument("--scheme", choices=("bm", "sha256", "hex"), default="sha256")
+    sign.add_argument(
+        "--timestamp", help="bm: ISO 8601 t (default now); sha256: Unix seconds for X-Timestamp"
+    )
+    sign.add_argument("file", help="file holding the exact body, or - for standard input")
+
+    backup = commands.add_parser(
+        "backup", parents=[parent], help="copy the database safely while it runs"
+    )
+    backup.add_argument("path")
+    backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+
+    status = commands.add_parser(
+        "status", parents=[parent], help="show database and endpoint status"
+    )
+    status.add_argument("--json", action="store_true")
+    return parser
+
+
+def _open_db(config: Config) -> sqlite3.Connection:
+    path = Path(config.database.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect_sync(path)
+    apply_migrations(conn)
+    return conn
+
+
+def _transaction(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = op(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _endpoint_json(endpoint: Endpoint, base_url: str, *, with_secret: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "path": endpoint.path,
+        "kind": endpoint.kind,
+        "guild_id": endpoint.guild_id,
+        "urls": endpoint.urls(base_url),
+        "game_id": endpoint.game_id,
+        "disabled": endpoint.disabled,
+        "created_at": to_iso(endpoint.created_at),
+        "last_used_at": to_iso(endpoint.last_used_at) if endpoint.last_used_at else None,
+    }
+    if with_secret:
+        data["secret"] = endpoint.secret
+        if endpoint.read_secret:
+            data["read_secret"] = endpoint.read_secret
+    return data
+
+
+def _print_endpoint(endpoint: Endpoint, base_url: str) -> None:
+    print(f"kind:    {endpoint.kind}")
+    print(f"guild:   {endpoint.guild_id}")
+    print(f"path:    {endpoint.path}")
+    print(f"secret:  {endpoint.secret}")
+    if endpoint.read_secret:
+        print(f"read secret (get-playtime only): {endpoint.read_secret}")
+    if endpoint.game_id is not None:
+        print(f"fixed game id: {endpoint.game_id}")
+    labels = (
+        ["BattleMetrics webhook URL", "get-playtime URL"]
+        if endpoint.kind == "playtime"
+        else [f"{endpoint.kind} webhook URL"]
+    )
+    for label, url in zip(labels, endpoint.urls(base_url), strict=True):
+        print(f"{label}: {url}")
+    print("Keep the secret safe: it is shown only by this command and `endpoint rotate`.")
+
+
+def _warn_base_url(config: Config) -> None:
+    if not config.web.public_url:
+        print(
+            f"note: [web] public_url is not set; URLs use {config.web.base_url()}."
+            " Set public_url to the address game servers reach.",
+            file=sys.stderr,
+        )
+
+
+def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
+    now = SystemClock().now()
+    conn = _open_db(config)
+    try:
+        base = config.web.base_url()
+        if args.action == "create":
+            if args.path:
+                for warning in path_warnings(args.path):
+                    print(f"warning: {warning}", file=sys.stderr)
+            endpoint = _transaction(
+                conn,
+                lambda c: create_endpoint(
+                    c,
+                    kind=args.kind,
+                    guild_id=args.guild,
+                    now=now,
+                    secret=args.secret,
+                    read_secret=args.read_secret,
+                    game_id=args.game_id,
+                    path=args.path,
+                ),
+            )
+            _warn_base_url(config)
+            if args.json:
+                print(json.dumps(_endpoint_json(endpoint, base, with_secret=True)))
+            else:
+                _print_endpoint(endpoint, base)
+        elif args.action == "list":
+            endpoints = list_endpoints(conn, args.guild)
+            if args.json:
+                print(json.dumps([_endpoint_json(e, base, with_secret=False) for e in endpoints]))
+            elif not endpoints:
+                print(
+                    "no endpoints yet: create one with `questlog endpoint create --kind playtime --guild ID`"
+                )
+            else:
+                for e in endpoints:
+                    state = "disabled" if e.disabled else "active"
+                    used = to_iso(e.last_used_at) if e.last_used_at else "never"
+                    game = f" game={e.game_id}" if e.game_id is not None else ""
+                    print(
+                        f"{e.path}  {e.kind:<9} guild={e.guild_id}{game}  {state}  last used {used}"
+                    )
+        elif args.action == "rotate":
+            hours = (
+                args.grace_hours
+                if args.grace_hours is not None
+                else config.webhooks.rotate_grace_hours
+            )
+            if hours < 0:
+                raise CliError("--grace-hours must not be negative")
+            endpoint = _transaction(
+                conn,
+                lambda c: rotate_endpoint(
+                    c,
+                    args.path,
+                    now=now,
+                    grace=timedelta(hours=hours),
+                    secret=args.secret,
+                    read=args.read,
+                ),
+            )
+            if args.json:
+                print(json.dumps(_endpoint_json(endpoint, base, with_secret=True)))
+            else:
+                _print_endpoint(endpoint, base)
+                if not args.read and endpoint.previous_secret_expires_at:
+                    print(
+                        f"The old secret stays valid until {to_iso(endpoint.previous_secret_expires_at)}."
+                    )
+        elif args.action == "disable":
+            endpoint = _transaction(conn, lambda c: disable_endpoint(c, args.path, now=now))
+            print(f"disabled {endpoint.path}: it now answers 404")
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
+
+    try:
+        body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    if args.scheme == "bm":
+        stamp = args.timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        print(BattleMetricsScheme.sign(args.secret, body, stamp))
+    elif args.scheme == "sha256":
+        if args.timestamp is not None and not args.timestamp.isdigit():
+            raise CliError("--timestamp for sha256 is Unix seconds (the X-Timestamp header)")
+        print(Sha256Scheme.sign(args.secret, body, args.timestamp))
+    else:
+        print(PlainHexScheme.sign(args.secret, body))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, config: Config) -> int:
+    target = Path(args.path)
+    if target.exists() and not args.force:
+        raise CliError(f"{target} exists; use --force to overwrite it")
+    source = Path(config.database.path)
+    if not source.exists():
+        raise CliError(f"no database at {source}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = connect_sync(source, readonly=True)
+    fd, temp = tempfile.mkstemp(prefix=".questlog-backup-", dir=target.parent)
+    os.close(fd)
+    try:
+        dst = sqlite3.connect(temp)
+        try:
+            src.backup(dst)  # SQLite's online backup API: consistent while the server writes
+        finally:
+            dst.close()
+        os.replace(temp, target)
+    finally:
+        src.close()
+        if os.path.exists(temp):
+            os.unlink(temp)
+    print(f"backed up {source} to {target}")
+    return 0
+
+
+def _status(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
+    def scalar(sql: str, params: tuple[Any, ...] = ()) -> int:
+        return int(conn.execute(sql, params).fetchone()[0])
+
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    used = conn.execute("SELECT calls FROM steam_budget WHERE day = ?", (day,)).fetchone()
+    path = Path(config.database.path)
+    return {
+        "database": str(path),
+        "database_bytes": path.stat().st_size if path.exists() else 0,
+        "schema_version": scalar("PRAGMA user_version"),
+        "schema_latest": latest_schema_version(),
+        "endpoints_active": scalar("SELECT count(*) FROM endpoints WHERE disabled_at IS NULL"),
+        "endpoints_disabled": scalar(
+            "SELECT count(*) FROM endpoints WHERE disabled_at IS NOT NULL"
+        ),
+        "raw_events": scalar("SELECT count(*) FROM raw_events"),
+        "activity_events": scalar("SELECT count(*) FROM activity_events"),
+        "outbox_pending": scalar("SELECT count(*) FROM feed_outbox WHERE status = 'pending'"),
+        "outbox_failed": scalar("SELECT count(*) FROM feed_outbox WHERE status = 'failed'"),
+        "account_links": scalar("SELECT count(*) FROM account_links"),
+        "steam_calls_today": int(used[0]) if used else 0,
+        "steam_daily_limit": config.steam.daily_call_limit,
+        "steam_configured": bool(config.steam.api_key),
+        "discord_configured": bool(config.discord.token),
+    }
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    conn = _open_db(config)
+    try:
+        info = _status(conn, config)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key.replace('_', ' '):<{width}}  {value}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from bot.app import serve, setup_logging
+
+    setup_logging(config.general.log_level)
+    try:
+        return asyncio.run(serve(config, web_only=args.web_only))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {config.web.host}:{config.web.port}: {exc.strerror or exc}"
+        ) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config_path = getattr(args, "config", None)
+        config = load_config(config_path)
+        if config_path and config.source is None:
+            print(f"note: {config_path} does not exist; using defaults", file=sys.stderr)
+        if args.command == "run":
+            return cmd_run(args, config)
+        if args.command == "endpoint":
+            return cmd_endpoint(args, config)
+        if args.command == "sign":
+            return cmd_sign(args)
+        if args.command == "backup":
+            return cmd_backup(args, config)
+        if args.command == "status":
+            return cmd_status(args, config)
+    except ConfigError as exc:
+        print(f"questlog: config error: {exc}", file=sys.stderr)
+        return 2
+    except (CliError, EndpointError) as exc:
+        print(f"questlog: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.OperationalError as exc:
+        print(f"questlog: database error: {exc}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command}")
+    return 2

@@ -1,0 +1,134 @@
+"""The core services, built once by ``main()`` and handed to the web app (and later the bot)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.budget import DatabaseBudget
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.endpoints import Endpoint, EndpointCache, touch_op
+from bot.ingest import Pipeline
+from bot.links import ConfirmStatus, confirm_link_code
+from bot.metrics import Metrics
+from bot.playtime import PlaytimeService
+from bot.storage import Database
+from connectors.registry import Registry
+from connectors.steam import SteamClient
+
+log = logging.getLogger(__name__)
+
+
+async def _outbox_gauges(db: Database) -> dict[str, float]:
+    def count(conn: sqlite3.Connection) -> dict[str, float]:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM feed_outbox WHERE status IN ('pending', 'failed') GROUP BY status"
+        ).fetchall()
+        found = {r[0]: r[1] for r in rows}
+        return {
+            "questlog_outbox_pending": found.get("pending", 0),
+            "questlog_outbox_failed": found.get("failed", 0),
+        }
+
+    return await db.read(count)
+
+
+@dataclass
+class Core:
+    config: Config
+    clock: Clock
+    db: Database
+    metrics: Metrics
+    registry: Registry
+    pipeline: Pipeline
+    endpoints: EndpointCache
+    steam: SteamClient
+    budget: DatabaseBudget
+    playtime: PlaytimeService
+    discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @classmethod
+    async def start(cls, config: Config, clock: Clock | None = None) -> Core:
+        clock = clock or SystemClock()
+        db = Database(config.database.path)
+        await db.open()
+        try:
+            metrics = Metrics()
+            registry = Registry().discover()
+            registry.configure({"steam": {"api_key": config.steam.api_key}})
+            pipeline = Pipeline(db, registry, clock, metrics)
+            endpoints = EndpointCache(db, clock)
+            await endpoints.start()
+            budget = DatabaseBudget(db, clock, config.steam.daily_call_limit)
+            steam = SteamClient(
+                config.steam.api_key,
+                base_url=config.steam.api_base_url,
+                budget=budget,
+                timeout=config.steam.timeout_seconds,
+                requests_per_second=config.steam.requests_per_second,
+                monotonic=clock.monotonic,
+            )
+            playtime = PlaytimeService(db, steam, clock, concurrency=config.steam.max_concurrency)
+        except BaseException:
+            await db.close()
+            raise
+        core = cls(
+            config, clock, db, metrics, registry, pipeline, endpoints, steam, budget, playtime
+        )
+        metrics.add_collector(budget.collect)
+        metrics.add_collector(lambda: _outbox_gauges(db))
+        metrics.add_collector(core._writer_stats)
+        return core
+
+    async def _writer_stats(self) -> dict[str, float]:
+        return {
+            "questlog_db_write_batches_total": self.db.batches,
+            "questlog_db_write_ops_total": self.db.batched_ops,
+            "questlog_discord_connected": 1 if self.discord_state == "connected" else 0,
+        }
+
+    async def stop(self) -> None:
+        """Stop background work and close the database (its thread must exit, or the process
+        would outlive SIGTERM)."""
+        await self.endpoints.stop()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.playtime.close()
+        await self.steam.aclose()
+        await self.db.close()
+
+    async def confirm_link(self, endpoint: Endpoint, raw: dict[str, Any]) -> ConfirmStatus:
+        now = self.clock.now()
+
+        def op(conn: sqlite3.Connection) -> ConfirmStatus:
+            return confirm_link_code(
+                conn,
+                guild_id=endpoint.guild_id,
+                source="minecraft",
+                code=raw["code"],
+                external_id=raw["player_uuid"],
+                display_name=raw.get("player_name"),
+                now=now,
+            )
+
+        status = await self.db.write(op)
+        self.metrics.inc("questlog_link_confirm_total", status=status)
+        return status
+
+    def touch(self, endpoint: Endpoint) -> None:
+        """Record last use (at most once a minute per endpoint; never delays the reply)."""
+        if not self.endpoints.should_touch(endpoint):
+            return
+        task = asyncio.create_task(self.db.write(touch_op(endpoint.id, self.clock.now())))
+        self._background.add(task)
+        task.add_done_callback(self._touched)
+
+    def _touched(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not record endpoint use: %s", task.exception())

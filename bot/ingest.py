@@ -1,0 +1,409 @@
+"""The one ingest path every source calls (DESIGN.md, "Data flow").
+
+``Pipeline.ingest(source, guild_id, raw)`` stores the raw event under a unique
+``(guild_id, sha256(dedupe_key))``, applies the connector's playtime/session effects, normalizes
+it into at most one activity event and queues that event for the guild's feed channel, all in
+one transaction of the group-committing writer. A duplicate stops at the first INSERT and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bot.clock import Clock, from_iso, to_iso
+from bot.metrics import Metrics
+from bot.storage import Database
+from connectors.base import (
+    ActivityEvent,
+    Connector,
+    Effect,
+    LinkInfo,
+    SessionEnd,
+    SessionStart,
+    SetPlaytime,
+    canonical_json,
+    sha256_hex,
+)
+from connectors.registry import Registry
+
+log = logging.getLogger(__name__)
+
+GLOBAL_SCOPE = 0  # playtime scope of public per-SteamID data (Steam)
+MILESTONE_HOURS = (1, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+CORE_EVENT_TYPES = ("playtime.milestone",)
+
+
+@dataclass
+class IngestResult:
+    status: Literal["accepted", "duplicate"]
+    raw_event_id: int | None = None
+    event_ids: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlaytimeChange:
+    old: int | None
+    new: int | None
+    applied: bool
+
+
+# --------------------------------------------------------------------------- SQL helpers
+# These run on the writer thread, inside the caller's transaction.
+
+
+def find_link(
+    conn: sqlite3.Connection, guild_id: int, source: str | None, external_id: str | None
+) -> LinkInfo | None:
+    if not source or not external_id:
+        return None
+    row = conn.execute(
+        "SELECT discord_user_id, external_id, display_name FROM account_links"
+        " WHERE guild_id = ? AND source = ? AND external_id = ?",
+        (guild_id, source, external_id),
+    ).fetchone()
+    return LinkInfo(row[0], row[1], row[2]) if row else None
+
+
+def _feed_accepts(types_json: str | None, event_type: str) -> bool:
+    if types_json is None:
+        return True
+    try:
+        enabled = json.loads(types_json)
+    except ValueError:
+        return True
+    if event_type in enabled:
+        return True
+    prefix = event_type.split(".", 1)[0]
+    return f"{prefix}.*" in enabled
+
+
+def insert_event(
+    conn: sqlite3.Connection, event: ActivityEvent, raw_event_id: int | None, now: datetime
+) -> int:
+    """Store an activity event and, when the guild has a feed channel that wants it, its outbox row."""
+    now_text = to_iso(now)
+    cur = conn.execute(
+        "INSERT INTO activity_events (guild_id, raw_event_id, type, source, actor_user_id,"
+        " actor_external_id, actor_name, title, payload, occurred_at, external_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.guild_id,
+            raw_event_id,
+            event.type,
+            event.source,
+            event.actor_user_id,
+            event.actor_external_id,
+            event.actor_name,
+            event.title,
+            canonical_json(dict(event.payload)),
+            to_iso(event.occurred_at),
+            event.external_id,
+            now_text,
+        ),
+    )
+    event_id = int(cur.lastrowid or 0)
+    guild = conn.execute(
+        "SELECT feed_channel_id, feed_event_types FROM guilds WHERE guild_id = ?", (event.guild_id,)
+    ).fetchone()
+    if guild and guild[0] and _feed_accepts(guild[1], event.type):
+        conn.execute(
+            "INSERT INTO feed_outbox (event_id, guild_id, channel_id, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?)",
+            (event_id, event.guild_id, guild[0], now_text, now_text),
+        )
+    return event_id
+
+
+def record_playtime(
+    conn: sqlite3.Connection,
+    *,
+    scope: int,
+    source: str,
+    player_id: str,
+    game_id: str,
+    seconds: int | None,
+    source_time: datetime,
+    now: datetime,
+    status: str = "ok",
+) -> PlaytimeChange:
+    """Store a measured *total*. An older measurement never overwrites a newer one; an increase
+    over a known value is sampled for charts and period leaderboards."""
+    key = (scope, source, player_id, game_id)
+    row = conn.execute(
+        "SELECT seconds, source_time FROM playtime"
+        " WHERE scope_guild_id = ? AND source = ? AND player_id = ? AND game_id = ?",
+        key,
+    ).fetchone()
+    when = to_iso(source_time)
+    old = row[0] if row else None
+    if row is not None and row[1] is not None and row[1] > when:
+        return PlaytimeChange(old, old, applied=False)
+    now_text = to_iso(now)
+    conn.execute(
+        "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, status,"
+        " source_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (scope_guild_id, source, player_id, game_id) DO UPDATE SET"
+        " seconds = excluded.seconds, status = excluded.status,"
+        " source_time = excluded.source_time, updated_at = excluded.updated_at",
+        (*key, seconds, status, when, now_text, now_text),
+    )
+    if old is not None and seconds is not None and seconds > old:
+        _sample(conn, key, when, seconds - old, seconds)
+    return PlaytimeChange(old, seconds, applied=True)
+
+
+def add_playtime(
+    conn: sqlite3.Connection,
+    *,
+    scope: int,
+    source: str,
+    player_id: str,
+    game_id: str,
+    delta: int,
+    at: datetime,
+    now: datetime,
+) -> PlaytimeChange:
+    key = (scope, source, player_id, game_id)
+    now_text = to_iso(now)
+    row = conn.execute(
+        "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, status,"
+        " source_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?)"
+        " ON CONFLICT (scope_guild_id, source, player_id, game_id) DO UPDATE SET"
+        " seconds = coalesce(playtime.seconds, 0) + excluded.seconds,"
+        " source_time = max(coalesce(playtime.source_time, ''), excluded.source_time),"
+        " updated_at = excluded.updated_at"
+        " RETURNING seconds",
+        (*key, delta, to_iso(at), now_text, now_text),
+    ).fetchone()
+    total = int(row[0])
+    if delta > 0:
+        _sample(conn, key, to_iso(at), delta, total)
+    return PlaytimeChange(total - delta, total, applied=True)
+
+
+def _sample(
+    conn: sqlite3.Connection, key: tuple[int, str, str, str], at: str, delta: int, total: int
+) -> None:
+    conn.execute(
+        "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
+        " delta_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (*key, at, delta, total),
+    )
+
+
+def crossed_milestone(
+    conn: sqlite3.Connection,
+    key: tuple[int, str, str, str],
+    old: int | None,
+    new: int | None,
+    at: datetime,
+) -> int | None:
+    """The highest milestone (hours) crossed by old -> new that was never announced before.
+
+    A first measurement (old unknown) sets the baseline silently: a veteran's first report must
+    not flood the feed with every milestone at once."""
+    if old is None or new is None or new <= old:
+        return None
+    crossed = [h for h in MILESTONE_HOURS if old < h * 3600 <= new]
+    if not crossed:
+        return None
+    fresh = [
+        h
+        for h in crossed
+        if conn.execute(
+            "INSERT OR IGNORE INTO milestones (scope_guild_id, source, player_id, game_id, threshold,"
+            " reached_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (*key, h, to_iso(at)),
+        ).rowcount
+    ]
+    return max(fresh) if fresh else None
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+class Pipeline:
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        clock: Clock,
+        metrics: Metrics,
+        on_event: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.metrics = metrics
+        self.on_event = on_event  # wakes the feed poster in-process
+
+    def count_ignored(self, source: str) -> None:
+        self.metrics.inc("questlog_ingest_total", source=source, result="ignored")
+
+    async def ingest(
+        self, source: str, guild_id: int, raw: Mapping[str, Any], *, endpoint_id: int | None = None
+    ) -> IngestResult:
+        connector = self.registry.get(source)
+        dedupe_hash = sha256_hex(connector.dedupe_key(raw))
+        effects = connector.effects(raw)
+        payload = canonical_json(dict(raw))
+        now = self.clock.now()
+
+        def op(conn: sqlite3.Connection) -> IngestResult:
+            cur = conn.execute(
+                "INSERT INTO raw_events (guild_id, source, endpoint_id, dedupe_hash, payload, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, dedupe_hash) DO NOTHING",
+                (guild_id, source, endpoint_id, dedupe_hash, payload, to_iso(now)),
+            )
+            if cur.rowcount == 0:
+                return IngestResult("duplicate")
+            raw_id = int(cur.lastrowid or 0)
+            return _apply(conn, connector, guild_id, raw, raw_id, effects, now)
+
+        result = await self.db.write(op)
+        self.metrics.inc("questlog_ingest_total", source=source, result=result.status)
+        if result.event_ids and self.on_event is not None:
+            self.on_event()
+        return result
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    connector: Connector,
+    guild_id: int,
+    raw: Mapping[str, Any],
+    raw_id: int,
+    effects: list[Effect],
+    now: datetime,
+) -> IngestResult:
+    derived: dict[str, Any] = {}
+    milestones: list[tuple[str, str, int, int, datetime]] = []
+    for effect in effects:
+        if isinstance(effect, SetPlaytime):
+            change = record_playtime(
+                conn,
+                scope=guild_id,
+                source=connector.key,
+                player_id=effect.player_id,
+                game_id=effect.game_id,
+                seconds=effect.seconds,
+                source_time=effect.source_time,
+                now=now,
+            )
+            derived["playtime_updated"] = change.applied
+            key = (guild_id, connector.key, effect.player_id, effect.game_id)
+            if change.applied and (
+                hours := crossed_milestone(conn, key, change.old, change.new, effect.source_time)
+            ):
+                milestones.append(
+                    (effect.player_id, effect.game_id, hours, effect.seconds, effect.source_time)
+                )
+        elif isinstance(effect, SessionStart):
+            _close_open_sessions(
+                conn, guild_id, connector.key, effect.player_id, effect.server_id, "superseded"
+            )
+            conn.execute(
+                "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    guild_id,
+                    connector.key,
+                    effect.player_id,
+                    effect.server_id,
+                    effect.game_id,
+                    to_iso(effect.at),
+                ),
+            )
+        elif isinstance(effect, SessionEnd):
+            seconds = _end_session(conn, guild_id, connector.key, effect)
+            derived["duration_seconds"] = seconds
+            if seconds:
+                change = add_playtime(
+                    conn,
+                    scope=guild_id,
+                    source=connector.key,
+                    player_id=effect.player_id,
+                    game_id=effect.game_id,
+                    delta=seconds,
+                    at=effect.at,
+                    now=now,
+                )
+                key = (guild_id, connector.key, effect.player_id, effect.game_id)
+                if hours := crossed_milestone(conn, key, change.old, change.new, effect.at):
+                    milestones.append(
+                        (effect.player_id, effect.game_id, hours, change.new or 0, effect.at)
+                    )
+
+    link = find_link(conn, guild_id, connector.link_source, connector.player_id(raw))
+    event = connector.normalize({**raw, **derived}, link)
+    result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
+    if event is not None:
+        result.event_ids.append(insert_event(conn, event.with_guild(guild_id), raw_id, now))
+    for player, game, hours, total, at in milestones:
+        who = find_link(conn, guild_id, connector.link_source, player)
+        name = (
+            raw.get("player_name")
+            or raw.get("name")
+            or (who.display_name if who else None)
+            or player
+        )
+        milestone = ActivityEvent(
+            type="playtime.milestone",
+            title=f"{name} reached {hours} h of playtime",
+            occurred_at=at,
+            source=connector.key,
+            payload={"player_id": player, "game_id": game, "hours": hours, "total_seconds": total},
+            guild_id=guild_id,
+            actor_user_id=who.discord_user_id if who else None,
+            actor_external_id=player,
+            actor_name=name if name != player else None,
+            external_id=f"{player}:{game}:{hours}",
+        )
+        result.event_ids.append(insert_event(conn, milestone, raw_id, now))
+    return result
+
+
+def _close_open_sessions(
+    conn: sqlite3.Connection, guild_id: int, source: str, player: str, server: str, reason: str
+) -> None:
+    conn.execute(
+        "UPDATE sessions SET closed_reason = ? WHERE guild_id = ? AND source = ? AND player_id = ?"
+        " AND server_id = ? AND ended_at IS NULL AND closed_reason IS NULL",
+        (reason, guild_id, source, player, server),
+    )
+
+
+def _end_session(conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd) -> int:
+    """Close the player's open session on that server; returns the seconds it lasted."""
+    end = to_iso(effect.at)
+    row = conn.execute(
+        "SELECT id, started_at FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?"
+        " AND server_id = ? AND ended_at IS NULL AND closed_reason IS NULL AND started_at <= ?"
+        " ORDER BY started_at DESC LIMIT 1",
+        (guild_id, source, effect.player_id, effect.server_id, end),
+    ).fetchone()
+    if row is not None:
+        seconds = max(0, int((effect.at - from_iso(row[1])).total_seconds()))
+        conn.execute(
+            "UPDATE sessions SET ended_at = ?, duration_seconds = ?, closed_reason = 'ended' WHERE id = ?",
+            (end, seconds, row[0]),
+        )
+        return seconds
+    seconds = max(0, effect.duration_hint or 0)
+    start = (
+        to_iso(effect.at - timedelta(seconds=seconds)) if effect.duration_hint is not None else None
+    )
+    conn.execute(
+        "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at, ended_at,"
+        " duration_seconds, closed_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ended')",
+        (guild_id, source, effect.player_id, effect.server_id, effect.game_id, start, end, seconds),
+    )
+    return seconds

@@ -1,0 +1,1 @@
+"""Discord extensions (slash commands); loaded by the bot in the next release."""

@@ -1,0 +1,1 @@
+"""Connectors: one subpackage per external source, discovered by :mod:`connectors.registry`."""

@@ -1,0 +1,336 @@
+"""The connector contract (DESIGN.md, "Connector contract").
+
+A connector is a subclass of :class:`Connector` in its own package under ``connectors/``; the
+registry imports every subpackage and registers each subclass by ``key``. Connectors describe
+themselves with class attributes, validate their webhook payloads into plain ``raw`` dicts, give a
+stable ``dedupe_key`` for each raw event and turn it into at most one :class:`ActivityEvent`.
+Side effects on stored playtime and sessions are *described* by :meth:`Connector.effects`; the
+core's ingest pipeline applies them in the same transaction as the event.
+
+Connectors never import discord, aiohttp or the core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+# --------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    requests_per_minute: int | None = None
+    requests_per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 1
+    backoff_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    can_sync: bool = False
+    can_webhook: bool = False
+    requires_auth: bool = False
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    description: str
+    model: type
+    handler: str
+
+
+@dataclass(frozen=True)
+class Action:
+    type: str
+    payload: Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """The Discord member an external account is linked to, in the event's guild."""
+
+    discord_user_id: int
+    external_id: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    type: str
+    title: str
+    occurred_at: datetime
+    source: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    guild_id: int = 0
+    actor_user_id: int | None = None
+    actor_external_id: str | None = None
+    actor_name: str | None = None
+    external_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("ActivityEvent.occurred_at must be timezone-aware")
+
+    def with_guild(self, guild_id: int) -> ActivityEvent:
+        return dataclasses.replace(self, guild_id=guild_id)
+
+
+@dataclass(frozen=True)
+class SetPlaytime:
+    """The source reports a player's *total* playtime for a game; newer measurements win."""
+
+    player_id: str
+    game_id: str
+    seconds: int
+    source_time: datetime
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    player_id: str
+    server_id: str
+    game_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SessionEnd:
+    """Closes the open session; its duration adds to playtime. ``duration_hint`` is used when
+    no matching start was recorded."""
+
+    player_id: str
+    server_id: str
+    game_id: str
+    at: datetime
+    duration_hint: int | None = None
+
+
+Effect = SetPlaytime | SessionStart | SessionEnd
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class SchemaError(ValueError):
+    """A webhook payload violates the connector's schema (HTTP 422, naming the field)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+class Connector:
+    key: ClassVar[str]
+    name: ClassVar[str]
+    version: ClassVar[str] = "1.0.0"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    secrets: ClassVar[Sequence[SecretSpec]] = ()
+    events: ClassVar[Sequence[EventSpec]] = ()
+    actions: ClassVar[Sequence[ActionSpec]] = ()
+    #: ``account_links.source`` whose external ids identify this connector's players.
+    link_source: ClassVar[str | None] = None
+
+    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
+        self.secret_values: dict[str, str] = dict(secrets or {})
+
+    # -- identity of raw events
+    def dedupe_key(self, raw: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def player_id(self, raw: Mapping[str, Any]) -> str | None:
+        """The external player id the raw event is about (used to find the linked member)."""
+        return None
+
+    # -- inbound
+    def parse_webhook(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]:
+        """Validate a decoded JSON webhook body into a raw event dict or raise SchemaError."""
+        raise NotImplementedError(f"{self.key} does not receive webhooks")
+
+    async def sync(self, link: LinkInfo) -> list[dict[str, Any]]:
+        raise NotImplementedError(f"{self.key} cannot sync")
+
+    def normalize(self, raw: Mapping[str, Any], link: LinkInfo | None) -> ActivityEvent | None:
+        raise NotImplementedError
+
+    def effects(self, raw: Mapping[str, Any]) -> list[Effect]:
+        return []
+
+    # -- outbound
+    async def execute(self, action: Action) -> Any:
+        spec = next((a for a in self.actions if a.name == action.type), None)
+        if spec is None:
+            raise SchemaError("type", f"unknown action {action.type!r} for {self.key}")
+        try:
+            payload = spec.model(**dict(action.payload))
+        except TypeError as exc:
+            raise SchemaError("payload", str(exc)) from None
+        return await getattr(self, spec.handler)(payload)
+
+    @classmethod
+    def event_names(cls) -> list[str]:
+        return [e.name for e in cls.events]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces): the same value gives the same text in every
+    process, unlike Python's ``hash()``."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_STEAM_ID = re.compile(r"7656119[0-9]{10}", re.ASCII)
+_UINT = re.compile(r"[0-9]+", re.ASCII)
+SQLITE_INT_MAX = 2**63 - 1
+
+
+def expect_object(value: Any, field_name: str = "body") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SchemaError(field_name, "must be a JSON object")
+    return value
+
+
+def steam_id(value: Any, field_name: str) -> str:
+    """A SteamID64 as ASCII text: '7656119' followed by 10 digits (strings or JSON numbers)."""
+    if isinstance(value, bool) or value is None:
+        raise SchemaError(field_name, "must be a SteamID64 such as 76561198000000000")
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or not _STEAM_ID.fullmatch(value.strip()):
+        raise SchemaError(field_name, "must be a SteamID64 such as 76561198000000000")
+    return value.strip()
+
+
+def integer(value: Any, field_name: str, *, lo: int = 0, hi: int = SQLITE_INT_MAX) -> int:
+    """An integer given as a JSON number or a string of ASCII digits (template substitution)."""
+    if isinstance(value, bool) or value is None:
+        raise SchemaError(field_name, "must be an integer")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _UINT.fullmatch(text) or len(text) > 19:
+            raise SchemaError(field_name, "must be a whole number")
+        number = int(text)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise SchemaError(field_name, "must be a whole number")
+        number = int(value)
+    else:
+        raise SchemaError(field_name, "must be an integer")
+    if not lo <= number <= hi:
+        raise SchemaError(field_name, f"must be between {lo} and {hi}")
+    return number
+
+
+def text(value: Any, field_name: str, *, max_len: int, min_len: int = 1) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(field_name, "must be a string")
+    stripped = value.strip()
+    if len(stripped) < min_len:
+        raise SchemaError(field_name, "must not be empty")
+    if len(stripped) > max_len:
+        raise SchemaError(field_name, f"must be at most {max_len} characters")
+    return stripped
+
+
+def optional_text(value: Any, field_name: str, *, max_len: int) -> str | None:
+    if value is None:
+        return None
+    return text(value, field_name, max_len=max_len)
+
+
+def timestamp(value: Any, field_name: str) -> datetime:
+    """ISO 8601 with an offset (or 'Z'), or Unix seconds; returns aware UTC."""
+    if isinstance(value, bool) or value is None:
+        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or not 0 <= value <= 253402300799:
+            raise SchemaError(field_name, "Unix timestamp out of range")
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str) or len(value) > 64:
+        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
+    candidate = value.strip()
+    if candidate.endswith(("Z", "z")):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone") from None
+    if parsed.tzinfo is None:
+        raise SchemaError(field_name, "needs a timezone offset such as Z or +02:00")
+    return parsed.astimezone(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """Canonical UTC text for dedupe keys and payloads."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class WebhookContext:
+    """What the web layer verified about a delivery before handing its body to a connector."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    signed_at: datetime | None = None  # the verified signature timestamp, when the scheme has one
+    signed_at_text: str | None = None  # ...exactly as the sender wrote it
+    signature: str | None = None  # the verified signature value
+    fixed_game_id: int | None = None  # the endpoint's fixed game, which wins over the body's
+
+
+class IgnoredDelivery(Exception):
+    """A well-formed delivery that carries nothing to store (answered 202 and counted)."""
+
+
+def human_duration(seconds: int) -> str:
+    """'12 h 30 min', '45 min', '30 s'."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    if hours:
+        return f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"

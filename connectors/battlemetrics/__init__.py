@@ -1,0 +1,3 @@
+from connectors.battlemetrics.connector import BattleMetricsConnector
+
+__all__ = ["BattleMetricsConnector"]

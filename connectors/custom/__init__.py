@@ -1,0 +1,3 @@
+from connectors.custom.connector import CustomConnector
+
+__all__ = ["CustomConnector"]

@@ -1,0 +1,3 @@
+from connectors.minecraft.connector import MinecraftConnector
+
+__all__ = ["MinecraftConnector"]

@@ -1,0 +1,174 @@
+"""Minecraft server webhooks (a plugin, mod or log bridge posts them).
+
+Payload types (seed 000): ``session.started``, ``session.ended``, ``achievement.unlocked``, and
+``link.confirm`` (a player typed the one-time code from ``/link minecraft`` in game; the core
+answers it, it is not an activity). Playtime comes from start/end pairs under the game key
+``minecraft``; ``server_id`` keeps sessions of different servers apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from connectors.base import (
+    ActivityEvent,
+    Capabilities,
+    Connector,
+    Effect,
+    EventSpec,
+    LinkInfo,
+    SchemaError,
+    SessionEnd,
+    SessionStart,
+    WebhookContext,
+    expect_object,
+    human_duration,
+    integer,
+    iso,
+    optional_text,
+    timestamp,
+)
+
+GAME_ID = "minecraft"
+TYPES = ("session.started", "session.ended", "achievement.unlocked", "link.confirm")
+_ADVANCEMENT_KEY = re.compile(r"[a-z0-9_.-]+:[a-z0-9_./-]+", re.ASCII)
+_LINK_CODE = re.compile(r"[A-Za-z0-9-]{4,32}", re.ASCII)
+MAX_SESSION_SECONDS = 366 * 24 * 3600
+
+
+@cache
+def advancement_names() -> dict[str, dict[str, str]]:
+    data = resources.files("connectors.minecraft").joinpath("advancements.json").read_text("utf-8")
+    return {k: v for k, v in json.loads(data).items() if not k.startswith("_")}
+
+
+def _player_uuid(value: Any) -> str:
+    if not isinstance(value, str):
+        raise SchemaError("player_uuid", "must be a UUID string")
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise SchemaError(
+            "player_uuid", "must be a UUID such as 069a79f4-44e9-4726-a5be-fca90e38aaf5"
+        ) from None
+
+
+class MinecraftConnector(Connector):
+    key = "minecraft"
+    name = "Minecraft"
+    capabilities = Capabilities(can_webhook=True)
+    events = (
+        EventSpec("minecraft.session.started", "A player joined a Minecraft server"),
+        EventSpec("minecraft.session.ended", "A player left a Minecraft server"),
+        EventSpec("minecraft.achievement", "A player made a Minecraft advancement"),
+    )
+    link_source = "minecraft"
+
+    def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
+        data = expect_object(body)
+        kind = data.get("type")
+        if not isinstance(kind, str) or kind not in TYPES:
+            raise SchemaError("type", f"must be one of {', '.join(TYPES)}")
+        raw: dict[str, Any] = {"type": kind, "player_uuid": _player_uuid(data.get("player_uuid"))}
+        raw["player_name"] = optional_text(data.get("player_name"), "player_name", max_len=32)
+        if kind == "link.confirm":
+            code = data.get("code")
+            if not isinstance(code, str) or not _LINK_CODE.fullmatch(code.strip()):
+                raise SchemaError(
+                    "code", "must be the 4-32 character code shown by /link minecraft"
+                )
+            raw["code"] = code.strip().upper()
+            return raw
+        raw["server_id"] = optional_text(data.get("server_id"), "server_id", max_len=64) or ""
+        raw["world"] = optional_text(data.get("world"), "world", max_len=64)
+        if "at" not in data:
+            raise SchemaError("at", "is required (ISO 8601 with a timezone)")
+        raw["at"] = iso(timestamp(data["at"], "at"))
+        if kind == "session.ended" and data.get("duration_seconds") is not None:
+            raw["duration_seconds"] = integer(
+                data["duration_seconds"], "duration_seconds", hi=MAX_SESSION_SECONDS
+            )
+        if kind == "achievement.unlocked":
+            key = data.get("key")
+            if not isinstance(key, str) or not _ADVANCEMENT_KEY.fullmatch(key.strip()):
+                raise SchemaError(
+                    "key", "must be a namespaced id such as minecraft:story/mine_diamond"
+                )
+            raw["key"] = key.strip()
+            raw["title"] = optional_text(data.get("title"), "title", max_len=128)
+        return raw
+
+    def dedupe_key(self, raw: Mapping[str, Any]) -> str:
+        return ":".join(
+            (
+                "minecraft",
+                raw["type"],
+                raw.get("server_id") or "",
+                raw["player_uuid"],
+                raw.get("key") or "",
+                raw.get("at") or "",
+            )
+        )
+
+    def player_id(self, raw: Mapping[str, Any]) -> str | None:
+        return str(raw["player_uuid"])
+
+    def effects(self, raw: Mapping[str, Any]) -> list[Effect]:
+        at = timestamp(raw["at"], "at")
+        player, server = raw["player_uuid"], raw.get("server_id") or ""
+        if raw["type"] == "session.started":
+            return [SessionStart(player, server, GAME_ID, at)]
+        if raw["type"] == "session.ended":
+            return [SessionEnd(player, server, GAME_ID, at, raw.get("duration_seconds"))]
+        return []
+
+    def normalize(self, raw: Mapping[str, Any], link: LinkInfo | None) -> ActivityEvent | None:
+        kind = raw["type"]
+        who = (
+            raw.get("player_name")
+            or (link.display_name if link else None)
+            or raw["player_uuid"][:8]
+        )
+        where = raw.get("world") or raw.get("server_id") or "the server"
+        common = {
+            "occurred_at": timestamp(raw["at"], "at"),
+            "source": self.key,
+            "actor_user_id": link.discord_user_id if link else None,
+            "actor_external_id": raw["player_uuid"],
+            "actor_name": raw.get("player_name"),
+        }
+        payload = {k: v for k, v in raw.items() if v is not None}
+        if kind == "session.started":
+            return ActivityEvent(
+                type="minecraft.session.started",
+                title=f"{who} joined {where}",
+                payload=payload,
+                **common,
+            )
+        if kind == "session.ended":
+            seconds = raw.get("duration_seconds")
+            title = f"{who} left {where}"
+            if seconds:
+                title = f"{who} played {human_duration(seconds)} on {where}"
+            return ActivityEvent(
+                type="minecraft.session.ended", title=title, payload=payload, **common
+            )
+        if kind == "achievement.unlocked":
+            known = advancement_names().get(raw["key"], {})
+            name = raw.get("title") or known.get("title") or raw["key"]
+            if known.get("description"):
+                payload["description"] = known["description"]
+            return ActivityEvent(
+                type="minecraft.achievement",
+                title=f"{who} made the advancement [{name}]",
+                payload=payload,
+                external_id=raw["key"],
+                **common,
+            )
+        raise SchemaError("type", f"{kind} is not an activity")

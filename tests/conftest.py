@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.clock import ManualClock
+from bot.config import Config, parse_config
+from bot.core import Core
+from bot.endpoints import Endpoint, create_endpoint
+from web.app import create_app
+from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
+
+DATA = Path(__file__).parent / "data"
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+GUILD = 111111111111111111
+OTHER_GUILD = 222222222222222222
+
+
+def load_json(name: str) -> Any:
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def config_data(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "database": {"path": str(tmp_path / "questlog.sqlite3")},
+        "web": {"port": 0},
+    }
+
+
+@pytest.fixture
+def config(config_data: dict[str, Any]) -> Config:
+    return parse_config(config_data, env={})
+
+
+@pytest.fixture
+async def core(config: Config, clock: ManualClock) -> AsyncIterator[Core]:
+    instance = await Core.start(config, clock)
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+@pytest.fixture
+async def client(core: Core) -> AsyncIterator[TestClient]:
+    server = TestServer(create_app(core))
+    async with TestClient(server) as test_client:
+        yield test_client
+
+
+MakeEndpoint = Callable[..., Any]
+
+
+@pytest.fixture
+def make_endpoint(core: Core, clock: ManualClock) -> MakeEndpoint:
+    async def make(kind: str = "playtime", guild_id: int = GUILD, **options: Any) -> Endpoint:
+        endpoint = await core.db.write(
+            lambda c: create_endpoint(c, kind=kind, guild_id=guild_id, now=clock.now(), **options)
+        )
+        await core.endpoints.refresh()
+        return endpoint
+
+    return make
+
+
+def bm_headers(
+    secret: str, body: bytes, t: str, content_type: str = "application/json"
+) -> dict[str, str]:
+    return {"X-Signature": BattleMetricsScheme.sign(secret, body, t), "Content-Type": content_type}
+
+
+def hex_headers(secret: str, body: bytes) -> dict[str, str]:
+    return {"X-SIGNATURE": PlainHexScheme.sign(secret, body), "Content-Type": "application/json"}
+
+
+def sha_headers(secret: str, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+    headers = {
+        "X-Signature": Sha256Scheme.sign(secret, body, timestamp),
+        "Content-Type": "application/json",
+    }
+    if timestamp is not None:
+        headers["X-Timestamp"] = timestamp
+    return headers
+
+
+def iso_ms(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, parse_config, schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_missing_file_means_defaults(tmp_path: Path) -> None:
+    config = load_config(tmp_path / "absent.toml", env={})
+    assert config.web.host == "127.0.0.1"
+    assert config.web.port == 8080
+    assert config.database.path == "data/questlog.sqlite3"
+    assert config.steam.api_base_url == "https://api.steampowered.com"
+    assert config.battlemetrics.tolerance_seconds == 300
+    assert config.web.rate_limit_per_minute == 0
+    assert config.general.timezone == "UTC"
+    assert config.source is None
+
+
+def test_example_documents_every_key_with_its_default() -> None:
+    example = tomllib.loads((ROOT / "config-example.toml").read_text(encoding="utf-8"))
+    assert example == {section: dict(keys) for section, keys in schema().items()}
+    parse_config(example, env={})
+
+
+def test_environment_overrides_secrets(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('[discord]\ntoken = "from-file"\n[steam]\napi_key = "file-key"\n')
+    config = load_config(file, env={"DISCORD_TOKEN": "from-env", "STEAM_API_KEY": "env-key"})
+    assert config.discord.token == "from-env"
+    assert config.steam.api_key == "env-key"
+    assert load_config(file, env={}).discord.token == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[web]\nport = 70000\n", "web.port"),
+        ('[web]\nport = "80"\n', "web.port"),
+        ("[web]\nprot = 1\n", "web.prot"),
+        ("[nonsense]\nx = 1\n", "[nonsense]"),
+        ('[general]\ntimezone = "Mars/Olympus"\n', "general.timezone"),
+        ('[web]\npublic_url = "example.org"\n', "web.public_url"),
+        ("[battlemetrics]\ntolerance_seconds = 0\n", "battlemetrics.tolerance_seconds"),
+        ("[web]\nrate_limit_per_minute = -1\n", "web.rate_limit_per_minute"),
+        ("[web\n", "not valid TOML"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(file, env={})
+    assert key in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text("[web]\nport = 123456\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "status", "--config", str(file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "web.port" in result.stderr
+    assert "Traceback" not in result.stderr

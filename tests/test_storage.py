@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot import storage
+from bot.storage import (
+    Database,
+    StorageError,
+    apply_migrations,
+    connect_sync,
+    latest_schema_version,
+)
+
+TABLES = {
+    "meta",
+    "guilds",
+    "endpoints",
+    "account_links",
+    "link_codes",
+    "raw_events",
+    "activity_events",
+    "feed_outbox",
+    "playtime",
+    "playtime_samples",
+    "sessions",
+    "milestones",
+    "steam_budget",
+}
+
+
+def test_aiosqlite_still_offers_the_entry_point_we_rely_on() -> None:
+    # bot.storage runs whole transactions on aiosqlite's worker thread via these two members.
+    assert callable(getattr(aiosqlite.Connection, "_execute", None))
+    assert isinstance(getattr(aiosqlite.Connection, "_conn", None), property)
+
+
+async def test_migrations_on_empty_database(tmp_path: Path) -> None:
+    db = Database(tmp_path / "new" / "q.sqlite3")
+    await db.open()
+    try:
+        names = {
+            r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        assert TABLES <= names
+        assert (await db.fetchone("PRAGMA user_version"))[0] == latest_schema_version()
+        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
+        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
+        assert (await db.fetchone("PRAGMA busy_timeout"))[0] >= 5000
+    finally:
+        await db.close()
+
+
+async def test_migrations_on_existing_database_keep_data_and_apply_only_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "q.sqlite3"
+    conn = connect_sync(path)
+    assert apply_migrations(conn) == list(range(1, latest_schema_version() + 1))
+    conn.execute(
+        "INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (7, '2025-01-01T00:00:00.000000Z', '2025-01-01T00:00:00.000000Z')"
+    )
+    assert apply_migrations(conn) == []
+    conn.close()
+
+    real = storage._migrations()
+    extra = (
+        len(real) + 1,
+        "test_extra",
+        "ALTER TABLE guilds ADD COLUMN test_flag INTEGER NOT NULL DEFAULT 5;\n",
+    )
+    monkeypatch.setattr(storage, "_migrations", lambda: [*real, extra])
+    db = Database(path)
+    await db.open()
+    try:
+        row = await db.fetchone("SELECT guild_id, test_flag FROM guilds")
+        assert tuple(row) == (7, 5)
+        assert (await db.fetchone("PRAGMA user_version"))[0] == len(real) + 1
+    finally:
+        await db.close()
+
+
+def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = connect_sync(tmp_path / "q.sqlite3")
+    apply_migrations(conn)
+    real = storage._migrations()
+    broken = (
+        len(real) + 1,
+        "broken",
+        "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n",
+    )
+    monkeypatch.setattr(storage, "_migrations", lambda: [*real, broken])
+    with pytest.raises(sqlite3.OperationalError):
+        apply_migrations(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(real)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0] == 0
+
+
+async def test_group_commit_isolates_failing_operations(tmp_path: Path) -> None:
+    db = Database(tmp_path / "q.sqlite3")
+    await db.open()
+    try:
+
+        def good(n: int):
+            return lambda c: (
+                c.execute(
+                    "INSERT INTO steam_budget (day, calls) VALUES (?, ?)", (f"d{n}", n)
+                ).rowcount
+            )
+
+        def bad(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO steam_budget (day, calls) VALUES ('bad', 1)")
+            raise ValueError("boom")
+
+        results = await asyncio.gather(
+            *(db.write(good(n)) for n in range(20)), db.write(bad), return_exceptions=True
+        )
+        assert results[:20] == [1] * 20
+        assert isinstance(results[20], ValueError)
+        rows = await db.fetchall("SELECT day FROM steam_budget")
+        assert sorted(r[0] for r in rows) == sorted(f"d{n}" for n in range(20))
+        assert db.batches < 21  # concurrent writes shared commits
+        assert db.batched_ops == 21
+    finally:
+        await db.close()
+
+
+async def test_writes_after_close_fail_clearly(tmp_path: Path) -> None:
+    db = Database(tmp_path / "q.sqlite3")
+    await db.open()
+    await db.close()
+    with pytest.raises(StorageError):
+        await db.write(lambda c: None)

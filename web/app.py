@@ -1,0 +1,413 @@
+"""The aiohttp application: signed webhook endpoints, get-playtime, health and metrics.
+
+Every request to an endpoint is checked in one fixed order, and the first failing check decides
+the status: 404 (unknown or disabled path, or a path of another kind), 405, 413, 429, 401, 415,
+400, 422. Nothing is acknowledged with 2xx before it is committed. Error bodies are
+``{"error": code, "detail": text}``; no traceback ever reaches the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.core import Core
+from bot.endpoints import Endpoint
+from bot.playtime import parse_query
+from bot.storage import StorageError
+from connectors.base import IgnoredDelivery, SchemaError, WebhookContext
+from web.jsonbody import MalformedJson, parse_json
+from web.ratelimit import RateLimiter
+from web.signatures import (
+    BattleMetricsScheme,
+    PlainHexScheme,
+    Sha256Scheme,
+    SignatureError,
+    Verified,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+CORE_KEY = web.AppKey("core", Core)
+_JSON_TYPES = ("application/json",)
+
+
+class HttpError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> web.Response:
+    return web.json_response(
+        {"error": code, "detail": detail, **extra}, status=status, headers=headers
+    )
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    core = request.app[CORE_KEY]
+    route = (getattr(request.match_info.route, "name", None) or "unmatched").removesuffix("_slash")
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except HttpError as exc:
+        status = exc.status
+        return error_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+    except web.HTTPException as exc:  # aiohttp's own 404/405 for unknown routes and methods
+        status = exc.status
+        if exc.status == 405:
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return error_response(405, "method_not_allowed", "method not allowed", allow)
+        if exc.status == 404:
+            return error_response(404, "not_found", "no such endpoint")
+        if exc.status == 413:
+            return error_response(413, "payload_too_large", f"body is larger than {MAX_BODY} bytes")
+        return error_response(exc.status, _STATUS_CODES.get(exc.status, "error"), exc.reason)
+    except StorageError as exc:
+        status = 503
+        log.error("storage unavailable for %s %s: %s", request.method, route, exc)
+        return error_response(
+            503, "unavailable", "storage is busy; retry shortly", {"Retry-After": "5"}
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        status = 500
+        reference = secrets.token_hex(6)
+        log.exception("unexpected error [ref %s] on %s %s", reference, request.method, route)
+        return error_response(500, "internal_error", f"unexpected error; reference {reference}")
+    finally:
+        core.metrics.inc("questlog_http_requests_total", route=route, status=str(status))
+
+
+# --------------------------------------------------------------------------- request checks
+
+
+def _endpoint(request: web.Request, kind: str) -> Endpoint:
+    core = request.app[CORE_KEY]
+    endpoint = core.endpoints.get(request.match_info["path"])
+    if endpoint is None or endpoint.kind != kind:
+        raise HttpError(404, "not_found", "no such endpoint")
+    return endpoint
+
+
+def _method(request: web.Request) -> None:
+    if request.method != "POST":
+        raise HttpError(405, "method_not_allowed", "use POST", {"Allow": "POST"})
+
+
+async def _body(request: web.Request) -> bytes:
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise HttpError(413, "payload_too_large", f"body is larger than {MAX_BODY} bytes")
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HttpError(413, "payload_too_large", f"body is larger than {MAX_BODY} bytes")
+    return b"".join(chunks)
+
+
+def _rate_limit(request: web.Request, endpoint: Endpoint) -> None:
+    limiter = request.app[LIMITER_KEY]
+    wait = limiter.check(endpoint.path)
+    if wait > 0:
+        retry = max(1, int(wait + 0.999))
+        raise HttpError(
+            429,
+            "rate_limited",
+            f"too many requests; retry in {retry} s",
+            {"Retry-After": str(retry)},
+        )
+
+
+def _content_type(request: web.Request, allowed: tuple[str, ...]) -> None:
+    header = request.headers.get("Content-Type")
+    if header is None:
+        return  # many scripts send none; the body must still be JSON
+    mime = header.split(";", 1)[0].strip().lower()
+    if mime in allowed or (mime.startswith("application/") and mime.endswith("+json")):
+        return
+    raise HttpError(
+        415, "unsupported_media_type", f"send JSON ({', '.join(allowed)}), not {mime or 'empty'}"
+    )
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return parse_json(body)
+    except MalformedJson as exc:
+        raise HttpError(400, "malformed_json", str(exc)) from None
+
+
+def _schema(exc: SchemaError) -> HttpError:
+    return HttpError(422, "invalid_payload", str(exc), field=exc.field)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    endpoint: Endpoint
+    body: Any
+    verified: Verified
+
+
+async def _checked(
+    request: web.Request,
+    kind: str,
+    scheme: BattleMetricsScheme | Sha256Scheme | PlainHexScheme,
+    *,
+    read: bool = False,
+    content_types: tuple[str, ...] = _JSON_TYPES,
+) -> _Checked:
+    core = request.app[CORE_KEY]
+    endpoint = _endpoint(request, kind)
+    _method(request)
+    raw_body = await _body(request)
+    _rate_limit(request, endpoint)
+    now = core.clock.now()
+    candidates = endpoint.read_secrets(now) if read else endpoint.write_secrets(now)
+    try:
+        verified = scheme.verify(request.headers, raw_body, candidates, now)
+    except SignatureError as exc:
+        raise HttpError(401, "invalid_signature", str(exc)) from None
+    _content_type(request, content_types)
+    body = _decode(raw_body)
+    core.touch(endpoint)
+    return _Checked(endpoint, body, verified)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def set_playtime_bm(request: web.Request) -> web.Response:
+    core = request.app[CORE_KEY]
+    checked = await _checked(
+        request,
+        "playtime",
+        request.app[SCHEMES_KEY]["battlemetrics"],
+        content_types=("application/json", "text/plain"),
+    )
+    context = WebhookContext(
+        headers=request.headers,
+        received_at=core.clock.now(),
+        signed_at=checked.verified.signed_at,
+        signed_at_text=checked.verified.signed_at_text,
+        signature=checked.verified.signature,
+        fixed_game_id=checked.endpoint.game_id,
+    )
+    connector = core.registry.get("battlemetrics")
+    try:
+        raw = connector.parse_webhook(checked.body, context)
+    except IgnoredDelivery as exc:
+        core.pipeline.count_ignored("battlemetrics")
+        return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
+    except SchemaError as exc:
+        raise _schema(exc) from None
+    result = await core.pipeline.ingest(
+        "battlemetrics", checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
+    )
+    body: dict[str, Any] = {"status": result.status}
+    if result.status == "accepted":
+        body["playtime_updated"] = bool(result.details.get("playtime_updated"))
+    return web.json_response(body)
+
+
+async def get_playtime(request: web.Request) -> web.Response:
+    core = request.app[CORE_KEY]
+    checked = await _checked(request, "playtime", request.app[SCHEMES_KEY]["hex"], read=True)
+    try:
+        query = parse_query(checked.body, checked.endpoint.game_id)
+    except SchemaError as exc:
+        raise _schema(exc) from None
+    answer = await core.playtime.lookup(checked.endpoint.guild_id, query)
+    return web.json_response(answer)
+
+
+class _ReplayGuard:
+    """Remembers accepted (endpoint, X-Timestamp, signature) triples for the tolerance window."""
+
+    def __init__(self, window: float, monotonic: Callable[[], float]) -> None:
+        self.window = window
+        self.monotonic = monotonic
+        self._seen: dict[tuple[int, str, str], float] = {}
+        self._next_prune = 0.0
+
+    def seen(self, key: tuple[int, str, str]) -> bool:
+        expiry = self._seen.get(key)
+        return expiry is not None and expiry > self.monotonic()
+
+    def remember(self, key: tuple[int, str, str]) -> None:
+        now = self.monotonic()
+        self._seen[key] = now + self.window * 2
+        if now >= self._next_prune:
+            self._seen = {k: v for k, v in self._seen.items() if v > now}
+            self._next_prune = now + self.window
+
+
+async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
+    core = request.app[CORE_KEY]
+    checked = await _checked(request, kind, request.app[SCHEMES_KEY]["sha256"])
+    replay_key = None
+    if checked.verified.signed_at_text is not None:
+        replay_key = (
+            checked.endpoint.id,
+            checked.verified.signed_at_text,
+            checked.verified.signature,
+        )
+        if request.app[REPLAY_KEY].seen(replay_key):
+            raise HttpError(
+                401, "invalid_signature", "this signed request was already accepted (replay)"
+            )
+    context = WebhookContext(
+        headers=request.headers,
+        received_at=core.clock.now(),
+        signed_at=checked.verified.signed_at,
+        signed_at_text=checked.verified.signed_at_text,
+        signature=checked.verified.signature,
+    )
+    connector = core.registry.get(kind)
+    try:
+        raw = connector.parse_webhook(checked.body, context)
+    except IgnoredDelivery as exc:
+        core.pipeline.count_ignored(kind)
+        return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
+    except SchemaError as exc:
+        raise _schema(exc) from None
+    if raw.get("type") == "link.confirm":
+        status = await core.confirm_link(checked.endpoint, raw)
+        response = web.json_response({"status": status})
+    else:
+        result = await core.pipeline.ingest(
+            kind, checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
+        )
+        body: dict[str, Any] = {"status": result.status}
+        if result.event_ids:
+            body["event_ids"] = result.event_ids
+        response = web.json_response(body)
+    if replay_key is not None:
+        request.app[REPLAY_KEY].remember(replay_key)
+    return response
+
+
+async def minecraft_webhook(request: web.Request) -> web.Response:
+    return await _signed_webhook(request, "minecraft")
+
+
+async def custom_webhook(request: web.Request) -> web.Response:
+    return await _signed_webhook(request, "custom")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    core = request.app[CORE_KEY]
+    try:
+        await asyncio.wait_for(core.db.read(lambda c: c.execute("SELECT 1").fetchone()), timeout=2)
+        database = "ok"
+    except Exception as exc:
+        log.warning("health check: database not reachable: %s", exc)
+        database = "unavailable"
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "webhooks": "serving",
+        "database": database,
+        "discord": core.discord_state,
+        "uptime_seconds": int(time.monotonic() - request.app[STARTED_KEY]),
+    }
+    return web.json_response(body, status=200 if database == "ok" else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    core = request.app[CORE_KEY]
+    token = core.config.web.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {token}"
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8")):
+            raise HttpError(
+                401,
+                "unauthorized",
+                "metrics need the bearer token",
+                {"WWW-Authenticate": 'Bearer realm="questlog-metrics"'},
+            )
+    text = await core.metrics.render()
+    return web.Response(
+        text=text,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+LIMITER_KEY = web.AppKey("limiter", RateLimiter)
+SCHEMES_KEY = web.AppKey("schemes", dict)
+REPLAY_KEY = web.AppKey("replay", _ReplayGuard)
+STARTED_KEY = web.AppKey("started", float)
+
+
+def create_app(core: Core) -> web.Application:
+    # We read bodies ourselves (with the 64 KiB limit and our own 413); keep aiohttp's cap above it.
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY * 2)
+    app[CORE_KEY] = core
+    app[LIMITER_KEY] = RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic)
+    tolerance = core.config.webhooks.tolerance_seconds
+    app[SCHEMES_KEY] = {
+        "battlemetrics": BattleMetricsScheme(core.config.battlemetrics.tolerance_seconds),
+        "sha256": Sha256Scheme(tolerance),
+        "hex": PlainHexScheme(),
+    }
+    app[REPLAY_KEY] = _ReplayGuard(tolerance, core.clock.monotonic)
+    app[STARTED_KEY] = time.monotonic()
+    routes = [
+        ("/set-playtime/bm/{path}", set_playtime_bm, "set_playtime"),
+        ("/get-playtime/{path}", get_playtime, "get_playtime"),
+        ("/webhooks/minecraft/{path}", minecraft_webhook, "minecraft"),
+        ("/webhooks/custom/{path}", custom_webhook, "custom"),
+    ]
+    for pattern, handler, name in routes:
+        # Served with and without the trailing slash, never by redirect (BattleMetrics does not
+        # follow redirects). Every method reaches the handler so 404 can win over 405.
+        app.router.add_route("*", pattern, handler, name=name)
+        app.router.add_route("*", pattern + "/", handler, name=name + "_slash")
+    app.router.add_get("/healthz", healthz, name="healthz", allow_head=True)
+    app.router.add_get("/metrics", metrics, name="metrics")
+    return app

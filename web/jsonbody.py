@@ -1,0 +1,74 @@
+"""Strict JSON decoding for request bodies (anything odd is a 400, never a 500)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+class MalformedJson(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedJson(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise MalformedJson(f"number {text[:20]} is out of range")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedJson(f"duplicate key {key[:40]!r}")
+        result[key] = value
+    return result
+
+
+def _check_text(value: Any) -> None:
+    """Reject lone surrogates ("\\ud800"), which JSON allows but UTF-8 cannot store."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise MalformedJson("string holds an unpaired surrogate escape") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def parse_json(body: bytes) -> Any:
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedJson("body is not valid UTF-8") from None
+    if not text.strip():
+        raise MalformedJson("body is empty")
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_no_duplicates,
+        )
+    except MalformedJson:
+        raise
+    except RecursionError:
+        raise MalformedJson("JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, and int() beyond Python's digit limit
+        raise MalformedJson(f"not valid JSON: {str(exc)[:120]}") from None
+    _check_text(value)
+    return value

@@ -1,0 +1,159 @@
+"""HMAC-SHA256 signature schemes. Handlers never compute HMACs themselves.
+
+Every scheme signs the raw request bytes (never re-serialized JSON), keys HMAC with the secret's
+UTF-8 bytes (never hex-decoded) and compares with ``hmac.compare_digest``.
+
+- ``battlemetrics``: ``X-Signature: t=<ISO 8601>,s=<hex HMAC(secret, t + "." + body)>``, with t
+  within a tolerance of now.
+- ``sha256``: ``X-Signature: sha256=<hex HMAC(secret, body)>`` (Minecraft, custom); when an
+  ``X-Timestamp: <unix seconds>`` header is sent, the signed message is ``<X-Timestamp>.<body>``
+  and the timestamp must be within the tolerance.
+- ``hex``: ``X-SIGNATURE: <hex HMAC(secret, body)>`` (get-playtime, as the original service).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
+_UNIX = re.compile(r"[0-9]{1,12}", re.ASCII)
+MAX_HEADER = 512
+
+
+class SignatureError(Exception):
+    """Missing, malformed, stale or wrong signature (HTTP 401). str() is safe to show."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    signature: str
+    signed_at: datetime | None = None
+    signed_at_text: str | None = None
+
+
+def _mac(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def _matches(secrets: Sequence[str], message: bytes, given: str) -> bool:
+    given_bytes = given.lower().encode("ascii")
+    ok = False
+    for secret in secrets:  # check every candidate: timing does not reveal which one matched
+        ok |= hmac.compare_digest(_mac(secret, message).encode("ascii"), given_bytes)
+    return ok
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        raise SignatureError(f"missing {name} header")
+    if len(value) > MAX_HEADER:
+        raise SignatureError(f"{name} header is too long")
+    return value.strip()
+
+
+def _check_fresh(signed_at: datetime, now: datetime, tolerance: float, what: str) -> None:
+    if abs((now - signed_at).total_seconds()) > tolerance:
+        raise SignatureError(f"{what} is outside the allowed clock skew of {int(tolerance)} s")
+
+
+def parse_iso_timestamp(text: str) -> datetime:
+    value = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SignatureError("signature timestamp t is not ISO 8601") from None
+    if parsed.tzinfo is None:
+        raise SignatureError("signature timestamp t has no timezone")
+    return parsed.astimezone(UTC)
+
+
+class BattleMetricsScheme:
+    name = "battlemetrics"
+    header = "X-Signature"
+
+    def __init__(self, tolerance_seconds: float = 300) -> None:
+        self.tolerance = tolerance_seconds
+
+    def verify(
+        self, headers: Mapping[str, str], raw_body: bytes, secrets: Sequence[str], now: datetime
+    ) -> Verified:
+        value = _header(headers, self.header)
+        parts: dict[str, str] = {}
+        for piece in value.split(","):
+            key, sep, item = piece.strip().partition("=")
+            if not sep or key in parts:
+                raise SignatureError("X-Signature must look like t=<timestamp>,s=<hex>")
+            parts[key] = item
+        t, s = parts.get("t"), parts.get("s")
+        if not t or not s or not _HEX64.fullmatch(s):
+            raise SignatureError("X-Signature must look like t=<timestamp>,s=<hex>")
+        signed_at = parse_iso_timestamp(t)
+        _check_fresh(signed_at, now, self.tolerance, "signature timestamp t")
+        if not _matches(secrets, t.encode("utf-8") + b"." + raw_body, s):
+            raise SignatureError("signature does not match")
+        return Verified(signature=s.lower(), signed_at=signed_at, signed_at_text=t)
+
+    @staticmethod
+    def sign(secret: str, raw_body: bytes, timestamp: str) -> str:
+        return f"t={timestamp},s={_mac(secret, timestamp.encode('utf-8') + b'.' + raw_body)}"
+
+
+class Sha256Scheme:
+    name = "sha256"
+    header = "X-Signature"
+    timestamp_header = "X-Timestamp"
+
+    def __init__(self, tolerance_seconds: float = 300) -> None:
+        self.tolerance = tolerance_seconds
+
+    def verify(
+        self, headers: Mapping[str, str], raw_body: bytes, secrets: Sequence[str], now: datetime
+    ) -> Verified:
+        value = _header(headers, self.header)
+        prefix, sep, digest = value.partition("=")
+        if not sep or prefix.strip().lower() != "sha256" or not _HEX64.fullmatch(digest.strip()):
+            raise SignatureError("X-Signature must look like sha256=<hex>")
+        digest = digest.strip()
+        stamp = headers.get(self.timestamp_header)
+        if stamp is None:
+            message, signed_at, stamp_text = raw_body, None, None
+        else:
+            stamp_text = stamp.strip()
+            if not _UNIX.fullmatch(stamp_text):
+                raise SignatureError("X-Timestamp must be Unix seconds")
+            signed_at = datetime.fromtimestamp(int(stamp_text), UTC)
+            _check_fresh(signed_at, now, self.tolerance, "X-Timestamp")
+            message = stamp_text.encode("ascii") + b"." + raw_body
+        if not _matches(secrets, message, digest):
+            raise SignatureError("signature does not match")
+        return Verified(signature=digest.lower(), signed_at=signed_at, signed_at_text=stamp_text)
+
+    @staticmethod
+    def sign(secret: str, raw_body: bytes, timestamp: str | None = None) -> str:
+        message = raw_body if timestamp is None else timestamp.encode("ascii") + b"." + raw_body
+        return f"sha256={_mac(secret, message)}"
+
+
+class PlainHexScheme:
+    name = "hex"
+    header = "X-SIGNATURE"
+
+    def verify(
+        self, headers: Mapping[str, str], raw_body: bytes, secrets: Sequence[str], now: datetime
+    ) -> Verified:
+        value = _header(headers, self.header)
+        if not _HEX64.fullmatch(value):
+            raise SignatureError("X-SIGNATURE must be the hex HMAC-SHA256 of the body")
+        if not _matches(secrets, raw_body, value):
+            raise SignatureError("signature does not match")
+        return Verified(signature=value.lower())
+
+    @staticmethod
+    def sign(secret: str, raw_body: bytes) -> str:
+        return _mac(secret, raw_body)
