@@ -207,9 +207,6 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
     try:
         base = config.web.base_url()
         if args.action == "create":
-            if args.path:
-                for warning in path_warnings(args.path):
-                    print(f"warning: {warning}", file=sys.stderr)
             endpoint = _transaction(
                 conn,
                 lambda c: create_endpoint(
@@ -223,6 +220,8 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
                     path=args.path,
                 ),
             )
+            for warning in path_warnings(endpoint.path) if args.path else []:
+                print(f"warning: {warning}", file=sys.stderr)
             _warn_base_url(config)
             if args.json:
                 print(json.dumps(_endpoint_json(endpoint, base, with_secret=True)))

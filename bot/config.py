@@ -121,6 +121,7 @@ _SCHEMA: dict[str, dict[str, tuple[Any, Callable[[str, Any], Any], str | None]]]
         "requests_per_second": (5.0, _number_range(0.1, 1000), None),
         "timeout_seconds": (10.0, _number_range(0.5, 120), None),
         "max_concurrency": (8, _int_range(1, 64), None),
+        "retry_backoff_seconds": (0.5, _number_range(0, 60), None),
     },
     "battlemetrics": {
         "tolerance_seconds": (300, _int_range(1, 86_400), None),
@@ -177,6 +178,7 @@ class SteamConfig:
     requests_per_second: float = 5.0
     timeout_seconds: float = 10.0
     max_concurrency: int = 8
+    retry_backoff_seconds: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class Core:
                 budget=budget,
                 timeout=config.steam.timeout_seconds,
                 requests_per_second=config.steam.requests_per_second,
-                monotonic=clock.monotonic,
+                backoff_base=config.steam.retry_backoff_seconds,
             )
             playtime = PlaytimeService(db, steam, clock, concurrency=config.steam.max_concurrency)
         except BaseException:

@@ -1,0 +1,273 @@
+"""The CLI end to end: real subprocesses, a real server, a plain HTTP client."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import signal
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import load_json
+from tests.process import cli, running, write_config
+
+SID = "76561198000000001"
+
+
+def bm_post(client: httpx.Client, url: str, secret: str, body: bytes) -> httpx.Response:
+    t = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    s = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return client.post(
+        url,
+        content=body,
+        headers={"Content-Type": "application/json", "X-Signature": f"t={t},s={s}"},
+    )
+
+
+def get_playtime(client: httpx.Client, url: str, secret: str, ids: list[str]) -> httpx.Response:
+    body = json.dumps({"steam_ids": ids, "game_id": 393380, "is_need_update": False}).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return client.post(
+        url, content=body, headers={"Content-Type": "application/json", "X-SIGNATURE": signature}
+    )
+
+
+def wait_for_status(
+    client: httpx.Client, make_request, expected: int, timeout: float = 1.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = make_request().status_code
+        if last == expected:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"expected {expected} within {timeout} s, last status {last}")
+
+
+def test_newcomer_flow_end_to_end(tmp_path: Path) -> None:
+    config = write_config(tmp_path, web={"public_url": "https://questlog.example.org"})
+    # --config after the sub-command's own options
+    created = cli(
+        "endpoint",
+        "create",
+        "--kind",
+        "playtime",
+        "--guild",
+        "123456789012345678",
+        "--json",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
+    endpoint = json.loads(created.stdout)
+    assert set(endpoint) >= {"path", "secret", "urls"}
+    assert endpoint["urls"] == [
+        f"https://questlog.example.org/set-playtime/bm/{endpoint['path']}/",
+        f"https://questlog.example.org/get-playtime/{endpoint['path']}/",
+    ]
+    assert len(endpoint["path"]) >= 22
+    with running(config, "--web-only", cwd=tmp_path) as server, httpx.Client(timeout=10) as client:
+        set_url = f"{server.base_url}/set-playtime/bm/{endpoint['path']}/"
+        get_url = f"{server.base_url}/get-playtime/{endpoint['path']}/"
+        body = json.dumps({"steam_id": SID, "playtime": "7200", "game_id": 393380}).encode()
+        response = bm_post(client, set_url, endpoint["secret"], body)
+        assert response.status_code == 200, response.text
+        answer = get_playtime(client, get_url, endpoint["secret"], [SID])
+        assert answer.status_code == 200
+        [row] = answer.json()
+        assert (row["steam_id"], row["bm_playtime"], row["steam_status"]) == (
+            SID,
+            7200,
+            "not_configured",
+        )
+        assert client.get(f"{server.base_url}/healthz").json()["discord"] == "disabled"
+
+        # Rotation from the CLI reaches the running server within a second; the old secret
+        # keeps working during the grace period.
+        rotated = json.loads(
+            cli(
+                "--config",
+                str(config),
+                "endpoint",
+                "rotate",
+                endpoint["path"],
+                "--json",
+                cwd=tmp_path,
+            ).stdout
+        )
+        assert rotated["secret"] != endpoint["secret"]
+        wait_for_status(
+            client, lambda: get_playtime(client, get_url, rotated["secret"], [SID]), 200
+        )
+        assert get_playtime(client, get_url, endpoint["secret"], [SID]).status_code == 200
+
+        # A new endpoint and a disabled one take effect within a second, without a restart.
+        mc = json.loads(
+            cli(
+                "endpoint",
+                "create",
+                "--kind",
+                "minecraft",
+                "--guild",
+                "1",
+                "--json",
+                "--config",
+                str(config),
+                cwd=tmp_path,
+            ).stdout
+        )
+        mc_url = f"{server.base_url}/webhooks/minecraft/{mc['path']}"
+        mc_body = json.dumps(
+            {
+                "type": "session.started",
+                "player_uuid": "069a79f4-44e9-4726-a5be-fca90e38aaf5",
+                "at": "2025-03-01T12:00:00Z",
+            }
+        ).encode()
+        mc_sig = "sha256=" + hmac.new(mc["secret"].encode(), mc_body, hashlib.sha256).hexdigest()
+
+        def send_mc() -> httpx.Response:
+            return client.post(
+                mc_url,
+                content=mc_body,
+                headers={"X-Signature": mc_sig, "Content-Type": "application/json"},
+            )
+
+        wait_for_status(client, send_mc, 200)
+        cli("endpoint", "disable", mc["path"], "--config", str(config), cwd=tmp_path)
+        wait_for_status(client, send_mc, 404)
+
+        listing = json.loads(
+            cli("endpoint", "list", "--json", "--config", str(config), cwd=tmp_path).stdout
+        )
+        assert {e["path"]: e["disabled"] for e in listing} == {
+            endpoint["path"]: False,
+            mc["path"]: True,
+        }
+        assert all("secret" not in e for e in listing)
+
+        backup = tmp_path / "backup.sqlite3"
+        cli("backup", str(backup), "--config", str(config), cwd=tmp_path)
+        with sqlite3.connect(backup) as conn:
+            assert conn.execute("SELECT count(*) FROM playtime").fetchone()[0] == 1
+
+        status = json.loads(cli("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
+        assert status["endpoints_active"] == 1 and status["endpoints_disabled"] == 1
+        assert status["raw_events"] == 2
+
+        started = time.monotonic()
+        assert server.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - started < 5
+    assert any("stopped" in line for line in server.log)
+    assert not any("Traceback" in line for line in server.log)
+    # Secrets never appear in the log.
+    assert not any(endpoint["secret"] in line or rotated["secret"] in line for line in server.log)
+
+
+def test_run_without_token_explains_and_serves(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    with running(config, cwd=tmp_path) as server, httpx.Client(timeout=10) as client:
+        assert client.get(f"{server.base_url}/healthz").status_code == 200
+        assert server.stop(signal.SIGINT) == 0
+    text = "\n".join(server.log)
+    assert "discord.com/developers/applications" in text
+    assert "--web-only" in text
+
+
+@pytest.mark.parametrize("kind", ["battlemetrics", "sha256_prefixed", "plain_hex"])
+def test_sign_matches_the_vectors(tmp_path: Path, kind: str) -> None:
+    vectors = load_json("signatures.json")[kind]["valid"]
+    for vector in vectors:
+        body = tmp_path / "body.bin"
+        body.write_bytes(bytes.fromhex(vector["body_hex"]))
+        args = ["sign", "--secret", vector["secret"], str(body)]
+        if kind == "battlemetrics":
+            args += ["--scheme", "bm", "--timestamp", vector["timestamp"]]
+        elif kind == "plain_hex":
+            args += ["--scheme", "hex"]
+        assert cli(*args, cwd=tmp_path).stdout.strip() == vector["header"]
+    if kind == "plain_hex":  # the body can also come from standard input
+        piped = cli(
+            "sign",
+            "--scheme",
+            "hex",
+            "--secret",
+            vectors[0]["secret"],
+            "-",
+            cwd=tmp_path,
+            stdin=bytes.fromhex(vectors[0]["body_hex"]),
+        )
+        assert piped.stdout.strip() == vectors[0]["header"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["endpoint", "rotate", "no-such-path"], "no endpoint"),
+        (["endpoint", "create", "--kind", "playtime", "--guild", "0"], "guild"),
+        (["endpoint", "create", "--kind", "custom", "--guild", "1", "--game-id", "5"], "playtime"),
+        (
+            ["endpoint", "create", "--kind", "playtime", "--guild", "1", "--path", "bad path!"],
+            "path",
+        ),
+        (["backup", "/nonexistent-dir/x.sqlite3"], "no database"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(tmp_path: Path, args: list[str], needle: str) -> None:
+    config = write_config(tmp_path)
+    result = cli(*args, "--config", str(config), cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_migrating_a_playtime_service_path_warns_when_guessable(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = cli(
+        "endpoint",
+        "create",
+        "--kind",
+        "playtime",
+        "--guild",
+        "1",
+        "--path",
+        "squad",
+        "--secret",
+        "bm-secret",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
+    assert "warning" in result.stderr
+    assert "/set-playtime/bm/squad/" in result.stdout
+    duplicate = cli(
+        "endpoint",
+        "create",
+        "--kind",
+        "custom",
+        "--guild",
+        "1",
+        "--path",
+        "squad",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+
+
+def test_console_script_is_installed() -> None:
+    import shutil
+    import sys
+
+    script = Path(sys.executable).parent / "questlog"
+    assert script.exists() or shutil.which("questlog")

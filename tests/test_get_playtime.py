@@ -1,0 +1,239 @@
+"""get-playtime with Steam behind it: the local fake Steam Web API answers with real bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.clock import ManualClock
+from bot.config import parse_config
+from bot.core import Core
+from bot.endpoints import Endpoint
+from tests.conftest import GUILD, OTHER_GUILD, MakeEndpoint, bm_headers, hex_headers, iso_ms
+from tests.fakes.steam import MODERN_ID, NOT_PUBLIC_403_ID, PRIVATE_ID, ROBIN_ID, FakeSteam
+from web.app import create_app
+
+CHIVALRY = 219640  # MODERN_ID owns it with playtime_forever 208 minutes
+SQUAD = 393380
+
+
+@pytest.fixture
+async def steam() -> AsyncIterator[FakeSteam]:
+    async with FakeSteam() as fake:
+        yield fake
+
+
+@pytest.fixture
+def config_data(tmp_path: Path, steam: FakeSteam) -> dict[str, Any]:
+    return {
+        "database": {"path": str(tmp_path / "questlog.sqlite3")},
+        "web": {"port": 0},
+        "steam": {
+            "api_key": steam.api_key,
+            "api_base_url": steam.base_url,
+            "requests_per_second": 1000.0,
+            "retry_backoff_seconds": 0.01,
+        },
+    }
+
+
+async def ask(
+    client: TestClient,
+    endpoint: Endpoint,
+    ids: list[Any],
+    game: int = CHIVALRY,
+    refresh: bool = False,
+) -> list[dict[str, Any]]:
+    body = json.dumps({"steam_ids": ids, "game_id": game, "is_need_update": refresh}).encode()
+    response = await client.post(
+        f"/get-playtime/{endpoint.path}/", data=body, headers=hex_headers(endpoint.secret, body)
+    )
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+def owned_calls(steam: FakeSteam) -> int:
+    return steam.calls["GetOwnedGames"]
+
+
+async def test_unknown_id_is_fetched_once_then_served_from_storage(
+    client: TestClient, steam: FakeSteam, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    [first] = await ask(client, endpoint, [MODERN_ID, MODERN_ID])
+    assert first["steam_status"] == "ok"
+    assert first["steam_playtime"] == 208 * 60  # Steam minutes are stored as seconds
+    assert owned_calls(steam) == 1
+    [second] = await ask(client, endpoint, [MODERN_ID])
+    assert second["steam_status"] == "not_requested"
+    assert second["steam_playtime"] == 208 * 60
+    assert owned_calls(steam) == 1
+    [third] = await ask(client, endpoint, [MODERN_ID], refresh=True)
+    assert third["steam_status"] == "ok"
+    assert owned_calls(steam) == 2
+
+
+async def test_real_487_game_library_and_not_owned(
+    client: TestClient, steam: FakeSteam, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    library = {g["appid"]: g for g in steam.players[ROBIN_ID]}
+    app_id = next(a for a, g in library.items() if g.get("playtime_forever", 0) > 0)
+    [found] = await ask(client, endpoint, [ROBIN_ID], game=app_id)
+    assert found["steam_playtime"] == library[app_id]["playtime_forever"] * 60
+    [missing] = await ask(client, endpoint, [ROBIN_ID], game=SQUAD)
+    assert (missing["steam_status"], missing["steam_playtime"]) == ("not_owned", None)
+    calls = owned_calls(steam)
+    [again] = await ask(client, endpoint, [ROBIN_ID], game=SQUAD)  # a definitive answer is stored
+    assert (again["steam_status"], owned_calls(steam)) == ("not_requested", calls)
+
+
+async def test_private_profiles_both_shapes(
+    client: TestClient, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    answer = await ask(client, endpoint, [PRIVATE_ID, NOT_PUBLIC_403_ID])
+    assert [(a["steam_status"], a["steam_playtime"]) for a in answer] == [
+        ("private_profile", None),
+        ("private_profile", None),
+    ]
+
+
+async def test_failure_is_not_cached_and_does_not_fail_others(
+    client: TestClient, steam: FakeSteam, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    steam.fail_next("GetOwnedGames", [500, 500, 500])
+    [failed] = await ask(client, endpoint, [MODERN_ID])
+    assert (failed["steam_status"], failed["steam_playtime"]) == ("unavailable", None)
+    assert failed["created_at"].endswith("Z")
+    [retried] = await ask(client, endpoint, [MODERN_ID])  # unknown again, so Steam is asked again
+    assert retried["steam_status"] == "ok"
+
+    steam.fail_next("GetOwnedGames", [429, 429, 429])
+    [limited] = await ask(client, endpoint, [ROBIN_ID], game=SQUAD)
+    assert (limited["steam_status"], limited["steam_playtime"]) == ("rate_limited", None)
+    [later] = await ask(client, endpoint, [ROBIN_ID], game=SQUAD)
+    assert later["steam_status"] == "not_owned"
+
+
+async def test_slow_lookup_answers_unavailable_in_time_and_finishes_in_background(
+    client: TestClient, core: Core, steam: FakeSteam, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    core.playtime.deadline = 0.3
+    steam.delays[MODERN_ID] = 0.8
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answer = await ask(client, endpoint, [MODERN_ID, PRIVATE_ID], game=CHIVALRY)
+    assert loop.time() - started < 0.75
+    # One slow lookup does not hold up or fail the others.
+    assert {a["steam_id"]: a["steam_status"] for a in answer} == {
+        MODERN_ID: "unavailable",
+        PRIVATE_ID: "private_profile",
+    }
+    await asyncio.sleep(0.8)
+    [done] = await ask(client, endpoint, [MODERN_ID])
+    assert (done["steam_status"], done["steam_playtime"]) == ("not_requested", 208 * 60)
+    assert owned_calls(steam) == 2
+
+
+async def test_concurrent_requests_share_one_steam_call(
+    client: TestClient, core: Core, steam: FakeSteam, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    other = await make_endpoint("playtime", guild_id=OTHER_GUILD)
+    steam.delays[MODERN_ID] = 0.2
+    answers = await asyncio.gather(
+        *(ask(client, e, [MODERN_ID]) for e in (endpoint, other, endpoint))
+    )
+    assert all(a[0]["steam_playtime"] == 208 * 60 for a in answers)
+    assert owned_calls(steam) == 1  # public per-SteamID data: fetched once for every guild
+
+
+async def test_bm_playtime_is_scoped_to_the_endpoint_guild(
+    client: TestClient, clock: ManualClock, make_endpoint: MakeEndpoint
+) -> None:
+    mine = await make_endpoint("playtime")
+    theirs = await make_endpoint("playtime", guild_id=OTHER_GUILD)
+    body = json.dumps({"steam_id": MODERN_ID, "playtime": "5000", "game_id": CHIVALRY}).encode()
+    response = await client.post(
+        f"/set-playtime/bm/{mine.path}/",
+        data=body,
+        headers=bm_headers(mine.secret, body, iso_ms(clock.now())),
+    )
+    assert response.status == 200
+    [seen] = await ask(client, mine, [MODERN_ID])
+    [unseen] = await ask(client, theirs, [MODERN_ID])
+    assert seen["bm_playtime"] == 5000
+    assert unseen["bm_playtime"] is None
+    assert seen["steam_playtime"] == unseen["steam_playtime"] == 208 * 60
+
+
+async def test_bad_key_is_reported_and_not_cached(
+    tmp_path: Path, steam: FakeSteam, clock: ManualClock
+) -> None:
+    config = parse_config(
+        {
+            "database": {"path": str(tmp_path / "q.sqlite3")},
+            "steam": {"api_key": "wrong-key", "api_base_url": steam.base_url},
+        },
+        env={},
+    )
+    core = await Core.start(config, clock)
+    try:
+        from bot.endpoints import create_endpoint
+
+        endpoint = await core.db.write(
+            lambda c: create_endpoint(c, kind="playtime", guild_id=GUILD, now=clock.now())
+        )
+        await core.endpoints.refresh()
+        async with TestClient(TestServer(create_app(core))) as client:
+            [first] = await ask(client, endpoint, [MODERN_ID])
+            [second] = await ask(client, endpoint, [MODERN_ID])
+        assert first["steam_status"] == second["steam_status"] == "invalid_key"
+        assert owned_calls(steam) == 2
+    finally:
+        await core.stop()
+
+
+async def test_daily_budget_is_persisted_across_restarts(
+    tmp_path: Path, steam: FakeSteam, clock: ManualClock
+) -> None:
+    from bot.endpoints import create_endpoint
+
+    data = {
+        "database": {"path": str(tmp_path / "q.sqlite3")},
+        "steam": {"api_key": steam.api_key, "api_base_url": steam.base_url, "daily_call_limit": 2},
+    }
+    core = await Core.start(parse_config(data, env={}), clock)
+    try:
+        endpoint = await core.db.write(
+            lambda c: create_endpoint(c, kind="playtime", guild_id=GUILD, now=clock.now())
+        )
+        await core.endpoints.refresh()
+        async with TestClient(TestServer(create_app(core))) as client:
+            answer = await ask(client, endpoint, [MODERN_ID, ROBIN_ID])
+            assert [a["steam_status"] for a in answer] == ["ok", "ok"]
+    finally:
+        await core.stop()
+    core = await Core.start(parse_config(data, env={}), clock)  # a restart does not reset the day
+    try:
+        async with TestClient(TestServer(create_app(core))) as client:
+            [limited] = await ask(client, endpoint, [PRIVATE_ID])
+            assert limited["steam_status"] == "rate_limited"
+            assert owned_calls(steam) == 2
+            metrics = await (await client.get("/metrics")).text()
+            assert "questlog_steam_calls_left_today 0" in metrics
+        clock.advance(24 * 3600)  # a new UTC day
+        async with TestClient(TestServer(create_app(core))) as client:
+            [fresh] = await ask(client, endpoint, [PRIVATE_ID])
+            assert fresh["steam_status"] == "private_profile"
+    finally:
+        await core.stop()
