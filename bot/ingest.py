@@ -24,16 +24,22 @@ from connectors.base import (
     ActivityEvent,
     Connector,
     Effect,
+    IgnoredDelivery,
     LinkInfo,
+    SchemaError,
     SessionEnd,
     SessionStart,
     SetPlaytime,
+    WebhookContext,
     canonical_json,
     sha256_hex,
 )
 from connectors.registry import Registry
 
 log = logging.getLogger(__name__)
+
+# The web layer talks to the core only; these connector types are part of the core's interface.
+__all__ = ["IgnoredDelivery", "IngestResult", "Pipeline", "SchemaError", "WebhookContext"]
 
 GLOBAL_SCOPE = 0  # playtime scope of public per-SteamID data (Steam)
 MILESTONE_HOURS = (1, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -244,6 +250,15 @@ class Pipeline:
         self.clock = clock
         self.metrics = metrics
         self.on_event = on_event  # wakes the feed poster in-process
+
+    def parse_webhook(self, source: str, body: Any, context: WebhookContext) -> dict[str, Any]:
+        """Validate a decoded webhook body with the source's connector (SchemaError -> 422,
+        IgnoredDelivery -> 202, counted here)."""
+        try:
+            return self.registry.get(source).parse_webhook(body, context)
+        except IgnoredDelivery:
+            self.count_ignored(source)
+            raise
 
     def count_ignored(self, source: str) -> None:
         self.metrics.inc("questlog_ingest_total", source=source, result="ignored")

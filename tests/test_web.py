@@ -674,9 +674,18 @@ async def test_custom_event_and_dedupe_by_id(
     )
     assert tuple(row)[:4] == ("custom.boss.killed", "The dragon fell", "42", "Alex")
     assert json.loads(row[4])["damage"] == 9001
-    bad = json.dumps({"event_type": "Bad Type!", "title": "x"}).encode()
-    response = await client.post(url, data=bad, headers=sha_headers(endpoint.secret, bad))
-    assert (await response.json())["field"] == "event_type"
+    for bad_payload, field in (
+        ({"event_type": "Bad Type!", "title": "x"}, "event_type"),
+        ({"event_type": "x"}, "title"),
+        ({"event_type": "x", "title": "t", "player": {"name": "no id"}}, "player.id"),
+        ({"event_type": "x", "title": "t", "player": "Alex"}, "player"),
+        ({"event_type": "x", "title": "t", "id": {"nested": 1}}, "id"),
+        ({"event_type": "x", "title": "t", "at": "yesterday"}, "at"),
+    ):
+        bad = json.dumps(bad_payload).encode()
+        response = await client.post(url, data=bad, headers=sha_headers(endpoint.secret, bad))
+        assert response.status == 422
+        assert (await response.json())["field"] == field
 
 
 # --------------------------------------------------------------------------- health and metrics
@@ -726,3 +735,14 @@ async def test_metrics_token(
             assert ok.status == 200 and "questlog_" in await ok.text()
     finally:
         await core.stop()
+
+
+async def test_battlemetrics_missing_steam_id_is_422_but_null_is_ignored(
+    client: TestClient, clock: ManualClock, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    missing = json.dumps({"playtime": "1", "game_id": 1}).encode()
+    response = await post_bm(client, endpoint, missing, clock)
+    assert response.status == 422 and (await response.json())["field"] == "steam_id"
+    null = json.dumps({"steam_id": None, "playtime": "1", "game_id": 1}).encode()
+    assert (await post_bm(client, endpoint, null, clock)).status == 202

@@ -21,9 +21,9 @@ from aiohttp import web
 
 from bot.core import Core
 from bot.endpoints import Endpoint
+from bot.ingest import IgnoredDelivery, SchemaError, WebhookContext
 from bot.playtime import parse_query
 from bot.storage import StorageError
-from connectors.base import IgnoredDelivery, SchemaError, WebhookContext
 from web.jsonbody import MalformedJson, parse_json
 from web.ratelimit import RateLimiter
 from web.signatures import (
@@ -236,11 +236,9 @@ async def set_playtime_bm(request: web.Request) -> web.Response:
         signature=checked.verified.signature,
         fixed_game_id=checked.endpoint.game_id,
     )
-    connector = core.registry.get("battlemetrics")
     try:
-        raw = connector.parse_webhook(checked.body, context)
+        raw = core.pipeline.parse_webhook("battlemetrics", checked.body, context)
     except IgnoredDelivery as exc:
-        core.pipeline.count_ignored("battlemetrics")
         return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
     except SchemaError as exc:
         raise _schema(exc) from None
@@ -306,11 +304,9 @@ async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
         signed_at_text=checked.verified.signed_at_text,
         signature=checked.verified.signature,
     )
-    connector = core.registry.get(kind)
     try:
-        raw = connector.parse_webhook(checked.body, context)
+        raw = core.pipeline.parse_webhook(kind, checked.body, context)
     except IgnoredDelivery as exc:
-        core.pipeline.count_ignored(kind)
         return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
     except SchemaError as exc:
         raise _schema(exc) from None

@@ -45,7 +45,9 @@ class BattleMetricsConnector(Connector):
         data = expect_object(body)
         if context.signed_at is None or context.signed_at_text is None or not context.signature:
             raise SchemaError("X-Signature", "a BattleMetrics delivery must carry t= and s=")
-        raw_id = data.get("steam_id")
+        if "steam_id" not in data:
+            raise SchemaError("steam_id", "is required (for example {{player.steamID}})")
+        raw_id = data["steam_id"]
         if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
             raise IgnoredDelivery("steam_id is empty: the player has no Steam identifier")
         player = steam_id(raw_id, "steam_id")

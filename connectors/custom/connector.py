@@ -55,11 +55,11 @@ class CustomConnector(Connector):
             raw["id"] = text(str(ident), "id", max_len=200)
         if data.get("player") is not None:
             player = expect_object(data["player"], "player")
+            player_id = player.get("id")
+            if isinstance(player_id, bool) or not isinstance(player_id, str | int):
+                raise SchemaError("player.id", "is required (a string or an integer)")
             raw["player"] = {
-                "id": text(str(player.get("id", "")), "player.id", max_len=128)
-                if isinstance(player.get("id"), str | int)
-                and not isinstance(player.get("id"), bool)
-                else _missing("player.id"),
+                "id": text(str(player_id), "player.id", max_len=128),
                 "name": optional_text(player.get("name"), "player.name", max_len=128),
             }
         # The body's own 'at' (or its absence) is part of its identity; the filled-in value is not.
@@ -87,7 +87,3 @@ class CustomConnector(Connector):
             actor_name=player.get("name"),
             external_id=raw.get("id"),
         )
-
-
-def _missing(field_name: str) -> str:
-    raise SchemaError(field_name, "is required (a string or an integer)")
