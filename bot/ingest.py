@@ -92,10 +92,9 @@ def _feed_accepts(types_json: str | None, event_type: str) -> bool:
 
 
 def insert_event(
-    conn: sqlite3.Connection, event: ActivityEvent, raw_event_id: int | None, now: datetime
+    conn: sqlite3.Connection, event: ActivityEvent, raw_event_id: int | None, now_text: str
 ) -> int:
     """Store an activity event and, when the guild has a feed channel that wants it, its outbox row."""
-    now_text = to_iso(now)
     cur = conn.execute(
         "INSERT INTO activity_events (guild_id, raw_event_id, type, source, actor_user_id,"
         " actor_external_id, actor_name, title, payload, occurred_at, external_id, created_at)"
@@ -137,7 +136,7 @@ def record_playtime(
     game_id: str,
     seconds: int | None,
     source_time: datetime,
-    now: datetime,
+    now_text: str,
     status: str = "ok",
 ) -> PlaytimeChange:
     """Store a measured *total*. An older measurement never overwrites a newer one; an increase
@@ -152,7 +151,6 @@ def record_playtime(
     old = row[0] if row else None
     if row is not None and row[1] is not None and row[1] > when:
         return PlaytimeChange(old, old, applied=False)
-    now_text = to_iso(now)
     conn.execute(
         "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, status,"
         " source_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -175,10 +173,9 @@ def add_playtime(
     game_id: str,
     delta: int,
     at: datetime,
-    now: datetime,
+    now_text: str,
 ) -> PlaytimeChange:
     key = (scope, source, player_id, game_id)
-    now_text = to_iso(now)
     row = conn.execute(
         "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, status,"
         " source_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?)"
@@ -270,18 +267,18 @@ class Pipeline:
         dedupe_hash = sha256_hex(connector.dedupe_key(raw))
         effects = connector.effects(raw)
         payload = canonical_json(dict(raw))
-        now = self.clock.now()
+        now_text = to_iso(self.clock.now())
 
         def op(conn: sqlite3.Connection) -> IngestResult:
             cur = conn.execute(
                 "INSERT INTO raw_events (guild_id, source, endpoint_id, dedupe_hash, payload, received_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, dedupe_hash) DO NOTHING",
-                (guild_id, source, endpoint_id, dedupe_hash, payload, to_iso(now)),
+                (guild_id, source, endpoint_id, dedupe_hash, payload, now_text),
             )
             if cur.rowcount == 0:
                 return IngestResult("duplicate")
             raw_id = int(cur.lastrowid or 0)
-            return _apply(conn, connector, guild_id, raw, raw_id, effects, now)
+            return _apply(conn, connector, guild_id, raw, raw_id, effects, now_text)
 
         result = await self.db.write(op)
         self.metrics.inc("questlog_ingest_total", source=source, result=result.status)
@@ -297,7 +294,7 @@ def _apply(
     raw: Mapping[str, Any],
     raw_id: int,
     effects: list[Effect],
-    now: datetime,
+    now_text: str,
 ) -> IngestResult:
     derived: dict[str, Any] = {}
     milestones: list[tuple[str, str, int, int, datetime]] = []
@@ -311,7 +308,7 @@ def _apply(
                 game_id=effect.game_id,
                 seconds=effect.seconds,
                 source_time=effect.source_time,
-                now=now,
+                now_text=now_text,
             )
             derived["playtime_updated"] = change.applied
             key = (guild_id, connector.key, effect.player_id, effect.game_id)
@@ -349,7 +346,7 @@ def _apply(
                     game_id=effect.game_id,
                     delta=seconds,
                     at=effect.at,
-                    now=now,
+                    now_text=now_text,
                 )
                 key = (guild_id, connector.key, effect.player_id, effect.game_id)
                 if hours := crossed_milestone(conn, key, change.old, change.new, effect.at):
@@ -361,7 +358,7 @@ def _apply(
     event = connector.normalize({**raw, **derived}, link)
     result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
     if event is not None:
-        result.event_ids.append(insert_event(conn, event.with_guild(guild_id), raw_id, now))
+        result.event_ids.append(insert_event(conn, event.with_guild(guild_id), raw_id, now_text))
     for player, game, hours, total, at in milestones:
         who = find_link(conn, guild_id, connector.link_source, player)
         name = (
@@ -382,7 +379,7 @@ def _apply(
             actor_name=name if name != player else None,
             external_id=f"{player}:{game}:{hours}",
         )
-        result.event_ids.append(insert_event(conn, milestone, raw_id, now))
+        result.event_ids.append(insert_event(conn, milestone, raw_id, now_text))
     return result
 
 

@@ -31,7 +31,8 @@ class Metrics:
         self._collectors: list[Collector] = []
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+        # Label order is the caller's (stable per call site); render() sorts the series.
+        key = tuple(labels.items())
         series = self._values[name]
         series[key] = series.get(key, 0.0) + amount
 
@@ -39,7 +40,9 @@ class Metrics:
         self._values[name][tuple(sorted(labels.items()))] = value
 
     def get(self, name: str, **labels: str) -> float:
-        return self._values.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+        wanted = sorted(labels.items())
+        series = self._values.get(name, {})
+        return sum(v for k, v in series.items() if sorted(k) == wanted)
 
     def add_collector(self, collector: Collector) -> None:
         """An async callable run at scrape time that returns {metric name: value}."""
@@ -54,7 +57,11 @@ class Metrics:
             kind, text = _HELP.get(name, ("untyped", name))
             lines.append(f"# HELP {name} {text}")
             lines.append(f"# TYPE {name} {kind}")
-            for labels, value in sorted(self._values[name].items()):
+            merged: dict[LabelKey, float] = {}
+            for key, value in self._values[name].items():
+                canonical = tuple(sorted(key))
+                merged[canonical] = merged.get(canonical, 0.0) + value
+            for labels, value in sorted(merged.items()):
                 label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 number = int(value) if float(value).is_integer() else value
                 lines.append(

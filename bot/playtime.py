@@ -192,7 +192,7 @@ class PlaytimeService:
                 game_id=str(app_id),
                 seconds=value,
                 source_time=now,
-                now=now,
+                now_text=to_iso(now),
                 status=status,
             )
 

@@ -1,11 +1,19 @@
 """SQLite storage: one writer per process with group commit, one reader, numbered migrations.
 
-Writes are submitted as plain functions ``fn(conn) -> result`` that run on the writer
-connection's thread. The writer drains everything queued, runs the whole batch inside one
-transaction (a SAVEPOINT per operation, so one failing operation does not undo the others) and
-commits once; every caller's future resolves only after that COMMIT returned. That keeps
-"committed before acknowledged" while paying for one fsync-free WAL commit and one thread round
-trip per batch instead of per request.
+Writes are submitted as plain functions ``fn(conn) -> result``. The writer drains everything
+queued and runs the whole batch as one transaction, committed once; every caller's future
+resolves only after that COMMIT returned ("committed before acknowledged").
+
+Where the work runs was decided by measurement (bench/ingest.py, README "Performance"). With
+one GIL, a batch on aiosqlite's worker thread hands the GIL back and forth with the event loop
+at every statement, and even a batch that only crosses to the thread for BEGIN and COMMIT waits
+for those round trips while the loop has nothing else to do. So the fast path runs the whole
+batch on the event-loop thread: its statements take microseconds and, in WAL mode with the
+write lock held, never wait for locks. The one step that can wait is taking the write lock
+while another process (the CLI) holds it: ``BEGIN IMMEDIATE`` is tried with a zero busy
+timeout and, when the lock is taken, retried on aiosqlite's thread with the full timeout, so
+the loop never blocks on a lock. WAL checkpoints, which fsync, run on a separate connection in
+the background instead of inside a writer's COMMIT. Reads use their own connection and thread.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ Op = Callable[[sqlite3.Connection], T]
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_BATCH = 512
+CACHE_KIB = 32_768
+CHECKPOINT_SECONDS = 1.0
 
 
 class StorageError(Exception):
@@ -99,6 +109,7 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
     # NORMAL in WAL mode: a committed transaction survives the process being killed (kill -9);
     # only an OS crash or power loss can lose the last commits.
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
 
@@ -124,36 +135,55 @@ class Database:
         self.path = Path(path)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
         self._queue: deque[tuple[Op[Any], asyncio.Future[Any]]] = deque()
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._exclusive = asyncio.Lock()  # a batch in progress, or run()
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self._stopping = asyncio.Event()
         self.batches = 0
         self.batched_ops = 0
 
     async def open(self) -> None:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(str(self.path), isolation_level=None)
+        # check_same_thread=False: batches run on the event-loop thread, maintenance and a
+        # waiting BEGIN on aiosqlite's thread; never both at once (self._exclusive).
+        self._writer = await aiosqlite.connect(
+            str(self.path), isolation_level=None, check_same_thread=False
+        )
         self._writer.row_factory = sqlite3.Row
         await _run_on(self._writer, lambda c: _configure(c, readonly=False))
         await _run_on(self._writer, apply_migrations)
+        await _run_on(self._writer, _writer_settings)
         self._reader = await aiosqlite.connect(str(self.path), isolation_level=None)
         self._reader.row_factory = sqlite3.Row
         await _run_on(self._reader, lambda c: _configure(c, readonly=True))
-        self._task = asyncio.create_task(self._write_loop(), name="questlog-db-writer")
+        self._checkpointer = await aiosqlite.connect(str(self.path), isolation_level=None)
+        await _run_on(self._checkpointer, lambda c: _configure(c, readonly=False))
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="questlog-db-writer"),
+            asyncio.create_task(self._checkpoint_loop(), name="questlog-db-checkpoint"),
+        ]
 
     async def close(self) -> None:
-        """Finish queued writes, then close both connections (their threads exit)."""
+        """Finish queued writes, checkpoint, then close every connection (their threads exit)."""
         self._closing = True
+        self._stopping.set()
         self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        for conn in (self._reader, self._writer):
+        for task in self._tasks:
+            await task
+        self._tasks = []
+        if self._writer is not None:
+            try:
+                await _run_on(self._writer, lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+            except sqlite3.Error as exc:
+                log.warning("final checkpoint failed: %s", exc)
+        for conn in (self._checkpointer, self._reader, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._checkpointer = self._reader = self._writer = None
 
     @property
     def is_open(self) -> bool:
@@ -181,13 +211,15 @@ class Database:
         return await self.read(lambda c: c.execute(sql, params).fetchone())
 
     async def run(self, fn: Op[T]) -> T:
-        """Run ``fn(conn)`` on the writer thread outside any batch (backup, maintenance)."""
+        """Run ``fn(conn)`` on the writer connection's thread between batches (maintenance)."""
         if self._writer is None:
             raise StorageError("database is closed")
-        return await _run_on(self._writer, fn)
+        async with self._exclusive:
+            return await _run_on(self._writer, fn)
 
     async def _write_loop(self) -> None:
         assert self._writer is not None
+        writer = self._writer
         while True:
             if not self._queue:
                 if self._closing:
@@ -195,17 +227,28 @@ class Database:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
-            ops = [op for op, _ in batch]
-            try:
-                outcomes = await _run_on(self._writer, _run_batch, ops)
-            except Exception as exc:  # the whole transaction failed (busy, disk full, ...)
-                log.error("database write batch of %d failed: %s", len(batch), exc)
-                error = StorageError(f"database write failed: {exc}")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
+            # One turn of the loop first: requests whose bytes already arrived get parsed and
+            # join this batch, so one COMMIT serves more of them.
+            await asyncio.sleep(0)
+            async with self._exclusive:
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+                conn = writer._conn
+                try:
+                    if not _try_begin(conn):
+                        await _run_on(writer, _begin_waiting)
+                    outcomes = _run_ops(conn, [op for op, _ in batch])
+                    conn.execute("COMMIT")
+                except Exception as exc:  # the transaction failed (busy, disk full, ...)
+                    log.error("database write batch of %d failed: %s", len(batch), exc)
+                    try:
+                        await _run_on(writer, _rollback)
+                    except sqlite3.Error as rollback_error:
+                        log.error("rollback after a failed batch failed too: %s", rollback_error)
+                    error = StorageError(f"database write failed: {exc}")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
             self.batches += 1
             self.batched_ops += len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -216,25 +259,74 @@ class Database:
                 else:
                     future.set_exception(value)
 
+    async def _checkpoint_loop(self) -> None:
+        assert self._checkpointer is not None
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=CHECKPOINT_SECONDS)
+                return  # close() makes the final, truncating checkpoint
+            except TimeoutError:
+                pass
+            try:
+                await _run_on(
+                    self._checkpointer, lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                )
+            except sqlite3.Error as exc:  # busy or locked: the next round retries
+                log.debug("background checkpoint skipped: %s", exc)
 
-def _run_batch(conn: sqlite3.Connection, ops: list[Op[Any]]) -> list[tuple[bool, Any]]:
-    outcomes: list[tuple[bool, Any]] = []
-    conn.execute("BEGIN IMMEDIATE")
+
+def _writer_settings(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_autocheckpoint = 0")  # the background checkpointer does it
+    conn.execute("PRAGMA busy_timeout = 0")  # see _try_begin / _begin_waiting
+
+
+def _try_begin(conn: sqlite3.Connection) -> bool:
+    """Take the write lock if it is free right now (the writer's busy timeout is 0)."""
     try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    return True
+
+
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    """Wait for the write lock on the worker thread, with the full busy timeout."""
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _run_ops(conn: sqlite3.Connection, ops: list[Op[Any]]) -> list[tuple[bool, Any]]:
+    """Run the operations inside the open transaction.
+
+    The fast path runs them back to back. Operations fail only on bugs or constraint
+    violations; when one raises, everything since the batch savepoint is undone and the batch
+    runs again with a SAVEPOINT around each operation, so the failing one is undone alone.
+    Operations are pure functions of the database, so running one twice is safe."""
+    conn.execute("SAVEPOINT batch")
+    try:
+        results = [(True, op(conn)) for op in ops]
+    except Exception:
+        conn.execute("ROLLBACK TO batch")
+        results = []
         for op in ops:
             conn.execute("SAVEPOINT op")
             try:
-                result = op(conn)
+                value = op(conn)
             except Exception as exc:
                 conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                outcomes.append((False, exc))
+                results.append((False, exc))
             else:
-                conn.execute("RELEASE op")
-                outcomes.append((True, result))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return outcomes
+                results.append((True, value))
+            conn.execute("RELEASE op")
+    conn.execute("RELEASE batch")
+    return results

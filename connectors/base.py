@@ -302,11 +302,14 @@ def timestamp(value: Any, field_name: str) -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    """Canonical UTC text for dedupe keys and payloads."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Canonical UTC text for dedupe keys and payloads: 2025-03-01T12:00:00.000000Z."""
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    # isoformat is several times faster than strftime, and this runs on every request.
+    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WebhookContext:
     """What the web layer verified about a delivery before handing its body to a connector."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -54,6 +55,22 @@ class HttpError(Exception):
         self.status, self.code, self.detail = status, code, detail
         self.headers = dict(headers or {})
         self.extra = extra
+
+
+_JSON = "application/json"
+_REPLIES: dict[tuple[str, bool | None], bytes] = {}
+
+
+def status_reply(status: str, playtime_updated: bool | None = None) -> web.Response:
+    """A 200 reply for the common answers, encoded once (this runs on every webhook)."""
+    key = (status, playtime_updated)
+    body = _REPLIES.get(key)
+    if body is None:
+        data: dict[str, Any] = {"status": status}
+        if playtime_updated is not None:
+            data["playtime_updated"] = playtime_updated
+        body = _REPLIES[key] = json.dumps(data).encode()
+    return web.Response(body=body, content_type=_JSON)
 
 
 def error_response(
@@ -137,16 +154,9 @@ async def _body(request: web.Request) -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise HttpError(413, "payload_too_large", f"body is larger than {MAX_BODY} bytes")
-    chunks, size = [], 0
-    while True:
-        chunk = await request.content.read(MAX_BODY + 1 - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise HttpError(413, "payload_too_large", f"body is larger than {MAX_BODY} bytes")
-    return b"".join(chunks)
+    # client_max_size is MAX_BODY: a chunked body that grows past it raises aiohttp's 413,
+    # which the middleware turns into ours.
+    return await request.read()
 
 
 def _rate_limit(request: web.Request, endpoint: Endpoint) -> None:
@@ -185,7 +195,7 @@ def _schema(exc: SchemaError) -> HttpError:
     return HttpError(422, "invalid_payload", str(exc), field=exc.field)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Checked:
     endpoint: Endpoint
     body: Any
@@ -245,10 +255,9 @@ async def set_playtime_bm(request: web.Request) -> web.Response:
     result = await core.pipeline.ingest(
         "battlemetrics", checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
     )
-    body: dict[str, Any] = {"status": result.status}
     if result.status == "accepted":
-        body["playtime_updated"] = bool(result.details.get("playtime_updated"))
-    return web.json_response(body)
+        return status_reply("accepted", bool(result.details.get("playtime_updated")))
+    return status_reply(result.status)
 
 
 async def get_playtime(request: web.Request) -> web.Response:
@@ -312,15 +321,12 @@ async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
         raise _schema(exc) from None
     if raw.get("type") == "link.confirm":
         status = await core.confirm_link(checked.endpoint, raw)
-        response = web.json_response({"status": status})
+        response = status_reply(status)
     else:
         result = await core.pipeline.ingest(
             kind, checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
         )
-        body: dict[str, Any] = {"status": result.status}
-        if result.event_ids:
-            body["event_ids"] = result.event_ids
-        response = web.json_response(body)
+        response = status_reply(result.status)
     if replay_key is not None:
         request.app[REPLAY_KEY].remember(replay_key)
     return response
@@ -381,8 +387,7 @@ STARTED_KEY = web.AppKey("started", float)
 
 
 def create_app(core: Core) -> web.Application:
-    # We read bodies ourselves (with the 64 KiB limit and our own 413); keep aiohttp's cap above it.
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY * 2)
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
     app[CORE_KEY] = core
     app[LIMITER_KEY] = RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic)
     tolerance = core.config.webhooks.tolerance_seconds
@@ -395,15 +400,16 @@ def create_app(core: Core) -> web.Application:
     app[STARTED_KEY] = time.monotonic()
     routes = [
         ("/set-playtime/bm/{path}", set_playtime_bm, "set_playtime"),
-        ("/get-playtime/{path}", get_playtime, "get_playtime"),
         ("/webhooks/minecraft/{path}", minecraft_webhook, "minecraft"),
         ("/webhooks/custom/{path}", custom_webhook, "custom"),
+        ("/get-playtime/{path}", get_playtime, "get_playtime"),
     ]
     for pattern, handler, name in routes:
         # Served with and without the trailing slash, never by redirect (BattleMetrics does not
         # follow redirects). Every method reaches the handler so 404 can win over 405.
-        app.router.add_route("*", pattern, handler, name=name)
-        app.router.add_route("*", pattern + "/", handler, name=name + "_slash")
+        app.router.add_route(
+            "*", pattern.replace("{path}", "{path:[^/]+}{slash:/?}"), handler, name=name
+        )
     app.router.add_get("/healthz", healthz, name="healthz", allow_head=True)
     app.router.add_get("/metrics", metrics, name="metrics")
     return app

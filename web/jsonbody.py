@@ -70,5 +70,6 @@ def parse_json(body: bytes) -> Any:
         raise MalformedJson("JSON is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, and int() beyond Python's digit limit
         raise MalformedJson(f"not valid JSON: {str(exc)[:120]}") from None
-    _check_text(value)
+    if b"\\u" in body:  # strict UTF-8 cannot carry a surrogate; only a \u escape can
+        _check_text(value)
     return value
