@@ -530,7 +530,7 @@ def scrape_metrics(port: int, verification: Verification) -> None:
         if not match:
             continue
         name, labels, value = match.group(1), match.group(2) or "", float(match.group(3))
-        if name in ("questlog_db_write_batches_total", "questlog_db_write_ops_total"):
+        if name.startswith("questlog_db_"):
             verification.metrics[name] = value
         elif name in ("questlog_http_requests_total", "questlog_ingest_total"):
             verification.http_statuses[f"{name}{labels}"] = int(value)
@@ -718,6 +718,13 @@ def print_report(outcome: Outcome) -> None:
     print(
         f"\nGroup commit: {ops:.0f} write ops in {batches:.0f} batches (average {shown} per commit)"
     )
+    ops_s = verification.metrics.get("questlog_db_write_ops_seconds_total")
+    commit_s = verification.metrics.get("questlog_db_commit_seconds_total")
+    if ops and ops_s is not None and commit_s is not None:
+        print(
+            f"Writer time per write: {1e6 * ops_s / ops:.1f} us running operations,"
+            f" {1e6 * commit_s / ops:.1f} us of COMMIT"
+        )
     print("Server requests and ingest results (/metrics):")
     for key, value in sorted(verification.http_statuses.items()):
         print(f"  {key} {value}")

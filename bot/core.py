@@ -89,6 +89,8 @@ class Core:
         return {
             "questlog_db_write_batches_total": self.db.batches,
             "questlog_db_write_ops_total": self.db.batched_ops,
+            "questlog_db_write_ops_seconds_total": round(self.db.ops_seconds, 6),
+            "questlog_db_commit_seconds_total": round(self.db.commit_seconds, 6),
             "questlog_discord_connected": 1 if self.discord_state == "connected" else 0,
         }
 

@@ -92,7 +92,11 @@ def _feed_accepts(types_json: str | None, event_type: str) -> bool:
 
 
 def insert_event(
-    conn: sqlite3.Connection, event: ActivityEvent, raw_event_id: int | None, now_text: str
+    conn: sqlite3.Connection,
+    event: ActivityEvent,
+    guild_id: int,
+    raw_event_id: int | None,
+    now_text: str,
 ) -> int:
     """Store an activity event and, when the guild has a feed channel that wants it, its outbox row."""
     cur = conn.execute(
@@ -100,7 +104,7 @@ def insert_event(
         " actor_external_id, actor_name, title, payload, occurred_at, external_id, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            event.guild_id,
+            guild_id,
             raw_event_id,
             event.type,
             event.source,
@@ -116,13 +120,13 @@ def insert_event(
     )
     event_id = int(cur.lastrowid or 0)
     guild = conn.execute(
-        "SELECT feed_channel_id, feed_event_types FROM guilds WHERE guild_id = ?", (event.guild_id,)
+        "SELECT feed_channel_id, feed_event_types FROM guilds WHERE guild_id = ?", (guild_id,)
     ).fetchone()
     if guild and guild[0] and _feed_accepts(guild[1], event.type):
         conn.execute(
             "INSERT INTO feed_outbox (event_id, guild_id, channel_id, status, created_at, updated_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?)",
-            (event_id, event.guild_id, guild[0], now_text, now_text),
+            (event_id, guild_id, guild[0], now_text, now_text),
         )
     return event_id
 
@@ -266,7 +270,7 @@ class Pipeline:
         connector = self.registry.get(source)
         dedupe_hash = sha256_hex(connector.dedupe_key(raw))
         effects = connector.effects(raw)
-        payload = canonical_json(dict(raw))
+        payload = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
         now_text = to_iso(self.clock.now())
 
         def op(conn: sqlite3.Connection) -> IngestResult:
@@ -358,7 +362,7 @@ def _apply(
     event = connector.normalize({**raw, **derived}, link)
     result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
     if event is not None:
-        result.event_ids.append(insert_event(conn, event.with_guild(guild_id), raw_id, now_text))
+        result.event_ids.append(insert_event(conn, event, guild_id, raw_id, now_text))
     for player, game, hours, total, at in milestones:
         who = find_link(conn, guild_id, connector.link_source, player)
         name = (
@@ -379,7 +383,7 @@ def _apply(
             actor_name=name if name != player else None,
             external_id=f"{player}:{game}:{hours}",
         )
-        result.event_ids.append(insert_event(conn, milestone, raw_id, now_text))
+        result.event_ids.append(insert_event(conn, milestone, guild_id, raw_id, now_text))
     return result
 
 

@@ -14,6 +14,11 @@ _HELP = {
     "questlog_steam_calls_left_today": ("gauge", "Steam Web API calls left in today's budget"),
     "questlog_db_write_batches_total": ("counter", "Group commits made by the database writer"),
     "questlog_db_write_ops_total": ("counter", "Write operations committed by the writer"),
+    "questlog_db_write_ops_seconds_total": (
+        "counter",
+        "Seconds the writer spent running operations",
+    ),
+    "questlog_db_commit_seconds_total": ("counter", "Seconds the writer spent in COMMIT"),
     "questlog_discord_connected": ("gauge", "1 when the Discord bot is connected"),
 }
 

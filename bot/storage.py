@@ -22,6 +22,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable
 from importlib import resources
@@ -144,6 +145,8 @@ class Database:
         self._stopping = asyncio.Event()
         self.batches = 0
         self.batched_ops = 0
+        self.ops_seconds = 0.0  # time running operations (on the event loop)
+        self.commit_seconds = 0.0  # time in COMMIT (on the event loop)
 
     async def open(self) -> None:
         if str(self.path) != ":memory:":
@@ -236,8 +239,12 @@ class Database:
                 try:
                     if not _try_begin(conn):
                         await _run_on(writer, _begin_waiting)
+                    started = time.perf_counter()
                     outcomes = _run_ops(conn, [op for op, _ in batch])
+                    ran = time.perf_counter()
                     conn.execute("COMMIT")
+                    self.ops_seconds += ran - started
+                    self.commit_seconds += time.perf_counter() - ran
                 except Exception as exc:  # the transaction failed (busy, disk full, ...)
                     log.error("database write batch of %d failed: %s", len(batch), exc)
                     try:

@@ -12,7 +12,6 @@ Connectors never import discord, aiohttp or the core.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -20,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 # --------------------------------------------------------------------------- declarations
@@ -100,9 +100,6 @@ class ActivityEvent:
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
             raise ValueError("ActivityEvent.occurred_at must be timezone-aware")
-
-    def with_guild(self, guild_id: int) -> ActivityEvent:
-        return dataclasses.replace(self, guild_id=guild_id)
 
 
 @dataclass(frozen=True)
@@ -289,16 +286,25 @@ def timestamp(value: Any, field_name: str) -> datetime:
         return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str) or len(value) > 64:
         raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
+    parsed = _parse_iso(value)
+    if parsed is None:
+        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
+    if parsed.tzinfo is None:
+        raise SchemaError(field_name, "needs a timezone offset such as Z or +02:00")
+    return parsed
+
+
+@lru_cache(maxsize=4096)
+def _parse_iso(value: str) -> datetime | None:
+    """Parse once: a raw event's timestamp is read again by effects() and normalize()."""
     candidate = value.strip()
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(candidate)
     except ValueError:
-        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone") from None
-    if parsed.tzinfo is None:
-        raise SchemaError(field_name, "needs a timezone offset such as Z or +02:00")
-    return parsed.astimezone(UTC)
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
 
 
 def iso(dt: datetime) -> str:

@@ -93,12 +93,22 @@ _STATUS_CODES = {
 }
 
 
-@web.middleware
-async def errors_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def guarded(route: str, handler: Handler) -> Handler:
+    """Wrap a handler: every error becomes a JSON answer with the right status, unexpected ones
+    a 500 with a reference to the log (never a traceback), and every request is counted.
+    (A plain wrapper instead of an aiohttp middleware: measurably cheaper per request.)"""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        return await _guard(request, route, handler)
+
+    return run
+
+
+async def _guard(request: web.Request, route: str, handler: Handler) -> web.StreamResponse:
     core = request.app[CORE_KEY]
-    route = (getattr(request.match_info.route, "name", None) or "unmatched").removesuffix("_slash")
     status = 500
     try:
         response = await handler(request)
@@ -107,7 +117,7 @@ async def errors_middleware(
     except HttpError as exc:
         status = exc.status
         return error_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
-    except web.HTTPException as exc:  # aiohttp's own 404/405 for unknown routes and methods
+    except web.HTTPException as exc:  # aiohttp's own, e.g. 413 from request.read()
         status = exc.status
         if exc.status == 405:
             allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
@@ -340,7 +350,17 @@ async def custom_webhook(request: web.Request) -> web.Response:
     return await _signed_webhook(request, "custom")
 
 
+async def not_found(request: web.Request) -> web.Response:
+    raise HttpError(404, "not_found", "no such endpoint")
+
+
+def _get_only(request: web.Request) -> None:
+    if request.method not in ("GET", "HEAD"):
+        raise HttpError(405, "method_not_allowed", "use GET", {"Allow": "GET, HEAD"})
+
+
 async def healthz(request: web.Request) -> web.Response:
+    _get_only(request)
     core = request.app[CORE_KEY]
     try:
         await asyncio.wait_for(core.db.read(lambda c: c.execute("SELECT 1").fetchone()), timeout=2)
@@ -359,6 +379,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    _get_only(request)
     core = request.app[CORE_KEY]
     token = core.config.web.metrics_token
     if token:
@@ -387,7 +408,7 @@ STARTED_KEY = web.AppKey("started", float)
 
 
 def create_app(core: Core) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY)
     app[CORE_KEY] = core
     app[LIMITER_KEY] = RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic)
     tolerance = core.config.webhooks.tolerance_seconds
@@ -408,8 +429,12 @@ def create_app(core: Core) -> web.Application:
         # Served with and without the trailing slash, never by redirect (BattleMetrics does not
         # follow redirects). Every method reaches the handler so 404 can win over 405.
         app.router.add_route(
-            "*", pattern.replace("{path}", "{path:[^/]+}{slash:/?}"), handler, name=name
+            "*",
+            pattern.replace("{path}", "{path:[^/]+}{slash:/?}"),
+            guarded(name, handler),
+            name=name,
         )
-    app.router.add_get("/healthz", healthz, name="healthz", allow_head=True)
-    app.router.add_get("/metrics", metrics, name="metrics")
+    app.router.add_route("*", "/healthz", guarded("healthz", healthz), name="healthz")
+    app.router.add_route("*", "/metrics", guarded("metrics", metrics), name="metrics")
+    app.router.add_route("*", "/{tail:.*}", guarded("unmatched", not_found), name="unmatched")
     return app
