@@ -746,3 +746,23 @@ async def test_battlemetrics_missing_steam_id_is_422_but_null_is_ignored(
     assert response.status == 422 and (await response.json())["field"] == "steam_id"
     null = json.dumps({"steam_id": None, "playtime": "1", "game_id": 1}).encode()
     assert (await post_bm(client, endpoint, null, clock)).status == 202
+
+
+async def test_fifty_identical_webhooks_at_once_make_one_event(
+    client: TestClient, core: Core, clock: ManualClock, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    body = bm_body(playtime="3600")
+    headers = bm_headers(
+        endpoint.secret, body, iso_ms(clock.now())
+    )  # one delivery, retried 50 times
+    url = f"/set-playtime/bm/{endpoint.path}/"
+    responses = await asyncio.gather(
+        *(client.post(url, data=body, headers=headers) for _ in range(50))
+    )
+    statuses = sorted([(r.status, (await r.json())["status"]) for r in responses])
+    assert statuses == [(200, "accepted")] + [(200, "duplicate")] * 49
+    assert (await core.db.fetchone("SELECT count(*) FROM raw_events"))[0] == 1
+    assert (
+        core.metrics.get("questlog_ingest_total", source="battlemetrics", result="duplicate") == 49
+    )
