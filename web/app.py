@@ -117,6 +117,9 @@ async def _guard(request: web.Request, route: str, handler: Handler) -> web.Stre
     except HttpError as exc:
         status = exc.status
         return error_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+    except IgnoredDelivery as exc:  # well-formed, nothing to store: acknowledged and counted
+        status = 202
+        return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
     except web.HTTPException as exc:  # aiohttp's own, e.g. 413 from request.read()
         status = exc.status
         if exc.status == 405:
@@ -205,6 +208,26 @@ def _schema(exc: SchemaError) -> HttpError:
     return HttpError(422, "invalid_payload", str(exc), field=exc.field)
 
 
+def _parse(
+    request: web.Request, source: str, checked: _Checked, *, fixed_game_id: int | None = None
+) -> dict[str, Any]:
+    """Validate the body with the source's connector (422 naming the field; an IgnoredDelivery
+    propagates to the guard, which answers 202)."""
+    core = request.app[CORE_KEY]
+    context = WebhookContext(
+        headers=request.headers,
+        received_at=core.clock.now(),
+        signed_at=checked.verified.signed_at,
+        signed_at_text=checked.verified.signed_at_text,
+        signature=checked.verified.signature,
+        fixed_game_id=fixed_game_id,
+    )
+    try:
+        return core.pipeline.parse_webhook(source, checked.body, context)
+    except SchemaError as exc:
+        raise _schema(exc) from None
+
+
 @dataclass(slots=True)
 class _Checked:
     endpoint: Endpoint
@@ -248,20 +271,7 @@ async def set_playtime_bm(request: web.Request) -> web.Response:
         request.app[SCHEMES_KEY]["battlemetrics"],
         content_types=("application/json", "text/plain"),
     )
-    context = WebhookContext(
-        headers=request.headers,
-        received_at=core.clock.now(),
-        signed_at=checked.verified.signed_at,
-        signed_at_text=checked.verified.signed_at_text,
-        signature=checked.verified.signature,
-        fixed_game_id=checked.endpoint.game_id,
-    )
-    try:
-        raw = core.pipeline.parse_webhook("battlemetrics", checked.body, context)
-    except IgnoredDelivery as exc:
-        return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
-    except SchemaError as exc:
-        raise _schema(exc) from None
+    raw = _parse(request, "battlemetrics", checked, fixed_game_id=checked.endpoint.game_id)
     result = await core.pipeline.ingest(
         "battlemetrics", checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
     )
@@ -316,19 +326,7 @@ async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
             raise HttpError(
                 401, "invalid_signature", "this signed request was already accepted (replay)"
             )
-    context = WebhookContext(
-        headers=request.headers,
-        received_at=core.clock.now(),
-        signed_at=checked.verified.signed_at,
-        signed_at_text=checked.verified.signed_at_text,
-        signature=checked.verified.signature,
-    )
-    try:
-        raw = core.pipeline.parse_webhook(kind, checked.body, context)
-    except IgnoredDelivery as exc:
-        return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
-    except SchemaError as exc:
-        raise _schema(exc) from None
+    raw = _parse(request, kind, checked)
     if raw.get("type") == "link.confirm":
         status = await core.confirm_link(checked.endpoint, raw)
         response = status_reply(status)
