@@ -31,7 +31,6 @@ from connectors.base import (
     SessionStart,
     SetPlaytime,
     WebhookContext,
-    canonical_json,
     sha256_hex,
 )
 from connectors.registry import Registry
@@ -54,7 +53,7 @@ class IngestResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PlaytimeChange:
     old: int | None
     new: int | None
@@ -112,7 +111,7 @@ def insert_event(
             event.actor_external_id,
             event.actor_name,
             event.title,
-            canonical_json(dict(event.payload)),
+            json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False),
             to_iso(event.occurred_at),
             event.external_id,
             now_text,

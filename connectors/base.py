@@ -75,7 +75,7 @@ class Action:
 # --------------------------------------------------------------------------- values
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LinkInfo:
     """The Discord member an external account is linked to, in the event's guild."""
 
@@ -84,7 +84,7 @@ class LinkInfo:
     display_name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ActivityEvent:
     type: str
     title: str
@@ -102,7 +102,7 @@ class ActivityEvent:
             raise ValueError("ActivityEvent.occurred_at must be timezone-aware")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SetPlaytime:
     """The source reports a player's *total* playtime for a game; newer measurements win."""
 
@@ -112,7 +112,7 @@ class SetPlaytime:
     source_time: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SessionStart:
     player_id: str
     server_id: str
@@ -120,7 +120,7 @@ class SessionStart:
     at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SessionEnd:
     """Closes the open session; its duration adds to playtime. ``duration_hint`` is used when
     no matching start was recorded."""
