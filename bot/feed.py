@@ -1,0 +1,371 @@
+"""The feed poster: drains each channel's outbox into Discord messages, exactly once.
+
+For every channel with pending events, in order:
+
+1. If the channel has a stored, unsent batch, send it again unchanged (same nonce). Otherwise
+   take the oldest pending events that fit one message (10 embeds, 6,000 characters), store the
+   batch and attach the events to it in one transaction, *then* send it.
+2. Send it with ``nonce`` = the batch's nonce and no mentions allowed. Discord returns the
+   message it already created for a nonce it saw in the last few minutes, so a resend after a
+   lost response does not post twice.
+3. Answer: the batch and its events are marked sent with the message id. A 5xx, a timeout or a
+   connection error keeps them pending and backs off with jitter. A 403/404 (no permission,
+   channel deleted) marks them failed with the reason and stops posting to that channel until
+   an admin fixes it (``reset_channel``). 429s are handled inside discord.py (it waits
+   ``retry_after``); the poster does not fight it.
+
+The poster is woken in-process when the pipeline stores an event, and also polls, so events
+written by another process (the CLI, a second instance) are posted too. Restarting resumes from
+the database: nothing lives only in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import sqlite3
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from bot.clock import Clock, from_iso, to_iso
+from bot.embeds import build_embed, pack
+from bot.storage import Database
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = 10  # events read per batch (a message holds at most 10 embeds)
+
+
+class SendError(Exception):
+    """A send failed. ``retryable`` says whether the same batch may be tried again later;
+    ``channel_gone`` that Discord refused the channel itself (403 or 404)."""
+
+    def __init__(self, reason: str, *, retryable: bool, channel_gone: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.channel_gone = channel_gone
+
+
+class Sender(Protocol):
+    async def send(self, channel_id: int, payload: dict[str, Any], nonce: str) -> int:
+        """Post the message; returns its id. Raises SendError."""
+        ...
+
+    async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    guild_id: int
+    channel_id: int
+    nonce: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    channel_id: int | None
+    channel_state: str  # ok | failed | unset
+    channel_reason: str | None
+    pending: int
+    failed: int
+    expired: int
+    sent: int
+    last_error: str | None
+
+
+# --------------------------------------------------------------------------- SQL operations
+
+
+def _due_channels(conn: sqlite3.Connection, now: str) -> list[int]:
+    rows = conn.execute(
+        "SELECT DISTINCT o.channel_id FROM feed_outbox o"
+        " LEFT JOIN feed_channels c ON c.channel_id = o.channel_id"
+        " WHERE o.status = 'pending' AND (c.status IS NULL OR c.status = 'ok')"
+        " AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)",
+        (now,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _make_batch(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | None:
+    """The channel's unsent batch (None while it waits for its retry time), or a new one fixed
+    from the channel's oldest pending events."""
+    row = conn.execute(
+        "SELECT id, guild_id, channel_id, nonce, payload, attempts, next_attempt_at FROM feed_batches"
+        " WHERE channel_id = ? AND status = 'pending' ORDER BY id LIMIT 1",
+        (channel_id,),
+    ).fetchone()
+    if row is not None:
+        if row[6] is not None and row[6] > now:
+            return None
+        return Batch(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+    rows = conn.execute(
+        "SELECT o.id, o.guild_id, e.type, e.title, e.payload, e.actor_user_id, e.actor_external_id,"
+        " e.actor_name, e.occurred_at FROM feed_outbox o JOIN activity_events e ON e.id = o.event_id"
+        " WHERE o.channel_id = ? AND o.status = 'pending' AND o.batch_id IS NULL"
+        " ORDER BY o.id LIMIT ?",
+        (channel_id, CANDIDATES),
+    ).fetchall()
+    if not rows:
+        return None
+    embeds = []
+    for row in rows:
+        event = {
+            "type": row[2],
+            "title": row[3],
+            "payload": row[4],
+            "actor_user_id": row[5],
+            "actor_external_id": row[6],
+            "actor_name": row[7],
+            "occurred_at": row[8],
+        }
+        embeds.append((row[0], build_embed(event)))
+    chosen = pack(embeds)
+    payload = {"embeds": [embed for _, embed in chosen]}
+    instance = conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()[0]
+    cur = conn.execute(
+        "INSERT INTO feed_batches (guild_id, channel_id, nonce, payload, created_at)"
+        " VALUES (?, ?, '', ?, ?)",
+        (rows[0][1], channel_id, json.dumps(payload, ensure_ascii=False), now),
+    )
+    batch_id = int(cur.lastrowid or 0)
+    nonce = f"ql{instance}-{batch_id}"[:25]  # Discord nonces are at most 25 characters
+    conn.execute("UPDATE feed_batches SET nonce = ? WHERE id = ?", (nonce, batch_id))
+    conn.executemany(
+        "UPDATE feed_outbox SET batch_id = ?, updated_at = ? WHERE id = ?",
+        [(batch_id, now, key) for key, _ in chosen],
+    )
+    return Batch(batch_id, rows[0][1], channel_id, nonce, payload, 0)
+
+
+def _mark_sent(batch_id: int, message_id: int, now: str):  # type: ignore[no-untyped-def]
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE feed_batches SET status = 'sent', message_id = ?, sent_at = ?,"
+            " attempts = attempts + 1, last_error = NULL WHERE id = ?",
+            (message_id, now, batch_id),
+        )
+        conn.execute(
+            "UPDATE feed_outbox SET status = 'sent', message_id = ?, updated_at = ?,"
+            " attempts = attempts + 1 WHERE batch_id = ?",
+            (message_id, now, batch_id),
+        )
+
+    return op
+
+
+def _mark_retry(batch: Batch, reason: str, retry_at: str, now: str):  # type: ignore[no-untyped-def]
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE feed_batches SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+            " WHERE id = ?",
+            (reason, retry_at, batch.id),
+        )
+        conn.execute(
+            "UPDATE feed_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+            " updated_at = ? WHERE batch_id = ?",
+            (reason, retry_at, now, batch.id),
+        )
+
+    return op
+
+
+def _mark_failed(batch: Batch, reason: str, now: str, *, channel_gone: bool):  # type: ignore[no-untyped-def]
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE feed_batches SET status = 'failed', attempts = attempts + 1, last_error = ?"
+            " WHERE id = ?",
+            (reason, batch.id),
+        )
+        if channel_gone:
+            # Everything waiting for this channel fails with the same reason; posting stops.
+            conn.execute(
+                "UPDATE feed_outbox SET status = 'failed', last_error = ?, updated_at = ?"
+                " WHERE channel_id = ? AND status = 'pending'",
+                (reason, now, batch.channel_id),
+            )
+            conn.execute(
+                "UPDATE feed_batches SET status = 'failed', last_error = ?"
+                " WHERE channel_id = ? AND status = 'pending'",
+                (reason, batch.channel_id),
+            )
+            conn.execute(
+                "INSERT INTO feed_channels (channel_id, guild_id, status, reason, changed_at)"
+                " VALUES (?, ?, 'failed', ?, ?) ON CONFLICT (channel_id) DO UPDATE SET"
+                " status = 'failed', reason = excluded.reason, changed_at = excluded.changed_at",
+                (batch.channel_id, batch.guild_id, reason, now),
+            )
+        else:
+            conn.execute(
+                "UPDATE feed_outbox SET status = 'failed', last_error = ?, updated_at = ?"
+                " WHERE batch_id = ?",
+                (reason, now, batch.id),
+            )
+
+    return op
+
+
+def expire_old(conn: sqlite3.Connection, now_text: str) -> int:
+    """Mark pending events older than their guild's maximum age expired (none by default)."""
+    expired = 0
+    for guild_id, max_age in conn.execute(
+        "SELECT guild_id, feed_max_age_seconds FROM guilds WHERE feed_max_age_seconds IS NOT NULL"
+    ).fetchall():
+        cutoff = to_iso(from_iso(now_text) - timedelta(seconds=max_age))
+        expired += conn.execute(
+            "UPDATE feed_outbox SET status = 'expired', last_error = 'older than the feed maximum age',"
+            " updated_at = ? WHERE guild_id = ? AND status = 'pending' AND batch_id IS NULL"
+            " AND created_at < ?",
+            (now_text, guild_id, cutoff),
+        ).rowcount
+    return expired
+
+
+def reset_channel(conn: sqlite3.Connection, channel_id: int, now_text: str) -> None:
+    """An admin fixed the channel (permissions, or picked a new one): post to it again."""
+    conn.execute(
+        "UPDATE feed_channels SET status = 'ok', reason = NULL, changed_at = ? WHERE channel_id = ?",
+        (now_text, channel_id),
+    )
+
+
+def feed_status(conn: sqlite3.Connection, guild_id: int) -> FeedStatus:
+    """What /feed status shows: pending, failed, expired and sent counts and the last error."""
+    guild = conn.execute(
+        "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
+    channel_id = guild[0] if guild else None
+    counts = dict(
+        conn.execute(
+            "SELECT status, count(*) FROM feed_outbox WHERE guild_id = ? GROUP BY status",
+            (guild_id,),
+        ).fetchall()
+    )
+    state = None
+    if channel_id:
+        state = conn.execute(
+            "SELECT status, reason FROM feed_channels WHERE channel_id = ?", (channel_id,)
+        ).fetchone()
+    error = conn.execute(
+        "SELECT last_error FROM feed_outbox WHERE guild_id = ? AND last_error IS NOT NULL"
+        " ORDER BY updated_at DESC LIMIT 1",
+        (guild_id,),
+    ).fetchone()
+    return FeedStatus(
+        channel_id=channel_id,
+        channel_state=(state[0] if state else "ok") if channel_id else "unset",
+        channel_reason=state[1] if state else None,
+        pending=counts.get("pending", 0),
+        failed=counts.get("failed", 0),
+        expired=counts.get("expired", 0),
+        sent=counts.get("sent", 0),
+        last_error=error[0] if error else None,
+    )
+
+
+# --------------------------------------------------------------------------- the poster
+
+
+class FeedPoster:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        sender: Sender | None = None,
+        *,
+        poll_seconds: float = 2.0,
+        backoff_base: float = 2.0,
+        backoff_max: float = 300.0,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.sender = sender
+        self.poll_seconds = poll_seconds
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.sent_messages = 0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="questlog-feed-poster")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("feed poster pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_seconds)
+            self._wakeup.clear()
+
+    async def run_once(self) -> int:
+        """One pass: expire old events, then drain every due channel (channels in parallel).
+        Returns the number of messages sent."""
+        if self.sender is None:
+            return 0
+        now = to_iso(self.clock.now())
+        expired = await self.db.write(lambda c: expire_old(c, now))
+        if expired:
+            log.info("feed: %d pending events expired", expired)
+        channels = await self.db.read(lambda c: _due_channels(c, now))
+        results = await asyncio.gather(*(self._drain(channel) for channel in channels))
+        return sum(results)
+
+    async def _drain(self, channel_id: int) -> int:
+        assert self.sender is not None
+        sent = 0
+        while True:
+            now = to_iso(self.clock.now())
+            batch = await self.db.write(lambda c, now=now: _make_batch(c, channel_id, now))
+            if batch is None:
+                return sent
+            try:
+                message_id = await self.sender.send(channel_id, batch.payload, batch.nonce)
+            except SendError as exc:
+                await self._failed(batch, exc)
+                return sent
+            await self.db.write(_mark_sent(batch.id, message_id, to_iso(self.clock.now())))
+            sent += 1
+            self.sent_messages += 1
+
+    async def _failed(self, batch: Batch, exc: SendError) -> None:
+        now = self.clock.now()
+        if exc.retryable:
+            delay = min(self.backoff_max, self.backoff_base * 2 ** min(batch.attempts, 16))
+            delay *= random.uniform(0.5, 1.5)
+            retry_at = to_iso(now + timedelta(seconds=delay))
+            log.warning(
+                "feed: channel %s unavailable (%s); retrying batch %s in %.0f s",
+                batch.channel_id,
+                exc.reason,
+                batch.id,
+                delay,
+            )
+            await self.db.write(_mark_retry(batch, exc.reason, retry_at, to_iso(now)))
+        else:
+            log.error(
+                "feed: channel %s refused batch %s: %s", batch.channel_id, batch.id, exc.reason
+            )
+            await self.db.write(
+                _mark_failed(batch, exc.reason, to_iso(now), channel_gone=exc.channel_gone)
+            )
