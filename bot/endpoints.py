@@ -9,7 +9,6 @@ about half a second, without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock, from_iso, to_iso
 from bot.storage import Database
+from bot.tasks import cancel_task
 
 log = logging.getLogger(__name__)
 
@@ -285,11 +285,8 @@ class EndpointCache:
         self._task = asyncio.create_task(self._poll(), name="questlog-endpoint-cache")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     async def _poll(self) -> None:
         while True:

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from bot.clock import Clock, from_iso, to_iso
 from bot.embeds import build_embed, pack
 from bot.storage import Database
+from bot.tasks import cancel_task
 
 log = logging.getLogger(__name__)
 
@@ -302,11 +303,8 @@ class FeedPoster:
         self._task = asyncio.create_task(self._run(), name="questlog-feed-poster")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
