@@ -1,9 +1,10 @@
-"""Process lifecycle: ``main()`` owns storage, the web server and the pipeline.
+"""Process lifecycle: ``main()`` owns storage, the web server, the pipeline and the feed poster.
 
 Start-up: core services (database, migrations, endpoint cache, Steam client), then the web
-server. SIGINT/SIGTERM stop everything in reverse order: stop accepting webhooks and drain the
-requests in flight, then close the core (background lookups, HTTP client, database threads),
-and return 0.
+server, then (with a token, without --web-only) the feed poster and the Discord bot, which logs
+in in the background. SIGINT/SIGTERM stop everything in reverse order: stop accepting webhooks
+and drain the requests in flight, stop the poster, close the bot, then close the core
+(background lookups, HTTP client, database threads), and return 0.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from aiohttp import web
 from bot.clock import Clock
 from bot.config import Config
 from bot.core import Core
+from bot.discord_bot import DiscordComponent
+from bot.feed import FeedPoster
 from web.app import create_app
 
 log = logging.getLogger("questlog")
@@ -35,12 +38,6 @@ To connect to Discord:
   3. Invite the bot with the OAuth2 URL generator (scopes: bot, applications.commands).
 Start with --web-only to skip this notice."""
 
-DISCORD_PENDING_NOTICE = (
-    "A Discord token is configured, but this release of Questlog does not connect to Discord yet "
-    "(the bot, its commands and the feed poster arrive in the next release); running web-only. "
-    "Events wait in the feed outbox and will be posted once the bot runs."
-)
-
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(
@@ -52,7 +49,8 @@ def setup_logging(level: str) -> None:
 
 
 class Server:
-    """The running process: core services plus the web site."""
+    """The running process: core services, the web site and, with a token, the feed poster and
+    the Discord bot."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.config = config
@@ -60,6 +58,22 @@ class Server:
         self.core: Core | None = None
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.poster: FeedPoster | None = None
+        self.discord: DiscordComponent | None = None
+
+    async def start_discord(self) -> None:
+        """Start the feed poster and the bot; a Discord outage never stops the webhooks."""
+        assert self.core is not None
+        self.poster = FeedPoster(self.core.db, self.core.clock)
+        self.core.pipeline.on_event = self.poster.wake
+        await self.poster.start()
+        self.discord = DiscordComponent(
+            self.core,
+            self.poster,
+            self.config.discord.token,
+            dev_guild_id=self.config.discord.dev_guild_id,
+        )
+        await self.discord.start()
 
     async def start(self) -> None:
         self.core = await Core.start(self.config, self.clock)
@@ -89,6 +103,12 @@ class Server:
         if self.runner is not None:
             await self.runner.cleanup()  # stops listening, waits for in-flight requests
             self.runner = None
+        if self.poster is not None:
+            await self.poster.stop()
+            self.poster = None
+        if self.discord is not None:
+            await self.discord.stop()  # bot.close()
+            self.discord = None
         if self.core is not None:
             await self.core.stop()
             self.core = None
@@ -111,14 +131,13 @@ async def serve(
             RuntimeError,
         ):  # Windows: Ctrl+C still raises KeyboardInterrupt
             pass
-    if not web_only:
-        if config.discord.token:
-            log.warning(DISCORD_PENDING_NOTICE)
-        else:
-            for line in NO_TOKEN_NOTICE.splitlines():
-                log.warning(line)
+    if not web_only and not config.discord.token:
+        for line in NO_TOKEN_NOTICE.splitlines():
+            log.warning(line)
     server = Server(config, clock=clock)
     await server.start()
+    if not web_only and config.discord.token:
+        await server.start_discord()
     if on_ready is not None:
         on_ready(server)
     try:

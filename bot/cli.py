@@ -113,6 +113,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     disable.add_argument("path")
 
+    feed = commands.add_parser(
+        "feed", parents=[parent], help="set or inspect a server's activity feed"
+    )
+    feed_actions = feed.add_subparsers(dest="action", metavar="ACTION", required=True)
+    feed_set = feed_actions.add_parser(
+        "set", parents=[parent], help="post a server's events to a channel"
+    )
+    feed_set.add_argument(
+        "--guild", required=True, type=int, metavar="ID", help="Discord server (guild) id"
+    )
+    feed_set.add_argument(
+        "--channel", required=True, type=int, metavar="ID", help="text channel id"
+    )
+    feed_set.add_argument(
+        "--max-age",
+        type=int,
+        metavar="SECONDS",
+        help="expire events still unposted after this long (default: never)",
+    )
+    feed_status_cmd = feed_actions.add_parser(
+        "status", parents=[parent], help="pending, failed and sent events"
+    )
+    feed_status_cmd.add_argument("--guild", required=True, type=int, metavar="ID")
+    feed_status_cmd.add_argument("--json", action="store_true")
+
     sign = commands.add_parser(
         "sign", parents=[parent], help="compute a signature for a test request body"
     )
@@ -278,6 +303,42 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_feed(args: argparse.Namespace, config: Config) -> int:
+    from bot.feed import feed_status, reset_channel
+
+    now = to_iso(SystemClock().now())
+    conn = _open_db(config)
+    try:
+        if args.action == "set":
+            if not 0 < args.guild < 2**63 or not 0 < args.channel < 2**63:
+                raise CliError("--guild and --channel must be Discord ids")
+            if args.max_age is not None and args.max_age <= 0:
+                raise CliError("--max-age must be a positive number of seconds")
+
+            def op(c: sqlite3.Connection) -> None:
+                c.execute(
+                    "INSERT INTO guilds (guild_id, feed_channel_id, feed_max_age_seconds, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
+                    " feed_channel_id = excluded.feed_channel_id,"
+                    " feed_max_age_seconds = excluded.feed_max_age_seconds, updated_at = excluded.updated_at",
+                    (args.guild, args.channel, args.max_age, now, now),
+                )
+                reset_channel(c, args.channel, now)
+
+            _transaction(conn, op)
+            print(f"events of server {args.guild} now go to channel {args.channel}")
+        else:
+            status = feed_status(conn, args.guild)
+            if args.json:
+                print(json.dumps(status.__dict__))
+            else:
+                for key, value in status.__dict__.items():
+                    print(f"{key.replace('_', ' '):<15} {value if value is not None else '-'}")
+    finally:
+        conn.close()
+    return 0
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
     from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
 
@@ -392,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, config)
         if args.command == "endpoint":
             return cmd_endpoint(args, config)
+        if args.command == "feed":
+            return cmd_feed(args, config)
         if args.command == "sign":
             return cmd_sign(args)
         if args.command == "backup":

@@ -1,1 +1,2 @@
-"""Discord extensions (slash commands); loaded by the bot in the next release."""
+"""Discord extensions: every module here with ``async def setup(bot)`` is loaded by the bot
+(bot.discord_bot.discover_extensions); ``_``-prefixed modules are private helpers."""

@@ -271,3 +271,39 @@ def test_console_script_is_installed() -> None:
 
     script = Path(sys.executable).parent / "questlog"
     assert script.exists() or shutil.which("questlog")
+
+
+def test_feed_set_and_status(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    cli(
+        "feed",
+        "set",
+        "--guild",
+        "7",
+        "--channel",
+        "900",
+        "--max-age",
+        "3600",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
+    status = json.loads(
+        cli(
+            "feed", "status", "--guild", "7", "--json", "--config", str(config), cwd=tmp_path
+        ).stdout
+    )
+    assert (status["channel_id"], status["channel_state"], status["pending"]) == (900, "ok", 0)
+    bad = cli(
+        "feed",
+        "set",
+        "--guild",
+        "7",
+        "--channel",
+        "0",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1

@@ -299,6 +299,8 @@ class FakeDiscord:
         self._global: _Window | None = None
         self._last_id = 0
         self._runner: web.AppRunner | None = None
+        #: guild id (None = global) -> the commands last synced there
+        self.synced_commands: dict[int | None, list[dict[str, Any]]] = {}
         self._port = 0
         for channel_id in channels:
             self.add_channel(channel_id)
@@ -377,6 +379,11 @@ class FakeDiscord:
         app.router.add_post(API_PREFIX + "/channels/{channel_id}/messages", self._create_message)
         app.router.add_patch(
             API_PREFIX + "/channels/{channel_id}/messages/{message_id}", self._edit_message
+        )
+        app.router.add_get(API_PREFIX + "/oauth2/applications/@me", self._get_application)
+        app.router.add_put(API_PREFIX + "/applications/{app_id}/commands", self._put_commands)
+        app.router.add_put(
+            API_PREFIX + "/applications/{app_id}/guilds/{guild_id}/commands", self._put_commands
         )
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -550,6 +557,55 @@ class FakeDiscord:
 
     async def _get_me(self, request: web.Request) -> web.Response:
         return _json(self.bot_user)
+
+    async def _get_application(self, request: web.Request) -> web.Response:
+        """GET /oauth2/applications/@me, which discord.py's Client.login calls."""
+        return _json(
+            {
+                "id": str(BOT_USER_ID),
+                "name": self.bot_user["username"],
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "owner": {
+                    "id": "1300000000000000002",
+                    "username": "owner",
+                    "discriminator": "0",
+                    "global_name": "Owner",
+                    "avatar": None,
+                },
+                "team": None,
+                "summary": "",
+                "interactions_endpoint_url": None,
+            }
+        )
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        """Bulk overwrite of application commands (global or for one guild): stored and echoed
+        with ids, as Discord does."""
+        commands = await request.json()
+        guild = request.match_info.get("guild_id")
+        stored = []
+        for n, command in enumerate(commands, start=1):
+            item = {
+                "id": str(1400000000000000000 + n),
+                "application_id": request.match_info["app_id"],
+                "version": "1",
+                "default_member_permissions": None,
+                "type": 1,
+                "dm_permission": True,
+                "nsfw": False,
+                **command,
+            }
+            if guild is not None:
+                item["guild_id"] = guild
+            stored.append(item)
+        self.synced_commands[int(guild) if guild else None] = stored
+        return _json(stored)
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
         return _json(

@@ -1,0 +1,216 @@
+"""The Discord side: the ``Questlog`` bot and the component that keeps it connected.
+
+``main()`` owns storage, the web server and the feed poster; the bot is one more component it
+starts (DESIGN.md, "Discord side"). discord.py runs ``setup_hook`` only after a successful login,
+so a Discord outage at boot must not hold anything else up: ``DiscordComponent`` logs in in the
+background and retries with backoff and jitter, except for ``LoginFailure`` (a bad token), which
+is one clear error line; webhooks keep being served either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+import random
+import secrets
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.core import Core
+from bot.discord_sender import DiscordSender
+from bot.feed import FeedPoster
+from bot.tasks import cancel_task
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 300.0
+
+
+class UserError(Exception):
+    """A mistake the user can fix; its message is shown to them as it is (ephemeral)."""
+
+
+def discover_extensions(package: str = "cogs") -> list[str]:
+    """Every module under ``package`` that defines ``async def setup(bot)``; modules whose name
+    starts with ``_`` are private helpers and skipped."""
+    root = importlib.import_module(package)
+    found = []
+    for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        module = importlib.import_module(info.name)
+        if callable(getattr(module, "setup", None)):
+            found.append(info.name)
+    return sorted(found)
+
+
+async def reply(interaction: discord.Interaction, content: str, *, ephemeral: bool = True) -> None:
+    """Answer whether or not the interaction was already answered; an expired one is logged."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                content, ephemeral=ephemeral, allowed_mentions=discord.AllowedMentions.none()
+            )
+        else:
+            await interaction.response.send_message(
+                content, ephemeral=ephemeral, allowed_mentions=discord.AllowedMentions.none()
+            )
+    except discord.NotFound:
+        log.warning("interaction expired before Questlog could answer it")
+
+
+class QuestlogTree(app_commands.CommandTree):
+    """Holds the single app-command error handler: no traceback ever reaches Discord."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(original, UserError):
+            await reply(interaction, str(original))
+        elif isinstance(
+            error, app_commands.MissingPermissions | app_commands.BotMissingPermissions
+        ):
+            await reply(interaction, str(error))
+        elif isinstance(error, app_commands.CheckFailure | app_commands.TransformerError):
+            await reply(interaction, str(error) or "That command cannot be used here.")
+        else:
+            reference = secrets.token_hex(4)
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("command /%s failed [ref %s]", command, reference, exc_info=original)
+            await reply(interaction, f"Something went wrong on our side. Reference: `{reference}`")
+
+
+class Questlog(commands.Bot):
+    def __init__(self, core: Core, *, dev_guild_id: int = 0) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # the minimum for slash commands and channel checks
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=QuestlogTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.core = core
+        self.dev_guild_id = dev_guild_id
+        self.loaded_extensions: list[str] = []
+
+    async def setup_hook(self) -> None:
+        for name in discover_extensions():
+            await self.load_extension(name)
+            self.loaded_extensions.append(name)
+        if self.dev_guild_id:
+            guild = discord.Object(id=self.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to development guild %s", len(synced), self.dev_guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info(
+                "synced %d commands globally (Discord may take a while to show them)", len(synced)
+            )
+
+    async def on_ready(self) -> None:
+        self.core.discord_state = "connected"
+        log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+
+    async def on_disconnect(self) -> None:
+        self.core.discord_state = "disconnected"
+
+    async def on_resumed(self) -> None:
+        self.core.discord_state = "connected"
+
+
+Connect = Callable[[Questlog], Awaitable[None]]
+
+
+async def _gateway(bot: Questlog) -> None:
+    await bot.connect(reconnect=True)
+
+
+class DiscordComponent:
+    """Logs the bot in (retrying through outages), hands its HTTP client to the feed poster,
+    and keeps the gateway connection; ``stop`` closes the bot."""
+
+    def __init__(
+        self,
+        core: Core,
+        poster: FeedPoster,
+        token: str,
+        *,
+        dev_guild_id: int = 0,
+        connect: Connect = _gateway,
+        backoff_base: float = BACKOFF_BASE,
+    ) -> None:
+        self.core = core
+        self.poster = poster
+        self.token = token
+        self.dev_guild_id = dev_guild_id
+        self.connect = connect
+        self.backoff_base = backoff_base
+        self.bot: Questlog | None = None
+        self.attempts = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.core.discord_state = "connecting"
+        self._task = asyncio.create_task(self._run(), name="questlog-discord")
+
+    async def stop(self) -> None:
+        await cancel_task(self._task)
+        self._task = None
+        await self._close_bot()
+
+    async def _close_bot(self) -> None:
+        self.poster.sender = None
+        if self.bot is not None:
+            await self.bot.close()
+            self.bot = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            self.attempts += 1
+            self.bot = Questlog(self.core, dev_guild_id=self.dev_guild_id)
+            try:
+                await self.bot.login(self.token)
+                self.poster.sender = DiscordSender(self.bot.http)
+                self.poster.wake()
+                failures = 0
+                await self.connect(self.bot)
+                reason = "the gateway connection closed"
+            except discord.LoginFailure:
+                log.error(
+                    "Discord rejected the bot token: set a valid [discord] token or DISCORD_TOKEN"
+                    " (webhooks keep running; events wait in the feed outbox)"
+                )
+                self.core.discord_state = "invalid_token"
+                await self._close_bot()
+                return
+            except (
+                TimeoutError,
+                discord.HTTPException,
+                discord.GatewayNotFound,
+                discord.ConnectionClosed,
+                aiohttp.ClientError,
+                OSError,
+            ) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            except Exception:
+                log.exception("the Discord bot failed to start")
+                reason = "an unexpected error (see the log above)"
+            await self._close_bot()
+            self.core.discord_state = "disconnected"
+            failures += 1
+            delay = min(BACKOFF_MAX, self.backoff_base * 2 ** min(failures - 1, 10))
+            delay *= random.uniform(0.5, 1.5)
+            log.warning("Discord unavailable (%s); retrying in %.0f s", reason, delay)
+            await asyncio.sleep(delay)
