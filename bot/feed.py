@@ -319,18 +319,18 @@ class FeedPoster:
     async def run_once(self) -> int:
         """One pass: expire old events, then drain every due channel (channels in parallel).
         Returns the number of messages sent."""
-        if self.sender is None:
+        sender = self.sender  # the bot may hand over a new client (or none) between passes
+        if sender is None:
             return 0
         now = to_iso(self.clock.now())
         expired = await self.db.write(lambda c: expire_old(c, now))
         if expired:
             log.info("feed: %d pending events expired", expired)
         channels = await self.db.read(lambda c: _due_channels(c, now))
-        results = await asyncio.gather(*(self._drain(channel) for channel in channels))
+        results = await asyncio.gather(*(self._drain(sender, channel) for channel in channels))
         return sum(results)
 
-    async def _drain(self, channel_id: int) -> int:
-        assert self.sender is not None
+    async def _drain(self, sender: Sender, channel_id: int) -> int:
         sent = 0
         while True:
             now = to_iso(self.clock.now())
@@ -338,7 +338,7 @@ class FeedPoster:
             if batch is None:
                 return sent
             try:
-                message_id = await self.sender.send(channel_id, batch.payload, batch.nonce)
+                message_id = await sender.send(channel_id, batch.payload, batch.nonce)
             except SendError as exc:
                 await self._failed(batch, exc)
                 return sent
