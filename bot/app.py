@@ -100,18 +100,23 @@ class Server:
         log.info("web server listening on http://%s:%d", shown, self.port)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()  # stops listening, waits for in-flight requests
-            self.runner = None
-        if self.poster is not None:
-            await self.poster.stop()
-            self.poster = None
-        if self.discord is not None:
-            await self.discord.stop()  # bot.close()
-            self.discord = None
-        if self.core is not None:
-            await self.core.stop()
-            self.core = None
+        """Every step runs even if an earlier one fails: the database must always be closed, or
+        its thread would keep the process alive after SIGTERM."""
+        runner, poster, discord, core = self.runner, self.poster, self.discord, self.core
+        self.runner = self.poster = self.discord = self.core = None  # type: ignore[assignment]
+        steps = [
+            ("draining web requests", runner.cleanup if runner else None),
+            ("stopping the feed poster", poster.stop if poster else None),
+            ("closing the Discord bot", discord.stop if discord else None),
+            ("closing storage", core.stop if core else None),
+        ]
+        for what, step in steps:
+            if step is None:
+                continue
+            try:
+                await step()
+            except Exception:
+                log.exception("shutdown: %s failed; continuing", what)
 
 
 async def serve(
@@ -136,11 +141,11 @@ async def serve(
             log.warning(line)
     server = Server(config, clock=clock)
     await server.start()
-    if not web_only and config.discord.token:
-        await server.start_discord()
-    if on_ready is not None:
-        on_ready(server)
     try:
+        if not web_only and config.discord.token:
+            await server.start_discord()
+        if on_ready is not None:
+            on_ready(server)
         await stop.wait()
         log.info("shutting down: draining web requests")
     finally:

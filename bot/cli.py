@@ -343,6 +343,11 @@ def cmd_sign(args: argparse.Namespace) -> int:
     from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
 
     try:
+        args.secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CliError("--secret is not valid text (UTF-8)") from None
+
+    try:
         body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from None

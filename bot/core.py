@@ -97,12 +97,14 @@ class Core:
     async def stop(self) -> None:
         """Stop background work and close the database (its thread must exit, or the process
         would outlive SIGTERM)."""
-        await self.endpoints.stop()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-        await self.playtime.close()
-        await self.steam.aclose()
-        await self.db.close()
+        try:
+            await self.endpoints.stop()
+            if self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
+            await self.playtime.close()
+            await self.steam.aclose()
+        finally:
+            await self.db.close()
 
     async def confirm_link(self, endpoint: Endpoint, raw: dict[str, Any]) -> ConfirmStatus:
         now = self.clock.now()

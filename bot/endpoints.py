@@ -132,6 +132,10 @@ def _check_secret(name: str, value: str) -> str:
         raise EndpointError(f"{name}: must be at most {MAX_SECRET_LENGTH} characters")
     if value != value.strip():
         raise EndpointError(f"{name}: has leading or trailing spaces; paste it exactly")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EndpointError(f"{name}: is not valid text (UTF-8)") from None
     return value
 
 

@@ -294,6 +294,7 @@ class FeedPoster:
         self.backoff_max = backoff_max
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._draining: set[int] = set()  # one drain per channel, ever
         self.sent_messages = 0
 
     def wake(self) -> None:
@@ -326,11 +327,27 @@ class FeedPoster:
         expired = await self.db.write(lambda c: expire_old(c, now))
         if expired:
             log.info("feed: %d pending events expired", expired)
-        channels = await self.db.read(lambda c: _due_channels(c, now))
-        results = await asyncio.gather(*(self._drain(sender, channel) for channel in channels))
-        return sum(results)
+        channels = [
+            c
+            for c in await self.db.read(lambda c: _due_channels(c, now))
+            if c not in self._draining
+        ]
+        results = await asyncio.gather(
+            *(self._drain(sender, channel) for channel in channels), return_exceptions=True
+        )
+        for channel, result in zip(channels, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("feed: draining channel %s failed: %r", channel, result)
+        return sum(r for r in results if isinstance(r, int))
 
     async def _drain(self, sender: Sender, channel_id: int) -> int:
+        self._draining.add(channel_id)
+        try:
+            return await self._drain_channel(sender, channel_id)
+        finally:
+            self._draining.discard(channel_id)
+
+    async def _drain_channel(self, sender: Sender, channel_id: int) -> int:
         sent = 0
         while True:
             now = to_iso(self.clock.now())
@@ -341,6 +358,12 @@ class FeedPoster:
                 message_id = await sender.send(channel_id, batch.payload, batch.nonce)
             except SendError as exc:
                 await self._failed(batch, exc)
+                return sent
+            except Exception as exc:  # e.g. the HTTP session closing while the bot reconnects
+                log.warning("feed: sending batch %s failed unexpectedly: %r", batch.id, exc)
+                await self._failed(
+                    batch, SendError(f"unexpected error: {type(exc).__name__}", retryable=True)
+                )
                 return sent
             await self.db.write(_mark_sent(batch.id, message_id, to_iso(self.clock.now())))
             sent += 1

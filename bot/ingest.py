@@ -260,6 +260,15 @@ class Pipeline:
             self.count_ignored(source)
             raise
 
+    async def already_ingested(self, source: str, guild_id: int, raw: Mapping[str, Any]) -> bool:
+        """Whether a raw event with this dedupe key was stored for the guild."""
+        dedupe_hash = sha256_hex(self.registry.get(source).dedupe_key(raw))
+        row = await self.db.fetchone(
+            "SELECT 1 FROM raw_events WHERE guild_id = ? AND dedupe_hash = ?",
+            (guild_id, dedupe_hash),
+        )
+        return row is not None
+
     def count_ignored(self, source: str) -> None:
         self.metrics.inc("questlog_ingest_total", source=source, result="ignored")
 

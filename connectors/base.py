@@ -276,12 +276,17 @@ def optional_text(value: Any, field_name: str, *, max_len: int) -> str | None:
     return text(value, field_name, max_len=max_len)
 
 
+# Times outside this range are no real event and would overflow date arithmetic downstream.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+
+
 def timestamp(value: Any, field_name: str) -> datetime:
     """ISO 8601 with an offset (or 'Z'), or Unix seconds; returns aware UTC."""
     if isinstance(value, bool) or value is None:
         raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or not 0 <= value <= 253402300799:
+        if not math.isfinite(value) or not 0 <= value <= LATEST.timestamp():
             raise SchemaError(field_name, "Unix timestamp out of range")
         return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str) or len(value) > 64:
@@ -291,6 +296,8 @@ def timestamp(value: Any, field_name: str) -> datetime:
         raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
     if parsed.tzinfo is None:
         raise SchemaError(field_name, "needs a timezone offset such as Z or +02:00")
+    if not EARLIEST <= parsed <= LATEST:
+        raise SchemaError(field_name, "must be between 1970 and 9998")
     return parsed
 
 
@@ -302,9 +309,9 @@ def _parse_iso(value: str) -> datetime | None:
         candidate = candidate[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(candidate)
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
+    except (ValueError, OverflowError):  # OverflowError: an offset pushing past year 1 or 9999
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
 
 
 def iso(dt: datetime) -> str:

@@ -32,6 +32,7 @@ from web.signatures import (
     PlainHexScheme,
     Sha256Scheme,
     SignatureError,
+    StaleSignature,
     Verified,
 )
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 CORE_KEY = web.AppKey("core", Core)
 _JSON_TYPES = ("application/json",)
+
+
+class AlreadyAccepted(Exception):
+    """A late retry of a delivery that was already stored: acknowledged, nothing changes."""
 
 
 class HttpError(Exception):
@@ -117,6 +122,10 @@ async def _guard(request: web.Request, route: str, handler: Handler) -> web.Stre
     except HttpError as exc:
         status = exc.status
         return error_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+    except AlreadyAccepted:
+        status = 200
+        core.metrics.inc("questlog_ingest_total", source=route, result="duplicate")
+        return status_reply("duplicate")
     except IgnoredDelivery as exc:  # well-formed, nothing to store: acknowledged and counted
         status = 202
         return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
@@ -242,6 +251,7 @@ async def _checked(
     *,
     read: bool = False,
     content_types: tuple[str, ...] = _JSON_TYPES,
+    late_retry_source: str | None = None,
 ) -> _Checked:
     core = request.app[CORE_KEY]
     endpoint = _endpoint(request, kind)
@@ -252,6 +262,14 @@ async def _checked(
     candidates = endpoint.read_secrets(now) if read else endpoint.write_secrets(now)
     try:
         verified = scheme.verify(request.headers, raw_body, candidates, now)
+    except StaleSignature as exc:
+        # A correct but old signature: BattleMetrics retrying a delivery we already stored (our
+        # answer was lost) is acknowledged, never refused, or it would disable the webhook.
+        if late_retry_source is not None:
+            key = {"t": exc.verified.signed_at_text, "s": exc.verified.signature}
+            if await core.pipeline.already_ingested(late_retry_source, endpoint.guild_id, key):
+                raise AlreadyAccepted() from None
+        raise HttpError(401, "invalid_signature", str(exc)) from None
     except SignatureError as exc:
         raise HttpError(401, "invalid_signature", str(exc)) from None
     _content_type(request, content_types)
@@ -270,6 +288,7 @@ async def set_playtime_bm(request: web.Request) -> web.Response:
         "playtime",
         request.app[SCHEMES_KEY]["battlemetrics"],
         content_types=("application/json", "text/plain"),
+        late_retry_source="battlemetrics",
     )
     raw = _parse(request, "battlemetrics", checked, fixed_game_id=checked.endpoint.game_id)
     result = await core.pipeline.ingest(
@@ -327,7 +346,7 @@ async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
                 401, "invalid_signature", "this signed request was already accepted (replay)"
             )
     raw = _parse(request, kind, checked)
-    if raw.get("type") == "link.confirm":
+    if kind == "minecraft" and raw.get("type") == "link.confirm":
         status = await core.confirm_link(checked.endpoint, raw)
         response = status_reply(status)
     else:

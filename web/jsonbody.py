@@ -6,9 +6,23 @@ import json
 import math
 from typing import Any
 
+MAX_DEPTH = 64
+
 
 class MalformedJson(ValueError):
     pass
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _reject_constant(name: str) -> Any:
@@ -70,6 +84,10 @@ def parse_json(body: bytes) -> Any:
         raise MalformedJson("JSON is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, and int() beyond Python's digit limit
         raise MalformedJson(f"not valid JSON: {str(exc)[:120]}") from None
+    # Deep nesting would overflow the recursion of later JSON encoding; counting brackets is
+    # C-speed, so ordinary bodies never pay for the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth_exceeds(value, MAX_DEPTH):
+        raise MalformedJson(f"JSON is nested more than {MAX_DEPTH} levels deep")
     if b"\\u" in body:  # strict UTF-8 cannot carry a surrogate; only a \u escape can
         _check_text(value)
     return value

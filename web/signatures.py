@@ -21,12 +21,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
-_UNIX = re.compile(r"[0-9]{1,12}", re.ASCII)
+_UNIX = re.compile(r"[0-9]{1,11}", re.ASCII)
+MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z
 MAX_HEADER = 512
 
 
 class SignatureError(Exception):
     """Missing, malformed, stale or wrong signature (HTTP 401). str() is safe to show."""
+
+
+class StaleSignature(SignatureError):
+    """A correct signature whose timestamp is outside the tolerance. ``verified`` lets the
+    caller acknowledge a late retry of a delivery that was already accepted."""
+
+    def __init__(self, message: str, verified: Verified) -> None:
+        super().__init__(message)
+        self.verified = verified
 
 
 @dataclass(frozen=True)
@@ -66,11 +76,11 @@ def parse_iso_timestamp(text: str) -> datetime:
     value = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise SignatureError("signature timestamp t is not ISO 8601") from None
-    if parsed.tzinfo is None:
-        raise SignatureError("signature timestamp t has no timezone")
-    return parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            raise SignatureError("signature timestamp t has no timezone")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise SignatureError("signature timestamp t is not a valid ISO 8601 time") from None
 
 
 class BattleMetricsScheme:
@@ -94,10 +104,14 @@ class BattleMetricsScheme:
         if not t or not s or not _HEX64.fullmatch(s):
             raise SignatureError("X-Signature must look like t=<timestamp>,s=<hex>")
         signed_at = parse_iso_timestamp(t)
-        _check_fresh(signed_at, now, self.tolerance, "signature timestamp t")
         if not _matches(secrets, t.encode("utf-8") + b"." + raw_body, s):
             raise SignatureError("signature does not match")
-        return Verified(signature=s.lower(), signed_at=signed_at, signed_at_text=t)
+        verified = Verified(signature=s.lower(), signed_at=signed_at, signed_at_text=t)
+        try:
+            _check_fresh(signed_at, now, self.tolerance, "signature timestamp t")
+        except SignatureError as exc:
+            raise StaleSignature(str(exc), verified) from None
+        return verified
 
     @staticmethod
     def sign(secret: str, raw_body: bytes, timestamp: str) -> str:
@@ -125,7 +139,7 @@ class Sha256Scheme:
             message, signed_at, stamp_text = raw_body, None, None
         else:
             stamp_text = stamp.strip()
-            if not _UNIX.fullmatch(stamp_text):
+            if not _UNIX.fullmatch(stamp_text) or int(stamp_text) > MAX_UNIX:
                 raise SignatureError("X-Timestamp must be Unix seconds")
             signed_at = datetime.fromtimestamp(int(stamp_text), UTC)
             _check_fresh(signed_at, now, self.tolerance, "X-Timestamp")
