@@ -304,7 +304,7 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_feed(args: argparse.Namespace, config: Config) -> int:
-    from bot.feed import feed_status, reset_channel
+    from bot.feed import feed_status, set_feed_channel
 
     now = to_iso(SystemClock().now())
     conn = _open_db(config)
@@ -316,14 +316,7 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
                 raise CliError("--max-age must be a positive number of seconds")
 
             def op(c: sqlite3.Connection) -> None:
-                c.execute(
-                    "INSERT INTO guilds (guild_id, feed_channel_id, feed_max_age_seconds, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
-                    " feed_channel_id = excluded.feed_channel_id,"
-                    " feed_max_age_seconds = excluded.feed_max_age_seconds, updated_at = excluded.updated_at",
-                    (args.guild, args.channel, args.max_age, now, now),
-                )
-                reset_channel(c, args.channel, now)
+                set_feed_channel(c, args.guild, args.channel, now, max_age=args.max_age)
 
             _transaction(conn, op)
             print(f"events of server {args.guild} now go to channel {args.channel}")

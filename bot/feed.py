@@ -33,8 +33,10 @@ from typing import Any, Protocol
 
 from bot.clock import Clock, from_iso, to_iso
 from bot.embeds import build_embed, pack
+from bot.ingest import insert_event
 from bot.storage import Database
 from bot.tasks import cancel_task
+from connectors.base import ActivityEvent
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +230,47 @@ def expire_old(conn: sqlite3.Connection, now_text: str) -> int:
             (now_text, guild_id, cutoff),
         ).rowcount
     return expired
+
+
+def set_feed_channel(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    channel_id: int,
+    now_text: str,
+    *,
+    max_age: int | None = None,
+) -> None:
+    """Post the guild's events to ``channel_id`` from now on (and forget an old refusal)."""
+    conn.execute(
+        "INSERT INTO guilds (guild_id, feed_channel_id, feed_max_age_seconds, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
+        " feed_channel_id = excluded.feed_channel_id,"
+        " feed_max_age_seconds = coalesce(excluded.feed_max_age_seconds, guilds.feed_max_age_seconds),"
+        " updated_at = excluded.updated_at",
+        (guild_id, channel_id, max_age, now_text, now_text),
+    )
+    reset_channel(conn, channel_id, now_text)
+
+
+def queue_sample_event(
+    conn: sqlite3.Connection, guild_id: int, actor_user_id: int, now_text: str
+) -> bool:
+    """Queue a sample event for the guild's feed (/feed test); False when no channel is set."""
+    guild = conn.execute(
+        "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
+    if not guild or not guild[0]:
+        return False
+    event = ActivityEvent(
+        type="feed.test",
+        title="Questlog test event: the feed works",
+        occurred_at=from_iso(now_text),
+        source="questlog",
+        payload={"description": "This is what activity looks like in this channel."},
+        actor_user_id=actor_user_id,
+    )
+    insert_event(conn, event, guild_id, None, now_text)
+    return True
 
 
 def reset_channel(conn: sqlite3.Connection, channel_id: int, now_text: str) -> None:

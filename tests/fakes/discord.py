@@ -299,6 +299,9 @@ class FakeDiscord:
         self._global: _Window | None = None
         self._last_id = 0
         self._runner: web.AppRunner | None = None
+        #: interaction token -> every answer given to it, in order: {"kind": "callback" |
+        #: "followup" | "edit", "type": callback type (4 message, 5 deferred), "data": payload}
+        self.interactions: dict[str, list[dict[str, Any]]] = {}
         #: guild id (None = global) -> the commands last synced there
         self.synced_commands: dict[int | None, list[dict[str, Any]]] = {}
         self._port = 0
@@ -381,6 +384,14 @@ class FakeDiscord:
             API_PREFIX + "/channels/{channel_id}/messages/{message_id}", self._edit_message
         )
         app.router.add_get(API_PREFIX + "/oauth2/applications/@me", self._get_application)
+        app.router.add_post(
+            API_PREFIX + "/interactions/{interaction_id}/{token}/callback",
+            self._interaction_callback,
+        )
+        app.router.add_post(API_PREFIX + "/webhooks/{app_id}/{token}", self._followup)
+        app.router.add_patch(
+            API_PREFIX + "/webhooks/{app_id}/{token}/messages/{message_id}", self._edit_followup
+        )
         app.router.add_put(API_PREFIX + "/applications/{app_id}/commands", self._put_commands)
         app.router.add_put(
             API_PREFIX + "/applications/{app_id}/guilds/{guild_id}/commands", self._put_commands
@@ -422,7 +433,11 @@ class FakeDiscord:
         if routing_error is not None:
             status = 405 if routing_error.status == 405 else 404
             response = _generic(status)
-        elif request.headers.get("Authorization") != f"Bot {self.token}":
+        elif request.headers.get(
+            "Authorization"
+        ) != f"Bot {self.token}" and not request.path.startswith(
+            (API_PREFIX + "/interactions/", API_PREFIX + "/webhooks/")
+        ):  # interaction callbacks and follow-ups are authorised by the interaction token
             response = _error(401, "401: Unauthorized", 0)
         elif (limited := self._global_limit()) is not None:
             response = limited
@@ -583,6 +598,67 @@ class FakeDiscord:
                 "interactions_endpoint_url": None,
             }
         )
+
+    def _interaction_message(self, data: dict[str, Any]) -> dict[str, Any]:
+        message_id = self._next_snowflake()
+        return {
+            "id": str(message_id),
+            "channel_id": "0",
+            "type": 20,
+            "content": data.get("content") or "",
+            "embeds": data.get("embeds") or [],
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "flags": data.get("flags") or 0,
+            "timestamp": _snowflake_time(message_id),
+            "edited_timestamp": None,
+            "author": self.bot_user,
+        }
+
+    async def _interaction_callback(self, request: web.Request) -> web.Response:
+        """POST /interactions/{id}/{token}/callback?with_response=1, answered with the
+        InteractionCallbackResponse body (discord.py parses it)."""
+        token = request.match_info["token"]
+        payload = await request.json()
+        kind = payload.get("type")
+        data = payload.get("data") or {}
+        answers = self.interactions.setdefault(token, [])
+        if any(a["kind"] == "callback" for a in answers):
+            return _error(400, "Interaction has already been acknowledged.", 40060)
+        answers.append({"kind": "callback", "type": kind, "data": data})
+        body: dict[str, Any] = {
+            "interaction": {
+                "id": request.match_info["interaction_id"],
+                "type": 2,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool((data.get("flags") or 0) & 64),
+            }
+        }
+        if kind == 4:
+            message = self._interaction_message(data)
+            body["interaction"]["response_message_id"] = message["id"]
+            body["resource"] = {"type": kind, "message": message}
+        elif kind is not None:
+            body["resource"] = {"type": kind}
+        return _json(body)
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        self.interactions.setdefault(request.match_info["token"], []).append(
+            {"kind": "followup", "type": None, "data": data}
+        )
+        return _json(self._interaction_message(data))
+
+    async def _edit_followup(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        self.interactions.setdefault(request.match_info["token"], []).append(
+            {"kind": "edit", "type": None, "data": data}
+        )
+        return _json(self._interaction_message(data))
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         """Bulk overwrite of application commands (global or for one guild): stored and echoed

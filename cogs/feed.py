@@ -1,0 +1,88 @@
+"""/feed: choose the activity-feed channel, check its state, post a sample (admins only)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.clock import to_iso
+from bot.discord_bot import Questlog, UserError, reply
+from bot.feed import feed_status, queue_sample_event, set_feed_channel
+from cogs import _strings as strings
+
+NEEDED = (
+    ("View Channel", "view_channel"),
+    ("Send Messages", "send_messages"),
+    ("Embed Links", "embed_links"),
+)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_GROUP):
+    def __init__(self, bot: Questlog) -> None:
+        self.bot = bot
+        self.core = bot.core
+
+    def _guild_id(self, interaction: discord.Interaction) -> int:
+        if interaction.guild_id is None:
+            raise UserError("This command works only in a server.")
+        return interaction.guild_id
+
+    @app_commands.command(name="channel", description=strings.FEED_CHANNEL)
+    @app_commands.describe(channel=strings.FEED_CHANNEL_ARG)
+    async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        guild_id = self._guild_id(interaction)
+        me = channel.guild.me
+        permissions = channel.permissions_for(me) if me is not None else discord.Permissions.none()
+        missing = [label for label, flag in NEEDED if not getattr(permissions, flag)]
+        if missing:
+            raise UserError(
+                strings.FEED_MISSING_PERMISSIONS.format(
+                    channel=channel.mention, missing=", ".join(missing)
+                )
+            )
+        now = to_iso(self.core.clock.now())
+        await self.core.db.write(lambda c: set_feed_channel(c, guild_id, channel.id, now))
+        await reply(interaction, strings.FEED_CHANNEL_SET.format(channel=channel.mention))
+
+    @app_commands.command(name="status", description=strings.FEED_STATUS)
+    async def status(self, interaction: discord.Interaction) -> None:
+        guild_id = self._guild_id(interaction)
+        state = await self.core.db.read(lambda c: feed_status(c, guild_id))
+        if state.channel_id is None:
+            await reply(interaction, strings.FEED_NO_CHANNEL)
+            return
+        text = strings.FEED_STATUS_LINES.format(
+            channel=f"<#{state.channel_id}>",
+            pending=state.pending,
+            sent=state.sent,
+            failed=state.failed,
+            expired=state.expired,
+        )
+        if state.channel_state == "failed":
+            text += strings.FEED_STATUS_FAILED.format(
+                reason=state.channel_reason or "Discord refused it"
+            )
+        elif state.last_error:
+            text += strings.FEED_STATUS_ERROR.format(error=state.last_error)
+        await reply(interaction, text)
+
+    @app_commands.command(name="test", description=strings.FEED_TEST)
+    async def test(self, interaction: discord.Interaction) -> None:
+        guild_id = self._guild_id(interaction)
+        now = to_iso(self.core.clock.now())
+        queued = await self.core.db.write(
+            lambda c: queue_sample_event(c, guild_id, interaction.user.id, now)
+        )
+        if not queued:
+            raise UserError(strings.FEED_NO_CHANNEL)
+        if self.core.pipeline.on_event is not None:
+            self.core.pipeline.on_event()  # wake the feed poster
+        state = await self.core.db.read(lambda c: feed_status(c, guild_id))
+        await reply(interaction, strings.FEED_TEST_QUEUED.format(channel=f"<#{state.channel_id}>"))
+
+
+async def setup(bot: Questlog) -> None:
+    await bot.add_cog(Feed(bot))

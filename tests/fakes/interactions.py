@@ -1,0 +1,191 @@
+"""Real discord.Interaction objects for cog tests.
+
+A guild payload is added to the bot's cache (as a GUILD_CREATE would), so channel permissions
+are computed by discord.py itself; an interaction payload is built the way Discord sends it and
+dispatched through the bot's real CommandTree, so checks, option transformers and the error
+handler all run. Answers go to the fake Discord API (its ``interactions`` record)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import discord
+
+from tests.fakes.discord import BOT_USER_ID
+
+_ids = itertools.count(1500000000000000000)
+ADMIN_ID = 4000000000000000001
+PLAYER_ID = 4000000000000000002
+
+MANAGER = discord.Permissions(manage_guild=True)
+ALL_TEXT = discord.Permissions(
+    view_channel=True, send_messages=True, embed_links=True, read_message_history=True
+)
+
+
+def user_payload(user_id: int, name: str) -> dict[str, Any]:
+    return {
+        "id": str(user_id),
+        "username": name,
+        "discriminator": "0",
+        "global_name": name,
+        "avatar": None,
+    }
+
+
+def add_guild(
+    bot: discord.Client,
+    guild_id: int,
+    channels: dict[int, discord.Permissions | None],
+    *,
+    bot_permissions: discord.Permissions = ALL_TEXT,
+) -> discord.Guild:
+    """Cache a guild with text channels. A channel mapped to Permissions gets an overwrite that
+    sets exactly those for the bot's role; None keeps the guild-wide permissions."""
+    bot_role = guild_id + 1
+    channel_payloads = []
+    for position, (channel_id, allowed) in enumerate(channels.items()):
+        overwrites = []
+        if allowed is not None:
+            denied = discord.Permissions(~allowed.value & discord.Permissions.all().value)
+            overwrites.append(
+                {
+                    "id": str(bot_role),
+                    "type": 0,
+                    "allow": str(allowed.value),
+                    "deny": str(denied.value),
+                }
+            )
+        channel_payloads.append(
+            {
+                "id": str(channel_id),
+                "type": 0,
+                "guild_id": str(guild_id),
+                "name": f"channel-{position}",
+                "position": position,
+                "permission_overwrites": overwrites,
+                "nsfw": False,
+                "parent_id": None,
+                "topic": None,
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+            }
+        )
+    data = {
+        "id": str(guild_id),
+        "name": "Test server",
+        "owner_id": str(ADMIN_ID),
+        "icon": None,
+        "features": [],
+        "emojis": [],
+        "stickers": [],
+        "roles": [
+            {
+                "id": str(guild_id),
+                "name": "@everyone",
+                "permissions": "0",
+                "position": 0,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            },
+            {
+                "id": str(bot_role),
+                "name": "Questlog",
+                "permissions": str(bot_permissions.value),
+                "position": 1,
+                "color": 0,
+                "hoist": False,
+                "managed": True,
+                "mentionable": False,
+                "flags": 0,
+            },
+        ],
+        "channels": channel_payloads,
+        "members": [
+            {
+                "user": {**user_payload(BOT_USER_ID, "Questlog"), "bot": True},
+                "roles": [str(bot_role)],
+                "joined_at": "2025-01-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            }
+        ],
+        "member_count": 2,
+        "large": False,
+        "verification_level": 0,
+        "default_message_notifications": 0,
+        "explicit_content_filter": 0,
+        "mfa_level": 0,
+        "premium_tier": 0,
+        "preferred_locale": "en-US",
+        "nsfw_level": 0,
+        "system_channel_flags": 0,
+    }
+    return bot._connection._add_guild_from_data(data)
+
+
+def command_interaction(
+    bot: discord.Client,
+    *,
+    guild_id: int,
+    channel_id: int,
+    group: str,
+    command: str,
+    options: list[dict[str, Any]] | None = None,
+    resolved: dict[str, Any] | None = None,
+    user_id: int = ADMIN_ID,
+    member_permissions: discord.Permissions = MANAGER,
+) -> discord.Interaction:
+    interaction_id = next(_ids)
+    payload: dict[str, Any] = {
+        "id": str(interaction_id),
+        "application_id": str(BOT_USER_ID),
+        "type": 2,
+        "token": f"token-{interaction_id}",
+        "version": 1,
+        "guild_id": str(guild_id),
+        "channel_id": str(channel_id),
+        "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
+        "member": {
+            "user": user_payload(user_id, "admin" if user_id == ADMIN_ID else "player"),
+            "roles": [],
+            "permissions": str(member_permissions.value),
+            "joined_at": "2025-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        },
+        "data": {
+            "id": "1",
+            "name": group,
+            "type": 1,
+            "options": [{"name": command, "type": 1, "options": options or []}],
+            **({"resolved": resolved} if resolved else {}),
+        },
+        "app_permissions": str(ALL_TEXT.value),
+        "attachment_size_limit": 10 * 1024 * 1024,
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": str(guild_id)},
+        "context": 0,
+    }
+    return discord.Interaction(data=payload, state=bot._connection)
+
+
+async def run_command(bot: discord.Client, interaction: discord.Interaction) -> None:
+    """Dispatch through the real CommandTree (checks, transformers, error handler)."""
+    await bot.tree._call(interaction)
+
+
+def answers(fake: Any, interaction: discord.Interaction) -> list[dict[str, Any]]:
+    return fake.interactions.get(interaction.token, [])
+
+
+def answer_text(fake: Any, interaction: discord.Interaction) -> str:
+    return "\n".join(a["data"].get("content") or "" for a in answers(fake, interaction))

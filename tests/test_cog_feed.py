@@ -1,0 +1,173 @@
+"""/feed through real discord.Interaction objects, the real CommandTree and the fake Discord API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import discord
+import pytest
+
+from bot.clock import ManualClock
+from bot.core import Core
+from bot.discord_bot import Questlog
+from bot.feed import FeedPoster, feed_status
+from tests.conftest import GUILD
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.interactions import (
+    add_guild,
+    answer_text,
+    answers,
+    command_interaction,
+    run_command,
+)
+
+GOOD = 900000000000000011
+NO_EMBED = 900000000000000012
+
+
+@pytest.fixture
+async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(channels=[GOOD, NO_EMBED]) as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+        yield fake
+
+
+@pytest.fixture
+async def bot(core: Core, discord_api: FakeDiscord) -> AsyncIterator[Questlog]:
+    instance = Questlog(core)
+    await instance.login(discord_api.token)  # runs setup_hook: loads cogs/, syncs commands
+    add_guild(
+        instance,
+        GUILD,
+        {GOOD: None, NO_EMBED: discord.Permissions(view_channel=True, send_messages=True)},
+    )
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+def channel_option(channel_id: int) -> tuple[list[dict], dict]:
+    options = [{"name": "channel", "type": 7, "value": str(channel_id)}]
+    resolved = {
+        "channels": {
+            str(channel_id): {
+                "id": str(channel_id),
+                "type": 0,
+                "name": "c",
+                "permissions": "0",
+                "guild_id": str(GUILD),
+            }
+        }
+    }
+    return options, resolved
+
+
+async def test_feed_commands_are_admin_only_and_guild_only(
+    bot: Questlog, discord_api: FakeDiscord
+) -> None:
+    group = bot.tree.get_command("feed")
+    assert isinstance(group, discord.app_commands.Group)
+    assert group.default_permissions is not None and group.default_permissions.manage_guild
+    assert group.guild_only
+    assert {c.name for c in group.commands} == {"channel", "status", "test"}
+    synced = {c["name"]: c for c in discord_api.synced_commands[None]}
+    assert (
+        int(synced["feed"]["default_member_permissions"])
+        == discord.Permissions(manage_guild=True).value
+    )
+
+
+async def test_channel_checks_permissions_then_sets_it(
+    bot: Questlog, core: Core, discord_api: FakeDiscord
+) -> None:
+    options, resolved = channel_option(NO_EMBED)
+    refused = command_interaction(
+        bot,
+        guild_id=GUILD,
+        channel_id=GOOD,
+        group="feed",
+        command="channel",
+        options=options,
+        resolved=resolved,
+    )
+    await run_command(bot, refused)
+    text = answer_text(discord_api, refused)
+    assert "Embed Links" in text and "View Channel" not in text
+    assert answers(discord_api, refused)[0]["data"]["flags"] & 64  # ephemeral
+    assert (await core.db.read(lambda c: feed_status(c, GUILD))).channel_id is None
+
+    options, resolved = channel_option(GOOD)
+    accepted = command_interaction(
+        bot,
+        guild_id=GUILD,
+        channel_id=GOOD,
+        group="feed",
+        command="channel",
+        options=options,
+        resolved=resolved,
+    )
+    await run_command(bot, accepted)
+    assert f"<#{GOOD}>" in answer_text(discord_api, accepted)
+    assert (await core.db.read(lambda c: feed_status(c, GUILD))).channel_id == GOOD
+
+
+async def test_test_and_status(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    before = command_interaction(bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="test")
+    await run_command(bot, before)
+    assert "/feed channel" in answer_text(
+        discord_api, before
+    )  # no channel yet: told how to set one
+
+    options, resolved = channel_option(GOOD)
+    await run_command(
+        bot,
+        command_interaction(
+            bot,
+            guild_id=GUILD,
+            channel_id=GOOD,
+            group="feed",
+            command="channel",
+            options=options,
+            resolved=resolved,
+        ),
+    )
+    test = command_interaction(bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="test")
+    await run_command(bot, test)
+    assert "on its way" in answer_text(discord_api, test)
+
+    from bot.discord_sender import DiscordSender
+
+    assert await FeedPoster(core.db, clock, DiscordSender(bot.http)).run_once() == 1
+    [message] = discord_api.messages[GOOD]
+    assert "test event" in message["embeds"][0]["title"]
+
+    status = command_interaction(
+        bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="status"
+    )
+    await run_command(bot, status)
+    text = answer_text(discord_api, status)
+    assert f"<#{GOOD}>" in text and "**Posted:** 1" in text and "**Waiting to post:** 0" in text
+
+
+async def test_unexpected_errors_get_a_reference_not_a_traceback(
+    bot: Questlog,
+    core: Core,
+    discord_api: FakeDiscord,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(op):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(core.db, "read", broken)
+    status = command_interaction(
+        bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="status"
+    )
+    await run_command(bot, status)
+    text = answer_text(discord_api, status)
+    assert "Reference" in text and "on fire" not in text and "Traceback" not in text
+    reference = text.split("`")[1]
+    assert any(reference in r.getMessage() for r in caplog.records)
