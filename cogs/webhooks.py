@@ -1,0 +1,179 @@
+"""/webhook: create, list, rotate and disable the server's webhook endpoints (admins only)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import Questlog, UserError, reply
+from bot.endpoints import (
+    Endpoint,
+    EndpointError,
+    create_endpoint,
+    disable_endpoint,
+    find_by_path,
+    list_endpoints,
+    rotate_endpoint,
+)
+from cogs import _strings as strings
+
+KINDS = [
+    app_commands.Choice(name="playtime (BattleMetrics + get-playtime)", value="playtime"),
+    app_commands.Choice(name="minecraft", value="minecraft"),
+    app_commands.Choice(name="custom", value="custom"),
+]
+
+
+def _own(conn: sqlite3.Connection, guild_id: int, path: str) -> Endpoint:
+    """The endpoint with this path if it belongs to the guild; another guild's looks unknown."""
+    try:
+        endpoint = find_by_path(conn, path)
+    except EndpointError:
+        raise UserError(strings.WEBHOOK_UNKNOWN) from None
+    if endpoint.guild_id != guild_id:
+        raise UserError(strings.WEBHOOK_UNKNOWN)
+    return endpoint
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Webhooks(commands.GroupCog, group_name="webhook", group_description=strings.WEBHOOK_GROUP):
+    def __init__(self, bot: Questlog) -> None:
+        self.bot = bot
+        self.core = bot.core
+
+    def _base_url(self) -> str:
+        url = self.core.config.web.public_url
+        if not url:
+            raise UserError(strings.WEBHOOK_NO_PUBLIC_URL)
+        return url
+
+    @staticmethod
+    def _guild(interaction: discord.Interaction) -> int:
+        if interaction.guild_id is None:
+            raise UserError("This command works only in a server.")
+        return interaction.guild_id
+
+    @app_commands.command(name="create", description=strings.WEBHOOK_CREATE)
+    @app_commands.describe(
+        kind=strings.WEBHOOK_CREATE_KIND,
+        secret=strings.WEBHOOK_CREATE_SECRET,
+        game_id=strings.WEBHOOK_CREATE_GAME,
+    )
+    @app_commands.choices(kind=KINDS)
+    async def create(
+        self,
+        interaction: discord.Interaction,
+        kind: app_commands.Choice[str],
+        secret: str | None = None,
+        game_id: app_commands.Range[int, 1, 2**32 - 1] | None = None,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        base = self._base_url()
+        now = self.core.clock.now()
+
+        def op(conn: sqlite3.Connection) -> Endpoint:
+            try:
+                return create_endpoint(
+                    conn,
+                    kind=kind.value,
+                    guild_id=guild_id,
+                    now=now,
+                    secret=secret,
+                    game_id=game_id,
+                )
+            except EndpointError as exc:
+                raise UserError(str(exc)) from None
+
+        endpoint = await self.core.db.write(op)
+        await self.core.endpoints.refresh()
+        labels = (
+            ["BattleMetrics", "get-playtime"] if endpoint.kind == "playtime" else [endpoint.kind]
+        )
+        urls = "\n".join(
+            f"**{label}:** <{url}>" for label, url in zip(labels, endpoint.urls(base), strict=True)
+        )
+        await reply(
+            interaction,
+            strings.WEBHOOK_CREATED.format(kind=endpoint.kind, urls=urls, secret=endpoint.secret),
+        )
+
+    @app_commands.command(name="list", description=strings.WEBHOOK_LIST)
+    async def list(self, interaction: discord.Interaction) -> None:
+        guild_id = self._guild(interaction)
+        endpoints = await self.core.db.read(lambda c: list_endpoints(c, guild_id))
+        if not endpoints:
+            await reply(interaction, strings.WEBHOOK_NONE)
+            return
+        lines = [
+            strings.WEBHOOK_LIST_LINE.format(
+                path=e.path,
+                kind=e.kind,
+                game=f" · game {e.game_id}" if e.game_id is not None else "",
+                state="disabled" if e.disabled else "active",
+                used=discord.utils.format_dt(e.last_used_at, "R") if e.last_used_at else "never",
+            )
+            for e in endpoints
+        ]
+        await reply(interaction, "\n".join(lines)[:1900])
+
+    @app_commands.command(name="rotate", description=strings.WEBHOOK_ROTATE)
+    @app_commands.describe(path=strings.WEBHOOK_PATH_ARG)
+    async def rotate(self, interaction: discord.Interaction, path: str) -> None:
+        guild_id = self._guild(interaction)
+        now = self.core.clock.now()
+        grace = timedelta(hours=self.core.config.webhooks.rotate_grace_hours)
+
+        def op(conn: sqlite3.Connection) -> Endpoint:
+            _own(conn, guild_id, path)
+            try:
+                return rotate_endpoint(conn, path, now=now, grace=grace)
+            except EndpointError as exc:
+                raise UserError(str(exc)) from None
+
+        endpoint = await self.core.db.write(op)
+        await self.core.endpoints.refresh()
+        until = endpoint.previous_secret_expires_at or now
+        await reply(
+            interaction,
+            strings.WEBHOOK_ROTATED.format(
+                path=path, secret=endpoint.secret, until=discord.utils.format_dt(until)
+            ),
+        )
+
+    @app_commands.command(name="disable", description=strings.WEBHOOK_DISABLE)
+    @app_commands.describe(path=strings.WEBHOOK_PATH_ARG)
+    async def disable(self, interaction: discord.Interaction, path: str) -> None:
+        guild_id = self._guild(interaction)
+        now = self.core.clock.now()
+
+        def op(conn: sqlite3.Connection) -> None:
+            _own(conn, guild_id, path)
+            disable_endpoint(conn, path, now=now)
+
+        await self.core.db.write(op)
+        await self.core.endpoints.refresh()
+        await reply(interaction, strings.WEBHOOK_DISABLED.format(path=path))
+
+    @rotate.autocomplete("path")
+    @disable.autocomplete("path")
+    async def _paths(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        guild_id = interaction.guild_id
+        endpoints = await self.core.db.read(lambda c: list_endpoints(c, guild_id))
+        return [
+            app_commands.Choice(name=f"{e.kind} · {e.path[:12]}…", value=e.path)
+            for e in endpoints
+            if not e.disabled and current.lower() in e.path.lower()
+        ][:25]
+
+
+async def setup(bot: Questlog) -> None:
+    await bot.add_cog(Webhooks(bot))
