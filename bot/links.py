@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -82,3 +84,122 @@ def confirm_link_code(
         (stamp, external_id, guild_id, code.upper()),
     )
     return "linked"
+
+
+# --------------------------------------------------------------------------- linking accounts
+
+_STEAM_ID = re.compile(r"7656119[0-9]{10}", re.ASCII)
+_VANITY = re.compile(r"[A-Za-z0-9_-]{2,32}", re.ASCII)
+_PROFILE_URL = re.compile(
+    r"(?:https?://)?(?:www\.)?steamcommunity\.com/(profiles|id)/([^/?#\s]+)/?(?:[?#].*)?",
+    re.IGNORECASE,
+)
+
+
+class LinkError(Exception):
+    """A linking mistake the member can fix; str() is the explanation."""
+
+
+class LinkConflict(LinkError):
+    def __init__(self, message: str, owner_user_id: int) -> None:
+        super().__init__(message)
+        self.owner_user_id = owner_user_id
+
+
+@dataclass(frozen=True)
+class SteamInput:
+    steam_id: str | None = None  # given directly
+    vanity: str | None = None  # to resolve with ResolveVanityURL
+
+
+@dataclass(frozen=True)
+class Link:
+    source: str
+    external_id: str
+    display_name: str | None
+    verified: bool
+    status: str | None
+
+
+def parse_steam_input(text: str) -> SteamInput:
+    """A SteamID64, a profile URL (/profiles/<id> or /id/<vanity>) or a bare vanity name."""
+    value = text.strip()
+    match = _PROFILE_URL.fullmatch(value)
+    if match:
+        kind, part = match.group(1).lower(), match.group(2)
+        if kind == "profiles":
+            if not _STEAM_ID.fullmatch(part):
+                raise LinkError("That profile link has no valid SteamID64 in it.")
+            return SteamInput(steam_id=part)
+        value = part
+    if _STEAM_ID.fullmatch(value):
+        return SteamInput(steam_id=value)
+    if _VANITY.fullmatch(value):
+        return SteamInput(vanity=value)
+    raise LinkError(
+        "Give your SteamID64 (17 digits starting with 7656119), your profile link, or your custom URL name."
+    )
+
+
+def link_account(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    discord_user_id: int,
+    source: str,
+    external_id: str,
+    now: datetime,
+    display_name: str | None = None,
+    verified: bool = False,
+    status: str | None = None,
+    reassign: bool = False,
+) -> Link:
+    """Link an external account to a member of the guild. An account linked to another member
+    is refused unless ``reassign`` (admins)."""
+    ensure_guild(conn, guild_id, now)
+    row = conn.execute(
+        "SELECT discord_user_id FROM account_links WHERE guild_id = ? AND source = ? AND external_id = ?",
+        (guild_id, source, external_id),
+    ).fetchone()
+    if row is not None and row[0] != discord_user_id and not reassign:
+        raise LinkConflict(
+            "That account is already linked to another member of this server.", row[0]
+        )
+    stamp = to_iso(now)
+    conn.execute(
+        "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
+        " verified, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
+        " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
+        " verified = excluded.verified, status = excluded.status, updated_at = excluded.updated_at",
+        (
+            guild_id,
+            discord_user_id,
+            source,
+            external_id,
+            display_name,
+            int(verified),
+            status,
+            stamp,
+            stamp,
+        ),
+    )
+    return Link(source, external_id, display_name, verified, status)
+
+
+def unlink_accounts(
+    conn: sqlite3.Connection, *, guild_id: int, discord_user_id: int, source: str
+) -> int:
+    return conn.execute(
+        "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = ?",
+        (guild_id, discord_user_id, source),
+    ).rowcount
+
+
+def links_of(conn: sqlite3.Connection, *, guild_id: int, discord_user_id: int) -> list[Link]:
+    rows = conn.execute(
+        "SELECT source, external_id, display_name, verified, status FROM account_links"
+        " WHERE guild_id = ? AND discord_user_id = ? ORDER BY source, external_id",
+        (guild_id, discord_user_id),
+    ).fetchall()
+    return [Link(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
