@@ -52,3 +52,47 @@ WEBHOOK_DISABLED = "Endpoint `{path}` is disabled: it now answers 404."
 WEBHOOK_NONE = "This server has no endpoints yet. Create one with `/webhook create`."
 WEBHOOK_UNKNOWN = "There is no such endpoint in this server."
 WEBHOOK_LIST_LINE = "`{path}` · {kind}{game} · {state} · last used {used}"
+
+LINK_GROUP = "Link your game accounts to your Discord account in this server"
+LINK_STEAM = "Link your Steam account (SteamID64, profile link or custom URL name)"
+LINK_STEAM_ARG = "Your SteamID64, profile link (steamcommunity.com/...) or custom URL name"
+LINK_MINECRAFT = "Get a one-time code to link your Minecraft account in game"
+UNLINK = "Remove a linked account"
+LINKS = "Show linked accounts"
+LINKS_MEMBER_ARG = "Whose accounts to show (default: yours)"
+SOURCE_ARG = "Which account"
+ADMIN_GROUP = "Admin tools for members' linked accounts"
+ADMIN_LINK = "Link an account to a member (moves it if another member has it)"
+ADMIN_UNLINK = "Remove a member's linked account"
+ADMIN_ACCOUNT_ARG = "Steam: SteamID64, profile link or custom URL; Minecraft: the player's UUID"
+
+STEAM_LINKED = "Linked your Steam account **{name}** (`{steam_id}`)."
+STEAM_LINKED_PRIVATE = (
+    "\nYour Steam profile or game details are **private**, so Questlog can't read your Steam "
+    "playtime or achievements. Set *Game details* to *Public* in Steam's privacy settings to "
+    "share them; server playtime from BattleMetrics still counts."
+)
+STEAM_LINKED_UNCHECKED = (
+    "\n(Steam isn't reachable from here right now, so the profile wasn't checked.)"
+)
+STEAM_VANITY_UNKNOWN = "There is no Steam profile with the custom URL name `{name}`."
+STEAM_NOT_A_PROFILE = "That is not a player's Steam profile (is it a group?)."
+STEAM_NO_PROFILE = "There is no Steam profile with the id `{steam_id}`."
+STEAM_NEEDS_ID = (
+    "Steam lookups aren't set up on this Questlog: give your 17-digit SteamID64 instead."
+)
+STEAM_BUSY = "Steam isn't answering right now. Try again in a few minutes."
+LINK_TAKEN = "That account is already linked to another member of this server. An admin can move it with `/admin link`."
+MINECRAFT_CODE = (
+    "Your code is **{code}**. Join the Minecraft server and enter it with the server's Questlog "
+    "link command (for example `/questlog link {code}`) within 10 minutes. It works once."
+)
+UNLINKED = "Unlinked your {source} account."
+UNLINKED_MEMBER = "Unlinked {member}'s {source} account."
+NOTHING_TO_UNLINK = "There is no {source} account linked here."
+NO_LINKS = "{who} no linked accounts in this server."
+LINK_LINE = "**{source}:** {name}`{external_id}`{flags}"
+ADMIN_LINKED = "Linked {source} account `{external_id}` to {member}."
+BAD_MINECRAFT_UUID = (
+    "A Minecraft account is given by its UUID, like `069a79f4-44e9-4726-a5be-fca90e38aaf5`."
+)

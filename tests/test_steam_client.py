@@ -302,7 +302,8 @@ async def test_player_summaries_are_batched_by_100(
     batches = [r.params["steamids"].split(",") for r in steam.requests]
     assert [len(b) for b in batches] == [100, 100, 50]
     assert [s for b in batches for s in b] == ids
-    assert set(summaries) == {ROBIN_ID, SAPHYEL_ID}  # unknown and private ids are left out
+    assert set(summaries) == {ROBIN_ID, SAPHYEL_ID, PRIVATE_ID}  # unknown ids are left out
+    assert not summaries[PRIVATE_ID].public  # listed, with communityvisibilitystate 1
     robin = summaries[ROBIN_ID]
     assert robin.persona_name == "Robin"
     assert robin.profile_url == "http://steamcommunity.com/id/robinwalker/"

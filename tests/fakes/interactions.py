@@ -134,7 +134,7 @@ def command_interaction(
     *,
     guild_id: int,
     channel_id: int,
-    group: str,
+    group: str | None,
     command: str,
     options: list[dict[str, Any]] | None = None,
     resolved: dict[str, Any] | None = None,
@@ -162,9 +162,11 @@ def command_interaction(
         },
         "data": {
             "id": "1",
-            "name": group,
+            "name": group or command,
             "type": 1,
-            "options": [{"name": command, "type": 1, "options": options or []}],
+            "options": [{"name": command, "type": 1, "options": options or []}]
+            if group
+            else options or [],
             **({"resolved": resolved} if resolved else {}),
         },
         "app_permissions": str(ALL_TEXT.value),
@@ -181,6 +183,25 @@ def command_interaction(
 async def run_command(bot: discord.Client, interaction: discord.Interaction) -> None:
     """Dispatch through the real CommandTree (checks, transformers, error handler)."""
     await bot.tree._call(interaction)
+
+
+def member_option(name: str, user_id: int, guild_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An option naming a member, with the "resolved" data Discord sends along."""
+    option = {"name": name, "type": 6, "value": str(user_id)}
+    resolved = {
+        "users": {str(user_id): user_payload(user_id, f"member-{str(user_id)[-3:]}")},
+        "members": {
+            str(user_id): {
+                "roles": [],
+                "joined_at": "2025-01-01T00:00:00+00:00",
+                "flags": 0,
+                "permissions": "0",
+                "deaf": False,
+                "mute": False,
+            }
+        },
+    }
+    return option, resolved
 
 
 def answers(fake: Any, interaction: discord.Interaction) -> list[dict[str, Any]]:

@@ -310,14 +310,28 @@ class FakeSteam:
                 f"Too many steamids: at most {MAX_SUMMARY_IDS} per call</body></html>"
             ).encode()
             return _raw(body, 400, HTML_TYPE)
-        # Only known, public players. (Real Steam also lists private profiles, with
-        # communityvisibilitystate 1 and fewer fields; no real body of that shape is known.)
+        # Known public players in full. Private profiles are listed too, as Steam documents
+        # (communityvisibilitystate 1, only the always-public fields); no captured body of that
+        # shape is known, so the field list follows Valve's GetPlayerSummaries documentation.
         hidden = self.private | self.not_public_403
-        players = [
-            copy.deepcopy(self.summaries[s])
-            for s in dict.fromkeys(ids)
-            if s in self.summaries and s not in hidden
-        ]
+        players = []
+        for sid in dict.fromkeys(ids):
+            if sid in hidden:
+                players.append(
+                    {
+                        "steamid": sid,
+                        "communityvisibilitystate": 1,
+                        "profilestate": 1,
+                        "personaname": f"private-{sid[-4:]}",
+                        "profileurl": f"https://steamcommunity.com/profiles/{sid}/",
+                        "avatar": "",
+                        "avatarmedium": "",
+                        "avatarfull": "",
+                        "personastate": 0,
+                    }
+                )
+            elif sid in self.summaries:
+                players.append(copy.deepcopy(self.summaries[sid]))
         return _json({"response": {"players": players}})
 
     def _resolve_vanity(self, query: Any) -> web.Response:
