@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import ManualClock, to_iso
+from bot.core import Core
+from bot.ingest import add_playtime, record_playtime
+from bot.links import link_account
+from bot.stats import daily_hours, guild_games, leaderboard, member_totals, period_start
+from tests.conftest import GUILD, OTHER_GUILD
+
+ALICE, BOB, CAROL = 11, 22, 33
+A_STEAM, B_STEAM = "76561198000000011", "76561198000000022"
+C_MC = "069a79f4-44e9-4726-a5be-fca90e38aaf5"
+UTC_TZ = ZoneInfo("UTC")
+
+
+async def seed(core: Core, clock: ManualClock) -> None:
+    start = datetime(2025, 3, 3, 10, tzinfo=UTC)  # a Monday
+    clock.set(start)
+
+    def op(c):
+        now = to_iso(start)
+        for user, source, external in (
+            (ALICE, "steam", A_STEAM),
+            (BOB, "steam", B_STEAM),
+            (CAROL, "minecraft", C_MC),
+        ):
+            link_account(
+                c,
+                guild_id=GUILD,
+                discord_user_id=user,
+                source=source,
+                external_id=external,
+                now=start,
+            )
+        # Alice: Steam says 10 h, BattleMetrics (this guild) 4 h -> 10 h, not 14 h.
+        record_playtime(
+            c,
+            scope=0,
+            source="steam",
+            player_id=A_STEAM,
+            game_id="393380",
+            seconds=10 * 3600,
+            source_time=start,
+            now_text=now,
+        )
+        record_playtime(
+            c,
+            scope=GUILD,
+            source="battlemetrics",
+            player_id=A_STEAM,
+            game_id="393380",
+            seconds=3 * 3600,
+            source_time=start,
+            now_text=now,
+        )
+        record_playtime(
+            c,
+            scope=GUILD,
+            source="battlemetrics",
+            player_id=A_STEAM,
+            game_id="393380",
+            seconds=4 * 3600,
+            source_time=start + timedelta(hours=1),
+            now_text=now,
+        )
+        # Bob: BattleMetrics 2 h -> 6 h today; another guild's data never counts here.
+        record_playtime(
+            c,
+            scope=GUILD,
+            source="battlemetrics",
+            player_id=B_STEAM,
+            game_id="393380",
+            seconds=2 * 3600,
+            source_time=start,
+            now_text=now,
+        )
+        record_playtime(
+            c,
+            scope=GUILD,
+            source="battlemetrics",
+            player_id=B_STEAM,
+            game_id="393380",
+            seconds=6 * 3600,
+            source_time=start + timedelta(hours=2),
+            now_text=now,
+        )
+        record_playtime(
+            c,
+            scope=OTHER_GUILD,
+            source="battlemetrics",
+            player_id=B_STEAM,
+            game_id="393380",
+            seconds=900 * 3600,
+            source_time=start,
+            now_text=now,
+        )
+        # Carol: two Minecraft sessions on different days.
+        add_playtime(
+            c,
+            scope=GUILD,
+            source="minecraft",
+            player_id=C_MC,
+            game_id="minecraft",
+            delta=5400,
+            at=start - timedelta(days=1),
+            now_text=now,
+        )
+        add_playtime(
+            c,
+            scope=GUILD,
+            source="minecraft",
+            player_id=C_MC,
+            game_id="minecraft",
+            delta=1800,
+            at=start,
+            now_text=now,
+        )
+
+    await core.db.write(op)
+
+
+async def test_member_totals_and_games(core: Core, clock: ManualClock) -> None:
+    await seed(core, clock)
+    totals = await core.db.read(lambda c: member_totals(c, GUILD, ALICE))
+    assert [(t.game_id, t.source, t.seconds) for t in totals] == [
+        ("393380", "steam", 36000),
+        ("393380", "battlemetrics", 14400),
+    ]
+    assert await core.db.read(lambda c: guild_games(c, GUILD)) == ["393380", "minecraft"]
+
+
+async def test_leaderboard_periods(core: Core, clock: ManualClock) -> None:
+    await seed(core, clock)
+    now = clock.now()
+    all_time = await core.db.read(lambda c: leaderboard(c, GUILD, "393380", None))
+    assert all_time == [(ALICE, 36000), (BOB, 21600)]  # max of sources; other guild ignored
+    today = await core.db.read(
+        lambda c: leaderboard(c, GUILD, "393380", period_start("today", now, UTC_TZ))
+    )
+    assert today == [
+        (BOB, 14400),
+        (ALICE, 3600),
+    ]  # increases sampled today (first reports are baselines)
+    mc_week = await core.db.read(
+        lambda c: leaderboard(c, GUILD, "minecraft", period_start("week", now, UTC_TZ))
+    )
+    assert mc_week == [(CAROL, 1800)]  # Sunday's session is last week
+    mc_month = await core.db.read(
+        lambda c: leaderboard(c, GUILD, "minecraft", period_start("month", now, UTC_TZ))
+    )
+    assert mc_month == [(CAROL, 7200)]
+
+
+def test_period_start_uses_the_community_time_zone() -> None:
+    now = datetime(2025, 3, 5, 1, 30, tzinfo=UTC)  # Wednesday 01:30 UTC = Tuesday 20:30 in New York
+    ny = ZoneInfo("America/New_York")
+    assert period_start("today", now, ny) == datetime(2025, 3, 4, 0, 0, tzinfo=ny)
+    assert period_start("week", now, ny) == datetime(2025, 3, 3, 0, 0, tzinfo=ny)
+    assert period_start("month", now, ny) == datetime(2025, 3, 1, 0, 0, tzinfo=ny)
+    assert period_start("all", now, ny) is None
+
+
+async def test_daily_hours_fill_every_day(core: Core, clock: ManualClock) -> None:
+    await seed(core, clock)
+    now = clock.now()
+    days = await core.db.read(
+        lambda c: daily_hours(
+            c, GUILD, CAROL, now - timedelta(days=3), now + timedelta(hours=1), UTC_TZ
+        )
+    )
+    assert [(d.isoformat(), h) for d, h in days] == [
+        ("2025-02-28", 0.0),
+        ("2025-03-01", 0.0),
+        ("2025-03-02", 1.5),
+        ("2025-03-03", 0.5),
+    ]
