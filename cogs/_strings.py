@@ -96,3 +96,24 @@ ADMIN_LINKED = "Linked {source} account `{external_id}` to {member}."
 BAD_MINECRAFT_UUID = (
     "A Minecraft account is given by its UUID, like `069a79f4-44e9-4726-a5be-fca90e38aaf5`."
 )
+
+PLAYTIME_GROUP = "Playtime from linked accounts"
+PLAYTIME_SHOW = "Show playtime per game and source"
+PLAYTIME_CHART = "A chart of daily hours played"
+PLAYTIME_MEMBER_ARG = "Whose playtime (default: yours)"
+PLAYTIME_GAME_ARG = "Only this game (start typing to pick one)"
+PLAYTIME_PERIOD_ARG = "today, this week (from Monday), this month, or all time"
+LEADERBOARD = "The most played members of a game"
+PLAYTIME_NONE = "{who} no playtime recorded here yet. Link accounts with `/link`."
+PLAYTIME_LINE = "**{game}** · {source}: {duration}"
+PLAYTIME_TITLE = "Playtime of {name}"
+LEADERBOARD_TITLE = "{game} · {period}"
+LEADERBOARD_EMPTY = "Nobody has playtime in {game} for {period} yet."
+LEADERBOARD_PAGE = "Page {page} of {pages}"
+CHART_TITLE = "Hours per day · {name} · {period}"
+PERIOD_NAMES = {"today": "today", "week": "this week", "month": "this month", "all": "all time"}
+SOURCE_NAMES = {
+    "steam": "Steam",
+    "battlemetrics": "this community's servers",
+    "minecraft": "Minecraft server",
+}

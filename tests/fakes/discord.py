@@ -299,6 +299,8 @@ class FakeDiscord:
         self._global: _Window | None = None
         self._last_id = 0
         self._runner: web.AppRunner | None = None
+        #: every uploaded file, in order: (filename, bytes)
+        self.uploads: list[tuple[str, bytes]] = []
         #: interaction token -> every answer given to it, in order: {"kind": "callback" |
         #: "followup" | "edit", "type": callback type (4 message, 5 deferred), "data": payload}
         self.interactions: dict[str, list[dict[str, Any]]] = {}
@@ -545,8 +547,9 @@ class FakeDiscord:
             form = await request.post()
             for name, value in form.items():
                 if isinstance(value, web.FileField):
-                    size = len(value.file.read())
-                    files.append((value.filename, value.content_type, size))
+                    content = value.file.read()
+                    self.uploads.append((value.filename, content))
+                    files.append((value.filename, value.content_type, len(content)))
                 elif name == "payload_json":
                     raw = str(value)
         elif request.content_type == JSON_TYPE:
@@ -647,7 +650,9 @@ class FakeDiscord:
         return _json(body)
 
     async def _followup(self, request: web.Request) -> web.Response:
-        data = await request.json()
+        data = await self._read_payload(request)
+        if isinstance(data, web.Response):
+            return data
         self.interactions.setdefault(request.match_info["token"], []).append(
             {"kind": "followup", "type": None, "data": data}
         )

@@ -1,0 +1,234 @@
+"""/playtime show|chart and /leaderboard: members' playtime from their linked accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import date, timedelta
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import Questlog, UserError, reply
+from bot.stats import (
+    PERIODS,
+    Period,
+    daily_hours,
+    game_label,
+    guild_games,
+    leaderboard,
+    member_totals,
+    period_start,
+)
+from cogs import _strings as strings
+from connectors.base import human_duration
+
+PAGE_SIZE = 10
+PERIOD_CHOICES = [app_commands.Choice(name=strings.PERIOD_NAMES[p], value=p) for p in PERIODS]
+CHART_DAYS_ALL = 90  # "all time" charts show the last 90 days
+
+
+def render_chart(days: list[tuple[date, float]], title: str) -> bytes:
+    """A PNG bar chart of hours per day. matplotlib's Figure API with the Agg canvas: no pyplot,
+    no global state, safe in a worker thread."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 3.2), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.bar([d for d, _ in days], [h for _, h in days], color="#5865F2")
+    axes.set_title(title)
+    axes.set_ylabel("hours")
+    axes.grid(axis="y", alpha=0.3)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+class LeaderboardView(discord.ui.View):
+    """Previous/next buttons over a fixed leaderboard (only the member who asked may page)."""
+
+    def __init__(self, owner_id: int, pages: list[discord.Embed]) -> None:
+        super().__init__(timeout=300)
+        self.owner_id = owner_id
+        self.pages = pages
+        self.index = 0
+        self._sync()
+
+    def _sync(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.pages) - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    async def _show(self, interaction: discord.Interaction) -> None:
+        self._sync()
+        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+
+    @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.index = max(0, self.index - 1)
+        await self._show(interaction)
+
+    @discord.ui.button(label="▶", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.index = min(len(self.pages) - 1, self.index + 1)
+        await self._show(interaction)
+
+
+def _guild(interaction: discord.Interaction) -> int:
+    if interaction.guild_id is None:
+        raise UserError("This command works only in a server.")
+    return interaction.guild_id
+
+
+class Playtime(commands.Cog):
+    def __init__(self, bot: Questlog) -> None:
+        self.bot = bot
+        self.core = bot.core
+
+    playtime = app_commands.Group(
+        name="playtime", description=strings.PLAYTIME_GROUP, guild_only=True
+    )
+
+    async def _games(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        guild_id = interaction.guild_id
+        games = await self.core.db.read(lambda c: guild_games(c, guild_id))
+        return [
+            app_commands.Choice(name=game_label(g), value=g)
+            for g in games
+            if current.lower() in game_label(g).lower()
+        ][:25]
+
+    @playtime.command(name="show", description=strings.PLAYTIME_SHOW)
+    @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, game=strings.PLAYTIME_GAME_ARG)
+    async def show(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member | None = None,
+        game: str | None = None,
+    ) -> None:
+        guild_id = _guild(interaction)
+        target = member or interaction.user
+        totals = await self.core.db.read(lambda c: member_totals(c, guild_id, target.id, game))
+        if not totals:
+            who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
+            await reply(interaction, strings.PLAYTIME_NONE.format(who=who))
+            return
+        lines = [
+            strings.PLAYTIME_LINE.format(
+                game=game_label(t.game_id),
+                source=strings.SOURCE_NAMES.get(t.source, t.source),
+                duration=human_duration(t.seconds),
+            )
+            for t in totals[:25]
+        ]
+        embed = discord.Embed(
+            title=strings.PLAYTIME_TITLE.format(name=target.display_name),
+            description="\n".join(lines),
+            colour=0x5865F2,
+        )
+        await reply_embed(interaction, embed)
+
+    @playtime.command(name="chart", description=strings.PLAYTIME_CHART)
+    @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, period=strings.PLAYTIME_PERIOD_ARG)
+    @app_commands.choices(period=PERIOD_CHOICES)
+    async def chart(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member | None = None,
+        period: app_commands.Choice[str] | None = None,
+    ) -> None:
+        guild_id = _guild(interaction)
+        await interaction.response.defer(thinking=True)  # rendering takes a moment
+        target = member or interaction.user
+        name: Period = period.value if period else "month"  # type: ignore[assignment]
+        tz = self.core.config.general.tz
+        now = self.core.clock.now()
+        since = period_start(name, now, tz) or (now - timedelta(days=CHART_DAYS_ALL))
+        if name == "today":
+            since = since - timedelta(days=6)  # one bar is no chart: today and the six days before
+        days = await self.core.db.read(
+            lambda c: daily_hours(c, guild_id, target.id, since, now, tz)
+        )
+        title = strings.CHART_TITLE.format(
+            name=target.display_name, period=strings.PERIOD_NAMES[name]
+        )
+        png = await asyncio.to_thread(render_chart, days, title)
+        await interaction.followup.send(file=discord.File(io.BytesIO(png), filename="playtime.png"))
+
+    @show.autocomplete("game")
+    async def _show_game(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._games(interaction, current)
+
+    @app_commands.command(name="leaderboard", description=strings.LEADERBOARD)
+    @app_commands.describe(game=strings.PLAYTIME_GAME_ARG, period=strings.PLAYTIME_PERIOD_ARG)
+    @app_commands.choices(period=PERIOD_CHOICES)
+    @app_commands.guild_only()
+    async def leaderboard(
+        self,
+        interaction: discord.Interaction,
+        game: str,
+        period: app_commands.Choice[str] | None = None,
+    ) -> None:
+        guild_id = _guild(interaction)
+        name: Period = period.value if period else "all"  # type: ignore[assignment]
+        since = period_start(name, self.core.clock.now(), self.core.config.general.tz)
+        board = await self.core.db.read(lambda c: leaderboard(c, guild_id, game, since))
+        label, when = game_label(game), strings.PERIOD_NAMES[name]
+        if not board:
+            await reply(
+                interaction,
+                strings.LEADERBOARD_EMPTY.format(game=label, period=when),
+                ephemeral=False,
+            )
+            return
+        pages = []
+        total_pages = (len(board) + PAGE_SIZE - 1) // PAGE_SIZE
+        for number, start in enumerate(range(0, len(board), PAGE_SIZE), start=1):
+            lines = [
+                f"**{rank}.** <@{user}> · {human_duration(seconds)}"
+                for rank, (user, seconds) in enumerate(
+                    board[start : start + PAGE_SIZE], start=start + 1
+                )
+            ]
+            embed = discord.Embed(
+                title=strings.LEADERBOARD_TITLE.format(game=label, period=when),
+                description="\n".join(lines),
+                colour=0xF1C40F,
+            )
+            embed.set_footer(text=strings.LEADERBOARD_PAGE.format(page=number, pages=total_pages))
+            pages.append(embed)
+        view = (
+            LeaderboardView(interaction.user.id, pages) if len(pages) > 1 else discord.utils.MISSING
+        )
+        await interaction.response.send_message(
+            embed=pages[0], view=view, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @leaderboard.autocomplete("game")
+    async def _board_game(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._games(interaction, current)
+
+
+async def reply_embed(interaction: discord.Interaction, embed: discord.Embed) -> None:
+    await interaction.response.send_message(
+        embed=embed, allowed_mentions=discord.AllowedMentions.none()
+    )
+
+
+async def setup(bot: Questlog) -> None:
+    await bot.add_cog(Playtime(bot))

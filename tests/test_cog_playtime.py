@@ -1,0 +1,221 @@
+"""/playtime show|chart and /leaderboard with real interactions against the fake Discord."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import discord
+import pytest
+
+from bot.clock import ManualClock, to_iso
+from bot.core import Core
+from bot.discord_bot import Questlog
+from bot.ingest import add_playtime, record_playtime
+from bot.links import link_account
+from cogs.playtime import LeaderboardView
+from tests.conftest import GUILD
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.interactions import (
+    add_guild,
+    answer_text,
+    answers,
+    command_interaction,
+    member_option,
+    run_command,
+)
+
+HERE = 900000000000000041
+ALICE = 4000000000000000011
+A_STEAM = "76561198000000011"
+C_MC = "069a79f4-44e9-4726-a5be-fca90e38aaf5"
+
+
+@pytest.fixture
+async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(channels=[HERE]) as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+        yield fake
+
+
+@pytest.fixture
+async def bot(core: Core, discord_api: FakeDiscord) -> AsyncIterator[Questlog]:
+    instance = Questlog(core)
+    await instance.login(discord_api.token)
+    add_guild(instance, GUILD, {HERE: None})
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+async def seed(core: Core, clock: ManualClock, players: int = 0) -> None:
+    start = datetime(2025, 3, 12, 18, tzinfo=UTC)
+    clock.set(start)
+
+    def op(c):
+        now = to_iso(start)
+        link_account(
+            c, guild_id=GUILD, discord_user_id=ALICE, source="steam", external_id=A_STEAM, now=start
+        )
+        link_account(
+            c,
+            guild_id=GUILD,
+            discord_user_id=ALICE,
+            source="minecraft",
+            external_id=C_MC,
+            now=start,
+        )
+        record_playtime(
+            c,
+            scope=0,
+            source="steam",
+            player_id=A_STEAM,
+            game_id="393380",
+            seconds=45000,
+            source_time=start,
+            now_text=now,
+        )
+        for day, hours in ((1, 2), (2, 3), (5, 1)):
+            add_playtime(
+                c,
+                scope=GUILD,
+                source="minecraft",
+                player_id=C_MC,
+                game_id="minecraft",
+                delta=hours * 3600,
+                at=start - timedelta(days=day),
+                now_text=now,
+            )
+        for n in range(players):
+            sid = f"7656119{8100000000 + n:010d}"
+            link_account(
+                c,
+                guild_id=GUILD,
+                discord_user_id=5000000000000000000 + n,
+                source="steam",
+                external_id=sid,
+                now=start,
+            )
+            record_playtime(
+                c,
+                scope=0,
+                source="steam",
+                player_id=sid,
+                game_id="393380",
+                seconds=(n + 1) * 600,
+                source_time=start,
+                now_text=now,
+            )
+
+    await core.db.write(op)
+
+
+def interaction(
+    bot: Questlog,
+    group: str | None,
+    command: str,
+    options: list[dict] | None = None,
+    resolved: dict | None = None,
+    user: int = ALICE,
+) -> discord.Interaction:
+    return command_interaction(
+        bot,
+        guild_id=GUILD,
+        channel_id=HERE,
+        group=group,
+        command=command,
+        options=options,
+        resolved=resolved,
+        user_id=user,
+    )
+
+
+async def test_show_lists_games_and_sources(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    await seed(core, clock)
+    show = interaction(bot, "playtime", "show")
+    await run_command(bot, show)
+    [embed] = answers(discord_api, show)[0]["data"]["embeds"]
+    assert "**Steam app 393380** · Steam: 12 h 30 min" in embed["description"]
+    assert "**Minecraft** · Minecraft server: 6 h" in embed["description"]
+    option, resolved = member_option("member", 4000000000000000077, GUILD)
+    nobody = interaction(bot, "playtime", "show", [option], resolved)
+    await run_command(bot, nobody)
+    assert "no playtime" in answer_text(discord_api, nobody)
+
+
+async def test_leaderboard_pages(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    await seed(core, clock, players=24)
+    board = interaction(bot, None, "leaderboard", [{"name": "game", "type": 3, "value": "393380"}])
+    await run_command(bot, board)
+    data = answers(discord_api, board)[0]["data"]
+    first = data["embeds"][0]
+    assert first["description"].splitlines()[0] == f"**1.** <@{ALICE}> · 12 h 30 min"
+    assert first["footer"]["text"] == "Page 1 of 3"
+    assert data["components"]  # the paging buttons
+    assert data["allowed_mentions"] == {"parse": []}
+    empty = interaction(
+        bot,
+        None,
+        "leaderboard",
+        [
+            {"name": "game", "type": 3, "value": "393380"},
+            {"name": "period", "type": 3, "value": "today"},
+        ],
+    )
+    await run_command(bot, empty)
+    assert "Nobody has playtime" in answer_text(discord_api, empty)
+
+
+async def test_leaderboard_view_pages_forward_and_back() -> None:
+    pages = [discord.Embed(title=str(n)) for n in range(3)]
+    view = LeaderboardView(owner_id=1, pages=pages)
+    assert view.previous.disabled and not view.next.disabled
+    clicked = mock.AsyncMock(spec=discord.Interaction)
+    clicked.response = mock.AsyncMock(spec=discord.InteractionResponse)
+    await view.next.callback(clicked)
+    await view.next.callback(clicked)
+    assert view.index == 2 and view.next.disabled and not view.previous.disabled
+    shown: Any = clicked.response.edit_message.call_args.kwargs["embed"]
+    assert shown.title == "2"
+    await view.previous.callback(clicked)
+    assert view.index == 1
+    stranger = mock.Mock(spec=discord.Interaction)
+    stranger.user = mock.Mock(id=2)
+    assert not await view.interaction_check(stranger)
+
+
+async def test_chart_is_a_png_of_the_samples(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    await seed(core, clock)
+    chart = interaction(bot, "playtime", "chart", [{"name": "period", "type": 3, "value": "month"}])
+    await run_command(bot, chart)
+    kinds = [(a["kind"], a["type"]) for a in answers(discord_api, chart)]
+    assert kinds == [("callback", 5), ("followup", None)]  # deferred first, then the file
+    [(name, png)] = discord_api.uploads
+    assert name == "playtime.png" and png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (800, 320)
+
+
+async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) -> None:
+    from bot.stats import daily_hours, period_start
+
+    await seed(core, clock)
+    tz = core.config.general.tz
+    since = period_start("month", clock.now(), tz)
+    days = await core.db.read(lambda c: daily_hours(c, GUILD, ALICE, since, clock.now(), tz))
+    assert {d.isoformat(): h for d, h in days if h} == {
+        "2025-03-07": 1.0,
+        "2025-03-10": 3.0,
+        "2025-03-11": 2.0,
+    }
+    assert len(days) == 12  # 1 to 12 March, zeros included
