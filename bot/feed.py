@@ -252,6 +252,25 @@ def set_feed_channel(
     reset_channel(conn, channel_id, now_text)
 
 
+def feed_event_types(conn: sqlite3.Connection, guild_id: int) -> list[str] | None:
+    """The event types the guild's feed posts; None means every type."""
+    row = conn.execute(
+        "SELECT feed_event_types FROM guilds WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
+    return json.loads(row[0]) if row and row[0] is not None else None
+
+
+def set_feed_event_types(
+    conn: sqlite3.Connection, guild_id: int, types: list[str] | None, now_text: str
+) -> None:
+    conn.execute(
+        "INSERT INTO guilds (guild_id, feed_event_types, created_at, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (guild_id) DO UPDATE SET feed_event_types = excluded.feed_event_types,"
+        " updated_at = excluded.updated_at",
+        (guild_id, json.dumps(types) if types is not None else None, now_text, now_text),
+    )
+
+
 def queue_sample_event(
     conn: sqlite3.Connection, guild_id: int, actor_user_id: int, now_text: str
 ) -> bool:

@@ -117,3 +117,16 @@ SOURCE_NAMES = {
     "battlemetrics": "this community's servers",
     "minecraft": "Minecraft server",
 }
+
+FEED_EVENTS = "Choose which kinds of events go to the feed"
+FEED_EVENTS_PROMPT = "Pick the events to post in the feed (all are on by default):"
+FEED_EVENTS_SAVED = "Saved: the feed now posts {kinds}."
+FEED_EVENTS_NONE = "nothing (every kind is off)"
+EVENT_NAMES = {
+    "minecraft.session.started": "Minecraft: joined a server",
+    "minecraft.session.ended": "Minecraft: left a server",
+    "minecraft.achievement": "Minecraft: advancements",
+    "playtime.milestone": "Playtime milestones",
+    "custom.*": "Custom events from scripts",
+    "steam.achievement": "Steam achievements",
+}

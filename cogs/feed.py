@@ -8,7 +8,13 @@ from discord.ext import commands
 
 from bot.clock import to_iso
 from bot.discord_bot import Questlog, UserError, reply
-from bot.feed import feed_status, queue_sample_event, set_feed_channel
+from bot.feed import (
+    feed_event_types,
+    feed_status,
+    queue_sample_event,
+    set_feed_channel,
+    set_feed_event_types,
+)
 from cogs import _strings as strings
 
 NEEDED = (
@@ -16,6 +22,42 @@ NEEDED = (
     ("Send Messages", "send_messages"),
     ("Embed Links", "embed_links"),
 )
+
+
+class EventTypesView(discord.ui.View):
+    """A multi-select of the registered event types; choosing saves at once."""
+
+    def __init__(
+        self, cog: Feed, guild_id: int, types: list[str], enabled: list[str] | None
+    ) -> None:
+        super().__init__(timeout=300)
+        self.cog = cog
+        self.guild_id = guild_id
+        self.types = types
+        options = [
+            discord.SelectOption(
+                label=strings.EVENT_NAMES.get(t, t)[:100],
+                value=t,
+                default=enabled is None or t in enabled,
+            )
+            for t in types[:25]
+        ]
+        self.picker: discord.ui.Select[EventTypesView] = discord.ui.Select(
+            placeholder=strings.FEED_EVENTS, min_values=0, max_values=len(options), options=options
+        )
+        self.picker.callback = self.chosen
+        self.add_item(self.picker)
+
+    async def chosen(self, interaction: discord.Interaction) -> None:
+        picked = list(self.picker.values)
+        # Every type chosen is stored as "all", so types added in a later release are posted too.
+        stored = None if set(picked) >= set(self.types) else picked
+        now = to_iso(self.cog.core.clock.now())
+        await self.cog.core.db.write(lambda c: set_feed_event_types(c, self.guild_id, stored, now))
+        kinds = ", ".join(strings.EVENT_NAMES.get(t, t) for t in picked) or strings.FEED_EVENTS_NONE
+        await interaction.response.edit_message(
+            content=strings.FEED_EVENTS_SAVED.format(kinds=kinds), view=None
+        )
 
 
 @app_commands.guild_only()
@@ -68,6 +110,16 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
         elif state.last_error:
             text += strings.FEED_STATUS_ERROR.format(error=state.last_error)
         await reply(interaction, text)
+
+    @app_commands.command(name="events", description=strings.FEED_EVENTS)
+    async def events(self, interaction: discord.Interaction) -> None:
+        guild_id = self._guild_id(interaction)
+        enabled = await self.core.db.read(lambda c: feed_event_types(c, guild_id))
+        types = self.core.registry.event_types()
+        view = EventTypesView(self, guild_id, types, enabled)
+        await interaction.response.send_message(
+            strings.FEED_EVENTS_PROMPT, view=view, ephemeral=True
+        )
 
     @app_commands.command(name="test", description=strings.FEED_TEST)
     async def test(self, interaction: discord.Interaction) -> None:

@@ -70,7 +70,7 @@ async def test_feed_commands_are_admin_only_and_guild_only(
     assert isinstance(group, discord.app_commands.Group)
     assert group.default_permissions is not None and group.default_permissions.manage_guild
     assert group.guild_only
-    assert {c.name for c in group.commands} == {"channel", "status", "test"}
+    assert {c.name for c in group.commands} == {"channel", "status", "test", "events"}
     synced = {c["name"]: c for c in discord_api.synced_commands[None]}
     assert (
         int(synced["feed"]["default_member_permissions"])
@@ -171,3 +171,48 @@ async def test_unexpected_errors_get_a_reference_not_a_traceback(
     assert "Reference" in text and "on fire" not in text and "Traceback" not in text
     reference = text.split("`")[1]
     assert any(reference in r.getMessage() for r in caplog.records)
+
+
+async def test_events_select_saves_the_choice_and_filters_the_feed(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    from unittest import mock
+
+    from bot.clock import to_iso
+    from bot.feed import feed_event_types, set_feed_channel
+    from cogs.feed import EventTypesView
+    from tests.test_feed import add_events
+
+    ask = command_interaction(bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="events")
+    await run_command(bot, ask)
+    [answer] = answers(discord_api, ask)
+    select = answer["data"]["components"][0]["components"][0]
+    values = {o["value"]: o.get("default") for o in select["options"]}
+    assert set(values) == set(core.registry.event_types()) and all(
+        values.values()
+    )  # all on by default
+
+    cog = bot.get_cog("Feed")
+    view = EventTypesView(cog, GUILD, core.registry.event_types(), None)
+    clicked = mock.AsyncMock(spec=discord.Interaction)
+    clicked.response = mock.AsyncMock(spec=discord.InteractionResponse)
+    with mock.patch.object(
+        type(view.picker),
+        "values",
+        new_callable=mock.PropertyMock,
+        return_value=["minecraft.achievement"],
+    ):
+        await view.chosen(clicked)
+    assert await core.db.read(lambda c: feed_event_types(c, GUILD)) == ["minecraft.achievement"]
+    assert "advancements" in clicked.response.edit_message.call_args.kwargs["content"]
+    await core.db.write(lambda c: set_feed_channel(c, GUILD, GOOD, to_iso(clock.now())))
+    await add_events(core, 2)  # custom events: switched off now
+    assert (await core.db.fetchone("SELECT count(*) FROM feed_outbox"))[0] == 0
+    with mock.patch.object(
+        type(view.picker),
+        "values",
+        new_callable=mock.PropertyMock,
+        return_value=core.registry.event_types(),
+    ):
+        await view.chosen(clicked)
+    assert await core.db.read(lambda c: feed_event_types(c, GUILD)) is None  # everything = all
