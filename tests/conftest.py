@@ -97,3 +97,48 @@ def sha_headers(secret: str, body: bytes, timestamp: str | None = None) -> dict[
 
 def iso_ms(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --------------------------------------------------------------------------- Discord and Steam fakes
+# A test module sets GUILD_CHANNELS ({channel id: None or the bot's Permissions there}) and,
+# optionally, FAKE_DISCORD (keyword arguments for FakeDiscord).
+
+
+@pytest.fixture
+async def discord_api(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    import discord
+
+    from tests.fakes.discord import FakeDiscord
+
+    channels = getattr(request.module, "GUILD_CHANNELS", {})
+    async with FakeDiscord(
+        channels=list(channels), **getattr(request.module, "FAKE_DISCORD", {})
+    ) as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+        yield fake
+
+
+@pytest.fixture
+async def bot(request: pytest.FixtureRequest, core: Core, discord_api: Any) -> AsyncIterator[Any]:
+    """A logged-in Questlog bot (setup_hook ran: cogs loaded, commands synced) whose cache holds
+    the test guild with the module's channels."""
+    from bot.discord_bot import Questlog
+    from tests.fakes.interactions import add_guild
+
+    instance = Questlog(core)
+    await instance.login(discord_api.token)
+    add_guild(instance, GUILD, getattr(request.module, "GUILD_CHANNELS", {}))
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+@pytest.fixture
+async def steam() -> AsyncIterator[Any]:
+    from tests.fakes.steam import FakeSteam
+
+    async with FakeSteam() as fake:
+        yield fake

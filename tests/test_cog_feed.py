@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import discord
 import pytest
 
@@ -14,7 +12,6 @@ from bot.feed import FeedPoster, feed_status
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
-    add_guild,
     answer_text,
     answers,
     command_interaction,
@@ -25,26 +22,7 @@ GOOD = 900000000000000011
 NO_EMBED = 900000000000000012
 
 
-@pytest.fixture
-async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(channels=[GOOD, NO_EMBED]) as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
-
-
-@pytest.fixture
-async def bot(core: Core, discord_api: FakeDiscord) -> AsyncIterator[Questlog]:
-    instance = Questlog(core)
-    await instance.login(discord_api.token)  # runs setup_hook: loads cogs/, syncs commands
-    add_guild(
-        instance,
-        GUILD,
-        {GOOD: None, NO_EMBED: discord.Permissions(view_channel=True, send_messages=True)},
-    )
-    try:
-        yield instance
-    finally:
-        await instance.close()
+GUILD_CHANNELS = {GOOD: None, NO_EMBED: discord.Permissions(view_channel=True, send_messages=True)}
 
 
 def channel_option(channel_id: int) -> tuple[list[dict], dict]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -19,7 +17,6 @@ from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
     ADMIN_ID,
     PLAYER_ID,
-    add_guild,
     answer_text,
     command_interaction,
     member_option,
@@ -31,10 +28,7 @@ HERE = 900000000000000031
 UUID = "069a79f4-44e9-4726-a5be-fca90e38aaf5"
 
 
-@pytest.fixture
-async def steam() -> AsyncIterator[FakeSteam]:
-    async with FakeSteam() as fake:
-        yield fake
+GUILD_CHANNELS = {HERE: None}
 
 
 @pytest.fixture
@@ -48,24 +42,6 @@ def config_data(tmp_path: Path, steam: FakeSteam) -> dict[str, Any]:
             "requests_per_second": 1000.0,
         },
     }
-
-
-@pytest.fixture
-async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(channels=[HERE]) as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
-
-
-@pytest.fixture
-async def bot(core: Core, discord_api: FakeDiscord) -> AsyncIterator[Questlog]:
-    instance = Questlog(core)
-    await instance.login(discord_api.token)
-    add_guild(instance, GUILD, {HERE: None})
-    try:
-        yield instance
-    finally:
-        await instance.close()
 
 
 async def run(

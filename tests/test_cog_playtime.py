@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
 import discord
-import pytest
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
@@ -20,7 +18,6 @@ from cogs.playtime import LeaderboardView
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
-    add_guild,
     answer_text,
     answers,
     command_interaction,
@@ -34,22 +31,7 @@ A_STEAM = "76561198000000011"
 C_MC = "069a79f4-44e9-4726-a5be-fca90e38aaf5"
 
 
-@pytest.fixture
-async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(channels=[HERE]) as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
-
-
-@pytest.fixture
-async def bot(core: Core, discord_api: FakeDiscord) -> AsyncIterator[Questlog]:
-    instance = Questlog(core)
-    await instance.login(discord_api.token)
-    add_guild(instance, GUILD, {HERE: None})
-    try:
-        yield instance
-    finally:
-        await instance.close()
+GUILD_CHANNELS = {HERE: None}
 
 
 async def seed(core: Core, clock: ManualClock, players: int = 0) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +28,15 @@ HERE = 900000000000000021
 PUBLIC = "https://questlog.example.org"
 
 
+GUILD_CHANNELS = {HERE: None}
+
+
 @pytest.fixture
 def config_data(tmp_path: Path) -> dict[str, Any]:
     return {
         "database": {"path": str(tmp_path / "q.sqlite3")},
         "web": {"port": 0, "public_url": PUBLIC},
     }
-
-
-@pytest.fixture
-async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(channels=[HERE]) as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
-
-
-@pytest.fixture
-async def bot(core: Core, discord_api: FakeDiscord) -> AsyncIterator[Questlog]:
-    instance = Questlog(core)
-    await instance.login(discord_api.token)
-    add_guild(instance, GUILD, {HERE: None})
-    try:
-        yield instance
-    finally:
-        await instance.close()
 
 
 def webhook(bot: Questlog, command: str, **options: Any) -> discord.Interaction:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import discord
@@ -19,12 +19,7 @@ from bot.feed import FeedPoster
 from tests.fakes.discord import FakeDiscord
 from tests.test_feed import CHANNEL, add_events, set_feed
 
-
-@pytest.fixture
-async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(channels=[CHANNEL]) as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
+GUILD_CHANNELS = {CHANNEL: None}
 
 
 class Gateway:

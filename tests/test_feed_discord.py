@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import discord
 import pytest
 from discord.http import HTTPClient
 
@@ -19,12 +18,8 @@ from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.test_feed import CHANNEL, add_events, set_feed, statuses
 
-
-@pytest.fixture
-async def discord_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(per_channel=(5, 1.0), channels=[CHANNEL]) as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
+GUILD_CHANNELS = {CHANNEL: None}
+FAKE_DISCORD = {"per_channel": (5, 1.0)}
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,6 @@ from web.app import create_app
 
 CHIVALRY = 219640  # MODERN_ID owns it with playtime_forever 208 minutes
 SQUAD = 393380
-
-
-@pytest.fixture
-async def steam() -> AsyncIterator[FakeSteam]:
-    async with FakeSteam() as fake:
-        yield fake
 
 
 @pytest.fixture
