@@ -23,7 +23,7 @@ from bot.tasks import cancel_task
 log = logging.getLogger(__name__)
 
 KINDS = ("playtime", "minecraft", "custom")
-_PATH = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}", re.ASCII)
 MIN_SAFE_PATH_LENGTH = 22  # 22 URL-safe base64 characters carry 132 bits
 MAX_SECRET_LENGTH = 512
 POLL_SECONDS = 0.5
@@ -108,8 +108,17 @@ _COLUMNS = (
 )
 
 
+def _token(nbytes: int) -> str:
+    """A URL-safe random token that does not start with '-' (a command line would take it for
+    an option: `questlog endpoint rotate -abc...` fails)."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
+
+
 def new_secret() -> str:
-    return secrets.token_urlsafe(32)
+    return _token(32)
 
 
 def path_warnings(path: str) -> list[str]:
@@ -163,7 +172,9 @@ def create_endpoint(
     if not 0 < guild_id < 2**63:
         raise EndpointError("guild: must be a Discord server (guild) id")
     if path is not None and not _PATH.fullmatch(path):
-        raise EndpointError("path: use 1-128 characters of A-Z, a-z, 0-9, '_' and '-'")
+        raise EndpointError(
+            "path: use 1-128 characters of A-Z, a-z, 0-9, '_' and '-', not starting with '-'"
+        )
     if kind != "playtime" and (read_secret is not None or game_id is not None):
         raise EndpointError("--read-secret and --game-id apply only to endpoints of kind playtime")
     if game_id is not None and not 0 < game_id < 2**32:
@@ -173,7 +184,7 @@ def create_endpoint(
         _check_secret("read-secret", read_secret)
         if read_secret == secret:
             raise EndpointError("read-secret: must differ from the secret")
-    path = path or secrets.token_urlsafe(24)
+    path = path or _token(24)
     ensure_guild(conn, guild_id, now)
     try:
         cur = conn.execute(

@@ -307,3 +307,27 @@ def test_feed_set_and_status(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_generated_paths_and_secrets_never_look_like_options() -> None:
+    from bot.endpoints import _token, new_secret
+
+    assert not any(_token(24).startswith("-") or new_secret().startswith("-") for _ in range(3000))
+
+
+def test_a_path_starting_with_a_dash_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = cli(
+        "endpoint",
+        "create",
+        "--kind",
+        "custom",
+        "--guild",
+        "1",
+        "--path=-abc",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1 and "not starting with '-'" in result.stderr
