@@ -67,6 +67,9 @@ class Server:
         self.poster = FeedPoster(self.core.db, self.core.clock)
         self.core.pipeline.on_event = self.poster.wake
         await self.poster.start()
+        DiscordComponent.use_endpoints(
+            self.config.discord.api_base_url, self.config.discord.gateway_url
+        )
         self.discord = DiscordComponent(
             self.core,
             self.poster,

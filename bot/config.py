@@ -68,6 +68,14 @@ def _url(allow_empty: bool) -> Callable[[str, Any], str]:
     return check
 
 
+def _ws_url(key: str, value: Any) -> str:
+    text = _string(key, value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise ConfigError(f"{key}: expected a ws:// or wss:// URL")
+    return text
+
+
 def _timezone(key: str, value: Any) -> str:
     text = _string(key, value)
     try:
@@ -102,6 +110,8 @@ _SCHEMA: dict[str, dict[str, tuple[Any, Callable[[str, Any], Any], str | None]]]
     "discord": {
         "token": ("", _string, "DISCORD_TOKEN"),
         "dev_guild_id": (0, _int_range(0, 2**63 - 1), None),
+        "api_base_url": ("https://discord.com/api/v10", _url(allow_empty=False), None),
+        "gateway_url": ("wss://gateway.discord.gg/", _ws_url, None),
     },
     "web": {
         "host": ("127.0.0.1", _host, None),
@@ -147,6 +157,8 @@ class GeneralConfig:
 class DiscordConfig:
     token: str = ""
     dev_guild_id: int = 0
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
 
 
 @dataclass(frozen=True)

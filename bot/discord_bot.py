@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
+import discord.gateway
+import yarl
 from discord import app_commands
 from discord.ext import commands
 
@@ -163,6 +165,13 @@ class DiscordComponent:
     async def start(self) -> None:
         self.core.discord_state = "connecting"
         self._task = asyncio.create_task(self._run(), name="questlog-discord")
+
+    @staticmethod
+    def use_endpoints(api_base_url: str, gateway_url: str) -> None:
+        """Point discord.py at Discord (the default) or at a proxy. Process-wide: discord.py keeps
+        these as class attributes, and a Questlog process runs one bot."""
+        discord.http.Route.BASE = api_base_url.rstrip("/")
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
     async def stop(self) -> None:
         await cancel_task(self._task)

@@ -73,6 +73,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal
 
+import aiohttp
 from aiohttp import web
 
 API_PREFIX = "/api/v10"
@@ -299,6 +300,12 @@ class FakeDiscord:
         self._global: _Window | None = None
         self._last_id = 0
         self._runner: web.AppRunner | None = None
+        #: guild id -> GUILD_CREATE payload the fake gateway sends after READY
+        self.gateway_guilds: dict[int, dict[str, Any]] = {}
+        #: IDENTIFY payloads received, and gateway connections made (RESUMEs included)
+        self.identified: list[dict[str, Any]] = []
+        self.gateway_connections = 0
+        self._sockets: list[web.WebSocketResponse] = []
         #: every uploaded file, in order: (filename, bytes)
         self.uploads: list[tuple[str, bytes]] = []
         #: interaction token -> every answer given to it, in order: {"kind": "callback" |
@@ -376,6 +383,15 @@ class FakeDiscord:
     def api_base(self) -> str:
         return self.base_url + API_PREFIX
 
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self._port}/gateway"
+
+    async def drop_gateway(self, code: int = 1001) -> None:
+        """Close every gateway connection, as Discord does when it restarts a gateway node."""
+        for socket in list(self._sockets):
+            await socket.close(code=code)
+
     async def start(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get(API_PREFIX + "/users/@me", self._get_me)
@@ -386,6 +402,7 @@ class FakeDiscord:
             API_PREFIX + "/channels/{channel_id}/messages/{message_id}", self._edit_message
         )
         app.router.add_get(API_PREFIX + "/oauth2/applications/@me", self._get_application)
+        app.router.add_get("/gateway", self._gateway)
         app.router.add_post(
             API_PREFIX + "/interactions/{interaction_id}/{token}/callback",
             self._interaction_callback,
@@ -438,7 +455,7 @@ class FakeDiscord:
         elif request.headers.get(
             "Authorization"
         ) != f"Bot {self.token}" and not request.path.startswith(
-            (API_PREFIX + "/interactions/", API_PREFIX + "/webhooks/")
+            (API_PREFIX + "/interactions/", API_PREFIX + "/webhooks/", "/gateway")
         ):  # interaction callbacks and follow-ups are authorised by the interaction token
             response = _error(401, "401: Unauthorized", 0)
         elif (limited := self._global_limit()) is not None:
@@ -575,6 +592,57 @@ class FakeDiscord:
 
     async def _get_me(self, request: web.Request) -> web.Response:
         return _json(self.bot_user)
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        """A minimal Discord gateway: HELLO, IDENTIFY -> READY + GUILD_CREATEs, heartbeat ACKs,
+        RESUME -> RESUMED. Frames are JSON text (discord.py accepts text and zlib-stream)."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.gateway_connections += 1
+        self._sockets.append(socket)
+        sequence = 0
+
+        async def dispatch(event: str, data: Any) -> None:
+            nonlocal sequence
+            sequence += 1
+            await socket.send_json({"op": 0, "t": event, "s": sequence, "d": data})
+
+        try:
+            await socket.send_json(
+                {"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}
+            )
+            async for message in socket:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                payload = json.loads(message.data)
+                op = payload.get("op")
+                if op == 1:
+                    await socket.send_json({"op": 11, "d": None, "s": None, "t": None})
+                elif op == 2:
+                    if payload["d"].get("token") != self.token:
+                        await socket.close(code=4004, message=b"Authentication failed.")
+                        break
+                    self.identified.append(payload["d"])
+                    await dispatch(
+                        "READY",
+                        {
+                            "v": 10,
+                            "user": {**self.bot_user, "bot": True},
+                            "guilds": [
+                                {"id": str(g), "unavailable": True} for g in self.gateway_guilds
+                            ],
+                            "session_id": "fake-session",
+                            "resume_gateway_url": self.gateway_url,
+                            "application": {"id": str(BOT_USER_ID), "flags": 0},
+                        },
+                    )
+                    for guild in self.gateway_guilds.values():
+                        await dispatch("GUILD_CREATE", guild)
+                elif op == 6:
+                    await dispatch("RESUMED", {})
+        finally:
+            self._sockets.remove(socket)
+        return socket
 
     async def _get_application(self, request: web.Request) -> web.Response:
         """GET /oauth2/applications/@me, which discord.py's Client.login calls."""

@@ -41,8 +41,19 @@ def add_guild(
     *,
     bot_permissions: discord.Permissions = ALL_TEXT,
 ) -> discord.Guild:
-    """Cache a guild with text channels. A channel mapped to Permissions gets an overwrite that
-    sets exactly those for the bot's role; None keeps the guild-wide permissions."""
+    """Cache a guild with text channels, as a GUILD_CREATE would."""
+    data = guild_payload(guild_id, channels, bot_permissions=bot_permissions)
+    return bot._connection._add_guild_from_data(data)
+
+
+def guild_payload(
+    guild_id: int,
+    channels: dict[int, discord.Permissions | None],
+    *,
+    bot_permissions: discord.Permissions = ALL_TEXT,
+) -> dict[str, Any]:
+    """A GUILD_CREATE payload with text channels. A channel mapped to Permissions gets an
+    overwrite that sets exactly those for the bot's role; None keeps the guild-wide ones."""
     bot_role = guild_id + 1
     channel_payloads = []
     for position, (channel_id, allowed) in enumerate(channels.items()):
@@ -72,7 +83,7 @@ def add_guild(
                 "rate_limit_per_user": 0,
             }
         )
-    data = {
+    return {
         "id": str(guild_id),
         "name": "Test server",
         "owner_id": str(ADMIN_ID),
@@ -126,7 +137,6 @@ def add_guild(
         "nsfw_level": 0,
         "system_channel_flags": 0,
     }
-    return bot._connection._add_guild_from_data(data)
 
 
 def command_interaction(

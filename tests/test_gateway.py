@@ -1,0 +1,153 @@
+"""The bot over a real (fake) gateway: discord.py's own websocket client, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import discord
+import discord.gateway
+import httpx
+import pytest
+import yarl
+
+from bot.clock import ManualClock
+from bot.core import Core
+from bot.discord_bot import DiscordComponent
+from bot.feed import FeedPoster
+from tests.conftest import GUILD
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.interactions import guild_payload
+from tests.process import cli, write_config
+
+CHANNEL = 900000000000000051
+GUILD_CHANNELS = {CHANNEL: None}
+
+
+async def wait_until(predicate, limit: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_connects_identifies_with_minimal_intents_and_resumes(
+    core: Core, clock: ManualClock, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(discord_api.gateway_url)
+    )
+    discord_api.gateway_guilds[GUILD] = guild_payload(GUILD, GUILD_CHANNELS)
+    component = DiscordComponent(core, FeedPoster(core.db, clock), discord_api.token)
+    await component.start()
+    try:
+        await wait_until(lambda: core.discord_state == "connected")
+        assert discord_api.identified[0]["intents"] == discord.Intents(guilds=True).value
+        assert component.bot is not None and component.bot.get_guild(GUILD) is not None
+        await discord_api.drop_gateway()  # Discord restarts a gateway node
+        await wait_until(
+            lambda: discord_api.gateway_connections == 2 and core.discord_state == "connected"
+        )
+        assert len(discord_api.identified) == 1  # resumed, not identified again
+    finally:
+        await component.stop()
+    assert component.bot is None
+
+
+async def test_questlog_run_with_a_token_posts_the_feed(
+    tmp_path: Path, discord_api: FakeDiscord
+) -> None:
+    config = write_config(
+        tmp_path,
+        discord={
+            "token": discord_api.token,
+            "api_base_url": discord_api.api_base,
+            "gateway_url": discord_api.gateway_url,
+        },
+    )
+    cli(
+        "feed",
+        "set",
+        "--guild",
+        str(GUILD),
+        "--channel",
+        str(CHANNEL),
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
+    endpoint = json.loads(
+        cli(
+            "endpoint",
+            "create",
+            "--kind",
+            "custom",
+            "--guild",
+            str(GUILD),
+            "--json",
+            "--config",
+            str(config),
+            cwd=tmp_path,
+        ).stdout
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "STEAM_API_KEY")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    log: list[str] = []
+    base_url: list[str] = []
+
+    async def pump() -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            log.append(line)
+            if match := re.search(r"web server listening on (http://\S+)", line):
+                base_url.append(match.group(1))
+
+    reader = asyncio.create_task(pump())
+    try:
+        await wait_until(lambda: any("connected to Discord" in line for line in log), limit=30)
+        assert any("synced" in line for line in log)
+        body = json.dumps(
+            {"event_type": "boss.killed", "title": "The dragon fell", "id": "e2e-1"}
+        ).encode()
+        signature = (
+            "sha256=" + hmac.new(endpoint["secret"].encode(), body, hashlib.sha256).hexdigest()
+        )
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(
+                f"{base_url[0]}/webhooks/custom/{endpoint['path']}",
+                content=body,
+                headers={"X-Signature": signature, "Content-Type": "application/json"},
+            )
+        assert response.status_code == 200
+        await wait_until(lambda: discord_api.count(CHANNEL) == 1, limit=10)
+        [message] = discord_api.messages[CHANNEL]
+        assert message["embeds"][0]["title"].endswith("The dragon fell")
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 15)
+        await reader
+    assert code == 0, "\n".join(log)
+    assert not any("Traceback" in line for line in log), "\n".join(log)
+    assert not any(discord_api.token in line for line in log)  # the token never reaches the log
