@@ -213,8 +213,15 @@ class DiscordComponent:
                 OSError,
             ) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except AttributeError as exc:
+                if self.bot is None or self.bot.ws is not None:
+                    log.exception("the Discord bot failed")
+                    reason = "an unexpected error (see the log above)"
+                else:
+                    # discord.py's connect() fails this way when the first gateway handshake fails
+                    reason = f"could not reach the Discord gateway ({exc})"
             except Exception:
-                log.exception("the Discord bot failed to start")
+                log.exception("the Discord bot failed")
                 reason = "an unexpected error (see the log above)"
             await self._close_bot()
             self.core.discord_state = "disconnected"

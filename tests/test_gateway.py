@@ -151,3 +151,31 @@ async def test_questlog_run_with_a_token_posts_the_feed(
     assert code == 0, "\n".join(log)
     assert not any("Traceback" in line for line in log), "\n".join(log)
     assert not any(discord_api.token in line for line in log)  # the token never reaches the log
+
+
+async def test_unreachable_gateway_is_retried_quietly(
+    core: Core,
+    clock: ManualClock,
+    discord_api: FakeDiscord,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL("ws://127.0.0.1:9/gateway")
+    )
+    component = DiscordComponent(
+        core, FeedPoster(core.db, clock), discord_api.token, backoff_base=0.02
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.discord_bot"):
+        await component.start()
+        try:
+            await wait_until(lambda: component.attempts >= 3)
+            assert core.discord_state in ("disconnected", "connecting")
+        finally:
+            await component.stop()
+    assert not [
+        r for r in caplog.records if r.name == "bot.discord_bot" and r.levelno >= logging.ERROR
+    ]
+    assert any("gateway" in r.getMessage() for r in caplog.records)
