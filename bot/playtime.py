@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.clock import Clock, to_iso
 from bot.ingest import GLOBAL_SCOPE, record_playtime
+from bot.stats import remember_game_name
 from bot.storage import Database
 from connectors.base import SchemaError, expect_object, integer, steam_id
 from connectors.steam import SteamClient, SteamError
@@ -169,6 +170,7 @@ class PlaytimeService:
     async def _fetch(self, sid: str, app_id: int) -> str:
         assert self.steam is not None
         seconds: int | None = None
+        name: str | None = None
         async with self._semaphore:
             try:
                 owned = await self.steam.get_owned_game(sid, app_id)
@@ -178,6 +180,7 @@ class PlaytimeService:
             else:
                 status = "ok" if owned is not None else "not_owned"
                 seconds = owned.playtime_seconds if owned is not None else None
+                name = owned.name if owned is not None else None
         if status not in _DEFINITIVE:
             return status
         now = self.clock.now()
@@ -195,6 +198,8 @@ class PlaytimeService:
                 now_text=to_iso(now),
                 status=status,
             )
+            if name:
+                remember_game_name(conn, str(app_id), name, to_iso(now))
 
         await self.db.write(store)
         return status

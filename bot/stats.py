@@ -37,8 +37,22 @@ class Total:
     seconds: int
 
 
-def game_label(game_id: str) -> str:
+def game_label(game_id: str, names: dict[str, str] | None = None) -> str:
+    if names and game_id in names:
+        return names[game_id]
     return "Minecraft" if game_id == "minecraft" else f"Steam app {game_id}"
+
+
+def game_names(conn: sqlite3.Connection) -> dict[str, str]:
+    return {r[0]: r[1] for r in conn.execute("SELECT game_id, name FROM games").fetchall()}
+
+
+def remember_game_name(conn: sqlite3.Connection, game_id: str, name: str, now_text: str) -> None:
+    conn.execute(
+        "INSERT INTO games (game_id, name, updated_at) VALUES (?, ?, ?) ON CONFLICT (game_id) DO UPDATE"
+        " SET name = excluded.name, updated_at = excluded.updated_at",
+        (game_id, name[:200], now_text),
+    )
 
 
 def period_start(period: Period, now: datetime, tz: ZoneInfo) -> datetime | None:

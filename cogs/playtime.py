@@ -16,6 +16,7 @@ from bot.stats import (
     Period,
     daily_hours,
     game_label,
+    game_names,
     guild_games,
     leaderboard,
     member_totals,
@@ -102,11 +103,11 @@ class Playtime(commands.Cog):
         if interaction.guild_id is None:
             return []
         guild_id = interaction.guild_id
-        games = await self.core.db.read(lambda c: guild_games(c, guild_id))
+        games, names = await self.core.db.read(lambda c: (guild_games(c, guild_id), game_names(c)))
         return [
-            app_commands.Choice(name=game_label(g), value=g)
+            app_commands.Choice(name=game_label(g, names)[:100], value=g)
             for g in games
-            if current.lower() in game_label(g).lower()
+            if current.lower() in game_label(g, names).lower()
         ][:25]
 
     @playtime.command(name="show", description=strings.PLAYTIME_SHOW)
@@ -119,14 +120,16 @@ class Playtime(commands.Cog):
     ) -> None:
         guild_id = _guild(interaction)
         target = member or interaction.user
-        totals = await self.core.db.read(lambda c: member_totals(c, guild_id, target.id, game))
+        totals, names = await self.core.db.read(
+            lambda c: (member_totals(c, guild_id, target.id, game), game_names(c))
+        )
         if not totals:
             who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
             await reply(interaction, strings.PLAYTIME_NONE.format(who=who))
             return
         lines = [
             strings.PLAYTIME_LINE.format(
-                game=game_label(t.game_id),
+                game=game_label(t.game_id, names),
                 source=strings.SOURCE_NAMES.get(t.source, t.source),
                 duration=human_duration(t.seconds),
             )
@@ -185,8 +188,10 @@ class Playtime(commands.Cog):
         guild_id = _guild(interaction)
         name: Period = period.value if period else "all"  # type: ignore[assignment]
         since = period_start(name, self.core.clock.now(), self.core.config.general.tz)
-        board = await self.core.db.read(lambda c: leaderboard(c, guild_id, game, since))
-        label, when = game_label(game), strings.PERIOD_NAMES[name]
+        board, names = await self.core.db.read(
+            lambda c: (leaderboard(c, guild_id, game, since), game_names(c))
+        )
+        label, when = game_label(game, names), strings.PERIOD_NAMES[name]
         if not board:
             await reply(
                 interaction,

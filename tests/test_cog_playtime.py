@@ -201,3 +201,19 @@ async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) ->
         "2025-03-11": 2.0,
     }
     assert len(days) == 12  # 1 to 12 March, zeros included
+
+
+async def test_known_game_names_are_shown(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    from bot.stats import remember_game_name
+
+    await seed(core, clock)
+    await core.db.write(lambda c: remember_game_name(c, "393380", "Squad", to_iso(clock.now())))
+    show = interaction(bot, "playtime", "show")
+    await run_command(bot, show)
+    [embed] = answers(discord_api, show)[0]["data"]["embeds"]
+    assert "**Squad** · Steam: 12 h 30 min" in embed["description"]
+    board = interaction(bot, None, "leaderboard", [{"name": "game", "type": 3, "value": "393380"}])
+    await run_command(bot, board)
+    assert answers(discord_api, board)[0]["data"]["embeds"][0]["title"].startswith("Squad")

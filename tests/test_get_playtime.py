@@ -230,3 +230,14 @@ async def test_daily_budget_is_persisted_across_restarts(
             assert fresh["steam_status"] == "private_profile"
     finally:
         await core.stop()
+
+
+async def test_steam_game_names_are_remembered(
+    client: TestClient, core: Core, steam: FakeSteam, make_endpoint: MakeEndpoint
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    library = {g["appid"]: g for g in steam.players[ROBIN_ID]}
+    app_id = next(a for a, g in library.items() if g.get("name"))
+    await ask(client, endpoint, [ROBIN_ID], game=app_id)
+    row = await core.db.fetchone("SELECT name FROM games WHERE game_id = ?", (str(app_id),))
+    assert row is not None and row[0] == library[app_id]["name"]
