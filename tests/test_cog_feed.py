@@ -41,6 +41,20 @@ def channel_option(channel_id: int) -> tuple[list[dict], dict]:
     return options, resolved
 
 
+def feed(bot: Questlog, command: str, channel: int | None = None) -> discord.Interaction:
+    """A /feed <command> interaction in the test guild (with a channel option when given)."""
+    options, resolved = channel_option(channel) if channel is not None else (None, None)
+    return command_interaction(
+        bot,
+        guild_id=GUILD,
+        channel_id=GOOD,
+        group="feed",
+        command=command,
+        options=options,
+        resolved=resolved,
+    )
+
+
 async def test_feed_commands_are_admin_only_and_guild_only(
     bot: Questlog, discord_api: FakeDiscord
 ) -> None:
@@ -59,32 +73,14 @@ async def test_feed_commands_are_admin_only_and_guild_only(
 async def test_channel_checks_permissions_then_sets_it(
     bot: Questlog, core: Core, discord_api: FakeDiscord
 ) -> None:
-    options, resolved = channel_option(NO_EMBED)
-    refused = command_interaction(
-        bot,
-        guild_id=GUILD,
-        channel_id=GOOD,
-        group="feed",
-        command="channel",
-        options=options,
-        resolved=resolved,
-    )
+    refused = feed(bot, "channel", NO_EMBED)
     await run_command(bot, refused)
     text = answer_text(discord_api, refused)
     assert "Embed Links" in text and "View Channel" not in text
     assert answers(discord_api, refused)[0]["data"]["flags"] & 64  # ephemeral
     assert (await core.db.read(lambda c: feed_status(c, GUILD))).channel_id is None
 
-    options, resolved = channel_option(GOOD)
-    accepted = command_interaction(
-        bot,
-        guild_id=GUILD,
-        channel_id=GOOD,
-        group="feed",
-        command="channel",
-        options=options,
-        resolved=resolved,
-    )
+    accepted = feed(bot, "channel", GOOD)
     await run_command(bot, accepted)
     assert f"<#{GOOD}>" in answer_text(discord_api, accepted)
     assert (await core.db.read(lambda c: feed_status(c, GUILD))).channel_id == GOOD
@@ -93,26 +89,14 @@ async def test_channel_checks_permissions_then_sets_it(
 async def test_test_and_status(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    before = command_interaction(bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="test")
+    before = feed(bot, "test")
     await run_command(bot, before)
     assert "/feed channel" in answer_text(
         discord_api, before
     )  # no channel yet: told how to set one
 
-    options, resolved = channel_option(GOOD)
-    await run_command(
-        bot,
-        command_interaction(
-            bot,
-            guild_id=GUILD,
-            channel_id=GOOD,
-            group="feed",
-            command="channel",
-            options=options,
-            resolved=resolved,
-        ),
-    )
-    test = command_interaction(bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="test")
+    await run_command(bot, feed(bot, "channel", GOOD))
+    test = feed(bot, "test")
     await run_command(bot, test)
     assert "on its way" in answer_text(discord_api, test)
 
@@ -122,9 +106,7 @@ async def test_test_and_status(
     [message] = discord_api.messages[GOOD]
     assert "test event" in message["embeds"][0]["title"]
 
-    status = command_interaction(
-        bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="status"
-    )
+    status = feed(bot, "status")
     await run_command(bot, status)
     text = answer_text(discord_api, status)
     assert f"<#{GOOD}>" in text and "**Posted:** 1" in text and "**Waiting to post:** 0" in text
@@ -141,9 +123,7 @@ async def test_unexpected_errors_get_a_reference_not_a_traceback(
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(core.db, "read", broken)
-    status = command_interaction(
-        bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="status"
-    )
+    status = feed(bot, "status")
     await run_command(bot, status)
     text = answer_text(discord_api, status)
     assert "Reference" in text and "on fire" not in text and "Traceback" not in text
@@ -161,7 +141,7 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
     from cogs.feed import EventTypesView
     from tests.test_feed import add_events
 
-    ask = command_interaction(bot, guild_id=GUILD, channel_id=GOOD, group="feed", command="events")
+    ask = feed(bot, "events")
     await run_command(bot, ask)
     [answer] = answers(discord_api, ask)
     select = answer["data"]["components"][0]["components"][0]
