@@ -9,7 +9,8 @@ One run, everything on 127.0.0.1, bounded in count and time:
 3. a bare aiohttp server (this file with ``--bare-server PORT``) and then ``questlog run
    --web-only``, each loaded by wrk with the same settings and the same generated Lua script,
    which sends every request of its slice exactly once and counts the response statuses (the
-   quick bare run is repeated, ``--bare-runs``, and its median is compared);
+   quick bare run is repeated, ``--bare-runs``, half before and half after Questlog's run, and
+   its median is compared);
 4. a table of requests/s, p50/p99 latency, non-2xx and socket errors for both, their ratio, and
    the average group-commit size from Questlog's /metrics;
 5. verification: after SIGTERM (the server must exit 0) the database's ``raw_events`` must hold
@@ -896,27 +897,35 @@ def benchmark(
     bare_port = free_port()
     bare_command = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(bare_port)]
     bare_runs: list[RunResult] = []
+    verification = Verification()
+    log_path = workdir / "questlog.log"
+    # The bare runs bracket Questlog's run (half before, half after), so a change in the host's
+    # speed during the benchmark moves both sides of the ratio alike.
+    before = (args.bare_runs + 1) // 2
     with server_process(bare_command, bare_port, workdir / "bare.log", "bare server") as bare_proc:
-        for number in range(1, args.bare_runs + 1):
+
+        def bare_run(number: int) -> None:
             print(f"bare aiohttp: wrk run {number} of {args.bare_runs}", flush=True)
             bare_runs.append(run_wrk(wrk, args, bare_port, workdir, f"bare-{number}", bare_proc))
+
+        for number in range(1, before + 1):
+            bare_run(number)
+        port = free_port()  # chosen just before the start, so nothing else takes it meanwhile
+        write_config(workdir, port, tolerance)
+        print(f"Questlog: wrk run ({args.requests} requests)", flush=True)
+        with server_process(
+            [*questlog_command(), "run", "--web-only", "--config", str(config)],
+            port,
+            log_path,
+            "questlog run",
+        ) as questlog_proc:
+            questlog = run_wrk(wrk, args, port, workdir, "questlog", questlog_proc)
+            scrape_metrics(port, verification)
+            verification.server_exit = stop_process(questlog_proc)
+        for number in range(before + 1, args.bare_runs + 1):
+            bare_run(number)
         stop_process(bare_proc)
     bare = sorted(bare_runs, key=lambda run: run.rps)[len(bare_runs) // 2]
-
-    verification = Verification()
-    port = free_port()  # chosen just before the start, so nothing else takes it meanwhile
-    write_config(workdir, port, tolerance)
-    log_path = workdir / "questlog.log"
-    print(f"Questlog: wrk run ({args.requests} requests)", flush=True)
-    with server_process(
-        [*questlog_command(), "run", "--web-only", "--config", str(config)],
-        port,
-        log_path,
-        "questlog run",
-    ) as questlog_proc:
-        questlog = run_wrk(wrk, args, port, workdir, "questlog", questlog_proc)
-        scrape_metrics(port, verification)
-        verification.server_exit = stop_process(questlog_proc)
     other_cpu = other_cpu_since(cpu_before)
     verification.log_problems = scan_log(log_path)
 
