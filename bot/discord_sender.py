@@ -10,6 +10,8 @@ from discord.http import HTTPClient, handle_message_parameters
 
 from bot.feed import SendError
 
+UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for a deleted or unknown message
+
 
 class DiscordSender:
     """Posts stored batches with discord.py's real HTTP client: its rate limiter obeys 429s and
@@ -33,23 +35,31 @@ class DiscordSender:
             embeds=embeds, allowed_mentions=discord.AllowedMentions.none()
         )
         with params:
-            await self._call(self.http.edit_message(channel_id, message_id, params=params))
+            await self._call(
+                self.http.edit_message(channel_id, message_id, params=params), editing=True
+            )
 
     @staticmethod
-    async def _call(request: Any) -> Any:
+    async def _call(request: Any, *, editing: bool = False) -> Any:
         try:
             return await request
+        except discord.NotFound as exc:
+            if editing and exc.code == UNKNOWN_MESSAGE:
+                raise SendError(
+                    "message not found (404, Unknown Message): it was deleted",
+                    retryable=False,
+                    message_gone=True,
+                ) from None
+            raise SendError(
+                f"channel not found (404, {exc.text or 'Unknown Channel'}): it was deleted or"
+                " the bot left the server",
+                retryable=False,
+                channel_gone=True,
+            ) from None
         except discord.Forbidden as exc:
             raise SendError(
                 f"Discord refused (403, {exc.text or 'Missing Permissions'}): the bot needs"
                 " View Channel, Send Messages and Embed Links there",
-                retryable=False,
-                channel_gone=True,
-            ) from None
-        except discord.NotFound as exc:
-            raise SendError(
-                f"channel not found (404, {exc.text or 'Unknown Channel'}): it was deleted or"
-                " the bot left the server",
                 retryable=False,
                 channel_gone=True,
             ) from None

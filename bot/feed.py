@@ -14,6 +14,12 @@ For every channel with pending events, in order:
    an admin fixes it (``reset_channel``). 429s are handled inside discord.py (it waits
    ``retry_after``); the poster does not fight it.
 
+Events that share an ``update_key`` (ActivityEvent) are versions of one feed item. A version
+not yet posted is superseded by a newer one when that is stored (bot/ingest.py); a version that
+follows a posted one edits that message instead: the stored batch payload gets the new embed in
+its place and the whole message is sent with PATCH, which can be repeated safely. A deleted
+message makes the version a new post; the edit keeps the channel's order.
+
 The poster is woken in-process when the pipeline stores an event, and also polls, so events
 written by another process (the CLI, a second instance) are posted too. Restarting resumes from
 the database: nothing lives only in memory.
@@ -32,7 +38,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from bot.clock import Clock, from_iso, to_iso
-from bot.embeds import build_embed, pack
+from bot.embeds import CHARS_PER_MESSAGE, build_embed, embed_length, pack
 from bot.ingest import insert_event
 from bot.storage import Database
 from bot.tasks import cancel_task
@@ -44,14 +50,22 @@ CANDIDATES = 10  # events read per batch (a message holds at most 10 embeds)
 
 
 class SendError(Exception):
-    """A send failed. ``retryable`` says whether the same batch may be tried again later;
-    ``channel_gone`` that Discord refused the channel itself (403 or 404)."""
+    """A send or edit failed. ``retryable`` says whether the same batch may be tried again
+    later; ``channel_gone`` that Discord refused the channel itself (403 or 404)."""
 
-    def __init__(self, reason: str, *, retryable: bool, channel_gone: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        channel_gone: bool = False,
+        message_gone: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.channel_gone = channel_gone
+        self.message_gone = message_gone  # an edit's message was deleted (the channel is fine)
 
 
 class Sender(Protocol):
@@ -68,6 +82,21 @@ class Batch:
     guild_id: int
     channel_id: int
     nonce: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A newer version of a posted event: its message is edited with the event's embed in
+    place (the whole message is sent again, so the edit can be repeated safely)."""
+
+    outbox_id: int
+    guild_id: int
+    channel_id: int
+    message_id: int
+    batch_id: int
+    embed_index: int
     payload: dict[str, Any]
     attempts: int
 
@@ -98,9 +127,52 @@ def _due_channels(conn: sqlite3.Connection, now: str) -> list[int]:
     return [r[0] for r in rows]
 
 
-def _make_batch(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | None:
-    """The channel's unsent batch (None while it waits for its retry time), or a new one fixed
-    from the channel's oldest pending events."""
+def _event_of(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "type": row[2],
+        "title": row[3],
+        "payload": row[4],
+        "actor_user_id": row[5],
+        "actor_external_id": row[6],
+        "actor_name": row[7],
+        "occurred_at": row[8],
+    }
+
+
+def _edit_target(
+    conn: sqlite3.Connection,
+    channel_id: int,
+    guild_id: int,
+    update_key: str,
+    outbox_id: int,
+    embed: dict[str, Any],
+) -> tuple[int, int, int, dict[str, Any]] | None:
+    """(message id, batch id, embed index, new message payload) when an earlier version of this
+    feed item was posted to the channel and its message can take the new embed in place."""
+    row = conn.execute(
+        "SELECT o.message_id, o.batch_id, o.embed_index, b.payload FROM feed_outbox o"
+        " JOIN activity_events e ON e.id = o.event_id JOIN feed_batches b ON b.id = o.batch_id"
+        " WHERE e.guild_id = ? AND e.update_key = ? AND o.channel_id = ? AND o.id < ?"
+        " AND o.status = 'sent' AND o.message_id IS NOT NULL AND o.embed_index IS NOT NULL"
+        " ORDER BY o.id DESC LIMIT 1",
+        (guild_id, update_key, channel_id, outbox_id),
+    ).fetchone()
+    if row is None:
+        return None
+    message_id, batch_id, index, stored = row
+    embeds = list(json.loads(stored).get("embeds", []))
+    if not 0 <= index < len(embeds):
+        return None
+    embeds[index] = embed
+    if sum(embed_length(e) for e in embeds) > CHARS_PER_MESSAGE:
+        return None  # the new version does not fit that message: it is posted anew
+    return message_id, batch_id, index, {"embeds": embeds}
+
+
+def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | Edit | None:
+    """The channel's next step, in order: its unsent batch (None while that waits for its retry
+    time); an edit when the oldest pending event updates a posted one; or a new batch fixed from
+    the oldest pending events, up to the next event that is an edit."""
     row = conn.execute(
         "SELECT id, guild_id, channel_id, nonce, payload, attempts, next_attempt_at FROM feed_batches"
         " WHERE channel_id = ? AND status = 'pending' ORDER BY id LIMIT 1",
@@ -112,25 +184,30 @@ def _make_batch(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | 
         return Batch(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
     rows = conn.execute(
         "SELECT o.id, o.guild_id, e.type, e.title, e.payload, e.actor_user_id, e.actor_external_id,"
-        " e.actor_name, e.occurred_at FROM feed_outbox o JOIN activity_events e ON e.id = o.event_id"
+        " e.actor_name, e.occurred_at, e.update_key, o.attempts, o.next_attempt_at"
+        " FROM feed_outbox o JOIN activity_events e ON e.id = o.event_id"
         " WHERE o.channel_id = ? AND o.status = 'pending' AND o.batch_id IS NULL"
         " ORDER BY o.id LIMIT ?",
         (channel_id, CANDIDATES),
     ).fetchall()
     if not rows:
         return None
-    embeds = []
-    for row in rows:
-        event = {
-            "type": row[2],
-            "title": row[3],
-            "payload": row[4],
-            "actor_user_id": row[5],
-            "actor_external_id": row[6],
-            "actor_name": row[7],
-            "occurred_at": row[8],
-        }
-        embeds.append((row[0], build_embed(event)))
+    embeds: list[tuple[int, dict[str, Any]]] = []
+    for position, row in enumerate(rows):
+        embed = build_embed(_event_of(row))
+        target = (
+            _edit_target(conn, channel_id, row[1], row[9], row[0], embed)
+            if row[9] is not None
+            else None
+        )
+        if target is not None:
+            if position > 0:
+                break  # what came before is posted first; the edit follows in order
+            if row[11] is not None and row[11] > now:
+                return None
+            message_id, batch_id, index, payload = target
+            return Edit(row[0], row[1], channel_id, message_id, batch_id, index, payload, row[10])
+        embeds.append((row[0], embed))
     chosen = pack(embeds)
     payload = {"embeds": [embed for _, embed in chosen]}
     instance = conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()[0]
@@ -143,8 +220,8 @@ def _make_batch(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | 
     nonce = f"ql{instance}-{batch_id}"[:25]  # Discord nonces are at most 25 characters
     conn.execute("UPDATE feed_batches SET nonce = ? WHERE id = ?", (nonce, batch_id))
     conn.executemany(
-        "UPDATE feed_outbox SET batch_id = ?, updated_at = ? WHERE id = ?",
-        [(batch_id, now, key) for key, _ in chosen],
+        "UPDATE feed_outbox SET batch_id = ?, embed_index = ?, updated_at = ? WHERE id = ?",
+        [(batch_id, index, now, key) for index, (key, _) in enumerate(chosen)],
     )
     return Batch(batch_id, rows[0][1], channel_id, nonce, payload, 0)
 
@@ -181,6 +258,71 @@ def _mark_retry(batch: Batch, reason: str, retry_at: str, now: str):  # type: ig
     return op
 
 
+def _channel_failed(
+    conn: sqlite3.Connection, channel_id: int, guild_id: int, reason: str, now: str
+) -> None:
+    """Everything waiting for this channel fails with the same reason; posting stops."""
+    conn.execute(
+        "UPDATE feed_outbox SET status = 'failed', last_error = ?, updated_at = ?"
+        " WHERE channel_id = ? AND status = 'pending'",
+        (reason, now, channel_id),
+    )
+    conn.execute(
+        "UPDATE feed_batches SET status = 'failed', last_error = ?"
+        " WHERE channel_id = ? AND status = 'pending'",
+        (reason, channel_id),
+    )
+    conn.execute(
+        "INSERT INTO feed_channels (channel_id, guild_id, status, reason, changed_at)"
+        " VALUES (?, ?, 'failed', ?, ?) ON CONFLICT (channel_id) DO UPDATE SET"
+        " status = 'failed', reason = excluded.reason, changed_at = excluded.changed_at",
+        (channel_id, guild_id, reason, now),
+    )
+
+
+def _mark_edited(edit: Edit, now: str):  # type: ignore[no-untyped-def]
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE feed_batches SET payload = ? WHERE id = ?",
+            (json.dumps(edit.payload, ensure_ascii=False), edit.batch_id),
+        )
+        conn.execute(
+            "UPDATE feed_outbox SET status = 'sent', message_id = ?, batch_id = ?,"
+            " embed_index = ?, attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL,"
+            " updated_at = ? WHERE id = ?",
+            (edit.message_id, edit.batch_id, edit.embed_index, now, edit.outbox_id),
+        )
+
+    return op
+
+
+def _mark_edit_failed(edit: Edit, exc: SendError, retry_at: str | None, now: str):  # type: ignore[no-untyped-def]
+    def op(conn: sqlite3.Connection) -> None:
+        if exc.message_gone:
+            # Someone deleted the message: nothing can be edited in it any more, and this
+            # version is posted as a new message on the next pass.
+            conn.execute(
+                "UPDATE feed_outbox SET embed_index = NULL WHERE channel_id = ? AND message_id = ?",
+                (edit.channel_id, edit.message_id),
+            )
+        elif exc.retryable:
+            conn.execute(
+                "UPDATE feed_outbox SET attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                (exc.reason, retry_at, now, edit.outbox_id),
+            )
+        elif exc.channel_gone:
+            _channel_failed(conn, edit.channel_id, edit.guild_id, exc.reason, now)
+        else:
+            conn.execute(
+                "UPDATE feed_outbox SET status = 'failed', attempts = attempts + 1,"
+                " last_error = ?, updated_at = ? WHERE id = ?",
+                (exc.reason, now, edit.outbox_id),
+            )
+
+    return op
+
+
 def _mark_failed(batch: Batch, reason: str, now: str, *, channel_gone: bool):  # type: ignore[no-untyped-def]
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
@@ -189,23 +331,7 @@ def _mark_failed(batch: Batch, reason: str, now: str, *, channel_gone: bool):  #
             (reason, batch.id),
         )
         if channel_gone:
-            # Everything waiting for this channel fails with the same reason; posting stops.
-            conn.execute(
-                "UPDATE feed_outbox SET status = 'failed', last_error = ?, updated_at = ?"
-                " WHERE channel_id = ? AND status = 'pending'",
-                (reason, now, batch.channel_id),
-            )
-            conn.execute(
-                "UPDATE feed_batches SET status = 'failed', last_error = ?"
-                " WHERE channel_id = ? AND status = 'pending'",
-                (reason, batch.channel_id),
-            )
-            conn.execute(
-                "INSERT INTO feed_channels (channel_id, guild_id, status, reason, changed_at)"
-                " VALUES (?, ?, 'failed', ?, ?) ON CONFLICT (channel_id) DO UPDATE SET"
-                " status = 'failed', reason = excluded.reason, changed_at = excluded.changed_at",
-                (batch.channel_id, batch.guild_id, reason, now),
-            )
+            _channel_failed(conn, batch.channel_id, batch.guild_id, reason, now)
         else:
             conn.execute(
                 "UPDATE feed_outbox SET status = 'failed', last_error = ?, updated_at = ?"
@@ -358,6 +484,7 @@ class FeedPoster:
         self._task: asyncio.Task[None] | None = None
         self._draining: set[int] = set()  # one drain per channel, ever
         self.sent_messages = 0
+        self.edited_messages = 0
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -413,9 +540,13 @@ class FeedPoster:
         sent = 0
         while True:
             now = to_iso(self.clock.now())
-            batch = await self.db.write(lambda c, now=now: _make_batch(c, channel_id, now))
+            batch = await self.db.write(lambda c, now=now: _next_work(c, channel_id, now))
             if batch is None:
                 return sent
+            if isinstance(batch, Edit):
+                if not await self._edit(sender, batch):
+                    return sent
+                continue
             try:
                 message_id = await sender.send(channel_id, batch.payload, batch.nonce)
             except SendError as exc:
@@ -431,11 +562,54 @@ class FeedPoster:
             sent += 1
             self.sent_messages += 1
 
+    async def _edit(self, sender: Sender, edit: Edit) -> bool:
+        """Edit a posted message with a newer version of one of its events; True when the
+        channel may go on (edited, or the message was deleted and the version will be posted)."""
+        try:
+            await sender.edit(edit.channel_id, edit.message_id, edit.payload)
+        except Exception as exc:
+            error = (
+                exc
+                if isinstance(exc, SendError)
+                else SendError(f"unexpected error: {type(exc).__name__}", retryable=True)
+            )
+            now = self.clock.now()
+            retry_at = None
+            if error.message_gone:
+                log.info(
+                    "feed: message %s in channel %s was deleted; posting the update anew",
+                    edit.message_id,
+                    edit.channel_id,
+                )
+            elif error.retryable:
+                retry_at = to_iso(now + timedelta(seconds=self._backoff(edit.attempts)))
+                log.warning(
+                    "feed: editing message %s in channel %s failed (%s); retrying",
+                    edit.message_id,
+                    edit.channel_id,
+                    error.reason,
+                )
+            else:
+                log.error(
+                    "feed: channel %s refused an edit of message %s: %s",
+                    edit.channel_id,
+                    edit.message_id,
+                    error.reason,
+                )
+            await self.db.write(_mark_edit_failed(edit, error, retry_at, to_iso(now)))
+            return error.message_gone
+        await self.db.write(_mark_edited(edit, to_iso(self.clock.now())))
+        self.edited_messages += 1
+        return True
+
+    def _backoff(self, attempts: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * 2 ** min(attempts, 16))
+        return delay * random.uniform(0.5, 1.5)
+
     async def _failed(self, batch: Batch, exc: SendError) -> None:
         now = self.clock.now()
         if exc.retryable:
-            delay = min(self.backoff_max, self.backoff_base * 2 ** min(batch.attempts, 16))
-            delay *= random.uniform(0.5, 1.5)
+            delay = self._backoff(batch.attempts)
             retry_at = to_iso(now + timedelta(seconds=delay))
             log.warning(
                 "feed: channel %s unavailable (%s); retrying batch %s in %.0f s",

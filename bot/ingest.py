@@ -100,8 +100,8 @@ def insert_event(
     """Store an activity event and, when the guild has a feed channel that wants it, its outbox row."""
     cur = conn.execute(
         "INSERT INTO activity_events (guild_id, raw_event_id, type, source, actor_user_id,"
-        " actor_external_id, actor_name, title, payload, occurred_at, external_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " actor_external_id, actor_name, title, payload, occurred_at, external_id, created_at,"
+        " update_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             guild_id,
             raw_event_id,
@@ -115,6 +115,7 @@ def insert_event(
             to_iso(event.occurred_at),
             event.external_id,
             now_text,
+            event.update_key,
         ),
     )
     event_id = int(cur.lastrowid or 0)
@@ -127,6 +128,16 @@ def insert_event(
             " VALUES (?, ?, ?, 'pending', ?, ?)",
             (event_id, guild_id, guild[0], now_text, now_text),
         )
+        if event.update_key is not None:
+            # An earlier version still waiting to be posted is replaced by this one (a version
+            # already in a fixed batch is posted, and this one then edits its message).
+            conn.execute(
+                "UPDATE feed_outbox SET status = 'superseded', updated_at = ?"
+                " WHERE channel_id = ? AND status = 'pending' AND batch_id IS NULL"
+                " AND event_id IN (SELECT id FROM activity_events"
+                " WHERE guild_id = ? AND update_key = ? AND id < ?)",
+                (now_text, guild[0], guild_id, event.update_key, event_id),
+            )
     return event_id
 
 

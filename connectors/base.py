@@ -96,6 +96,10 @@ class ActivityEvent:
     actor_external_id: str | None = None
     actor_name: str | None = None
     external_id: str | None = None
+    # Events of one guild sharing an update_key are versions of one feed item: a later version
+    # edits the message that shows the earlier one instead of posting again (for example one
+    # "played today" line per player, game and day, updated as the day goes on).
+    update_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:

@@ -1,6 +1,8 @@
 """Custom webhooks: any script posts ``{"event_type", "title", "at"?, "id"?, "player"?, ...}``.
 
 ``id`` is the sender's own dedupe key; without it, the canonical JSON of the whole body is.
+``update_key`` (optional) makes deliveries versions of one feed item: a later delivery with the
+same key edits the feed message instead of posting a new one (a live score, a daily summary).
 Extra keys are kept in the payload.
 """
 
@@ -53,6 +55,8 @@ class CustomConnector(Connector):
             if isinstance(ident, bool) or not isinstance(ident, str | int):
                 raise SchemaError("id", "must be a string or an integer")
             raw["id"] = text(str(ident), "id", max_len=200)
+        if data.get("update_key") is not None:
+            raw["update_key"] = text(data["update_key"], "update_key", max_len=200)
         if data.get("player") is not None:
             player = expect_object(data["player"], "player")
             player_id = player.get("id")
@@ -86,4 +90,5 @@ class CustomConnector(Connector):
             actor_external_id=player.get("id"),
             actor_name=player.get("name"),
             external_id=raw.get("id"),
+            update_key=f"custom:{raw['update_key']}" if raw.get("update_key") else None,
         )

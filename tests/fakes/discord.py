@@ -341,7 +341,8 @@ class FakeDiscord:
         return channel
 
     def fail_next(self, channel_id: int, statuses: Iterable[ScriptedStatus]) -> None:
-        """The next POSTs to the channel answer these statuses in order, then normally.
+        """The next message requests to the channel (create or edit) answer these statuses in
+        order, then normally.
 
         Scripted answers come before any other check and create nothing. 429 (or ``(429,
         retry_after)``, ``(429, retry_after, scope)``) -> a rate-limit answer with ``Via``;
@@ -355,8 +356,9 @@ class FakeDiscord:
         return list(self._failures.get(channel_id, ()))
 
     def drop_response_next(self, channel_id: int, n: int = 1) -> None:
-        """The next ``n`` POSTs to the channel are handled in full (the message is stored) but the
-        connection is closed instead of answering: the client sees
+        """The next ``n`` message requests to the channel (create or edit) are handled in full
+        (the message is stored or changed) but the connection is closed instead of answering:
+        the client sees
         ``aiohttp.ServerDisconnectedError``."""
         self._drops[channel_id] = self._drops.get(channel_id, 0) + n
 
@@ -805,7 +807,11 @@ class FakeDiscord:
         message = self._existing_for_nonce(channel_id, payload)
         if message is None:
             message = self._store(channel_id, payload)
-        response = _json(message, 200, headers)
+        return self._answer(request, channel_id, _json(message, 200, headers))
+
+    def _answer(
+        self, request: web.Request, channel_id: int, response: web.Response
+    ) -> web.Response:
         if self._drops.get(channel_id, 0) > 0:
             self._drops[channel_id] -= 1
             request[_RECORD].dropped = True
@@ -818,6 +824,9 @@ class FakeDiscord:
         channel_id = self._channel_id(request)
         if isinstance(channel_id, web.Response):
             return channel_id
+        failures = self._failures.get(channel_id)
+        if failures:
+            return self._scripted(failures.popleft(), channel_id, request)
         headers, limited = self._take(EDIT_ROUTE, channel_id)
         if limited is not None:
             request[_RECORD].scope = "user"
@@ -845,7 +854,7 @@ class FakeDiscord:
             return invalid
         message.update(self._editable(payload))
         message["edited_timestamp"] = datetime.now(UTC).isoformat(timespec="microseconds")
-        return _json(message, 200, headers)
+        return self._answer(request, channel_id, _json(message, 200, headers))
 
     # ------------------------------------------------------------------ behaviour
 
