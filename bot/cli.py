@@ -32,6 +32,7 @@ from bot.endpoints import (
     path_warnings,
     rotate_endpoint,
 )
+from bot.steam_sync import CALLS_PER_SYNC, plan_interval
 from bot.storage import apply_migrations, connect_sync, latest_schema_version
 
 T = TypeVar("T")
@@ -389,6 +390,14 @@ def _status(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     used = conn.execute("SELECT calls FROM steam_budget WHERE day = ?", (day,)).fetchone()
     path = Path(config.database.path)
+    # The sync's plan, computed as the running server does (steam_accounts may lag new links
+    # by a few seconds; the count of distinct linked SteamIDs is what the plan will use).
+    steam_accounts = scalar(
+        "SELECT count(DISTINCT external_id) FROM account_links WHERE source = 'steam'"
+    )
+    interval = plan_interval(
+        steam_accounts, config.steam.sync_interval_seconds, config.steam.daily_call_limit
+    )
     return {
         "database": str(path),
         "database_bytes": path.stat().st_size if path.exists() else 0,
@@ -406,6 +415,15 @@ def _status(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
         "steam_calls_today": int(used[0]) if used else 0,
         "steam_daily_limit": config.steam.daily_call_limit,
         "steam_configured": bool(config.steam.api_key),
+        "steam_sync": "on" if config.steam.sync_enabled and config.steam.api_key else "off",
+        "steam_accounts": steam_accounts,
+        "steam_private_accounts": scalar(
+            "SELECT count(*) FROM steam_accounts WHERE state = 'private'"
+        ),
+        "steam_sync_interval_seconds": interval,
+        "steam_sync_projected_calls_per_day": -(
+            -steam_accounts * CALLS_PER_SYNC * 86_400 // interval
+        ),
         "discord_configured": bool(config.discord.token),
     }
 

@@ -132,6 +132,8 @@ _SCHEMA: dict[str, dict[str, tuple[Any, Callable[[str, Any], Any], str | None]]]
         "timeout_seconds": (10.0, _number_range(0.5, 120), None),
         "max_concurrency": (8, _int_range(1, 64), None),
         "retry_backoff_seconds": (0.5, _number_range(0, 60), None),
+        "sync_enabled": (True, _boolean, None),
+        "sync_interval_seconds": (300, _int_range(60, 7 * 86_400), None),
     },
     "battlemetrics": {
         "tolerance_seconds": (300, _int_range(1, 86_400), None),
@@ -191,6 +193,8 @@ class SteamConfig:
     timeout_seconds: float = 10.0
     max_concurrency: int = 8
     retry_backoff_seconds: float = 0.5
+    sync_enabled: bool = True
+    sync_interval_seconds: int = 300
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from bot.ingest import Pipeline
 from bot.links import ConfirmStatus, confirm_link_code
 from bot.metrics import Metrics
 from bot.playtime import PlaytimeService
+from bot.steam_sync import SteamSync
 from bot.storage import Database
 from connectors.registry import Registry
 from connectors.steam import SteamClient
@@ -49,6 +50,7 @@ class Core:
     steam: SteamClient
     budget: DatabaseBudget
     playtime: PlaytimeService
+    steam_sync: SteamSync
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -74,11 +76,38 @@ class Core:
                 backoff_base=config.steam.retry_backoff_seconds,
             )
             playtime = PlaytimeService(db, steam, clock, concurrency=config.steam.max_concurrency)
+
+            def wake_feed() -> None:
+                if pipeline.on_event is not None:
+                    pipeline.on_event()
+
+            steam_sync = SteamSync(
+                db,
+                steam,
+                clock,
+                metrics,
+                interval=config.steam.sync_interval_seconds,
+                daily_limit=config.steam.daily_call_limit,
+                tz=config.general.tz,
+                concurrency=config.steam.max_concurrency,
+                enabled=config.steam.sync_enabled,
+                on_event=wake_feed,
+            )
         except BaseException:
             await db.close()
             raise
         core = cls(
-            config, clock, db, metrics, registry, pipeline, endpoints, steam, budget, playtime
+            config,
+            clock,
+            db,
+            metrics,
+            registry,
+            pipeline,
+            endpoints,
+            steam,
+            budget,
+            playtime,
+            steam_sync,
         )
         metrics.add_collector(budget.collect)
         metrics.add_collector(lambda: _outbox_gauges(db))
@@ -99,6 +128,7 @@ class Core:
         would outlive SIGTERM)."""
         try:
             await self.endpoints.stop()
+            await self.steam_sync.stop()
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self.playtime.close()

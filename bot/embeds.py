@@ -42,6 +42,7 @@ STYLES: dict[str, Style] = {
     "minecraft.achievement": Style(0xF1C40F, "🏆", "Minecraft"),
     "playtime.milestone": Style(0x9B59B6, "🏅", "Playtime"),
     "steam.achievement": Style(0x1B2838, "🏆", "Steam"),
+    "steam.game_played": Style(0x1B2838, "🎮", "Steam"),
 }
 CUSTOM_STYLE = Style(0x5865F2, "📣", "Server")
 DEFAULT_STYLE = Style(0x99AAB5, "•", "Activity")
@@ -115,11 +116,12 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
     if lines:
         embed["description"] = clip("\n".join(lines), DESCRIPTION_MAX)
     fields: list[dict[str, Any]] = []
-    if event["type"] == "playtime.milestone":
+    if event["type"] in ("playtime.milestone", "steam.game_played"):
+        game = payload.get("game_name") or payload.get("game_id", "?")
         fields.append(
             {
                 "name": "Game",
-                "value": clip(str(payload.get("game_id", "?")), FIELD_VALUE_MAX),
+                "value": clip(escape(str(game)), FIELD_VALUE_MAX),
                 "inline": True,
             }
         )

@@ -331,3 +331,19 @@ def test_a_path_starting_with_a_dash_is_refused(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 1 and "not starting with '-'" in result.stderr
+
+
+def test_status_shows_the_steam_plan_holding_for_10000_links(tmp_path: Path) -> None:
+    config = write_config(tmp_path, steam={"api_key": "0" * 32})
+    cli("status", "--config", str(config), cwd=tmp_path)  # creates and migrates the database
+    now = "2025-03-01T12:00:00.000000Z"
+    with sqlite3.connect(tmp_path / "data" / "q.sqlite3") as conn:
+        conn.executemany(
+            "INSERT INTO account_links (guild_id, discord_user_id, source, external_id,"
+            " created_at, updated_at) VALUES (?, ?, 'steam', ?, ?, ?)",
+            [(1 + n % 3, n, f"7656119{8_000_000_000 + n:010d}", now, now) for n in range(10_000)],
+        )
+    status = json.loads(cli("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert status["steam_sync"] == "on" and status["steam_accounts"] == 10_000
+    assert status["steam_sync_interval_seconds"] > 300  # stretched from the configured 5 min
+    assert status["steam_sync_projected_calls_per_day"] <= 80_000  # 80 % of the daily limit

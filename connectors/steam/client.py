@@ -1,6 +1,7 @@
 """A small async client for the three Steam Web API calls Questlog needs.
 
-* ``IPlayerService/GetOwnedGames/v1`` filtered to one app: a player's total playtime in a game.
+* ``IPlayerService/GetOwnedGames/v1`` filtered to one app (a player's total playtime in a game),
+  or the whole library (the Steam sync).
 * ``ISteamUser/GetPlayerSummaries/v2``: persona names, profile URLs, avatars, visibility.
 * ``ISteamUser/ResolveVanityURL/v1``: a custom profile URL name to a SteamID64.
 
@@ -316,6 +317,42 @@ class SteamClient:
                 name=name if isinstance(name, str) and name else None,
             )
         return None
+
+    async def get_owned_games(self, steam_id: str) -> list[OwnedGame]:
+        """Every game in the player's library with its total playtime (one call).
+
+        Raises :class:`PrivateProfile` when Steam hides the library (``{"response":{}}``).
+        """
+        self._require_key()
+        params = {
+            "steamid": steam_id.strip(),
+            "include_appinfo": "1",
+            "include_played_free_games": "1",
+        }
+        data = await self._call(_OWNED_GAMES, params)
+        response = _response_object(data, _OWNED_GAMES)
+        if "game_count" not in response and "games" not in response:
+            raise PrivateProfile("the Steam profile's game details are not public", http_status=200)
+        games = response.get("games", [])
+        if not isinstance(games, list):
+            raise _malformed(_OWNED_GAMES, "'games' is not a list")
+        owned = []
+        for entry in games:
+            if not isinstance(entry, dict):
+                raise _malformed(_OWNED_GAMES, "a 'games' entry is not an object")
+            app_id = _as_int(entry.get("appid"))
+            minutes = _as_int(entry.get("playtime_forever"))
+            if app_id is None or app_id <= 0 or minutes is None or minutes < 0:
+                raise _malformed(_OWNED_GAMES, "a game has no valid 'appid' or 'playtime_forever'")
+            name = entry.get("name")
+            owned.append(
+                OwnedGame(
+                    app_id=app_id,
+                    playtime_forever_minutes=minutes,
+                    name=name if isinstance(name, str) and name else None,
+                )
+            )
+        return owned
 
     async def get_player_summaries(self, steam_ids: Sequence[str]) -> dict[str, PlayerSummary]:
         """Summaries by SteamID64, in batches of 100 ids per call. Unknown ids are left out."""

@@ -13,6 +13,7 @@ from connectors.base import (
     ActivityEvent,
     Capabilities,
     Connector,
+    EventSpec,
     LinkInfo,
     RateLimits,
     SecretSpec,
@@ -34,7 +35,12 @@ class SteamConnector(Connector):
     secrets = (
         SecretSpec("api_key", "Steam Web API key from https://steamcommunity.com/dev/apikey"),
     )
-    events = ()
+    events = (
+        EventSpec(
+            "steam.game_played",
+            "A linked player played a Steam game today (one line per game and day, updated)",
+        ),
+    )
 
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
         raise NotImplementedError("Steam sync is not implemented yet")

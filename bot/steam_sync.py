@@ -1,0 +1,420 @@
+"""The Steam sync: every linked Steam account's library, on a schedule, within the key's budget.
+
+One SteamID is synced once however many guilds link it (Steam data is public per SteamID), with
+one ``GetOwnedGames`` call that returns every game's total playtime. Per account:
+
+* The first successful sync stores the totals as the baseline and announces nothing.
+* Later, a total that grew is stored with a sample of the increase (per-day and per-period
+  playtime come from these real deltas), and each guild that links the account gets one
+  ``steam.game_played`` event per game and local day. Its ``update_key`` names the player, game
+  and day, so a later increase the same day edits that day's feed message instead of posting
+  again (bot/feed.py).
+* A private library marks the account and its links ``private_profile`` (with the time it was
+  noticed) and nothing else fails; a public one clears the mark.
+* 429s and Steam outages reschedule the account with exponential backoff and jitter; a revoked
+  or blocked key stops the sync and says so once, loudly, instead of retrying forever.
+
+Scheduling: each account has a persisted ``next_sync_at``. A new account gets a slot spread over
+the interval (by a hash of its SteamID), so a restart or many new links never burst. The
+interval in force is the configured one, stretched when the projected calls of a day would
+exceed ``BUDGET_SHARE`` of the daily limit (the rest stays for lookups and ``/link``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+import random
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock, to_iso
+from bot.ingest import GLOBAL_SCOPE, insert_event, record_playtime
+from bot.metrics import Metrics
+from bot.stats import remember_game_name
+from bot.storage import Database
+from bot.tasks import cancel_task
+from connectors.base import ActivityEvent, human_duration
+from connectors.steam import SteamClient
+from connectors.steam.client import OwnedGame
+from connectors.steam.errors import (
+    InvalidKey,
+    NotConfigured,
+    PrivateProfile,
+    RateLimited,
+    SteamError,
+)
+
+log = logging.getLogger(__name__)
+
+BUDGET_SHARE = 0.8  # of the daily call limit; the rest is kept for lookups and /link
+CALLS_PER_SYNC = 1  # GetOwnedGames
+TICK_SECONDS = 5.0
+DUE_PER_TICK = 200
+BACKOFF_BASE_SECONDS = 60.0
+BACKOFF_MAX_SECONDS = 6 * 3600.0
+
+
+def plan_interval(accounts: int, configured: int, daily_limit: int) -> int:
+    """Seconds between two syncs of one account: the configured interval, stretched so that
+    ``accounts`` syncs per interval stay within the budget share of a day."""
+    usable = max(1.0, daily_limit * BUDGET_SHARE)
+    needed = math.ceil(accounts * CALLS_PER_SYNC * 86_400 / usable)
+    return max(configured, needed)
+
+
+def _slot(steam_id: str, interval: int) -> float:
+    """A stable offset within the interval for a new account (spreads first syncs out)."""
+    digest = hashlib.sha256(steam_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % max(1, interval)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    enabled: bool
+    state: str  # running | disabled | not_configured | invalid_key
+    detail: str | None
+    accounts: int
+    private: int
+    due: int
+    interval_configured: int
+    interval_in_force: int
+    calls_today: int
+    daily_limit: int
+    projected_calls_per_day: int
+
+
+class SteamSync:
+    def __init__(
+        self,
+        db: Database,
+        steam: SteamClient,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        interval: int,
+        daily_limit: int,
+        tz: ZoneInfo,
+        concurrency: int = 4,
+        enabled: bool = True,
+        on_event: Any = None,
+    ) -> None:
+        self.db = db
+        self.steam = steam
+        self.clock = clock
+        self.metrics = metrics
+        self.interval = interval
+        self.daily_limit = daily_limit
+        self.tz = tz
+        self.enabled = enabled
+        self.on_event = on_event  # wakes the feed poster
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._in_flight: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()
+        self.key_problem: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self.enabled and self.steam.configured:
+            self._task = asyncio.create_task(self._run(), name="questlog-steam-sync")
+
+    async def stop(self) -> None:
+        await cancel_task(self._task)
+        self._task = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while self.key_problem is None:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("steam sync pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=TICK_SECONDS)
+            self._wakeup.clear()
+
+    # ------------------------------------------------------------------ scheduling
+
+    async def interval_in_force(self) -> int:
+        accounts = await self.db.fetchone("SELECT count(*) FROM steam_accounts")
+        return plan_interval(accounts[0] if accounts else 0, self.interval, self.daily_limit)
+
+    async def run_once(self) -> int:
+        """Enrol newly linked accounts, forget unlinked ones, then sync every due account
+        (bounded concurrency). Returns how many were synced successfully."""
+        if self.key_problem is not None or not self.steam.configured:
+            return 0
+        now = self.clock.now()
+        interval = await self.db.write(lambda c: _enrol(c, now, self.interval, self.daily_limit))
+        due = await self.db.fetchall(
+            "SELECT steam_id FROM steam_accounts WHERE next_sync_at <= ? ORDER BY next_sync_at"
+            " LIMIT ?",
+            (to_iso(now), DUE_PER_TICK),
+        )
+        ids = [r[0] for r in due if r[0] not in self._in_flight]
+        results = await asyncio.gather(*(self._sync_guarded(s, interval) for s in ids))
+        return sum(1 for ok in results if ok)
+
+    async def sync_now(self, steam_ids: list[str] | None = None) -> int:
+        """Sync these accounts (every linked one when None) right away, outside the plan."""
+        now = self.clock.now()
+        interval = await self.db.write(lambda c: _enrol(c, now, self.interval, self.daily_limit))
+        if steam_ids is None:
+            rows = await self.db.fetchall("SELECT steam_id FROM steam_accounts")
+            steam_ids = [r[0] for r in rows]
+        results = await asyncio.gather(*(self._sync_guarded(s, interval) for s in steam_ids))
+        return sum(1 for ok in results if ok)
+
+    async def _sync_guarded(self, steam_id: str, interval: int) -> bool:
+        if steam_id in self._in_flight or self.key_problem is not None:
+            return False
+        self._in_flight.add(steam_id)
+        try:
+            async with self._semaphore:
+                return await self.sync_account(steam_id, interval)
+        finally:
+            self._in_flight.discard(steam_id)
+
+    # ------------------------------------------------------------------ one account
+
+    async def sync_account(self, steam_id: str, interval: int) -> bool:
+        try:
+            games = await self.steam.get_owned_games(steam_id)
+        except PrivateProfile:
+            await self.db.write(lambda c: _mark_private(c, steam_id, self.clock.now(), interval))
+            self.metrics.inc("questlog_steam_sync_total", result="private_profile")
+            return False
+        except (InvalidKey, NotConfigured) as exc:
+            if self.key_problem is None:
+                log.error(
+                    "Steam sync stopped: the API key was refused (%s). Check [steam] api_key"
+                    " or STEAM_API_KEY and restart Questlog.",
+                    exc,
+                )
+            self.key_problem = str(exc)
+            self.metrics.inc("questlog_steam_sync_total", result="invalid_key")
+            return False
+        except SteamError as exc:
+            state = "rate_limited" if isinstance(exc, RateLimited) else "unavailable"
+            error = str(exc)
+            await self.db.write(lambda c: _mark_retry(c, steam_id, self.clock.now(), state, error))
+            log.warning("Steam sync of an account deferred (%s): %s", state, exc)
+            self.metrics.inc("questlog_steam_sync_total", result=state)
+            return False
+        now = self.clock.now()
+        new_events = await self.db.write(
+            lambda c: _apply_library(c, steam_id, games, now, interval, self.tz)
+        )
+        self.metrics.inc("questlog_steam_sync_total", result="ok")
+        if new_events and self.on_event is not None:
+            self.on_event()
+        return True
+
+    # ------------------------------------------------------------------ status
+
+    async def status(self) -> SyncStatus:
+        now = self.clock.now()
+        day = now.strftime("%Y-%m-%d")
+
+        def read(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
+            accounts, private, due = conn.execute(
+                "SELECT count(*), count(*) FILTER (WHERE state = 'private'),"
+                " count(*) FILTER (WHERE next_sync_at <= ?) FROM steam_accounts",
+                (to_iso(now),),
+            ).fetchone()
+            calls = conn.execute("SELECT calls FROM steam_budget WHERE day = ?", (day,)).fetchone()
+            return accounts, private, due, calls[0] if calls else 0
+
+        accounts, private, due, calls = await self.db.read(read)
+        interval = plan_interval(accounts, self.interval, self.daily_limit)
+        if not self.enabled:
+            state, detail = "disabled", "[steam] sync_enabled is false"
+        elif not self.steam.configured:
+            state, detail = "not_configured", "no Steam API key ([steam] api_key)"
+        elif self.key_problem is not None:
+            state, detail = "invalid_key", self.key_problem
+        else:
+            state, detail = "running", None
+        return SyncStatus(
+            enabled=self.enabled,
+            state=state,
+            detail=detail,
+            accounts=accounts,
+            private=private,
+            due=due,
+            interval_configured=self.interval,
+            interval_in_force=interval,
+            calls_today=calls,
+            daily_limit=self.daily_limit,
+            projected_calls_per_day=math.ceil(accounts * CALLS_PER_SYNC * 86_400 / interval),
+        )
+
+
+# --------------------------------------------------------------------------- SQL operations
+
+
+def _enrol(conn: sqlite3.Connection, now: datetime, configured: int, daily_limit: int) -> int:
+    """Add accounts linked since the last pass (each at its slot in the interval), drop those no
+    guild links any more; returns the interval in force."""
+    now_text = to_iso(now)
+    linked = {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT external_id FROM account_links WHERE source = 'steam'"
+        ).fetchall()
+    }
+    known = {r[0] for r in conn.execute("SELECT steam_id FROM steam_accounts").fetchall()}
+    interval = plan_interval(len(linked), configured, daily_limit)
+    for steam_id in linked - known:
+        first = now + timedelta(seconds=_slot(steam_id, min(interval, configured)))
+        conn.execute(
+            "INSERT INTO steam_accounts (steam_id, next_sync_at, updated_at) VALUES (?, ?, ?)",
+            (steam_id, to_iso(first), now_text),
+        )
+    for steam_id in known - linked:
+        conn.execute("DELETE FROM steam_accounts WHERE steam_id = ?", (steam_id,))
+    return interval
+
+
+def _next_time(now: datetime, interval: int) -> str:
+    # A little jitter keeps accounts that synced together from staying in lockstep.
+    return to_iso(now + timedelta(seconds=interval * random.uniform(0.95, 1.05)))
+
+
+def _set_link_status(conn: sqlite3.Connection, steam_id: str, status: str | None, now: str) -> None:
+    conn.execute(
+        "UPDATE account_links SET status = ?, updated_at = ? WHERE source = 'steam'"
+        " AND external_id = ? AND status IS NOT ?",
+        (status, now, steam_id, status),
+    )
+
+
+def _mark_private(conn: sqlite3.Connection, steam_id: str, now: datetime, interval: int) -> None:
+    now_text = to_iso(now)
+    conn.execute(
+        "UPDATE steam_accounts SET state = 'private', private_since = coalesce(private_since, ?),"
+        " last_synced_at = ?, next_sync_at = ?, failures = 0, last_error = NULL, updated_at = ?"
+        " WHERE steam_id = ?",
+        (now_text, now_text, _next_time(now, interval), now_text, steam_id),
+    )
+    _set_link_status(conn, steam_id, "private_profile", now_text)
+
+
+def _mark_retry(
+    conn: sqlite3.Connection, steam_id: str, now: datetime, state: str, error: str
+) -> None:
+    row = conn.execute(
+        "SELECT failures FROM steam_accounts WHERE steam_id = ?", (steam_id,)
+    ).fetchone()
+    failures = (row[0] if row else 0) + 1
+    delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(failures - 1, 16))
+    delay *= random.uniform(0.5, 1.5)
+    now_text = to_iso(now)
+    conn.execute(
+        "UPDATE steam_accounts SET state = ?, failures = ?, last_error = ?, next_sync_at = ?,"
+        " updated_at = ? WHERE steam_id = ?",
+        (state, failures, error[:300], to_iso(now + timedelta(seconds=delay)), now_text, steam_id),
+    )
+
+
+def _local_midnight(now: datetime, tz: ZoneInfo) -> datetime:
+    return now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _apply_library(
+    conn: sqlite3.Connection,
+    steam_id: str,
+    games: list[OwnedGame],
+    now: datetime,
+    interval: int,
+    tz: ZoneInfo,
+) -> int:
+    """Store the library's totals; after the baseline, announce what grew. Returns the number
+    of activity events stored."""
+    now_text = to_iso(now)
+    account = conn.execute(
+        "SELECT baseline_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
+    ).fetchone()
+    baseline = account is None or account[0] is None
+    grown: list[tuple[OwnedGame, int]] = []
+    for game in games:
+        if game.name:
+            remember_game_name(conn, str(game.app_id), game.name, now_text)
+        change = record_playtime(
+            conn,
+            scope=GLOBAL_SCOPE,
+            source="steam",
+            player_id=steam_id,
+            game_id=str(game.app_id),
+            seconds=game.playtime_seconds,
+            source_time=now,
+            now_text=now_text,
+        )
+        if (
+            not baseline
+            and change.applied
+            and change.old is not None
+            and change.new is not None
+            and change.new > change.old
+        ):
+            grown.append((game, change.new))
+    conn.execute(
+        "INSERT INTO steam_accounts (steam_id, state, baseline_at, last_synced_at, next_sync_at,"
+        " updated_at) VALUES (?, 'ok', ?, ?, ?, ?) ON CONFLICT (steam_id) DO UPDATE SET"
+        " state = 'ok', baseline_at = coalesce(steam_accounts.baseline_at, excluded.baseline_at),"
+        " last_synced_at = excluded.last_synced_at, next_sync_at = excluded.next_sync_at,"
+        " private_since = NULL, failures = 0, last_error = NULL, updated_at = excluded.updated_at",
+        (steam_id, now_text, now_text, _next_time(now, interval), now_text),
+    )
+    _set_link_status(conn, steam_id, None, now_text)
+    if not grown:
+        return 0
+    links = conn.execute(
+        "SELECT guild_id, discord_user_id, display_name FROM account_links"
+        " WHERE source = 'steam' AND external_id = ?",
+        (steam_id,),
+    ).fetchall()
+    midnight = _local_midnight(now, tz)
+    day = midnight.date().isoformat()
+    stored = 0
+    for game, total in grown:
+        (today,) = conn.execute(
+            "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
+            " AND source = 'steam' AND player_id = ? AND game_id = ? AND at >= ?",
+            (GLOBAL_SCOPE, steam_id, str(game.app_id), to_iso(midnight)),
+        ).fetchone()
+        title_game = game.name or f"app {game.app_id}"
+        for guild_id, user_id, display_name in links:
+            name = display_name or "A linked player"
+            event = ActivityEvent(
+                type="steam.game_played",
+                title=f"{name} played {title_game} today: {human_duration(today)}",
+                occurred_at=now,
+                source="steam",
+                payload={
+                    "game_id": game.app_id,
+                    "game_name": game.name,
+                    "seconds_today": today,
+                    "total_seconds": total,
+                    "day": day,
+                },
+                guild_id=guild_id,
+                actor_user_id=user_id,
+                actor_external_id=steam_id,
+                actor_name=display_name,
+                external_id=f"{steam_id}:{game.app_id}:{day}",
+                update_key=f"steam.game_played:{steam_id}:{game.app_id}:{day}",
+            )
+            insert_event(conn, event, guild_id, None, now_text)
+            stored += 1
+    return stored

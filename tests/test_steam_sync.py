@@ -1,0 +1,250 @@
+"""The Steam sync against the fake Steam Web API: baseline, deltas into samples and one daily
+feed line per game (edited as the day goes on), private profiles, 429s, a revoked key, and the
+schedule (staggered, persisted across restarts, stretched to the budget)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from discord.http import HTTPClient
+
+from bot.clock import ManualClock, to_iso
+from bot.core import Core
+from bot.links import link_account
+from bot.steam_sync import BUDGET_SHARE, _slot, plan_interval
+from tests.conftest import GUILD, OTHER_GUILD
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.steam import MODERN_ID, PRIVATE_ID, SAPHYEL_ID, FakeSteam
+from tests.test_feed import CHANNEL, set_feed, statuses
+from tests.test_feed_discord import http, poster
+
+__all__ = ["http"]  # the fixture, used by name
+
+GUILD_CHANNELS = {CHANNEL: None}
+GRIM_DAWN = 219990  # Saphyel's one game in the fixture library
+ALICE, BOB = 501, 502
+
+
+@pytest.fixture
+def config_data(tmp_path: Any, steam: FakeSteam) -> dict[str, Any]:
+    return {
+        "database": {"path": str(tmp_path / "questlog.sqlite3")},
+        "web": {"port": 0},
+        "steam": {
+            "api_key": steam.api_key,
+            "api_base_url": steam.base_url,
+            "requests_per_second": 1000.0,
+            "retry_backoff_seconds": 0.01,
+            "max_concurrency": 4,
+        },
+    }
+
+
+async def link(core: Core, steam_id: str, guild: int = GUILD, user: int = ALICE) -> None:
+    now = core.clock.now()
+    await core.db.write(
+        lambda c: link_account(
+            c,
+            guild_id=guild,
+            discord_user_id=user,
+            source="steam",
+            external_id=steam_id,
+            now=now,
+            display_name="Saphyel",
+        )
+    )
+
+
+def play(steam: FakeSteam, steam_id: str, app_id: int, minutes: int) -> None:
+    """The player played ``minutes`` more of the game (Steam's playtime_forever grows)."""
+    for game in steam.players[steam_id]:
+        if game["appid"] == app_id:
+            game["playtime_forever"] += minutes
+            return
+    raise AssertionError(f"{steam_id} does not own {app_id}")
+
+
+async def sync_all(core: Core) -> int:
+    return await core.steam_sync.sync_now()
+
+
+async def events(core: Core) -> list[tuple[Any, ...]]:
+    rows = await core.db.fetchall(
+        "SELECT guild_id, type, title, update_key FROM activity_events ORDER BY id"
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_first_sync_is_a_silent_baseline(core: Core, steam: FakeSteam) -> None:
+    await link(core, SAPHYEL_ID)
+    assert await sync_all(core) == 1
+    row = await core.db.fetchone(
+        "SELECT seconds FROM playtime WHERE scope_guild_id = 0 AND source = 'steam'"
+        " AND player_id = ? AND game_id = ?",
+        (SAPHYEL_ID, str(GRIM_DAWN)),
+    )
+    assert row is not None and row[0] > 0
+    assert await events(core) == []
+    assert (await core.db.fetchone("SELECT count(*) FROM playtime_samples"))[0] == 0
+    name = await core.db.fetchone("SELECT name FROM games WHERE game_id = ?", (str(GRIM_DAWN),))
+    assert name is not None and name[0] == "Grim Dawn"
+
+
+async def test_a_delta_becomes_a_sample_and_one_line_per_guild_and_day(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    await link(core, SAPHYEL_ID, GUILD, ALICE)
+    await link(core, SAPHYEL_ID, OTHER_GUILD, BOB)
+    await sync_all(core)
+    play(steam, SAPHYEL_ID, GRIM_DAWN, 50)
+    clock.advance(600)
+    await sync_all(core)
+    assert steam.calls["GetOwnedGames"] == 2  # once per sync, not once per guild
+    samples = await core.db.fetchall("SELECT delta_seconds FROM playtime_samples")
+    assert [r[0] for r in samples] == [3000]
+    found = await events(core)
+    assert {(g, t) for g, t, _, _ in found} == {
+        (GUILD, "steam.game_played"),
+        (OTHER_GUILD, "steam.game_played"),
+    }
+    assert all("Grim Dawn today: 50 min" in title for _, _, title, _ in found)
+    day_key = f"steam.game_played:{SAPHYEL_ID}:{GRIM_DAWN}:2025-03-01"
+    assert {k for _, _, _, k in found} == {day_key}
+    # More play the same day: another version of the same line, with the day's total.
+    play(steam, SAPHYEL_ID, GRIM_DAWN, 30)
+    clock.advance(600)
+    await sync_all(core)
+    latest = (await events(core))[-1]
+    assert "1 h 20 min" in latest[2] and latest[3] == day_key
+    # Nothing changed: nothing stored.
+    clock.advance(600)
+    await sync_all(core)
+    assert len(await events(core)) == 4
+    # The next day starts a new line.
+    clock.advance(86_400)
+    play(steam, SAPHYEL_ID, GRIM_DAWN, 5)
+    await sync_all(core)
+    assert (await events(core))[-1][3] == f"steam.game_played:{SAPHYEL_ID}:{GRIM_DAWN}:2025-03-02"
+
+
+async def test_same_day_updates_edit_the_feed_message(
+    core: Core, clock: ManualClock, steam: FakeSteam, http: HTTPClient, discord_api: FakeDiscord
+) -> None:
+    await set_feed(core)
+    await link(core, SAPHYEL_ID)
+    await sync_all(core)
+    feed = poster(core, clock, http)
+    play(steam, SAPHYEL_ID, GRIM_DAWN, 50)
+    clock.advance(600)
+    await sync_all(core)
+    assert await feed.run_once() == 1
+    for minutes in (10, 10):
+        play(steam, SAPHYEL_ID, GRIM_DAWN, minutes)
+        clock.advance(600)
+        await sync_all(core)
+        assert await feed.run_once() == 0
+    [message] = discord_api.messages[CHANNEL]
+    [embed] = message["embeds"]
+    assert "Grim Dawn today: 1 h 10 min" in embed["title"]
+    assert await core.db.read(statuses) == {"sent": 3}
+
+
+async def test_private_profile_marks_the_link_and_nothing_fails(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    await link(core, PRIVATE_ID)
+    await link(core, SAPHYEL_ID, user=BOB)
+    assert await sync_all(core) == 1
+    status = await core.db.fetchone(
+        "SELECT status FROM account_links WHERE external_id = ?", (PRIVATE_ID,)
+    )
+    assert status is not None and status[0] == "private_profile"
+    account = await core.db.fetchone(
+        "SELECT state, private_since FROM steam_accounts WHERE steam_id = ?", (PRIVATE_ID,)
+    )
+    assert account is not None and account[0] == "private" and account[1] == to_iso(clock.now())
+    # The player makes the library public: the mark goes, and that sync is the baseline.
+    steam.private.discard(PRIVATE_ID)
+    steam.players[PRIVATE_ID] = [dict(g) for g in steam.players[SAPHYEL_ID]]
+    clock.advance(600)
+    await sync_all(core)
+    status = await core.db.fetchone(
+        "SELECT status FROM account_links WHERE external_id = ?", (PRIVATE_ID,)
+    )
+    assert status is not None and status[0] is None
+    assert await events(core) == []
+
+
+async def test_rate_limits_back_off_and_recover(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    await link(core, SAPHYEL_ID)
+    steam.fail_next("GetOwnedGames", [429] * 3)  # every attempt of the client's retries
+    await core.steam_sync.run_once()  # enrolled, with a first slot within the interval
+    clock.advance(300)
+    assert await core.steam_sync.run_once() == 0
+    assert await core.steam_sync.run_once() == 0
+    account = await core.db.fetchone(
+        "SELECT state, failures, next_sync_at FROM steam_accounts WHERE steam_id = ?",
+        (SAPHYEL_ID,),
+    )
+    assert account is not None and account[0] == "rate_limited" and account[1] == 1
+    assert account[2] > to_iso(clock.now())  # backed off, not retried in a loop
+    clock.advance(3 * 3600)
+    assert await core.steam_sync.run_once() == 1
+    state = await core.db.fetchone("SELECT state, failures FROM steam_accounts")
+    assert state is not None and tuple(state) == ("ok", 0)
+
+
+async def test_a_refused_key_stops_the_sync(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    await link(core, SAPHYEL_ID)
+    await link(core, MODERN_ID, user=BOB)
+    steam.api_key = "0" * 32  # the key was revoked: Steam answers the HTML 403 page
+    assert await sync_all(core) == 0
+    calls = steam.calls["GetOwnedGames"]
+    status = await core.steam_sync.status()
+    assert status.state == "invalid_key"
+    clock.advance(86_400)
+    assert await core.steam_sync.run_once() == 0
+    assert steam.calls["GetOwnedGames"] == calls  # no retrying forever
+
+
+async def test_new_accounts_are_staggered_and_the_schedule_survives_a_restart(
+    core: Core, clock: ManualClock, steam: FakeSteam, config: Any
+) -> None:
+    ids = [f"7656119{8_100_000_000 + n:010d}" for n in range(40)]
+    for n, steam_id in enumerate(ids):
+        steam.players[steam_id] = [dict(g) for g in steam.players[SAPHYEL_ID]]
+        await link(core, steam_id, user=1000 + n)
+    slots = sorted(_slot(steam_id, 300) for steam_id in ids)
+    assert await core.steam_sync.run_once() == sum(1 for s in slots if s == 0)
+    synced = 0
+    for _ in range(28):  # 280 s: the first accounts are due again only after 285 s
+        clock.advance(10)
+        synced += await core.steam_sync.run_once()
+    expected = sum(1 for s in slots if 0 < s <= 280)
+    assert synced == expected and expected >= 30  # spread over the interval, not a burst
+    assert steam.calls["GetOwnedGames"] == sum(1 for s in slots if s <= 280)  # each once
+    restarted = await Core.start(config, clock)
+    try:
+        assert await restarted.steam_sync.run_once() == 0  # nobody is due again yet
+    finally:
+        await restarted.stop()
+
+
+def test_the_interval_stretches_to_the_budget() -> None:
+    assert plan_interval(100, 300, 100_000) == 300
+    stretched = plan_interval(10_000, 300, 100_000)
+    assert stretched > 300
+    assert 10_000 * 86_400 / stretched <= 100_000 * BUDGET_SHARE
+
+
+async def test_status_reports_the_plan(core: Core, steam: FakeSteam) -> None:
+    await link(core, SAPHYEL_ID)
+    await sync_all(core)
+    status = await core.steam_sync.status()
+    assert (status.state, status.accounts, status.interval_in_force) == ("running", 1, 300)
+    assert status.calls_today == 1 and status.projected_calls_per_day == 288
