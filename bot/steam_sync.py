@@ -57,6 +57,7 @@ BUDGET_SHARE = 0.8  # of the daily call limit; the rest is kept for lookups and 
 CALLS_PER_SYNC = 1  # GetOwnedGames
 TICK_SECONDS = 5.0
 DUE_PER_TICK = 200
+ENROL_SECONDS = 30.0  # new links are picked up within this (or at once via links_changed)
 BACKOFF_BASE_SECONDS = 60.0
 BACKOFF_MAX_SECONDS = 6 * 3600.0
 
@@ -119,6 +120,8 @@ class SteamSync:
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self.key_problem: str | None = None
+        self._last_enrol: float | None = None
+        self._interval_in_force: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -155,7 +158,7 @@ class SteamSync:
         if self.key_problem is not None or not self.steam.configured:
             return 0
         now = self.clock.now()
-        interval = await self.db.write(lambda c: _enrol(c, now, self.interval, self.daily_limit))
+        interval = await self._enrolled(now)
         due = await self.db.fetchall(
             "SELECT steam_id FROM steam_accounts WHERE next_sync_at <= ? ORDER BY next_sync_at"
             " LIMIT ?",
@@ -165,10 +168,26 @@ class SteamSync:
         results = await asyncio.gather(*(self._sync_guarded(s, interval) for s in ids))
         return sum(1 for ok in results if ok)
 
+    async def _enrolled(self, now: datetime, *, force: bool = False) -> int:
+        """Reconcile steam_accounts with the links (at most every ENROL_SECONDS: it reads every
+        link) and return the interval in force."""
+        due = self._last_enrol is None or self.clock.monotonic() - self._last_enrol >= ENROL_SECONDS
+        if force or due or self._interval_in_force is None:
+            self._interval_in_force = await self.db.write(
+                lambda c: _enrol(c, now, self.interval, self.daily_limit)
+            )
+            self._last_enrol = self.clock.monotonic()
+        return self._interval_in_force
+
+    def links_changed(self) -> None:
+        """A link was made or removed: enrol on the next pass."""
+        self._last_enrol = None
+        self.wake()
+
     async def sync_now(self, steam_ids: list[str] | None = None) -> int:
         """Sync these accounts (every linked one when None) right away, outside the plan."""
         now = self.clock.now()
-        interval = await self.db.write(lambda c: _enrol(c, now, self.interval, self.daily_limit))
+        interval = await self._enrolled(now, force=True)
         if steam_ids is None:
             rows = await self.db.fetchall("SELECT steam_id FROM steam_accounts")
             steam_ids = [r[0] for r in rows]

@@ -89,6 +89,7 @@ class Linking(commands.Cog):
                     status=status,
                 )
             )
+            self.core.steam_sync.links_changed()
         except LinkConflict:
             raise UserError(strings.LINK_TAKEN) from None
         text = strings.STEAM_LINKED.format(
@@ -128,6 +129,7 @@ class Linking(commands.Cog):
                 c, guild_id=guild_id, discord_user_id=interaction.user.id, source=source.value
             )
         )
+        self.core.steam_sync.links_changed()
         template = strings.UNLINKED if removed else strings.NOTHING_TO_UNLINK
         await reply(interaction, template.format(source=LABELS[source.value]))
 
@@ -205,6 +207,7 @@ class Linking(commands.Cog):
                 reassign=True,
             )
         )
+        self.core.steam_sync.links_changed()
         await reply(
             interaction,
             strings.ADMIN_LINKED.format(
@@ -227,6 +230,7 @@ class Linking(commands.Cog):
                 c, guild_id=guild_id, discord_user_id=member.id, source=source.value
             )
         )
+        self.core.steam_sync.links_changed()
         label = LABELS[source.value]
         if removed:
             await reply(

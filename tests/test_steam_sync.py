@@ -248,3 +248,20 @@ async def test_status_reports_the_plan(core: Core, steam: FakeSteam) -> None:
     status = await core.steam_sync.status()
     assert (status.state, status.accounts, status.interval_in_force) == ("running", 1, 300)
     assert status.calls_today == 1 and status.projected_calls_per_day == 288
+
+
+async def test_links_are_enrolled_at_once_when_announced_and_otherwise_within_30_s(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    sync = core.steam_sync
+    await sync.run_once()
+    await link(core, SAPHYEL_ID)
+    await sync.run_once()  # the links are re-read at most every 30 s...
+    assert (await sync.status()).accounts == 0
+    sync.links_changed()  # ...or at once when /link announces a change
+    await sync.run_once()
+    assert (await sync.status()).accounts == 1
+    await link(core, MODERN_ID, user=BOB)
+    clock.advance(31)
+    await sync.run_once()
+    assert (await sync.status()).accounts == 2
