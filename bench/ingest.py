@@ -190,6 +190,7 @@ class RunResult:
     completed: bool = False  # every request sent and answered
     stopped_early: str = ""  # why the driver stopped wrk before every answer arrived
     wall_seconds: float = 0.0
+    server_cpu_seconds: float | None = None  # the server process's CPU time during the run
     rps: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)  # "50%" -> ms, from --latency
     sent: int = 0
@@ -438,6 +439,7 @@ def run_wrk(
         f"http://{HOST}:{port}",
         *("--", str(workdir), str(markers)),
     ]
+    cpu_before = process_cpu_seconds(target.pid)
     started = time.monotonic()
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -461,6 +463,7 @@ def run_wrk(
                 break
             time.sleep(POLL_SECONDS)
         wall = time.monotonic() - started
+        cpu_after = process_cpu_seconds(target.pid)
         if process.poll() is None:
             process.send_signal(signal.SIGINT)  # wrk then prints its statistics and runs done()
         output, _ = process.communicate(timeout=30 + args.timeout)
@@ -470,10 +473,21 @@ def run_wrk(
             process.wait()
     result = RunResult(server, args.requests, args.threads, args.connections)
     result.wall_seconds = wall
+    if cpu_before is not None and cpu_after is not None:
+        result.server_cpu_seconds = cpu_after - cpu_before
     result.stopped_early = stopped_early
     result.wrk_output = output.decode("utf-8", "replace")
     parse_wrk(result.wrk_output, result)
     return result
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- bare aiohttp
@@ -672,6 +686,12 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms"
 
 
+def _cpu_per_request(run: RunResult) -> str:
+    if run.server_cpu_seconds is None or not run.received:
+        return "-"
+    return f"{1e6 * run.server_cpu_seconds / run.received:.0f} us"
+
+
 def _errors(run: RunResult) -> str:
     e = run.socket_errors
     if not e:
@@ -697,6 +717,7 @@ def print_report(outcome: Outcome) -> None:
         ("non-2xx", str(questlog.non_2xx), str(bare.non_2xx)),
         ("socket errors", _errors(questlog), _errors(bare)),
         ("wall time", f"{questlog.wall_seconds:.1f} s", f"{bare.wall_seconds:.1f} s"),
+        ("server CPU/req", _cpu_per_request(questlog), _cpu_per_request(bare)),
     ]
     for label, left, right in rows:
         print(f"  {label:<16}{left:>16}{right:>16}")
