@@ -32,7 +32,7 @@ from bot.endpoints import (
     path_warnings,
     rotate_endpoint,
 )
-from bot.steam_sync import CALLS_PER_SYNC, plan_interval
+from bot.steam_sync import make_plan
 from bot.storage import apply_migrations, connect_sync, latest_schema_version
 
 T = TypeVar("T")
@@ -395,8 +395,9 @@ def _status(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
     steam_accounts = scalar(
         "SELECT count(DISTINCT external_id) FROM account_links WHERE source = 'steam'"
     )
-    interval = plan_interval(
-        steam_accounts, config.steam.sync_interval_seconds, config.steam.daily_call_limit
+    in_game = scalar("SELECT count(*) FROM steam_accounts WHERE in_game_app IS NOT NULL")
+    plan = make_plan(
+        steam_accounts, in_game, config.steam.sync_interval_seconds, config.steam.daily_call_limit
     )
     return {
         "database": str(path),
@@ -420,10 +421,11 @@ def _status(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
         "steam_private_accounts": scalar(
             "SELECT count(*) FROM steam_accounts WHERE state = 'private'"
         ),
-        "steam_sync_interval_seconds": interval,
-        "steam_sync_projected_calls_per_day": -(
-            -steam_accounts * CALLS_PER_SYNC * 86_400 // interval
-        ),
+        "steam_in_game": in_game,
+        "steam_summary_interval_seconds": plan.summary_interval,
+        "steam_active_interval_seconds": plan.active_interval,
+        "steam_sweep_interval_seconds": plan.sweep_interval,
+        "steam_projected_calls_per_day": plan.projected_calls,
         "discord_configured": bool(config.discord.token),
     }
 

@@ -14,10 +14,20 @@ one ``GetOwnedGames`` call that returns every game's total playtime. Per account
 * 429s and Steam outages reschedule the account with exponential backoff and jitter; a revoked
   or blocked key stops the sync and says so once, loudly, instead of retrying forever.
 
-Scheduling: each account has a persisted ``next_sync_at``. A new account gets a slot spread over
-the interval (by a hash of its SteamID), so a restart or many new links never burst. The
-interval in force is the configured one, stretched when the projected calls of a day would
-exceed ``BUDGET_SHARE`` of the daily limit (the rest stays for lookups and ``/link``).
+Scheduling (the budget planner): each account has a persisted ``next_sync_at``.
+
+* ``GetPlayerSummaries`` (100 accounts per call) shows who is in a game right now (``gameid``).
+  It runs for every account once per summary interval: the configured interval, stretched so
+  summaries use at most ``SUMMARY_SHARE`` of the usable budget.
+* A player seen in a game has their library read every active interval (the configured one,
+  stretched when many play at once), and once more right after they leave, so a change is
+  caught within two intervals.
+* Everyone else (offline, invisible, private) is swept once a day at their own slot, so nothing
+  is missed for more than a day.
+* A new account's first read (the baseline) gets a slot spread over the configured interval (by
+  a hash of its SteamID), so a restart or many new links never burst.
+* The usable budget is ``BUDGET_SHARE`` of the daily limit; the rest stays for get-playtime
+  lookups and ``/link``. ``make_plan`` projects the day's calls (``questlog status``).
 """
 
 from __future__ import annotations
@@ -54,7 +64,10 @@ from connectors.steam.errors import (
 log = logging.getLogger(__name__)
 
 BUDGET_SHARE = 0.8  # of the daily call limit; the rest is kept for lookups and /link
-CALLS_PER_SYNC = 1  # GetOwnedGames
+SUMMARY_SHARE = 0.4  # of the usable budget, at most, for GetPlayerSummaries
+SWEEP_SHARE = 0.3  # of the usable budget, at most, for the daily sweep of every library
+SWEEP_SECONDS = 86_400
+SUMMARY_BATCH = 100
 TICK_SECONDS = 5.0
 DUE_PER_TICK = 200
 ENROL_SECONDS = 30.0  # new links are picked up within this (or at once via links_changed)
@@ -62,12 +75,37 @@ BACKOFF_BASE_SECONDS = 60.0
 BACKOFF_MAX_SECONDS = 6 * 3600.0
 
 
-def plan_interval(accounts: int, configured: int, daily_limit: int) -> int:
-    """Seconds between two syncs of one account: the configured interval, stretched so that
-    ``accounts`` syncs per interval stay within the budget share of a day."""
+@dataclass(frozen=True)
+class Plan:
+    """How often each kind of call runs, and what that costs a day."""
+
+    summary_interval: int  # seconds between two GetPlayerSummaries passes over every account
+    active_interval: int  # seconds between two library reads of a player in a game
+    sweep_interval: int  # seconds between two library reads of everyone else
+    summary_calls: int  # per day
+    active_calls: int  # per day, at the number of players in a game now
+    sweep_calls: int  # per day
+
+    @property
+    def projected_calls(self) -> int:
+        return self.summary_calls + self.active_calls + self.sweep_calls
+
+
+def make_plan(accounts: int, in_game: int, configured: int, daily_limit: int) -> Plan:
+    """The plan for ``accounts`` linked SteamIDs of which ``in_game`` play right now."""
     usable = max(1.0, daily_limit * BUDGET_SHARE)
-    needed = math.ceil(accounts * CALLS_PER_SYNC * 86_400 / usable)
-    return max(configured, needed)
+    day = 86_400
+    batches = math.ceil(accounts / SUMMARY_BATCH)
+    summary_interval = max(configured, math.ceil(batches * day / (usable * SUMMARY_SHARE)))
+    sweep_interval = max(SWEEP_SECONDS, math.ceil(accounts * day / (usable * SWEEP_SHARE)))
+    summary_calls = math.ceil(batches * day / summary_interval)
+    sweep_calls = math.ceil(accounts * day / sweep_interval)
+    left = max(1.0, usable - summary_calls - sweep_calls)
+    active_interval = max(configured, math.ceil(in_game * day / left))
+    active_calls = math.ceil(in_game * day / active_interval)
+    return Plan(
+        summary_interval, active_interval, sweep_interval, summary_calls, active_calls, sweep_calls
+    )
 
 
 def _slot(steam_id: str, interval: int) -> float:
@@ -84,11 +122,11 @@ class SyncStatus:
     accounts: int
     private: int
     due: int
+    in_game: int
     interval_configured: int
-    interval_in_force: int
+    plan: Plan
     calls_today: int
     daily_limit: int
-    projected_calls_per_day: int
 
 
 class SteamSync:
@@ -121,7 +159,8 @@ class SteamSync:
         self._wakeup = asyncio.Event()
         self.key_problem: str | None = None
         self._last_enrol: float | None = None
-        self._interval_in_force: int | None = None
+        self._plan: Plan | None = None
+        self._next_summaries: float | None = None  # monotonic time of the next summary pass
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,80 +187,104 @@ class SteamSync:
 
     # ------------------------------------------------------------------ scheduling
 
-    async def interval_in_force(self) -> int:
-        accounts = await self.db.fetchone("SELECT count(*) FROM steam_accounts")
-        return plan_interval(accounts[0] if accounts else 0, self.interval, self.daily_limit)
-
     async def run_once(self) -> int:
-        """Enrol newly linked accounts, forget unlinked ones, then sync every due account
-        (bounded concurrency). Returns how many were synced successfully."""
+        """One pass: enrol new links, poll summaries when their interval has passed, then read
+        every due library (bounded concurrency). Returns how many libraries were read."""
         if self.key_problem is not None or not self.steam.configured:
             return 0
         now = self.clock.now()
-        interval = await self._enrolled(now)
+        plan = await self._planned(now)
+        if self._next_summaries is None or self.clock.monotonic() >= self._next_summaries:
+            await self._poll_summaries(plan)
+            self._next_summaries = self.clock.monotonic() + plan.summary_interval
+            plan = await self._planned(now, force=True)  # who plays changed the active interval
         due = await self.db.fetchall(
             "SELECT steam_id FROM steam_accounts WHERE next_sync_at <= ? ORDER BY next_sync_at"
             " LIMIT ?",
-            (to_iso(now), DUE_PER_TICK),
+            (to_iso(self.clock.now()), DUE_PER_TICK),
         )
         ids = [r[0] for r in due if r[0] not in self._in_flight]
-        results = await asyncio.gather(*(self._sync_guarded(s, interval) for s in ids))
+        results = await asyncio.gather(*(self._sync_guarded(s, plan) for s in ids))
         return sum(1 for ok in results if ok)
 
-    async def _enrolled(self, now: datetime, *, force: bool = False) -> int:
+    async def _planned(self, now: datetime, *, force: bool = False) -> Plan:
         """Reconcile steam_accounts with the links (at most every ENROL_SECONDS: it reads every
-        link) and return the interval in force."""
+        link) and return the plan in force."""
         due = self._last_enrol is None or self.clock.monotonic() - self._last_enrol >= ENROL_SECONDS
-        if force or due or self._interval_in_force is None:
-            self._interval_in_force = await self.db.write(
+        if force or due or self._plan is None:
+            self._plan = await self.db.write(
                 lambda c: _enrol(c, now, self.interval, self.daily_limit)
             )
             self._last_enrol = self.clock.monotonic()
-        return self._interval_in_force
+        return self._plan
 
     def links_changed(self) -> None:
         """A link was made or removed: enrol on the next pass."""
         self._last_enrol = None
         self.wake()
 
+    async def _poll_summaries(self, plan: Plan) -> None:
+        """Who is in a game right now, 100 accounts per call: players in a game get their
+        library read every active interval, and once more right after they leave."""
+        rows = await self.db.fetchall("SELECT steam_id FROM steam_accounts ORDER BY steam_id")
+        ids = [r[0] for r in rows]
+        for start in range(0, len(ids), SUMMARY_BATCH):
+            batch = ids[start : start + SUMMARY_BATCH]
+            try:
+                found = await self.steam.get_player_summaries(batch)
+            except (InvalidKey, NotConfigured) as exc:
+                self._key_refused(exc)
+                return
+            except SteamError as exc:  # rate limited or unavailable: the next pass retries
+                log.warning("Steam summaries deferred: %s", exc)
+                self.metrics.inc("questlog_steam_summaries_total", result="deferred")
+                return
+            self.metrics.inc("questlog_steam_summaries_total", result="ok")
+            games = {steam_id: summary.game_id for steam_id, summary in found.items()}
+            seen_at = self.clock.now()
+            await self.db.write(lambda c, b=batch, g=games, t=seen_at: _seen(c, b, g, t, plan))
+
     async def sync_now(self, steam_ids: list[str] | None = None) -> int:
-        """Sync these accounts (every linked one when None) right away, outside the plan."""
+        """Read these libraries (every linked one when None) right away, outside the plan."""
         now = self.clock.now()
-        interval = await self._enrolled(now, force=True)
+        plan = await self._planned(now, force=True)
         if steam_ids is None:
             rows = await self.db.fetchall("SELECT steam_id FROM steam_accounts")
             steam_ids = [r[0] for r in rows]
-        results = await asyncio.gather(*(self._sync_guarded(s, interval) for s in steam_ids))
+        results = await asyncio.gather(*(self._sync_guarded(s, plan) for s in steam_ids))
         return sum(1 for ok in results if ok)
 
-    async def _sync_guarded(self, steam_id: str, interval: int) -> bool:
+    def _key_refused(self, exc: Exception) -> None:
+        if self.key_problem is None:
+            log.error(
+                "Steam sync stopped: the API key was refused (%s). Check [steam] api_key"
+                " or STEAM_API_KEY and restart Questlog.",
+                exc,
+            )
+        self.key_problem = str(exc)
+        self.metrics.inc("questlog_steam_sync_total", result="invalid_key")
+
+    async def _sync_guarded(self, steam_id: str, plan: Plan) -> bool:
         if steam_id in self._in_flight or self.key_problem is not None:
             return False
         self._in_flight.add(steam_id)
         try:
             async with self._semaphore:
-                return await self.sync_account(steam_id, interval)
+                return await self.sync_account(steam_id, plan)
         finally:
             self._in_flight.discard(steam_id)
 
     # ------------------------------------------------------------------ one account
 
-    async def sync_account(self, steam_id: str, interval: int) -> bool:
+    async def sync_account(self, steam_id: str, plan: Plan) -> bool:
         try:
             games = await self.steam.get_owned_games(steam_id)
         except PrivateProfile:
-            await self.db.write(lambda c: _mark_private(c, steam_id, self.clock.now(), interval))
+            await self.db.write(lambda c: _mark_private(c, steam_id, self.clock.now(), plan))
             self.metrics.inc("questlog_steam_sync_total", result="private_profile")
             return False
         except (InvalidKey, NotConfigured) as exc:
-            if self.key_problem is None:
-                log.error(
-                    "Steam sync stopped: the API key was refused (%s). Check [steam] api_key"
-                    " or STEAM_API_KEY and restart Questlog.",
-                    exc,
-                )
-            self.key_problem = str(exc)
-            self.metrics.inc("questlog_steam_sync_total", result="invalid_key")
+            self._key_refused(exc)
             return False
         except SteamError as exc:
             state = "rate_limited" if isinstance(exc, RateLimited) else "unavailable"
@@ -232,7 +295,7 @@ class SteamSync:
             return False
         now = self.clock.now()
         new_events = await self.db.write(
-            lambda c: _apply_library(c, steam_id, games, now, interval, self.tz)
+            lambda c: _apply_library(c, steam_id, games, now, plan, self.tz)
         )
         self.metrics.inc("questlog_steam_sync_total", result="ok")
         if new_events and self.on_event is not None:
@@ -245,17 +308,18 @@ class SteamSync:
         now = self.clock.now()
         day = now.strftime("%Y-%m-%d")
 
-        def read(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
-            accounts, private, due = conn.execute(
+        def read(conn: sqlite3.Connection) -> tuple[int, int, int, int, int]:
+            accounts, private, due, in_game = conn.execute(
                 "SELECT count(*), count(*) FILTER (WHERE state = 'private'),"
-                " count(*) FILTER (WHERE next_sync_at <= ?) FROM steam_accounts",
+                " count(*) FILTER (WHERE next_sync_at <= ?),"
+                " count(*) FILTER (WHERE in_game_app IS NOT NULL) FROM steam_accounts",
                 (to_iso(now),),
             ).fetchone()
             calls = conn.execute("SELECT calls FROM steam_budget WHERE day = ?", (day,)).fetchone()
-            return accounts, private, due, calls[0] if calls else 0
+            return accounts, private, due, in_game, calls[0] if calls else 0
 
-        accounts, private, due, calls = await self.db.read(read)
-        interval = plan_interval(accounts, self.interval, self.daily_limit)
+        accounts, private, due, in_game, calls = await self.db.read(read)
+        plan = make_plan(accounts, in_game, self.interval, self.daily_limit)
         if not self.enabled:
             state, detail = "disabled", "[steam] sync_enabled is false"
         elif not self.steam.configured:
@@ -271,20 +335,20 @@ class SteamSync:
             accounts=accounts,
             private=private,
             due=due,
+            in_game=in_game,
             interval_configured=self.interval,
-            interval_in_force=interval,
+            plan=plan,
             calls_today=calls,
             daily_limit=self.daily_limit,
-            projected_calls_per_day=math.ceil(accounts * CALLS_PER_SYNC * 86_400 / interval),
         )
 
 
 # --------------------------------------------------------------------------- SQL operations
 
 
-def _enrol(conn: sqlite3.Connection, now: datetime, configured: int, daily_limit: int) -> int:
-    """Add accounts linked since the last pass (each at its slot in the interval), drop those no
-    guild links any more; returns the interval in force."""
+def _enrol(conn: sqlite3.Connection, now: datetime, configured: int, daily_limit: int) -> Plan:
+    """Add accounts linked since the last pass (each at its slot in the configured interval),
+    drop those no guild links any more; returns the plan in force."""
     now_text = to_iso(now)
     linked = {
         r[0]
@@ -293,21 +357,64 @@ def _enrol(conn: sqlite3.Connection, now: datetime, configured: int, daily_limit
         ).fetchall()
     }
     known = {r[0] for r in conn.execute("SELECT steam_id FROM steam_accounts").fetchall()}
-    interval = plan_interval(len(linked), configured, daily_limit)
     for steam_id in linked - known:
-        first = now + timedelta(seconds=_slot(steam_id, min(interval, configured)))
+        first = now + timedelta(seconds=_slot(steam_id, configured))
         conn.execute(
             "INSERT INTO steam_accounts (steam_id, next_sync_at, updated_at) VALUES (?, ?, ?)",
             (steam_id, to_iso(first), now_text),
         )
     for steam_id in known - linked:
         conn.execute("DELETE FROM steam_accounts WHERE steam_id = ?", (steam_id,))
-    return interval
+    (in_game,) = conn.execute(
+        "SELECT count(*) FROM steam_accounts WHERE in_game_app IS NOT NULL"
+    ).fetchone()
+    return make_plan(len(linked), in_game, configured, daily_limit)
+
+
+def _seen(
+    conn: sqlite3.Connection,
+    batch: list[str],
+    games: dict[str, int | None],
+    now: datetime,
+    plan: Plan,
+) -> None:
+    """Store what the summaries showed and pull in the library reads it calls for."""
+    now_text = to_iso(now)
+    soon = to_iso(now + timedelta(seconds=plan.active_interval))
+    for steam_id in batch:
+        row = conn.execute(
+            "SELECT in_game_app, next_sync_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
+        ).fetchone()
+        if row is None:
+            continue
+        was, next_at = row
+        game = games.get(steam_id)
+        if game is not None:
+            next_at = min(next_at, soon)  # playing: read again within an active interval
+        elif was is not None:
+            next_at = now_text  # just left the game: read now, for the session's last minutes
+        conn.execute(
+            "UPDATE steam_accounts SET in_game_app = ?, last_summary_at = ?, next_sync_at = ?,"
+            " in_game_since = CASE WHEN ? IS NULL THEN NULL"
+            " WHEN in_game_app IS ? THEN in_game_since ELSE ? END, updated_at = ?"
+            " WHERE steam_id = ?",
+            (game, now_text, next_at, game, game, now_text, now_text, steam_id),
+        )
 
 
 def _next_time(now: datetime, interval: int) -> str:
     # A little jitter keeps accounts that synced together from staying in lockstep.
     return to_iso(now + timedelta(seconds=interval * random.uniform(0.95, 1.05)))
+
+
+def _next_read(conn: sqlite3.Connection, steam_id: str, now: datetime, plan: Plan) -> str:
+    """When to read this library again: soon while the player is in a game, else the sweep."""
+    row = conn.execute(
+        "SELECT in_game_app FROM steam_accounts WHERE steam_id = ?", (steam_id,)
+    ).fetchone()
+    if row is not None and row[0] is not None:
+        return to_iso(now + timedelta(seconds=plan.active_interval))
+    return _next_time(now, plan.sweep_interval)
 
 
 def _set_link_status(conn: sqlite3.Connection, steam_id: str, status: str | None, now: str) -> None:
@@ -318,13 +425,13 @@ def _set_link_status(conn: sqlite3.Connection, steam_id: str, status: str | None
     )
 
 
-def _mark_private(conn: sqlite3.Connection, steam_id: str, now: datetime, interval: int) -> None:
+def _mark_private(conn: sqlite3.Connection, steam_id: str, now: datetime, plan: Plan) -> None:
     now_text = to_iso(now)
     conn.execute(
         "UPDATE steam_accounts SET state = 'private', private_since = coalesce(private_since, ?),"
         " last_synced_at = ?, next_sync_at = ?, failures = 0, last_error = NULL, updated_at = ?"
         " WHERE steam_id = ?",
-        (now_text, now_text, _next_time(now, interval), now_text, steam_id),
+        (now_text, now_text, _next_time(now, plan.sweep_interval), now_text, steam_id),
     )
     _set_link_status(conn, steam_id, "private_profile", now_text)
 
@@ -355,7 +462,7 @@ def _apply_library(
     steam_id: str,
     games: list[OwnedGame],
     now: datetime,
-    interval: int,
+    plan: Plan,
     tz: ZoneInfo,
 ) -> int:
     """Store the library's totals; after the baseline, announce what grew. Returns the number
@@ -393,7 +500,7 @@ def _apply_library(
         " state = 'ok', baseline_at = coalesce(steam_accounts.baseline_at, excluded.baseline_at),"
         " last_synced_at = excluded.last_synced_at, next_sync_at = excluded.next_sync_at,"
         " private_since = NULL, failures = 0, last_error = NULL, updated_at = excluded.updated_at",
-        (steam_id, now_text, now_text, _next_time(now, interval), now_text),
+        (steam_id, now_text, now_text, _next_read(conn, steam_id, now, plan), now_text),
     )
     _set_link_status(conn, steam_id, None, now_text)
     if not grown:

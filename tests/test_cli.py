@@ -345,5 +345,6 @@ def test_status_shows_the_steam_plan_holding_for_10000_links(tmp_path: Path) -> 
         )
     status = json.loads(cli("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
     assert status["steam_sync"] == "on" and status["steam_accounts"] == 10_000
-    assert status["steam_sync_interval_seconds"] > 300  # stretched from the configured 5 min
-    assert status["steam_sync_projected_calls_per_day"] <= 80_000  # 80 % of the daily limit
+    assert status["steam_summary_interval_seconds"] == 300  # 100 calls per pass fit
+    assert status["steam_sweep_interval_seconds"] == 86_400  # every library once a day
+    assert status["steam_projected_calls_per_day"] <= 80_000  # 80 % of the daily limit

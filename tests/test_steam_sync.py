@@ -4,6 +4,7 @@ schedule (staggered, persisted across restarts, stretched to the budget)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from discord.http import HTTPClient
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.links import link_account
-from bot.steam_sync import BUDGET_SHARE, _slot, plan_interval
+from bot.steam_sync import BUDGET_SHARE, _enrol, _seen, _slot, make_plan
 from tests.conftest import GUILD, OTHER_GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.steam import MODERN_ID, PRIVATE_ID, SAPHYEL_ID, FakeSteam
@@ -235,19 +236,77 @@ async def test_new_accounts_are_staggered_and_the_schedule_survives_a_restart(
         await restarted.stop()
 
 
-def test_the_interval_stretches_to_the_budget() -> None:
-    assert plan_interval(100, 300, 100_000) == 300
-    stretched = plan_interval(10_000, 300, 100_000)
-    assert stretched > 300
-    assert 10_000 * 86_400 / stretched <= 100_000 * BUDGET_SHARE
+def test_the_plan_stays_within_the_budget() -> None:
+    small = make_plan(100, 5, 300, 100_000)
+    assert (small.summary_interval, small.active_interval, small.sweep_interval) == (
+        300,
+        300,
+        86_400,
+    )
+    for accounts, in_game in [(1_000, 100), (10_000, 0), (10_000, 1_000), (10_000, 10_000)]:
+        plan = make_plan(accounts, in_game, 300, 100_000)
+        assert plan.projected_calls <= 100_000 * BUDGET_SHARE
+        assert plan.sweep_interval == 86_400  # everyone at least once a day
+    busy = make_plan(10_000, 1_000, 300, 100_000)
+    assert busy.active_interval > 300  # stretched: 1,000 players at once do not fit every 5 min
 
 
 async def test_status_reports_the_plan(core: Core, steam: FakeSteam) -> None:
     await link(core, SAPHYEL_ID)
     await sync_all(core)
     status = await core.steam_sync.status()
-    assert (status.state, status.accounts, status.interval_in_force) == ("running", 1, 300)
-    assert status.calls_today == 1 and status.projected_calls_per_day == 288
+    assert (status.state, status.accounts, status.in_game) == ("running", 1, 0)
+    assert status.calls_today == 1
+    assert status.plan.projected_calls == 288 + 1  # summaries every 5 min, one daily sweep
+
+
+async def test_players_in_a_game_are_read_every_interval_and_once_after_leaving(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    sync = core.steam_sync
+    await link(core, SAPHYEL_ID)
+    await sync.sync_now()  # the baseline
+    reads = steam.calls["GetOwnedGames"]
+    await sync.run_once()  # not in a game: the next read is the daily sweep
+    for _ in range(3):
+        clock.advance(300)
+        await sync.run_once()
+    assert steam.calls["GetOwnedGames"] == reads
+    steam.summaries[SAPHYEL_ID]["gameid"] = str(GRIM_DAWN)  # starts playing
+    clock.advance(300)
+    await sync.run_once()  # summaries see it: a read within one active interval
+    play(steam, SAPHYEL_ID, GRIM_DAWN, 5)
+    clock.advance(300)
+    await sync.run_once()
+    assert steam.calls["GetOwnedGames"] == reads + 1
+    assert "5 min" in (await events(core))[-1][2]  # caught within two intervals
+    play(steam, SAPHYEL_ID, GRIM_DAWN, 7)
+    del steam.summaries[SAPHYEL_ID]["gameid"]  # ...and leaves
+    clock.advance(300)
+    await sync.run_once()  # the summaries show it left: read at once, for the last minutes
+    assert steam.calls["GetOwnedGames"] == reads + 2
+    assert "12 min" in (await events(core))[-1][2]
+    for _ in range(5):
+        clock.advance(300)
+        await sync.run_once()
+    assert steam.calls["GetOwnedGames"] == reads + 2  # back to the daily sweep
+    clock.advance(86_400 * 1.05)  # the sweep's slot, with its jitter of up to 5 %
+    await sync.run_once()
+    assert steam.calls["GetOwnedGames"] == reads + 3
+
+
+async def test_summaries_ask_100_accounts_per_call(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    for n in range(250):
+        steam_id = f"7656119{8_200_000_000 + n:010d}"
+        steam.players[steam_id] = []
+        await link(core, steam_id, user=2000 + n)
+    await core.steam_sync.run_once()
+    assert steam.calls["GetPlayerSummaries"] == 3
+    clock.advance(60)
+    await core.steam_sync.run_once()
+    assert steam.calls["GetPlayerSummaries"] == 3  # not again before the summary interval
 
 
 async def test_links_are_enrolled_at_once_when_announced_and_otherwise_within_30_s(
@@ -265,3 +324,25 @@ async def test_links_are_enrolled_at_once_when_announced_and_otherwise_within_30
     clock.advance(31)
     await sync.run_once()
     assert (await sync.status()).accounts == 2
+
+
+async def test_leaving_a_game_pulls_the_next_read_in(core: Core, clock: ManualClock) -> None:
+    """With a stretched active interval, a player who leaves is read at the next summary pass
+    instead of at the far-off next active read."""
+    await link(core, SAPHYEL_ID)
+    plan = make_plan(10_000, 1_000, 300, 100_000)  # active interval ~35 min
+    await core.db.write(lambda c: _enrol(c, clock.now(), 300, 100_000))
+    now = clock.now()
+    later = to_iso(now + timedelta(seconds=plan.active_interval))
+    await core.db.write(
+        lambda c: c.execute(
+            "UPDATE steam_accounts SET in_game_app = ?, next_sync_at = ?",
+            (GRIM_DAWN, later),
+        )
+    )
+    await core.db.write(lambda c: _seen(c, [SAPHYEL_ID], {SAPHYEL_ID: GRIM_DAWN}, now, plan))
+    row = await core.db.fetchone("SELECT next_sync_at, in_game_since FROM steam_accounts")
+    assert row is not None and row[0] == later  # still playing: the active read stands
+    await core.db.write(lambda c: _seen(c, [SAPHYEL_ID], {}, now, plan))
+    row = await core.db.fetchone("SELECT next_sync_at, in_game_app FROM steam_accounts")
+    assert row is not None and tuple(row) == (to_iso(now), None)

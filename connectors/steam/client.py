@@ -118,6 +118,10 @@ class PlayerSummary:
     avatar_url: str | None
     #: ``communityvisibilitystate``: 1 = private (or friends only), 3 = public.
     visibility: int
+    #: ``gameid``: the app the player is in right now, when Steam shows it (public, not invisible).
+    game_id: int | None = None
+    #: ``personastate``: 0 offline (or invisible), 1 online, 2 busy, 3 away, ...
+    persona_state: int = 0
 
     @property
     def public(self) -> bool:
@@ -566,6 +570,8 @@ def _player_summary(entry: Any) -> PlayerSummary:
         ),
         # Missing visibility is treated as private: never show what Steam did not call public.
         visibility=visibility if visibility is not None else 1,
+        game_id=_as_int(entry.get("gameid")),
+        persona_state=_as_int(entry.get("personastate")) or 0,
     )
 
 
