@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         "status", parents=[parent], help="show database and endpoint status"
     )
     status.add_argument("--json", action="store_true")
+
+    sync = commands.add_parser(
+        "sync", parents=[parent], help="read linked Steam libraries now (outside the plan)"
+    )
+    sync.add_argument("--guild", type=int, help="only accounts linked in this Discord server")
+    sync.add_argument("--member", type=int, help="only this Discord member's accounts")
+    sync.add_argument("--json", action="store_true")
     return parser
 
 
@@ -445,6 +452,51 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace, config: Config) -> int:
+    """Read linked Steam libraries now, from this process (safe while the server runs: the
+    database serialises the writes, and the Steam budget is shared through it)."""
+    if not config.steam.api_key:
+        raise CliError("no Steam API key is configured ([steam] api_key or STEAM_API_KEY)")
+    sql = "SELECT DISTINCT external_id FROM account_links WHERE source = 'steam'"
+    params: list[int] = []
+    if args.guild is not None:
+        sql += " AND guild_id = ?"
+        params.append(args.guild)
+    if args.member is not None:
+        sql += " AND discord_user_id = ?"
+        params.append(args.member)
+    conn = _open_db(config)
+    try:
+        steam_ids = [r[0] for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
+    if not steam_ids:
+        raise CliError("no linked Steam account matches")
+
+    async def run() -> dict[str, int]:
+        from bot.core import Core
+
+        core = await Core.start(config)
+        try:
+            report = await core.steam_sync.sync_report(steam_ids)
+            if report["invalid_key"]:
+                raise CliError(f"Steam refused the API key: {core.steam_sync.key_problem}")
+            return dict(report)
+        finally:
+            await core.stop()
+
+    report = asyncio.run(run())
+    counts = {k: report.get(k, 0) for k in ("ok", "private", "deferred", "busy")}
+    if args.json:
+        print(json.dumps({"accounts": len(steam_ids), **counts}))
+    else:
+        print(
+            f"read {counts['ok']} of {len(steam_ids)} Steam libraries;"
+            f" {counts['private']} private, {counts['deferred']} deferred (Steam busy or down)"
+        )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bot.app import serve, setup_logging
 
@@ -479,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backup(args, config)
         if args.command == "status":
             return cmd_status(args, config)
+        if args.command == "sync":
+            return cmd_sync(args, config)
     except ConfigError as exc:
         print(f"questlog: config error: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ import logging
 import math
 import random
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,7 +206,7 @@ class SteamSync:
         )
         ids = [r[0] for r in due if r[0] not in self._in_flight]
         results = await asyncio.gather(*(self._sync_guarded(s, plan) for s in ids))
-        return sum(1 for ok in results if ok)
+        return results.count("ok")
 
     async def _planned(self, now: datetime, *, force: bool = False) -> Plan:
         """Reconcile steam_accounts with the links (at most every ENROL_SECONDS: it reads every
@@ -245,14 +246,19 @@ class SteamSync:
             await self.db.write(lambda c, b=batch, g=games, t=seen_at: _seen(c, b, g, t, plan))
 
     async def sync_now(self, steam_ids: list[str] | None = None) -> int:
-        """Read these libraries (every linked one when None) right away, outside the plan."""
+        """Read these libraries (every linked one when None) right away, outside the plan;
+        returns how many were read."""
+        return (await self.sync_report(steam_ids))["ok"]
+
+    async def sync_report(self, steam_ids: list[str] | None = None) -> Counter[str]:
+        """Like sync_now, counting each outcome: ok, private, deferred, invalid_key, busy."""
         now = self.clock.now()
         plan = await self._planned(now, force=True)
         if steam_ids is None:
             rows = await self.db.fetchall("SELECT steam_id FROM steam_accounts")
             steam_ids = [r[0] for r in rows]
         results = await asyncio.gather(*(self._sync_guarded(s, plan) for s in steam_ids))
-        return sum(1 for ok in results if ok)
+        return Counter(results)
 
     def _key_refused(self, exc: Exception) -> None:
         if self.key_problem is None:
@@ -264,9 +270,11 @@ class SteamSync:
         self.key_problem = str(exc)
         self.metrics.inc("questlog_steam_sync_total", result="invalid_key")
 
-    async def _sync_guarded(self, steam_id: str, plan: Plan) -> bool:
-        if steam_id in self._in_flight or self.key_problem is not None:
-            return False
+    async def _sync_guarded(self, steam_id: str, plan: Plan) -> str:
+        if self.key_problem is not None:
+            return "invalid_key"
+        if steam_id in self._in_flight:
+            return "busy"
         self._in_flight.add(steam_id)
         try:
             async with self._semaphore:
@@ -276,23 +284,24 @@ class SteamSync:
 
     # ------------------------------------------------------------------ one account
 
-    async def sync_account(self, steam_id: str, plan: Plan) -> bool:
+    async def sync_account(self, steam_id: str, plan: Plan) -> str:
+        """Read one library: "ok", "private", "deferred" (429/5xx) or "invalid_key"."""
         try:
             games = await self.steam.get_owned_games(steam_id)
         except PrivateProfile:
             await self.db.write(lambda c: _mark_private(c, steam_id, self.clock.now(), plan))
             self.metrics.inc("questlog_steam_sync_total", result="private_profile")
-            return False
+            return "private"
         except (InvalidKey, NotConfigured) as exc:
             self._key_refused(exc)
-            return False
+            return "invalid_key"
         except SteamError as exc:
             state = "rate_limited" if isinstance(exc, RateLimited) else "unavailable"
             error = str(exc)
             await self.db.write(lambda c: _mark_retry(c, steam_id, self.clock.now(), state, error))
             log.warning("Steam sync of an account deferred (%s): %s", state, exc)
             self.metrics.inc("questlog_steam_sync_total", result=state)
-            return False
+            return "deferred"
         now = self.clock.now()
         new_events = await self.db.write(
             lambda c: _apply_library(c, steam_id, games, now, plan, self.tz)
@@ -300,7 +309,7 @@ class SteamSync:
         self.metrics.inc("questlog_steam_sync_total", result="ok")
         if new_events and self.on_event is not None:
             self.on_event()
-        return True
+        return "ok"
 
     # ------------------------------------------------------------------ status
 

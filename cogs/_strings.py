@@ -129,4 +129,35 @@ EVENT_NAMES = {
     "playtime.milestone": "Playtime milestones",
     "custom.*": "Custom events from scripts",
     "steam.achievement": "Steam achievements",
+    "steam.game_played": "Steam: played today (one line per game and day)",
+}
+
+SYNC_GROUP = "Steam sync: read linked Steam accounts now, or see the plan and the day's budget"
+SYNC_NOW = "Read linked Steam libraries now (one member's, or everyone's in this server)"
+SYNC_NOW_MEMBER_ARG = "Only this member's Steam account"
+SYNC_STATUS = "Show the Steam sync's plan and today's API calls"
+SYNC_NO_ACCOUNTS = "No Steam account is linked here{who}. Players link theirs with `/link steam`."
+SYNC_NOT_RUNNING = {
+    "not_configured": "Steam sync is off: no Steam API key is configured (`[steam] api_key`).",
+    "disabled": "Steam sync is off (`[steam] sync_enabled = false`).",
+    "invalid_key": (
+        "Steam sync has stopped: Steam refused the API key ({detail}). Set a valid key and"
+        " restart Questlog."
+    ),
+}
+SYNC_DONE = "Read {ok} of {total} Steam libraries."
+SYNC_DONE_PRIVATE = " {count} have private game details (the player can make them public in Steam)."
+SYNC_DONE_DEFERRED = " {count} could not be read now (Steam busy or down); they are retried soon."
+SYNC_STATUS_LINES = (
+    "**Steam sync:** {state}\n"
+    "Linked accounts: {accounts} ({in_game} in a game now, {private} private)\n"
+    "Who is playing: checked every {summary}\n"
+    "Players in a game: read every {active}; everyone else once every {sweep}\n"
+    "API calls today: {calls:,} of {limit:,} · projected per day: {projected:,}"
+)
+SYNC_STATES = {
+    "running": "running",
+    "disabled": "off (`[steam] sync_enabled = false`)",
+    "not_configured": "off (no Steam API key)",
+    "invalid_key": "stopped: Steam refused the API key",
 }

@@ -4,6 +4,9 @@ schedule (staggered, persisted across restarts, stretched to the budget)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +20,7 @@ from bot.steam_sync import BUDGET_SHARE, _enrol, _seen, _slot, make_plan
 from tests.conftest import GUILD, OTHER_GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.steam import MODERN_ID, PRIVATE_ID, SAPHYEL_ID, FakeSteam
+from tests.process import cli, write_config
 from tests.test_feed import CHANNEL, set_feed, statuses
 from tests.test_feed_discord import http, poster
 
@@ -346,3 +350,33 @@ async def test_leaving_a_game_pulls_the_next_read_in(core: Core, clock: ManualCl
     await core.db.write(lambda c: _seen(c, [SAPHYEL_ID], {}, now, plan))
     row = await core.db.fetchone("SELECT next_sync_at, in_game_app FROM steam_accounts")
     assert row is not None and tuple(row) == (to_iso(now), None)
+
+
+async def test_cli_sync_reads_libraries_from_another_process(
+    tmp_path: Any, steam: FakeSteam
+) -> None:
+    config = write_config(
+        tmp_path, steam={"api_key": steam.api_key, "api_base_url": steam.base_url}
+    )
+    missing = await asyncio.to_thread(
+        cli, "sync", "--config", str(config), cwd=tmp_path, check=False
+    )
+    assert missing.returncode == 1 and "no linked Steam account" in missing.stderr
+    now = "2025-03-01T12:00:00.000000Z"
+    with sqlite3.connect(tmp_path / "data" / "q.sqlite3") as conn:
+        conn.executemany(
+            "INSERT INTO account_links (guild_id, discord_user_id, source, external_id,"
+            " created_at, updated_at) VALUES (?, ?, 'steam', ?, ?, ?)",
+            [(GUILD, ALICE, SAPHYEL_ID, now, now), (GUILD, BOB, PRIVATE_ID, now, now)],
+        )
+    done = await asyncio.to_thread(
+        cli, "sync", "--member", str(ALICE), "--json", "--config", str(config), cwd=tmp_path
+    )
+    assert json.loads(done.stdout) == {
+        "accounts": 1,
+        "ok": 1,
+        "private": 0,
+        "deferred": 0,
+        "busy": 0,
+    }
+    assert steam.calls["GetOwnedGames"] == 1

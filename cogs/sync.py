@@ -1,0 +1,80 @@
+"""/sync: read linked Steam libraries now, and show the sync's plan (admins only)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import Questlog, UserError, reply
+from cogs import _strings as strings
+from connectors.base import human_duration
+
+
+def _every(seconds: int) -> str:
+    return human_duration(seconds) if seconds % 60 == 0 or seconds > 3600 else f"{seconds} s"
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_GROUP):
+    def __init__(self, bot: Questlog) -> None:
+        self.bot = bot
+        self.core = bot.core
+
+    @app_commands.command(name="now", description=strings.SYNC_NOW)
+    @app_commands.describe(member=strings.SYNC_NOW_MEMBER_ARG)
+    async def now(
+        self, interaction: discord.Interaction, member: discord.Member | None = None
+    ) -> None:
+        if interaction.guild_id is None:
+            raise UserError("This command works only in a server.")
+        sync = self.core.steam_sync
+        status = await sync.status()
+        if status.state != "running":
+            raise UserError(strings.SYNC_NOT_RUNNING[status.state].format(detail=status.detail))
+        sql = (
+            "SELECT DISTINCT external_id FROM account_links WHERE guild_id = ? AND source = 'steam'"
+        )
+        params: tuple[int, ...] = (interaction.guild_id,)
+        if member is not None:
+            sql += " AND discord_user_id = ?"
+            params = (interaction.guild_id, member.id)
+        rows = await self.core.db.fetchall(sql, params)
+        if not rows:
+            who = f" for {member.mention}" if member is not None else ""
+            raise UserError(strings.SYNC_NO_ACCOUNTS.format(who=who))
+        await interaction.response.defer(ephemeral=True, thinking=True)  # Steam may be slow
+        sync.links_changed()
+        report = await sync.sync_report([r[0] for r in rows])
+        if report["invalid_key"]:
+            status = await sync.status()
+            raise UserError(strings.SYNC_NOT_RUNNING["invalid_key"].format(detail=status.detail))
+        text = strings.SYNC_DONE.format(ok=report["ok"], total=len(rows))
+        if report["private"]:
+            text += strings.SYNC_DONE_PRIVATE.format(count=report["private"])
+        if report["deferred"] or report["busy"]:
+            text += strings.SYNC_DONE_DEFERRED.format(count=report["deferred"] + report["busy"])
+        await reply(interaction, text)
+
+    @app_commands.command(name="status", description=strings.SYNC_STATUS)
+    async def status(self, interaction: discord.Interaction) -> None:
+        status = await self.core.steam_sync.status()
+        plan = status.plan
+        text = strings.SYNC_STATUS_LINES.format(
+            state=strings.SYNC_STATES.get(status.state, status.state),
+            accounts=status.accounts,
+            in_game=status.in_game,
+            private=status.private,
+            summary=_every(plan.summary_interval),
+            active=_every(plan.active_interval),
+            sweep=_every(plan.sweep_interval),
+            calls=status.calls_today,
+            limit=status.daily_limit,
+            projected=plan.projected_calls,
+        )
+        await reply(interaction, text)
+
+
+async def setup(bot: Questlog) -> None:
+    await bot.add_cog(Sync(bot))
