@@ -116,7 +116,7 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
     if lines:
         embed["description"] = clip("\n".join(lines), DESCRIPTION_MAX)
     fields: list[dict[str, Any]] = []
-    if event["type"] in ("playtime.milestone", "steam.game_played"):
+    if event["type"] in ("playtime.milestone", "steam.game_played", "steam.achievement"):
         game = payload.get("game_name") or payload.get("game_id", "?")
         fields.append(
             {
@@ -128,6 +128,17 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
         url = _steam_store(payload.get("game_id"))
         if url:
             embed["url"] = url
+    if payload.get("rarity"):
+        fields.append(
+            {
+                "name": "Rarity",
+                "value": clip(escape(str(payload["rarity"])), FIELD_VALUE_MAX),
+                "inline": True,
+            }
+        )
+    icon = payload.get("icon")
+    if isinstance(icon, str) and icon.startswith("https://"):
+        embed["thumbnail"] = {"url": icon[:2048]}
     if payload.get("world") or payload.get("server_id"):
         where = payload.get("world") or payload.get("server_id")
         fields.append(

@@ -35,17 +35,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import random
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock, to_iso
+from bot.clock import Clock, from_iso, to_iso
 from bot.ingest import GLOBAL_SCOPE, insert_event, record_playtime
 from bot.metrics import Metrics
 from bot.stats import remember_game_name
@@ -53,7 +54,7 @@ from bot.storage import Database
 from bot.tasks import cancel_task
 from connectors.base import ActivityEvent, human_duration
 from connectors.steam import SteamClient
-from connectors.steam.client import OwnedGame
+from connectors.steam.client import OwnedGame, Unlock
 from connectors.steam.errors import (
     InvalidKey,
     NotConfigured,
@@ -71,6 +72,10 @@ SWEEP_SECONDS = 86_400
 SUMMARY_BATCH = 100
 TICK_SECONDS = 5.0
 DUE_PER_TICK = 200
+SCHEMA_CACHE_SECONDS = 7 * 86_400
+PERCENT_CACHE_SECONDS = 86_400
+RARE_PERCENT = 10.0  # below this share of players an unlock is called rare in the feed
+CALLS_PER_ACTIVE_READ = 2  # the library, and the achievements of the game being played
 ENROL_SECONDS = 30.0  # new links are picked up within this (or at once via links_changed)
 BACKOFF_BASE_SECONDS = 60.0
 BACKOFF_MAX_SECONDS = 6 * 3600.0
@@ -102,8 +107,8 @@ def make_plan(accounts: int, in_game: int, configured: int, daily_limit: int) ->
     summary_calls = math.ceil(batches * day / summary_interval)
     sweep_calls = math.ceil(accounts * day / sweep_interval)
     left = max(1.0, usable - summary_calls - sweep_calls)
-    active_interval = max(configured, math.ceil(in_game * day / left))
-    active_calls = math.ceil(in_game * day / active_interval)
+    active_interval = max(configured, math.ceil(in_game * CALLS_PER_ACTIVE_READ * day / left))
+    active_calls = math.ceil(in_game * CALLS_PER_ACTIVE_READ * day / active_interval)
     return Plan(
         summary_interval, active_interval, sweep_interval, summary_calls, active_calls, sweep_calls
     )
@@ -143,6 +148,7 @@ class SteamSync:
         tz: ZoneInfo,
         concurrency: int = 4,
         enabled: bool = True,
+        language: str = "english",
         on_event: Any = None,
     ) -> None:
         self.db = db
@@ -153,6 +159,8 @@ class SteamSync:
         self.daily_limit = daily_limit
         self.tz = tz
         self.enabled = enabled
+        self.language = language  # of achievement names and descriptions (GetSchemaForGame)
+
         self.on_event = on_event  # wakes the feed poster
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: set[str] = set()
@@ -303,13 +311,87 @@ class SteamSync:
             self.metrics.inc("questlog_steam_sync_total", result=state)
             return "deferred"
         now = self.clock.now()
-        new_events = await self.db.write(
+        new_events, grown = await self.db.write(
             lambda c: _apply_library(c, steam_id, games, now, plan, self.tz)
         )
         self.metrics.inc("questlog_steam_sync_total", result="ok")
+        for game in grown:  # only games played since the last read can have new unlocks
+            new_events += await self.check_achievements(steam_id, game)
         if new_events and self.on_event is not None:
             self.on_event()
         return "ok"
+
+    # ------------------------------------------------------------------ achievements
+
+    async def check_achievements(self, steam_id: str, game: OwnedGame) -> int:
+        """Compare the player's unlocks in a game with the stored ones; announce new ones.
+        A failure here loses nothing: the next check compares with what is stored."""
+        app_id = game.app_id
+        try:
+            unlocks = await self.steam.get_player_achievements(steam_id, app_id)
+        except (InvalidKey, NotConfigured) as exc:
+            self._key_refused(exc)
+            return 0
+        except PrivateProfile:
+            return 0  # game details hidden: the library read already marks the account
+        except SteamError as exc:
+            log.warning("Steam achievements of app %s deferred: %s", app_id, exc)
+            return 0
+        achieved = [u for u in unlocks if u.achieved]
+        stored, baseline = await self.db.read(lambda c: _stored_unlocks(c, steam_id, app_id))
+        fresh = [u for u in achieved if u.api_name not in stored]
+        if baseline is None:
+            now = self.clock.now()
+            await self.db.write(lambda c: _store_unlocks(c, steam_id, app_id, achieved, now))
+            return 0
+        if not fresh:
+            return 0
+        schema = await self._cached(app_id, "schema", self.language)
+        if any(u.api_name not in schema for u in fresh):  # added by a game update since
+            schema = await self._cached(app_id, "schema", self.language, refresh=True)
+        percentages = await self._cached(app_id, "percentages", "")
+        now = self.clock.now()
+        return await self.db.write(
+            lambda c: _announce_unlocks(c, steam_id, game, fresh, schema, percentages, now)
+        )
+
+    async def _cached(
+        self, app_id: int, kind: str, language: str, *, refresh: bool = False
+    ) -> dict[str, Any]:
+        """The game's schema or percentages, from the cache while fresh, else from Steam (a
+        failure falls back to a stale copy, or to nothing: the event then shows API names)."""
+        row = await self.db.fetchone(
+            "SELECT body, fetched_at FROM steam_game_cache WHERE app_id = ? AND kind = ?"
+            " AND language = ?",
+            (app_id, kind, language),
+        )
+        max_age = SCHEMA_CACHE_SECONDS if kind == "schema" else PERCENT_CACHE_SECONDS
+        now = self.clock.now()
+        fresh = row is not None and from_iso(row[1]) > now - timedelta(seconds=max_age)
+        if row is not None and fresh and not refresh:
+            return dict(json.loads(row[0]))
+        try:
+            if kind == "schema":
+                fetched = await self.steam.get_schema_for_game(app_id, language)
+                body: dict[str, Any] = {
+                    name: {"name": i.display_name, "description": i.description, "icon": i.icon}
+                    for name, i in fetched.items()
+                }
+            else:
+                body = dict(await self.steam.get_global_achievement_percentages(app_id))
+        except SteamError as exc:
+            log.warning("Steam %s of app %s unavailable: %s", kind, app_id, exc)
+            return dict(json.loads(row[0])) if row is not None else {}
+        text = json.dumps(body, ensure_ascii=False)
+        await self.db.write(
+            lambda c: c.execute(
+                "INSERT INTO steam_game_cache (app_id, kind, language, body, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, kind, language) DO UPDATE SET"
+                " body = excluded.body, fetched_at = excluded.fetched_at",
+                (app_id, kind, language, text, to_iso(now)),
+            )
+        )
+        return body
 
     # ------------------------------------------------------------------ status
 
@@ -473,9 +555,9 @@ def _apply_library(
     now: datetime,
     plan: Plan,
     tz: ZoneInfo,
-) -> int:
+) -> tuple[int, list[OwnedGame]]:
     """Store the library's totals; after the baseline, announce what grew. Returns the number
-    of activity events stored."""
+    of activity events stored and the games that grew."""
     now_text = to_iso(now)
     account = conn.execute(
         "SELECT baseline_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
@@ -513,7 +595,7 @@ def _apply_library(
     )
     _set_link_status(conn, steam_id, None, now_text)
     if not grown:
-        return 0
+        return 0, []
     links = conn.execute(
         "SELECT guild_id, discord_user_id, display_name FROM account_links"
         " WHERE source = 'steam' AND external_id = ?",
@@ -549,6 +631,113 @@ def _apply_library(
                 actor_name=display_name,
                 external_id=f"{steam_id}:{game.app_id}:{day}",
                 update_key=f"steam.game_played:{steam_id}:{game.app_id}:{day}",
+            )
+            insert_event(conn, event, guild_id, None, now_text)
+            stored += 1
+    return stored, [game for game, _ in grown]
+
+
+def _stored_unlocks(
+    conn: sqlite3.Connection, steam_id: str, app_id: int
+) -> tuple[set[str], str | None]:
+    names = {
+        r[0]
+        for r in conn.execute(
+            "SELECT api_name FROM steam_achievements WHERE steam_id = ? AND app_id = ?",
+            (steam_id, app_id),
+        ).fetchall()
+    }
+    row = conn.execute(
+        "SELECT baseline_at FROM steam_achievement_games WHERE steam_id = ? AND app_id = ?",
+        (steam_id, app_id),
+    ).fetchone()
+    return names, row[0] if row else None
+
+
+def _unlock_time(unlock: Unlock) -> str | None:
+    if unlock.unlock_time is None or unlock.unlock_time <= 0:
+        return None
+    return to_iso(datetime.fromtimestamp(unlock.unlock_time, UTC))
+
+
+def _store_unlocks(
+    conn: sqlite3.Connection, steam_id: str, app_id: int, unlocks: list[Unlock], now: datetime
+) -> None:
+    """A game's first check: its existing unlocks are the baseline, stored silently."""
+    now_text = to_iso(now)
+    conn.executemany(
+        "INSERT OR IGNORE INTO steam_achievements (steam_id, app_id, api_name, unlocked_at,"
+        " noticed_at) VALUES (?, ?, ?, ?, ?)",
+        [(steam_id, app_id, u.api_name, _unlock_time(u), now_text) for u in unlocks],
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO steam_achievement_games (steam_id, app_id, baseline_at)"
+        " VALUES (?, ?, ?)",
+        (steam_id, app_id, now_text),
+    )
+
+
+def rarity(percent: float | None) -> str | None:
+    """'rare: 2.3 % of players' below RARE_PERCENT, else '41.0 % of players'."""
+    if percent is None:
+        return None
+    shown = f"{percent:.1f}" if percent >= 0.1 else f"{percent:.2f}"
+    return f"rare: {shown} % of players" if percent < RARE_PERCENT else f"{shown} % of players"
+
+
+def _announce_unlocks(
+    conn: sqlite3.Connection,
+    steam_id: str,
+    game: OwnedGame,
+    fresh: list[Unlock],
+    schema: dict[str, Any],
+    percentages: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Store new unlocks and announce each once to every guild that links the account (the
+    INSERT and the events share the transaction: exactly once, also across restarts)."""
+    now_text = to_iso(now)
+    links = conn.execute(
+        "SELECT guild_id, discord_user_id, display_name FROM account_links"
+        " WHERE source = 'steam' AND external_id = ?",
+        (steam_id,),
+    ).fetchall()
+    stored = 0
+    for unlock in fresh:
+        unlocked_at = _unlock_time(unlock)
+        inserted = conn.execute(
+            "INSERT OR IGNORE INTO steam_achievements (steam_id, app_id, api_name, unlocked_at,"
+            " noticed_at) VALUES (?, ?, ?, ?, ?)",
+            (steam_id, game.app_id, unlock.api_name, unlocked_at, now_text),
+        ).rowcount
+        if not inserted:
+            continue
+        info = schema.get(unlock.api_name) or {}
+        display = info.get("name") or unlock.api_name
+        percent = percentages.get(unlock.api_name)
+        title_game = game.name or f"app {game.app_id}"
+        for guild_id, user_id, display_name in links:
+            name = display_name or "A linked player"
+            event = ActivityEvent(
+                type="steam.achievement",
+                title=f"{name} unlocked {display} in {title_game}",
+                occurred_at=from_iso(unlocked_at) if unlocked_at else now,
+                source="steam",
+                payload={
+                    "game_id": game.app_id,
+                    "game_name": game.name,
+                    "achievement": display,
+                    "api_name": unlock.api_name,
+                    "description": info.get("description"),
+                    "icon": info.get("icon"),
+                    "percent": percent,
+                    "rarity": rarity(percent),
+                },
+                guild_id=guild_id,
+                actor_user_id=user_id,
+                actor_external_id=steam_id,
+                actor_name=display_name,
+                external_id=f"{steam_id}:{game.app_id}:{unlock.api_name}",
             )
             insert_event(conn, event, guild_id, None, now_text)
             stored += 1

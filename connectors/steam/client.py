@@ -129,6 +129,26 @@ class PlayerSummary:
 
 
 @dataclass(frozen=True)
+class Unlock:
+    """One of a player's achievements in a game."""
+
+    api_name: str
+    achieved: bool
+    unlock_time: int | None  # Unix seconds; older answers carry none
+
+
+@dataclass(frozen=True)
+class AchievementInfo:
+    """What GetSchemaForGame says about an achievement (in the requested language)."""
+
+    api_name: str
+    display_name: str
+    description: str | None
+    icon: str | None
+    hidden: bool
+
+
+@dataclass(frozen=True)
 class _Endpoint:
     name: str
     path: str
@@ -140,6 +160,15 @@ class _Endpoint:
 _OWNED_GAMES = _Endpoint("GetOwnedGames", "/IPlayerService/GetOwnedGames/v1/", privacy_403=True)
 _SUMMARIES = _Endpoint("GetPlayerSummaries", "/ISteamUser/GetPlayerSummaries/v2/", False)
 _RESOLVE_VANITY = _Endpoint("ResolveVanityURL", "/ISteamUser/ResolveVanityURL/v1/", False)
+_PLAYER_ACHIEVEMENTS = _Endpoint(
+    "GetPlayerAchievements", "/ISteamUserStats/GetPlayerAchievements/v1/", privacy_403=True
+)
+_SCHEMA = _Endpoint("GetSchemaForGame", "/ISteamUserStats/GetSchemaForGame/v2/", False)
+_PERCENTAGES = _Endpoint(
+    "GetGlobalAchievementPercentagesForApp",
+    "/ISteamUserStats/GetGlobalAchievementPercentagesForApp/v2/",
+    False,
+)
 
 
 # --------------------------------------------------------------------------- rate limiter
@@ -357,6 +386,85 @@ class SteamClient:
                 )
             )
         return owned
+
+    async def get_player_achievements(self, steam_id: str, app_id: int) -> list[Unlock]:
+        """The player's achievements in a game; empty when the game has no achievements.
+
+        Raises :class:`PrivateProfile` for the JSON 403 "Profile is not public".
+        """
+        self._require_key()
+        params = {"steamid": steam_id.strip(), "appid": str(int(app_id))}
+        try:
+            data = await self._call(_PLAYER_ACHIEVEMENTS, params)
+        except Unavailable as exc:
+            # HTTP 400 {"playerstats":{"error":"Requested app has no stats",...}}: nothing to track.
+            if exc.http_status == 400 and "no stats" in str(exc).lower():
+                return []
+            raise
+        stats = data.get("playerstats") if isinstance(data, dict) else None
+        if not isinstance(stats, dict):
+            raise _malformed(_PLAYER_ACHIEVEMENTS, "no 'playerstats' object")
+        entries = stats.get("achievements", [])
+        if not isinstance(entries, list):
+            raise _malformed(_PLAYER_ACHIEVEMENTS, "'achievements' is not a list")
+        unlocks = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("apiname"), str):
+                raise _malformed(_PLAYER_ACHIEVEMENTS, "an achievement has no 'apiname'")
+            unlocks.append(
+                Unlock(
+                    api_name=entry["apiname"],
+                    achieved=_as_int(entry.get("achieved")) == 1,
+                    unlock_time=_as_int(entry.get("unlocktime")) or None,
+                )
+            )
+        return unlocks
+
+    async def get_schema_for_game(
+        self, app_id: int, language: str = "english"
+    ) -> dict[str, AchievementInfo]:
+        """Display names, descriptions and icons of a game's achievements, by API name."""
+        self._require_key()
+        data = await self._call(_SCHEMA, {"appid": str(int(app_id)), "l": language})
+        game = data.get("game") if isinstance(data, dict) else None
+        stats = game.get("availableGameStats") if isinstance(game, dict) else None
+        entries = stats.get("achievements", []) if isinstance(stats, dict) else []
+        if not isinstance(entries, list):
+            raise _malformed(_SCHEMA, "'achievements' is not a list")
+        schema = {}
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                continue
+            display = entry.get("displayName")
+            schema[entry["name"]] = AchievementInfo(
+                api_name=entry["name"],
+                display_name=display if isinstance(display, str) and display else entry["name"],
+                description=_optional_str(entry.get("description")),
+                icon=_optional_str(entry.get("icon")),
+                hidden=_as_int(entry.get("hidden")) == 1,
+            )
+        return schema
+
+    async def get_global_achievement_percentages(self, app_id: int) -> dict[str, float]:
+        """Share of all players (in %) who unlocked each achievement, by API name."""
+        self._require_key()
+        data = await self._call(_PERCENTAGES, {"gameid": str(int(app_id))})
+        wrapper = data.get("achievementpercentages") if isinstance(data, dict) else None
+        entries = wrapper.get("achievements", []) if isinstance(wrapper, dict) else []
+        if not isinstance(entries, list):
+            raise _malformed(_PERCENTAGES, "'achievements' is not a list")
+        found = {}
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                continue
+            raw = entry.get("percent")
+            try:  # a number, or (in newer answers) a string holding one
+                percent = float(raw) if not isinstance(raw, bool) else None
+            except (TypeError, ValueError):
+                percent = None
+            if percent is not None and 0.0 <= percent <= 100.0:
+                found[entry["name"]] = percent
+        return found
 
     async def get_player_summaries(self, steam_ids: Sequence[str]) -> dict[str, PlayerSummary]:
         """Summaries by SteamID64, in batches of 100 ids per call. Unknown ids are left out."""
@@ -582,9 +690,11 @@ def _shorten(text: str, limit: int = 64) -> str:
 __all__ = [
     "DEFAULT_BASE_URL",
     "SUMMARIES_BATCH_SIZE",
+    "AchievementInfo",
     "CallBudget",
     "MemoryBudget",
     "OwnedGame",
     "PlayerSummary",
     "SteamClient",
+    "Unlock",
 ]

@@ -40,6 +40,10 @@ class SteamConnector(Connector):
             "steam.game_played",
             "A linked player played a Steam game today (one line per game and day, updated)",
         ),
+        EventSpec(
+            "steam.achievement",
+            "A linked player unlocked a Steam achievement (with its rarity)",
+        ),
     )
 
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:

@@ -53,6 +53,11 @@ ENDPOINTS: dict[str, str] = {
     "GetOwnedGames": "/IPlayerService/GetOwnedGames/v1/",
     "GetPlayerSummaries": "/ISteamUser/GetPlayerSummaries/v2/",
     "ResolveVanityURL": "/ISteamUser/ResolveVanityURL/v1/",
+    "GetPlayerAchievements": "/ISteamUserStats/GetPlayerAchievements/v1/",
+    "GetSchemaForGame": "/ISteamUserStats/GetSchemaForGame/v2/",
+    "GetGlobalAchievementPercentagesForApp": (
+        "/ISteamUserStats/GetGlobalAchievementPercentagesForApp/v2/"
+    ),
 }
 
 MAX_SUMMARY_IDS = 100
@@ -69,6 +74,17 @@ _SERVER_ERROR_HTML = (
     b"<html><head><title>Internal Server Error</title></head>"
     b"<body><h1>Internal Server Error</h1></body></html>"
 )
+
+
+GRIM_DAWN_APP = 219990  # the game of the 2019 achievement and schema fixtures
+
+
+def _achievements(name: str) -> list[dict[str, Any]]:
+    return list(fixture_json(name)["playerstats"]["achievements"])
+
+
+def _schema(name: str) -> list[dict[str, Any]]:
+    return list(fixture_json(name)["game"]["availableGameStats"]["achievements"])
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -135,6 +151,18 @@ class FakeSteam:
             "saphyel": SAPHYEL_ID,
             "valve": VALVE_GROUP_ID,
         }
+        #: (steamid, appid) -> GetPlayerAchievements entries (apiname, achieved, unlocktime).
+        self.achievements: dict[tuple[str, int], list[dict[str, Any]]] = {
+            (SAPHYEL_ID, GRIM_DAWN_APP): _achievements(
+                "GetPlayerAchievements_v1-success_with_unlocktime_2019.json"
+            ),
+        }
+        #: appid -> GetSchemaForGame achievement entries. A game without one has no stats.
+        self.schemas: dict[int, list[dict[str, Any]]] = {
+            GRIM_DAWN_APP: _schema("GetSchemaForGame_v2-success_1achievement_2019.json"),
+        }
+        #: appid -> {apiname: percent} for GetGlobalAchievementPercentagesForApp.
+        self.percentages: dict[int, dict[str, Any]] = {GRIM_DAWN_APP: {"ACH001": 2.3}}
         #: steamid -> seconds to wait before answering any request naming it.
         self.delays: dict[str, float] = {}
         #: Requests per endpoint name ("GetOwnedGames", ...), failures and key errors included.
@@ -237,11 +265,60 @@ class FakeSteam:
             return self._owned_games(query)
         if endpoint == "GetPlayerSummaries":
             return self._player_summaries(query)
+        if endpoint == "GetPlayerAchievements":
+            return self._player_achievements(query)
+        if endpoint == "GetSchemaForGame":
+            return self._schema_for_game(query)
+        if endpoint == "GetGlobalAchievementPercentagesForApp":
+            return self._percentages(query)
         return self._resolve_vanity(query)
+
+    def _player_achievements(self, query: Any) -> web.Response:
+        steamid = (query.get("steamid") or "").strip()
+        try:
+            appid = int(query.get("appid") or "")
+        except ValueError:
+            return _raw(_bad_request_html("appid"), 400, HTML_TYPE)
+        if steamid in self.private or steamid in self.not_public_403:
+            body = fixture_bytes("GetPlayerAchievements_v1-error_profile_not_public_http403.json")
+            return _raw(body, 403, JSON_TYPE)
+        if appid not in self.schemas:
+            body = fixture_bytes("GetPlayerAchievements_v1-error_no_stats_http400.json")
+            return _raw(body, 400, JSON_TYPE)
+        entries = self.achievements.get((steamid, appid))
+        if entries is None:  # a player who never unlocked anything: every one achieved 0
+            entries = [
+                {"apiname": a["name"], "achieved": 0, "unlocktime": 0} for a in self.schemas[appid]
+            ]
+        stats = {
+            "steamID": steamid,
+            "gameName": "",
+            "achievements": copy.deepcopy(entries),
+            "success": True,
+        }
+        return _json({"playerstats": stats})
+
+    def _schema_for_game(self, query: Any) -> web.Response:
+        try:
+            appid = int(query.get("appid") or "")
+        except ValueError:
+            return _raw(_bad_request_html("appid"), 400, HTML_TYPE)
+        if appid not in self.schemas:
+            return _json({"game": {}})
+        stats = {"achievements": copy.deepcopy(self.schemas[appid])}
+        return _json({"game": {"gameName": "", "gameVersion": "1", "availableGameStats": stats}})
+
+    def _percentages(self, query: Any) -> web.Response:
+        try:
+            appid = int(query.get("gameid") or "")
+        except ValueError:
+            return _raw(_bad_request_html("gameid"), 400, HTML_TYPE)
+        entries = [{"name": k, "percent": v} for k, v in self.percentages.get(appid, {}).items()]
+        return _json({"achievementpercentages": {"achievements": entries}})
 
     @staticmethod
     def _steamids(endpoint: str, get: Callable[[str], str | None]) -> list[str]:
-        if endpoint == "GetOwnedGames":
+        if endpoint in ("GetOwnedGames", "GetPlayerAchievements"):
             value = (get("steamid") or "").strip()
             return [value] if value else []
         if endpoint == "GetPlayerSummaries":
