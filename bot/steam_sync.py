@@ -327,6 +327,8 @@ class SteamSync:
         """Compare the player's unlocks in a game with the stored ones; announce new ones.
         A failure here loses nothing: the next check compares with what is stored."""
         app_id = game.app_id
+        if await self._fresh(app_id, "schema", self.language) == {}:
+            return 0  # the game has no achievements (remembered for the schema's cache time)
         try:
             unlocks = await self.steam.get_player_achievements(steam_id, app_id)
         except (InvalidKey, NotConfigured) as exc:
@@ -336,6 +338,9 @@ class SteamSync:
             return 0  # game details hidden: the library read already marks the account
         except SteamError as exc:
             log.warning("Steam achievements of app %s deferred: %s", app_id, exc)
+            return 0
+        if not unlocks:  # "Requested app has no stats": remember it, ask again in a week
+            await self._store_cache(app_id, "schema", self.language, {})
             return 0
         achieved = [u for u in unlocks if u.achieved]
         stored, baseline = await self.db.read(lambda c: _stored_unlocks(c, steam_id, app_id))
@@ -355,21 +360,39 @@ class SteamSync:
             lambda c: _announce_unlocks(c, steam_id, game, fresh, schema, percentages, now)
         )
 
-    async def _cached(
-        self, app_id: int, kind: str, language: str, *, refresh: bool = False
-    ) -> dict[str, Any]:
-        """The game's schema or percentages, from the cache while fresh, else from Steam (a
-        failure falls back to a stale copy, or to nothing: the event then shows API names)."""
+    async def _fresh(self, app_id: int, kind: str, language: str) -> dict[str, Any] | None:
+        """The cached answer while it is fresh, else None."""
         row = await self.db.fetchone(
             "SELECT body, fetched_at FROM steam_game_cache WHERE app_id = ? AND kind = ?"
             " AND language = ?",
             (app_id, kind, language),
         )
         max_age = SCHEMA_CACHE_SECONDS if kind == "schema" else PERCENT_CACHE_SECONDS
-        now = self.clock.now()
-        fresh = row is not None and from_iso(row[1]) > now - timedelta(seconds=max_age)
-        if row is not None and fresh and not refresh:
-            return dict(json.loads(row[0]))
+        if row is None or from_iso(row[1]) <= self.clock.now() - timedelta(seconds=max_age):
+            return None
+        return dict(json.loads(row[0]))
+
+    async def _store_cache(self, app_id: int, kind: str, language: str, body: Any) -> None:
+        text = json.dumps(body, ensure_ascii=False)
+        now = to_iso(self.clock.now())
+        await self.db.write(
+            lambda c: c.execute(
+                "INSERT INTO steam_game_cache (app_id, kind, language, body, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, kind, language) DO UPDATE SET"
+                " body = excluded.body, fetched_at = excluded.fetched_at",
+                (app_id, kind, language, text, now),
+            )
+        )
+
+    async def _cached(
+        self, app_id: int, kind: str, language: str, *, refresh: bool = False
+    ) -> dict[str, Any]:
+        """The game's schema or percentages, from the cache while fresh, else from Steam (a
+        failure falls back to a stale copy, or to nothing: the event then shows API names)."""
+        if not refresh:
+            fresh = await self._fresh(app_id, kind, language)
+            if fresh is not None:
+                return fresh
         try:
             if kind == "schema":
                 fetched = await self.steam.get_schema_for_game(app_id, language)
@@ -381,16 +404,12 @@ class SteamSync:
                 body = dict(await self.steam.get_global_achievement_percentages(app_id))
         except SteamError as exc:
             log.warning("Steam %s of app %s unavailable: %s", kind, app_id, exc)
-            return dict(json.loads(row[0])) if row is not None else {}
-        text = json.dumps(body, ensure_ascii=False)
-        await self.db.write(
-            lambda c: c.execute(
-                "INSERT INTO steam_game_cache (app_id, kind, language, body, fetched_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, kind, language) DO UPDATE SET"
-                " body = excluded.body, fetched_at = excluded.fetched_at",
-                (app_id, kind, language, text, to_iso(now)),
+            row = await self.db.fetchone(
+                "SELECT body FROM steam_game_cache WHERE app_id = ? AND kind = ? AND language = ?",
+                (app_id, kind, language),
             )
-        )
+            return dict(json.loads(row[0])) if row is not None else {}
+        await self._store_cache(app_id, kind, language, body)
         return body
 
     # ------------------------------------------------------------------ status

@@ -121,6 +121,11 @@ async def test_a_game_without_stats_is_fine(
     assert await achievement_events(core) == []
     status = await core.db.fetchone("SELECT state FROM steam_accounts")
     assert status is not None and status[0] == "ok"
+    await played(core, clock, steam)  # remembered: not asked again for a week
+    assert steam.calls["GetPlayerAchievements"] == 1
+    clock.advance(8 * 86_400)
+    await played(core, clock, steam)
+    assert steam.calls["GetPlayerAchievements"] == 2
 
 
 def test_achievement_embed_shows_icon_game_and_rarity() -> None:
