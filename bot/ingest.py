@@ -77,9 +77,14 @@ def find_link(
     return LinkInfo(row[0], row[1], row[2]) if row else None
 
 
+# Event types a feed posts only when the guild turns them on (/feed events): Steam sessions
+# are noisy. The connectors declare them (EventSpec.default_on=False); a test keeps the two equal.
+OFF_BY_DEFAULT = frozenset({"steam.session.started", "steam.session.ended"})
+
+
 def _feed_accepts(types_json: str | None, event_type: str) -> bool:
     if types_json is None:
-        return True
+        return event_type not in OFF_BY_DEFAULT
     try:
         enabled = json.loads(types_json)
     except ValueError:

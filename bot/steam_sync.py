@@ -503,6 +503,10 @@ def _seen(
             next_at = min(next_at, soon)  # playing: read again within an active interval
         elif was is not None:
             next_at = now_text  # just left the game: read now, for the session's last minutes
+        if was is not None and was != game:
+            _end_steam_session(conn, steam_id, was, now)
+        if game is not None and was != game:
+            _start_steam_session(conn, steam_id, game, now)
         conn.execute(
             "UPDATE steam_accounts SET in_game_app = ?, last_summary_at = ?, next_sync_at = ?,"
             " in_game_since = CASE WHEN ? IS NULL THEN NULL"
@@ -512,7 +516,87 @@ def _seen(
         )
 
 
+def _session_links(conn: sqlite3.Connection, steam_id: str) -> list[tuple[int, int, str | None]]:
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT guild_id, discord_user_id, display_name FROM account_links"
+            " WHERE source = 'steam' AND external_id = ?",
+            (steam_id,),
+        ).fetchall()
+    ]
+
+
+def _game_name(conn: sqlite3.Connection, app_id: int) -> str:
+    row = conn.execute("SELECT name FROM games WHERE game_id = ?", (str(app_id),)).fetchone()
+    return row[0] if row else f"app {app_id}"
+
+
+def _start_steam_session(
+    conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime
+) -> None:
+    """Steam shows the player in a game: a session opens (public data: global scope)."""
+    now_text = to_iso(now)
+    conn.execute(
+        "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at)"
+        " VALUES (?, 'steam', ?, '', ?, ?)",
+        (GLOBAL_SCOPE, steam_id, str(app_id), now_text),
+    )
+    game = _game_name(conn, app_id)
+    for guild_id, user_id, display_name in _session_links(conn, steam_id):
+        name = display_name or "A linked player"
+        event = ActivityEvent(
+            type="steam.session.started",
+            title=f"{name} started playing {game}",
+            occurred_at=now,
+            source="steam",
+            payload={"game_id": app_id, "game_name": game},
+            guild_id=guild_id,
+            actor_user_id=user_id,
+            actor_external_id=steam_id,
+            actor_name=display_name,
+            external_id=f"{steam_id}:{app_id}:{now_text}",
+        )
+        insert_event(conn, event, guild_id, None, now_text)
+
+
+def _end_steam_session(conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime) -> None:
+    """Steam no longer shows the player in that game: the open session closes."""
+    now_text = to_iso(now)
+    row = conn.execute(
+        "SELECT id, started_at FROM sessions WHERE guild_id = ? AND source = 'steam'"
+        " AND player_id = ? AND server_id = '' AND ended_at IS NULL AND closed_reason IS NULL"
+        " ORDER BY started_at DESC LIMIT 1",
+        (GLOBAL_SCOPE, steam_id),
+    ).fetchone()
+    if row is None:
+        return
+    seconds = max(0, int((now - from_iso(row[1])).total_seconds()))
+    conn.execute(
+        "UPDATE sessions SET ended_at = ?, duration_seconds = ?, closed_reason = 'ended'"
+        " WHERE id = ?",
+        (now_text, seconds, row[0]),
+    )
+    game = _game_name(conn, app_id)
+    for guild_id, user_id, display_name in _session_links(conn, steam_id):
+        name = display_name or "A linked player"
+        event = ActivityEvent(
+            type="steam.session.ended",
+            title=f"{name} played {game} for {human_duration(seconds)}",
+            occurred_at=now,
+            source="steam",
+            payload={"game_id": app_id, "game_name": game, "duration_seconds": seconds},
+            guild_id=guild_id,
+            actor_user_id=user_id,
+            actor_external_id=steam_id,
+            actor_name=display_name,
+            external_id=f"{steam_id}:{app_id}:{row[1]}:ended",
+        )
+        insert_event(conn, event, guild_id, None, now_text)
+
+
 def _next_time(now: datetime, interval: int) -> str:
+
     # A little jitter keeps accounts that synced together from staying in lockstep.
     return to_iso(now + timedelta(seconds=interval * random.uniform(0.95, 1.05)))
 

@@ -130,6 +130,8 @@ EVENT_NAMES = {
     "custom.*": "Custom events from scripts",
     "steam.achievement": "Steam achievements",
     "steam.game_played": "Steam: played today (one line per game and day)",
+    "steam.session.started": "Steam: started a game (off by default: noisy)",
+    "steam.session.ended": "Steam: stopped playing, with the duration (off by default)",
 }
 
 SYNC_GROUP = "Steam sync: read linked Steam accounts now, or see the plan and the day's budget"

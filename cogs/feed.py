@@ -28,17 +28,23 @@ class EventTypesView(discord.ui.View):
     """A multi-select of the registered event types; choosing saves at once."""
 
     def __init__(
-        self, cog: Feed, guild_id: int, types: list[str], enabled: list[str] | None
+        self,
+        cog: Feed,
+        guild_id: int,
+        types: list[str],
+        enabled: list[str] | None,
+        off_by_default: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(timeout=300)
         self.cog = cog
         self.guild_id = guild_id
         self.types = types
+        self.defaults = {t for t in types if t not in off_by_default}
         options = [
             discord.SelectOption(
                 label=strings.EVENT_NAMES.get(t, t)[:100],
                 value=t,
-                default=enabled is None or t in enabled,
+                default=t in self.defaults if enabled is None else t in enabled,
             )
             for t in types[:25]
         ]
@@ -50,8 +56,9 @@ class EventTypesView(discord.ui.View):
 
     async def chosen(self, interaction: discord.Interaction) -> None:
         picked = list(self.picker.values)
-        # Every type chosen is stored as "all", so types added in a later release are posted too.
-        stored = None if set(picked) >= set(self.types) else picked
+        # The default choice is stored as "the defaults", so types added in a later release are
+        # posted too; any other choice is stored as it is.
+        stored = None if set(picked) == self.defaults else picked
         now = to_iso(self.cog.core.clock.now())
         await self.cog.core.db.write(lambda c: set_feed_event_types(c, self.guild_id, stored, now))
         kinds = ", ".join(strings.EVENT_NAMES.get(t, t) for t in picked) or strings.FEED_EVENTS_NONE
@@ -116,7 +123,9 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
         guild_id = self._guild_id(interaction)
         enabled = await self.core.db.read(lambda c: feed_event_types(c, guild_id))
         types = self.core.registry.event_types()
-        view = EventTypesView(self, guild_id, types, enabled)
+        view = EventTypesView(
+            self, guild_id, types, enabled, self.core.registry.default_off_types()
+        )
         await interaction.response.send_message(
             strings.FEED_EVENTS_PROMPT, view=view, ephemeral=True
         )

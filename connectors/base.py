@@ -56,6 +56,8 @@ class SecretSpec:
 class EventSpec:
     name: str
     description: str
+    # Posted unless a guild turns it off; False: posted only when a guild turns it on (noisy).
+    default_on: bool = True
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,12 @@ class Registry:
     def event_types(self) -> list[str]:
         return sorted({e.name for cls in self._classes.values() for e in cls.events})
 
+    def default_off_types(self) -> frozenset[str]:
+        """Event types a guild's feed posts only when turned on (see EventSpec.default_on)."""
+        return frozenset(
+            e.name for cls in self._classes.values() for e in cls.events if not e.default_on
+        )
+
 
 def default_registry() -> Registry:
     return Registry().discover().configure()

@@ -146,12 +146,14 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
     [answer] = answers(discord_api, ask)
     select = answer["data"]["components"][0]["components"][0]
     values = {o["value"]: o.get("default") for o in select["options"]}
-    assert set(values) == set(core.registry.event_types()) and all(
-        values.values()
-    )  # all on by default
+    assert set(values) == set(core.registry.event_types())
+    quiet = {"steam.session.started", "steam.session.ended"}
+    assert {t for t, on in values.items() if not on} == quiet  # the rest is on by default
 
     cog = bot.get_cog("Feed")
-    view = EventTypesView(cog, GUILD, core.registry.event_types(), None)
+    view = EventTypesView(
+        cog, GUILD, core.registry.event_types(), None, core.registry.default_off_types()
+    )
     clicked = mock.AsyncMock(spec=discord.Interaction)
     clicked.response = mock.AsyncMock(spec=discord.InteractionResponse)
     with mock.patch.object(
@@ -170,7 +172,15 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
         type(view.picker),
         "values",
         new_callable=mock.PropertyMock,
-        return_value=core.registry.event_types(),
+        return_value=[t for t in core.registry.event_types() if t not in quiet],
     ):
         await view.chosen(clicked)
-    assert await core.db.read(lambda c: feed_event_types(c, GUILD)) is None  # everything = all
+    assert await core.db.read(lambda c: feed_event_types(c, GUILD)) is None  # the defaults
+    with mock.patch.object(
+        type(view.picker),
+        "values",
+        new_callable=mock.PropertyMock,
+        return_value=core.registry.event_types(),
+    ):
+        await view.chosen(clicked)  # sessions too: an explicit choice
+    assert set(await core.db.read(lambda c: feed_event_types(c, GUILD)) or []) >= quiet

@@ -380,3 +380,40 @@ async def test_cli_sync_reads_libraries_from_another_process(
         "busy": 0,
     }
     assert steam.calls["GetOwnedGames"] == 1
+
+
+async def test_sessions_are_stored_and_posted_only_where_turned_on(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    from bot.feed import set_feed_channel, set_feed_event_types
+    from bot.ingest import OFF_BY_DEFAULT
+
+    assert core.registry.default_off_types() == OFF_BY_DEFAULT
+    await set_feed(core)  # GUILD posts the default types: sessions are off
+    await link(core, SAPHYEL_ID, GUILD, ALICE)
+    await link(core, SAPHYEL_ID, OTHER_GUILD, BOB)
+    now_text = to_iso(clock.now())
+    await core.db.write(lambda c: set_feed_channel(c, OTHER_GUILD, 77, now_text))
+    await core.db.write(
+        lambda c: set_feed_event_types(c, OTHER_GUILD, sorted(OFF_BY_DEFAULT), now_text)
+    )
+    sync = core.steam_sync
+    await sync.sync_now()  # learns the game's name
+    steam.summaries[SAPHYEL_ID]["gameid"] = str(GRIM_DAWN)
+    await sync.run_once()
+    clock.advance(3900)
+    del steam.summaries[SAPHYEL_ID]["gameid"]
+    await sync.run_once()
+    session = await core.db.fetchone(
+        "SELECT game_id, duration_seconds, closed_reason FROM sessions WHERE source = 'steam'"
+    )
+    assert session is not None and tuple(session) == (str(GRIM_DAWN), 3900, "ended")
+    found = await core.db.fetchall(
+        "SELECT e.guild_id, e.title, o.channel_id FROM activity_events e LEFT JOIN feed_outbox o"
+        " ON o.event_id = e.id WHERE e.type LIKE 'steam.session.%' ORDER BY e.id"
+    )
+    by_guild = {(r[0], r[1], r[2]) for r in found}
+    assert (OTHER_GUILD, "Saphyel started playing Grim Dawn", 77) in by_guild
+    assert (OTHER_GUILD, "Saphyel played Grim Dawn for 1 h 5 min", 77) in by_guild
+    # Stored for GUILD too (history), but not queued for its feed.
+    assert {(g, c) for g, _, c in by_guild if g == GUILD} == {(GUILD, None)}

@@ -44,6 +44,8 @@ class SteamConnector(Connector):
             "steam.achievement",
             "A linked player unlocked a Steam achievement (with its rarity)",
         ),
+        EventSpec("steam.session.started", "A linked player started a Steam game", False),
+        EventSpec("steam.session.ended", "A linked player stopped playing a Steam game", False),
     )
 
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
