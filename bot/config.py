@@ -87,6 +87,19 @@ def _timezone(key: str, value: Any) -> str:
     return text
 
 
+def _hours_list(key: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= 20:
+        raise ConfigError(f"{key}: expected a list of 1 to 20 whole hours, e.g. [10, 50, 100]")
+    hours = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 100_000:
+            raise ConfigError(f"{key}: every entry must be a whole number of hours, 1-100000")
+        hours.append(item)
+    if len(set(hours)) != len(hours):
+        raise ConfigError(f"{key}: an hour appears twice")
+    return tuple(sorted(hours))
+
+
 def _log_level(key: str, value: Any) -> str:
     text = _string(key, value).upper()
     if text not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -106,6 +119,7 @@ _SCHEMA: dict[str, dict[str, tuple[Any, Callable[[str, Any], Any], str | None]]]
     "general": {
         "timezone": ("UTC", _timezone, None),
         "log_level": ("INFO", _log_level, None),
+        "milestone_hours": ((10, 50, 100, 500, 1000), _hours_list, None),
     },
     "discord": {
         "token": ("", _string, "DISCORD_TOKEN"),
@@ -149,6 +163,7 @@ _SCHEMA: dict[str, dict[str, tuple[Any, Callable[[str, Any], Any], str | None]]]
 class GeneralConfig:
     timezone: str = "UTC"
     log_level: str = "INFO"
+    milestone_hours: tuple[int, ...] = (10, 50, 100, 500, 1000)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -233,7 +248,10 @@ _SECTION_TYPES: dict[str, type] = {
 
 def schema() -> Mapping[str, Mapping[str, Any]]:
     """Section -> key -> default, for documentation checks."""
-    return {s: {k: spec[0] for k, spec in keys.items()} for s, keys in _SCHEMA.items()}
+    return {
+        s: {k: list(spec[0]) if isinstance(spec[0], tuple) else spec[0] for k, spec in keys.items()}
+        for s, keys in _SCHEMA.items()
+    }
 
 
 def parse_config(

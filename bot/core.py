@@ -63,7 +63,9 @@ class Core:
             metrics = Metrics()
             registry = Registry().discover()
             registry.configure({"steam": {"api_key": config.steam.api_key}})
-            pipeline = Pipeline(db, registry, clock, metrics)
+            pipeline = Pipeline(
+                db, registry, clock, metrics, milestone_hours=config.general.milestone_hours
+            )
             endpoints = EndpointCache(db, clock)
             await endpoints.start()
             budget = DatabaseBudget(db, clock, config.steam.daily_call_limit)
@@ -91,6 +93,7 @@ class Core:
                 tz=config.general.tz,
                 concurrency=config.steam.max_concurrency,
                 enabled=config.steam.sync_enabled,
+                milestone_hours=config.general.milestone_hours,
                 on_event=wake_feed,
             )
         except BaseException:

@@ -41,7 +41,11 @@ log = logging.getLogger(__name__)
 __all__ = ["IgnoredDelivery", "IngestResult", "Pipeline", "SchemaError", "WebhookContext"]
 
 GLOBAL_SCOPE = 0  # playtime scope of public per-SteamID data (Steam)
-MILESTONE_HOURS = (1, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+DEFAULT_MILESTONE_HOURS = (10, 50, 100, 500, 1000)  # [general] milestone_hours
+# Where a player's playtime for a game may be known, besides the source reporting now: the
+# guild's own webhook sources and Steam's public value. A Steam ID is the same player in
+# BattleMetrics and Steam; a Minecraft UUID appears in one source only.
+_MILESTONE_SOURCES = (("guild", "battlemetrics"), ("guild", "minecraft"), ("global", "steam"))
 CORE_EVENT_TYPES = ("playtime.milestone",)
 
 
@@ -221,32 +225,86 @@ def _sample(
     )
 
 
-def crossed_milestone(
+def reached_milestones(
     conn: sqlite3.Connection,
-    key: tuple[int, str, str, str],
+    hours: tuple[int, ...],
+    *,
+    guild_id: int,
+    source: str,
+    player_id: str,
+    game_id: str,
     old: int | None,
     new: int | None,
     at: datetime,
-) -> int | None:
-    """The highest milestone (hours) crossed by old -> new that was never announced before.
+) -> list[int]:
+    """Milestones (hours) the player's best-known total for the game just reached in the guild,
+    each at most once per guild whatever source reports it.
 
-    A first measurement (old unknown) sets the baseline silently: a veteran's first report must
-    not flood the feed with every milestone at once."""
+    Only a change that crosses a threshold by itself can raise the best total past it, so the
+    other sources are read only then (rarely). A source's first report of a player (old
+    unknown) is a silent baseline: a veteran's first report must not flood the feed."""
     if old is None or new is None or new <= old:
-        return None
-    crossed = [h for h in MILESTONE_HOURS if old < h * 3600 <= new]
+        return []
+    crossed = [h for h in hours if old < h * 3600 <= new]
     if not crossed:
-        return None
-    fresh = [
+        return []
+    others = 0
+    for scope, other in _MILESTONE_SOURCES:
+        if other == source:
+            continue
+        row = conn.execute(
+            "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
+            " AND player_id = ? AND game_id = ?",
+            (guild_id if scope == "guild" else GLOBAL_SCOPE, other, player_id, game_id),
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            others = max(others, int(row[0]))
+    return [
         h
         for h in crossed
-        if conn.execute(
+        if others < h * 3600  # another source had passed it already
+        and conn.execute(
             "INSERT OR IGNORE INTO milestones (scope_guild_id, source, player_id, game_id, threshold,"
-            " reached_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (*key, h, to_iso(at)),
+            " reached_at) VALUES (?, 'best', ?, ?, ?, ?)",
+            (guild_id, player_id, game_id, h, to_iso(at)),
         ).rowcount
     ]
-    return max(fresh) if fresh else None
+
+
+def milestone_event(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    source: str,
+    player_id: str,
+    game_id: str,
+    hours: int,
+    total: int,
+    at: datetime,
+    name: str | None,
+    user_id: int | None,
+) -> ActivityEvent:
+    row = conn.execute("SELECT name FROM games WHERE game_id = ?", (game_id,)).fetchone()
+    game = row[0] if row else None
+    who = name or player_id
+    return ActivityEvent(
+        type="playtime.milestone",
+        title=f"{who} reached {hours} h in {game}" if game else f"{who} reached {hours} h",
+        occurred_at=at,
+        source=source,
+        payload={
+            "player_id": player_id,
+            "game_id": game_id,
+            "game_name": game,
+            "hours": hours,
+            "total_seconds": total,
+        },
+        guild_id=guild_id,
+        actor_user_id=user_id,
+        actor_external_id=player_id,
+        actor_name=name,
+        external_id=f"{player_id}:{game_id}:{hours}",
+    )
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -260,7 +318,10 @@ class Pipeline:
         clock: Clock,
         metrics: Metrics,
         on_event: Callable[[], None] | None = None,
+        milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
     ) -> None:
+        self.milestone_hours = milestone_hours
+
         self.db = db
         self.registry = registry
         self.clock = clock
@@ -306,7 +367,9 @@ class Pipeline:
             if cur.rowcount == 0:
                 return IngestResult("duplicate")
             raw_id = int(cur.lastrowid or 0)
-            return _apply(conn, connector, guild_id, raw, raw_id, effects, now_text)
+            return _apply(
+                conn, connector, guild_id, raw, raw_id, effects, now_text, self.milestone_hours
+            )
 
         result = await self.db.write(op)
         self.metrics.inc("questlog_ingest_total", source=source, result=result.status)
@@ -323,6 +386,7 @@ def _apply(
     raw_id: int,
     effects: list[Effect],
     now_text: str,
+    milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
 ) -> IngestResult:
     derived: dict[str, Any] = {}
     milestones: list[tuple[str, str, int, int, datetime]] = []
@@ -339,13 +403,27 @@ def _apply(
                 now_text=now_text,
             )
             derived["playtime_updated"] = change.applied
-            key = (guild_id, connector.key, effect.player_id, effect.game_id)
-            if change.applied and (
-                hours := crossed_milestone(conn, key, change.old, change.new, effect.source_time)
-            ):
-                milestones.append(
-                    (effect.player_id, effect.game_id, hours, effect.seconds, effect.source_time)
-                )
+            if change.applied:
+                for hours in reached_milestones(
+                    conn,
+                    milestone_hours,
+                    guild_id=guild_id,
+                    source=connector.key,
+                    player_id=effect.player_id,
+                    game_id=effect.game_id,
+                    old=change.old,
+                    new=change.new,
+                    at=effect.source_time,
+                ):
+                    milestones.append(
+                        (
+                            effect.player_id,
+                            effect.game_id,
+                            hours,
+                            change.new or 0,
+                            effect.source_time,
+                        )
+                    )
         elif isinstance(effect, SessionStart):
             _close_open_sessions(
                 conn, guild_id, connector.key, effect.player_id, effect.server_id, "superseded"
@@ -376,8 +454,17 @@ def _apply(
                     at=effect.at,
                     now_text=now_text,
                 )
-                key = (guild_id, connector.key, effect.player_id, effect.game_id)
-                if hours := crossed_milestone(conn, key, change.old, change.new, effect.at):
+                for hours in reached_milestones(
+                    conn,
+                    milestone_hours,
+                    guild_id=guild_id,
+                    source=connector.key,
+                    player_id=effect.player_id,
+                    game_id=effect.game_id,
+                    old=change.old,
+                    new=change.new,
+                    at=effect.at,
+                ):
                     milestones.append(
                         (effect.player_id, effect.game_id, hours, change.new or 0, effect.at)
                     )
@@ -389,23 +476,18 @@ def _apply(
         result.event_ids.append(insert_event(conn, event, guild_id, raw_id, now_text))
     for player, game, hours, total, at in milestones:
         who = find_link(conn, guild_id, connector.link_source, player)
-        name = (
-            raw.get("player_name")
-            or raw.get("name")
-            or (who.display_name if who else None)
-            or player
-        )
-        milestone = ActivityEvent(
-            type="playtime.milestone",
-            title=f"{name} reached {hours} h of playtime",
-            occurred_at=at,
-            source=connector.key,
-            payload={"player_id": player, "game_id": game, "hours": hours, "total_seconds": total},
+        name = raw.get("player_name") or raw.get("name") or (who.display_name if who else None)
+        milestone = milestone_event(
+            conn,
             guild_id=guild_id,
-            actor_user_id=who.discord_user_id if who else None,
-            actor_external_id=player,
-            actor_name=name if name != player else None,
-            external_id=f"{player}:{game}:{hours}",
+            source=connector.key,
+            player_id=player,
+            game_id=game,
+            hours=hours,
+            total=total,
+            at=at,
+            name=name,
+            user_id=who.discord_user_id if who else None,
         )
         result.event_ids.append(insert_event(conn, milestone, guild_id, raw_id, now_text))
     return result

@@ -47,7 +47,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, from_iso, to_iso
-from bot.ingest import GLOBAL_SCOPE, insert_event, record_playtime
+from bot.ingest import (
+    DEFAULT_MILESTONE_HOURS,
+    GLOBAL_SCOPE,
+    insert_event,
+    milestone_event,
+    reached_milestones,
+    record_playtime,
+)
 from bot.metrics import Metrics
 from bot.stats import remember_game_name
 from bot.storage import Database
@@ -149,6 +156,7 @@ class SteamSync:
         concurrency: int = 4,
         enabled: bool = True,
         language: str = "english",
+        milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
         on_event: Any = None,
     ) -> None:
         self.db = db
@@ -159,6 +167,7 @@ class SteamSync:
         self.daily_limit = daily_limit
         self.tz = tz
         self.enabled = enabled
+        self.milestone_hours = milestone_hours
         self.language = language  # of achievement names and descriptions (GetSchemaForGame)
 
         self.on_event = on_event  # wakes the feed poster
@@ -312,7 +321,7 @@ class SteamSync:
             return "deferred"
         now = self.clock.now()
         new_events, grown = await self.db.write(
-            lambda c: _apply_library(c, steam_id, games, now, plan, self.tz)
+            lambda c: _apply_library(c, steam_id, games, now, plan, self.tz, self.milestone_hours)
         )
         self.metrics.inc("questlog_steam_sync_total", result="ok")
         for game in grown:  # only games played since the last read can have new unlocks
@@ -658,6 +667,7 @@ def _apply_library(
     now: datetime,
     plan: Plan,
     tz: ZoneInfo,
+    milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
 ) -> tuple[int, list[OwnedGame]]:
     """Store the library's totals; after the baseline, announce what grew. Returns the number
     of activity events stored and the games that grew."""
@@ -666,7 +676,7 @@ def _apply_library(
         "SELECT baseline_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
     ).fetchone()
     baseline = account is None or account[0] is None
-    grown: list[tuple[OwnedGame, int]] = []
+    grown: list[tuple[OwnedGame, int, int]] = []
     for game in games:
         if game.name:
             remember_game_name(conn, str(game.app_id), game.name, now_text)
@@ -687,7 +697,7 @@ def _apply_library(
             and change.new is not None
             and change.new > change.old
         ):
-            grown.append((game, change.new))
+            grown.append((game, change.old, change.new))
     conn.execute(
         "INSERT INTO steam_accounts (steam_id, state, baseline_at, last_synced_at, next_sync_at,"
         " updated_at) VALUES (?, 'ok', ?, ?, ?, ?) ON CONFLICT (steam_id) DO UPDATE SET"
@@ -707,7 +717,7 @@ def _apply_library(
     midnight = _local_midnight(now, tz)
     day = midnight.date().isoformat()
     stored = 0
-    for game, total in grown:
+    for game, old, total in grown:
         (today,) = conn.execute(
             "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
             " AND source = 'steam' AND player_id = ? AND game_id = ? AND at >= ?",
@@ -737,7 +747,32 @@ def _apply_library(
             )
             insert_event(conn, event, guild_id, None, now_text)
             stored += 1
-    return stored, [game for game, _ in grown]
+            for hours in reached_milestones(
+                conn,
+                milestone_hours,
+                guild_id=guild_id,
+                source="steam",
+                player_id=steam_id,
+                game_id=str(game.app_id),
+                old=old,
+                new=total,
+                at=now,
+            ):
+                milestone = milestone_event(
+                    conn,
+                    guild_id=guild_id,
+                    source="steam",
+                    player_id=steam_id,
+                    game_id=str(game.app_id),
+                    hours=hours,
+                    total=total,
+                    at=now,
+                    name=display_name,
+                    user_id=user_id,
+                )
+                insert_event(conn, milestone, guild_id, None, now_text)
+                stored += 1
+    return stored, [game for game, _, _ in grown]
 
 
 def _stored_unlocks(

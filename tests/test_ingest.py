@@ -10,6 +10,7 @@ from typing import Any
 from bot.clock import ManualClock, to_iso
 from bot.config import Config
 from bot.core import Core
+from bot.ingest import GLOBAL_SCOPE, record_playtime
 from connectors.base import WebhookContext
 from tests.conftest import GUILD, OTHER_GUILD
 
@@ -17,7 +18,12 @@ STEAM_ID = "76561198000000001"
 
 
 def bm_raw(
-    core: Core, playtime: int, at_offset: float = 0, sig: str = "a" * 64, game: int = 393380
+    core: Core,
+    playtime: int,
+    at_offset: float = 0,
+    sig: str = "a" * 64,
+    game: int = 393380,
+    steam_id: str = STEAM_ID,
 ) -> dict[str, Any]:
     signed_at = core.clock.now() + timedelta(seconds=at_offset)
     context = WebhookContext(
@@ -26,7 +32,7 @@ def bm_raw(
         signature=sig,
         received_at=core.clock.now(),
     )
-    body = {"steam_id": STEAM_ID, "playtime": str(playtime), "game_id": game}
+    body = {"steam_id": steam_id, "playtime": str(playtime), "game_id": game}
     return core.registry.get("battlemetrics").parse_webhook(body, context)
 
 
@@ -136,15 +142,15 @@ async def test_milestone_announced_once_when_crossed(core: Core) -> None:
     await set_feed(core, GUILD, 555)
     await core.pipeline.ingest("battlemetrics", GUILD, bm_raw(core, 9 * 3600, 0, "1" * 64))
     crossed = await core.pipeline.ingest(
-        "battlemetrics", GUILD, bm_raw(core, 26 * 3600, 10, "2" * 64)
+        "battlemetrics", GUILD, bm_raw(core, 11 * 3600, 10, "2" * 64)
     )
     assert len(crossed.event_ids) == 1
     event = await core.db.fetchone("SELECT type, title, payload FROM activity_events")
     assert event[0] == "playtime.milestone"
-    assert "25 h" in event[1]
-    assert json.loads(event[2])["hours"] == 25
+    assert "10 h" in event[1]  # [general] milestone_hours: 10, 50, 100, 500, 1000
+    assert json.loads(event[2])["hours"] == 10
     again = await core.pipeline.ingest(
-        "battlemetrics", GUILD, bm_raw(core, 27 * 3600, 20, "3" * 64)
+        "battlemetrics", GUILD, bm_raw(core, 12 * 3600, 20, "3" * 64)
     )
     assert again.event_ids == []
     assert await count(core, "SELECT count(*) FROM feed_outbox") == 1
@@ -287,3 +293,34 @@ async def test_on_event_wakes_the_poster(core: Core) -> None:
     await core.pipeline.ingest("custom", GUILD, custom)
     await core.pipeline.ingest("custom", GUILD, custom)
     assert woken == [1]
+
+
+async def test_milestones_follow_the_best_total_across_sources(core: Core) -> None:
+    """Steam already knows 12 h: BattleMetrics crossing 10 h later announces nothing; crossing
+    50 h (beyond Steam) does, once; a first report is a silent baseline however high."""
+    await set_feed(core, GUILD, 555)
+    now = to_iso(core.clock.now())
+    await core.db.write(
+        lambda c: record_playtime(
+            c,
+            scope=GLOBAL_SCOPE,
+            source="steam",
+            player_id=STEAM_ID,
+            game_id="393380",
+            seconds=12 * 3600,
+            source_time=core.clock.now(),
+            now_text=now,
+        )
+    )
+    await core.pipeline.ingest("battlemetrics", GUILD, bm_raw(core, 9 * 3600, 0, "1" * 64))
+    quiet = await core.pipeline.ingest(
+        "battlemetrics", GUILD, bm_raw(core, 11 * 3600, 10, "2" * 64)
+    )
+    assert quiet.event_ids == []  # the best total was already past 10 h
+    loud = await core.pipeline.ingest("battlemetrics", GUILD, bm_raw(core, 51 * 3600, 20, "3" * 64))
+    assert len(loud.event_ids) == 1
+    other = STEAM_ID[:-1] + "9"
+    first = await core.pipeline.ingest(
+        "battlemetrics", GUILD, bm_raw(core, 600 * 3600, 30, "4" * 64, steam_id=other)
+    )
+    assert first.event_ids == []  # a veteran's first report: silent

@@ -417,3 +417,30 @@ async def test_sessions_are_stored_and_posted_only_where_turned_on(
     assert (OTHER_GUILD, "Saphyel played Grim Dawn for 1 h 5 min", 77) in by_guild
     # Stored for GUILD too (history), but not queued for its feed.
     assert {(g, c) for g, _, c in by_guild if g == GUILD} == {(GUILD, None)}
+
+
+async def test_steam_crossing_a_milestone_is_announced_once_per_guild(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    await link(core, SAPHYEL_ID, GUILD, ALICE)
+    await link(core, SAPHYEL_ID, OTHER_GUILD, BOB)
+    minutes = steam.players[SAPHYEL_ID][0]["playtime_forever"]
+    target = next(h for h in (10, 50, 100, 500, 1000) if h * 60 > minutes)
+    await sync_all(core)  # baseline: thresholds already passed stay quiet
+    play(steam, SAPHYEL_ID, GRIM_DAWN, target * 60 - minutes + 1)
+    clock.advance(600)
+    await sync_all(core)
+    rows = await core.db.fetchall(
+        "SELECT guild_id, title FROM activity_events WHERE type = 'playtime.milestone'"
+    )
+    assert sorted((r[0], r[1]) for r in rows) == [
+        (GUILD, f"Saphyel reached {target} h in Grim Dawn"),
+        (OTHER_GUILD, f"Saphyel reached {target} h in Grim Dawn"),
+    ]
+    play(steam, SAPHYEL_ID, GRIM_DAWN, 5)
+    clock.advance(600)
+    await sync_all(core)
+    again = await core.db.fetchone(
+        "SELECT count(*) FROM activity_events WHERE type = 'playtime.milestone'"
+    )
+    assert again is not None and again[0] == 2
