@@ -72,6 +72,11 @@ STEAM_LINKED_PRIVATE = (
     "playtime or achievements. Set *Game details* to *Public* in Steam's privacy settings to "
     "share them; server playtime from BattleMetrics still counts."
 )
+STEAM_PRIVATE_HINT = (
+    "\n🔒 The linked Steam account's game details are **private**, so Questlog can't read its "
+    "Steam playtime or achievements. In Steam: *Edit Profile → Privacy Settings → Game details: "
+    "Public*. The next sync picks it up (admins can run `/sync now`)."
+)
 STEAM_LINKED_UNCHECKED = (
     "\n(Steam isn't reachable from here right now, so the profile wasn't checked.)"
 )

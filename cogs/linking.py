@@ -164,6 +164,8 @@ class Linking(commands.Cog):
                     flags=flags,
                 )
             )
+        if any(item.source == "steam" and item.status == "private_profile" for item in found):
+            lines.append(strings.STEAM_PRIVATE_HINT)
         await reply(interaction, "\n".join(lines))
 
     admin = app_commands.Group(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sqlite3
 from datetime import date, timedelta
 
 import discord
@@ -120,12 +121,17 @@ class Playtime(commands.Cog):
     ) -> None:
         guild_id = _guild(interaction)
         target = member or interaction.user
-        totals, names = await self.core.db.read(
-            lambda c: (member_totals(c, guild_id, target.id, game), game_names(c))
+        totals, names, private = await self.core.db.read(
+            lambda c: (
+                member_totals(c, guild_id, target.id, game),
+                game_names(c),
+                _steam_private(c, guild_id, target.id),
+            )
         )
+        hint = strings.STEAM_PRIVATE_HINT if private else ""
         if not totals:
             who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
-            await reply(interaction, strings.PLAYTIME_NONE.format(who=who))
+            await reply(interaction, strings.PLAYTIME_NONE.format(who=who) + hint)
             return
         lines = [
             strings.PLAYTIME_LINE.format(
@@ -137,7 +143,7 @@ class Playtime(commands.Cog):
         ]
         embed = discord.Embed(
             title=strings.PLAYTIME_TITLE.format(name=target.display_name),
-            description="\n".join(lines),
+            description="\n".join(lines) + hint,
             colour=0x5865F2,
         )
         await reply_embed(interaction, embed)
@@ -237,3 +243,13 @@ async def reply_embed(interaction: discord.Interaction, embed: discord.Embed) ->
 
 async def setup(bot: Questlog) -> None:
     await bot.add_cog(Playtime(bot))
+
+
+def _steam_private(conn: sqlite3.Connection, guild_id: int, user_id: int) -> bool:
+    """Whether the member's linked Steam account hides its game details (noticed by the sync)."""
+    row = conn.execute(
+        "SELECT 1 FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = 'steam'"
+        " AND status = 'private_profile'",
+        (guild_id, user_id),
+    ).fetchone()
+    return row is not None

@@ -125,10 +125,21 @@ async def test_show_lists_games_and_sources(
     [embed] = answers(discord_api, show)[0]["data"]["embeds"]
     assert "**Steam app 393380** · Steam: 12 h 30 min" in embed["description"]
     assert "**Minecraft** · Minecraft server: 6 h" in embed["description"]
+    assert "private" not in embed["description"]
     option, resolved = member_option("member", 4000000000000000077, GUILD)
     nobody = interaction(bot, "playtime", "show", [option], resolved)
     await run_command(bot, nobody)
     assert "no playtime" in answer_text(discord_api, nobody)
+    # The sync found the Steam account's game details private: /playtime says how to fix it.
+    await core.db.write(
+        lambda c: c.execute(
+            "UPDATE account_links SET status = 'private_profile' WHERE source = 'steam'"
+        )
+    )
+    again = interaction(bot, "playtime", "show")
+    await run_command(bot, again)
+    [embed] = answers(discord_api, again)[0]["data"]["embeds"]
+    assert "Game details: Public" in embed["description"]
 
 
 async def test_leaderboard_pages(
