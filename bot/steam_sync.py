@@ -179,6 +179,7 @@ class SteamSync:
         self._last_enrol: float | None = None
         self._plan: Plan | None = None
         self._next_summaries: float | None = None  # monotonic time of the next summary pass
+        self._summary_failures = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -213,8 +214,16 @@ class SteamSync:
         now = self.clock.now()
         plan = await self._planned(now)
         if self._next_summaries is None or self.clock.monotonic() >= self._next_summaries:
-            await self._poll_summaries(plan)
-            self._next_summaries = self.clock.monotonic() + plan.summary_interval
+            if await self._poll_summaries(plan):
+                self._summary_failures = 0
+                wait = float(plan.summary_interval)
+            else:  # 429 or Steam down: back off exponentially, with jitter
+                self._summary_failures += 1
+                wait = min(
+                    BACKOFF_MAX_SECONDS,
+                    BACKOFF_BASE_SECONDS * 2 ** min(self._summary_failures - 1, 16),
+                ) * random.uniform(0.5, 1.5)
+            self._next_summaries = self.clock.monotonic() + wait
             plan = await self._planned(now, force=True)  # who plays changed the active interval
         due = await self.db.fetchall(
             "SELECT steam_id FROM steam_accounts WHERE next_sync_at <= ? ORDER BY next_sync_at"
@@ -241,9 +250,10 @@ class SteamSync:
         self._last_enrol = None
         self.wake()
 
-    async def _poll_summaries(self, plan: Plan) -> None:
+    async def _poll_summaries(self, plan: Plan) -> bool:
         """Who is in a game right now, 100 accounts per call: players in a game get their
-        library read every active interval, and once more right after they leave."""
+        library read every active interval, and once more right after they leave. False when
+        Steam refused or failed (the batches not asked are asked on the next pass)."""
         rows = await self.db.fetchall("SELECT steam_id FROM steam_accounts ORDER BY steam_id")
         ids = [r[0] for r in rows]
         for start in range(0, len(ids), SUMMARY_BATCH):
@@ -252,15 +262,17 @@ class SteamSync:
                 found = await self.steam.get_player_summaries(batch)
             except (InvalidKey, NotConfigured) as exc:
                 self._key_refused(exc)
-                return
+                return False
             except SteamError as exc:  # rate limited or unavailable: the next pass retries
-                log.warning("Steam summaries deferred: %s", exc)
-                self.metrics.inc("questlog_steam_summaries_total", result="deferred")
-                return
+                state = "rate_limited" if isinstance(exc, RateLimited) else "unavailable"
+                log.warning("Steam summaries deferred (%s): %s", state, exc)
+                self.metrics.inc("questlog_steam_summaries_total", result=state)
+                return False
             self.metrics.inc("questlog_steam_summaries_total", result="ok")
             games = {steam_id: summary.game_id for steam_id, summary in found.items()}
             seen_at = self.clock.now()
             await self.db.write(lambda c, b=batch, g=games, t=seen_at: _seen(c, b, g, t, plan))
+        return True
 
     async def sync_now(self, steam_ids: list[str] | None = None) -> int:
         """Read these libraries (every linked one when None) right away, outside the plan;

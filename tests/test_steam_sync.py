@@ -8,6 +8,7 @@ import asyncio
 import json
 import sqlite3
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -444,3 +445,27 @@ async def test_steam_crossing_a_milestone_is_announced_once_per_guild(
         "SELECT count(*) FROM activity_events WHERE type = 'playtime.milestone'"
     )
     assert again is not None and again[0] == 2
+
+
+async def test_a_429_storm_on_summaries_backs_off_exponentially_and_recovers(
+    core: Core, clock: ManualClock, steam: FakeSteam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.steam_sync.random.uniform", lambda a, b: 1.0)  # no jitter here
+    sync = core.steam_sync
+    await link(core, SAPHYEL_ID)
+    steam.fail_next("GetPlayerSummaries", [429] * 9)  # three passes, three attempts each
+    asked = []
+    for _ in range(60):  # ten simulated minutes in 10 s steps
+        before = steam.calls["GetPlayerSummaries"]
+        await sync.run_once()
+        if steam.calls["GetPlayerSummaries"] > before:
+            asked.append(clock.monotonic())
+        clock.advance(10)
+    # After each failed pass the wait doubles (60 s, 120 s, 240 s), then the normal interval.
+    gaps = [b - a for a, b in pairwise(asked)]
+    assert gaps[:3] == [60, 120, 240]
+    clock.advance(3600)
+    await sync.run_once()
+    assert steam.pending_failures("GetPlayerSummaries") == []
+    status = await sync.status()
+    assert status.state == "running"  # no crash, no stop: only a bad key stops the sync
