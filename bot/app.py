@@ -1,11 +1,12 @@
-"""Process lifecycle: ``main()`` owns storage, the web server, the pipeline and the feed poster.
+"""Process lifecycle: ``main()`` owns storage, the web server, the pipeline, the scheduler and
+the feed poster.
 
 Start-up: core services (database, migrations, endpoint cache, Steam client), then the web
-server and the Steam sync (with an API key), then (with a token, without --web-only) the feed
-poster and the Discord bot, which logs in in the background. SIGINT/SIGTERM stop everything in
-reverse order: stop accepting webhooks and drain the requests in flight, stop the Steam sync,
-stop the poster, close the bot, then close the core
-(background lookups, HTTP client, database threads), and return 0.
+server and the scheduler (the Steam sync, with an API key), then (with a token, without
+--web-only) the feed poster and the Discord bot, which logs in in the background. SIGINT/SIGTERM
+stop everything in reverse order: stop accepting webhooks and drain the requests in flight, stop
+the scheduler, stop the poster, close the bot, then close the core (background lookups, HTTP
+client, database threads), and return 0.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Server:
         except BaseException:
             await self.stop()
             raise
-        await self.core.steam_sync.start()
+        await self.core.scheduler.start()
         address = self.runner.addresses[0]
         self.port = int(address[1])
         host = self.config.web.host
@@ -111,7 +112,7 @@ class Server:
         self.runner = self.poster = self.discord = self.core = None  # type: ignore[assignment]
         steps = [
             ("draining web requests", runner.cleanup if runner else None),
-            ("stopping the Steam sync", core.steam_sync.stop if core else None),
+            ("stopping the scheduler", core.scheduler.stop if core else None),
             ("stopping the feed poster", poster.stop if poster else None),
             ("closing the Discord bot", discord.stop if discord else None),
             ("closing storage", core.stop if core else None),

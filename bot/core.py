@@ -16,6 +16,7 @@ from bot.ingest import Pipeline
 from bot.links import ConfirmStatus, confirm_link_code
 from bot.metrics import Metrics
 from bot.playtime import PlaytimeService
+from bot.scheduler import Scheduler
 from bot.steam_sync import SteamSync
 from bot.storage import Database
 from connectors.registry import Registry
@@ -51,6 +52,7 @@ class Core:
     budget: DatabaseBudget
     playtime: PlaytimeService
     steam_sync: SteamSync
+    scheduler: Scheduler
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -96,6 +98,7 @@ class Core:
                 milestone_hours=config.general.milestone_hours,
                 on_event=wake_feed,
             )
+            scheduler = Scheduler(registry, {"steam": steam_sync})
         except BaseException:
             await db.close()
             raise
@@ -111,6 +114,7 @@ class Core:
             budget,
             playtime,
             steam_sync,
+            scheduler,
         )
         metrics.add_collector(budget.collect)
         metrics.add_collector(lambda: _outbox_gauges(db))
@@ -131,7 +135,7 @@ class Core:
         would outlive SIGTERM)."""
         try:
             await self.endpoints.stop()
-            await self.steam_sync.stop()
+            await self.scheduler.stop()
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self.playtime.close()

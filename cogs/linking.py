@@ -89,7 +89,7 @@ class Linking(commands.Cog):
                     status=status,
                 )
             )
-            self.core.steam_sync.links_changed()
+            self.core.scheduler.links_changed("steam")
         except LinkConflict:
             raise UserError(strings.LINK_TAKEN) from None
         text = strings.STEAM_LINKED.format(
@@ -129,7 +129,7 @@ class Linking(commands.Cog):
                 c, guild_id=guild_id, discord_user_id=interaction.user.id, source=source.value
             )
         )
-        self.core.steam_sync.links_changed()
+        self.core.scheduler.links_changed(source.value)
         template = strings.UNLINKED if removed else strings.NOTHING_TO_UNLINK
         await reply(interaction, template.format(source=LABELS[source.value]))
 
@@ -209,7 +209,7 @@ class Linking(commands.Cog):
                 reassign=True,
             )
         )
-        self.core.steam_sync.links_changed()
+        self.core.scheduler.links_changed(source.value)
         await reply(
             interaction,
             strings.ADMIN_LINKED.format(
@@ -232,7 +232,7 @@ class Linking(commands.Cog):
                 c, guild_id=guild_id, discord_user_id=member.id, source=source.value
             )
         )
-        self.core.steam_sync.links_changed()
+        self.core.scheduler.links_changed(source.value)
         label = LABELS[source.value]
         if removed:
             await reply(

@@ -469,3 +469,18 @@ async def test_a_429_storm_on_summaries_backs_off_exponentially_and_recovers(
     assert steam.pending_failures("GetPlayerSummaries") == []
     status = await sync.status()
     assert status.state == "running"  # no crash, no stop: only a bad key stops the sync
+
+
+async def test_the_scheduler_runs_a_service_per_connector_that_can_sync(
+    core: Core, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.scheduler import Scheduler
+
+    syncing = [k for k in core.registry.keys() if core.registry.get(k).capabilities.can_sync]
+    assert syncing == ["steam"]
+    assert core.scheduler.services == {"steam": core.steam_sync}
+    with caplog.at_level("WARNING"):
+        bare = Scheduler(core.registry, {})
+    assert bare.services == {} and "can sync, but the core has no sync service" in caplog.text
+    with pytest.raises(LookupError):
+        await bare.sync_now("steam")
