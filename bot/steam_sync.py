@@ -270,8 +270,11 @@ class SteamSync:
                 return False
             self.metrics.inc("questlog_steam_summaries_total", result="ok")
             games = {steam_id: summary.game_id for steam_id, summary in found.items()}
+            logoffs = {steam_id: summary.last_logoff for steam_id, summary in found.items()}
             seen_at = self.clock.now()
-            await self.db.write(lambda c, b=batch, g=games, t=seen_at: _seen(c, b, g, t, plan))
+            await self.db.write(
+                lambda c, b=batch, g=games, o=logoffs, t=seen_at: _seen(c, b, g, t, plan, o)
+            )
         return True
 
     async def sync_now(self, steam_ids: list[str] | None = None) -> int:
@@ -508,22 +511,33 @@ def _seen(
     games: dict[str, int | None],
     now: datetime,
     plan: Plan,
+    logoffs: dict[str, int | None] | None = None,
 ) -> None:
     """Store what the summaries showed and pull in the library reads it calls for."""
     now_text = to_iso(now)
     soon = to_iso(now + timedelta(seconds=plan.active_interval))
+    logoffs = logoffs or {}
     for steam_id in batch:
         row = conn.execute(
-            "SELECT in_game_app, next_sync_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
+            "SELECT in_game_app, next_sync_at, last_logoff FROM steam_accounts WHERE steam_id = ?",
+            (steam_id,),
         ).fetchone()
         if row is None:
             continue
-        was, next_at = row
+        was, next_at, known_logoff = row
         game = games.get(steam_id)
+        logoff = logoffs.get(steam_id)
         if game is not None:
             next_at = min(next_at, soon)  # playing: read again within an active interval
         elif was is not None:
             next_at = now_text  # just left the game: read now, for the session's last minutes
+        elif logoff is not None and known_logoff is not None and logoff > known_logoff:
+            # Online and gone again without a visible game (hidden game details): maybe played.
+            next_at = min(next_at, now_text)
+        if logoff is not None and logoff != known_logoff:
+            conn.execute(
+                "UPDATE steam_accounts SET last_logoff = ? WHERE steam_id = ?", (logoff, steam_id)
+            )
         if was is not None and was != game:
             _end_steam_session(conn, steam_id, was, now)
         if game is not None and was != game:

@@ -484,3 +484,21 @@ async def test_the_scheduler_runs_a_service_per_connector_that_can_sync(
     assert bare.services == {} and "can sync, but the core has no sync service" in caplog.text
     with pytest.raises(LookupError):
         await bare.sync_now("steam")
+
+
+async def test_a_new_lastlogoff_without_a_visible_game_pulls_a_read_in(
+    core: Core, clock: ManualClock, steam: FakeSteam
+) -> None:
+    sync = core.steam_sync
+    await link(core, SAPHYEL_ID)
+    await sync.sync_now()
+    steam.summaries[SAPHYEL_ID]["lastlogoff"] = 1_740_800_000
+    await sync.run_once()  # first value seen: only remembered
+    reads = steam.calls["GetOwnedGames"]
+    clock.advance(300)
+    await sync.run_once()
+    assert steam.calls["GetOwnedGames"] == reads  # unchanged: nothing to read
+    steam.summaries[SAPHYEL_ID]["lastlogoff"] = 1_740_803_000  # was online, left again
+    clock.advance(300)
+    await sync.run_once()
+    assert steam.calls["GetOwnedGames"] == reads + 1

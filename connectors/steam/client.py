@@ -122,6 +122,8 @@ class PlayerSummary:
     game_id: int | None = None
     #: ``personastate``: 0 offline (or invisible), 1 online, 2 busy, 3 away, ...
     persona_state: int = 0
+    #: ``lastlogoff``: Unix seconds of the last log-off, when Steam shows it.
+    last_logoff: int | None = None
 
     @property
     def public(self) -> bool:
@@ -680,6 +682,7 @@ def _player_summary(entry: Any) -> PlayerSummary:
         visibility=visibility if visibility is not None else 1,
         game_id=_as_int(entry.get("gameid")),
         persona_state=_as_int(entry.get("personastate")) or 0,
+        last_logoff=_as_int(entry.get("lastlogoff")),
     )
 
 
