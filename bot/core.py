@@ -17,7 +17,7 @@ from bot.links import ConfirmStatus, confirm_link_code
 from bot.metrics import Metrics
 from bot.playtime import PlaytimeService
 from bot.scheduler import Scheduler
-from bot.steam_sync import SteamSync
+from bot.steam_sync import SteamSync, announce_growth
 from bot.storage import Database
 from connectors.registry import Registry
 from connectors.steam import SteamClient
@@ -99,6 +99,11 @@ class Core:
                 on_event=wake_feed,
             )
             scheduler = Scheduler(registry, {"steam": steam_sync})
+            tz, hours = config.general.tz, config.general.milestone_hours
+            playtime.on_reading = lambda conn, sid, app, name, change, now: announce_growth(
+                conn, sid, app, name, change, now, tz, hours
+            )
+            playtime.on_events = wake_feed
         except BaseException:
             await db.close()
             raise

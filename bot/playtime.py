@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, to_iso
-from bot.ingest import GLOBAL_SCOPE, record_playtime
+from bot.ingest import GLOBAL_SCOPE, PlaytimeChange, record_playtime
 from bot.stats import remember_game_name
 from bot.storage import Database
 from connectors.base import SchemaError, expect_object, integer, steam_id
@@ -110,6 +111,13 @@ class PlaytimeService:
         self.clock = clock
         self.deadline = deadline
         self._semaphore = asyncio.Semaphore(concurrency)
+        #: Called in the writer's transaction when a looked-up Steam total was stored (the
+        #: Steam sync's announce_growth); returns how many activity events it stored.
+        self.on_reading: (
+            Callable[[sqlite3.Connection, str, int, str | None, PlaytimeChange, datetime], int]
+            | None
+        ) = None
+        self.on_events: Callable[[], None] | None = None  # wakes the feed poster
         self._inflight: dict[tuple[str, int], asyncio.Task[str]] = {}
 
     async def lookup(self, guild_id: int, query: PlaytimeQuery) -> list[dict[str, Any]]:
@@ -186,8 +194,8 @@ class PlaytimeService:
         now = self.clock.now()
         value = seconds if status == "ok" else None  # not owned / private: a known "no value"
 
-        def store(conn: sqlite3.Connection) -> None:
-            record_playtime(
+        def store(conn: sqlite3.Connection) -> int:
+            change = record_playtime(
                 conn,
                 scope=GLOBAL_SCOPE,
                 source=STEAM_SOURCE,
@@ -200,8 +208,14 @@ class PlaytimeService:
             )
             if name:
                 remember_game_name(conn, str(app_id), name, to_iso(now))
+            # A lookup may see a Steam total grow before the sync does: the sync's own news
+            # (the day's played line, milestones, an achievement check) must not be lost.
+            if self.on_reading is not None and change.applied:
+                return self.on_reading(conn, sid, app_id, name, change, now)
+            return 0
 
-        await self.db.write(store)
+        if await self.db.write(store) and self.on_events is not None:
+            self.on_events()
         return status
 
     async def close(self) -> None:

@@ -50,6 +50,7 @@ from bot.clock import Clock, from_iso, to_iso
 from bot.ingest import (
     DEFAULT_MILESTONE_HOURS,
     GLOBAL_SCOPE,
+    PlaytimeChange,
     insert_event,
     milestone_event,
     reached_milestones,
@@ -214,7 +215,12 @@ class SteamSync:
         now = self.clock.now()
         plan = await self._planned(now)
         if self._next_summaries is None or self.clock.monotonic() >= self._next_summaries:
-            if await self._poll_summaries(plan):
+            try:
+                polled = await self._poll_summaries(plan)
+            except Exception:  # an answer we cannot store must not stop the library reads
+                log.exception("Steam summaries pass failed; backing off")
+                polled = False
+            if polled:
                 self._summary_failures = 0
                 wait = float(plan.summary_interval)
             else:  # 429 or Steam down: back off exponentially, with jitter
@@ -335,11 +341,19 @@ class SteamSync:
             self.metrics.inc("questlog_steam_sync_total", result=state)
             return "deferred"
         now = self.clock.now()
-        new_events, grown = await self.db.write(
+        new_events = await self.db.write(
             lambda c: _apply_library(c, steam_id, games, now, plan, self.tz, self.milestone_hours)
         )
         self.metrics.inc("questlog_steam_sync_total", result="ok")
-        for game in grown:  # only games played since the last read can have new unlocks
+        # Only games played since their last check can have new unlocks; a check that fails
+        # stays pending and is tried again after the next read.
+        pending = await self.db.fetchall(
+            "SELECT app_id FROM steam_pending_checks WHERE steam_id = ? ORDER BY since",
+            (steam_id,),
+        )
+        names = {g.app_id: g for g in games}
+        for (app_id,) in pending:
+            game = names.get(app_id) or OwnedGame(app_id=app_id, playtime_forever_minutes=0)
             new_events += await self.check_achievements(steam_id, game)
         if new_events and self.on_event is not None:
             self.on_event()
@@ -348,41 +362,57 @@ class SteamSync:
     # ------------------------------------------------------------------ achievements
 
     async def check_achievements(self, steam_id: str, game: OwnedGame) -> int:
-        """Compare the player's unlocks in a game with the stored ones; announce new ones.
-        A failure here loses nothing: the next check compares with what is stored."""
+        """Compare the player's unlocks in a game with the stored ones and announce new ones.
+        The game's pending check is cleared only when the check completes, in the same
+        transaction as what it stores, so a failure here loses nothing."""
         app_id = game.app_id
         if await self._fresh(app_id, "schema", self.language) == {}:
-            return 0  # the game has no achievements (remembered for the schema's cache time)
+            # The game has no achievements (remembered for the schema's cache time).
+            await self.db.write(lambda c: _checked(c, steam_id, app_id))
+            return 0
         try:
             unlocks = await self.steam.get_player_achievements(steam_id, app_id)
         except (InvalidKey, NotConfigured) as exc:
             self._key_refused(exc)
             return 0
         except PrivateProfile:
-            return 0  # game details hidden: the library read already marks the account
+            return 0  # game details hidden: checked again once they are public
         except SteamError as exc:
             log.warning("Steam achievements of app %s deferred: %s", app_id, exc)
             return 0
         if not unlocks:  # "Requested app has no stats": remember it, ask again in a week
             await self._store_cache(app_id, "schema", self.language, {})
+            await self.db.write(lambda c: _checked(c, steam_id, app_id))
             return 0
         achieved = [u for u in unlocks if u.achieved]
-        stored, baseline = await self.db.read(lambda c: _stored_unlocks(c, steam_id, app_id))
-        fresh = [u for u in achieved if u.api_name not in stored]
-        if baseline is None:
-            now = self.clock.now()
-            await self.db.write(lambda c: _store_unlocks(c, steam_id, app_id, achieved, now))
-            return 0
-        if not fresh:
-            return 0
-        schema = await self._cached(app_id, "schema", self.language)
-        if any(u.api_name not in schema for u in fresh):  # added by a game update since
-            schema = await self._cached(app_id, "schema", self.language, refresh=True)
-        percentages = await self._cached(app_id, "percentages", "")
-        now = self.clock.now()
-        return await self.db.write(
-            lambda c: _announce_unlocks(c, steam_id, game, fresh, schema, percentages, now)
+        stored, game_baseline, account_baseline = await self.db.read(
+            lambda c: _stored_unlocks(c, steam_id, app_id)
         )
+        fresh = [u for u in achieved if u.api_name not in stored]
+        silent: list[Unlock] = []
+        if game_baseline is None:
+            # The game's first check: what was unlocked before the account's own baseline is
+            # history, stored silently; unlocks since (the session that led here) are news.
+            since = _timestamp(account_baseline)
+            silent = [u for u in fresh if since is None or (u.unlock_time or 0) <= since]
+            fresh = [u for u in fresh if u not in silent]
+        schema: dict[str, Any] = {}
+        percentages: dict[str, Any] = {}
+        if fresh:
+            schema = await self._cached(app_id, "schema", self.language)
+            if any(u.api_name not in schema for u in fresh):  # added by a game update since
+                schema = await self._cached(app_id, "schema", self.language, refresh=True)
+            percentages = await self._cached(app_id, "percentages", "")
+        now = self.clock.now()
+
+        def store(conn: sqlite3.Connection) -> int:
+            if game_baseline is None:
+                _store_unlocks(conn, steam_id, app_id, silent, now)
+            count = _announce_unlocks(conn, steam_id, game, fresh, schema, percentages, now)
+            _checked(conn, steam_id, app_id)
+            return count
+
+        return await self.db.write(store)
 
     async def _fresh(self, app_id: int, kind: str, language: str) -> dict[str, Any] | None:
         """The cached answer while it is fresh, else None."""
@@ -519,15 +549,18 @@ def _seen(
     logoffs = logoffs or {}
     for steam_id in batch:
         row = conn.execute(
-            "SELECT in_game_app, next_sync_at, last_logoff FROM steam_accounts WHERE steam_id = ?",
+            "SELECT in_game_app, next_sync_at, last_logoff, failures FROM steam_accounts"
+            " WHERE steam_id = ?",
             (steam_id,),
         ).fetchone()
         if row is None:
             continue
-        was, next_at, known_logoff = row
+        was, next_at, known_logoff, failures = row
         game = games.get(steam_id)
         logoff = logoffs.get(steam_id)
-        if game is not None:
+        if failures:
+            pass  # backing off after a 429 or an outage: the summaries do not pull it in
+        elif game is not None:
             next_at = min(next_at, soon)  # playing: read again within an active interval
         elif was is not None:
             next_at = now_text  # just left the game: read now, for the session's last minutes
@@ -694,15 +727,15 @@ def _apply_library(
     plan: Plan,
     tz: ZoneInfo,
     milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
-) -> tuple[int, list[OwnedGame]]:
+) -> int:
     """Store the library's totals; after the baseline, announce what grew. Returns the number
-    of activity events stored and the games that grew."""
+    of activity events stored."""
     now_text = to_iso(now)
     account = conn.execute(
         "SELECT baseline_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
     ).fetchone()
     baseline = account is None or account[0] is None
-    grown: list[tuple[OwnedGame, int, int]] = []
+    stored = 0
     for game in games:
         if game.name:
             remember_game_name(conn, str(game.app_id), game.name, now_text)
@@ -716,14 +749,10 @@ def _apply_library(
             source_time=now,
             now_text=now_text,
         )
-        if (
-            not baseline
-            and change.applied
-            and change.old is not None
-            and change.new is not None
-            and change.new > change.old
-        ):
-            grown.append((game, change.old, change.new))
+        if not baseline and change.applied:
+            stored += announce_growth(
+                conn, steam_id, game.app_id, game.name, change, now, tz, milestone_hours
+            )
     conn.execute(
         "INSERT INTO steam_accounts (steam_id, state, baseline_at, last_synced_at, next_sync_at,"
         " updated_at) VALUES (?, 'ok', ?, ?, ?, ?) ON CONFLICT (steam_id) DO UPDATE SET"
@@ -733,8 +762,36 @@ def _apply_library(
         (steam_id, now_text, now_text, _next_read(conn, steam_id, now, plan), now_text),
     )
     _set_link_status(conn, steam_id, None, now_text)
-    if not grown:
-        return 0, []
+    return stored
+
+
+def announce_growth(
+    conn: sqlite3.Connection,
+    steam_id: str,
+    app_id: int,
+    game_name: str | None,
+    change: PlaytimeChange,
+    now: datetime,
+    tz: ZoneInfo,
+    milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
+) -> int:
+    """A stored Steam total grew (a library read, or a get-playtime lookup, whichever saw it
+    first): the day's played line and any milestone for every guild that links the account,
+    and a pending achievement check. Nothing before the account's baseline. Returns the
+    number of activity events stored."""
+    old, total = change.old, change.new
+    if old is None or total is None or total <= old:
+        return 0
+    account = conn.execute(
+        "SELECT baseline_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
+    ).fetchone()
+    if account is None or account[0] is None:
+        return 0  # the sync's first read of this account will be its silent baseline
+    now_text = to_iso(now)
+    conn.execute(
+        "INSERT OR IGNORE INTO steam_pending_checks (steam_id, app_id, since) VALUES (?, ?, ?)",
+        (steam_id, app_id, now_text),
+    )
     links = conn.execute(
         "SELECT guild_id, discord_user_id, display_name FROM account_links"
         " WHERE source = 'steam' AND external_id = ?",
@@ -742,68 +799,71 @@ def _apply_library(
     ).fetchall()
     midnight = _local_midnight(now, tz)
     day = midnight.date().isoformat()
+    (today,) = conn.execute(
+        "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
+        " AND source = 'steam' AND player_id = ? AND game_id = ? AND at >= ?",
+        (GLOBAL_SCOPE, steam_id, str(app_id), to_iso(midnight)),
+    ).fetchone()
+    if game_name is None:
+        row = conn.execute("SELECT name FROM games WHERE game_id = ?", (str(app_id),)).fetchone()
+        game_name = row[0] if row else None
+    title_game = game_name or f"app {app_id}"
     stored = 0
-    for game, old, total in grown:
-        (today,) = conn.execute(
-            "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
-            " AND source = 'steam' AND player_id = ? AND game_id = ? AND at >= ?",
-            (GLOBAL_SCOPE, steam_id, str(game.app_id), to_iso(midnight)),
-        ).fetchone()
-        title_game = game.name or f"app {game.app_id}"
-        for guild_id, user_id, display_name in links:
-            name = display_name or "A linked player"
-            event = ActivityEvent(
-                type="steam.game_played",
-                title=f"{name} played {title_game} today: {human_duration(today)}",
-                occurred_at=now,
-                source="steam",
-                payload={
-                    "game_id": game.app_id,
-                    "game_name": game.name,
-                    "seconds_today": today,
-                    "total_seconds": total,
-                    "day": day,
-                },
-                guild_id=guild_id,
-                actor_user_id=user_id,
-                actor_external_id=steam_id,
-                actor_name=display_name,
-                external_id=f"{steam_id}:{game.app_id}:{day}",
-                update_key=f"steam.game_played:{steam_id}:{game.app_id}:{day}",
-            )
-            insert_event(conn, event, guild_id, None, now_text)
-            stored += 1
-            for hours in reached_milestones(
+    for guild_id, user_id, display_name in links:
+        name = display_name or "A linked player"
+        event = ActivityEvent(
+            type="steam.game_played",
+            title=f"{name} played {title_game} today: {human_duration(today)}",
+            occurred_at=now,
+            source="steam",
+            payload={
+                "game_id": app_id,
+                "game_name": game_name,
+                "seconds_today": today,
+                "total_seconds": total,
+                "day": day,
+            },
+            guild_id=guild_id,
+            actor_user_id=user_id,
+            actor_external_id=steam_id,
+            actor_name=display_name,
+            external_id=f"{steam_id}:{app_id}:{day}",
+            update_key=f"steam.game_played:{steam_id}:{app_id}:{day}",
+        )
+        insert_event(conn, event, guild_id, None, now_text)
+        stored += 1
+        for hours in reached_milestones(
+            conn,
+            milestone_hours,
+            guild_id=guild_id,
+            source="steam",
+            player_id=steam_id,
+            game_id=str(app_id),
+            old=old,
+            new=total,
+            at=now,
+        ):
+            milestone = milestone_event(
                 conn,
-                milestone_hours,
                 guild_id=guild_id,
                 source="steam",
                 player_id=steam_id,
-                game_id=str(game.app_id),
-                old=old,
-                new=total,
+                game_id=str(app_id),
+                hours=hours,
+                total=total,
                 at=now,
-            ):
-                milestone = milestone_event(
-                    conn,
-                    guild_id=guild_id,
-                    source="steam",
-                    player_id=steam_id,
-                    game_id=str(game.app_id),
-                    hours=hours,
-                    total=total,
-                    at=now,
-                    name=display_name,
-                    user_id=user_id,
-                )
-                insert_event(conn, milestone, guild_id, None, now_text)
-                stored += 1
-    return stored, [game for game, _, _ in grown]
+                name=display_name,
+                user_id=user_id,
+            )
+            insert_event(conn, milestone, guild_id, None, now_text)
+            stored += 1
+    return stored
 
 
 def _stored_unlocks(
     conn: sqlite3.Connection, steam_id: str, app_id: int
-) -> tuple[set[str], str | None]:
+) -> tuple[set[str], str | None, str | None]:
+    """(stored unlocks, the game's baseline time, the account's baseline time)."""
     names = {
         r[0]
         for r in conn.execute(
@@ -815,11 +875,25 @@ def _stored_unlocks(
         "SELECT baseline_at FROM steam_achievement_games WHERE steam_id = ? AND app_id = ?",
         (steam_id, app_id),
     ).fetchone()
-    return names, row[0] if row else None
+    account = conn.execute(
+        "SELECT baseline_at FROM steam_accounts WHERE steam_id = ?", (steam_id,)
+    ).fetchone()
+    return names, row[0] if row else None, account[0] if account else None
+
+
+def _checked(conn: sqlite3.Connection, steam_id: str, app_id: int) -> None:
+    conn.execute(
+        "DELETE FROM steam_pending_checks WHERE steam_id = ? AND app_id = ?", (steam_id, app_id)
+    )
+
+
+def _timestamp(iso_text: str | None) -> int | None:
+    return int(from_iso(iso_text).timestamp()) if iso_text else None
 
 
 def _unlock_time(unlock: Unlock) -> str | None:
-    if unlock.unlock_time is None or unlock.unlock_time <= 0:
+    """Steam's unlocktime as stored text; missing, zero or absurd values are None."""
+    if unlock.unlock_time is None or not 0 < unlock.unlock_time < 253_402_300_799:
         return None
     return to_iso(datetime.fromtimestamp(unlock.unlock_time, UTC))
 
@@ -879,7 +953,8 @@ def _announce_unlocks(
         info = schema.get(unlock.api_name) or {}
         display = info.get("name") or unlock.api_name
         percent = percentages.get(unlock.api_name)
-        title_game = game.name or f"app {game.app_id}"
+        game_name = game.name or _stored_game_name(conn, game.app_id)
+        title_game = game_name or f"app {game.app_id}"
         for guild_id, user_id, display_name in links:
             name = display_name or "A linked player"
             event = ActivityEvent(
@@ -889,7 +964,7 @@ def _announce_unlocks(
                 source="steam",
                 payload={
                     "game_id": game.app_id,
-                    "game_name": game.name,
+                    "game_name": game_name,
                     "achievement": display,
                     "api_name": unlock.api_name,
                     "description": info.get("description"),
@@ -906,3 +981,8 @@ def _announce_unlocks(
             insert_event(conn, event, guild_id, None, now_text)
             stored += 1
     return stored
+
+
+def _stored_game_name(conn: sqlite3.Connection, app_id: int) -> str | None:
+    row = conn.execute("SELECT name FROM games WHERE game_id = ?", (str(app_id),)).fetchone()
+    return row[0] if row else None

@@ -680,10 +680,17 @@ def _player_summary(entry: Any) -> PlayerSummary:
         ),
         # Missing visibility is treated as private: never show what Steam did not call public.
         visibility=visibility if visibility is not None else 1,
-        game_id=_as_int(entry.get("gameid")),
+        game_id=_steam_app(entry.get("gameid")),
         persona_state=_as_int(entry.get("personastate")) or 0,
         last_logoff=_as_int(entry.get("lastlogoff")),
     )
+
+
+def _steam_app(value: Any) -> int | None:
+    """A Steam app id from ``gameid``. A game added to Steam as a non-Steam shortcut gets a
+    64-bit id (top bit set) for which Steam keeps no playtime: treated as no Steam game."""
+    app = _as_int(value)
+    return app if app is not None and 0 < app < 2**32 else None
 
 
 def _shorten(text: str, limit: int = 64) -> str:
