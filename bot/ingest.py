@@ -404,26 +404,15 @@ def _apply(
             )
             derived["playtime_updated"] = change.applied
             if change.applied:
-                for hours in reached_milestones(
+                milestones += _reached(
                     conn,
                     milestone_hours,
-                    guild_id=guild_id,
-                    source=connector.key,
-                    player_id=effect.player_id,
-                    game_id=effect.game_id,
-                    old=change.old,
-                    new=change.new,
-                    at=effect.source_time,
-                ):
-                    milestones.append(
-                        (
-                            effect.player_id,
-                            effect.game_id,
-                            hours,
-                            change.new or 0,
-                            effect.source_time,
-                        )
-                    )
+                    guild_id,
+                    connector.key,
+                    effect,
+                    change,
+                    effect.source_time,
+                )
         elif isinstance(effect, SessionStart):
             _close_open_sessions(
                 conn, guild_id, connector.key, effect.player_id, effect.server_id, "superseded"
@@ -454,20 +443,9 @@ def _apply(
                     at=effect.at,
                     now_text=now_text,
                 )
-                for hours in reached_milestones(
-                    conn,
-                    milestone_hours,
-                    guild_id=guild_id,
-                    source=connector.key,
-                    player_id=effect.player_id,
-                    game_id=effect.game_id,
-                    old=change.old,
-                    new=change.new,
-                    at=effect.at,
-                ):
-                    milestones.append(
-                        (effect.player_id, effect.game_id, hours, change.new or 0, effect.at)
-                    )
+                milestones += _reached(
+                    conn, milestone_hours, guild_id, connector.key, effect, change, effect.at
+                )
 
     link = find_link(conn, guild_id, connector.link_source, connector.player_id(raw))
     event = connector.normalize({**raw, **derived}, link)
@@ -491,6 +469,32 @@ def _apply(
         )
         result.event_ids.append(insert_event(conn, milestone, guild_id, raw_id, now_text))
     return result
+
+
+def _reached(
+    conn: sqlite3.Connection,
+    milestone_hours: tuple[int, ...],
+    guild_id: int,
+    source: str,
+    effect: SetPlaytime | SessionEnd,
+    change: PlaytimeChange,
+    at: datetime,
+) -> list[tuple[str, str, int, int, datetime]]:
+    """(player, game, hours, total, at) for each milestone this change reached."""
+    return [
+        (effect.player_id, effect.game_id, hours, change.new or 0, at)
+        for hours in reached_milestones(
+            conn,
+            milestone_hours,
+            guild_id=guild_id,
+            source=source,
+            player_id=effect.player_id,
+            game_id=effect.game_id,
+            old=change.old,
+            new=change.new,
+            at=at,
+        )
+    ]
 
 
 def _close_open_sessions(

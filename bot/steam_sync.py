@@ -41,6 +41,7 @@ import math
 import random
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -600,6 +601,38 @@ def _game_name(conn: sqlite3.Connection, app_id: int) -> str:
     return row[0] if row else f"app {app_id}"
 
 
+def _to_linking_guilds(
+    conn: sqlite3.Connection,
+    steam_id: str,
+    now: datetime,
+    *,
+    event_type: str,
+    title: Callable[[str], str],
+    payload: dict[str, Any],
+    external_id: str,
+    occurred_at: datetime | None = None,
+) -> int:
+    """One activity event for every guild that links the account; returns how many."""
+    now_text = to_iso(now)
+    count = 0
+    for guild_id, user_id, display_name in _session_links(conn, steam_id):
+        event = ActivityEvent(
+            type=event_type,
+            title=title(display_name or "A linked player"),
+            occurred_at=occurred_at or now,
+            source="steam",
+            payload=payload,
+            guild_id=guild_id,
+            actor_user_id=user_id,
+            actor_external_id=steam_id,
+            actor_name=display_name,
+            external_id=external_id,
+        )
+        insert_event(conn, event, guild_id, None, now_text)
+        count += 1
+    return count
+
+
 def _start_steam_session(
     conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime
 ) -> None:
@@ -611,21 +644,15 @@ def _start_steam_session(
         (GLOBAL_SCOPE, steam_id, str(app_id), now_text),
     )
     game = _game_name(conn, app_id)
-    for guild_id, user_id, display_name in _session_links(conn, steam_id):
-        name = display_name or "A linked player"
-        event = ActivityEvent(
-            type="steam.session.started",
-            title=f"{name} started playing {game}",
-            occurred_at=now,
-            source="steam",
-            payload={"game_id": app_id, "game_name": game},
-            guild_id=guild_id,
-            actor_user_id=user_id,
-            actor_external_id=steam_id,
-            actor_name=display_name,
-            external_id=f"{steam_id}:{app_id}:{now_text}",
-        )
-        insert_event(conn, event, guild_id, None, now_text)
+    _to_linking_guilds(
+        conn,
+        steam_id,
+        now,
+        event_type="steam.session.started",
+        title=lambda name: f"{name} started playing {game}",
+        payload={"game_id": app_id, "game_name": game},
+        external_id=f"{steam_id}:{app_id}:{now_text}",
+    )
 
 
 def _end_steam_session(conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime) -> None:
@@ -646,21 +673,15 @@ def _end_steam_session(conn: sqlite3.Connection, steam_id: str, app_id: int, now
         (now_text, seconds, row[0]),
     )
     game = _game_name(conn, app_id)
-    for guild_id, user_id, display_name in _session_links(conn, steam_id):
-        name = display_name or "A linked player"
-        event = ActivityEvent(
-            type="steam.session.ended",
-            title=f"{name} played {game} for {human_duration(seconds)}",
-            occurred_at=now,
-            source="steam",
-            payload={"game_id": app_id, "game_name": game, "duration_seconds": seconds},
-            guild_id=guild_id,
-            actor_user_id=user_id,
-            actor_external_id=steam_id,
-            actor_name=display_name,
-            external_id=f"{steam_id}:{app_id}:{row[1]}:ended",
-        )
-        insert_event(conn, event, guild_id, None, now_text)
+    _to_linking_guilds(
+        conn,
+        steam_id,
+        now,
+        event_type="steam.session.ended",
+        title=lambda name: f"{name} played {game} for {human_duration(seconds)}",
+        payload={"game_id": app_id, "game_name": game, "duration_seconds": seconds},
+        external_id=f"{steam_id}:{app_id}:{row[1]}:ended",
+    )
 
 
 def _next_time(now: datetime, interval: int) -> str:
