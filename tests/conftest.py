@@ -39,6 +39,21 @@ def config_data(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+def steam_config_data(tmp_path: Path, steam: Any, **steam_extra: Any) -> dict[str, Any]:
+    """Config for tests that talk to the fake Steam API: fast pacing, tiny backoffs."""
+    return {
+        "database": {"path": str(tmp_path / "questlog.sqlite3")},
+        "web": {"port": 0},
+        "steam": {
+            "api_key": steam.api_key,
+            "api_base_url": steam.base_url,
+            "requests_per_second": 1000.0,
+            "retry_backoff_seconds": 0.01,
+            **steam_extra,
+        },
+    }
+
+
 @pytest.fixture
 def config(config_data: dict[str, Any]) -> Config:
     return parse_config(config_data, env={})

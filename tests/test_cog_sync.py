@@ -9,7 +9,7 @@ import pytest
 
 from bot.core import Core
 from bot.discord_bot import Questlog
-from tests.conftest import GUILD
+from tests.conftest import GUILD, steam_config_data
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import answer_text, command_interaction, member_option, run_command
 from tests.fakes.steam import PRIVATE_ID, SAPHYEL_ID, FakeSteam
@@ -21,16 +21,7 @@ GUILD_CHANNELS = {CHANNEL: None}
 
 @pytest.fixture
 def config_data(tmp_path: Any, steam: FakeSteam) -> dict[str, Any]:
-    return {
-        "database": {"path": str(tmp_path / "questlog.sqlite3")},
-        "web": {"port": 0},
-        "steam": {
-            "api_key": steam.api_key,
-            "api_base_url": steam.base_url,
-            "requests_per_second": 1000.0,
-            "retry_backoff_seconds": 0.01,
-        },
-    }
+    return steam_config_data(tmp_path, steam)
 
 
 def sync(bot: Questlog, command: str, member: int | None = None) -> discord.Interaction:

@@ -51,6 +51,11 @@ def test_environment_overrides_secrets(tmp_path: Path) -> None:
         ("[battlemetrics]\ntolerance_seconds = 0\n", "battlemetrics.tolerance_seconds"),
         ("[web]\nrate_limit_per_minute = -1\n", "web.rate_limit_per_minute"),
         ("[web\n", "not valid TOML"),
+        ("[general]\nmilestone_hours = []\n", "general.milestone_hours"),
+        ("[general]\nmilestone_hours = [10, 10]\n", "general.milestone_hours"),
+        ("[general]\nmilestone_hours = [0.5]\n", "general.milestone_hours"),
+        ("[general]\nmilestone_hours = 10\n", "general.milestone_hours"),
+        ("[steam]\nsync_interval_seconds = 30\n", "steam.sync_interval_seconds"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -76,3 +81,8 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0
     assert "web.port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_milestone_hours_are_sorted() -> None:
+    config = parse_config({"general": {"milestone_hours": [100, 10]}}, env={})
+    assert config.general.milestone_hours == (10, 100)

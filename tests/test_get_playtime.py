@@ -14,7 +14,15 @@ from bot.clock import ManualClock
 from bot.config import parse_config
 from bot.core import Core
 from bot.endpoints import Endpoint
-from tests.conftest import GUILD, OTHER_GUILD, MakeEndpoint, bm_headers, hex_headers, iso_ms
+from tests.conftest import (
+    GUILD,
+    OTHER_GUILD,
+    MakeEndpoint,
+    bm_headers,
+    hex_headers,
+    iso_ms,
+    steam_config_data,
+)
 from tests.fakes.steam import MODERN_ID, NOT_PUBLIC_403_ID, PRIVATE_ID, ROBIN_ID, FakeSteam
 from web.app import create_app
 
@@ -24,16 +32,7 @@ SQUAD = 393380
 
 @pytest.fixture
 def config_data(tmp_path: Path, steam: FakeSteam) -> dict[str, Any]:
-    return {
-        "database": {"path": str(tmp_path / "questlog.sqlite3")},
-        "web": {"port": 0},
-        "steam": {
-            "api_key": steam.api_key,
-            "api_base_url": steam.base_url,
-            "requests_per_second": 1000.0,
-            "retry_backoff_seconds": 0.01,
-        },
-    }
+    return steam_config_data(tmp_path, steam)
 
 
 async def ask(

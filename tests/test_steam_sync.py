@@ -18,7 +18,7 @@ from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.links import link_account
 from bot.steam_sync import BUDGET_SHARE, _enrol, _seen, _slot, make_plan
-from tests.conftest import GUILD, OTHER_GUILD
+from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.steam import MODERN_ID, PRIVATE_ID, SAPHYEL_ID, FakeSteam
 from tests.process import cli, write_config
@@ -34,17 +34,7 @@ ALICE, BOB = 501, 502
 
 @pytest.fixture
 def config_data(tmp_path: Any, steam: FakeSteam) -> dict[str, Any]:
-    return {
-        "database": {"path": str(tmp_path / "questlog.sqlite3")},
-        "web": {"port": 0},
-        "steam": {
-            "api_key": steam.api_key,
-            "api_base_url": steam.base_url,
-            "requests_per_second": 1000.0,
-            "retry_backoff_seconds": 0.01,
-            "max_concurrency": 4,
-        },
-    }
+    return steam_config_data(tmp_path, steam, max_concurrency=4)
 
 
 async def link(core: Core, steam_id: str, guild: int = GUILD, user: int = ALICE) -> None:

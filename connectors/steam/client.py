@@ -328,29 +328,10 @@ class SteamClient:
             "include_appinfo": "1",
             "include_played_free_games": "1",
         }
-        data = await self._call(_OWNED_GAMES, params)
-        response = _response_object(data, _OWNED_GAMES)
-        if "game_count" not in response and "games" not in response:
-            # The documented private answer: HTTP 200 with an empty response object.
-            raise PrivateProfile("the Steam profile's game details are not public", http_status=200)
-        games = response.get("games", [])
-        if not isinstance(games, list):
-            raise _malformed(_OWNED_GAMES, "'games' is not a list")
-        for entry in games:
-            if not isinstance(entry, dict):
-                raise _malformed(_OWNED_GAMES, "a 'games' entry is not an object")
-            if _as_int(entry.get("appid")) != app_id:
-                # Steam honours appids_filter, but match by appid anyway in case it did not.
-                continue
-            minutes = _as_int(entry.get("playtime_forever"))
-            if minutes is None or minutes < 0:
-                raise _malformed(_OWNED_GAMES, f"app {app_id} has no valid 'playtime_forever'")
-            name = entry.get("name")
-            return OwnedGame(
-                app_id=app_id,
-                playtime_forever_minutes=minutes,
-                name=name if isinstance(name, str) and name else None,
-            )
+        for game in _owned_games(await self._call(_OWNED_GAMES, params)):
+            # Steam honours appids_filter, but match by appid anyway in case it did not.
+            if game.app_id == app_id:
+                return game
         return None
 
     async def get_owned_games(self, steam_id: str) -> list[OwnedGame]:
@@ -364,30 +345,7 @@ class SteamClient:
             "include_appinfo": "1",
             "include_played_free_games": "1",
         }
-        data = await self._call(_OWNED_GAMES, params)
-        response = _response_object(data, _OWNED_GAMES)
-        if "game_count" not in response and "games" not in response:
-            raise PrivateProfile("the Steam profile's game details are not public", http_status=200)
-        games = response.get("games", [])
-        if not isinstance(games, list):
-            raise _malformed(_OWNED_GAMES, "'games' is not a list")
-        owned = []
-        for entry in games:
-            if not isinstance(entry, dict):
-                raise _malformed(_OWNED_GAMES, "a 'games' entry is not an object")
-            app_id = _as_int(entry.get("appid"))
-            minutes = _as_int(entry.get("playtime_forever"))
-            if app_id is None or app_id <= 0 or minutes is None or minutes < 0:
-                raise _malformed(_OWNED_GAMES, "a game has no valid 'appid' or 'playtime_forever'")
-            name = entry.get("name")
-            owned.append(
-                OwnedGame(
-                    app_id=app_id,
-                    playtime_forever_minutes=minutes,
-                    name=name if isinstance(name, str) and name else None,
-                )
-            )
-        return owned
+        return _owned_games(await self._call(_OWNED_GAMES, params))
 
     async def get_player_achievements(self, steam_id: str, app_id: int) -> list[Unlock]:
         """The player's achievements in a game; empty when the game has no achievements.
@@ -684,6 +642,34 @@ def _player_summary(entry: Any) -> PlayerSummary:
         persona_state=_as_int(entry.get("personastate")) or 0,
         last_logoff=_as_int(entry.get("lastlogoff")),
     )
+
+
+def _owned_games(data: Any) -> list[OwnedGame]:
+    """The games of a GetOwnedGames answer. The documented private answer is HTTP 200 with an
+    empty ``response`` object: :class:`PrivateProfile`."""
+    response = _response_object(data, _OWNED_GAMES)
+    if "game_count" not in response and "games" not in response:
+        raise PrivateProfile("the Steam profile's game details are not public", http_status=200)
+    games = response.get("games", [])
+    if not isinstance(games, list):
+        raise _malformed(_OWNED_GAMES, "'games' is not a list")
+    owned = []
+    for entry in games:
+        if not isinstance(entry, dict):
+            raise _malformed(_OWNED_GAMES, "a 'games' entry is not an object")
+        app_id = _as_int(entry.get("appid"))
+        minutes = _as_int(entry.get("playtime_forever"))
+        if app_id is None or app_id <= 0 or minutes is None or minutes < 0:
+            raise _malformed(_OWNED_GAMES, "a game has no valid 'appid' or 'playtime_forever'")
+        name = entry.get("name")
+        owned.append(
+            OwnedGame(
+                app_id=app_id,
+                playtime_forever_minutes=minutes,
+                name=name if isinstance(name, str) and name else None,
+            )
+        )
+    return owned
 
 
 def _steam_app(value: Any) -> int | None:

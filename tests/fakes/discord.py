@@ -781,13 +781,21 @@ class FakeDiscord:
             return problem
         return _json(self.channels[channel_id])
 
-    async def _create_message(self, request: web.Request) -> web.StreamResponse:
+    def _message_target(self, request: web.Request) -> int | web.Response:
+        """The channel of a message request, or the answer when it is malformed or a scripted
+        failure is due (scripted answers come before any other check)."""
         channel_id = self._channel_id(request)
         if isinstance(channel_id, web.Response):
             return channel_id
         failures = self._failures.get(channel_id)
         if failures:
             return self._scripted(failures.popleft(), channel_id, request)
+        return channel_id
+
+    async def _create_message(self, request: web.Request) -> web.StreamResponse:
+        channel_id = self._message_target(request)
+        if isinstance(channel_id, web.Response):
+            return channel_id
         headers, limited = self._take(CREATE_ROUTE, channel_id)
         if limited is not None:
             request[_RECORD].scope = "user"
@@ -821,12 +829,9 @@ class FakeDiscord:
         return response
 
     async def _edit_message(self, request: web.Request) -> web.Response:
-        channel_id = self._channel_id(request)
+        channel_id = self._message_target(request)
         if isinstance(channel_id, web.Response):
             return channel_id
-        failures = self._failures.get(channel_id)
-        if failures:
-            return self._scripted(failures.popleft(), channel_id, request)
         headers, limited = self._take(EDIT_ROUTE, channel_id)
         if limited is not None:
             request[_RECORD].scope = "user"
