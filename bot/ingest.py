@@ -500,11 +500,16 @@ def _reached(
 def _close_open_sessions(
     conn: sqlite3.Connection, guild_id: int, source: str, player: str, server: str, reason: str
 ) -> None:
-    conn.execute(
-        "UPDATE sessions SET closed_reason = ? WHERE guild_id = ? AND source = ? AND player_id = ?"
+    # Usually there is none: a read is cheaper than an UPDATE that matches nothing.
+    open_ids = conn.execute(
+        "SELECT id FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?"
         " AND server_id = ? AND ended_at IS NULL AND closed_reason IS NULL",
-        (reason, guild_id, source, player, server),
-    )
+        (guild_id, source, player, server),
+    ).fetchall()
+    if open_ids:
+        conn.executemany(
+            "UPDATE sessions SET closed_reason = ? WHERE id = ?", [(reason, i) for (i,) in open_ids]
+        )
 
 
 def _end_session(conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd) -> int:

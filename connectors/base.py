@@ -320,8 +320,12 @@ def _parse_iso(value: str) -> datetime | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def iso(dt: datetime) -> str:
-    """Canonical UTC text for dedupe keys and payloads: 2025-03-01T12:00:00.000000Z."""
+    """Canonical UTC text for dedupe keys and payloads: 2025-03-01T12:00:00.000000Z.
+
+    Cached: one event's time is formatted several times on its way (payload, session, activity
+    event). Equal datetimes are the same instant whatever their offset, so they share a text."""
     if dt.tzinfo is not UTC:
         dt = dt.astimezone(UTC)
     # isoformat is several times faster than strftime, and this runs on every request.

@@ -324,3 +324,30 @@ async def test_milestones_follow_the_best_total_across_sources(core: Core) -> No
         "battlemetrics", GUILD, bm_raw(core, 600 * 3600, 30, "4" * 64, steam_id=other)
     )
     assert first.event_ids == []  # a veteran's first report: silent
+
+
+async def test_a_second_start_supersedes_the_open_session(core: Core) -> None:
+    # A server that crashed sends no session.ended; the next join closes the stale session
+    # without counting its time, and the end pairs with the newest start.
+    uuid = "069a79f4-44e9-4726-a5be-fca90e38aaf5"
+    for kind, at in (
+        ("session.started", "2025-03-01T12:00:00Z"),
+        ("session.started", "2025-03-01T13:00:00Z"),
+        ("session.ended", "2025-03-01T13:30:00Z"),
+    ):
+        await core.pipeline.ingest(
+            "minecraft",
+            GUILD,
+            mc_raw(core, type=kind, player_uuid=uuid, server_id="s1", at=at),
+        )
+    rows = await core.db.fetchall(
+        "SELECT started_at, duration_seconds, closed_reason FROM sessions ORDER BY id"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("2025-03-01T12:00:00.000000Z", None, "superseded"),
+        ("2025-03-01T13:00:00.000000Z", 1800, "ended"),
+    ]
+    total = await core.db.fetchone(
+        "SELECT seconds FROM playtime WHERE source = 'minecraft' AND player_id = ?", (uuid,)
+    )
+    assert total[0] == 1800
