@@ -47,6 +47,8 @@ DEFAULT_MILESTONE_HOURS = (10, 50, 100, 500, 1000)  # [general] milestone_hours
 # BattleMetrics and Steam; a Minecraft UUID appears in one source only.
 _MILESTONE_SOURCES = (("guild", "battlemetrics"), ("guild", "minecraft"), ("global", "steam"))
 CORE_EVENT_TYPES = ("playtime.milestone",)
+# Built once: json.dumps with options builds a new encoder per call (twice per webhook).
+_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass
@@ -120,7 +122,7 @@ def insert_event(
             event.actor_external_id,
             event.actor_name,
             event.title,
-            json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False),
+            _compact_json(event.payload),
             to_iso(event.occurred_at),
             event.external_id,
             now_text,
@@ -355,7 +357,7 @@ class Pipeline:
         connector = self.registry.get(source)
         dedupe_hash = sha256_hex(connector.dedupe_key(raw))
         effects = connector.effects(raw)
-        payload = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+        payload = _compact_json(raw)
         now_text = to_iso(self.clock.now())
 
         def op(conn: sqlite3.Connection) -> IngestResult:
@@ -447,11 +449,12 @@ def _apply(
                     conn, milestone_hours, guild_id, connector.key, effect, change, effect.at
                 )
 
-    link = find_link(conn, guild_id, connector.link_source, connector.player_id(raw))
-    event = connector.normalize({**raw, **derived}, link)
     result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
-    if event is not None:
-        result.event_ids.append(insert_event(conn, event, guild_id, raw_id, now_text))
+    if connector.announces:
+        link = find_link(conn, guild_id, connector.link_source, connector.player_id(raw))
+        event = connector.normalize({**raw, **derived}, link)
+        if event is not None:
+            result.event_ids.append(insert_event(conn, event, guild_id, raw_id, now_text))
     for player, game, hours, total, at in milestones:
         who = find_link(conn, guild_id, connector.link_source, player)
         name = raw.get("player_name") or raw.get("name") or (who.display_name if who else None)

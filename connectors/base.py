@@ -166,6 +166,9 @@ class Connector:
     actions: ClassVar[Sequence[ActionSpec]] = ()
     #: ``account_links.source`` whose external ids identify this connector's players.
     link_source: ClassVar[str | None] = None
+    #: False for a source whose raw events are state, never news by themselves (BattleMetrics
+    #: playtime reports): the pipeline then skips normalize() and the linked-member lookup.
+    announces: ClassVar[bool] = True
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self.secret_values: dict[str, str] = dict(secrets or {})
@@ -320,16 +323,13 @@ def _parse_iso(value: str) -> datetime | None:
         return None
 
 
-@lru_cache(maxsize=4096)
 def iso(dt: datetime) -> str:
-    """Canonical UTC text for dedupe keys and payloads: 2025-03-01T12:00:00.000000Z.
-
-    Cached: one event's time is formatted several times on its way (payload, session, activity
-    event). Equal datetimes are the same instant whatever their offset, so they share a text."""
+    """Canonical UTC text for dedupe keys and payloads: 2025-03-01T12:00:00.000000Z."""
     if dt.tzinfo is not UTC:
         dt = dt.astimezone(UTC)
-    # isoformat is several times faster than strftime, and this runs on every request.
-    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # This runs several times per request: isoformat is several times faster than strftime, and
+    # cutting its "+00:00" is faster than formatting a naive copy (measured).
+    return dt.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 @dataclass(frozen=True, slots=True)

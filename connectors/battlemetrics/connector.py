@@ -40,6 +40,7 @@ class BattleMetricsConnector(Connector):
     capabilities = Capabilities(can_webhook=True)
     events = (EventSpec("playtime.milestone", "A player's playtime in a game crossed a milestone"),)
     link_source = "steam"
+    announces = False  # a playtime report is state; the pipeline announces milestones it crosses
 
     def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
         data = expect_object(body)
