@@ -324,17 +324,40 @@ def _parse_iso(value: str) -> datetime | None:
 
 
 def iso(dt: datetime) -> str:
-    """Canonical UTC text for dedupe keys and payloads: 2025-03-01T12:00:00.000000Z."""
-    if dt.tzinfo is not UTC:
-        dt = dt.astimezone(UTC)
-    # This runs several times per request: isoformat is several times faster than strftime, and
-    # cutting its "+00:00" is faster than formatting a naive copy (measured).
-    return dt.isoformat(timespec="microseconds")[:-6] + "Z"
+    """Canonical UTC text for dedupe keys and payloads: 2025-03-01T12:00:00.000000Z.
+
+    This runs several times per request, and datetime.isoformat costs about 16 times a dict
+    lookup (measured in instructions). One event's time is formatted several times on its way
+    (raw event, session, activity event), so recent texts are kept; equal datetimes are the same
+    instant whatever their offset, so they share one. A new time reuses its minute's prefix and
+    formats only seconds and microseconds (half the cost of isoformat)."""
+    text = _ISO_TEXTS.get(dt)
+    if text is not None:
+        return text
+    utc = dt if dt.tzinfo is UTC else dt.astimezone(UTC)
+    minute = (utc.year, utc.month, utc.day, utc.hour, utc.minute)
+    prefix = _ISO_MINUTES.get(minute)
+    if prefix is None:
+        if len(_ISO_MINUTES) >= _ISO_KEEP:
+            _ISO_MINUTES.clear()
+        prefix = _ISO_MINUTES[minute] = utc.isoformat(timespec="minutes")[:-6] + ":"
+    text = "%s%02d.%06dZ" % (prefix, utc.second, utc.microsecond)  # noqa: UP031 (fastest here)
+    if dt.tzinfo is not None:  # a naive time depends on the local zone: never kept
+        if len(_ISO_TEXTS) >= _ISO_KEEP:
+            _ISO_TEXTS.clear()
+        _ISO_TEXTS[dt] = text
+    return text
 
 
-@dataclass(frozen=True, slots=True)
+_ISO_KEEP = 1024
+_ISO_TEXTS: dict[datetime, str] = {}
+_ISO_MINUTES: dict[tuple[int, int, int, int, int], str] = {}
+
+
+@dataclass(slots=True)
 class WebhookContext:
-    """What the web layer verified about a delivery before handing its body to a connector."""
+    """What the web layer verified about a delivery before handing its body to a connector.
+    (Built per request; not frozen, because a frozen dataclass costs ~3x as much to build.)"""
 
     headers: Mapping[str, str] = field(default_factory=dict)
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -39,7 +39,7 @@ class StaleSignature(SignatureError):
         self.verified = verified
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~3x as much to build (per request)
 class Verified:
     signature: str
     signed_at: datetime | None = None
