@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from web.signatures import (
     PlainHexScheme,
     Sha256Scheme,
     SignatureError,
+    mac_digest,
     parse_iso_timestamp,
 )
 
@@ -174,3 +176,16 @@ def test_any_of_several_secrets_verifies() -> None:
     PlainHexScheme().verify({"X-SIGNATURE": header}, body, ["old", "new"], datetime.now(UTC))
     with pytest.raises(SignatureError):
         PlainHexScheme().verify({"X-SIGNATURE": header}, body, ["old"], datetime.now(UTC))
+
+
+def test_mac_digest_equals_hmac_for_every_key_length() -> None:
+    # Keys shorter than, equal to and longer than SHA-256's 64-byte block (hashed first, as in
+    # RFC 2104), multi-byte UTF-8, and repeated use of the cached keyed states.
+    rng = random.Random(2104)
+    for length in (*range(0, 70), 100, 128, 129, 500):
+        secret = "".join(rng.choice("aZ9-_é€😀") for _ in range(length))
+        for size in (0, 1, 63, 64, 65, 1000):
+            message = rng.randbytes(size)
+            for _ in range(2):
+                expected = hmac.digest(secret.encode("utf-8"), message, "sha256")
+                assert mac_digest(secret, message) == expected

@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
 _UNIX = re.compile(r"[0-9]{1,11}", re.ASCII)
@@ -50,11 +52,41 @@ def _mac(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@lru_cache(maxsize=256)
+def _keyed(secret: str) -> tuple[Any, Any]:
+    """SHA-256 states that have absorbed ``key XOR ipad`` and ``key XOR opad`` (RFC 2104)."""
+    key = secret.encode("utf-8")
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+def mac_digest(secret: str, message: bytes) -> bytes:
+    """HMAC-SHA256(secret as UTF-8, message), equal to ``hmac.digest``.
+
+    Each request checks a signature, and hmac.new() sets OpenSSL's HMAC up from the key every
+    time (about 26k instructions); continuing copies of the two keyed states, as the hmac
+    module's own fallback does, costs about half (measured with callgrind)."""
+    inner, outer = _keyed(secret)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
 def _matches(secrets: Sequence[str], message: bytes, given: str) -> bool:
-    given_bytes = given.lower().encode("ascii")
+    """``given`` is 64 hex digits (checked by the caller)."""
+    given_bytes = bytes.fromhex(given)
     ok = False
     for secret in secrets:  # check every candidate: timing does not reveal which one matched
-        ok |= hmac.compare_digest(_mac(secret, message).encode("ascii"), given_bytes)
+        ok |= hmac.compare_digest(mac_digest(secret, message), given_bytes)
     return ok
 
 
