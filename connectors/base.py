@@ -292,35 +292,45 @@ LATEST = datetime(9998, 12, 31, tzinfo=UTC)
 
 def timestamp(value: Any, field_name: str) -> datetime:
     """ISO 8601 with an offset (or 'Z'), or Unix seconds; returns aware UTC."""
+    if isinstance(value, str):  # the usual case first: one cached lookup
+        if len(value) > 64:
+            raise SchemaError(field_name, _NOT_ISO)
+        parsed = _checked_iso(value)
+        if isinstance(parsed, str):
+            raise SchemaError(field_name, parsed)
+        return parsed
     if isinstance(value, bool) or value is None:
-        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
+        raise SchemaError(field_name, _NOT_ISO)
     if isinstance(value, int | float):
         if not math.isfinite(value) or not 0 <= value <= LATEST.timestamp():
             raise SchemaError(field_name, "Unix timestamp out of range")
         return datetime.fromtimestamp(value, UTC)
-    if not isinstance(value, str) or len(value) > 64:
-        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
-    parsed = _parse_iso(value)
-    if parsed is None:
-        raise SchemaError(field_name, "must be an ISO 8601 timestamp with a timezone")
-    if parsed.tzinfo is None:
-        raise SchemaError(field_name, "needs a timezone offset such as Z or +02:00")
-    if not EARLIEST <= parsed <= LATEST:
-        raise SchemaError(field_name, "must be between 1970 and 9998")
-    return parsed
+    raise SchemaError(field_name, _NOT_ISO)
+
+
+_NOT_ISO = "must be an ISO 8601 timestamp with a timezone"
 
 
 @lru_cache(maxsize=4096)
-def _parse_iso(value: str) -> datetime | None:
-    """Parse once: a raw event's timestamp is read again by effects() and normalize()."""
+def _checked_iso(value: str) -> datetime | str:
+    """The aware UTC time, or why the text is not one. Cached: a raw event's timestamp is read
+    again by effects() and normalize()."""
     candidate = value.strip()
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(candidate)
-        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
-    except (ValueError, OverflowError):  # OverflowError: an offset pushing past year 1 or 9999
-        return None
+    except (ValueError, OverflowError):
+        return _NOT_ISO
+    if parsed.tzinfo is None:
+        return "needs a timezone offset such as Z or +02:00"
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # an offset pushing past year 1 or 9999
+        return _NOT_ISO
+    if not EARLIEST <= parsed <= LATEST:
+        return "must be between 1970 and 9998"
+    return parsed
 
 
 def iso(dt: datetime) -> str:

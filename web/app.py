@@ -39,7 +39,6 @@ from web.signatures import (
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
-CORE_KEY = web.AppKey("core", Core)
 _JSON_TYPES = ("application/json",)
 
 
@@ -98,10 +97,47 @@ _STATUS_CODES = {
 }
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+class _ReplayGuard:
+    """Remembers accepted (endpoint, X-Timestamp, signature) triples for the tolerance window."""
+
+    def __init__(self, window: float, monotonic: Callable[[], float]) -> None:
+        self.window = window
+        self.monotonic = monotonic
+        self._seen: dict[tuple[int, str, str], float] = {}
+        self._next_prune = 0.0
+
+    def seen(self, key: tuple[int, str, str]) -> bool:
+        expiry = self._seen.get(key)
+        return expiry is not None and expiry > self.monotonic()
+
+    def remember(self, key: tuple[int, str, str]) -> None:
+        now = self.monotonic()
+        self._seen[key] = now + self.window * 2
+        if now >= self._next_prune:
+            self._seen = {k: v for k, v in self._seen.items() if v > now}
+            self._next_prune = now + self.window
 
 
-def guarded(route: str, handler: Handler) -> Handler:
+@dataclass(slots=True)
+class Services:
+    """What the handlers use, fetched from the app once per request (each ``request.app[key]``
+    lookup cost about as much as a small dict comprehension)."""
+
+    core: Core
+    limiter: RateLimiter
+    battlemetrics: BattleMetricsScheme
+    sha256: Sha256Scheme
+    hex: PlainHexScheme
+    replay: _ReplayGuard
+    started: float
+
+
+SERVICES_KEY = web.AppKey("services", Services)
+Handler = Callable[[web.Request, Services], Awaitable[web.StreamResponse]]
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def guarded(route: str, handler: Handler) -> AiohttpHandler:
     """Wrap a handler: every error becomes a JSON answer with the right status, unexpected ones
     a 500 with a reference to the log (never a traceback), and every request is counted.
     (A plain wrapper instead of an aiohttp middleware: measurably cheaper per request.)"""
@@ -113,10 +149,11 @@ def guarded(route: str, handler: Handler) -> Handler:
 
 
 async def _guard(request: web.Request, route: str, handler: Handler) -> web.StreamResponse:
-    core = request.app[CORE_KEY]
+    svc = request.app[SERVICES_KEY]
+    core = svc.core
     status = 500
     try:
-        response = await handler(request)
+        response = await handler(request, svc)
         status = response.status
         return response
     except HttpError as exc:
@@ -159,8 +196,7 @@ async def _guard(request: web.Request, route: str, handler: Handler) -> web.Stre
 # --------------------------------------------------------------------------- request checks
 
 
-def _endpoint(request: web.Request, kind: str) -> Endpoint:
-    core = request.app[CORE_KEY]
+def _endpoint(request: web.Request, core: Core, kind: str) -> Endpoint:
     endpoint = core.endpoints.get(request.match_info["path"])
     if endpoint is None or endpoint.kind != kind:
         raise HttpError(404, "not_found", "no such endpoint")
@@ -181,8 +217,7 @@ async def _body(request: web.Request) -> bytes:
     return await request.read()
 
 
-def _rate_limit(request: web.Request, endpoint: Endpoint) -> None:
-    limiter = request.app[LIMITER_KEY]
+def _rate_limit(limiter: RateLimiter, endpoint: Endpoint) -> None:
     wait = limiter.check(endpoint.path)
     if wait > 0:
         retry = max(1, int(wait + 0.999))
@@ -218,11 +253,15 @@ def _schema(exc: SchemaError) -> HttpError:
 
 
 def _parse(
-    request: web.Request, source: str, checked: _Checked, *, fixed_game_id: int | None = None
+    request: web.Request,
+    core: Core,
+    source: str,
+    checked: _Checked,
+    *,
+    fixed_game_id: int | None = None,
 ) -> dict[str, Any]:
     """Validate the body with the source's connector (422 naming the field; an IgnoredDelivery
     propagates to the guard, which answers 202)."""
-    core = request.app[CORE_KEY]
     context = WebhookContext(
         headers=request.headers,
         received_at=core.clock.now(),
@@ -246,6 +285,7 @@ class _Checked:
 
 async def _checked(
     request: web.Request,
+    svc: Services,
     kind: str,
     scheme: BattleMetricsScheme | Sha256Scheme | PlainHexScheme,
     *,
@@ -253,11 +293,11 @@ async def _checked(
     content_types: tuple[str, ...] = _JSON_TYPES,
     late_retry_source: str | None = None,
 ) -> _Checked:
-    core = request.app[CORE_KEY]
-    endpoint = _endpoint(request, kind)
+    core = svc.core
+    endpoint = _endpoint(request, core, kind)
     _method(request)
     raw_body = await _body(request)
-    _rate_limit(request, endpoint)
+    _rate_limit(svc.limiter, endpoint)
     now = core.clock.now()
     candidates = endpoint.read_secrets(now) if read else endpoint.write_secrets(now)
     try:
@@ -281,16 +321,17 @@ async def _checked(
 # --------------------------------------------------------------------------- handlers
 
 
-async def set_playtime_bm(request: web.Request) -> web.Response:
-    core = request.app[CORE_KEY]
+async def set_playtime_bm(request: web.Request, svc: Services) -> web.Response:
+    core = svc.core
     checked = await _checked(
         request,
+        svc,
         "playtime",
-        request.app[SCHEMES_KEY]["battlemetrics"],
+        svc.battlemetrics,
         content_types=("application/json", "text/plain"),
         late_retry_source="battlemetrics",
     )
-    raw = _parse(request, "battlemetrics", checked, fixed_game_id=checked.endpoint.game_id)
+    raw = _parse(request, core, "battlemetrics", checked, fixed_game_id=checked.endpoint.game_id)
     result = await core.pipeline.ingest(
         "battlemetrics", checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
     )
@@ -299,9 +340,9 @@ async def set_playtime_bm(request: web.Request) -> web.Response:
     return status_reply(result.status)
 
 
-async def get_playtime(request: web.Request) -> web.Response:
-    core = request.app[CORE_KEY]
-    checked = await _checked(request, "playtime", request.app[SCHEMES_KEY]["hex"], read=True)
+async def get_playtime(request: web.Request, svc: Services) -> web.Response:
+    core = svc.core
+    checked = await _checked(request, svc, "playtime", svc.hex, read=True)
     try:
         query = parse_query(checked.body, checked.endpoint.game_id)
     except SchemaError as exc:
@@ -310,30 +351,9 @@ async def get_playtime(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
-class _ReplayGuard:
-    """Remembers accepted (endpoint, X-Timestamp, signature) triples for the tolerance window."""
-
-    def __init__(self, window: float, monotonic: Callable[[], float]) -> None:
-        self.window = window
-        self.monotonic = monotonic
-        self._seen: dict[tuple[int, str, str], float] = {}
-        self._next_prune = 0.0
-
-    def seen(self, key: tuple[int, str, str]) -> bool:
-        expiry = self._seen.get(key)
-        return expiry is not None and expiry > self.monotonic()
-
-    def remember(self, key: tuple[int, str, str]) -> None:
-        now = self.monotonic()
-        self._seen[key] = now + self.window * 2
-        if now >= self._next_prune:
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
-            self._next_prune = now + self.window
-
-
-async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
-    core = request.app[CORE_KEY]
-    checked = await _checked(request, kind, request.app[SCHEMES_KEY]["sha256"])
+async def _signed_webhook(request: web.Request, svc: Services, kind: str) -> web.Response:
+    core = svc.core
+    checked = await _checked(request, svc, kind, svc.sha256)
     replay_key = None
     if checked.verified.signed_at_text is not None:
         replay_key = (
@@ -341,11 +361,11 @@ async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
             checked.verified.signed_at_text,
             checked.verified.signature,
         )
-        if request.app[REPLAY_KEY].seen(replay_key):
+        if svc.replay.seen(replay_key):
             raise HttpError(
                 401, "invalid_signature", "this signed request was already accepted (replay)"
             )
-    raw = _parse(request, kind, checked)
+    raw = _parse(request, core, kind, checked)
     if kind == "minecraft" and raw.get("type") == "link.confirm":
         status = await core.confirm_link(checked.endpoint, raw)
         response = status_reply(status)
@@ -355,19 +375,19 @@ async def _signed_webhook(request: web.Request, kind: str) -> web.Response:
         )
         response = status_reply(result.status)
     if replay_key is not None:
-        request.app[REPLAY_KEY].remember(replay_key)
+        svc.replay.remember(replay_key)
     return response
 
 
-async def minecraft_webhook(request: web.Request) -> web.Response:
-    return await _signed_webhook(request, "minecraft")
+async def minecraft_webhook(request: web.Request, svc: Services) -> web.Response:
+    return await _signed_webhook(request, svc, "minecraft")
 
 
-async def custom_webhook(request: web.Request) -> web.Response:
-    return await _signed_webhook(request, "custom")
+async def custom_webhook(request: web.Request, svc: Services) -> web.Response:
+    return await _signed_webhook(request, svc, "custom")
 
 
-async def not_found(request: web.Request) -> web.Response:
+async def not_found(request: web.Request, svc: Services) -> web.Response:
     raise HttpError(404, "not_found", "no such endpoint")
 
 
@@ -376,9 +396,9 @@ def _get_only(request: web.Request) -> None:
         raise HttpError(405, "method_not_allowed", "use GET", {"Allow": "GET, HEAD"})
 
 
-async def healthz(request: web.Request) -> web.Response:
+async def healthz(request: web.Request, svc: Services) -> web.Response:
     _get_only(request)
-    core = request.app[CORE_KEY]
+    core = svc.core
     try:
         await asyncio.wait_for(core.db.read(lambda c: c.execute("SELECT 1").fetchone()), timeout=2)
         database = "ok"
@@ -390,14 +410,14 @@ async def healthz(request: web.Request) -> web.Response:
         "webhooks": "serving",
         "database": database,
         "discord": core.discord_state,
-        "uptime_seconds": int(time.monotonic() - request.app[STARTED_KEY]),
+        "uptime_seconds": int(time.monotonic() - svc.started),
     }
     return web.json_response(body, status=200 if database == "ok" else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request, svc: Services) -> web.Response:
     _get_only(request)
-    core = request.app[CORE_KEY]
+    core = svc.core
     token = core.config.web.metrics_token
     if token:
         given = request.headers.get("Authorization", "")
@@ -418,24 +438,18 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-LIMITER_KEY = web.AppKey("limiter", RateLimiter)
-SCHEMES_KEY = web.AppKey("schemes", dict)
-REPLAY_KEY = web.AppKey("replay", _ReplayGuard)
-STARTED_KEY = web.AppKey("started", float)
-
-
 def create_app(core: Core) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
-    app[CORE_KEY] = core
-    app[LIMITER_KEY] = RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic)
     tolerance = core.config.webhooks.tolerance_seconds
-    app[SCHEMES_KEY] = {
-        "battlemetrics": BattleMetricsScheme(core.config.battlemetrics.tolerance_seconds),
-        "sha256": Sha256Scheme(tolerance),
-        "hex": PlainHexScheme(),
-    }
-    app[REPLAY_KEY] = _ReplayGuard(tolerance, core.clock.monotonic)
-    app[STARTED_KEY] = time.monotonic()
+    app[SERVICES_KEY] = Services(
+        core=core,
+        limiter=RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic),
+        battlemetrics=BattleMetricsScheme(core.config.battlemetrics.tolerance_seconds),
+        sha256=Sha256Scheme(tolerance),
+        hex=PlainHexScheme(),
+        replay=_ReplayGuard(tolerance, core.clock.monotonic),
+        started=time.monotonic(),
+    )
     routes = [
         ("/set-playtime/bm/{path}", set_playtime_bm, "set_playtime"),
         ("/webhooks/minecraft/{path}", minecraft_webhook, "minecraft"),
