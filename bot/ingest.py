@@ -352,13 +352,20 @@ class Pipeline:
         self.metrics.inc("questlog_ingest_total", source=source, result="ignored")
 
     async def ingest(
-        self, source: str, guild_id: int, raw: Mapping[str, Any], *, endpoint_id: int | None = None
+        self,
+        source: str,
+        guild_id: int,
+        raw: Mapping[str, Any],
+        *,
+        endpoint_id: int | None = None,
+        received_at: datetime | None = None,
     ) -> IngestResult:
+        """``received_at``: when the web layer got the delivery (default: now)."""
         connector = self.registry.get(source)
         dedupe_hash = sha256_hex(connector.dedupe_key(raw))
         effects = connector.effects(raw)
         payload = _compact_json(raw)
-        now_text = to_iso(self.clock.now())
+        now_text = to_iso(received_at or self.clock.now())
 
         def op(conn: sqlite3.Connection) -> IngestResult:
             cur = conn.execute(

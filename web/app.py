@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -264,7 +265,7 @@ def _parse(
     propagates to the guard, which answers 202)."""
     context = WebhookContext(
         headers=request.headers,
-        received_at=core.clock.now(),
+        received_at=checked.received_at,
         signed_at=checked.verified.signed_at,
         signed_at_text=checked.verified.signed_at_text,
         signature=checked.verified.signature,
@@ -281,6 +282,7 @@ class _Checked:
     endpoint: Endpoint
     body: Any
     verified: Verified
+    received_at: datetime  # the "now" the signature was checked against
 
 
 async def _checked(
@@ -315,7 +317,7 @@ async def _checked(
     _content_type(request, content_types)
     body = _decode(raw_body)
     core.touch(endpoint)
-    return _Checked(endpoint, body, verified)
+    return _Checked(endpoint, body, verified, now)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -333,7 +335,11 @@ async def set_playtime_bm(request: web.Request, svc: Services) -> web.Response:
     )
     raw = _parse(request, core, "battlemetrics", checked, fixed_game_id=checked.endpoint.game_id)
     result = await core.pipeline.ingest(
-        "battlemetrics", checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
+        "battlemetrics",
+        checked.endpoint.guild_id,
+        raw,
+        endpoint_id=checked.endpoint.id,
+        received_at=checked.received_at,
     )
     if result.status == "accepted":
         return status_reply("accepted", bool(result.details.get("playtime_updated")))
@@ -371,7 +377,11 @@ async def _signed_webhook(request: web.Request, svc: Services, kind: str) -> web
         response = status_reply(status)
     else:
         result = await core.pipeline.ingest(
-            kind, checked.endpoint.guild_id, raw, endpoint_id=checked.endpoint.id
+            kind,
+            checked.endpoint.guild_id,
+            raw,
+            endpoint_id=checked.endpoint.id,
+            received_at=checked.received_at,
         )
         response = status_reply(result.status)
     if replay_key is not None:
