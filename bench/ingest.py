@@ -5,14 +5,16 @@ One run, everything on 127.0.0.1, bounded in count and time:
 1. a temporary directory with a fresh config.toml and database, two endpoints made with the CLI
    (``questlog endpoint create --kind playtime`` and ``--kind minecraft``);
 2. N distinct, pre-signed requests (half BattleMetrics set-playtime, half Minecraft sessions),
-   split into one slice per wrk thread;
-3. a bare aiohttp server (this file with ``--bare-server PORT``) and then ``questlog run
-   --web-only``, each loaded by wrk with the same settings and the same generated Lua script,
-   which sends every request of its slice exactly once and counts the response statuses (the
-   quick bare run is repeated, ``--bare-runs``, half before and half after Questlog's run, and
-   its median is compared);
-4. a table of requests/s, p50/p99 latency, non-2xx and socket errors for both, their ratio, and
-   the average group-commit size from Questlog's /metrics;
+   split into ``--rounds`` parts, each part into one slice per wrk thread;
+3. a bare aiohttp server (this file with ``--bare-server PORT``) and ``questlog run
+   --web-only`` side by side, loaded in turn by wrk with the same settings and the same
+   generated Lua script, which sends every request of its slice exactly once and counts the
+   response statuses: bare, Questlog round 1, bare, round 2, ..., bare. Each bare run sends the
+   requests of the round after it, the last one those of round 1 (nothing is stored there).
+   The host's speed drifts within seconds, so each round is compared with the bare runs just
+   before and after it, and the median of these round ratios is the result;
+4. a table of requests/s, p50/p99 latency, non-2xx and socket errors for both, the requests/s
+   of every run and every round's ratio, and the average group-commit size from /metrics;
 5. verification: after SIGTERM (the server must exit 0) the database's ``raw_events`` must hold
    exactly one row per request acknowledged with 2xx, each one a distinct bench request.
 
@@ -428,8 +430,11 @@ def run_wrk(
     workdir: Path,
     server: str,
     target: subprocess.Popen[bytes],
+    part: Path,
+    requests: int,
 ) -> RunResult:
-    """Drive one server with the whole workload; stops wrk as soon as every thread is done."""
+    """Drive one server with one part of the workload (the slices in ``part``); stops wrk as
+    soon as every thread is done."""
     markers = workdir / f"markers-{server}"
     markers.mkdir()
     command = [
@@ -437,7 +442,7 @@ def run_wrk(
         *(f"-t{args.threads}", f"-c{args.connections}", f"-d{args.max_seconds}s"),
         *("--timeout", f"{args.timeout}s", "--latency", "-s", str(workdir / "bench.lua")),
         f"http://{HOST}:{port}",
-        *("--", str(workdir), str(markers)),
+        *("--", str(part), str(markers)),
     ]
     cpu_before = process_cpu_seconds(target.pid)
     started = time.monotonic()
@@ -471,7 +476,7 @@ def run_wrk(
         if process.poll() is None:
             process.kill()
             process.wait()
-    result = RunResult(server, args.requests, args.threads, args.connections)
+    result = RunResult(server, requests, args.threads, args.connections)
     result.wall_seconds = wall
     if cpu_before is not None and cpu_after is not None:
         result.server_cpu_seconds = cpu_after - cpu_before
@@ -479,6 +484,31 @@ def run_wrk(
     result.wrk_output = output.decode("utf-8", "replace")
     parse_wrk(result.wrk_output, result)
     return result
+
+
+def combined(server: str, runs: Sequence[RunResult]) -> RunResult:
+    """Several runs as one: counts and times add up; requests/s is requests over wrk's time;
+    latency percentiles are the median of the runs' (an approximation, said in the report)."""
+    total = RunResult(server, sum(r.requests for r in runs), runs[0].threads, runs[0].connections)
+    total.completed = all(r.completed for r in runs)
+    total.stopped_early = "; ".join(r.stopped_early for r in runs if r.stopped_early)
+    total.wall_seconds = sum(r.wall_seconds for r in runs)
+    cpu = [r.server_cpu_seconds for r in runs]
+    total.server_cpu_seconds = None if None in cpu else sum(c or 0.0 for c in cpu)
+    busy = sum(r.requests / r.rps for r in runs if r.rps)
+    total.rps = total.requests / busy if busy and all(r.rps for r in runs) else 0.0
+    for pct in runs[0].latency_ms:
+        values = sorted(r.latency_ms[pct] for r in runs if pct in r.latency_ms)
+        total.latency_ms[pct] = values[len(values) // 2]
+    for name in ("sent", "received", "ok_2xx", "accepted", "non_2xx", "overflow"):
+        setattr(total, name, sum(getattr(r, name) for r in runs))
+    for r in runs:
+        for code, count in r.statuses.items():
+            total.statuses[code] = total.statuses.get(code, 0) + count
+        for kind, count in r.socket_errors.items():
+            total.socket_errors[kind] = total.socket_errors.get(kind, 0) + count
+    total.wrk_output = "\n".join(r.wrk_output for r in runs)
+    return total
 
 
 def process_cpu_seconds(pid: int) -> float | None:
@@ -663,16 +693,31 @@ def other_cpu_since(before: CpuSample) -> OtherCpu:
 
 @dataclass
 class Outcome:
-    questlog: RunResult
-    bare: RunResult  # the median of the bare runs by requests/s
-    bare_rps: list[float]  # every bare run, in order
+    questlog: RunResult  # Questlog's rounds together
+    bare: RunResult  # the bare runs together
+    questlog_rps: list[float]  # every Questlog round, in order
+    bare_rps: list[float]  # every bare run, in order (one before each round, one after the last)
     verification: Verification
     wrk_version: str
     other_cpu: OtherCpu  # CPU used by unrelated processes meanwhile: it skews the numbers
 
     @property
+    def round_ratios(self) -> list[float]:
+        """Each Questlog round against the mean of the bare runs just before and after it."""
+        ratios = []
+        for number, rps in enumerate(self.questlog_rps):
+            around = (self.bare_rps[number] + self.bare_rps[number + 1]) / 2
+            if around:
+                ratios.append(rps / around)
+        return ratios
+
+    @property
     def ratio(self) -> float | None:
-        return self.questlog.rps / self.bare.rps if self.bare.rps else None
+        ratios = sorted(self.round_ratios)
+        if len(ratios) != len(self.questlog_rps) or not ratios:
+            return None
+        middle = len(ratios) // 2
+        return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
 
     @property
     def write_stats(self) -> tuple[float, float, float | None]:
@@ -721,12 +766,17 @@ def print_report(outcome: Outcome) -> None:
     ]
     for label, left, right in rows:
         print(f"  {label:<16}{left:>16}{right:>16}")
-    print("  (socket errors: total (connect/read/write/timeout))")
-    if len(outcome.bare_rps) > 1:
-        runs = ", ".join(f"{rps:,.0f}" for rps in outcome.bare_rps)
-        print(f"  bare aiohttp requests/s per run: {runs} (the median run is shown)")
+    print("  (socket errors: total (connect/read/write/timeout); latency: median of the runs)")
+    print("  requests/s per run, in the order run (bare, Questlog, bare, ..., bare):")
+    order = [outcome.bare_rps[0]]
+    for questlog_rps, bare_rps in zip(outcome.questlog_rps, outcome.bare_rps[1:], strict=True):
+        order += [questlog_rps, bare_rps]
+    print("    " + ", ".join(f"{rps:,.0f}" for rps in order))
+    ratios = ", ".join(f"{r:.3f}" for r in outcome.round_ratios)
+    print(f"  each round against the bare runs around it: {ratios}")
     ratio = outcome.ratio
-    print(f"  ratio questlog_rps / bare_rps: {'-' if ratio is None else f'{ratio:.3f}'}")
+    shown = "-" if ratio is None else f"{ratio:.3f}"
+    print(f"  ratio questlog_rps / bare_rps (median of the rounds): {shown}")
     other = outcome.other_cpu
     if other.share is not None:
         print(
@@ -777,7 +827,7 @@ def results_json(args: argparse.Namespace, outcome: Outcome) -> dict[str, Any]:
             "threads": args.threads,
             "connections": args.connections,
             "timeout_seconds": args.timeout,
-            "bare_runs": args.bare_runs,
+            "rounds": args.rounds,
             "players": args.players,
             "cpus": os.cpu_count(),
             "wrk": outcome.wrk_version,
@@ -785,7 +835,9 @@ def results_json(args: argparse.Namespace, outcome: Outcome) -> dict[str, Any]:
         "other_processes_cpu": asdict(outcome.other_cpu),
         "questlog": run(outcome.questlog),
         "bare_aiohttp": run(outcome.bare),
+        "questlog_rps_rounds": outcome.questlog_rps,
         "bare_aiohttp_rps_runs": outcome.bare_rps,
+        "round_ratios": outcome.round_ratios,
         "ratio_rps": outcome.ratio,
         "db_write_batches": batches,
         "db_write_ops": ops,
@@ -843,11 +895,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="distinct SteamIDs in the BattleMetrics requests (default 2000)",
     )
     parser.add_argument(
-        "--bare-runs",
+        "--rounds",
         type=int,
-        default=3,
+        default=4,
         metavar="N",
-        help="wrk runs against bare aiohttp, the median is compared (default 3; it is quick)",
+        help="split the requests into N rounds, each between two bare aiohttp runs (default 4)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument(
@@ -872,8 +924,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bare_server(args.bare_server)
     if args.threads < 1 or args.connections < args.threads:
         parser.error("need --threads >= 1 and --connections >= --threads")
-    if args.requests < 2 * args.threads or args.players < 1 or args.bare_runs < 1:
-        parser.error("need --requests >= 2 x --threads, --players >= 1 and --bare-runs >= 1")
+    if args.rounds < 1 or args.requests < 2 * args.threads * args.rounds or args.players < 1:
+        parser.error("need --rounds >= 1, --requests >= 2 x --threads x --rounds, --players >= 1")
     wrk = shutil.which("wrk")
     if wrk is None:
         print(INSTALL_WRK, file=sys.stderr)
@@ -910,7 +962,14 @@ def benchmark(
 
     started = time.monotonic()
     workload = build_workload(args.requests, bm, mc, args.players, datetime.now(UTC))
-    write_slices(workload.lines, args.threads, workdir)
+    parts: list[tuple[Path, int]] = []  # (directory of the thread slices, requests)
+    for number in range(args.rounds):
+        lo = len(workload.lines) * number // args.rounds
+        hi = len(workload.lines) * (number + 1) // args.rounds
+        part = workdir / f"part-{number + 1}"
+        part.mkdir()
+        write_slices(workload.lines[lo:hi], args.threads, part)
+        parts.append((part, hi - lo))
     (workdir / "bench.lua").write_text(LUA_SCRIPT, encoding="utf-8")
     print(f"signed {args.requests} requests in {time.monotonic() - started:.1f} s", flush=True)
 
@@ -918,40 +977,49 @@ def benchmark(
     bare_port = free_port()
     bare_command = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(bare_port)]
     bare_runs: list[RunResult] = []
+    rounds: list[RunResult] = []
     verification = Verification()
     log_path = workdir / "questlog.log"
-    # The bare runs bracket Questlog's run (half before, half after), so a change in the host's
-    # speed during the benchmark moves both sides of the ratio alike.
-    before = (args.bare_runs + 1) // 2
-    with server_process(bare_command, bare_port, workdir / "bare.log", "bare server") as bare_proc:
-
-        def bare_run(number: int) -> None:
-            print(f"bare aiohttp: wrk run {number} of {args.bare_runs}", flush=True)
-            bare_runs.append(run_wrk(wrk, args, bare_port, workdir, f"bare-{number}", bare_proc))
-
-        for number in range(1, before + 1):
-            bare_run(number)
-        port = free_port()  # chosen just before the start, so nothing else takes it meanwhile
-        write_config(workdir, port, tolerance)
-        print(f"Questlog: wrk run ({args.requests} requests)", flush=True)
-        with server_process(
+    port = free_port()  # chosen just before the start, so nothing else takes it meanwhile
+    write_config(workdir, port, tolerance)
+    # Both servers run side by side (idle in turn). Questlog's requests go out in rounds, and a
+    # bare run with the same part's requests comes before each round and after the last one:
+    # the host's speed drifts by +-20 % within seconds here, and each round is compared with
+    # the bare runs around it.
+    with (
+        server_process(bare_command, bare_port, workdir / "bare.log", "bare server") as bare_proc,
+        server_process(
             [*questlog_command(), "run", "--web-only", "--config", str(config)],
             port,
             log_path,
             "questlog run",
-        ) as questlog_proc:
-            questlog = run_wrk(wrk, args, port, workdir, "questlog", questlog_proc)
-            scrape_metrics(port, verification)
-            verification.server_exit = stop_process(questlog_proc)
-        for number in range(before + 1, args.bare_runs + 1):
+        ) as questlog_proc,
+    ):
+
+        def bare_run(number: int) -> None:
+            part, count = parts[(number - 1) % len(parts)]
+            print(f"bare aiohttp: wrk run {number} of {args.rounds + 1}", flush=True)
+            bare_runs.append(
+                run_wrk(wrk, args, bare_port, workdir, f"bare-{number}", bare_proc, part, count)
+            )
+
+        for number, (part, count) in enumerate(parts, start=1):
             bare_run(number)
+            print(f"Questlog: wrk round {number} of {args.rounds} ({count} requests)", flush=True)
+            rounds.append(
+                run_wrk(wrk, args, port, workdir, f"questlog-{number}", questlog_proc, part, count)
+            )
+        bare_run(args.rounds + 1)
+        scrape_metrics(port, verification)
+        verification.server_exit = stop_process(questlog_proc)
         stop_process(bare_proc)
-    bare = sorted(bare_runs, key=lambda run: run.rps)[len(bare_runs) // 2]
+    questlog = combined("questlog", rounds)
+    bare = combined("bare", bare_runs)
     other_cpu = other_cpu_since(cpu_before)
     verification.log_problems = scan_log(log_path)
 
     if args.show_wrk:
-        for run in (*bare_runs, questlog):
+        for run in (*bare_runs, *rounds):
             print(f"\n--- wrk output, {run.server} ---\n{run.wrk_output.rstrip()}")
     verification.check(
         "server exits 0 on SIGTERM",
@@ -962,6 +1030,7 @@ def benchmark(
     outcome = Outcome(
         questlog=questlog,
         bare=bare,
+        questlog_rps=[run.rps for run in rounds],
         bare_rps=[run.rps for run in bare_runs],
         verification=verification,
         wrk_version=wrk_version,
