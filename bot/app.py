@@ -43,7 +43,8 @@ GC_YOUNG_THRESHOLD = 10_000
 def server_gc() -> Iterator[None]:
     """Raise the young-generation GC threshold while the server runs; restore it afterwards."""
     before = gc.get_threshold()
-    gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
+    if 0 < before[0] < GC_YOUNG_THRESHOLD:  # 0 means automatic collection is off: keep it off
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
     try:
         yield
     finally:

@@ -242,6 +242,9 @@ class Database:
                     started = time.perf_counter()
                     outcomes = _run_together(conn, ops)
                     if outcomes is None:  # one failed: the transaction was rolled back
+                        # The write lock is taken again; should another process hold it past
+                        # the busy timeout in between (rare: only a batch with a failing
+                        # operation gets here), the whole batch fails as any batch would.
                         await _begin(writer)
                         outcomes = _run_isolated(conn, ops)
                     ran = time.perf_counter()

@@ -338,13 +338,14 @@ def iso(dt: datetime) -> str:
 
     This runs several times per request, and datetime.isoformat costs about 16 times a dict
     lookup (measured in instructions). One event's time is formatted several times on its way
-    (raw event, session, activity event), so recent texts are kept; equal datetimes are the same
-    instant whatever their offset, so they share one. A new time reuses its minute's prefix and
-    formats only seconds and microseconds (half the cost of isoformat)."""
-    text = _ISO_TEXTS.get(dt)
+    (raw event, session, activity event), so recent texts are kept, keyed by the UTC time (an
+    aware time in another zone compares by wall clock and ignores ``fold``, so it cannot be the
+    key). A new time reuses its minute's prefix and formats only seconds and microseconds (half
+    the cost of isoformat)."""
+    utc = dt if dt.tzinfo is UTC else dt.astimezone(UTC)
+    text = _ISO_TEXTS.get(utc)
     if text is not None:
         return text
-    utc = dt if dt.tzinfo is UTC else dt.astimezone(UTC)
     minute = (utc.year, utc.month, utc.day, utc.hour, utc.minute)
     prefix = _ISO_MINUTES.get(minute)
     if prefix is None:
@@ -352,10 +353,9 @@ def iso(dt: datetime) -> str:
             _ISO_MINUTES.clear()
         prefix = _ISO_MINUTES[minute] = utc.isoformat(timespec="minutes")[:-6] + ":"
     text = "%s%02d.%06dZ" % (prefix, utc.second, utc.microsecond)  # noqa: UP031 (fastest here)
-    if dt.tzinfo is not None:  # a naive time depends on the local zone: never kept
-        if len(_ISO_TEXTS) >= _ISO_KEEP:
-            _ISO_TEXTS.clear()
-        _ISO_TEXTS[dt] = text
+    if len(_ISO_TEXTS) >= _ISO_KEEP:
+        _ISO_TEXTS.clear()
+    _ISO_TEXTS[utc] = text
     return text
 
 

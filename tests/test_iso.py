@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from connectors import base
 from connectors.base import iso
@@ -36,3 +37,21 @@ def test_iso_keeps_a_bounded_cache_and_stays_right_after_clearing() -> None:
     assert iso(datetime(2026, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=2)))) == (
         "2025-12-31T22:00:00.000000Z"
     )
+
+
+def test_iso_tells_the_two_readings_of_a_repeated_hour_apart() -> None:
+    # 01:30 happens twice in New York on 2025-11-02; the two datetimes compare equal (and hash
+    # alike), so a cache keyed by them would give both the same text.
+    first = datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    second = first.replace(fold=1)
+    assert first == second
+    for _ in range(2):  # uncached, then cached, in both orders
+        assert iso(first) == "2025-11-02T05:30:00.000000Z"
+        assert iso(second) == "2025-11-02T06:30:00.000000Z"
+    for _ in range(2):
+        assert iso(datetime(2025, 11, 2, 1, 45, fold=1, tzinfo=ZoneInfo("America/New_York"))) == (
+            "2025-11-02T06:45:00.000000Z"
+        )
+        assert iso(datetime(2025, 11, 2, 1, 45, tzinfo=ZoneInfo("America/New_York"))) == (
+            "2025-11-02T05:45:00.000000Z"
+        )

@@ -7,7 +7,7 @@ import gc
 import os
 import signal
 
-from bot.app import GC_YOUNG_THRESHOLD, Server, serve
+from bot.app import GC_YOUNG_THRESHOLD, Server, serve, server_gc
 from bot.config import Config
 
 
@@ -24,3 +24,14 @@ async def test_serve_raises_the_young_gc_threshold_only_while_running(config: Co
     assert await asyncio.wait_for(serve(config, web_only=True, on_ready=ready), timeout=20) == 0
     assert seen == [(GC_YOUNG_THRESHOLD, *before[1:])]
     assert gc.get_threshold() == before
+
+
+def test_server_gc_leaves_automatic_collection_off_when_it_was_off() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(0, *before[1:])
+        with server_gc():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
