@@ -69,39 +69,38 @@ def period_start(period: Period, now: datetime, tz: ZoneInfo) -> datetime | None
     return None
 
 
-def _accounts(
+def _playtime_keys(
     conn: sqlite3.Connection, guild_id: int, user_id: int | None
-) -> list[tuple[int, str, str]]:
-    """(discord user, link source, external id) of the guild's links (one member's, or all)."""
+) -> list[tuple[int, str, int, str]]:
+    """(discord user, playtime source, scope, player id) for every source each of the guild's
+    links (one member's, or all) has playtime under."""
     sql = "SELECT discord_user_id, source, external_id FROM account_links WHERE guild_id = ?"
     params: tuple[int, ...] = (guild_id,)
     if user_id is not None:
         sql += " AND discord_user_id = ?"
         params = (guild_id, user_id)
-    return [(r[0], r[1], r[2]) for r in conn.execute(sql, params).fetchall()]
+    return [
+        (user, source, GLOBAL_SCOPE if scope == "global" else guild_id, external)
+        for user, link_source, external in conn.execute(sql, params).fetchall()
+        for wanted, source, scope in _SOURCES
+        if wanted == link_source
+    ]
 
 
 def member_totals(
     conn: sqlite3.Connection, guild_id: int, user_id: int, game_id: str | None = None
 ) -> list[Total]:
     totals: list[Total] = []
-    for _, link_source, external in _accounts(conn, guild_id, user_id):
-        for wanted, source, scope in _SOURCES:
-            if wanted != link_source:
-                continue
-            sql = (
-                "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
-                " AND player_id = ? AND seconds IS NOT NULL"
-            )
-            params: list[object] = [
-                GLOBAL_SCOPE if scope == "global" else guild_id,
-                source,
-                external,
-            ]
-            if game_id is not None:
-                sql += " AND game_id = ?"
-                params.append(game_id)
-            totals.extend(Total(r[0], source, r[1]) for r in conn.execute(sql, params).fetchall())
+    for _, source, scope_id, external in _playtime_keys(conn, guild_id, user_id):
+        sql = (
+            "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
+            " AND player_id = ? AND seconds IS NOT NULL"
+        )
+        params: list[object] = [scope_id, source, external]
+        if game_id is not None:
+            sql += " AND game_id = ?"
+            params.append(game_id)
+        totals.extend(Total(r[0], source, r[1]) for r in conn.execute(sql, params).fetchall())
     return sorted(totals, key=lambda t: (-t.seconds, t.game_id, t.source))
 
 
@@ -122,26 +121,22 @@ def leaderboard(
 ) -> list[tuple[int, int]]:
     """(discord user, seconds) best first: all-time totals, or hours played since ``since``."""
     per_member: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for user_id, link_source, external in _accounts(conn, guild_id, None):
-        for wanted, source, scope in _SOURCES:
-            if wanted != link_source:
-                continue
-            scope_id = GLOBAL_SCOPE if scope == "global" else guild_id
-            if since is None:
-                row = conn.execute(
-                    "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = ? AND player_id = ?"
-                    " AND game_id = ? AND seconds IS NOT NULL",
-                    (scope_id, source, external, game_id),
-                ).fetchone()
-                value = row[0] if row else 0
-            else:
-                row = conn.execute(
-                    "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
-                    " AND source = ? AND player_id = ? AND game_id = ? AND at >= ?",
-                    (scope_id, source, external, game_id, to_iso(since)),
-                ).fetchone()
-                value = row[0]
-            per_member[user_id][source] += value
+    for user_id, source, scope_id, external in _playtime_keys(conn, guild_id, None):
+        if since is None:
+            row = conn.execute(
+                "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = ? AND player_id = ?"
+                " AND game_id = ? AND seconds IS NOT NULL",
+                (scope_id, source, external, game_id),
+            ).fetchone()
+            value = row[0] if row else 0
+        else:
+            row = conn.execute(
+                "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
+                " AND source = ? AND player_id = ? AND game_id = ? AND at >= ?",
+                (scope_id, source, external, game_id, to_iso(since)),
+            ).fetchone()
+            value = row[0]
+        per_member[user_id][source] += value
     board = [
         (user, max(sources.values()))
         for user, sources in per_member.items()
@@ -162,26 +157,17 @@ def daily_hours(
     """Hours played per local day from ``since`` to ``until`` (every day present, zeros
     included); per day and game the larger source counts, as everywhere else."""
     per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
-    for _, link_source, external in _accounts(conn, guild_id, user_id):
-        for wanted, source, scope in _SOURCES:
-            if wanted != link_source:
-                continue
-            sql = (
-                "SELECT at, delta_seconds, game_id FROM playtime_samples WHERE scope_guild_id = ?"
-                " AND source = ? AND player_id = ? AND at >= ? AND at < ?"
-            )
-            params: list[object] = [
-                GLOBAL_SCOPE if scope == "global" else guild_id,
-                source,
-                external,
-                to_iso(since),
-                to_iso(until),
-            ]
-            if game_id is not None:
-                sql += " AND game_id = ?"
-                params.append(game_id)
-            for at, delta, game in conn.execute(sql, params).fetchall():
-                per_day[from_iso(at).astimezone(tz).date()][(game, source)] += delta
+    for _, source, scope_id, external in _playtime_keys(conn, guild_id, user_id):
+        sql = (
+            "SELECT at, delta_seconds, game_id FROM playtime_samples WHERE scope_guild_id = ?"
+            " AND source = ? AND player_id = ? AND at >= ? AND at < ?"
+        )
+        params: list[object] = [scope_id, source, external, to_iso(since), to_iso(until)]
+        if game_id is not None:
+            sql += " AND game_id = ?"
+            params.append(game_id)
+        for at, delta, game in conn.execute(sql, params).fetchall():
+            per_day[from_iso(at).astimezone(tz).date()][(game, source)] += delta
     first, last = (
         since.astimezone(tz).date(),
         (until - timedelta(microseconds=1)).astimezone(tz).date(),
