@@ -138,3 +138,24 @@ async def test_lost_response_then_restart_posts_once(
             return None
 
         core.stop = noop  # type: ignore[method-assign]
+
+
+async def test_sends_carry_the_batch_nonce_and_enforce_it(
+    core: Core, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
+) -> None:
+    """Discord deduplicates a resend only when ``enforce_nonce`` is true (discord.py >= 2.5)."""
+    await set_feed(core)
+    await add_events(core, 2)
+    discord_api.drop_response_next(CHANNEL)
+    feed = poster(core, clock, http, backoff_base=1)
+    assert await feed.run_once() == 0
+    clock.advance(10)
+    assert await feed.run_once() == 1
+    posts = [r for r in discord_api.requests if r.method == "POST" and r.channel_id == CHANNEL]
+    assert len(posts) == 2
+    nonce = (await core.db.fetchone("SELECT nonce FROM feed_batches"))[0]
+    for request in posts:
+        assert request.body["nonce"] == nonce
+        assert request.body["enforce_nonce"] is True
+        assert request.body["allowed_mentions"] == {"parse": []}
+    assert discord_api.count(CHANNEL) == 1
