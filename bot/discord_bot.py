@@ -27,6 +27,7 @@ from discord.ext import commands
 from bot.core import Core
 from bot.discord_sender import DiscordSender
 from bot.feed import FeedPoster
+from bot.markdown import escape
 from bot.tasks import cancel_task
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,10 @@ class QuestlogTree(app_commands.CommandTree):
         elif isinstance(
             error, app_commands.MissingPermissions | app_commands.BotMissingPermissions
         ):
-            await reply(interaction, str(error))
+            await reply(interaction, escape(str(error)))
         elif isinstance(error, app_commands.CheckFailure | app_commands.TransformerError):
-            await reply(interaction, str(error) or "That command cannot be used here.")
+            # discord.py's message quotes what the member typed (a TransformerError names it).
+            await reply(interaction, escape(str(error)) or "That command cannot be used here.")
         else:
             reference = secrets.token_hex(4)
             command = interaction.command.qualified_name if interaction.command else "?"

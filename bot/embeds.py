@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.markdown import escape, plain
+
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
 FIELDS_MAX = 25
@@ -25,7 +27,6 @@ EMBEDS_PER_MESSAGE = 10
 CHARS_PER_MESSAGE = 6000
 ELLIPSIS = "…"
 
-_MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#-])")
 _STEAM_ID = re.compile(r"7656119[0-9]{10}", re.ASCII)
 
 
@@ -54,13 +55,14 @@ def style_for(event_type: str) -> Style:
     return CUSTOM_STYLE if event_type.startswith("custom.") else DEFAULT_STYLE
 
 
-def escape(text: str) -> str:
-    """User-provided text shown literally: no markdown, no masked links, no mentions."""
-    return _MARKDOWN.sub(r"\\\1", text).replace("@", "@\u200b")
-
-
 def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+    """At most ``limit`` characters; a cut never leaves half of an escape (a lone backslash)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if (len(cut) - len(cut.rstrip("\\"))) % 2:
+        cut = cut[:-1]
+    return cut + ELLIPSIS
 
 
 def embed_length(embed: Mapping[str, Any]) -> int:
@@ -100,7 +102,7 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
         payload = json.loads(payload)
     embed: dict[str, Any] = {
         "type": "rich",
-        "title": clip(f"{style.icon} {event['title']}", TITLE_MAX),
+        "title": clip(f"{style.icon} {escape(str(event['title']))}", TITLE_MAX),
         "color": style.colour,
         "timestamp": event["occurred_at"],
     }
@@ -155,7 +157,7 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
         )
     if fields:
         embed["fields"] = fields[:FIELDS_MAX]
-    embed["footer"] = {"text": clip(f"{style.label} · {event['type']}", FOOTER_MAX)}
+    embed["footer"] = {"text": clip(plain(f"{style.label} · {event['type']}"), FOOTER_MAX)}
     # One embed must fit one message on its own: trim the description if it is what overflows.
     overflow = embed_length(embed) - CHARS_PER_MESSAGE
     if overflow > 0 and "description" in embed:

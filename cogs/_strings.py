@@ -42,16 +42,16 @@ WEBHOOK_NO_PUBLIC_URL = (
     "`[web]` in config.toml to it (for example `https://questlog.example.org`) and restart Questlog."
 )
 WEBHOOK_CREATED = (
-    "**New {kind} endpoint**\n{urls}\n**Secret:** ||`{secret}`||\n"
+    "**New {kind} endpoint**\n{urls}\n**Secret:** ||{secret}||\n"
     "Copy the secret now: it is not shown again (use `/webhook rotate` for a new one)."
 )
 WEBHOOK_ROTATED = (
-    "**New secret for** `{path}`: ||`{secret}`||\nThe old secret keeps working until {until}."
+    "**New secret for** {path}: ||{secret}||\nThe old secret keeps working until {until}."
 )
-WEBHOOK_DISABLED = "Endpoint `{path}` is disabled: it now answers 404."
+WEBHOOK_DISABLED = "Endpoint {path} is disabled: it now answers 404."
 WEBHOOK_NONE = "This server has no endpoints yet. Create one with `/webhook create`."
 WEBHOOK_UNKNOWN = "There is no such endpoint in this server."
-WEBHOOK_LIST_LINE = "`{path}` · {kind}{game} · {state} · last used {used}"
+WEBHOOK_LIST_LINE = "{path} · {kind}{game} · {state} · last used {used}"
 
 LINK_GROUP = "Link your game accounts to your Discord account in this server"
 LINK_STEAM = "Link your Steam account (SteamID64, profile link or custom URL name)"

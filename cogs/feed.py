@@ -15,6 +15,7 @@ from bot.feed import (
     set_feed_channel,
     set_feed_event_types,
 )
+from bot.markdown import escape
 from cogs import _strings as strings
 
 NEEDED = (
@@ -112,10 +113,10 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
         )
         if state.channel_state == "failed":
             text += strings.FEED_STATUS_FAILED.format(
-                reason=state.channel_reason or "Discord refused it"
+                reason=escape(state.channel_reason or "Discord refused it")
             )
         elif state.last_error:
-            text += strings.FEED_STATUS_ERROR.format(error=state.last_error)
+            text += strings.FEED_STATUS_ERROR.format(error=escape(state.last_error))
         await reply(interaction, text)
 
     @app_commands.command(name="events", description=strings.FEED_EVENTS)

@@ -18,6 +18,7 @@ from bot.links import (
     parse_steam_input,
     unlink_accounts,
 )
+from bot.markdown import escape
 from cogs import _strings as strings
 from connectors.steam import NotConfigured, SteamError, VanityNotFound
 
@@ -92,9 +93,7 @@ class Linking(commands.Cog):
             self.core.scheduler.links_changed("steam")
         except LinkConflict:
             raise UserError(strings.LINK_TAKEN) from None
-        text = strings.STEAM_LINKED.format(
-            name=discord.utils.escape_markdown(name or steam_id), steam_id=steam_id
-        )
+        text = strings.STEAM_LINKED.format(name=escape(name or steam_id), steam_id=steam_id)
         if status == "private_profile":
             text += strings.STEAM_LINKED_PRIVATE
         elif not checked:
@@ -153,9 +152,7 @@ class Linking(commands.Cog):
             flags = " ✅ verified" if item.verified else ""
             if item.status == "private_profile":
                 flags += " · private profile"
-            name = (
-                f"{discord.utils.escape_markdown(item.display_name)} " if item.display_name else ""
-            )
+            name = f"{escape(item.display_name)} " if item.display_name else ""
             lines.append(
                 strings.LINK_LINE.format(
                     source=LABELS.get(item.source, item.source),

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot import Questlog, UserError, reply
+from bot.markdown import escape
 from bot.stats import (
     PERIODS,
     Period,
@@ -41,7 +42,7 @@ def render_chart(days: list[tuple[date, float]], title: str) -> bytes:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     axes.bar([d for d, _ in days], [h for _, h in days], color="#5865F2")
-    axes.set_title(title)
+    axes.set_title(title, parse_math=False)  # a "$" in a name is text, not mathtext
     axes.set_ylabel("hours")
     axes.grid(axis="y", alpha=0.3)
     figure.autofmt_xdate()
@@ -135,14 +136,14 @@ class Playtime(commands.Cog):
             return
         lines = [
             strings.PLAYTIME_LINE.format(
-                game=game_label(t.game_id, names),
+                game=escape(game_label(t.game_id, names)),
                 source=strings.SOURCE_NAMES.get(t.source, t.source),
                 duration=human_duration(t.seconds),
             )
             for t in totals[:25]
         ]
         embed = discord.Embed(
-            title=strings.PLAYTIME_TITLE.format(name=target.display_name),
+            title=strings.PLAYTIME_TITLE.format(name=escape(target.display_name)),
             description="\n".join(lines) + hint,
             colour=0x5865F2,
         )
@@ -197,7 +198,7 @@ class Playtime(commands.Cog):
         board, names = await self.core.db.read(
             lambda c: (leaderboard(c, guild_id, game, since), game_names(c))
         )
-        label, when = game_label(game, names), strings.PERIOD_NAMES[name]
+        label, when = escape(game_label(game, names)), strings.PERIOD_NAMES[name]
         if not board:
             await reply(
                 interaction,

@@ -19,6 +19,7 @@ from bot.endpoints import (
     list_endpoints,
     rotate_endpoint,
 )
+from bot.markdown import code
 from cogs import _strings as strings
 
 KINDS = [
@@ -99,7 +100,9 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         )
         await reply(
             interaction,
-            strings.WEBHOOK_CREATED.format(kind=endpoint.kind, urls=urls, secret=endpoint.secret),
+            strings.WEBHOOK_CREATED.format(
+                kind=endpoint.kind, urls=urls, secret=code(endpoint.secret)
+            ),
         )
 
     @app_commands.command(name="list", description=strings.WEBHOOK_LIST)
@@ -111,7 +114,7 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
             return
         lines = [
             strings.WEBHOOK_LIST_LINE.format(
-                path=e.path,
+                path=code(e.path),
                 kind=e.kind,
                 game=f" · game {e.game_id}" if e.game_id is not None else "",
                 state="disabled" if e.disabled else "active",
@@ -141,7 +144,9 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         await reply(
             interaction,
             strings.WEBHOOK_ROTATED.format(
-                path=path, secret=endpoint.secret, until=discord.utils.format_dt(until)
+                path=code(path),
+                secret=code(endpoint.secret),
+                until=discord.utils.format_dt(until),
             ),
         )
 
@@ -157,7 +162,7 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
 
         await self.core.db.write(op)
         await self.core.endpoints.refresh()
-        await reply(interaction, strings.WEBHOOK_DISABLED.format(path=path))
+        await reply(interaction, strings.WEBHOOK_DISABLED.format(path=code(path)))
 
     @rotate.autocomplete("path")
     @disable.autocomplete("path")
