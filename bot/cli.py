@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -32,6 +33,7 @@ from bot.endpoints import (
     path_warnings,
     rotate_endpoint,
 )
+from bot.feed import feed_paused_channels
 from bot.steam_sync import make_plan
 from bot.storage import apply_migrations, connect_sync, latest_schema_version
 
@@ -312,7 +314,7 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_feed(args: argparse.Namespace, config: Config) -> int:
-    from bot.feed import feed_status, set_feed_channel
+    from bot.feed import FeedChange, feed_status, set_feed_channel
 
     now = to_iso(SystemClock().now())
     conn = _open_db(config)
@@ -323,21 +325,60 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
             if args.max_age is not None and args.max_age <= 0:
                 raise CliError("--max-age must be a positive number of seconds")
 
-            def op(c: sqlite3.Connection) -> None:
-                set_feed_channel(c, args.guild, args.channel, now, max_age=args.max_age)
+            def op(c: sqlite3.Connection) -> FeedChange:
+                return set_feed_channel(c, args.guild, args.channel, now, max_age=args.max_age)
 
-            _transaction(conn, op)
+            change = _transaction(conn, op)
             print(f"events of server {args.guild} now go to channel {args.channel}")
+            if change.resumed:
+                print("the channel was paused; posting resumes now")
+            if change.moving:
+                print(
+                    f"{change.moving} waiting events move there from channel"
+                    f" {change.previous_channel} (the running server moves them within seconds)"
+                )
+            if change.maybe_posted:
+                print(
+                    f"{change.maybe_posted} of the messages for channel {change.previous_channel}"
+                    " were never confirmed (Discord's answer was lost): they may already show"
+                    " there, and are posted in the new channel too"
+                )
         else:
             status = feed_status(conn, args.guild)
             if args.json:
-                print(json.dumps(status.__dict__))
+                print(json.dumps(dataclasses.asdict(status)))
             else:
-                for key, value in status.__dict__.items():
-                    print(f"{key.replace('_', ' '):<15} {value if value is not None else '-'}")
+                _print_feed_status(status)
     finally:
         conn.close()
     return 0
+
+
+def _print_feed_status(status: Any) -> None:
+    state = status.channel_state
+    if state == "paused":
+        state = f"paused since {status.paused_since}: {status.channel_reason}"
+        if status.pause_code:
+            state += f" (Discord code {status.pause_code})"
+        state += (
+            f"; next probe at {status.next_probe_at}"
+            if status.next_probe_at
+            else "; not probed: run feed set (or /feed channel) with a channel"
+        )
+    rows = [
+        ("channel", status.channel_id),
+        ("state", state),
+        ("pending", status.pending),
+        ("moving", status.moving),
+        ("sent", status.sent),
+        ("failed", status.failed),
+        ("expired", status.expired),
+        ("last error", status.last_error),
+    ]
+    for key, value in rows:
+        print(f"{key:<11} {value if value is not None else '-'}")
+    for failure in status.failures:
+        print(f"refused     {failure.at} {failure.title}: {failure.reason}")
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -419,6 +460,7 @@ def _status(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
         "activity_events": scalar("SELECT count(*) FROM activity_events"),
         "outbox_pending": scalar("SELECT count(*) FROM feed_outbox WHERE status = 'pending'"),
         "outbox_failed": scalar("SELECT count(*) FROM feed_outbox WHERE status = 'failed'"),
+        "feed_channels_paused": feed_paused_channels(conn),
         "account_links": scalar("SELECT count(*) FROM account_links"),
         "steam_calls_today": int(used[0]) if used else 0,
         "steam_daily_limit": config.steam.daily_call_limit,

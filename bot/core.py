@@ -12,6 +12,7 @@ from bot.budget import DatabaseBudget
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.endpoints import Endpoint, EndpointCache, touch_op
+from bot.feed import feed_paused_channels
 from bot.ingest import Pipeline
 from bot.links import ConfirmStatus, confirm_link_code
 from bot.metrics import Metrics
@@ -34,6 +35,7 @@ async def _outbox_gauges(db: Database) -> dict[str, float]:
         return {
             "questlog_outbox_pending": found.get("pending", 0),
             "questlog_outbox_failed": found.get("failed", 0),
+            "questlog_feed_channels_paused": feed_paused_channels(conn),
         }
 
     return await db.read(count)

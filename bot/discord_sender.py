@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
 import discord
 from discord.http import HTTPClient, handle_message_parameters
 
-from bot.feed import SendError
+from bot.feed import (
+    INVALID_FORM_BODY,
+    MISSING_PERMISSIONS,
+    UNKNOWN_CHANNEL,
+    UNKNOWN_MESSAGE,
+    SendError,
+)
 
-UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for a deleted or unknown message
+# discord.py words a 50035 answer as "Invalid Form Body\nIn embeds.3.title: Must be ...", one
+# line per refused value (HTTPException.text); the index is the embed's place in the message.
+_EMBED_ERROR = re.compile(r"^In embeds\.(\d+)(?:\.[^:]*)?: (.+)$", re.MULTILINE)
+
+
+def refused_embeds(text: str) -> dict[int, str]:
+    """Embed index -> Discord's message(s) for it, from a 50035 answer's text."""
+    found: dict[int, str] = {}
+    for match in _EMBED_ERROR.finditer(text):
+        index, message = int(match.group(1)), match.group(2).strip()
+        found[index] = f"{found[index]}; {message}" if index in found else message
+    return found
 
 
 class DiscordSender:
@@ -45,36 +63,28 @@ class DiscordSender:
             return await request
         except discord.NotFound as exc:
             if editing and exc.code == UNKNOWN_MESSAGE:
-                raise SendError(
-                    "message not found (404, Unknown Message): it was deleted",
-                    retryable=False,
-                    message_gone=True,
+                raise SendError.message_gone(
+                    "message not found (404, Unknown Message): it was deleted"
                 ) from None
-            raise SendError(
-                f"channel not found (404, {exc.text or 'Unknown Channel'}): it was deleted or"
-                " the bot left the server",
-                retryable=False,
-                channel_gone=True,
+            raise SendError.refused(
+                exc.code or UNKNOWN_CHANNEL, f"404, {exc.text or 'Unknown Channel'}"
             ) from None
         except discord.Forbidden as exc:
-            raise SendError(
-                f"Discord refused (403, {exc.text or 'Missing Permissions'}): the bot needs"
-                " View Channel, Send Messages and Embed Links there",
-                retryable=False,
-                channel_gone=True,
+            raise SendError.refused(
+                exc.code or MISSING_PERMISSIONS, f"403, {exc.text or 'Missing Permissions'}"
             ) from None
         except discord.DiscordServerError as exc:
-            raise SendError(f"Discord error {exc.status}", retryable=True) from None
+            raise SendError.retry(f"Discord error {exc.status}", maybe_posted=True) from None
         except discord.RateLimited as exc:
-            raise SendError(f"rate limited for {exc.retry_after:.0f} s", retryable=True) from None
+            raise SendError.retry(f"rate limited for {exc.retry_after:.0f} s") from None
         except discord.HTTPException as exc:
-            if exc.status == 400:  # our message was refused as invalid: retrying cannot help
-                raise SendError(
-                    f"Discord rejected the message (400, {exc.text})", retryable=False
-                ) from None
-            raise SendError(f"Discord answered {exc.status} ({exc.text})", retryable=True) from None
+            if exc.status == 400 and exc.code == INVALID_FORM_BODY:
+                raise SendError.invalid(f"400, {exc.text}", refused_embeds(exc.text)) from None
+            if exc.status == 400:  # e.g. 50008: not a channel one can send messages to
+                raise SendError.refused(exc.code, f"400, {exc.text}") from None
+            raise SendError.retry(f"Discord answered {exc.status} ({exc.text})") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # Includes a lost response: the batch is resent unchanged with the same nonce.
-            raise SendError(
-                f"connection to Discord failed: {type(exc).__name__}", retryable=True
+            raise SendError.retry(
+                f"connection to Discord failed: {type(exc).__name__}", maybe_posted=True
             ) from None

@@ -1,18 +1,31 @@
 """The feed poster: drains each channel's outbox into Discord messages, exactly once.
 
-For every channel with pending events, in order:
+Every channel with work gets a worker of its own, so a long backlog, a slow answer or a long
+``retry_after`` in one channel never holds up another. A worker repeats, in order:
 
 1. If the channel has a stored, unsent batch, send it again unchanged (same nonce). Otherwise
    take the oldest pending events that fit one message (10 embeds, 6,000 characters), store the
    batch and attach the events to it in one transaction, *then* send it.
-2. Send it with ``nonce`` = the batch's nonce and no mentions allowed. Discord returns the
-   message it already created for a nonce it saw in the last few minutes, so a resend after a
-   lost response does not post twice.
+2. Send it with ``nonce`` = the batch's nonce (discord.py >= 2.5 adds ``enforce_nonce``) and no
+   mentions allowed. Discord returns the message it already created for a nonce it saw in the
+   last few minutes, so a resend after a lost response does not post twice.
 3. Answer: the batch and its events are marked sent with the message id. A 5xx, a timeout or a
-   connection error keeps them pending and backs off with jitter. A 403/404 (no permission,
-   channel deleted) marks them failed with the reason and stops posting to that channel until
-   an admin fixes it (``reset_channel``). 429s are handled inside discord.py (it waits
-   ``retry_after``); the poster does not fight it.
+   connection error keeps them pending and backs off with jitter (429s are handled inside
+   discord.py, which waits ``retry_after``). A refusal of the channel itself (403 Missing Access
+   or Missing Permissions, 404 Unknown Channel, any other 400 such as 50008) **pauses** the
+   channel: nothing is failed, the events wait in order, and the channel is probed (below). A
+   400 Invalid Form Body (50035) that names ``embeds.N`` fails just those events with Discord's
+   message and re-batches the rest (a batch without an index is split in halves, down to the one
+   event at fault), so one bad embed never takes its batch down.
+
+A paused channel (Missing Access, Missing Permissions, other 400s) is probed with backoff from
+1 minute doubling to 1 hour, jittered: a probe is the channel's next step as it is (its oldest
+stored batch with its stored nonce, unchanged, or the edit that was refused), never a test
+message. When Discord accepts it the channel resumes by itself. A deleted channel (Unknown
+Channel) is not probed; it waits for ``/feed channel``. Picking a channel (``set_feed_channel``)
+resumes it at once; when it is another channel, the worker of the old one moves the backlog:
+unsent batches are split back into their events, which are re-batched with new nonces for the
+new channel (done by that worker, so it never races a send in flight).
 
 Events that share an ``update_key`` (ActivityEvent) are versions of one feed item. A version
 not yet posted is superseded by a newer one when that is stored (bot/ingest.py); a version that
@@ -21,8 +34,9 @@ its place and the whole message is sent with PATCH, which can be repeated safely
 message makes the version a new post; the edit keeps the channel's order.
 
 The poster is woken in-process when the pipeline stores an event, and also polls, so events
-written by another process (the CLI, a second instance) are posted too. Restarting resumes from
-the database: nothing lives only in memory.
+written by another process (the CLI, a second instance) are posted too. Requests are paced
+below Discord's global 50 per second. Restarting resumes from the database: nothing lives only
+in memory.
 """
 
 from __future__ import annotations
@@ -31,11 +45,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.clock import Clock, from_iso, to_iso
 from bot.embeds import CHARS_PER_MESSAGE, build_embed, embed_length, pack
@@ -48,24 +64,82 @@ log = logging.getLogger(__name__)
 
 CANDIDATES = 10  # events read per batch (a message holds at most 10 embeds)
 
+# Discord's JSON error codes the poster acts on.
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_MESSAGE = 10008
+MISSING_ACCESS = 50001
+CANNOT_SEND_HERE = 50008
+MISSING_PERMISSIONS = 50013
+INVALID_FORM_BODY = 50035
+
+#: What a paused channel's refusal means, worded from Discord's code.
+PAUSE_REASONS = {
+    MISSING_ACCESS: "Questlog cannot see the channel, or it is no longer in the server"
+    " (Missing Access)",
+    MISSING_PERMISSIONS: "Questlog lacks Send Messages or Embed Links in the channel"
+    " (Missing Permissions)",
+    UNKNOWN_CHANNEL: "the channel was deleted (Unknown Channel)",
+    CANNOT_SEND_HERE: "Discord does not allow messages in this kind of channel",
+}
+
+
+def pause_reason(code: int | None, detail: str | None = None) -> str:
+    """A paused channel's reason in words, from Discord's code (or its message for others)."""
+    if code in PAUSE_REASONS:
+        return PAUSE_REASONS[code]  # type: ignore[index]
+    return f"Discord refused the channel ({detail or f'error {code}'})"
+
+
+def probed(code: int | None) -> bool:
+    """Whether a channel paused for this code is probed (a deleted one is not)."""
+    return code != UNKNOWN_CHANNEL
+
+
+Failure = Literal["retry", "refused", "invalid", "message_gone"]
+
 
 class SendError(Exception):
-    """A send or edit failed. ``retryable`` says whether the same batch may be tried again
-    later; ``channel_gone`` that Discord refused the channel itself (403 or 404)."""
+    """A send or edit failed, classified for the poster:
+
+    * ``retry``: try the same batch again later (5xx, timeout, lost answer); ``maybe_posted``
+      when Discord may have made the message although no answer came;
+    * ``refused``: Discord refused the channel (``code``: 50001, 50013, 10003, 50008, ...);
+    * ``invalid``: Discord refused the message body (50035); ``embeds`` maps the index of each
+      refused embed to Discord's message (empty when Discord named none);
+    * ``message_gone``: the message an edit is for was deleted (the channel is fine).
+    """
 
     def __init__(
         self,
         reason: str,
         *,
-        retryable: bool,
-        channel_gone: bool = False,
-        message_gone: bool = False,
+        failure: Failure = "retry",
+        code: int = 0,
+        embeds: Mapping[int, str] | None = None,
+        maybe_posted: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retryable = retryable
-        self.channel_gone = channel_gone
-        self.message_gone = message_gone  # an edit's message was deleted (the channel is fine)
+        self.failure = failure
+        self.code = code
+        self.embeds: dict[int, str] = dict(embeds or {})
+        self.maybe_posted = maybe_posted
+
+    @classmethod
+    def retry(cls, reason: str, *, maybe_posted: bool = False) -> SendError:
+        return cls(reason, failure="retry", maybe_posted=maybe_posted)
+
+    @classmethod
+    def refused(cls, code: int, reason: str) -> SendError:
+        return cls(reason, failure="refused", code=code)
+
+    @classmethod
+    def invalid(cls, reason: str, embeds: Mapping[int, str] | None = None) -> SendError:
+        return cls(reason, failure="invalid", code=INVALID_FORM_BODY, embeds=embeds)
+
+    @classmethod
+    def message_gone(cls, reason: str) -> SendError:
+        return cls(reason, failure="message_gone", code=UNKNOWN_MESSAGE)
 
 
 class Sender(Protocol):
@@ -84,6 +158,8 @@ class Batch:
     nonce: str
     payload: dict[str, Any]
     attempts: int
+    keys: tuple[int, ...]  # the outbox rows of its embeds, in order
+    probe: bool = False  # the channel is paused and this send probes it
 
 
 @dataclass(frozen=True)
@@ -99,30 +175,69 @@ class Edit:
     embed_index: int
     payload: dict[str, Any]
     attempts: int
+    probe: bool = False
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The channel's waiting events followed their server's feed to another channel."""
+
+    events: int
+    to_channel: int
+
+
+@dataclass(frozen=True)
+class FeedFailure:
+    """An event Discord refused (its embed), with Discord's reason."""
+
+    title: str
+    reason: str
+    at: str
 
 
 @dataclass(frozen=True)
 class FeedStatus:
     channel_id: int | None
-    channel_state: str  # ok | failed | unset
-    channel_reason: str | None
+    channel_state: str  # ok | paused | unset
+    channel_reason: str | None  # a paused channel's reason, in words
+    pause_code: int | None
+    paused_since: str | None
+    next_probe_at: str | None  # None while paused: waits for /feed channel
     pending: int
     failed: int
     expired: int
     sent: int
     last_error: str | None
+    failures: tuple[FeedFailure, ...] = ()  # the latest refused events
+    moving: int = 0  # waiting events that still have to move to the channel
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """What ``set_feed_channel`` did."""
+
+    previous_channel: int | None
+    resumed: bool  # the channel was paused and posts again now
+    moving: int  # waiting events that follow the feed from another channel
+    maybe_posted: int  # of those, batches whose answer was lost: they may show in the old channel
 
 
 # --------------------------------------------------------------------------- SQL operations
 
 
 def _due_channels(conn: sqlite3.Connection, now: str) -> list[int]:
+    """Channels a worker should look at: those whose oldest waiting event is due (not waiting
+    for a retry time) and that are not paused or are due for a probe, and those whose events
+    must move because their server's feed moved."""
     rows = conn.execute(
-        "SELECT DISTINCT o.channel_id FROM feed_outbox o"
+        "SELECT o.channel_id FROM feed_outbox o"
         " LEFT JOIN feed_channels c ON c.channel_id = o.channel_id"
-        " WHERE o.status = 'pending' AND (c.status IS NULL OR c.status = 'ok')"
-        " AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)",
-        (now,),
+        " LEFT JOIN guilds g ON g.guild_id = o.guild_id"
+        " WHERE o.status = 'pending' GROUP BY o.channel_id"
+        " HAVING max(g.feed_channel_id IS NOT NULL AND g.feed_channel_id != o.channel_id)"
+        " OR ((max(c.status) IS NULL OR max(c.status) = 'ok' OR max(c.next_probe_at) <= ?)"
+        " AND min(o.id) IS NOT min(CASE WHEN o.next_attempt_at > ? THEN o.id END))",
+        (now, now),
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -169,19 +284,94 @@ def _edit_target(
     return message_id, batch_id, index, {"embeds": embeds}
 
 
-def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | Edit | None:
-    """The channel's next step, in order: its unsent batch (None while that waits for its retry
-    time); an edit when the oldest pending event updates a posted one; or a new batch fixed from
-    the oldest pending events, up to the next event that is an edit."""
+def _store_batch(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    channel_id: int,
+    chosen: list[tuple[int, dict[str, Any]]],
+    now: str,
+    *,
+    probe: bool = False,
+) -> Batch:
+    """Fix a message of (outbox id, embed) pairs as a new batch with its own nonce."""
+    payload = {"embeds": [embed for _, embed in chosen]}
+    instance = conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()[0]
+    cur = conn.execute(
+        "INSERT INTO feed_batches (guild_id, channel_id, nonce, payload, created_at)"
+        " VALUES (?, ?, '', ?, ?)",
+        (guild_id, channel_id, json.dumps(payload, ensure_ascii=False), now),
+    )
+    batch_id = int(cur.lastrowid or 0)
+    nonce = f"ql{instance}-{batch_id}"[:25]  # Discord nonces are at most 25 characters
+    conn.execute("UPDATE feed_batches SET nonce = ? WHERE id = ?", (nonce, batch_id))
+    conn.executemany(
+        "UPDATE feed_outbox SET batch_id = ?, embed_index = ?, updated_at = ? WHERE id = ?",
+        [(batch_id, index, now, key) for index, (key, _) in enumerate(chosen)],
+    )
+    keys = tuple(key for key, _ in chosen)
+    return Batch(batch_id, guild_id, channel_id, nonce, payload, 0, keys, probe)
+
+
+def _move_stale(conn: sqlite3.Connection, channel_id: int, now: str) -> Moved | None:
+    """Move the channel's waiting events to their server's feed channel when it is another
+    one: unsent batches are given up (their events get new batches and nonces there)."""
+    rows = conn.execute(
+        "SELECT DISTINCT o.guild_id, g.feed_channel_id FROM feed_outbox o"
+        " JOIN guilds g ON g.guild_id = o.guild_id"
+        " WHERE o.channel_id = ? AND o.status = 'pending'"
+        " AND g.feed_channel_id IS NOT NULL AND g.feed_channel_id != o.channel_id",
+        (channel_id,),
+    ).fetchall()
+    moved, target = 0, 0
+    for guild_id, target in rows:
+        conn.execute(
+            "UPDATE feed_batches SET status = 'replaced', last_error = ?"
+            " WHERE channel_id = ? AND guild_id = ? AND status = 'pending'",
+            (f"the feed moved to channel {target}", channel_id, guild_id),
+        )
+        moved += conn.execute(
+            "UPDATE feed_outbox SET channel_id = ?, batch_id = NULL, embed_index = NULL,"
+            " next_attempt_at = NULL, updated_at = ?"
+            " WHERE channel_id = ? AND guild_id = ? AND status = 'pending'",
+            (target, now, channel_id, guild_id),
+        ).rowcount
+    return Moved(moved, target) if rows else None
+
+
+def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | Edit | Moved | None:
+    """The channel's next step, in order: moving its events when their feed moved; nothing
+    while it is paused and no probe is due; its oldest unsent batch (None while that waits for
+    its retry time); an edit when the oldest pending event updates a posted one; or a new batch
+    fixed from the oldest pending events, up to the next event that is an edit."""
+    moved = _move_stale(conn, channel_id, now)
+    if moved is not None:
+        return moved
+    state = conn.execute(
+        "SELECT status, next_probe_at FROM feed_channels WHERE channel_id = ?", (channel_id,)
+    ).fetchone()
+    probe = state is not None and state[0] == "paused"
+    if probe and (state[1] is None or state[1] > now):
+        return None
+    # The unsent batch holding the oldest events (a split batch's halves are newer batches
+    # than the rest of the batch that was split before them, so batch ids do not give the order).
     row = conn.execute(
-        "SELECT id, guild_id, channel_id, nonce, payload, attempts, next_attempt_at FROM feed_batches"
-        " WHERE channel_id = ? AND status = 'pending' ORDER BY id LIMIT 1",
+        "SELECT b.id, b.guild_id, b.channel_id, b.nonce, b.payload, b.attempts, b.next_attempt_at"
+        " FROM feed_batches b WHERE b.channel_id = ? AND b.status = 'pending'"
+        " ORDER BY (SELECT min(o.id) FROM feed_outbox o WHERE o.batch_id = b.id) LIMIT 1",
         (channel_id,),
     ).fetchone()
     if row is not None:
-        if row[6] is not None and row[6] > now:
+        if row[6] is not None and row[6] > now and not probe:
             return None
-        return Batch(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+        keys = conn.execute(
+            "SELECT id FROM feed_outbox WHERE batch_id = ? AND status = 'pending'"
+            " ORDER BY embed_index",
+            (row[0],),
+        ).fetchall()
+        return Batch(
+            row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], tuple(k[0] for k in keys),
+            probe,
+        )  # fmt: skip
     rows = conn.execute(
         "SELECT o.id, o.guild_id, e.type, e.title, e.payload, e.actor_user_id, e.actor_external_id,"
         " e.actor_name, e.occurred_at, e.update_key, o.attempts, o.next_attempt_at"
@@ -203,81 +393,147 @@ def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | E
         if target is not None:
             if position > 0:
                 break  # what came before is posted first; the edit follows in order
-            if row[11] is not None and row[11] > now:
+            if row[11] is not None and row[11] > now and not probe:
                 return None
             message_id, batch_id, index, payload = target
-            return Edit(row[0], row[1], channel_id, message_id, batch_id, index, payload, row[10])
+            return Edit(
+                row[0], row[1], channel_id, message_id, batch_id, index, payload, row[10], probe
+            )
         embeds.append((row[0], embed))
-    chosen = pack(embeds)
-    payload = {"embeds": [embed for _, embed in chosen]}
-    instance = conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()[0]
-    cur = conn.execute(
-        "INSERT INTO feed_batches (guild_id, channel_id, nonce, payload, created_at)"
-        " VALUES (?, ?, '', ?, ?)",
-        (rows[0][1], channel_id, json.dumps(payload, ensure_ascii=False), now),
-    )
-    batch_id = int(cur.lastrowid or 0)
-    nonce = f"ql{instance}-{batch_id}"[:25]  # Discord nonces are at most 25 characters
-    conn.execute("UPDATE feed_batches SET nonce = ? WHERE id = ?", (nonce, batch_id))
-    conn.executemany(
-        "UPDATE feed_outbox SET batch_id = ?, embed_index = ?, updated_at = ? WHERE id = ?",
-        [(batch_id, index, now, key) for index, (key, _) in enumerate(chosen)],
-    )
-    return Batch(batch_id, rows[0][1], channel_id, nonce, payload, 0)
+    return _store_batch(conn, rows[0][1], channel_id, pack(embeds), now, probe=probe)
 
 
-def _mark_sent(batch_id: int, message_id: int, now: str):  # type: ignore[no-untyped-def]
+def _resume(conn: sqlite3.Connection, channel_id: int, now: str) -> bool:
+    """Post to a paused channel again; True when it was paused."""
+    return (
+        conn.execute(
+            "UPDATE feed_channels SET status = 'ok', code = NULL, reason = NULL,"
+            " paused_at = NULL, probes = 0, next_probe_at = NULL, changed_at = ?"
+            " WHERE channel_id = ? AND status = 'paused'",
+            (now, channel_id),
+        ).rowcount
+        > 0
+    )
+
+
+def _mark_sent(batch: Batch, message_id: int, now: str):  # type: ignore[no-untyped-def]
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
             "UPDATE feed_batches SET status = 'sent', message_id = ?, sent_at = ?,"
             " attempts = attempts + 1, last_error = NULL WHERE id = ?",
-            (message_id, now, batch_id),
+            (message_id, now, batch.id),
         )
         conn.execute(
             "UPDATE feed_outbox SET status = 'sent', message_id = ?, updated_at = ?,"
             " attempts = attempts + 1 WHERE batch_id = ?",
-            (message_id, now, batch_id),
+            (message_id, now, batch.id),
         )
+        if batch.probe:
+            _resume(conn, batch.channel_id, now)
 
     return op
 
 
-def _mark_retry(batch: Batch, reason: str, retry_at: str, now: str):  # type: ignore[no-untyped-def]
+def _mark_retry(batch: Batch, exc: SendError, retry_at: str, now: str):  # type: ignore[no-untyped-def]
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
-            "UPDATE feed_batches SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-            " WHERE id = ?",
-            (reason, retry_at, batch.id),
+            "UPDATE feed_batches SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+            " maybe_posted = max(maybe_posted, ?) WHERE id = ?",
+            (exc.reason, retry_at, int(exc.maybe_posted), batch.id),
         )
         conn.execute(
             "UPDATE feed_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
             " updated_at = ? WHERE batch_id = ?",
-            (reason, retry_at, now, batch.id),
+            (exc.reason, retry_at, now, batch.id),
         )
 
     return op
 
 
-def _channel_failed(
-    conn: sqlite3.Connection, channel_id: int, guild_id: int, reason: str, now: str
-) -> None:
-    """Everything waiting for this channel fails with the same reason; posting stops."""
+def _pause(
+    conn: sqlite3.Connection,
+    work: Batch | Edit,
+    exc: SendError,
+    now: str,
+    delay: Any,
+) -> tuple[int | None, str | None]:
+    """Pause the work's channel (or keep it paused after a failed probe): its events stay
+    pending, unchanged, and the next probe is scheduled. ``delay(probes)`` gives the seconds
+    until the next probe. Returns (code, next probe time)."""
+    state = conn.execute(
+        "SELECT status, code, reason, probes FROM feed_channels WHERE channel_id = ?",
+        (work.channel_id,),
+    ).fetchone()
+    paused = state is not None and state[0] == "paused"
+    if exc.failure == "refused":
+        code, reason = exc.code, exc.reason
+    else:  # a probe that failed some other way (a 5xx): still paused for the old reason
+        code, reason = (state[1], state[2]) if paused else (exc.code, exc.reason)
+    probes = state[3] + 1 if paused else 0
+    next_probe = to_iso(from_iso(now) + timedelta(seconds=delay(probes))) if probed(code) else None
     conn.execute(
-        "UPDATE feed_outbox SET status = 'failed', last_error = ?, updated_at = ?"
-        " WHERE channel_id = ? AND status = 'pending'",
-        (reason, now, channel_id),
+        "INSERT INTO feed_channels (channel_id, guild_id, status, code, reason, paused_at, probes,"
+        " next_probe_at, changed_at) VALUES (?, ?, 'paused', ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (channel_id) DO UPDATE SET status = 'paused', code = excluded.code,"
+        " reason = excluded.reason, paused_at = coalesce(feed_channels.paused_at, excluded.paused_at),"
+        " probes = excluded.probes, next_probe_at = excluded.next_probe_at,"
+        " changed_at = excluded.changed_at",
+        (work.channel_id, work.guild_id, code, reason, now, probes, next_probe, now),
     )
+    if isinstance(work, Batch):
+        conn.execute(
+            "UPDATE feed_batches SET attempts = attempts + 1, last_error = ?,"
+            " next_attempt_at = NULL, maybe_posted = max(maybe_posted, ?) WHERE id = ?",
+            (exc.reason, int(exc.maybe_posted), work.id),
+        )
+        conn.execute(
+            "UPDATE feed_outbox SET attempts = attempts + 1, last_error = ?,"
+            " next_attempt_at = NULL, updated_at = ? WHERE batch_id = ?",
+            (exc.reason, now, work.id),
+        )
+    else:
+        conn.execute(
+            "UPDATE feed_outbox SET attempts = attempts + 1, last_error = ?,"
+            " next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+            (exc.reason, now, work.outbox_id),
+        )
+    return code, next_probe
+
+
+def _isolate(conn: sqlite3.Connection, batch: Batch, exc: SendError, now: str) -> list[int]:
+    """Discord refused the batch's body (50035). The embeds it named fail alone, with its
+    message; the others are re-batched as they were (a new batch and nonce: nothing was
+    posted). Without an index, the batch is split in halves, down to the one event at fault.
+    Returns the outbox ids that failed."""
+    embeds = batch.payload.get("embeds", [])
+    count = min(len(embeds), len(batch.keys))
+    named = {i: m for i, m in exc.embeds.items() if 0 <= i < count}
+    if named:
+        failed = named
+        groups = [[i for i in range(count) if i not in named]]
+    elif count <= 1:
+        failed = dict.fromkeys(range(count), exc.reason)
+        groups = []
+    else:
+        half = count // 2
+        failed = {}
+        groups = [list(range(half)), list(range(half, count))]
+    for index, message in failed.items():
+        conn.execute(
+            "UPDATE feed_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,"
+            " batch_id = NULL, embed_index = NULL, updated_at = ? WHERE id = ?",
+            (f"Discord refused this event's embed: {message}", now, batch.keys[index]),
+        )
+    groups = [g for g in groups if g]
     conn.execute(
-        "UPDATE feed_batches SET status = 'failed', last_error = ?"
-        " WHERE channel_id = ? AND status = 'pending'",
-        (reason, channel_id),
+        "UPDATE feed_batches SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+        ("replaced" if groups else "failed", exc.reason, batch.id),
     )
-    conn.execute(
-        "INSERT INTO feed_channels (channel_id, guild_id, status, reason, changed_at)"
-        " VALUES (?, ?, 'failed', ?, ?) ON CONFLICT (channel_id) DO UPDATE SET"
-        " status = 'failed', reason = excluded.reason, changed_at = excluded.changed_at",
-        (channel_id, guild_id, reason, now),
-    )
+    for group in groups:
+        _store_batch(
+            conn, batch.guild_id, batch.channel_id, [(batch.keys[i], embeds[i]) for i in group], now
+        )
+    return [batch.keys[i] for i in failed]
 
 
 def _mark_edited(edit: Edit, now: str):  # type: ignore[no-untyped-def]
@@ -292,52 +548,44 @@ def _mark_edited(edit: Edit, now: str):  # type: ignore[no-untyped-def]
             " updated_at = ? WHERE id = ?",
             (edit.message_id, edit.batch_id, edit.embed_index, now, edit.outbox_id),
         )
+        if edit.probe:
+            _resume(conn, edit.channel_id, now)
 
     return op
 
 
-def _mark_edit_failed(edit: Edit, exc: SendError, retry_at: str | None, now: str):  # type: ignore[no-untyped-def]
-    def op(conn: sqlite3.Connection) -> None:
-        if exc.message_gone:
-            # Someone deleted the message: nothing can be edited in it any more, and this
-            # version is posted as a new message on the next pass.
-            conn.execute(
-                "UPDATE feed_outbox SET embed_index = NULL WHERE channel_id = ? AND message_id = ?",
-                (edit.channel_id, edit.message_id),
-            )
-        elif exc.retryable:
-            conn.execute(
-                "UPDATE feed_outbox SET attempts = attempts + 1, last_error = ?,"
-                " next_attempt_at = ?, updated_at = ? WHERE id = ?",
-                (exc.reason, retry_at, now, edit.outbox_id),
-            )
-        elif exc.channel_gone:
-            _channel_failed(conn, edit.channel_id, edit.guild_id, exc.reason, now)
-        else:
-            conn.execute(
-                "UPDATE feed_outbox SET status = 'failed', attempts = attempts + 1,"
-                " last_error = ?, updated_at = ? WHERE id = ?",
-                (exc.reason, now, edit.outbox_id),
-            )
-
-    return op
-
-
-def _mark_failed(batch: Batch, reason: str, now: str, *, channel_gone: bool):  # type: ignore[no-untyped-def]
+def _mark_edit_retry(edit: Edit, exc: SendError, retry_at: str, now: str):  # type: ignore[no-untyped-def]
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
-            "UPDATE feed_batches SET status = 'failed', attempts = attempts + 1, last_error = ?"
-            " WHERE id = ?",
-            (reason, batch.id),
+            "UPDATE feed_outbox SET attempts = attempts + 1, last_error = ?,"
+            " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+            (exc.reason, retry_at, now, edit.outbox_id),
         )
-        if channel_gone:
-            _channel_failed(conn, batch.channel_id, batch.guild_id, reason, now)
-        else:
-            conn.execute(
-                "UPDATE feed_outbox SET status = 'failed', last_error = ?, updated_at = ?"
-                " WHERE batch_id = ?",
-                (reason, now, batch.id),
-            )
+
+    return op
+
+
+def _mark_edit_gone(edit: Edit):  # type: ignore[no-untyped-def]
+    def op(conn: sqlite3.Connection) -> None:
+        # Someone deleted the message: nothing can be edited in it any more, and this version
+        # is posted as a new message next.
+        conn.execute(
+            "UPDATE feed_outbox SET embed_index = NULL WHERE channel_id = ? AND message_id = ?",
+            (edit.channel_id, edit.message_id),
+        )
+
+    return op
+
+
+def _mark_edit_invalid(edit: Edit, exc: SendError, now: str):  # type: ignore[no-untyped-def]
+    def op(conn: sqlite3.Connection) -> None:
+        # The posted message keeps its earlier version; only this one fails.
+        message = exc.embeds.get(edit.embed_index) or exc.reason
+        conn.execute(
+            "UPDATE feed_outbox SET status = 'failed', attempts = attempts + 1,"
+            " last_error = ?, updated_at = ? WHERE id = ?",
+            (f"Discord refused this event's embed: {message}", now, edit.outbox_id),
+        )
 
     return op
 
@@ -365,8 +613,13 @@ def set_feed_channel(
     now_text: str,
     *,
     max_age: int | None = None,
-) -> None:
-    """Post the guild's events to ``channel_id`` from now on (and forget an old refusal)."""
+) -> FeedChange:
+    """Post the guild's events to ``channel_id`` from now on. A paused channel resumes at once
+    (and what waits for its retry time is tried now); events waiting for another channel
+    follow (the poster moves them, see ``_move_stale``)."""
+    row = conn.execute(
+        "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
     conn.execute(
         "INSERT INTO guilds (guild_id, feed_channel_id, feed_max_age_seconds, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
@@ -375,7 +628,27 @@ def set_feed_channel(
         " updated_at = excluded.updated_at",
         (guild_id, channel_id, max_age, now_text, now_text),
     )
-    reset_channel(conn, channel_id, now_text)
+    resumed = _resume(conn, channel_id, now_text)
+    conn.execute(
+        "UPDATE feed_batches SET next_attempt_at = NULL WHERE channel_id = ? AND status = 'pending'",
+        (channel_id,),
+    )
+    conn.execute(
+        "UPDATE feed_outbox SET next_attempt_at = NULL WHERE channel_id = ? AND status = 'pending'"
+        " AND next_attempt_at IS NOT NULL",
+        (channel_id,),
+    )
+    moving = conn.execute(
+        "SELECT count(*) FROM feed_outbox WHERE guild_id = ? AND status = 'pending'"
+        " AND channel_id != ?",
+        (guild_id, channel_id),
+    ).fetchone()[0]
+    maybe_posted = conn.execute(
+        "SELECT count(*) FROM feed_batches WHERE guild_id = ? AND status = 'pending'"
+        " AND channel_id != ? AND maybe_posted = 1",
+        (guild_id, channel_id),
+    ).fetchone()[0]
+    return FeedChange(row[0] if row else None, resumed, moving, maybe_posted)
 
 
 def feed_event_types(conn: sqlite3.Connection, guild_id: int) -> list[str] | None:
@@ -418,16 +691,12 @@ def queue_sample_event(
     return True
 
 
-def reset_channel(conn: sqlite3.Connection, channel_id: int, now_text: str) -> None:
-    """An admin fixed the channel (permissions, or picked a new one): post to it again."""
-    conn.execute(
-        "UPDATE feed_channels SET status = 'ok', reason = NULL, changed_at = ? WHERE channel_id = ?",
-        (now_text, channel_id),
-    )
+FAILURES_SHOWN = 5
 
 
 def feed_status(conn: sqlite3.Connection, guild_id: int) -> FeedStatus:
-    """What /feed status shows: pending, failed, expired and sent counts and the last error."""
+    """What /feed status shows: the channel's state, the counts, the last error and the
+    latest events Discord refused."""
     guild = conn.execute(
         "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
     ).fetchone()
@@ -441,26 +710,75 @@ def feed_status(conn: sqlite3.Connection, guild_id: int) -> FeedStatus:
     state = None
     if channel_id:
         state = conn.execute(
-            "SELECT status, reason FROM feed_channels WHERE channel_id = ?", (channel_id,)
+            "SELECT status, code, reason, paused_at, next_probe_at FROM feed_channels"
+            " WHERE channel_id = ?",
+            (channel_id,),
         ).fetchone()
+    paused = state is not None and state[0] == "paused"
     error = conn.execute(
         "SELECT last_error FROM feed_outbox WHERE guild_id = ? AND last_error IS NOT NULL"
         " ORDER BY updated_at DESC LIMIT 1",
         (guild_id,),
     ).fetchone()
+    failures = conn.execute(
+        "SELECT e.title, o.last_error, o.updated_at FROM feed_outbox o"
+        " JOIN activity_events e ON e.id = o.event_id"
+        " WHERE o.guild_id = ? AND o.status = 'failed' ORDER BY o.updated_at DESC, o.id DESC"
+        " LIMIT ?",
+        (guild_id, FAILURES_SHOWN),
+    ).fetchall()
+    moving = 0
+    if channel_id:
+        moving = conn.execute(
+            "SELECT count(*) FROM feed_outbox WHERE guild_id = ? AND status = 'pending'"
+            " AND channel_id != ?",
+            (guild_id, channel_id),
+        ).fetchone()[0]
     return FeedStatus(
         channel_id=channel_id,
-        channel_state=(state[0] if state else "ok") if channel_id else "unset",
-        channel_reason=state[1] if state else None,
+        channel_state=("paused" if paused else "ok") if channel_id else "unset",
+        channel_reason=pause_reason(state[1], state[2]) if paused else None,
+        pause_code=state[1] if paused else None,
+        paused_since=state[3] if paused else None,
+        next_probe_at=state[4] if paused else None,
         pending=counts.get("pending", 0),
         failed=counts.get("failed", 0),
         expired=counts.get("expired", 0),
         sent=counts.get("sent", 0),
         last_error=error[0] if error else None,
+        failures=tuple(FeedFailure(r[0], r[1] or "", r[2]) for r in failures),
+        moving=moving,
     )
 
 
+def feed_paused_channels(conn: sqlite3.Connection) -> int:
+    """Paused channels that have events waiting (for /metrics and questlog status)."""
+    return conn.execute(
+        "SELECT count(*) FROM feed_channels c WHERE c.status = 'paused' AND EXISTS"
+        " (SELECT 1 FROM feed_outbox o WHERE o.status = 'pending' AND o.channel_id = c.channel_id)"
+    ).fetchone()[0]
+
+
 # --------------------------------------------------------------------------- the poster
+
+
+@dataclass
+class _Pacer:
+    """Spaces requests at least ``1 / per_second`` apart, in the order they asked (Discord's
+    global limit is 50 requests per second for a bot; the feed stays below it)."""
+
+    per_second: float
+    _next: float = field(default=0.0)
+
+    async def wait(self) -> None:
+        if self.per_second <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        slot = max(now, self._next)
+        self._next = slot + 1.0 / self.per_second
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 class FeedPoster:
@@ -473,6 +791,10 @@ class FeedPoster:
         poll_seconds: float = 2.0,
         backoff_base: float = 2.0,
         backoff_max: float = 300.0,
+        probe_first: float = 60.0,
+        probe_max: float = 3600.0,
+        requests_per_second: float = 40.0,
+        min_dispatch_seconds: float = 0.05,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -480,13 +802,22 @@ class FeedPoster:
         self.poll_seconds = poll_seconds
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.probe_first = probe_first
+        self.probe_max = probe_max
+        self.min_dispatch_seconds = min_dispatch_seconds
+        self._pacer = _Pacer(requests_per_second)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._draining: set[int] = set()  # one drain per channel, ever
+        self._workers: dict[int, asyncio.Task[int]] = {}  # one per channel with work
+        self._generation = 0  # counts wake-ups; a worker that missed one looks again
+        self._seen: dict[int, int] = {}  # channel -> generation its worker last looked at
+        self._expired_at = -math.inf
+        self._moved = False  # a worker moved events to another channel (run_once looks again)
         self.sent_messages = 0
         self.edited_messages = 0
 
     def wake(self) -> None:
+        self._generation += 1
         self._wakeup.set()
 
     async def start(self) -> None:
@@ -495,134 +826,219 @@ class FeedPoster:
     async def stop(self) -> None:
         await cancel_task(self._task)
         self._task = None
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._workers.clear()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
-                await self.run_once()
+                if started - self._expired_at >= self.poll_seconds:
+                    self._expired_at = started
+                    await self._expire()
+                await self._dispatch()
             except Exception:
                 log.exception("feed poster pass failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_seconds)
             self._wakeup.clear()
+            # Wake-ups come with every stored event: look at most every min_dispatch_seconds.
+            rest = self.min_dispatch_seconds - (loop.time() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
 
     async def run_once(self) -> int:
-        """One pass: expire old events, then drain every due channel (channels in parallel).
-        Returns the number of messages sent."""
-        sender = self.sender  # the bot may hand over a new client (or none) between passes
-        if sender is None:
+        """Expire old events, start a worker for every due channel, and wait until every worker
+        has run out of work (once more when a worker moved events to another channel). Returns
+        the number of messages sent."""
+        if self.sender is None:
             return 0
+        await self._expire()
+        sent = 0
+        for _ in range(3):
+            self._moved = False
+            await self._dispatch()
+            results = await asyncio.gather(*self._workers.values(), return_exceptions=True)
+            sent += sum(r for r in results if isinstance(r, int))
+            if not self._moved:
+                break
+        return sent
+
+    async def _expire(self) -> None:
         now = to_iso(self.clock.now())
         expired = await self.db.write(lambda c: expire_old(c, now))
         if expired:
             log.info("feed: %d pending events expired", expired)
-        channels = [
-            c
-            for c in await self.db.read(lambda c: _due_channels(c, now))
-            if c not in self._draining
-        ]
-        results = await asyncio.gather(
-            *(self._drain(sender, channel) for channel in channels), return_exceptions=True
-        )
-        for channel, result in zip(channels, results, strict=True):
-            if isinstance(result, BaseException):
-                log.error("feed: draining channel %s failed: %r", channel, result)
-        return sum(r for r in results if isinstance(r, int))
 
-    async def _drain(self, sender: Sender, channel_id: int) -> int:
-        self._draining.add(channel_id)
-        try:
-            return await self._drain_channel(sender, channel_id)
-        finally:
-            self._draining.discard(channel_id)
+    async def _dispatch(self) -> None:
+        """A worker for every channel with due work that has none yet."""
+        if self.sender is None:
+            return
+        now = to_iso(self.clock.now())
+        for channel in await self.db.read(lambda c: _due_channels(c, now)):
+            if channel not in self._workers:
+                task = asyncio.create_task(self._drain(channel), name=f"questlog-feed-{channel}")
+                self._workers[channel] = task
+                task.add_done_callback(lambda t, c=channel: self._worker_done(c, t))
 
-    async def _drain_channel(self, sender: Sender, channel_id: int) -> int:
+    def _worker_done(self, channel: int, task: asyncio.Task[int]) -> None:
+        if self._workers.get(channel) is task:
+            del self._workers[channel]
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("feed: the worker of channel %s failed: %r", channel, error)
+        if self._seen.pop(channel, self._generation) != self._generation:
+            self._wakeup.set()  # an event came while it was finishing: look again
+
+    async def _drain(self, channel_id: int) -> int:
         sent = 0
         while True:
-            now = to_iso(self.clock.now())
-            batch = await self.db.write(lambda c, now=now: _next_work(c, channel_id, now))
-            if batch is None:
+            sender = self.sender  # the bot may hand over a new client (or none) at any time
+            if sender is None:
                 return sent
-            if isinstance(batch, Edit):
-                if not await self._edit(sender, batch):
+            self._seen[channel_id] = self._generation
+            now = to_iso(self.clock.now())
+            work = await self.db.write(lambda c, now=now: _next_work(c, channel_id, now))
+            if work is None:
+                return sent
+            if isinstance(work, Moved):
+                log.info(
+                    "feed: %d waiting events of channel %s follow the feed to channel %s",
+                    work.events,
+                    channel_id,
+                    work.to_channel,
+                )
+                self._moved = True
+                self.wake()
+                return sent
+            await self._pacer.wait()
+            if isinstance(work, Edit):
+                if not await self._edit(sender, work):
                     return sent
                 continue
             try:
-                message_id = await sender.send(channel_id, batch.payload, batch.nonce)
-            except SendError as exc:
-                await self._failed(batch, exc)
-                return sent
-            except Exception as exc:  # e.g. the HTTP session closing while the bot reconnects
-                log.warning("feed: sending batch %s failed unexpectedly: %r", batch.id, exc)
-                await self._failed(
-                    batch, SendError(f"unexpected error: {type(exc).__name__}", retryable=True)
-                )
-                return sent
-            await self.db.write(_mark_sent(batch.id, message_id, to_iso(self.clock.now())))
+                message_id = await sender.send(channel_id, work.payload, work.nonce)
+            except Exception as exc:
+                if not await self._send_failed(work, self._classify(exc, work)):
+                    return sent
+                continue
+            await self.db.write(_mark_sent(work, message_id, to_iso(self.clock.now())))
+            if work.probe:
+                log.info("feed: channel %s takes messages again; posting resumes", channel_id)
             sent += 1
             self.sent_messages += 1
 
-    async def _edit(self, sender: Sender, edit: Edit) -> bool:
-        """Edit a posted message with a newer version of one of its events; True when the
-        channel may go on (edited, or the message was deleted and the version will be posted)."""
-        try:
-            await sender.edit(edit.channel_id, edit.message_id, edit.payload)
-        except Exception as exc:
-            error = (
-                exc
-                if isinstance(exc, SendError)
-                else SendError(f"unexpected error: {type(exc).__name__}", retryable=True)
-            )
-            now = self.clock.now()
-            retry_at = None
-            if error.message_gone:
-                log.info(
-                    "feed: message %s in channel %s was deleted; posting the update anew",
-                    edit.message_id,
-                    edit.channel_id,
-                )
-            elif error.retryable:
-                retry_at = to_iso(now + timedelta(seconds=self._backoff(edit.attempts)))
-                log.warning(
-                    "feed: editing message %s in channel %s failed (%s); retrying",
-                    edit.message_id,
-                    edit.channel_id,
-                    error.reason,
-                )
-            else:
-                log.error(
-                    "feed: channel %s refused an edit of message %s: %s",
-                    edit.channel_id,
-                    edit.message_id,
-                    error.reason,
-                )
-            await self.db.write(_mark_edit_failed(edit, error, retry_at, to_iso(now)))
-            return error.message_gone
-        await self.db.write(_mark_edited(edit, to_iso(self.clock.now())))
-        self.edited_messages += 1
-        return True
+    @staticmethod
+    def _classify(exc: Exception, work: Batch | Edit) -> SendError:
+        if isinstance(exc, SendError):
+            return exc
+        # e.g. the HTTP session closing while the bot reconnects
+        log.warning("feed: a request for channel %s failed unexpectedly: %r", work.channel_id, exc)
+        return SendError.retry(f"unexpected error: {type(exc).__name__}", maybe_posted=True)
 
     def _backoff(self, attempts: int) -> float:
         delay = min(self.backoff_max, self.backoff_base * 2 ** min(attempts, 16))
         return delay * random.uniform(0.5, 1.5)
 
-    async def _failed(self, batch: Batch, exc: SendError) -> None:
-        now = self.clock.now()
-        if exc.retryable:
-            delay = self._backoff(batch.attempts)
-            retry_at = to_iso(now + timedelta(seconds=delay))
-            log.warning(
-                "feed: channel %s unavailable (%s); retrying batch %s in %.0f s",
-                batch.channel_id,
+    def _probe_delay(self, probes: int) -> float:
+        """1 minute, doubling to 1 hour, each within ±10 % so channels do not probe in step."""
+        delay = min(self.probe_max, self.probe_first * 2 ** min(probes, 16))
+        return delay * random.uniform(0.9, 1.1)
+
+    async def _pause(self, work: Batch | Edit, exc: SendError) -> None:
+        now = to_iso(self.clock.now())
+        code, next_probe = await self.db.write(
+            lambda c: _pause(c, work, exc, now, self._probe_delay)
+        )
+        if work.probe:
+            log.info(
+                "feed: channel %s still refuses (%s); next probe at %s",
+                work.channel_id,
                 exc.reason,
-                batch.id,
-                delay,
+                next_probe or "never",
             )
-            await self.db.write(_mark_retry(batch, exc.reason, retry_at, to_iso(now)))
         else:
-            log.error(
-                "feed: channel %s refused batch %s: %s", batch.channel_id, batch.id, exc.reason
+            log.warning(
+                "feed: channel %s paused: %s (%s); %s",
+                work.channel_id,
+                pause_reason(code, exc.reason),
+                exc.reason,
+                f"probing from {next_probe}" if next_probe else "waiting for /feed channel",
             )
-            await self.db.write(
-                _mark_failed(batch, exc.reason, to_iso(now), channel_gone=exc.channel_gone)
+
+    async def _send_failed(self, batch: Batch, exc: SendError) -> bool:
+        """Record a failed send; True when the channel may go on at once."""
+        now = self.clock.now()
+        if exc.failure == "invalid":
+            failed = await self.db.write(lambda c: _isolate(c, batch, exc, to_iso(now)))
+            log.warning(
+                "feed: Discord refused %d of the %d events of batch %s (%s); posting the rest",
+                len(failed),
+                len(batch.keys),
+                batch.id,
+                exc.reason,
             )
+            return True
+        if exc.failure == "refused" or batch.probe:
+            await self._pause(batch, exc)
+            return False
+        delay = self._backoff(batch.attempts)
+        retry_at = to_iso(now + timedelta(seconds=delay))
+        log.warning(
+            "feed: channel %s unavailable (%s); retrying batch %s in %.0f s",
+            batch.channel_id,
+            exc.reason,
+            batch.id,
+            delay,
+        )
+        await self.db.write(_mark_retry(batch, exc, retry_at, to_iso(now)))
+        return False
+
+    async def _edit(self, sender: Sender, edit: Edit) -> bool:
+        """Edit a posted message with a newer version of one of its events; True when the
+        channel may go on (edited, refused alone, or the message was deleted and the version
+        will be posted)."""
+        try:
+            await sender.edit(edit.channel_id, edit.message_id, edit.payload)
+        except Exception as raised:
+            exc = self._classify(raised, edit)
+            now = self.clock.now()
+            if exc.failure == "message_gone":
+                log.info(
+                    "feed: message %s in channel %s was deleted; posting the update anew",
+                    edit.message_id,
+                    edit.channel_id,
+                )
+                await self.db.write(_mark_edit_gone(edit))
+                return True
+            if exc.failure == "invalid":
+                log.warning(
+                    "feed: Discord refused an update of message %s (%s)",
+                    edit.message_id,
+                    exc.reason,
+                )
+                await self.db.write(_mark_edit_invalid(edit, exc, to_iso(now)))
+                return True
+            if exc.failure == "refused" or edit.probe:
+                await self._pause(edit, exc)
+                return False
+            retry_at = to_iso(now + timedelta(seconds=self._backoff(edit.attempts)))
+            log.warning(
+                "feed: editing message %s in channel %s failed (%s); retrying",
+                edit.message_id,
+                edit.channel_id,
+                exc.reason,
+            )
+            await self.db.write(_mark_edit_retry(edit, exc, retry_at, to_iso(now)))
+            return False
+        await self.db.write(_mark_edited(edit, to_iso(self.clock.now())))
+        if edit.probe:
+            log.info("feed: channel %s takes messages again; posting resumes", edit.channel_id)
+        self.edited_messages += 1
+        return True

@@ -22,7 +22,26 @@ FEED_STATUS_LINES = (
     "**Failed:** {failed}\n"
     "**Expired:** {expired}"
 )
-FEED_STATUS_FAILED = "\n**Posting is stopped:** {reason}\nFix it, then run `/feed channel` again."
+FEED_CHANNEL_RESUMED = "\nPosting there was paused; it resumes now, oldest event first."
+FEED_CHANNEL_MOVING = (
+    "\nEvents still waiting for {old}: {count}. They are posted here instead, oldest first."
+)
+FEED_CHANNEL_MAYBE_POSTED = (
+    "\n⚠️ Messages whose delivery to {old} was never confirmed (Discord's answer was lost): "
+    "{count}. They may already show there, and are posted in {channel} too."
+)
+FEED_STATUS_MOVING = "\n**Moving here from the previous channel:** {count}"
+FEED_STATUS_PAUSED = "\n**Posting is paused** (since {since}): {reason}.\n{next}"
+FEED_STATUS_PROBE = (
+    "Nothing is lost: the events wait in order. Questlog tries again by itself {when} and "
+    "resumes as soon as Discord accepts; once you have fixed it, `/feed channel` resumes at once."
+)
+FEED_STATUS_NO_PROBE = (
+    "Nothing is lost: the events wait in order. Pick a channel with `/feed channel` and they "
+    "are posted there, oldest first."
+)
+FEED_STATUS_FAILURES = "\n**Events Discord refused** (latest first):\n{lines}"
+FEED_STATUS_FAILURE_LINE = "• {title}: {reason}"
 FEED_STATUS_ERROR = "\n**Last error:** {error}"
 
 WEBHOOK_GROUP = "Webhook endpoints that game servers and scripts send activity to"

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.clock import to_iso
+from bot.clock import from_iso, to_iso
 from bot.discord_bot import Questlog, UserError, reply
 from bot.feed import (
     feed_event_types,
@@ -94,8 +94,23 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
                 )
             )
         now = to_iso(self.core.clock.now())
-        await self.core.db.write(lambda c: set_feed_channel(c, guild_id, channel.id, now))
-        await reply(interaction, strings.FEED_CHANNEL_SET.format(channel=channel.mention))
+        change = await self.core.db.write(lambda c: set_feed_channel(c, guild_id, channel.id, now))
+        self._wake_poster()
+        text = strings.FEED_CHANNEL_SET.format(channel=channel.mention)
+        if change.resumed:
+            text += strings.FEED_CHANNEL_RESUMED
+        if change.moving:
+            old = f"<#{change.previous_channel}>" if change.previous_channel else "?"
+            text += strings.FEED_CHANNEL_MOVING.format(count=change.moving, old=old)
+            if change.maybe_posted:
+                text += strings.FEED_CHANNEL_MAYBE_POSTED.format(
+                    count=change.maybe_posted, old=old, channel=channel.mention
+                )
+        await reply(interaction, text)
+
+    def _wake_poster(self) -> None:
+        if self.core.pipeline.on_event is not None:
+            self.core.pipeline.on_event()
 
     @app_commands.command(name="status", description=strings.FEED_STATUS)
     async def status(self, interaction: discord.Interaction) -> None:
@@ -111,13 +126,30 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
             failed=state.failed,
             expired=state.expired,
         )
-        if state.channel_state == "failed":
-            text += strings.FEED_STATUS_FAILED.format(
-                reason=escape(state.channel_reason or "Discord refused it")
+        if state.moving:
+            text += strings.FEED_STATUS_MOVING.format(count=state.moving)
+        if state.channel_state == "paused":
+            paused = from_iso(state.paused_since) if state.paused_since else self.core.clock.now()
+            since = discord.utils.format_dt(paused, "R")
+            if state.next_probe_at is not None:
+                then = discord.utils.format_dt(from_iso(state.next_probe_at), "R")
+                follow_up = strings.FEED_STATUS_PROBE.format(when=then)
+            else:
+                follow_up = strings.FEED_STATUS_NO_PROBE
+            text += strings.FEED_STATUS_PAUSED.format(
+                since=since, reason=escape(state.channel_reason or ""), next=follow_up
             )
         elif state.last_error:
             text += strings.FEED_STATUS_ERROR.format(error=escape(state.last_error))
-        await reply(interaction, text)
+        if state.failures:
+            lines = "\n".join(
+                strings.FEED_STATUS_FAILURE_LINE.format(
+                    title=escape(failure.title[:100]), reason=escape(failure.reason[:200])
+                )
+                for failure in state.failures
+            )
+            text += strings.FEED_STATUS_FAILURES.format(lines=lines)
+        await reply(interaction, text[:2000])
 
     @app_commands.command(name="events", description=strings.FEED_EVENTS)
     async def events(self, interaction: discord.Interaction) -> None:
@@ -140,8 +172,7 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
         )
         if not queued:
             raise UserError(strings.FEED_NO_CHANNEL)
-        if self.core.pipeline.on_event is not None:
-            self.core.pipeline.on_event()  # wake the feed poster
+        self._wake_poster()
         state = await self.core.db.read(lambda c: feed_status(c, guild_id))
         await reply(interaction, strings.FEED_TEST_QUEUED.format(channel=f"<#{state.channel_id}>"))
 

@@ -433,3 +433,77 @@ async def test_multipart_payload_json(fake: FakeDiscord, connect: Connect) -> No
             sent = await http.send_message(CHANNEL, params=multipart)
     assert sent["content"] == "with file" and sent["nonce"] == "42"
     assert [(a["filename"], a["size"]) for a in sent["attachments"]] == [("hello.txt", 5)]
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (50001, discord.Forbidden),
+        (50013, discord.Forbidden),
+        (10003, discord.NotFound),
+        (50008, discord.HTTPException),
+    ],
+)
+async def test_refused_channels_answer_with_discords_codes(
+    fake: FakeDiscord, connect: Connect, code: int, error: type[Exception]
+) -> None:
+    http = await connect(fake)
+    fake.refused_channels[CHANNEL] = code
+    async with asyncio.timeout(BOUND):
+        with params() as p, pytest.raises(error) as caught:
+            await http.send_message(CHANNEL, params=p)
+        with params() as p:  # another channel is not affected
+            await http.send_message(OTHER_CHANNEL, params=p)
+    assert caught.value.code == code  # type: ignore[attr-defined]
+    assert fake.count(CHANNEL) == 0 and fake.count(OTHER_CHANNEL) == 1
+
+
+async def test_scripted_refusals_and_form_errors_name_the_embed(
+    fake: FakeDiscord, connect: Connect
+) -> None:
+    from tests.fakes.discord import invalid_embeds, refusal
+
+    http = await connect(fake)
+    fake.fail_next(CHANNEL, [refusal(50001), invalid_embeds({2: "thumbnail.url"})])
+    async with asyncio.timeout(BOUND):
+        with params() as p, pytest.raises(discord.Forbidden) as first:
+            await http.send_message(CHANNEL, params=p)
+        with params() as p, pytest.raises(discord.HTTPException) as second:
+            await http.send_message(CHANNEL, params=p)
+    assert (first.value.code, first.value.text) == (50001, "Missing Access")
+    assert second.value.code == 50035
+    assert "In embeds.2.thumbnail.url: Not a well formed URL." in second.value.text
+
+
+async def test_malformed_embed_urls_are_refused_where_they_are(
+    fake: FakeDiscord, connect: Connect
+) -> None:
+    http = await connect(fake)
+    good = discord.Embed(title="ok", url="https://example.org/a")
+    spaced = discord.Embed(title="bad").set_thumbnail(url="https://exa mple.org/x.png")
+    ftp = discord.Embed(title="bad", url="ftp://example.org/file")
+    async with asyncio.timeout(BOUND):
+        with params(embeds=[good, spaced, ftp]) as p, pytest.raises(discord.HTTPException) as bad:
+            await http.send_message(CHANNEL, params=p)
+        with params(embeds=[good]) as p:
+            await http.send_message(CHANNEL, params=p)
+    assert bad.value.code == 50035
+    assert "In embeds.1.thumbnail.url: Not a well formed URL." in bad.value.text
+    assert 'In embeds.2.url: Scheme "ftp" is not supported.' in bad.value.text
+    assert "embeds.0" not in bad.value.text
+    assert fake.count(CHANNEL) == 1
+
+
+async def test_a_held_channel_waits_alone(fake: FakeDiscord, connect: Connect) -> None:
+    http = await connect(fake)
+    fake.holds[CHANNEL] = 1.0
+    started = time.monotonic()
+    async with asyncio.timeout(BOUND):
+
+        async def send(channel: int) -> float:
+            with params() as p:
+                await http.send_message(channel, params=p)
+            return time.monotonic() - started
+
+        held, other = await asyncio.gather(send(CHANNEL), send(OTHER_CHANNEL))
+    assert held >= 1.0 and other < 0.5

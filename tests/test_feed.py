@@ -12,7 +12,7 @@ import pytest
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.embeds import CHARS_PER_MESSAGE, EMBEDS_PER_MESSAGE, embed_length, within_limits
-from bot.feed import FeedPoster, SendError, feed_status, reset_channel
+from bot.feed import FeedPoster, SendError, feed_status, set_feed_channel
 from connectors.base import WebhookContext
 from tests.conftest import GUILD
 
@@ -38,7 +38,9 @@ class MemoryDiscord:
         self.by_nonce[nonce] = message_id
         if self.lose_next_response:
             self.lose_next_response = False
-            raise SendError("connection to Discord failed: ServerDisconnectedError", retryable=True)
+            raise SendError.retry(
+                "connection to Discord failed: ServerDisconnectedError", maybe_posted=True
+            )
         return message_id
 
     async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
@@ -113,7 +115,7 @@ async def test_retryable_failure_backs_off_and_resends_the_same_batch(
     await set_feed(core)
     await add_events(core, 3)
     discord_api = MemoryDiscord()
-    discord_api.failures = [SendError("Discord error 503", retryable=True)]
+    discord_api.failures = [SendError.retry("Discord error 503")]
     poster = FeedPoster(core.db, clock, discord_api, backoff_base=10)
     assert await poster.run_once() == 0
     assert await core.db.read(statuses) == {"pending": 3}
@@ -130,27 +132,32 @@ async def test_retryable_failure_backs_off_and_resends_the_same_batch(
     assert await core.db.read(statuses) == {"sent": 4}
 
 
-async def test_forbidden_channel_fails_and_stops_until_reset(
+async def test_refused_channel_pauses_keeps_everything_and_resumes(
     core: Core, clock: ManualClock
 ) -> None:
     await set_feed(core)
     await add_events(core, 12)
     discord_api = MemoryDiscord()
-    discord_api.failures = [
-        SendError("Discord refused (403, Missing Permissions)", retryable=False, channel_gone=True)
-    ]
+    discord_api.failures = [SendError.refused(50013, "403, Missing Permissions")]
     poster = FeedPoster(core.db, clock, discord_api)
     assert await poster.run_once() == 0
-    assert await core.db.read(statuses) == {"failed": 12}
+    assert await core.db.read(statuses) == {"pending": 12}  # nothing failed, nothing lost
     status = await core.db.read(lambda c: feed_status(c, GUILD))
-    assert (status.channel_state, status.failed, status.pending) == ("failed", 12, 0)
-    assert "403" in (status.channel_reason or "") and "403" in (status.last_error or "")
+    assert (status.channel_state, status.pause_code, status.pending) == ("paused", 50013, 12)
+    assert "Send Messages or Embed Links" in (status.channel_reason or "")
+    assert "403" in (status.last_error or "")
     await add_events(core, 2, start=100)
-    assert await poster.run_once() == 0  # the channel is not posted to until fixed
+    assert await poster.run_once() == 0  # paused: nothing is sent before the probe is due
     assert discord_api.messages == []
-    await core.db.write(lambda c: reset_channel(c, CHANNEL, to_iso(clock.now())))
-    assert await poster.run_once() == 1
-    assert [e["title"] for e in discord_api.embeds()] == ["📣 Event 100", "📣 Event 101"]
+    change = await core.db.write(lambda c: set_feed_channel(c, GUILD, CHANNEL, to_iso(clock.now())))
+    assert change.resumed and change.moving == 0
+    assert await poster.run_once() == 2
+    assert [e["title"] for e in discord_api.embeds()] == [
+        *(f"📣 Event {n}" for n in range(12)),
+        "📣 Event 100",
+        "📣 Event 101",
+    ]
+    assert await core.db.read(statuses) == {"sent": 14}
 
 
 async def test_lost_response_and_restart_post_once(

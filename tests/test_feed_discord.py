@@ -93,7 +93,7 @@ async def test_server_errors_then_success(
     assert await core.db.read(statuses) == {"sent": 3}
 
 
-async def test_forbidden_marks_failed_and_is_reported(
+async def test_forbidden_pauses_and_is_reported(
     core: Core, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
 ) -> None:
     await set_feed(core)
@@ -101,11 +101,12 @@ async def test_forbidden_marks_failed_and_is_reported(
     discord_api.forbidden_channels.add(CHANNEL)
     assert await poster(core, clock, http).run_once() == 0
     status = await core.db.read(lambda c: feed_status(c, GUILD))
-    assert (status.channel_state, status.failed) == ("failed", 4)
+    assert (status.channel_state, status.pause_code, status.pending) == ("paused", 50013, 4)
+    assert status.failed == 0 and status.next_probe_at is not None
     assert "403" in (status.last_error or "")
 
 
-async def test_deleted_channel_marks_failed(
+async def test_deleted_channel_pauses_without_probing(
     core: Core, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
 ) -> None:
     await set_feed(core)
@@ -113,7 +114,8 @@ async def test_deleted_channel_marks_failed(
     discord_api.deleted_channels.add(CHANNEL)
     await poster(core, clock, http).run_once()
     status = await core.db.read(lambda c: feed_status(c, GUILD))
-    assert status.channel_state == "failed" and "404" in (status.channel_reason or "")
+    assert (status.channel_state, status.pause_code) == ("paused", 10003)
+    assert status.next_probe_at is None and "deleted" in (status.channel_reason or "")
 
 
 async def test_lost_response_then_restart_posts_once(

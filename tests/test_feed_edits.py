@@ -141,7 +141,7 @@ async def test_edit_server_errors_back_off_and_lost_answers_are_repeated(
     assert await core.db.read(statuses) == {"sent": 3}
 
 
-async def test_an_edit_refused_for_the_channel_stops_it(
+async def test_an_edit_refused_for_the_channel_pauses_it(
     core: Core, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
 ) -> None:
     await set_feed(core)
@@ -151,11 +151,21 @@ async def test_an_edit_refused_for_the_channel_stops_it(
     await version(core, 2, "k", "v2")
     discord_api.forbidden_channels.add(CHANNEL)
     await feed.run_once()
-    assert await core.db.read(statuses) == {"sent": 1, "failed": 1}
+    assert await core.db.read(statuses) == {"sent": 1, "pending": 1}
     state = await core.db.fetchone(
-        "SELECT status FROM feed_channels WHERE channel_id = ?", (CHANNEL,)
+        "SELECT status, code FROM feed_channels WHERE channel_id = ?", (CHANNEL,)
     )
-    assert state is not None and state[0] == "failed"
+    assert state is not None and tuple(state) == ("paused", 50013)
+    # The probe is the refused edit itself, sent again once the probe is due.
+    discord_api.forbidden_channels.clear()
+    clock.advance(30)
+    assert await feed.run_once() == 0 and feed.edited_messages == 0  # not yet due
+    clock.advance(60)
+    await feed.run_once()
+    assert feed.edited_messages == 1 and await core.db.read(statuses) == {"sent": 2}
+    assert titles(discord_api.messages[CHANNEL][0]) == ["v2"]
+    patches = [r.status for r in discord_api.requests if r.method == "PATCH"]
+    assert patches == [403, 200]
 
 
 async def test_a_version_too_long_for_its_message_is_posted_anew(

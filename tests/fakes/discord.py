@@ -24,8 +24,12 @@ What the fake does, and where it follows the real service:
 * Channels must exist: register them with ``channels=[...]`` or :meth:`FakeDiscord.add_channel`.
   Unknown or :attr:`FakeDiscord.deleted_channels` -> 404 Unknown Channel (10003);
   :attr:`FakeDiscord.forbidden_channels` -> 403 Missing Permissions (50013) when sending or
-  editing (the channel can still be fetched). A path id that is not a number -> 400 50035
-  ``NUMBER_TYPE_COERCE``.
+  editing (the channel can still be fetched); :attr:`FakeDiscord.refused_channels` maps a
+  channel to the refusal Discord gives for it (:data:`REFUSALS`: 50001 Missing Access, also for
+  fetching it; 50013; 10003; 50008 "Cannot send messages in a non-text channel", a 400). A path
+  id that is not a number -> 400 50035 ``NUMBER_TYPE_COERCE``.
+* Slow answers: :attr:`FakeDiscord.holds` maps a channel to seconds every message request to it
+  waits before it is handled (a hanging route; other channels are answered as usual).
 * Rate limits: a fixed window per (route, channel) for the two message routes (``per_channel``,
   default 5 per 5 s) and one global window of ``global_per_second`` requests per second over all
   authenticated requests. The ``X-RateLimit-Bucket`` hash is per route, *not* per channel: that
@@ -39,8 +43,10 @@ What the fake does, and where it follows the real service:
   bucket headers (discord.py copes: it only reads them when present).
 * Message validation as Discord does it: the limits below give HTTP 400 ``{"code": 50035,
   "errors": {...}, "message": "Invalid Form Body"}`` with Discord's error codes
-  (``BASE_TYPE_MAX_LENGTH``, ``BASE_TYPE_REQUIRED``, ``MAX_EMBED_SIZE_EXCEEDED``) at the path of the
-  bad value; a message with nothing in it -> 400 ``{"message": "Cannot send an empty message",
+  (``BASE_TYPE_MAX_LENGTH``, ``BASE_TYPE_REQUIRED``, ``MAX_EMBED_SIZE_EXCEEDED``, and
+  ``URL_TYPE_INVALID_URL`` / ``URL_TYPE_INVALID_SCHEME`` for an embed's ``url``,
+  ``thumbnail.url``, ``image.url`` or ``author.url`` that is not a well-formed http(s) URL) at
+  the path of the bad value, e.g. ``embeds.3.thumbnail.url``; a message with nothing in it -> 400 ``{"message": "Cannot send an empty message",
   "code": 50006}``; a body that is not JSON -> 400 ``{"message": "The request body contains
   invalid JSON.", "code": 50109}``.
 * Nonces: Discord documents that with ``enforce_nonce`` a nonce "will be checked for uniqueness
@@ -60,6 +66,8 @@ sub-limits other than the ones scripted with :meth:`FakeDiscord.fail_next`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import hashlib
 import json
@@ -105,9 +113,51 @@ DEFAULT_SCRIPTED_RETRY_AFTER = 0.1
 CREATE_ROUTE = "POST /channels/{channel_id}/messages"
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 
-#: A scripted answer: a status, or ``(429, retry_after)`` / ``(429, retry_after, scope)`` with
-#: scope ``"user"``, ``"shared"`` or ``"global"``.
-ScriptedStatus = int | tuple[int, float] | tuple[int, float, str]
+#: Discord's answer when it refuses a channel: code -> (HTTP status, message).
+REFUSALS: dict[int, tuple[int, str]] = {
+    50001: (403, "Missing Access"),
+    50013: (403, "Missing Permissions"),
+    10003: (404, "Unknown Channel"),
+    50008: (400, "Cannot send messages in a non-text channel"),
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A scripted error answer with a Discord JSON code (and, for 50035, the ``errors`` tree)."""
+
+    status: int
+    code: int
+    message: str
+    errors: dict[str, Any] | None = None
+
+
+def refusal(code: int) -> Refusal:
+    """The answer Discord gives for a refused channel (a code of :data:`REFUSALS`)."""
+    status, message = REFUSALS[code]
+    return Refusal(status, code, message)
+
+
+def invalid_embeds(refused: dict[int, str] | None = None, *, whole: str | None = None) -> Refusal:
+    """A 400 Invalid Form Body (50035) naming the embeds at these indexes (index -> the field
+    whose URL is "not well formed", e.g. ``"thumbnail.url"``), or with ``whole`` an error on
+    ``embeds`` itself, without an index."""
+    errors: dict[str, Any] = {}
+    for index, where in (refused or {}).items():
+        node = errors.setdefault("embeds", {}).setdefault(str(index), {})
+        for part in where.split("."):
+            node = node.setdefault(part, {})
+        node["_errors"] = [{"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}]
+    if whole is not None:
+        errors.setdefault("embeds", {})["_errors"] = [
+            {"code": "MAX_EMBED_SIZE_EXCEEDED", "message": whole}
+        ]
+    return Refusal(400, 50035, "Invalid Form Body", errors)
+
+
+#: A scripted answer: a status, ``(429, retry_after)`` / ``(429, retry_after, scope)`` with
+#: scope ``"user"``, ``"shared"`` or ``"global"``, or a :class:`Refusal`.
+ScriptedStatus = int | tuple[int, float] | tuple[int, float, str] | Refusal
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -150,6 +200,23 @@ def _put(errors: dict[str, Any], path: tuple[str, ...], problem: dict[str, Any])
     for part in path:
         node = node.setdefault(part, {})
     node.setdefault("_errors", []).extend(problem["_errors"])
+
+
+def _url_problem(value: Any) -> dict[str, Any] | None:
+    """Discord's verdict on an embed URL: None when it is a well-formed http(s) URL (or absent)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return _problem("URL_TYPE_INVALID_URL", "Not a well formed URL.")
+    scheme, sep, rest = value.partition("://")
+    if not sep or not rest or rest.startswith("/"):
+        return _problem("URL_TYPE_INVALID_URL", "Not a well formed URL.")
+    if scheme.lower() not in ("http", "https"):
+        return _problem(
+            "URL_TYPE_INVALID_SCHEME",
+            f"Scheme \"{scheme}\" is not supported. Scheme must be one of ('http', 'https').",
+        )
+    return None
 
 
 def _ceil3(seconds: float) -> float:
@@ -293,6 +360,10 @@ class FakeDiscord:
         self.requests: list[RecordedRequest] = []
         self.deleted_channels: set[int] = set()
         self.forbidden_channels: set[int] = set()
+        #: channel id -> the code of :data:`REFUSALS` it is refused with
+        self.refused_channels: dict[int, int] = {}
+        #: channel id -> seconds each message request to it waits before being handled
+        self.holds: dict[int, float] = {}
         self._failures: dict[int, deque[ScriptedStatus]] = {}
         self._drops: dict[int, int] = {}
         self._nonces: dict[tuple[int | None, str], _NonceEntry] = {}
@@ -449,6 +520,11 @@ class FakeDiscord:
         record = RecordedRequest(request.method, request.path, time.monotonic())
         self.requests.append(record)
         request[_RECORD] = record
+        if request.content_type == JSON_TYPE and request.can_read_body:
+            # Recorded before any check, so a refused request shows what was sent too (the body
+            # is cached: handlers read it again).
+            with contextlib.suppress(ValueError):
+                record.body = json.loads(await request.read())
         response: web.StreamResponse
         routing_error = request.match_info.http_exception
         if routing_error is not None:
@@ -554,6 +630,10 @@ class FakeDiscord:
     ) -> web.Response | None:
         if channel_id in self.deleted_channels or channel_id not in self.channels:
             return _error(404, "Unknown Channel", 10003, headers)
+        code = self.refused_channels.get(channel_id)
+        if code is not None and (writing or code == 50001):
+            status, message = REFUSALS[code]
+            return _error(status, message, code, headers)
         if writing and channel_id in self.forbidden_channels:
             return _error(403, "Missing Permissions", 50013, headers)
         return None
@@ -781,19 +861,22 @@ class FakeDiscord:
             return problem
         return _json(self.channels[channel_id])
 
-    def _message_target(self, request: web.Request) -> int | web.Response:
+    async def _message_target(self, request: web.Request) -> int | web.Response:
         """The channel of a message request, or the answer when it is malformed or a scripted
-        failure is due (scripted answers come before any other check)."""
+        failure is due (scripted answers come before any other check). A held channel's
+        requests wait first."""
         channel_id = self._channel_id(request)
         if isinstance(channel_id, web.Response):
             return channel_id
+        if self.holds.get(channel_id):
+            await asyncio.sleep(self.holds[channel_id])
         failures = self._failures.get(channel_id)
         if failures:
             return self._scripted(failures.popleft(), channel_id, request)
         return channel_id
 
     async def _create_message(self, request: web.Request) -> web.StreamResponse:
-        channel_id = self._message_target(request)
+        channel_id = await self._message_target(request)
         if isinstance(channel_id, web.Response):
             return channel_id
         headers, limited = self._take(CREATE_ROUTE, channel_id)
@@ -829,7 +912,7 @@ class FakeDiscord:
         return response
 
     async def _edit_message(self, request: web.Request) -> web.Response:
-        channel_id = self._message_target(request)
+        channel_id = await self._message_target(request)
         if isinstance(channel_id, web.Response):
             return channel_id
         headers, limited = self._take(EDIT_ROUTE, channel_id)
@@ -867,6 +950,11 @@ class FakeDiscord:
         self, scripted: ScriptedStatus, channel_id: int, request: web.Request
     ) -> web.Response:
         record: RecordedRequest = request[_RECORD]
+        if isinstance(scripted, Refusal):
+            body: dict[str, Any] = {"message": scripted.message, "code": scripted.code}
+            if scripted.errors is not None:
+                body["errors"] = scripted.errors
+            return _json(body, scripted.status, self._peek(CREATE_ROUTE, channel_id))
         if isinstance(scripted, tuple):
             status = scripted[0]
             retry_after = float(scripted[1])
@@ -940,6 +1028,13 @@ class FakeDiscord:
                         total += length
                         if length > limit:
                             _put(errors, where, _too_long(limit))
+            for where in (("url",), ("thumbnail", "url"), ("image", "url"), ("author", "url")):
+                value: Any = embed
+                for part in where:
+                    value = value.get(part) if isinstance(value, dict) else None
+                problem = _url_problem(value)
+                if problem is not None:
+                    _put(errors, (*at, *where), problem)
             for part, key, limit in (
                 ("footer", "text", MAX_FOOTER_TEXT),
                 ("author", "name", MAX_AUTHOR_NAME),
@@ -1064,8 +1159,12 @@ __all__ = [
     "API_PREFIX",
     "BOT_USER_ID",
     "DEFAULT_GUILD_ID",
+    "REFUSALS",
     "VALID_TOKEN",
     "FakeDiscord",
     "RecordedRequest",
+    "Refusal",
     "ScriptedStatus",
+    "invalid_embeds",
+    "refusal",
 ]
