@@ -313,17 +313,21 @@ def _store_batch(
 
 
 def _move_stale(conn: sqlite3.Connection, channel_id: int, now: str) -> Moved | None:
-    """Move the channel's waiting events to their server's feed channel when it is another
-    one: unsent batches are given up (their events get new batches and nonces there)."""
-    rows = conn.execute(
-        "SELECT DISTINCT o.guild_id, g.feed_channel_id FROM feed_outbox o"
-        " JOIN guilds g ON g.guild_id = o.guild_id"
-        " WHERE o.channel_id = ? AND o.status = 'pending'"
-        " AND g.feed_channel_id IS NOT NULL AND g.feed_channel_id != o.channel_id",
-        (channel_id,),
-    ).fetchall()
+    """Move the channel's waiting events to their server's feed channel when that is another
+    one now: unsent batches are given up (their events get new batches and nonces there).
+    Looks at the server of the oldest waiting event (a channel belongs to one server), so the
+    check costs one index lookup per step."""
     moved, target = 0, 0
-    for guild_id, target in rows:
+    while True:
+        row = conn.execute(
+            "SELECT o.guild_id, g.feed_channel_id FROM feed_outbox o"
+            " JOIN guilds g ON g.guild_id = o.guild_id"
+            " WHERE o.status = 'pending' AND o.channel_id = ? ORDER BY o.id LIMIT 1",
+            (channel_id,),
+        ).fetchone()
+        if row is None or row[1] is None or row[1] == channel_id:
+            return Moved(moved, target) if moved else None
+        guild_id, target = row
         conn.execute(
             "UPDATE feed_batches SET status = 'replaced', last_error = ?"
             " WHERE channel_id = ? AND guild_id = ? AND status = 'pending'",
@@ -335,7 +339,6 @@ def _move_stale(conn: sqlite3.Connection, channel_id: int, now: str) -> Moved | 
             " WHERE channel_id = ? AND guild_id = ? AND status = 'pending'",
             (target, now, channel_id, guild_id),
         ).rowcount
-    return Moved(moved, target) if rows else None
 
 
 def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | Edit | Moved | None:

@@ -426,3 +426,34 @@ def test_upgrade_keeps_every_row_and_the_schema_checks(tmp_path: Path) -> None:
             conn.execute("UPDATE feed_batches SET status = 'lost'")
     finally:
         conn.close()
+
+
+async def test_the_cli_shows_a_pause_and_moves_the_feed(
+    core: Core,
+    clock: ManualClock,
+    http: HTTPClient,
+    discord_api: FakeDiscord,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+    from tests.process import write_config
+
+    config = write_config(tmp_path, database={"path": str(core.config.database.path)})
+    await set_feed(core)
+    await add_events(core, 3)
+    discord_api.refused_channels[CHANNEL] = 50001
+    await poster(core, clock, http).run_once()
+    assert main(["feed", "status", "--guild", str(GUILD), "--config", str(config)]) == 0
+    shown = capsys.readouterr().out
+    assert "paused since 2025-03-01T12:00:00.000000Z" in shown
+    assert "no longer in the server (Missing Access) (Discord code 50001)" in shown
+    assert "next probe at 2025-03-01T12:0" in shown
+    assert main(["feed", "status", "--guild", str(GUILD), "--json", "--config", str(config)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["channel_state"], data["pause_code"], data["pending"]) == ("paused", 50001, 3)
+    moved = ["feed", "set", "--guild", str(GUILD), "--channel", str(OTHER)]
+    assert main([*moved, "--config", str(config)]) == 0
+    assert f"3 waiting events move there from channel {CHANNEL}" in capsys.readouterr().out
+    assert await poster(core, clock, http).run_once() == 1
+    assert posted_titles(discord_api, OTHER) == expected(3)
