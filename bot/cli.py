@@ -332,10 +332,10 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
             print(f"events of server {args.guild} now go to channel {args.channel}")
             if change.resumed:
                 print("the channel was paused; posting resumes now")
-            if change.moving:
+            if change.moved:
                 print(
-                    f"{change.moving} waiting events move there from channel"
-                    f" {change.previous_channel} (the running server moves them within seconds)"
+                    f"{change.moved} waiting events moved there from channel"
+                    f" {change.previous_channel}, ahead of anything new"
                 )
             if change.maybe_posted:
                 print(
@@ -369,7 +369,6 @@ def _print_feed_status(status: Any) -> None:
         ("channel", status.channel_id),
         ("state", state),
         ("pending", status.pending),
-        ("moving", status.moving),
         ("sent", status.sent),
         ("failed", status.failed),
         ("expired", status.expired),

@@ -9,13 +9,13 @@ import aiohttp
 import discord
 from discord.http import HTTPClient, handle_message_parameters
 
-from bot.feed import (
-    INVALID_FORM_BODY,
-    MISSING_PERMISSIONS,
-    UNKNOWN_CHANNEL,
-    UNKNOWN_MESSAGE,
-    SendError,
-)
+from bot.feed import INVALID_FORM_BODY, MISSING_PERMISSIONS, UNKNOWN_MESSAGE, SendError
+
+# 400s that refuse the message, not the channel: Discord's AutoMod (200000 blocked, 200001 a
+# word in the title or description) and its harmful-link filter (240000), and an empty message
+# (50006). Like 50035 without an index, the batch is split down to the event at fault, which
+# fails alone; pausing the channel would resend the same message at every probe for ever.
+MESSAGE_REFUSED = frozenset({50006, 200000, 200001, 240000})
 
 # discord.py words a 50035 answer as "Invalid Form Body\nIn embeds.3.title: Must be ...", one
 # line per refused value (HTTPException.text); the index is the embed's place in the message.
@@ -66,9 +66,9 @@ class DiscordSender:
                 raise SendError.message_gone(
                     "message not found (404, Unknown Message): it was deleted"
                 ) from None
-            raise SendError.refused(
-                exc.code or UNKNOWN_CHANNEL, f"404, {exc.text or 'Unknown Channel'}"
-            ) from None
+            # A 404 without Discord's code (a proxy's) is not known to be a deletion: it is
+            # probed like any other refusal; only 10003 Unknown Channel waits for an admin.
+            raise SendError.refused(exc.code, f"404, {exc.text or 'Not Found'}") from None
         except discord.Forbidden as exc:
             raise SendError.refused(
                 exc.code or MISSING_PERMISSIONS, f"403, {exc.text or 'Missing Permissions'}"
@@ -80,6 +80,8 @@ class DiscordSender:
         except discord.HTTPException as exc:
             if exc.status == 400 and exc.code == INVALID_FORM_BODY:
                 raise SendError.invalid(f"400, {exc.text}", refused_embeds(exc.text)) from None
+            if exc.status == 400 and exc.code in MESSAGE_REFUSED:
+                raise SendError.invalid(f"400, {exc.text or exc.code}") from None
             if exc.status == 400:  # e.g. 50008: not a channel one can send messages to
                 raise SendError.refused(exc.code, f"400, {exc.text}") from None
             raise SendError.retry(f"Discord answered {exc.status} ({exc.text})") from None

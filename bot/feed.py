@@ -23,9 +23,10 @@ A paused channel (Missing Access, Missing Permissions, other 400s) is probed wit
 stored batch with its stored nonce, unchanged, or the edit that was refused), never a test
 message. When Discord accepts it the channel resumes by itself. A deleted channel (Unknown
 Channel) is not probed; it waits for ``/feed channel``. Picking a channel (``set_feed_channel``)
-resumes it at once; when it is another channel, the worker of the old one moves the backlog:
-unsent batches are split back into their events, which are re-batched with new nonces for the
-new channel (done by that worker, so it never races a send in flight).
+resumes it at once; when it is another channel, the backlog moves there in the same
+transaction, ahead of anything new: unsent batches are split back into their events, which are
+re-batched with new nonces for the new channel. A send in flight to the old channel that Discord
+then accepts marks its events posted there (unless the new channel has taken them already).
 
 Events that share an ``update_key`` (ActivityEvent) are versions of one feed item. A version
 not yet posted is superseded by a newer one when that is stored (bot/ingest.py); a version that
@@ -179,14 +180,6 @@ class Edit:
 
 
 @dataclass(frozen=True)
-class Moved:
-    """The channel's waiting events followed their server's feed to another channel."""
-
-    events: int
-    to_channel: int
-
-
-@dataclass(frozen=True)
 class FeedFailure:
     """An event Discord refused (its embed), with Discord's reason."""
 
@@ -209,7 +202,6 @@ class FeedStatus:
     sent: int
     last_error: str | None
     failures: tuple[FeedFailure, ...] = ()  # the latest refused events
-    moving: int = 0  # waiting events that still have to move to the channel
 
 
 @dataclass(frozen=True)
@@ -218,28 +210,71 @@ class FeedChange:
 
     previous_channel: int | None
     resumed: bool  # the channel was paused and posts again now
-    moving: int  # waiting events that follow the feed from another channel
-    maybe_posted: int  # of those, batches whose answer was lost: they may show in the old channel
+    moved: int  # waiting events that moved here from another channel
+    maybe_posted: int  # given-up batches whose answer was lost: they may show in the old channel
 
 
 # --------------------------------------------------------------------------- SQL operations
 
 
 def _due_channels(conn: sqlite3.Connection, now: str) -> list[int]:
-    """Channels a worker should look at: those whose oldest waiting event is due (not waiting
-    for a retry time) and that are not paused or are due for a probe, and those whose events
-    must move because their server's feed moved."""
+    """Channels whose next step is due (exactly those for which ``_next_work`` has work)."""
     rows = conn.execute(
-        "SELECT o.channel_id FROM feed_outbox o"
+        "SELECT DISTINCT o.channel_id FROM feed_outbox o"
         " LEFT JOIN feed_channels c ON c.channel_id = o.channel_id"
-        " LEFT JOIN guilds g ON g.guild_id = o.guild_id"
-        " WHERE o.status = 'pending' GROUP BY o.channel_id"
-        " HAVING max(g.feed_channel_id IS NOT NULL AND g.feed_channel_id != o.channel_id)"
-        " OR ((max(c.status) IS NULL OR max(c.status) = 'ok' OR max(c.next_probe_at) <= ?)"
-        " AND min(o.id) IS NOT min(CASE WHEN o.next_attempt_at > ? THEN o.id END))",
-        (now, now),
+        " WHERE o.status = 'pending'"
+        " AND (c.status IS NULL OR c.status = 'ok' OR c.next_probe_at <= ?)",
+        (now,),
     ).fetchall()
-    return [r[0] for r in rows]
+    return [r[0] for r in rows if _step_due(conn, r[0], now) is not None]
+
+
+def _probing(conn: sqlite3.Connection, channel_id: int, now: str) -> bool | None:
+    """False for a channel that takes messages, True for a paused one due for a probe, None
+    for a paused one that is not (not yet, or never: a deleted channel)."""
+    state = conn.execute(
+        "SELECT status, next_probe_at FROM feed_channels WHERE channel_id = ?", (channel_id,)
+    ).fetchone()
+    if state is None or state[0] != "paused":
+        return False
+    return True if state[1] is not None and state[1] <= now else None
+
+
+def _oldest_batch(conn: sqlite3.Connection, channel_id: int) -> sqlite3.Row | None:
+    """The unsent batch holding the channel's oldest events (a split batch's halves are newer
+    batches than the rest of the batch split before them, so batch ids do not give the order)."""
+    return conn.execute(
+        "SELECT b.id, b.guild_id, b.channel_id, b.nonce, b.payload, b.attempts, b.next_attempt_at"
+        " FROM feed_batches b WHERE b.channel_id = ? AND b.status = 'pending'"
+        " ORDER BY (SELECT min(o.id) FROM feed_outbox o WHERE o.batch_id = b.id) LIMIT 1",
+        (channel_id,),
+    ).fetchone()
+
+
+def _step_due(
+    conn: sqlite3.Connection, channel_id: int, now: str
+) -> tuple[bool, sqlite3.Row | None] | None:
+    """Whether the channel's next step is due: None when it is not (paused without a probe
+    due, nothing waiting, or the next step waits for its retry time); otherwise (probe, the
+    oldest unsent batch or None when the next step starts from unbatched events)."""
+    probe = _probing(conn, channel_id, now)
+    if probe is None:
+        return None
+    batch = _oldest_batch(conn, channel_id)
+    if batch is not None:
+        wait = batch[6]
+    else:
+        first = conn.execute(
+            "SELECT next_attempt_at FROM feed_outbox WHERE channel_id = ? AND status = 'pending'"
+            " AND batch_id IS NULL ORDER BY id LIMIT 1",
+            (channel_id,),
+        ).fetchone()
+        if first is None:
+            return None
+        wait = first[0]
+    if wait is not None and wait > now and not probe:
+        return None
+    return probe, batch
 
 
 def _event_of(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
@@ -312,60 +347,16 @@ def _store_batch(
     return Batch(batch_id, guild_id, channel_id, nonce, payload, 0, keys, probe)
 
 
-def _move_stale(conn: sqlite3.Connection, channel_id: int, now: str) -> Moved | None:
-    """Move the channel's waiting events to their server's feed channel when that is another
-    one now: unsent batches are given up (their events get new batches and nonces there).
-    Looks at the server of the oldest waiting event (a channel belongs to one server), so the
-    check costs one index lookup per step."""
-    moved, target = 0, 0
-    while True:
-        row = conn.execute(
-            "SELECT o.guild_id, g.feed_channel_id FROM feed_outbox o"
-            " JOIN guilds g ON g.guild_id = o.guild_id"
-            " WHERE o.status = 'pending' AND o.channel_id = ? ORDER BY o.id LIMIT 1",
-            (channel_id,),
-        ).fetchone()
-        if row is None or row[1] is None or row[1] == channel_id:
-            return Moved(moved, target) if moved else None
-        guild_id, target = row
-        conn.execute(
-            "UPDATE feed_batches SET status = 'replaced', last_error = ?"
-            " WHERE channel_id = ? AND guild_id = ? AND status = 'pending'",
-            (f"the feed moved to channel {target}", channel_id, guild_id),
-        )
-        moved += conn.execute(
-            "UPDATE feed_outbox SET channel_id = ?, batch_id = NULL, embed_index = NULL,"
-            " next_attempt_at = NULL, updated_at = ?"
-            " WHERE channel_id = ? AND guild_id = ? AND status = 'pending'",
-            (target, now, channel_id, guild_id),
-        ).rowcount
-
-
-def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | Edit | Moved | None:
-    """The channel's next step, in order: moving its events when their feed moved; nothing
-    while it is paused and no probe is due; its oldest unsent batch (None while that waits for
-    its retry time); an edit when the oldest pending event updates a posted one; or a new batch
-    fixed from the oldest pending events, up to the next event that is an edit."""
-    moved = _move_stale(conn, channel_id, now)
-    if moved is not None:
-        return moved
-    state = conn.execute(
-        "SELECT status, next_probe_at FROM feed_channels WHERE channel_id = ?", (channel_id,)
-    ).fetchone()
-    probe = state is not None and state[0] == "paused"
-    if probe and (state[1] is None or state[1] > now):
+def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | Edit | None:
+    """The channel's next step, in order: nothing while it is paused and no probe is due or
+    while its next step waits for its retry time; its oldest unsent batch; an edit when the
+    oldest pending event updates a posted one; or a new batch fixed from the oldest pending
+    events, up to the next event that is an edit."""
+    due = _step_due(conn, channel_id, now)
+    if due is None:
         return None
-    # The unsent batch holding the oldest events (a split batch's halves are newer batches
-    # than the rest of the batch that was split before them, so batch ids do not give the order).
-    row = conn.execute(
-        "SELECT b.id, b.guild_id, b.channel_id, b.nonce, b.payload, b.attempts, b.next_attempt_at"
-        " FROM feed_batches b WHERE b.channel_id = ? AND b.status = 'pending'"
-        " ORDER BY (SELECT min(o.id) FROM feed_outbox o WHERE o.batch_id = b.id) LIMIT 1",
-        (channel_id,),
-    ).fetchone()
+    probe, row = due
     if row is not None:
-        if row[6] is not None and row[6] > now and not probe:
-            return None
         keys = conn.execute(
             "SELECT id FROM feed_outbox WHERE batch_id = ? AND status = 'pending'"
             " ORDER BY embed_index",
@@ -396,8 +387,6 @@ def _next_work(conn: sqlite3.Connection, channel_id: int, now: str) -> Batch | E
         if target is not None:
             if position > 0:
                 break  # what came before is posted first; the edit follows in order
-            if row[11] is not None and row[11] > now and not probe:
-                return None
             message_id, batch_id, index, payload = target
             return Edit(
                 row[0], row[1], channel_id, message_id, batch_id, index, payload, row[10], probe
@@ -426,10 +415,16 @@ def _mark_sent(batch: Batch, message_id: int, now: str):  # type: ignore[no-unty
             " attempts = attempts + 1, last_error = NULL WHERE id = ?",
             (message_id, now, batch.id),
         )
-        conn.execute(
-            "UPDATE feed_outbox SET status = 'sent', message_id = ?, updated_at = ?,"
-            " attempts = attempts + 1 WHERE batch_id = ?",
-            (message_id, now, batch.id),
+        # Normally the batch's events; when the feed moved while this send was in flight,
+        # those of them the new channel has not taken yet (the message is in the old channel).
+        conn.executemany(
+            "UPDATE feed_outbox SET status = 'sent', channel_id = ?, batch_id = ?,"
+            " embed_index = ?, message_id = ?, updated_at = ?, attempts = attempts + 1"
+            " WHERE id = ? AND status = 'pending' AND (batch_id = ? OR batch_id IS NULL)",
+            [
+                (batch.channel_id, batch.id, index, message_id, now, key, batch.id)
+                for index, key in enumerate(batch.keys)
+            ],
         )
         if batch.probe:
             _resume(conn, batch.channel_id, now)
@@ -459,19 +454,28 @@ def _pause(
     exc: SendError,
     now: str,
     delay: Any,
-) -> tuple[int | None, str | None]:
+    retry_at: str,
+) -> tuple[bool, int | None, str | None]:
     """Pause the work's channel (or keep it paused after a failed probe): its events stay
     pending, unchanged, and the next probe is scheduled. ``delay(probes)`` gives the seconds
-    until the next probe. Returns (code, next probe time)."""
+    until the next probe. A probe that failed without a refusal (a 5xx) of a channel an admin
+    resumed meanwhile is an ordinary retry at ``retry_at`` instead. Returns (paused, code, next
+    probe time)."""
     state = conn.execute(
         "SELECT status, code, reason, probes FROM feed_channels WHERE channel_id = ?",
         (work.channel_id,),
     ).fetchone()
     paused = state is not None and state[0] == "paused"
+    if exc.failure != "refused" and not paused:
+        if isinstance(work, Batch):
+            _mark_retry(work, exc, retry_at, now)(conn)
+        else:
+            _mark_edit_retry(work, exc, retry_at, now)(conn)
+        return False, None, None
     if exc.failure == "refused":
         code, reason = exc.code, exc.reason
     else:  # a probe that failed some other way (a 5xx): still paused for the old reason
-        code, reason = (state[1], state[2]) if paused else (exc.code, exc.reason)
+        code, reason = state[1], state[2]
     probes = state[3] + 1 if paused else 0
     next_probe = to_iso(from_iso(now) + timedelta(seconds=delay(probes))) if probed(code) else None
     conn.execute(
@@ -500,7 +504,7 @@ def _pause(
             " next_attempt_at = NULL, updated_at = ? WHERE id = ?",
             (exc.reason, now, work.outbox_id),
         )
-    return code, next_probe
+    return True, code, next_probe
 
 
 def _isolate(conn: sqlite3.Connection, batch: Batch, exc: SendError, now: str) -> list[int]:
@@ -609,6 +613,49 @@ def expire_old(conn: sqlite3.Connection, now_text: str) -> int:
     return expired
 
 
+def _move_backlog(
+    conn: sqlite3.Connection, guild_id: int, channel_id: int, now: str
+) -> tuple[int, int]:
+    """Move the guild's waiting events from any other channel to ``channel_id``, in the same
+    transaction as the switch, so nothing new is posted there before them: unsent batches are
+    given up and their events get new batches and nonces there. Of versions of one feed item
+    only the newest stays. Returns (events moved, given-up batches whose answer was lost, which
+    may show in the old channel)."""
+    maybe_posted = conn.execute(
+        "SELECT count(*) FROM feed_batches WHERE guild_id = ? AND status = 'pending'"
+        " AND channel_id != ? AND maybe_posted = 1",
+        (guild_id, channel_id),
+    ).fetchone()[0]
+    conn.execute(
+        "UPDATE feed_batches SET status = 'replaced', last_error = ?"
+        " WHERE guild_id = ? AND status = 'pending' AND channel_id != ?",
+        (f"the feed moved to channel {channel_id}", guild_id, channel_id),
+    )
+    moved = conn.execute(
+        "UPDATE feed_outbox SET channel_id = ?, batch_id = NULL, embed_index = NULL,"
+        " next_attempt_at = NULL, updated_at = ?"
+        " WHERE guild_id = ? AND status = 'pending' AND channel_id != ?",
+        (channel_id, now, guild_id, channel_id),
+    ).rowcount
+    if moved:
+        newest: dict[str, int] = {}
+        older: list[int] = []
+        for outbox_id, key in conn.execute(
+            "SELECT o.id, e.update_key FROM feed_outbox o JOIN activity_events e"
+            " ON e.id = o.event_id WHERE o.channel_id = ? AND o.status = 'pending'"
+            " AND o.batch_id IS NULL AND e.update_key IS NOT NULL ORDER BY o.id",
+            (channel_id,),
+        ).fetchall():
+            if key in newest:
+                older.append(newest[key])
+            newest[key] = outbox_id
+        conn.executemany(
+            "UPDATE feed_outbox SET status = 'superseded', updated_at = ? WHERE id = ?",
+            [(now, key) for key in older],
+        )
+    return moved, maybe_posted
+
+
 def set_feed_channel(
     conn: sqlite3.Connection,
     guild_id: int,
@@ -618,8 +665,8 @@ def set_feed_channel(
     max_age: int | None = None,
 ) -> FeedChange:
     """Post the guild's events to ``channel_id`` from now on. A paused channel resumes at once
-    (and what waits for its retry time is tried now); events waiting for another channel
-    follow (the poster moves them, see ``_move_stale``)."""
+    (and what waits for its retry time is tried now); events waiting for another channel move
+    here, ahead of anything new."""
     row = conn.execute(
         "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
     ).fetchone()
@@ -641,17 +688,8 @@ def set_feed_channel(
         " AND next_attempt_at IS NOT NULL",
         (channel_id,),
     )
-    moving = conn.execute(
-        "SELECT count(*) FROM feed_outbox WHERE guild_id = ? AND status = 'pending'"
-        " AND channel_id != ?",
-        (guild_id, channel_id),
-    ).fetchone()[0]
-    maybe_posted = conn.execute(
-        "SELECT count(*) FROM feed_batches WHERE guild_id = ? AND status = 'pending'"
-        " AND channel_id != ? AND maybe_posted = 1",
-        (guild_id, channel_id),
-    ).fetchone()[0]
-    return FeedChange(row[0] if row else None, resumed, moving, maybe_posted)
+    moved, maybe_posted = _move_backlog(conn, guild_id, channel_id, now_text)
+    return FeedChange(row[0] if row else None, resumed, moved, maybe_posted)
 
 
 def feed_event_types(conn: sqlite3.Connection, guild_id: int) -> list[str] | None:
@@ -730,13 +768,6 @@ def feed_status(conn: sqlite3.Connection, guild_id: int) -> FeedStatus:
         " LIMIT ?",
         (guild_id, FAILURES_SHOWN),
     ).fetchall()
-    moving = 0
-    if channel_id:
-        moving = conn.execute(
-            "SELECT count(*) FROM feed_outbox WHERE guild_id = ? AND status = 'pending'"
-            " AND channel_id != ?",
-            (guild_id, channel_id),
-        ).fetchone()[0]
     return FeedStatus(
         channel_id=channel_id,
         channel_state=("paused" if paused else "ok") if channel_id else "unset",
@@ -750,7 +781,6 @@ def feed_status(conn: sqlite3.Connection, guild_id: int) -> FeedStatus:
         sent=counts.get("sent", 0),
         last_error=error[0] if error else None,
         failures=tuple(FeedFailure(r[0], r[1] or "", r[2]) for r in failures),
-        moving=moving,
     )
 
 
@@ -815,7 +845,6 @@ class FeedPoster:
         self._generation = 0  # counts wake-ups; a worker that missed one looks again
         self._seen: dict[int, int] = {}  # channel -> generation its worker last looked at
         self._expired_at = -math.inf
-        self._moved = False  # a worker moved events to another channel (run_once looks again)
         self.sent_messages = 0
         self.edited_messages = 0
 
@@ -856,20 +885,13 @@ class FeedPoster:
 
     async def run_once(self) -> int:
         """Expire old events, start a worker for every due channel, and wait until every worker
-        has run out of work (once more when a worker moved events to another channel). Returns
-        the number of messages sent."""
+        has run out of work. Returns the number of messages sent."""
         if self.sender is None:
             return 0
         await self._expire()
-        sent = 0
-        for _ in range(3):
-            self._moved = False
-            await self._dispatch()
-            results = await asyncio.gather(*self._workers.values(), return_exceptions=True)
-            sent += sum(r for r in results if isinstance(r, int))
-            if not self._moved:
-                break
-        return sent
+        await self._dispatch()
+        results = await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        return sum(r for r in results if isinstance(r, int))
 
     async def _expire(self) -> None:
         now = to_iso(self.clock.now())
@@ -910,16 +932,6 @@ class FeedPoster:
             work = await self.db.write(lambda c, now=now: _next_work(c, channel_id, now))
             if work is None:
                 return sent
-            if isinstance(work, Moved):
-                log.info(
-                    "feed: %d waiting events of channel %s follow the feed to channel %s",
-                    work.events,
-                    channel_id,
-                    work.to_channel,
-                )
-                self._moved = True
-                self.wake()
-                return sent
             await self._pacer.wait()
             if isinstance(work, Edit):
                 if not await self._edit(sender, work):
@@ -955,11 +967,18 @@ class FeedPoster:
         return delay * random.uniform(0.9, 1.1)
 
     async def _pause(self, work: Batch | Edit, exc: SendError) -> None:
-        now = to_iso(self.clock.now())
-        code, next_probe = await self.db.write(
-            lambda c: _pause(c, work, exc, now, self._probe_delay)
+        """A refusal pauses the channel; a failed probe keeps it paused."""
+        now = self.clock.now()
+        retry_at = to_iso(now + timedelta(seconds=self._backoff(work.attempts)))
+        paused, code, next_probe = await self.db.write(
+            lambda c: _pause(c, work, exc, to_iso(now), self._probe_delay, retry_at)
         )
-        if work.probe:
+        if not paused:
+            log.warning(
+                "feed: channel %s unavailable (%s); retrying at %s", work.channel_id, exc.reason,
+                retry_at,
+            )  # fmt: skip
+        elif work.probe:
             log.info(
                 "feed: channel %s still refuses (%s); next probe at %s",
                 work.channel_id,

@@ -25,11 +25,13 @@ _SPECIAL = re.compile(r"([\\*_~`|>\[\]()#<-])")
 # A URL scheme followed by // (https://, steam://): Discord would turn it into a link.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*:)(?=//)")
 _BACKTICKS = re.compile(r"`+")
+# "1. " at the start of a line starts an ordered list.
+_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 
 
 def escape(text: str) -> str:
     """``text`` as it reads, for a markdown context (content, title, description, field)."""
-    return plain(_SPECIAL.sub(r"\\\1", text))
+    return plain(_ORDERED.sub(r"\1\\.", _SPECIAL.sub(r"\\\1", text)))
 
 
 def plain(text: str) -> str:

@@ -23,14 +23,13 @@ FEED_STATUS_LINES = (
     "**Expired:** {expired}"
 )
 FEED_CHANNEL_RESUMED = "\nPosting there was paused; it resumes now, oldest event first."
-FEED_CHANNEL_MOVING = (
+FEED_CHANNEL_MOVED = (
     "\nEvents still waiting for {old}: {count}. They are posted here instead, oldest first."
 )
 FEED_CHANNEL_MAYBE_POSTED = (
     "\n⚠️ Messages whose delivery to {old} was never confirmed (Discord's answer was lost): "
     "{count}. They may already show there, and are posted in {channel} too."
 )
-FEED_STATUS_MOVING = "\n**Moving here from the previous channel:** {count}"
 FEED_STATUS_PAUSED = "\n**Posting is paused** (since {since}): {reason}.\n{next}"
 FEED_STATUS_PROBE = (
     "Nothing is lost: the events wait in order. Questlog tries again by itself {when} and "

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.clock import from_iso, to_iso
 from bot.discord_bot import Questlog, UserError, reply
+from bot.embeds import clip
 from bot.feed import (
     feed_event_types,
     feed_status,
@@ -17,6 +18,8 @@ from bot.feed import (
 )
 from bot.markdown import escape
 from cogs import _strings as strings
+
+MESSAGE_MAX = 2000  # characters of a message's content
 
 NEEDED = (
     ("View Channel", "view_channel"),
@@ -99,9 +102,9 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
         text = strings.FEED_CHANNEL_SET.format(channel=channel.mention)
         if change.resumed:
             text += strings.FEED_CHANNEL_RESUMED
-        if change.moving:
+        if change.moved:
             old = f"<#{change.previous_channel}>" if change.previous_channel else "?"
-            text += strings.FEED_CHANNEL_MOVING.format(count=change.moving, old=old)
+            text += strings.FEED_CHANNEL_MOVED.format(count=change.moved, old=old)
             if change.maybe_posted:
                 text += strings.FEED_CHANNEL_MAYBE_POSTED.format(
                     count=change.maybe_posted, old=old, channel=channel.mention
@@ -126,8 +129,6 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
             failed=state.failed,
             expired=state.expired,
         )
-        if state.moving:
-            text += strings.FEED_STATUS_MOVING.format(count=state.moving)
         if state.channel_state == "paused":
             paused = from_iso(state.paused_since) if state.paused_since else self.core.clock.now()
             since = discord.utils.format_dt(paused, "R")
@@ -149,7 +150,7 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
                 for failure in state.failures
             )
             text += strings.FEED_STATUS_FAILURES.format(lines=lines)
-        await reply(interaction, text[:2000])
+        await reply(interaction, clip(text, MESSAGE_MAX))
 
     @app_commands.command(name="events", description=strings.FEED_EVENTS)
     async def events(self, interaction: discord.Interaction) -> None:

@@ -150,7 +150,7 @@ async def test_refused_channel_pauses_keeps_everything_and_resumes(
     assert await poster.run_once() == 0  # paused: nothing is sent before the probe is due
     assert discord_api.messages == []
     change = await core.db.write(lambda c: set_feed_channel(c, GUILD, CHANNEL, to_iso(clock.now())))
-    assert change.resumed and change.moving == 0
+    assert change.resumed and change.moved == 0
     assert await poster.run_once() == 2
     assert [e["title"] for e in discord_api.embeds()] == [
         *(f"📣 Event {n}" for n in range(12)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from bot.core import Core
 from bot.discord_bot import Questlog
 from bot.feed import feed_status, set_feed_channel
 from bot.storage import _migrations, _split_sql, connect_sync
+from connectors.base import WebhookContext
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord, invalid_embeds
 from tests.fakes.interactions import answer_text, command_interaction, run_command
@@ -139,15 +140,14 @@ async def test_a_deleted_channel_is_not_probed_and_a_move_takes_the_backlog(
     assert len(posts(discord_api)) == 2  # never probed
 
     change = await core.db.write(lambda c: set_feed_channel(c, GUILD, OTHER, to_iso(clock.now())))
-    assert (change.previous_channel, change.moving, change.maybe_posted) == (CHANNEL, 12, 1)
-    assert (await status(core)).moving == 12
+    assert (change.previous_channel, change.moved, change.maybe_posted) == (CHANNEL, 12, 1)
     assert await feed.run_once() == 2
     assert posted_titles(discord_api, OTHER) == expected(12)
     new_nonces = {r.body["nonce"] for r in posts(discord_api, OTHER)}
     assert not new_nonces & old_nonces  # re-batched with new nonces for the new channel
     assert await core.db.read(statuses) == {"sent": 12}
     state = await status(core)
-    assert (state.channel_id, state.channel_state, state.moving) == (OTHER, "ok", 0)
+    assert (state.channel_id, state.channel_state, state.pending) == (OTHER, "ok", 0)
 
 
 async def test_other_400s_pause_like_a_403(
@@ -454,6 +454,192 @@ async def test_the_cli_shows_a_pause_and_moves_the_feed(
     assert (data["channel_state"], data["pause_code"], data["pending"]) == ("paused", 50001, 3)
     moved = ["feed", "set", "--guild", str(GUILD), "--channel", str(OTHER)]
     assert main([*moved, "--config", str(config)]) == 0
-    assert f"3 waiting events move there from channel {CHANNEL}" in capsys.readouterr().out
+    assert f"3 waiting events moved there from channel {CHANNEL}" in capsys.readouterr().out
     assert await poster(core, clock, http).run_once() == 1
     assert posted_titles(discord_api, OTHER) == expected(3)
+
+
+# --------------------------------------------------------------------------- review regressions
+
+
+async def test_a_moved_backlog_goes_first_and_keeps_only_the_newest_version(
+    core: Core, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
+) -> None:
+    await set_feed(core)
+    await add_events(core, 1, start=1, title="score v1", update_key="match")
+    await add_events(core, 1, start=2, title="old news")
+    discord_api.refused_channels[CHANNEL] = 50013
+    feed = poster(core, clock, http)
+    assert await feed.run_once() == 0  # both wait in a refused batch
+    await add_events(core, 1, start=3, title="score v2", update_key="match")  # before the move
+    await core.db.write(lambda c: set_feed_channel(c, GUILD, OTHER, to_iso(clock.now())))
+    await add_events(core, 1, start=4, title="score v3", update_key="match")  # after it
+    await add_events(core, 1, start=5, title="fresh")
+    assert await feed.run_once() == 1
+    assert posted_titles(discord_api, OTHER) == ["📣 old news", "📣 score v3", "📣 fresh"]
+    assert await core.db.read(statuses) == {"sent": 3, "superseded": 2}
+
+
+async def test_a_probe_that_fails_with_a_5xx_after_a_resume_is_an_ordinary_retry(
+    core: Core, clock: ManualClock
+) -> None:
+    from bot.feed import FeedPoster, SendError
+
+    await set_feed(core)
+    await add_events(core, 2)
+
+    class ResumedMeanwhile:
+        """Refuses, then, while the probe is in flight, the admin resumes; the probe gets 503."""
+
+        calls = 0
+
+        async def send(self, channel_id: int, payload: dict[str, Any], nonce: str) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                raise SendError.refused(50013, "403, Missing Permissions")
+            await core.db.write(lambda c: set_feed_channel(c, GUILD, CHANNEL, to_iso(clock.now())))
+            raise SendError.retry("Discord error 503", maybe_posted=True)
+
+        async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
+            raise AssertionError("not used")
+
+    feed = FeedPoster(core.db, clock, ResumedMeanwhile())
+    await feed.run_once()
+    clock.advance(70)
+    await feed.run_once()
+    state = await status(core)
+    assert (state.channel_state, state.pause_code) == ("ok", None)
+    batch = await core.db.fetchone("SELECT status, next_attempt_at, maybe_posted FROM feed_batches")
+    assert batch[0] == "pending" and batch[1] > to_iso(clock.now()) and batch[2] == 1
+
+
+async def test_due_channels_are_exactly_those_with_work(core: Core, clock: ManualClock) -> None:
+    """The supervisor starts a worker only where _next_work finds something to do, so no worker
+    is started on every wake-up for nothing."""
+    from bot.feed import FeedPoster, SendError, _due_channels, _next_work
+
+    channels = {"retrying": 1001, "paused": 1002, "editing": 1003, "idle": 1004}
+    guilds = {name: GUILD + n for n, name in enumerate(channels, start=10)}
+
+    class Scripted:
+        async def send(self, channel_id: int, payload: dict[str, Any], nonce: str) -> int:
+            if channel_id == channels["retrying"]:
+                raise SendError.retry("Discord error 503")
+            if channel_id == channels["paused"]:
+                raise SendError.refused(50001, "403, Missing Access")
+            return channel_id * 10 + len(payload["embeds"])
+
+        async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
+            raise SendError.retry("Discord error 502")
+
+    async def ingest(name: str, title: str, **extra: Any) -> None:
+        raw = core.registry.get("custom").parse_webhook(
+            {"event_type": "t", "title": title, "id": f"{name}-{title}", **extra},
+            WebhookContext(received_at=clock.now()),
+        )
+        await core.pipeline.ingest("custom", guilds[name], raw)
+
+    for name, channel in channels.items():
+        await core.db.write(
+            lambda c, g=guilds[name], ch=channel: set_feed_channel(c, g, ch, to_iso(clock.now()))
+        )
+    await ingest("retrying", "a")
+    await ingest("paused", "a")
+    await ingest("editing", "v1", update_key="k")
+    feed = FeedPoster(core.db, clock, Scripted())
+    await feed.run_once()
+    await ingest("retrying", "b")  # newer events behind a batch that waits for its retry
+    await ingest("paused", "b")
+    await ingest("editing", "v2", update_key="k")  # an edit; it fails and waits
+    await ingest("editing", "c")
+    await feed.run_once()
+    now = to_iso(clock.now())
+    assert await core.db.read(lambda c: _due_channels(c, now)) == []
+    for channel in channels.values():
+        assert await core.db.write(lambda c, ch=channel: _next_work(c, ch, now)) is None
+    clock.advance(3600)
+    later = to_iso(clock.now())
+    due = set(await core.db.read(lambda c: _due_channels(c, later)))
+    assert due == {channels["retrying"], channels["paused"], channels["editing"]}
+    for channel in due:
+        assert await core.db.write(lambda c, ch=channel: _next_work(c, ch, later)) is not None
+
+
+async def test_a_404_without_discords_code_is_probed(
+    core: Core, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
+) -> None:
+    from tests.fakes.discord import Refusal
+
+    await set_feed(core)
+    await add_events(core, 2)
+    discord_api.fail_next(CHANNEL, [Refusal(404, 0, "404: Not Found")])
+    feed = poster(core, clock, http)
+    assert await feed.run_once() == 0
+    state = await status(core)
+    assert state.channel_state == "paused" and state.next_probe_at is not None
+    clock.advance(70)
+    assert await feed.run_once() == 1
+    assert posted_titles(discord_api) == expected(2)
+
+
+async def test_an_event_automod_blocks_fails_alone(
+    core: Core, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
+) -> None:
+    from tests.fakes.discord import Refusal
+
+    await set_feed(core)
+    await add_events(core, 4)
+    blocked = Refusal(400, 200000, "Message was blocked by automatic moderation")
+    # The whole message, then its first half, then event 0 alone.
+    discord_api.fail_next(CHANNEL, [blocked, blocked, blocked])
+    feed = poster(core, clock, http)
+    await feed.run_once()
+    assert (await status(core)).channel_state == "ok"
+    assert await core.db.read(statuses) == {"sent": 3, "failed": 1}
+    assert posted_titles(discord_api) == expected(3, start=1)
+
+
+async def test_upgrade_expires_what_is_past_its_servers_maximum_age_and_restores_400s(
+    config: Config, clock: ManualClock, http: HTTPClient, discord_api: FakeDiscord
+) -> None:
+    path = Path(config.database.path)
+    legacy_database(path)
+    conn = connect_sync(path)
+    recent = to_iso(datetime.now(UTC) - timedelta(minutes=5))  # the migration compares to now
+    conn.execute("UPDATE guilds SET feed_max_age_seconds = 3600")
+    conn.execute("UPDATE feed_outbox SET created_at = ? WHERE id IN (1, 2)", (recent,))
+    cur = conn.execute(
+        "INSERT INTO activity_events (guild_id, type, source, title, payload, occurred_at,"
+        " created_at) VALUES (?, 'custom.test', 'custom', 'Event 9', '{}', ?, ?)",
+        (GUILD, recent, recent),
+    )
+    conn.execute(
+        "INSERT INTO feed_outbox (event_id, guild_id, channel_id, status, last_error, created_at,"
+        " updated_at) VALUES (?, ?, ?, 'failed', ?, ?, ?)",
+        (cur.lastrowid, GUILD, CHANNEL, "Discord rejected the message (400, Cannot send"
+         " messages in a non-text channel)", recent, recent),
+    )  # fmt: skip
+    conn.execute("UPDATE feed_channels SET reason = NULL WHERE channel_id = ?", (OTHER,))
+    conn.close()
+    core = await Core.start(config, clock)
+    try:
+        rows = await core.db.fetchall(
+            "SELECT e.title, o.status FROM feed_outbox o JOIN activity_events e"
+            " ON e.id = o.event_id ORDER BY o.id"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("Event 0", "pending"),
+            ("Event 1", "pending"),
+            ("Event 2", "expired"),  # an hour older than the server's maximum age
+            ("Event 3", "failed"),  # its body was refused: it stays failed
+            ("Event 9", "pending"),  # a 400 that refused the channel
+        ]
+        # A failed channel without a stored reason is still probed.
+        other = await core.db.fetchone(
+            "SELECT code, next_probe_at FROM feed_channels WHERE channel_id = ?", (OTHER,)
+        )
+        assert other[0] == 50013 and other[1] is not None
+        assert await poster(core, clock, http).run_once() == 2
+        assert posted_titles(discord_api) == ["📣 Event 0", "📣 Event 1", "📣 Event 9"]
+    finally:
+        await core.stop()

@@ -31,7 +31,7 @@ INSERT INTO feed_channels_new (channel_id, guild_id, status, code, reason, pause
            CASE WHEN status = 'failed' THEN reason END,
            CASE WHEN status = 'failed' THEN changed_at END,
            0,
-           CASE WHEN status = 'failed' AND reason NOT LIKE 'channel not found (404%'
+           CASE WHEN status = 'failed' AND coalesce(reason, '') NOT LIKE 'channel not found (404%'
                 THEN changed_at END,
            changed_at
     FROM feed_channels;
@@ -73,11 +73,48 @@ CREATE INDEX feed_batches_open ON feed_batches (channel_id, id) WHERE status = '
 -- are stored without a batch, so ingest does not maintain this index.
 CREATE INDEX feed_outbox_batch ON feed_outbox (batch_id) WHERE batch_id IS NOT NULL;
 
--- What a channel refusal failed goes back to pending, unchanged: the same batches, resent with
--- their stored nonces once the channel takes messages again.
+-- What a refusal of the channel failed goes back to pending: the 403s and 404s (for which the
+-- old code failed the whole channel) and the 400s other than Invalid Form Body (refusals of the
+-- channel now). An event older than its server's maximum feed age (feed set --max-age) expires
+-- instead, as it would have had it waited.
+CREATE TEMP TABLE restored AS
+    SELECT o.id, o.batch_id,
+           CASE WHEN g.feed_max_age_seconds IS NOT NULL
+                 AND o.created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
+                                             printf('-%d seconds', g.feed_max_age_seconds))
+                THEN 'expired' ELSE 'pending' END AS outcome
+    FROM feed_outbox o LEFT JOIN guilds g ON g.guild_id = o.guild_id
+    WHERE o.status = 'failed'
+      AND (o.last_error LIKE 'Discord refused (403%'
+           OR o.last_error LIKE 'channel not found (404%'
+           OR (o.last_error LIKE 'Discord rejected the message (400%'
+               AND o.last_error NOT LIKE 'Discord rejected the message (400, Invalid Form Body%'));
+UPDATE feed_outbox
+    SET status = (SELECT outcome FROM restored r WHERE r.id = feed_outbox.id),
+        last_error = CASE (SELECT outcome FROM restored r WHERE r.id = feed_outbox.id)
+                     WHEN 'expired' THEN 'older than the feed maximum age' ELSE last_error END,
+        next_attempt_at = NULL
+    WHERE id IN (SELECT id FROM restored);
+-- A failed batch is resent unchanged (its stored nonce) when all of its events wait again,
+-- otherwise its waiting events are batched anew.
 UPDATE feed_batches SET status = 'pending', next_attempt_at = NULL
-    WHERE status = 'failed'
-      AND (last_error LIKE 'Discord refused (403%' OR last_error LIKE 'channel not found (404%');
-UPDATE feed_outbox SET status = 'pending', next_attempt_at = NULL
-    WHERE status = 'failed'
-      AND (last_error LIKE 'Discord refused (403%' OR last_error LIKE 'channel not found (404%');
+    WHERE status = 'failed' AND id IN (SELECT batch_id FROM restored)
+      AND NOT EXISTS (SELECT 1 FROM feed_outbox o
+                      WHERE o.batch_id = feed_batches.id AND o.status != 'pending');
+UPDATE feed_outbox SET batch_id = NULL, embed_index = NULL
+    WHERE id IN (SELECT id FROM restored) AND status = 'pending'
+      AND batch_id IN (SELECT id FROM feed_batches WHERE status != 'pending');
+DROP TABLE restored;
+
+-- Events wait for their server's feed channel: those left waiting for a channel the feed has
+-- moved away from (the old code kept posting them there, or kept them failed) move to it.
+UPDATE feed_outbox
+    SET channel_id = (SELECT g.feed_channel_id FROM guilds g WHERE g.guild_id = feed_outbox.guild_id),
+        batch_id = NULL, embed_index = NULL
+    WHERE status = 'pending'
+      AND EXISTS (SELECT 1 FROM guilds g WHERE g.guild_id = feed_outbox.guild_id
+                  AND g.feed_channel_id IS NOT NULL AND g.feed_channel_id != feed_outbox.channel_id);
+UPDATE feed_batches SET status = 'replaced', last_error = 'the feed moved to another channel'
+    WHERE status = 'pending'
+      AND NOT EXISTS (SELECT 1 FROM feed_outbox o
+                      WHERE o.batch_id = feed_batches.id AND o.status = 'pending');
