@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 from bot.clock import SystemClock, from_iso, to_iso  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.core import Core  # noqa: E402
-from bot.discord_sender import DiscordSender  # noqa: E402
-from bot.feed import FeedPoster  # noqa: E402
-from bot.ingest import insert_event  # noqa: E402
+from bot.feed.poster import FeedPoster  # noqa: E402
+from bot.feed.sender import DiscordSender  # noqa: E402
+from bot.ingest.pipeline import insert_event  # noqa: E402
 from connectors.base import ActivityEvent, WebhookContext  # noqa: E402
 from tests.fakes.discord import FakeDiscord  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Steam sync planner benchmark: 10,000 linked accounts over one simulated day.
 
-Questlog's real Steam sync (bot/steam_sync.py: GetPlayerSummaries planner, library reads,
+Questlog's real Steam sync (bot/steam_sync/sync.py: GetPlayerSummaries planner, library reads,
 achievements) runs against the fake Steam Web API (tests/fakes/steam.py) on 127.0.0.1, with a
 manual clock that steps through one day. The simulated population:
 
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bot.clock import ManualClock, to_iso  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.core import Core  # noqa: E402
-from bot.steam_sync import DUE_PER_TICK  # noqa: E402
+from bot.steam_sync.sync import DUE_PER_TICK  # noqa: E402
 from tests.fakes.steam import FakeSteam  # noqa: E402
 
 BAR_CALLS = 100_000

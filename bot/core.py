@@ -8,18 +8,18 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.budget import DatabaseBudget
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.endpoints import Endpoint, EndpointCache, touch_op
-from bot.feed import feed_paused_channels
-from bot.ingest import Pipeline
-from bot.links import ConfirmStatus, confirm_link_code
+from bot.feed.poster import feed_paused_channels
+from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
-from bot.playtime import PlaytimeService
 from bot.scheduler import Scheduler
-from bot.steam_sync import SteamSync, announce_growth
-from bot.storage import Database
+from bot.services.accounts import ConfirmStatus, confirm_link_code
+from bot.services.endpoint_admin import Endpoint, EndpointCache, touch_op
+from bot.services.get_playtime import PlaytimeService
+from bot.steam_sync.budget import DatabaseBudget
+from bot.steam_sync.sync import SteamSync, announce_growth
+from bot.storage.engine import Database
 from connectors.registry import Registry
 from connectors.steam import SteamClient
 

@@ -1,7 +1,7 @@
 """The scheduler: one sync service per connector that can sync (``Capabilities.can_sync``).
 
 A connector declares that its source can be polled; the core owns how: a sync service per
-source holds the schedule, the budget and the writes (for Steam, bot/steam_sync.py with its
+source holds the schedule, the budget and the writes (for Steam, bot/steam_sync/sync.py with its
 summaries planner). The scheduler starts every service whose connector can sync, stops them in
 reverse order, and routes "links changed" and "sync now" to the right one. A connector that can
 sync but has no service here is reported once at start-up instead of being silently ignored.

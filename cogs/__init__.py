@@ -1,2 +1,2 @@
 """Discord extensions: every module here with ``async def setup(bot)`` is loaded by the bot
-(bot.discord_bot.discover_extensions); ``_``-prefixed modules are private helpers."""
+(bot.gateway.client.discover_extensions); ``_``-prefixed modules are private helpers."""

@@ -7,15 +7,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import from_iso, to_iso
-from bot.discord_bot import Questlog, UserError, reply
-from bot.embeds import clip
-from bot.feed import (
+from bot.feed.embeds import clip
+from bot.feed.poster import (
     feed_event_types,
     feed_status,
     queue_sample_event,
     set_feed_channel,
     set_feed_event_types,
 )
+from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
 from cogs import _strings as strings
 

@@ -8,8 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import Questlog, UserError, reply
-from bot.links import (
+from bot.gateway.client import Questlog, UserError, reply
+from bot.markdown import escape
+from bot.services.accounts import (
     LinkConflict,
     LinkError,
     create_link_code,
@@ -18,7 +19,6 @@ from bot.links import (
     parse_steam_input,
     unlink_accounts,
 )
-from bot.markdown import escape
 from cogs import _strings as strings
 from connectors.steam import NotConfigured, SteamError, VanityNotFound
 

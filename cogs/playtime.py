@@ -11,9 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import Questlog, UserError, reply
+from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
-from bot.stats import (
+from bot.services.leaderboards import (
     PERIODS,
     Period,
     daily_hours,

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import Questlog, UserError, reply
+from bot.gateway.client import Questlog, UserError, reply
 from cogs import _strings as strings
 from connectors.base import human_duration
 

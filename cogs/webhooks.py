@@ -9,8 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import Questlog, UserError, reply
-from bot.endpoints import (
+from bot.gateway.client import Questlog, UserError, reply
+from bot.markdown import code
+from bot.services.endpoint_admin import (
     Endpoint,
     EndpointError,
     create_endpoint,
@@ -19,7 +20,6 @@ from bot.endpoints import (
     list_endpoints,
     rotate_endpoint,
 )
-from bot.markdown import code
 from cogs import _strings as strings
 
 KINDS = [

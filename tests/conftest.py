@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.clock import ManualClock
 from bot.config import Config, parse_config
 from bot.core import Core
-from bot.endpoints import Endpoint, create_endpoint
+from bot.services.endpoint_admin import Endpoint, create_endpoint
 from web.app import create_app
 from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
 
@@ -139,7 +139,7 @@ async def discord_api(
 async def bot(request: pytest.FixtureRequest, core: Core, discord_api: Any) -> AsyncIterator[Any]:
     """A logged-in Questlog bot (setup_hook ran: cogs loaded, commands synced) whose cache holds
     the test guild with the module's channels."""
-    from bot.discord_bot import Questlog
+    from bot.gateway.client import Questlog
     from tests.fakes.interactions import add_guild
 
     instance = Questlog(core)

@@ -310,7 +310,7 @@ def test_feed_set_and_status(tmp_path: Path) -> None:
 
 
 def test_generated_paths_and_secrets_never_look_like_options() -> None:
-    from bot.endpoints import _token, new_secret
+    from bot.services.endpoint_admin import _token, new_secret
 
     assert not any(_token(24).startswith("-") or new_secret().startswith("-") for _ in range(3000))
 

@@ -7,8 +7,8 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.discord_bot import Questlog
-from bot.feed import FeedPoster, feed_status
+from bot.feed.poster import FeedPoster, feed_status
+from bot.gateway.client import Questlog
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
@@ -100,7 +100,7 @@ async def test_test_and_status(
     await run_command(bot, test)
     assert "on its way" in answer_text(discord_api, test)
 
-    from bot.discord_sender import DiscordSender
+    from bot.feed.sender import DiscordSender
 
     assert await FeedPoster(core.db, clock, DiscordSender(bot.http)).run_once() == 1
     [message] = discord_api.messages[GOOD]
@@ -137,7 +137,7 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
     from unittest import mock
 
     from bot.clock import to_iso
-    from bot.feed import feed_event_types, set_feed_channel
+    from bot.feed.poster import feed_event_types, set_feed_channel
     from cogs.feed import EventTypesView
     from tests.test_feed import add_events
 

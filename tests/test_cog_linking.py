@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.core import Core
-from bot.discord_bot import Questlog
-from bot.endpoints import create_endpoint
+from bot.gateway.client import Questlog
+from bot.services.endpoint_admin import create_endpoint
 from tests.conftest import GUILD, sha_headers
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (

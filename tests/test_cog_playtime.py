@@ -11,9 +11,9 @@ import discord
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.discord_bot import Questlog
-from bot.ingest import add_playtime, record_playtime
-from bot.links import link_account
+from bot.gateway.client import Questlog
+from bot.ingest.pipeline import add_playtime, record_playtime
+from bot.services.accounts import link_account
 from cogs.playtime import LeaderboardView
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
@@ -200,7 +200,7 @@ async def test_chart_is_a_png_of_the_samples(
 
 
 async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) -> None:
-    from bot.stats import daily_hours, period_start
+    from bot.services.leaderboards import daily_hours, period_start
 
     await seed(core, clock)
     tz = core.config.general.tz
@@ -217,7 +217,7 @@ async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) ->
 async def test_known_game_names_are_shown(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    from bot.stats import remember_game_name
+    from bot.services.leaderboards import remember_game_name
 
     await seed(core, clock)
     await core.db.write(lambda c: remember_game_name(c, "393380", "Squad", to_iso(clock.now())))

@@ -8,7 +8,7 @@ import discord
 import pytest
 
 from bot.core import Core
-from bot.discord_bot import Questlog
+from bot.gateway.client import Questlog
 from tests.conftest import GUILD, steam_config_data
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import answer_text, command_interaction, member_option, run_command

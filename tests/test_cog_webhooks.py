@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.discord_bot import Questlog
-from bot.endpoints import create_endpoint, list_endpoints
+from bot.gateway.client import Questlog
+from bot.services.endpoint_admin import create_endpoint, list_endpoints
 from tests.conftest import GUILD, OTHER_GUILD, bm_headers, iso_ms
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (

@@ -14,8 +14,8 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.discord_bot import DiscordComponent, Questlog, discover_extensions
-from bot.feed import FeedPoster
+from bot.feed.poster import FeedPoster
+from bot.gateway.client import DiscordComponent, Questlog, discover_extensions
 from tests.fakes.discord import FakeDiscord
 from tests.test_feed import CHANNEL, add_events, set_feed
 

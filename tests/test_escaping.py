@@ -14,13 +14,13 @@ import pytest
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.discord_bot import Questlog
-from bot.embeds import build_embed
-from bot.feed import FeedPoster
-from bot.ingest import record_playtime
-from bot.links import link_account
+from bot.feed.embeds import build_embed
+from bot.feed.poster import FeedPoster
+from bot.gateway.client import Questlog
+from bot.ingest.pipeline import record_playtime
 from bot.markdown import ZWSP, code, escape, plain
-from bot.stats import remember_game_name
+from bot.services.accounts import link_account
+from bot.services.leaderboards import remember_game_name
 from connectors.base import WebhookContext
 from tests.conftest import GUILD, bm_headers, iso_ms, sha_headers
 from tests.fakes.discord import FakeDiscord
@@ -97,7 +97,7 @@ def test_plain_and_code() -> None:
 
 
 def test_clip_never_leaves_half_an_escape() -> None:
-    from bot.embeds import clip
+    from bot.feed.embeds import clip
 
     assert clip("ab\\*cd", 4) == "ab…"
     assert clip("a\\\\*cd", 4) == "a\\\\…"

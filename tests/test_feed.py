@@ -11,8 +11,8 @@ import pytest
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.embeds import CHARS_PER_MESSAGE, EMBEDS_PER_MESSAGE, embed_length, within_limits
-from bot.feed import FeedPoster, SendError, feed_status, set_feed_channel
+from bot.feed.embeds import CHARS_PER_MESSAGE, EMBEDS_PER_MESSAGE, embed_length, within_limits
+from bot.feed.poster import FeedPoster, SendError, feed_status, set_feed_channel
 from connectors.base import WebhookContext
 from tests.conftest import GUILD
 
@@ -252,7 +252,7 @@ async def test_poster_is_woken_by_events_and_polls_for_other_processes(
 
 
 def test_embed_payload_is_plain_json() -> None:
-    from bot.embeds import build_embed
+    from bot.feed.embeds import build_embed
 
     embed = build_embed(
         {
@@ -275,7 +275,7 @@ def test_embed_payload_is_plain_json() -> None:
 
 @pytest.mark.parametrize("text", ["@everyone", "**bold** [x](http://evil)", "`code`"])
 def test_user_text_is_escaped(text: str) -> None:
-    from bot.embeds import build_embed
+    from bot.feed.embeds import build_embed
 
     embed = build_embed(
         {

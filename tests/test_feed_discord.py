@@ -11,9 +11,9 @@ from discord.http import HTTPClient
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.discord_sender import DiscordSender
-from bot.embeds import CHARS_PER_MESSAGE, embed_length
-from bot.feed import FeedPoster, feed_status
+from bot.feed.embeds import CHARS_PER_MESSAGE, embed_length
+from bot.feed.poster import FeedPoster, feed_status
+from bot.feed.sender import DiscordSender
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.test_feed import CHANNEL, add_events, set_feed, statuses

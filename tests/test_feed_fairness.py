@@ -14,9 +14,9 @@ from discord.http import HTTPClient
 from bot.clock import SystemClock, from_iso, to_iso
 from bot.config import Config
 from bot.core import Core
-from bot.discord_sender import DiscordSender
-from bot.feed import FeedPoster
-from bot.ingest import insert_event
+from bot.feed.poster import FeedPoster
+from bot.feed.sender import DiscordSender
+from bot.ingest.pipeline import insert_event
 from connectors.base import ActivityEvent, WebhookContext
 from tests.fakes.discord import FakeDiscord
 

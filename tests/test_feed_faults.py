@@ -18,9 +18,9 @@ from discord.http import HTTPClient
 from bot.clock import ManualClock, from_iso, to_iso
 from bot.config import Config
 from bot.core import Core
-from bot.discord_bot import Questlog
-from bot.feed import feed_status, set_feed_channel
-from bot.storage import _migrations, _split_sql, connect_sync
+from bot.feed.poster import feed_status, set_feed_channel
+from bot.gateway.client import Questlog
+from bot.storage.engine import _migrations, _split_sql, connect_sync
 from connectors.base import WebhookContext
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord, invalid_embeds
@@ -195,8 +195,8 @@ def feed_channel(bot: Questlog, channel: int) -> Any:
 async def test_feed_channel_resumes_at_once_and_status_says_why_it_paused(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    from bot.discord_sender import DiscordSender
-    from bot.feed import FeedPoster
+    from bot.feed.poster import FeedPoster
+    from bot.feed.sender import DiscordSender
 
     await set_feed(core)
     await add_events(core, 15)
@@ -224,8 +224,8 @@ async def test_feed_channel_resumes_at_once_and_status_says_why_it_paused(
 async def test_feed_channel_to_another_channel_says_what_moves(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    from bot.discord_sender import DiscordSender
-    from bot.feed import FeedPoster
+    from bot.feed.poster import FeedPoster
+    from bot.feed.sender import DiscordSender
 
     await set_feed(core)
     await add_events(core, 4)
@@ -296,8 +296,8 @@ async def test_an_invalid_body_without_an_index_is_split_down_to_the_event_at_fa
 async def test_the_cog_lists_refused_events(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    from bot.discord_sender import DiscordSender
-    from bot.feed import FeedPoster
+    from bot.feed.poster import FeedPoster
+    from bot.feed.sender import DiscordSender
 
     await set_feed(core)
     await add_events(core, 2, icon="https://files example.org/x.png")
@@ -409,7 +409,7 @@ async def test_upgrade_puts_back_what_a_channel_refusal_failed(
 
 
 def test_upgrade_keeps_every_row_and_the_schema_checks(tmp_path: Path) -> None:
-    from bot.storage import apply_migrations
+    from bot.storage.engine import apply_migrations
 
     path = tmp_path / "legacy.sqlite3"
     legacy_database(path)
@@ -436,7 +436,7 @@ async def test_the_cli_shows_a_pause_and_moves_the_feed(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from bot.cli import main
+    from bot.cli.commands import main
     from tests.process import write_config
 
     config = write_config(tmp_path, database={"path": str(core.config.database.path)})
@@ -483,7 +483,7 @@ async def test_a_moved_backlog_goes_first_and_keeps_only_the_newest_version(
 async def test_a_probe_that_fails_with_a_5xx_after_a_resume_is_an_ordinary_retry(
     core: Core, clock: ManualClock
 ) -> None:
-    from bot.feed import FeedPoster, SendError
+    from bot.feed.poster import FeedPoster, SendError
 
     await set_feed(core)
     await add_events(core, 2)
@@ -516,7 +516,7 @@ async def test_a_probe_that_fails_with_a_5xx_after_a_resume_is_an_ordinary_retry
 async def test_due_channels_are_exactly_those_with_work(core: Core, clock: ManualClock) -> None:
     """The supervisor starts a worker only where _next_work finds something to do, so no worker
     is started on every wake-up for nothing."""
-    from bot.feed import FeedPoster, SendError, _due_channels, _next_work
+    from bot.feed.poster import FeedPoster, SendError, _due_channels, _next_work
 
     channels = {"retrying": 1001, "paused": 1002, "editing": 1003, "idle": 1004}
     guilds = {name: GUILD + n for n, name in enumerate(channels, start=10)}

@@ -20,8 +20,8 @@ import yarl
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.discord_bot import DiscordComponent
-from bot.feed import FeedPoster
+from bot.feed.poster import FeedPoster
+from bot.gateway.client import DiscordComponent
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import guild_payload
@@ -168,7 +168,7 @@ async def test_unreachable_gateway_is_retried_quietly(
     component = DiscordComponent(
         core, FeedPoster(core.db, clock), discord_api.token, backoff_base=0.02
     )
-    with caplog.at_level(logging.WARNING, logger="bot.discord_bot"):
+    with caplog.at_level(logging.WARNING, logger="bot.gateway.client"):
         await component.start()
         try:
             await wait_until(lambda: component.attempts >= 3)
@@ -176,6 +176,6 @@ async def test_unreachable_gateway_is_retried_quietly(
         finally:
             await component.stop()
     assert not [
-        r for r in caplog.records if r.name == "bot.discord_bot" and r.levelno >= logging.ERROR
+        r for r in caplog.records if r.name == "bot.gateway.client" and r.levelno >= logging.ERROR
     ]
     assert any("gateway" in r.getMessage() for r in caplog.records)

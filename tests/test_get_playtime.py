@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.clock import ManualClock
 from bot.config import parse_config
 from bot.core import Core
-from bot.endpoints import Endpoint
+from bot.services.endpoint_admin import Endpoint
 from tests.conftest import (
     GUILD,
     OTHER_GUILD,
@@ -180,7 +180,7 @@ async def test_bad_key_is_reported_and_not_cached(
     )
     core = await Core.start(config, clock)
     try:
-        from bot.endpoints import create_endpoint
+        from bot.services.endpoint_admin import create_endpoint
 
         endpoint = await core.db.write(
             lambda c: create_endpoint(c, kind="playtime", guild_id=GUILD, now=clock.now())
@@ -198,7 +198,7 @@ async def test_bad_key_is_reported_and_not_cached(
 async def test_daily_budget_is_persisted_across_restarts(
     tmp_path: Path, steam: FakeSteam, clock: ManualClock
 ) -> None:
-    from bot.endpoints import create_endpoint
+    from bot.services.endpoint_admin import create_endpoint
 
     data = {
         "database": {"path": str(tmp_path / "q.sqlite3")},

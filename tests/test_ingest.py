@@ -10,7 +10,7 @@ from typing import Any
 from bot.clock import ManualClock, to_iso
 from bot.config import Config
 from bot.core import Core
-from bot.ingest import GLOBAL_SCOPE, record_playtime
+from bot.ingest.pipeline import GLOBAL_SCOPE, record_playtime
 from connectors.base import WebhookContext
 from tests.conftest import GUILD, OTHER_GUILD
 

@@ -45,3 +45,61 @@ def test_import_direction(package: str, forbidden: set[str]) -> None:
 def test_registry_discovers_every_connector_package() -> None:
     packages = {p.name for p in (ROOT / "connectors").iterdir() if (p / "__init__.py").exists()}
     assert set(default_registry().keys()) == packages
+
+
+TOP_LEVEL = {"bot", "cogs", "connectors", "web", "data", "tests", "bench"}
+
+
+def modules(*packages: str) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the packages (``__init__`` excluded)."""
+    found = {}
+    for package in packages:
+        for file in (ROOT / package).rglob("*.py"):
+            if file.name != "__init__.py":
+                found[".".join(file.relative_to(ROOT).with_suffix("").parts)] = file
+    return found
+
+
+def command_groups(file: Path) -> set[str]:
+    """The app-command groups a cog module defines (GroupCog group_name or Group(name=...))."""
+    names = set()
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        for keyword in getattr(node, "keywords", []):
+            if keyword.arg == "group_name" and isinstance(keyword.value, ast.Constant):
+                names.add(keyword.value.value)
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "Group"
+        ):
+            for keyword in node.keywords:
+                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                    names.add(keyword.value.value)
+    return names
+
+
+def test_only_the_lifecycle_module_wires_web_and_cogs() -> None:
+    offenders = {
+        str(f.relative_to(ROOT)): sorted(names & {"web", "cogs"})
+        for f, names in imports_of("bot").items()
+        if names & {"web", "cogs"} and f != ROOT / "bot" / "server.py"
+    }
+    assert offenders == {}
+
+
+def test_module_names_say_one_thing_in_one_place() -> None:
+    """Inside bot/, web/ and cogs/ no two modules share their last name, except a cog named
+    after its command group (cogs/feed.py is /feed)."""
+    by_name: dict[str, list[str]] = {}
+    for dotted, file in modules("bot", "web", "cogs").items():
+        name = dotted.rsplit(".", 1)[-1]
+        if dotted.startswith("cogs.") and name in command_groups(file):
+            continue
+        by_name.setdefault(name, []).append(dotted)
+    assert {n: m for n, m in by_name.items() if len(m) > 1} == {}
+
+
+def test_bot_subpackages_are_not_named_like_a_top_level_folder_or_a_connector() -> None:
+    connectors = {p.name for p in (ROOT / "connectors").iterdir() if (p / "__init__.py").exists()}
+    subpackages = {p.name for p in (ROOT / "bot").rglob("*") if (p / "__init__.py").exists()}
+    assert subpackages & (TOP_LEVEL | connectors) == set()
+    assert {"storage", "ingest", "feed", "steam_sync", "gateway", "cli"} <= subpackages

@@ -4,7 +4,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.links import (
+from bot.services.accounts import (
     LinkConflict,
     LinkError,
     link_account,

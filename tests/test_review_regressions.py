@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.feed import FeedPoster
-from bot.links import create_link_code
+from bot.feed.poster import FeedPoster
+from bot.services.accounts import create_link_code
 from tests.conftest import GUILD, MakeEndpoint, bm_headers, iso_ms, sha_headers
 from tests.process import cli, write_config
 from tests.test_feed import CHANNEL, MemoryDiscord, add_events, set_feed, statuses

@@ -7,8 +7,8 @@ import gc
 import os
 import signal
 
-from bot.app import GC_YOUNG_THRESHOLD, Server, serve, server_gc
 from bot.config import Config
+from bot.server import GC_YOUNG_THRESHOLD, Server, serve, server_gc
 
 
 async def test_serve_raises_the_young_gc_threshold_only_while_running(config: Config) -> None:

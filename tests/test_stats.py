@@ -5,9 +5,15 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.ingest import add_playtime, record_playtime
-from bot.links import link_account
-from bot.stats import daily_hours, guild_games, leaderboard, member_totals, period_start
+from bot.ingest.pipeline import add_playtime, record_playtime
+from bot.services.accounts import link_account
+from bot.services.leaderboards import (
+    daily_hours,
+    guild_games,
+    leaderboard,
+    member_totals,
+    period_start,
+)
 from tests.conftest import GUILD, OTHER_GUILD
 
 ALICE, BOB, CAROL = 11, 22, 33

@@ -9,7 +9,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.embeds import build_embed
+from bot.feed.embeds import build_embed
 from connectors.steam import SteamClient
 from tests.fakes.steam import GRIM_DAWN_APP, SAPHYEL_ID, FakeSteam
 from tests.test_steam_sync import config_data, link, play

@@ -8,7 +8,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.playtime import PlaytimeQuery
+from bot.services.get_playtime import PlaytimeQuery
 from tests.conftest import GUILD
 from tests.fakes.steam import GRIM_DAWN_APP, SAPHYEL_ID, FakeSteam
 from tests.test_steam_achievements import achievement_events, played, unlock

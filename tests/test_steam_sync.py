@@ -16,8 +16,8 @@ from discord.http import HTTPClient
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.links import link_account
-from bot.steam_sync import BUDGET_SHARE, _enrol, _seen, _slot, make_plan
+from bot.services.accounts import link_account
+from bot.steam_sync.sync import BUDGET_SHARE, _enrol, _seen, _slot, make_plan
 from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.steam import MODERN_ID, PRIVATE_ID, SAPHYEL_ID, FakeSteam
@@ -376,8 +376,8 @@ async def test_cli_sync_reads_libraries_from_another_process(
 async def test_sessions_are_stored_and_posted_only_where_turned_on(
     core: Core, clock: ManualClock, steam: FakeSteam
 ) -> None:
-    from bot.feed import set_feed_channel, set_feed_event_types
-    from bot.ingest import OFF_BY_DEFAULT
+    from bot.feed.poster import set_feed_channel, set_feed_event_types
+    from bot.ingest.pipeline import OFF_BY_DEFAULT
 
     assert core.registry.default_off_types() == OFF_BY_DEFAULT
     await set_feed(core)  # GUILD posts the default types: sessions are off
@@ -440,7 +440,7 @@ async def test_steam_crossing_a_milestone_is_announced_once_per_guild(
 async def test_a_429_storm_on_summaries_backs_off_exponentially_and_recovers(
     core: Core, clock: ManualClock, steam: FakeSteam, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.steam_sync.random.uniform", lambda a, b: 1.0)  # no jitter here
+    monkeypatch.setattr("bot.steam_sync.sync.random.uniform", lambda a, b: 1.0)  # no jitter here
     sync = core.steam_sync
     await link(core, SAPHYEL_ID)
     steam.fail_next("GetPlayerSummaries", [429] * 9)  # three passes, three attempts each

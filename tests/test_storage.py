@@ -7,8 +7,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot import storage
-from bot.storage import (
+from bot.storage import engine as storage
+from bot.storage.engine import (
     Database,
     StorageError,
     apply_migrations,
@@ -34,7 +34,7 @@ TABLES = {
 
 
 def test_aiosqlite_still_offers_the_entry_point_we_rely_on() -> None:
-    # bot.storage runs whole transactions on aiosqlite's worker thread via these two members.
+    # bot.storage.engine runs whole transactions on aiosqlite's worker thread via these two members.
     assert callable(getattr(aiosqlite.Connection, "_execute", None))
     assert isinstance(getattr(aiosqlite.Connection, "_conn", None), property)
 

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.endpoints import disable_endpoint, rotate_endpoint
-from bot.links import create_link_code
+from bot.services.accounts import create_link_code
+from bot.services.endpoint_admin import disable_endpoint, rotate_endpoint
 from tests.conftest import GUILD, MakeEndpoint, bm_headers, hex_headers, iso_ms, sha_headers
 
 SID = "76561198000000001"
@@ -246,7 +246,7 @@ async def test_429_per_endpoint_before_signature(
     from aiohttp.test_utils import TestServer
 
     from bot.config import parse_config
-    from bot.endpoints import create_endpoint
+    from bot.services.endpoint_admin import create_endpoint
     from web.app import create_app
 
     config_data["database"] = {"path": str(tmp_path / "q.sqlite3")}
@@ -505,7 +505,7 @@ async def test_rotation_keeps_old_secret_for_the_grace_period(
 async def test_endpoint_changes_reach_the_server_within_a_second(
     client: TestClient, core: Core, clock: ManualClock
 ) -> None:
-    from bot.endpoints import create_endpoint
+    from bot.services.endpoint_admin import create_endpoint
 
     # Written straight to the database (as the CLI does from its own process), no manual refresh.
     endpoint = await core.db.write(

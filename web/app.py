@@ -22,10 +22,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.core import Core
-from bot.endpoints import Endpoint
-from bot.ingest import IgnoredDelivery, SchemaError, WebhookContext
-from bot.playtime import parse_query
-from bot.storage import StorageError
+from bot.ingest.pipeline import IgnoredDelivery, SchemaError, WebhookContext
+from bot.services.endpoint_admin import Endpoint
+from bot.services.get_playtime import parse_query
+from bot.storage.engine import StorageError
 from web.jsonbody import MalformedJson, parse_json
 from web.ratelimit import RateLimiter
 from web.signatures import (

@@ -48,7 +48,7 @@ class StorageError(Exception):
 
 def _migrations() -> list[tuple[int, str, str]]:
     found = []
-    for entry in resources.files("bot.migrations").iterdir():
+    for entry in resources.files("bot.storage.migrations").iterdir():
         match = re.fullmatch(r"(\d{4})_([a-z0-9_]+)\.sql", entry.name)
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))

@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, to_iso
-from bot.ingest import GLOBAL_SCOPE, PlaytimeChange, record_playtime
-from bot.stats import remember_game_name
-from bot.storage import Database
+from bot.ingest.pipeline import GLOBAL_SCOPE, PlaytimeChange, record_playtime
+from bot.services.leaderboards import remember_game_name
+from bot.storage.engine import Database
 from connectors.base import SchemaError, expect_object, integer, steam_id
 from connectors.steam import SteamClient, SteamError
 

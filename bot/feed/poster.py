@@ -29,7 +29,7 @@ re-batched with new nonces for the new channel. A send in flight to the old chan
 then accepts marks its events posted there (unless the new channel has taken them already).
 
 Events that share an ``update_key`` (ActivityEvent) are versions of one feed item. A version
-not yet posted is superseded by a newer one when that is stored (bot/ingest.py); a version that
+not yet posted is superseded by a newer one when that is stored (bot/ingest/pipeline.py); a version that
 follows a posted one edits that message instead: the stored batch payload gets the new embed in
 its place and the whole message is sent with PATCH, which can be repeated safely. A deleted
 message makes the version a new post; the edit keeps the channel's order.
@@ -55,9 +55,9 @@ from datetime import timedelta
 from typing import Any, Literal, Protocol
 
 from bot.clock import Clock, from_iso, to_iso
-from bot.embeds import CHARS_PER_MESSAGE, build_embed, embed_length, pack
-from bot.ingest import insert_event
-from bot.storage import Database
+from bot.feed.embeds import CHARS_PER_MESSAGE, build_embed, embed_length, pack
+from bot.ingest.pipeline import insert_event
+from bot.storage.engine import Database
 from bot.tasks import cancel_task
 from connectors.base import ActivityEvent
 

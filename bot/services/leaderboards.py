@@ -17,7 +17,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.clock import from_iso, to_iso
-from bot.ingest import GLOBAL_SCOPE
+from bot.ingest.pipeline import GLOBAL_SCOPE
 
 Period = Literal["today", "week", "month", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "all")

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, load_config
-from bot.endpoints import (
+from bot.feed.poster import feed_paused_channels
+from bot.services.endpoint_admin import (
     KINDS,
     Endpoint,
     EndpointError,
@@ -33,9 +34,8 @@ from bot.endpoints import (
     path_warnings,
     rotate_endpoint,
 )
-from bot.feed import feed_paused_channels
-from bot.steam_sync import make_plan
-from bot.storage import apply_migrations, connect_sync, latest_schema_version
+from bot.steam_sync.sync import make_plan
+from bot.storage.engine import apply_migrations, connect_sync, latest_schema_version
 
 T = TypeVar("T")
 
@@ -314,7 +314,7 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_feed(args: argparse.Namespace, config: Config) -> int:
-    from bot.feed import FeedChange, feed_status, set_feed_channel
+    from bot.feed.poster import FeedChange, feed_status, set_feed_channel
 
     now = to_iso(SystemClock().now())
     conn = _open_db(config)
@@ -381,7 +381,7 @@ def _print_feed_status(status: Any) -> None:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
+    from bot.server import sign_payload
 
     try:
         args.secret.encode("utf-8")
@@ -394,13 +394,13 @@ def cmd_sign(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
     if args.scheme == "bm":
         stamp = args.timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        print(BattleMetricsScheme.sign(args.secret, body, stamp))
+        print(sign_payload("bm", args.secret, body, stamp))
     elif args.scheme == "sha256":
         if args.timestamp is not None and not args.timestamp.isdigit():
             raise CliError("--timestamp for sha256 is Unix seconds (the X-Timestamp header)")
-        print(Sha256Scheme.sign(args.secret, body, args.timestamp))
+        print(sign_payload("sha256", args.secret, body, args.timestamp))
     else:
-        print(PlainHexScheme.sign(args.secret, body))
+        print(sign_payload("hex", args.secret, body, None))
     return 0
 
 
@@ -539,7 +539,7 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    from bot.app import serve, setup_logging
+    from bot.server import serve, setup_logging
 
     setup_logging(config.general.log_level)
     try:

@@ -24,9 +24,10 @@ from aiohttp import web
 from bot.clock import Clock
 from bot.config import Config
 from bot.core import Core
-from bot.discord_bot import DiscordComponent
-from bot.feed import FeedPoster
+from bot.feed.poster import FeedPoster
+from bot.gateway.client import DiscordComponent
 from web.app import create_app
+from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
 
 log = logging.getLogger("questlog")
 
@@ -60,6 +61,18 @@ To connect to Discord:
   2. Put it in config.toml under [discord] token = "...", or export DISCORD_TOKEN=... .
   3. Invite the bot with the OAuth2 URL generator (scopes: bot, applications.commands).
 Start with --web-only to skip this notice."""
+
+
+def sign_payload(scheme: str, secret: str, body: bytes, timestamp: str | None) -> str:
+    """A signature as a sender computes it, in the web server's own schemes (``questlog
+    sign``): ``bm`` (BattleMetrics, ``timestamp`` required), ``sha256`` (Minecraft and custom
+    scripts, optional ``timestamp``) or ``hex`` (get-playtime)."""
+    if scheme == "bm":
+        assert timestamp is not None
+        return BattleMetricsScheme.sign(secret, body, timestamp)
+    if scheme == "sha256":
+        return Sha256Scheme.sign(secret, body, timestamp)
+    return PlainHexScheme.sign(secret, body)
 
 
 def setup_logging(level: str) -> None:

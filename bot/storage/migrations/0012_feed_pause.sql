@@ -1,6 +1,6 @@
 -- A channel Discord refuses is paused, never failed: its events stay pending in order, the
 -- poster probes it (Missing Access / Missing Permissions) and resumes by itself, and
--- /feed channel resumes it or moves its backlog (bot/feed.py). Before this version a refusal
+-- /feed channel resumes it or moves its backlog (bot/feed/poster.py). Before this version a refusal
 -- marked every waiting event failed for good, and those events go back to pending here.
 --
 -- SQLite cannot change a CHECK constraint in place, so both tables are rebuilt. Nothing

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from bot.clock import Clock, from_iso, to_iso
 from bot.metrics import Metrics
-from bot.storage import Database
+from bot.storage.engine import Database
 from connectors.base import (
     ActivityEvent,
     Connector,

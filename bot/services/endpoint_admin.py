@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock, from_iso, to_iso
-from bot.storage import Database
+from bot.storage.engine import Database
 from bot.tasks import cancel_task
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import aiohttp
 import discord
 from discord.http import HTTPClient, handle_message_parameters
 
-from bot.feed import INVALID_FORM_BODY, MISSING_PERMISSIONS, UNKNOWN_MESSAGE, SendError
+from bot.feed.poster import INVALID_FORM_BODY, MISSING_PERMISSIONS, UNKNOWN_MESSAGE, SendError
 
 # 400s that refuse the message, not the channel: Discord's AutoMod (200000 blocked, 200001 a
 # word in the title or description) and its harmful-link filter (240000), and an empty message

@@ -25,8 +25,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core import Core
-from bot.discord_sender import DiscordSender
-from bot.feed import FeedPoster
+from bot.feed.poster import FeedPoster
+from bot.feed.sender import DiscordSender
 from bot.markdown import escape
 from bot.tasks import cancel_task
 

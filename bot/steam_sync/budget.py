@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from bot.clock import Clock
-from bot.storage import Database
+from bot.storage.engine import Database
 
 
 def _day(clock: Clock) -> str:

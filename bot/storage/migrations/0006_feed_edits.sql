@@ -1,6 +1,6 @@
 -- Feed items that update in place. Activity events sharing an update_key within a guild are
 -- versions of one feed item: the poster edits the message that shows the earlier version
--- instead of posting again (bot/feed.py). A version that was never posted is superseded by
+-- instead of posting again (bot/feed/poster.py). A version that was never posted is superseded by
 -- the newer one. embed_index is the event's position among its message's embeds.
 ALTER TABLE activity_events ADD COLUMN update_key TEXT;
 CREATE INDEX activity_events_update ON activity_events (guild_id, update_key)

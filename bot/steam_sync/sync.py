@@ -8,7 +8,7 @@ one ``GetOwnedGames`` call that returns every game's total playtime. Per account
   playtime come from these real deltas), and each guild that links the account gets one
   ``steam.game_played`` event per game and local day. Its ``update_key`` names the player, game
   and day, so a later increase the same day edits that day's feed message instead of posting
-  again (bot/feed.py).
+  again (bot/feed/poster.py).
 * A private library marks the account and its links ``private_profile`` (with the time it was
   noticed) and nothing else fails; a public one clears the mark.
 * 429s and Steam outages reschedule the account with exponential backoff and jitter; a revoked
@@ -48,7 +48,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, from_iso, to_iso
-from bot.ingest import (
+from bot.ingest.pipeline import (
     DEFAULT_MILESTONE_HOURS,
     GLOBAL_SCOPE,
     PlaytimeChange,
@@ -58,8 +58,8 @@ from bot.ingest import (
     record_playtime,
 )
 from bot.metrics import Metrics
-from bot.stats import remember_game_name
-from bot.storage import Database
+from bot.services.leaderboards import remember_game_name
+from bot.storage.engine import Database
 from bot.tasks import cancel_task
 from connectors.base import ActivityEvent, human_duration
 from connectors.steam import SteamClient

@@ -1,0 +1,1 @@
+"""The activity feed: the poster that drains the outbox, its Discord sender and the embeds."""

@@ -1,0 +1,1 @@
+"""The one ingest path every source calls: dedupe, effects, normalize, milestones, feed."""

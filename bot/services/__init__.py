@@ -1,0 +1,1 @@
+"""What cogs, web handlers and the CLI call: admin and member operations over the core."""

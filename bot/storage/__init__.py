@@ -1,0 +1,1 @@
+"""Storage: the database, its migrations and (in time) every SQL statement Questlog runs."""
