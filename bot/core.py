@@ -11,14 +11,16 @@ from typing import Any
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.feed.poster import feed_paused_channels
+from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.services.accounts import ConfirmStatus, confirm_link_code
-from bot.services.endpoint_admin import Endpoint, EndpointCache, touch_op
+from bot.services.endpoint_admin import EndpointAdmin
 from bot.services.get_playtime import PlaytimeService
 from bot.steam_sync.budget import DatabaseBudget
 from bot.steam_sync.sync import SteamSync, announce_growth
+from bot.storage import Endpoint, SqliteStore, Store, open_store
 from bot.storage.engine import Database
 from connectors.registry import Registry
 from connectors.steam import SteamClient
@@ -45,11 +47,13 @@ async def _outbox_gauges(db: Database) -> dict[str, float]:
 class Core:
     config: Config
     clock: Clock
-    db: Database
+    store: Store
+    db: Database  # the SQLite engine, for the parts not yet moved behind the store
     metrics: Metrics
     registry: Registry
     pipeline: Pipeline
     endpoints: EndpointCache
+    endpoint_admin: EndpointAdmin
     steam: SteamClient
     budget: DatabaseBudget
     playtime: PlaytimeService
@@ -61,8 +65,8 @@ class Core:
     @classmethod
     async def start(cls, config: Config, clock: Clock | None = None) -> Core:
         clock = clock or SystemClock()
-        db = Database(config.database.path)
-        await db.open()
+        store: SqliteStore = await open_store(config.database.path)
+        db = store.engine
         try:
             metrics = Metrics()
             registry = Registry().discover()
@@ -70,8 +74,9 @@ class Core:
             pipeline = Pipeline(
                 db, registry, clock, metrics, milestone_hours=config.general.milestone_hours
             )
-            endpoints = EndpointCache(db, clock)
+            endpoints = EndpointCache(store, clock)
             await endpoints.start()
+            endpoint_admin = EndpointAdmin(store, clock)
             budget = DatabaseBudget(db, clock, config.steam.daily_call_limit)
             steam = SteamClient(
                 config.steam.api_key,
@@ -107,16 +112,18 @@ class Core:
             )
             playtime.on_events = wake_feed
         except BaseException:
-            await db.close()
+            await store.close()
             raise
         core = cls(
             config,
             clock,
+            store,
             db,
             metrics,
             registry,
             pipeline,
             endpoints,
+            endpoint_admin,
             steam,
             budget,
             playtime,
@@ -148,7 +155,7 @@ class Core:
             await self.playtime.close()
             await self.steam.aclose()
         finally:
-            await self.db.close()
+            await self.store.close()
 
     async def confirm_link(self, endpoint: Endpoint, raw: dict[str, Any]) -> ConfirmStatus:
         now = self.clock.now()
@@ -172,7 +179,7 @@ class Core:
         """Record last use (at most once a minute per endpoint; never delays the reply)."""
         if not self.endpoints.should_touch(endpoint):
             return
-        task = asyncio.create_task(self.db.write(touch_op(endpoint.id, self.clock.now())))
+        task = asyncio.create_task(self.store.endpoints.touch(endpoint.id, self.clock.now()))
         self._background.add(task)
         task.add_done_callback(self._touched)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import discord
@@ -11,15 +10,7 @@ from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import code
-from bot.services.endpoint_admin import (
-    Endpoint,
-    EndpointError,
-    create_endpoint,
-    disable_endpoint,
-    find_by_path,
-    list_endpoints,
-    rotate_endpoint,
-)
+from bot.services.endpoint_admin import EndpointError, UnknownEndpoint
 from cogs import _strings as strings
 
 KINDS = [
@@ -27,17 +18,6 @@ KINDS = [
     app_commands.Choice(name="minecraft", value="minecraft"),
     app_commands.Choice(name="custom", value="custom"),
 ]
-
-
-def _own(conn: sqlite3.Connection, guild_id: int, path: str) -> Endpoint:
-    """The endpoint with this path if it belongs to the guild; another guild's looks unknown."""
-    try:
-        endpoint = find_by_path(conn, path)
-    except EndpointError:
-        raise UserError(strings.WEBHOOK_UNKNOWN) from None
-    if endpoint.guild_id != guild_id:
-        raise UserError(strings.WEBHOOK_UNKNOWN)
-    return endpoint
 
 
 @app_commands.guild_only()
@@ -75,22 +55,12 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
     ) -> None:
         guild_id = self._guild(interaction)
         base = self._base_url()
-        now = self.core.clock.now()
-
-        def op(conn: sqlite3.Connection) -> Endpoint:
-            try:
-                return create_endpoint(
-                    conn,
-                    kind=kind.value,
-                    guild_id=guild_id,
-                    now=now,
-                    secret=secret,
-                    game_id=game_id,
-                )
-            except EndpointError as exc:
-                raise UserError(str(exc)) from None
-
-        endpoint = await self.core.db.write(op)
+        try:
+            endpoint = await self.core.endpoint_admin.create(
+                kind=kind.value, guild_id=guild_id, secret=secret, game_id=game_id
+            )
+        except EndpointError as exc:
+            raise UserError(str(exc)) from None
         await self.core.endpoints.refresh()
         labels = (
             ["BattleMetrics", "get-playtime"] if endpoint.kind == "playtime" else [endpoint.kind]
@@ -108,7 +78,7 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
     @app_commands.command(name="list", description=strings.WEBHOOK_LIST)
     async def list(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild(interaction)
-        endpoints = await self.core.db.read(lambda c: list_endpoints(c, guild_id))
+        endpoints = await self.core.endpoint_admin.list(guild_id)
         if not endpoints:
             await reply(interaction, strings.WEBHOOK_NONE)
             return
@@ -128,19 +98,15 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
     @app_commands.describe(path=strings.WEBHOOK_PATH_ARG)
     async def rotate(self, interaction: discord.Interaction, path: str) -> None:
         guild_id = self._guild(interaction)
-        now = self.core.clock.now()
         grace = timedelta(hours=self.core.config.webhooks.rotate_grace_hours)
-
-        def op(conn: sqlite3.Connection) -> Endpoint:
-            _own(conn, guild_id, path)
-            try:
-                return rotate_endpoint(conn, path, now=now, grace=grace)
-            except EndpointError as exc:
-                raise UserError(str(exc)) from None
-
-        endpoint = await self.core.db.write(op)
+        try:
+            endpoint = await self.core.endpoint_admin.rotate(path, grace=grace, guild_id=guild_id)
+        except UnknownEndpoint:  # another server's endpoint reads as unknown too
+            raise UserError(strings.WEBHOOK_UNKNOWN) from None
+        except EndpointError as exc:
+            raise UserError(str(exc)) from None
         await self.core.endpoints.refresh()
-        until = endpoint.previous_secret_expires_at or now
+        until = endpoint.previous_secret_expires_at or self.core.clock.now()
         await reply(
             interaction,
             strings.WEBHOOK_ROTATED.format(
@@ -154,13 +120,10 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
     @app_commands.describe(path=strings.WEBHOOK_PATH_ARG)
     async def disable(self, interaction: discord.Interaction, path: str) -> None:
         guild_id = self._guild(interaction)
-        now = self.core.clock.now()
-
-        def op(conn: sqlite3.Connection) -> None:
-            _own(conn, guild_id, path)
-            disable_endpoint(conn, path, now=now)
-
-        await self.core.db.write(op)
+        try:
+            await self.core.endpoint_admin.disable(path, guild_id=guild_id)
+        except UnknownEndpoint:
+            raise UserError(strings.WEBHOOK_UNKNOWN) from None
         await self.core.endpoints.refresh()
         await reply(interaction, strings.WEBHOOK_DISABLED.format(path=code(path)))
 
@@ -172,7 +135,7 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         if interaction.guild_id is None:
             return []
         guild_id = interaction.guild_id
-        endpoints = await self.core.db.read(lambda c: list_endpoints(c, guild_id))
+        endpoints = await self.core.endpoint_admin.list(guild_id)
         return [
             app_commands.Choice(name=f"{e.kind} · {e.path[:12]}…", value=e.path)
             for e in endpoints

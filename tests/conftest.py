@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.clock import ManualClock
 from bot.config import Config, parse_config
 from bot.core import Core
-from bot.services.endpoint_admin import Endpoint, create_endpoint
+from bot.storage import Endpoint
 from web.app import create_app
 from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
 
@@ -81,9 +81,7 @@ MakeEndpoint = Callable[..., Any]
 @pytest.fixture
 def make_endpoint(core: Core, clock: ManualClock) -> MakeEndpoint:
     async def make(kind: str = "playtime", guild_id: int = GUILD, **options: Any) -> Endpoint:
-        endpoint = await core.db.write(
-            lambda c: create_endpoint(c, kind=kind, guild_id=guild_id, now=clock.now(), **options)
-        )
+        endpoint = await core.endpoint_admin.create(kind=kind, guild_id=guild_id, **options)
         await core.endpoints.refresh()
         return endpoint
 

@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestClient
 
 from bot.core import Core
 from bot.gateway.client import Questlog
-from bot.services.endpoint_admin import create_endpoint
 from tests.conftest import GUILD, sha_headers
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
@@ -150,9 +149,7 @@ async def test_minecraft_code_confirmed_in_game(
     text = await run(bot, discord_api, "link", "minecraft")
     code = text.split("**")[1]
     assert len(code) == 8
-    endpoint = await core.db.write(
-        lambda c: create_endpoint(c, kind="minecraft", guild_id=GUILD, now=core.clock.now())
-    )
+    endpoint = await core.endpoint_admin.create(kind="minecraft", guild_id=GUILD)
     await core.endpoints.refresh()
     body = json.dumps(
         {"type": "link.confirm", "player_uuid": UUID, "player_name": "Notch", "code": code}

@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.gateway.client import Questlog
-from bot.services.endpoint_admin import create_endpoint, list_endpoints
 from tests.conftest import GUILD, OTHER_GUILD, bm_headers, iso_ms
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
@@ -55,7 +54,7 @@ async def test_create_shows_urls_and_secret_once_and_the_endpoint_works(
     [answer] = answers(discord_api, create)
     assert answer["data"]["flags"] & 64  # ephemeral
     text = answer["data"]["content"]
-    [endpoint] = await core.db.read(lambda c: list_endpoints(c, GUILD))
+    [endpoint] = await core.endpoint_admin.list(GUILD)
     assert f"{PUBLIC}/set-playtime/bm/{endpoint.path}/" in text
     assert text.index("set-playtime") < text.index("get-playtime")
     assert "bm-shared-secret" in text and endpoint.game_id == 393380
@@ -76,15 +75,11 @@ async def test_create_shows_urls_and_secret_once_and_the_endpoint_works(
 async def test_rotate_and_disable(
     bot: Questlog, core: Core, clock: ManualClock, client: TestClient, discord_api: FakeDiscord
 ) -> None:
-    endpoint = await core.db.write(
-        lambda c: create_endpoint(
-            c, kind="custom", guild_id=GUILD, now=clock.now(), secret="old-secret"
-        )
-    )
+    endpoint = await core.endpoint_admin.create(kind="custom", guild_id=GUILD, secret="old-secret")
     rotate = webhook(bot, "rotate", path=endpoint.path)
     await run_command(bot, rotate)
     text = answer_text(discord_api, rotate)
-    [current] = await core.db.read(lambda c: list_endpoints(c, GUILD))
+    [current] = await core.endpoint_admin.list(GUILD)
     assert current.secret in text and current.secret != "old-secret"
     disable = webhook(bot, "disable", path=endpoint.path)
     await run_command(bot, disable)
@@ -104,21 +99,15 @@ async def test_rotate_and_disable(
 async def test_another_servers_endpoint_is_invisible(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    theirs = await core.db.write(
-        lambda c: create_endpoint(
-            c, kind="custom", guild_id=OTHER_GUILD, now=clock.now(), secret="theirs"
-        )
-    )
+    theirs = await core.endpoint_admin.create(kind="custom", guild_id=OTHER_GUILD, secret="theirs")
     for command in ("rotate", "disable"):
         interaction = webhook(bot, command, path=theirs.path)
         await run_command(bot, interaction)
         assert "no such endpoint" in answer_text(discord_api, interaction)
-    [unchanged] = await core.db.read(lambda c: list_endpoints(c, OTHER_GUILD))
+    [unchanged] = await core.endpoint_admin.list(OTHER_GUILD)
     assert (unchanged.secret, unchanged.disabled) == ("theirs", False)
     cog = bot.get_cog("Webhooks")
-    mine = await core.db.write(
-        lambda c: create_endpoint(c, kind="custom", guild_id=GUILD, now=clock.now())
-    )
+    mine = await core.endpoint_admin.create(kind="custom", guild_id=GUILD)
     choices = await cog._paths(webhook(bot, "rotate"), "")
     assert [c.value for c in choices] == [mine.path]
 
@@ -138,7 +127,7 @@ async def test_without_public_url_it_says_how_to_set_it(
         create = webhook(bot, "create", kind="custom")
         await run_command(bot, create)
         assert "public_url" in answer_text(discord_api, create)
-        assert await core.db.read(lambda c: list_endpoints(c, GUILD)) == []
+        assert await core.endpoint_admin.list(GUILD) == []
     finally:
         await bot.close()
         await core.stop()

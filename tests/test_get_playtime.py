@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.clock import ManualClock
 from bot.config import parse_config
 from bot.core import Core
-from bot.services.endpoint_admin import Endpoint
+from bot.storage import Endpoint
 from tests.conftest import (
     GUILD,
     OTHER_GUILD,
@@ -180,11 +180,7 @@ async def test_bad_key_is_reported_and_not_cached(
     )
     core = await Core.start(config, clock)
     try:
-        from bot.services.endpoint_admin import create_endpoint
-
-        endpoint = await core.db.write(
-            lambda c: create_endpoint(c, kind="playtime", guild_id=GUILD, now=clock.now())
-        )
+        endpoint = await core.endpoint_admin.create(kind="playtime", guild_id=GUILD)
         await core.endpoints.refresh()
         async with TestClient(TestServer(create_app(core))) as client:
             [first] = await ask(client, endpoint, [MODERN_ID])
@@ -198,7 +194,6 @@ async def test_bad_key_is_reported_and_not_cached(
 async def test_daily_budget_is_persisted_across_restarts(
     tmp_path: Path, steam: FakeSteam, clock: ManualClock
 ) -> None:
-    from bot.services.endpoint_admin import create_endpoint
 
     data = {
         "database": {"path": str(tmp_path / "q.sqlite3")},
@@ -206,9 +201,7 @@ async def test_daily_budget_is_persisted_across_restarts(
     }
     core = await Core.start(parse_config(data, env={}), clock)
     try:
-        endpoint = await core.db.write(
-            lambda c: create_endpoint(c, kind="playtime", guild_id=GUILD, now=clock.now())
-        )
+        endpoint = await core.endpoint_admin.create(kind="playtime", guild_id=GUILD)
         await core.endpoints.refresh()
         async with TestClient(TestServer(create_app(core))) as client:
             answer = await ask(client, endpoint, [MODERN_ID, ROBIN_ID])

@@ -14,7 +14,6 @@ from aiohttp.test_utils import TestClient
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.services.accounts import create_link_code
-from bot.services.endpoint_admin import disable_endpoint, rotate_endpoint
 from tests.conftest import GUILD, MakeEndpoint, bm_headers, hex_headers, iso_ms, sha_headers
 
 SID = "76561198000000001"
@@ -183,7 +182,7 @@ async def test_404_unknown_disabled_and_wrong_kind_look_the_same(
     playtime = await make_endpoint("playtime")
     minecraft = await make_endpoint("minecraft")
     disabled = await make_endpoint("playtime")
-    await core.db.write(lambda c: disable_endpoint(c, disabled.path, now=clock.now()))
+    await core.endpoint_admin.disable(disabled.path)
     await core.endpoints.refresh()
     bodies = []
     for url in (
@@ -246,18 +245,13 @@ async def test_429_per_endpoint_before_signature(
     from aiohttp.test_utils import TestServer
 
     from bot.config import parse_config
-    from bot.services.endpoint_admin import create_endpoint
     from web.app import create_app
 
     config_data["database"] = {"path": str(tmp_path / "q.sqlite3")}
     core = await Core.start(parse_config(config_data, env={}), clock)
     try:
-        a = await core.db.write(
-            lambda c: create_endpoint(c, kind="custom", guild_id=GUILD, now=clock.now())
-        )
-        b = await core.db.write(
-            lambda c: create_endpoint(c, kind="custom", guild_id=GUILD, now=clock.now())
-        )
+        a = await core.endpoint_admin.create(kind="custom", guild_id=GUILD)
+        b = await core.endpoint_admin.create(kind="custom", guild_id=GUILD)
         await core.endpoints.refresh()
         async with TestClient(TestServer(create_app(core))) as client:
             codes = [
@@ -481,10 +475,8 @@ async def test_rotation_keeps_old_secret_for_the_grace_period(
     client: TestClient, core: Core, clock: ManualClock, make_endpoint: MakeEndpoint
 ) -> None:
     endpoint = await make_endpoint("playtime", secret="old-secret")
-    rotated = await core.db.write(
-        lambda c: rotate_endpoint(
-            c, endpoint.path, now=clock.now(), grace=timedelta(hours=24), secret="new-secret"
-        )
+    rotated = await core.endpoint_admin.rotate(
+        endpoint.path, grace=timedelta(hours=24), secret="new-secret"
     )
     await core.endpoints.refresh()
     assert (
@@ -505,12 +497,9 @@ async def test_rotation_keeps_old_secret_for_the_grace_period(
 async def test_endpoint_changes_reach_the_server_within_a_second(
     client: TestClient, core: Core, clock: ManualClock
 ) -> None:
-    from bot.services.endpoint_admin import create_endpoint
 
     # Written straight to the database (as the CLI does from its own process), no manual refresh.
-    endpoint = await core.db.write(
-        lambda c: create_endpoint(c, kind="custom", guild_id=GUILD, now=clock.now())
-    )
+    endpoint = await core.endpoint_admin.create(kind="custom", guild_id=GUILD)
     body = b'{"event_type": "x", "title": "hello"}'
 
     async def status() -> int:
@@ -532,7 +521,7 @@ async def test_endpoint_changes_reach_the_server_within_a_second(
         raise AssertionError(f"endpoint change not visible within 1 s (wanted {expected})")
 
     await wait_for(200)
-    await core.db.write(lambda c: disable_endpoint(c, endpoint.path, now=clock.now()))
+    await core.endpoint_admin.disable(endpoint.path)
     await wait_for(404)
 
 
@@ -697,6 +686,20 @@ async def test_healthz(client: TestClient) -> None:
     data = await response.json()
     assert (
         data["database"] == "ok" and data["discord"] == "disabled" and data["webhooks"] == "serving"
+    )
+
+
+async def test_healthz_asks_the_store_and_says_when_it_is_unreachable(
+    client: TestClient, core: Core
+) -> None:
+    await core.store.close()  # the database went away under the running server
+    response = await client.get("/healthz")
+    assert response.status == 503
+    data = await response.json()
+    assert (data["status"], data["database"], data["webhooks"]) == (
+        "degraded",
+        "unavailable",
+        "serving",
     )
 
 

@@ -22,10 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.core import Core
-from bot.ingest.pipeline import IgnoredDelivery, SchemaError, WebhookContext
-from bot.services.endpoint_admin import Endpoint
+from bot.ingest import Endpoint, IgnoredDelivery, SchemaError, StorageError, WebhookContext
 from bot.services.get_playtime import parse_query
-from bot.storage.engine import StorageError
 from web.jsonbody import MalformedJson, parse_json
 from web.ratelimit import RateLimiter
 from web.signatures import (
@@ -410,11 +408,12 @@ async def healthz(request: web.Request, svc: Services) -> web.Response:
     _get_only(request)
     core = svc.core
     try:
-        await asyncio.wait_for(core.db.read(lambda c: c.execute("SELECT 1").fetchone()), timeout=2)
-        database = "ok"
-    except Exception as exc:
-        log.warning("health check: database not reachable: %s", exc)
-        database = "unavailable"
+        reachable = await asyncio.wait_for(core.store.ping(), timeout=2)
+    except TimeoutError:
+        reachable = False
+    if not reachable:
+        log.warning("health check: the database is not reachable")
+    database = "ok" if reachable else "unavailable"
     body = {
         "status": "ok" if database == "ok" else "degraded",
         "webhooks": "serving",

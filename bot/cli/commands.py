@@ -11,11 +11,9 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import sqlite3
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,17 +22,9 @@ from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, load_config
 from bot.feed.poster import feed_paused_channels
-from bot.services.endpoint_admin import (
-    KINDS,
-    Endpoint,
-    EndpointError,
-    create_endpoint,
-    disable_endpoint,
-    list_endpoints,
-    path_warnings,
-    rotate_endpoint,
-)
+from bot.services.endpoint_admin import KINDS, EndpointAdmin, EndpointError, path_warnings
 from bot.steam_sync.sync import make_plan
+from bot.storage import Endpoint, StorageError, Store, open_store
 from bot.storage.engine import apply_migrations, connect_sync, latest_schema_version
 
 T = TypeVar("T")
@@ -236,24 +226,32 @@ def _warn_base_url(config: Config) -> None:
         )
 
 
+def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store (migrating it), run ``work`` on it, close it."""
+
+    async def run() -> T:
+        store = await open_store(config.database.path)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
-    now = SystemClock().now()
-    conn = _open_db(config)
-    try:
-        base = config.web.base_url()
+    base = config.web.base_url()
+
+    async def work(store: Store) -> None:
+        admin = EndpointAdmin(store, SystemClock())
         if args.action == "create":
-            endpoint = _transaction(
-                conn,
-                lambda c: create_endpoint(
-                    c,
-                    kind=args.kind,
-                    guild_id=args.guild,
-                    now=now,
-                    secret=args.secret,
-                    read_secret=args.read_secret,
-                    game_id=args.game_id,
-                    path=args.path,
-                ),
+            endpoint = await admin.create(
+                kind=args.kind,
+                guild_id=args.guild,
+                secret=args.secret,
+                read_secret=args.read_secret,
+                game_id=args.game_id,
+                path=args.path,
             )
             for warning in path_warnings(endpoint.path) if args.path else []:
                 print(f"warning: {warning}", file=sys.stderr)
@@ -263,7 +261,7 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
             else:
                 _print_endpoint(endpoint, base)
         elif args.action == "list":
-            endpoints = list_endpoints(conn, args.guild)
+            endpoints = await admin.list(args.guild)
             if args.json:
                 print(json.dumps([_endpoint_json(e, base, with_secret=False) for e in endpoints]))
             elif not endpoints:
@@ -286,16 +284,8 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
             )
             if hours < 0:
                 raise CliError("--grace-hours must not be negative")
-            endpoint = _transaction(
-                conn,
-                lambda c: rotate_endpoint(
-                    c,
-                    args.path,
-                    now=now,
-                    grace=timedelta(hours=hours),
-                    secret=args.secret,
-                    read=args.read,
-                ),
+            endpoint = await admin.rotate(
+                args.path, grace=timedelta(hours=hours), secret=args.secret, read=args.read
             )
             if args.json:
                 print(json.dumps(_endpoint_json(endpoint, base, with_secret=True)))
@@ -306,10 +296,10 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
                         f"The old secret stays valid until {to_iso(endpoint.previous_secret_expires_at)}."
                     )
         elif args.action == "disable":
-            endpoint = _transaction(conn, lambda c: disable_endpoint(c, args.path, now=now))
+            endpoint = await admin.disable(args.path)
             print(f"disabled {endpoint.path}: it now answers 404")
-    finally:
-        conn.close()
+
+    _with_store(config, work)
     return 0
 
 
@@ -411,21 +401,11 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     source = Path(config.database.path)
     if not source.exists():
         raise CliError(f"no database at {source}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    src = connect_sync(source, readonly=True)
-    fd, temp = tempfile.mkstemp(prefix=".questlog-backup-", dir=target.parent)
-    os.close(fd)
-    try:
-        dst = sqlite3.connect(temp)
-        try:
-            src.backup(dst)  # SQLite's online backup API: consistent while the server writes
-        finally:
-            dst.close()
-        os.replace(temp, target)
-    finally:
-        src.close()
-        if os.path.exists(temp):
-            os.unlink(temp)
+
+    async def work(store: Store) -> None:
+        await store.backup(target)
+
+    _with_store(config, work)
     print(f"backed up {source} to {target}")
     return 0
 
@@ -580,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, EndpointError) as exc:
         print(f"questlog: error: {exc}", file=sys.stderr)
         return 1
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, StorageError) as exc:
         print(f"questlog: database error: {exc}", file=sys.stderr)
         return 1
     parser.error(f"unknown command {args.command}")

@@ -1,1 +1,16 @@
-"""The one ingest path every source calls: dedupe, effects, normalize, milestones, feed."""
+"""The one ingest path every source calls: dedupe, effects, normalize, milestones, feed.
+
+What the web layer needs of the core's types is named here, so it depends on neither the
+connectors nor the storage package."""
+
+from bot.ingest.pipeline import IgnoredDelivery, IngestResult, SchemaError, WebhookContext
+from bot.storage import Endpoint, StorageError
+
+__all__ = [
+    "Endpoint",
+    "IgnoredDelivery",
+    "IngestResult",
+    "SchemaError",
+    "StorageError",
+    "WebhookContext",
+]

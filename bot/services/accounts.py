@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.clock import from_iso, to_iso
-from bot.services.endpoint_admin import ensure_guild
+from bot.storage.endpoints import ensure_guild
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed in game
 CODE_LENGTH = 8

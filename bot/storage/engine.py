@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -213,6 +215,13 @@ class Database:
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         return await self.read(lambda c: c.execute(sql, params).fetchone())
 
+    async def backup(self, target: Path) -> None:
+        """A consistent copy at ``target`` (SQLite's online backup API, on a thread of its own,
+        while the server writes); written to a temporary file and renamed into place."""
+        if self._writer is None:
+            raise StorageError("database is closed")
+        await asyncio.to_thread(backup_file, self.path, Path(target))
+
     async def run(self, fn: Op[T]) -> T:
         """Run ``fn(conn)`` on the writer connection's thread between batches (maintenance)."""
         if self._writer is None:
@@ -286,6 +295,25 @@ class Database:
                 )
             except sqlite3.Error as exc:  # busy or locked: the next round retries
                 log.debug("background checkpoint skipped: %s", exc)
+
+
+def backup_file(source: Path, target: Path) -> None:
+    """Copy the database at ``source`` to ``target`` consistently, even while it is written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = connect_sync(source, readonly=True)
+    fd, temp = tempfile.mkstemp(prefix=".questlog-backup-", dir=target.parent)
+    os.close(fd)
+    try:
+        dst = sqlite3.connect(temp)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+        os.replace(temp, target)
+    finally:
+        src.close()
+        if os.path.exists(temp):
+            os.unlink(temp)
 
 
 def _writer_settings(conn: sqlite3.Connection) -> None:

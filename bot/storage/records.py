@@ -1,0 +1,46 @@
+"""Records the store hands out: plain typed values, the same whatever the backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A webhook endpoint: an unguessable path with a kind, a guild, HMAC secrets, options."""
+
+    id: int
+    path: str
+    kind: str
+    guild_id: int
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    read_secret: str | None
+    game_id: int | None
+    created_at: datetime
+    last_used_at: datetime | None
+    disabled: bool
+
+    def write_secrets(self, now: datetime) -> list[str]:
+        """Secrets that may sign deliveries now: the current one, plus the previous one during
+        the grace period after a rotation."""
+        found = [self.secret]
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at
+            and now < self.previous_secret_expires_at
+        ):
+            found.append(self.previous_secret)
+        return found
+
+    def read_secrets(self, now: datetime) -> list[str]:
+        """Secrets accepted by get-playtime: the read secret when set, and the write secrets."""
+        return ([self.read_secret] if self.read_secret else []) + self.write_secrets(now)
+
+    def urls(self, base_url: str) -> list[str]:
+        base = base_url.rstrip("/")
+        if self.kind == "playtime":
+            return [f"{base}/set-playtime/bm/{self.path}/", f"{base}/get-playtime/{self.path}/"]
+        return [f"{base}/webhooks/{self.kind}/{self.path}"]

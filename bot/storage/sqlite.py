@@ -1,0 +1,34 @@
+"""The SQLite store: one database file, one group-committing writer (bot/storage/engine.py),
+and the parts grouped by what they store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.storage.endpoints import SqliteEndpoints
+from bot.storage.engine import Database
+
+
+class SqliteStore:
+    def __init__(self, engine: Database) -> None:
+        #: The engine, for the SQLite implementation and its tests only.
+        self.engine = engine
+        self.endpoints = SqliteEndpoints(engine)
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStore:
+        engine = Database(path)
+        await engine.open()
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+    async def ping(self) -> bool:
+        try:
+            return (await self.engine.fetchone("SELECT 1")) is not None
+        except Exception:
+            return False
+
+    async def backup(self, target: Path) -> None:
+        await self.engine.backup(target)
