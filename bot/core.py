@@ -15,7 +15,7 @@ from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
-from bot.services.accounts import ConfirmStatus, confirm_link_code
+from bot.services.accounts import AccountService, ConfirmStatus
 from bot.services.endpoint_admin import EndpointAdmin
 from bot.services.get_playtime import PlaytimeService
 from bot.steam_sync.budget import DatabaseBudget
@@ -54,6 +54,7 @@ class Core:
     pipeline: Pipeline
     endpoints: EndpointCache
     endpoint_admin: EndpointAdmin
+    accounts: AccountService
     steam: SteamClient
     budget: DatabaseBudget
     playtime: PlaytimeService
@@ -106,6 +107,7 @@ class Core:
                 on_event=wake_feed,
             )
             scheduler = Scheduler(registry, {"steam": steam_sync})
+            accounts = AccountService(store, steam, clock, scheduler.links_changed)
             tz, hours = config.general.tz, config.general.milestone_hours
             playtime.on_reading = lambda conn, sid, app, name, change, now: announce_growth(
                 conn, sid, app, name, change, now, tz, hours
@@ -124,6 +126,7 @@ class Core:
             pipeline,
             endpoints,
             endpoint_admin,
+            accounts,
             steam,
             budget,
             playtime,
@@ -158,20 +161,13 @@ class Core:
             await self.store.close()
 
     async def confirm_link(self, endpoint: Endpoint, raw: dict[str, Any]) -> ConfirmStatus:
-        now = self.clock.now()
-
-        def op(conn: sqlite3.Connection) -> ConfirmStatus:
-            return confirm_link_code(
-                conn,
-                guild_id=endpoint.guild_id,
-                source="minecraft",
-                code=raw["code"],
-                external_id=raw["player_uuid"],
-                display_name=raw.get("player_name"),
-                now=now,
-            )
-
-        status = await self.db.write(op)
+        status = await self.accounts.confirm_code(
+            guild_id=endpoint.guild_id,
+            source="minecraft",
+            code=raw["code"],
+            external_id=raw["player_uuid"],
+            display_name=raw.get("player_name"),
+        )
         self.metrics.inc("questlog_link_confirm_total", status=status)
         return status
 

@@ -10,23 +10,21 @@ from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
-from bot.services.accounts import (
-    LinkConflict,
-    LinkError,
-    create_link_code,
-    link_account,
-    links_of,
-    parse_steam_input,
-    unlink_accounts,
-)
+from bot.services.accounts import LinkConflict, LinkError, SteamAccount, SteamLookupError
 from cogs import _strings as strings
-from connectors.steam import NotConfigured, SteamError, VanityNotFound
 
 SOURCES = [
     app_commands.Choice(name="Steam", value="steam"),
     app_commands.Choice(name="Minecraft", value="minecraft"),
 ]
 LABELS = {"steam": "Steam", "minecraft": "Minecraft"}
+STEAM_PROBLEMS = {
+    "vanity_unknown": strings.STEAM_VANITY_UNKNOWN,
+    "not_a_profile": strings.STEAM_NOT_A_PROFILE,
+    "no_profile": strings.STEAM_NO_PROFILE,
+    "needs_id": strings.STEAM_NEEDS_ID,
+    "busy": strings.STEAM_BUSY,
+}
 
 
 def _guild(interaction: discord.Interaction) -> int:
@@ -40,33 +38,15 @@ class Linking(commands.Cog):
         self.bot = bot
         self.core = bot.core
 
-    async def _steam_account(self, text: str) -> tuple[str, str | None, str | None, bool]:
-        """(steam id, persona name, status, checked) for what the member typed."""
+    async def _steam_account(self, text: str) -> SteamAccount:
+        """The Steam account the member typed, or a UserError saying what is wrong with it."""
         try:
-            given = parse_steam_input(text)
+            return await self.core.accounts.steam_account(text)
+        except SteamLookupError as exc:
+            problem = STEAM_PROBLEMS[exc.problem]
+            raise UserError(problem.format(name=exc.value, steam_id=exc.value)) from None
         except LinkError as exc:
             raise UserError(str(exc)) from None
-        steam = self.core.steam
-        steam_id = given.steam_id
-        if steam_id is None:
-            assert given.vanity is not None
-            try:
-                steam_id = await steam.resolve_vanity(given.vanity)
-            except VanityNotFound:
-                raise UserError(strings.STEAM_VANITY_UNKNOWN.format(name=given.vanity)) from None
-            except NotConfigured:
-                raise UserError(strings.STEAM_NEEDS_ID) from None
-            except SteamError:
-                raise UserError(strings.STEAM_BUSY) from None
-            if not steam_id.startswith("7656119"):
-                raise UserError(strings.STEAM_NOT_A_PROFILE)
-        try:
-            summary = (await steam.get_player_summaries([steam_id])).get(steam_id)
-        except SteamError:  # not configured, busy, bad key: link without the check
-            return steam_id, None, None, False
-        if summary is None:
-            raise UserError(strings.STEAM_NO_PROFILE.format(steam_id=steam_id))
-        return steam_id, summary.persona_name, None if summary.public else "private_profile", True
 
     link = app_commands.Group(name="link", description=strings.LINK_GROUP, guild_only=True)
 
@@ -75,43 +55,32 @@ class Linking(commands.Cog):
     async def link_steam(self, interaction: discord.Interaction, profile: str) -> None:
         guild_id = _guild(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)  # Steam may be slow
-        steam_id, name, status, checked = await self._steam_account(profile)
-        now = self.core.clock.now()
+        account = await self._steam_account(profile)
         try:
-            await self.core.db.write(
-                lambda c: link_account(
-                    c,
-                    guild_id=guild_id,
-                    discord_user_id=interaction.user.id,
-                    source="steam",
-                    external_id=steam_id,
-                    now=now,
-                    display_name=name,
-                    status=status,
-                )
+            await self.core.accounts.link(
+                guild_id=guild_id,
+                discord_user_id=interaction.user.id,
+                source="steam",
+                external_id=account.steam_id,
+                display_name=account.name,
+                status=account.status,
             )
-            self.core.scheduler.links_changed("steam")
         except LinkConflict:
             raise UserError(strings.LINK_TAKEN) from None
-        text = strings.STEAM_LINKED.format(name=escape(name or steam_id), steam_id=steam_id)
-        if status == "private_profile":
+        text = strings.STEAM_LINKED.format(
+            name=escape(account.name or account.steam_id), steam_id=account.steam_id
+        )
+        if account.status == "private_profile":
             text += strings.STEAM_LINKED_PRIVATE
-        elif not checked:
+        elif not account.checked:
             text += strings.STEAM_LINKED_UNCHECKED
         await reply(interaction, text)
 
     @link.command(name="minecraft", description=strings.LINK_MINECRAFT)
     async def link_minecraft(self, interaction: discord.Interaction) -> None:
         guild_id = _guild(interaction)
-        now = self.core.clock.now()
-        code, _ = await self.core.db.write(
-            lambda c: create_link_code(
-                c,
-                guild_id=guild_id,
-                discord_user_id=interaction.user.id,
-                source="minecraft",
-                now=now,
-            )
+        code, _ = await self.core.accounts.new_code(
+            guild_id=guild_id, discord_user_id=interaction.user.id, source="minecraft"
         )
         await reply(interaction, strings.MINECRAFT_CODE.format(code=code))
 
@@ -123,12 +92,9 @@ class Linking(commands.Cog):
         self, interaction: discord.Interaction, source: app_commands.Choice[str]
     ) -> None:
         guild_id = _guild(interaction)
-        removed = await self.core.db.write(
-            lambda c: unlink_accounts(
-                c, guild_id=guild_id, discord_user_id=interaction.user.id, source=source.value
-            )
+        removed = await self.core.accounts.unlink(
+            guild_id=guild_id, discord_user_id=interaction.user.id, source=source.value
         )
-        self.core.scheduler.links_changed(source.value)
         template = strings.UNLINKED if removed else strings.NOTHING_TO_UNLINK
         await reply(interaction, template.format(source=LABELS[source.value]))
 
@@ -140,9 +106,7 @@ class Linking(commands.Cog):
     ) -> None:
         guild_id = _guild(interaction)
         target = member or interaction.user
-        found = await self.core.db.read(
-            lambda c: links_of(c, guild_id=guild_id, discord_user_id=target.id)
-        )
+        found = await self.core.accounts.links(guild_id, target.id)
         if not found:
             who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
             await reply(interaction, strings.NO_LINKS.format(who=who))
@@ -186,27 +150,22 @@ class Linking(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         name = status = None
         if source.value == "steam":
-            external_id, name, status, _checked = await self._steam_account(account)
+            found = await self._steam_account(account)
+            external_id, name, status = found.steam_id, found.name, found.status
         else:
             try:
                 external_id = str(uuid.UUID(account.strip()))
             except ValueError:
                 raise UserError(strings.BAD_MINECRAFT_UUID) from None
-        now = self.core.clock.now()
-        await self.core.db.write(
-            lambda c: link_account(
-                c,
-                guild_id=guild_id,
-                discord_user_id=member.id,
-                source=source.value,
-                external_id=external_id,
-                now=now,
-                display_name=name,
-                status=status,
-                reassign=True,
-            )
+        await self.core.accounts.link(
+            guild_id=guild_id,
+            discord_user_id=member.id,
+            source=source.value,
+            external_id=external_id,
+            display_name=name,
+            status=status,
+            reassign=True,
         )
-        self.core.scheduler.links_changed(source.value)
         await reply(
             interaction,
             strings.ADMIN_LINKED.format(
@@ -224,12 +183,9 @@ class Linking(commands.Cog):
         source: app_commands.Choice[str],
     ) -> None:
         guild_id = _guild(interaction)
-        removed = await self.core.db.write(
-            lambda c: unlink_accounts(
-                c, guild_id=guild_id, discord_user_id=member.id, source=source.value
-            )
+        removed = await self.core.accounts.unlink(
+            guild_id=guild_id, discord_user_id=member.id, source=source.value
         )
-        self.core.scheduler.links_changed(source.value)
         label = LABELS[source.value]
         if removed:
             await reply(

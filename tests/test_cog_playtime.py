@@ -13,7 +13,7 @@ from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.gateway.client import Questlog
 from bot.ingest.pipeline import add_playtime, record_playtime
-from bot.services.accounts import link_account
+from bot.storage.links import link_account
 from cogs.playtime import LeaderboardView
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord

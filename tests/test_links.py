@@ -4,14 +4,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.services.accounts import (
-    LinkConflict,
-    LinkError,
-    link_account,
-    links_of,
-    parse_steam_input,
-    unlink_accounts,
-)
+from bot.services.accounts import LinkConflict, LinkError, parse_steam_input
 from tests.conftest import GUILD, OTHER_GUILD
 
 SID = "76561198109613067"
@@ -44,16 +37,8 @@ def test_parse_steam_input_rejects(text: str) -> None:
 
 async def test_one_account_one_member_per_guild(core: Core, clock: ManualClock) -> None:
     def link(guild: int, user: int, **kw: object):
-        return core.db.write(
-            lambda c: link_account(
-                c,
-                guild_id=guild,
-                discord_user_id=user,
-                source="steam",
-                external_id=SID,
-                now=clock.now(),
-                **kw,
-            )
+        return core.accounts.link(
+            guild_id=guild, discord_user_id=user, source="steam", external_id=SID, **kw
         )
 
     await link(GUILD, 1)
@@ -63,10 +48,8 @@ async def test_one_account_one_member_per_guild(core: Core, clock: ManualClock) 
     assert info.value.owner_user_id == 1
     await link(OTHER_GUILD, 2)  # links are per guild
     await link(GUILD, 2, reassign=True)  # an admin moves it
-    assert await core.db.read(lambda c: links_of(c, guild_id=GUILD, discord_user_id=1)) == []
-    [moved] = await core.db.read(lambda c: links_of(c, guild_id=GUILD, discord_user_id=2))
+    assert await core.accounts.links(GUILD, 1) == []
+    [moved] = await core.accounts.links(GUILD, 2)
     assert (moved.external_id, moved.verified) == (SID, False)
-    removed = await core.db.write(
-        lambda c: unlink_accounts(c, guild_id=GUILD, discord_user_id=2, source="steam")
-    )
+    removed = await core.accounts.unlink(guild_id=GUILD, discord_user_id=2, source="steam")
     assert removed == 1

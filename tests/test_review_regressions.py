@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.feed.poster import FeedPoster
-from bot.services.accounts import create_link_code
 from tests.conftest import GUILD, MakeEndpoint, bm_headers, iso_ms, sha_headers
 from tests.process import cli, write_config
 from tests.test_feed import CHANNEL, MemoryDiscord, add_events, set_feed, statuses
@@ -101,11 +100,7 @@ async def test_custom_link_confirm_type_is_just_a_custom_event(
     client: TestClient, core: Core, clock: ManualClock, make_endpoint: MakeEndpoint
 ) -> None:
     endpoint = await make_endpoint("custom")
-    code, _ = await core.db.write(
-        lambda c: create_link_code(
-            c, guild_id=GUILD, discord_user_id=1, source="minecraft", now=clock.now()
-        )
-    )
+    code, _ = await core.accounts.new_code(guild_id=GUILD, discord_user_id=1, source="minecraft")
     for payload in (
         {"event_type": "x", "title": "t", "type": "link.confirm"},
         {

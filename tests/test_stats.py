@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.ingest.pipeline import add_playtime, record_playtime
-from bot.services.accounts import link_account
 from bot.services.leaderboards import (
     daily_hours,
     guild_games,
@@ -14,6 +13,7 @@ from bot.services.leaderboards import (
     member_totals,
     period_start,
 )
+from bot.storage.links import link_account
 from tests.conftest import GUILD, OTHER_GUILD
 
 ALICE, BOB, CAROL = 11, 22, 33

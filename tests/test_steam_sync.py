@@ -16,8 +16,8 @@ from discord.http import HTTPClient
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.services.accounts import link_account
 from bot.steam_sync.sync import BUDGET_SHARE, _enrol, _seen, _slot, make_plan
+from bot.storage.links import link_account
 from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.steam import MODERN_ID, PRIVATE_ID, SAPHYEL_ID, FakeSteam

@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.services.accounts import create_link_code
 from tests.conftest import GUILD, MakeEndpoint, bm_headers, hex_headers, iso_ms, sha_headers
 
 SID = "76561198000000001"
@@ -599,11 +598,7 @@ async def test_link_confirm_statuses(
     client: TestClient, core: Core, clock: ManualClock, make_endpoint: MakeEndpoint
 ) -> None:
     endpoint = await make_endpoint("minecraft")
-    code, _ = await core.db.write(
-        lambda c: create_link_code(
-            c, guild_id=GUILD, discord_user_id=4242, source="minecraft", now=clock.now()
-        )
-    )
+    code, _ = await core.accounts.new_code(guild_id=GUILD, discord_user_id=4242, source="minecraft")
     assert len(code) == 8
 
     async def confirm(value: str, uuid: str = UUID) -> Any:
@@ -628,11 +623,7 @@ async def test_link_confirm_statuses(
         "SELECT discord_user_id, external_id, verified, display_name FROM account_links"
     )
     assert tuple(link) == (4242, UUID, 1, "Notch")
-    late, _ = await core.db.write(
-        lambda c: create_link_code(
-            c, guild_id=GUILD, discord_user_id=5555, source="minecraft", now=clock.now()
-        )
-    )
+    late, _ = await core.accounts.new_code(guild_id=GUILD, discord_user_id=5555, source="minecraft")
     clock.advance(601)
     assert await confirm(late) == "expired_code"
 

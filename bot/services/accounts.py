@@ -1,92 +1,23 @@
-"""Account links and one-time link codes (``/link minecraft`` issues one, the game confirms it)."""
+"""Linked game accounts: /link, /unlink, /links, /admin link|unlink and the in-game
+confirmation of a /link minecraft code."""
 
 from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.clock import from_iso, to_iso
-from bot.storage.endpoints import ensure_guild
+from bot.clock import Clock
+from bot.storage import Store
+from bot.storage.records import AccountTaken, ConfirmStatus, Link
+from connectors.steam import NotConfigured, SteamClient, SteamError, VanityNotFound
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed in game
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=10)
-
-ConfirmStatus = Literal["linked", "unknown_code", "expired_code"]
-
-
-def create_link_code(
-    conn: sqlite3.Connection, *, guild_id: int, discord_user_id: int, source: str, now: datetime
-) -> tuple[str, datetime]:
-    """A fresh single-use code for the member; earlier unused codes of theirs stop working."""
-    ensure_guild(conn, guild_id, now)
-    conn.execute(
-        "DELETE FROM link_codes WHERE guild_id = ? AND discord_user_id = ? AND source = ?"
-        " AND used_at IS NULL",
-        (guild_id, discord_user_id, source),
-    )
-    expires = now + CODE_TTL
-    while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        try:
-            conn.execute(
-                "INSERT INTO link_codes (guild_id, code, discord_user_id, source, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (guild_id, code, discord_user_id, source, to_iso(now), to_iso(expires)),
-            )
-            return code, expires
-        except sqlite3.IntegrityError:
-            continue
-
-
-def confirm_link_code(
-    conn: sqlite3.Connection,
-    *,
-    guild_id: int,
-    source: str,
-    code: str,
-    external_id: str,
-    display_name: str | None,
-    now: datetime,
-) -> ConfirmStatus:
-    """Link ``external_id`` to the member who requested ``code``.
-
-    Typing the code in game proves control of the game account, so the link is verified and,
-    if another member of the guild held that account, it moves to the member who asked. A retry
-    of an already used code by the same player answers ``linked`` again."""
-    row = conn.execute(
-        "SELECT discord_user_id, expires_at, used_at, used_by FROM link_codes"
-        " WHERE guild_id = ? AND code = ? AND source = ?",
-        (guild_id, code.upper(), source),
-    ).fetchone()
-    if row is None:
-        return "unknown_code"
-    member, expires_at, used_at, used_by = row
-    if used_at is not None:
-        return "linked" if used_by == external_id else "unknown_code"
-    if from_iso(expires_at) <= now:
-        return "expired_code"
-    stamp = to_iso(now)
-    conn.execute(
-        "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
-        " verified, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
-        " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
-        " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
-        " verified = 1, updated_at = excluded.updated_at",
-        (guild_id, member, source, external_id, display_name, stamp, stamp),
-    )
-    conn.execute(
-        "UPDATE link_codes SET used_at = ?, used_by = ? WHERE guild_id = ? AND code = ?",
-        (stamp, external_id, guild_id, code.upper()),
-    )
-    return "linked"
-
-
-# --------------------------------------------------------------------------- linking accounts
 
 _STEAM_ID = re.compile(r"7656119[0-9]{10}", re.ASCII)
 _VANITY = re.compile(r"[A-Za-z0-9_-]{2,32}", re.ASCII)
@@ -94,6 +25,8 @@ _PROFILE_URL = re.compile(
     r"(?:https?://)?(?:www\.)?steamcommunity\.com/(profiles|id)/([^/?#\s]+)/?(?:[?#].*)?",
     re.IGNORECASE,
 )
+
+__all__ = ["ConfirmStatus", "Link"]
 
 
 class LinkError(Exception):
@@ -106,6 +39,18 @@ class LinkConflict(LinkError):
         self.owner_user_id = owner_user_id
 
 
+SteamProblem = Literal["vanity_unknown", "not_a_profile", "no_profile", "needs_id", "busy"]
+
+
+class SteamLookupError(LinkError):
+    """What the member typed does not lead to a Steam profile (``problem`` says why)."""
+
+    def __init__(self, problem: SteamProblem, value: str) -> None:
+        super().__init__(f"{problem}: {value}")
+        self.problem = problem
+        self.value = value
+
+
 @dataclass(frozen=True)
 class SteamInput:
     steam_id: str | None = None  # given directly
@@ -113,12 +58,11 @@ class SteamInput:
 
 
 @dataclass(frozen=True)
-class Link:
-    source: str
-    external_id: str
-    display_name: str | None
-    verified: bool
-    status: str | None
+class SteamAccount:
+    steam_id: str
+    name: str | None  # the persona name, when Steam was asked
+    status: str | None  # private_profile when its game details are private
+    checked: bool  # False when Steam could not be asked (the link is made unchecked)
 
 
 def parse_steam_input(text: str) -> SteamInput:
@@ -141,65 +85,123 @@ def parse_steam_input(text: str) -> SteamInput:
     )
 
 
-def link_account(
-    conn: sqlite3.Connection,
-    *,
-    guild_id: int,
-    discord_user_id: int,
-    source: str,
-    external_id: str,
-    now: datetime,
-    display_name: str | None = None,
-    verified: bool = False,
-    status: str | None = None,
-    reassign: bool = False,
-) -> Link:
-    """Link an external account to a member of the guild. An account linked to another member
-    is refused unless ``reassign`` (admins)."""
-    ensure_guild(conn, guild_id, now)
-    row = conn.execute(
-        "SELECT discord_user_id FROM account_links WHERE guild_id = ? AND source = ? AND external_id = ?",
-        (guild_id, source, external_id),
-    ).fetchone()
-    if row is not None and row[0] != discord_user_id and not reassign:
-        raise LinkConflict(
-            "That account is already linked to another member of this server.", row[0]
+class AccountService:
+    def __init__(
+        self,
+        store: Store,
+        steam: SteamClient,
+        clock: Clock,
+        on_links_changed: Callable[[str], None] = lambda source: None,
+    ) -> None:
+        self.store = store
+        self.steam = steam
+        self.clock = clock
+        self.on_links_changed = on_links_changed
+
+    async def steam_account(self, text: str) -> SteamAccount:
+        """The Steam account a member means (SteamID64, profile link or custom URL name),
+        checked with Steam when it can be asked."""
+        given = parse_steam_input(text)
+        steam_id = given.steam_id
+        if steam_id is None:
+            assert given.vanity is not None
+            try:
+                steam_id = await self.steam.resolve_vanity(given.vanity)
+            except VanityNotFound:
+                raise SteamLookupError("vanity_unknown", given.vanity) from None
+            except NotConfigured:
+                raise SteamLookupError("needs_id", given.vanity) from None
+            except SteamError:
+                raise SteamLookupError("busy", given.vanity) from None
+            if not steam_id.startswith("7656119"):
+                raise SteamLookupError("not_a_profile", given.vanity)
+        try:
+            summary = (await self.steam.get_player_summaries([steam_id])).get(steam_id)
+        except SteamError:  # not configured, busy, bad key: link without the check
+            return SteamAccount(steam_id, None, None, False)
+        if summary is None:
+            raise SteamLookupError("no_profile", steam_id)
+        status = None if summary.public else "private_profile"
+        return SteamAccount(steam_id, summary.persona_name, status, True)
+
+    async def link(
+        self,
+        *,
+        guild_id: int,
+        discord_user_id: int,
+        source: str,
+        external_id: str,
+        display_name: str | None = None,
+        status: str | None = None,
+        reassign: bool = False,
+    ) -> Link:
+        """Link the account to the member; one held by another member raises LinkConflict
+        unless ``reassign`` (admins move it)."""
+        try:
+            link = await self.store.links.link(
+                guild_id=guild_id,
+                discord_user_id=discord_user_id,
+                source=source,
+                external_id=external_id,
+                now=self.clock.now(),
+                display_name=display_name,
+                status=status,
+                reassign=reassign,
+            )
+        except AccountTaken as taken:
+            raise LinkConflict(
+                "That account is already linked to another member of this server.",
+                taken.owner_user_id,
+            ) from None
+        self.on_links_changed(source)
+        return link
+
+    async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int:
+        removed = await self.store.links.unlink(
+            guild_id=guild_id, discord_user_id=discord_user_id, source=source
         )
-    stamp = to_iso(now)
-    conn.execute(
-        "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
-        " verified, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
-        " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
-        " verified = excluded.verified, status = excluded.status, updated_at = excluded.updated_at",
-        (
-            guild_id,
-            discord_user_id,
-            source,
-            external_id,
-            display_name,
-            int(verified),
-            status,
-            stamp,
-            stamp,
-        ),
-    )
-    return Link(source, external_id, display_name, verified, status)
+        self.on_links_changed(source)
+        return removed
 
+    async def links(self, guild_id: int, discord_user_id: int) -> list[Link]:
+        return await self.store.links.for_member(guild_id, discord_user_id)
 
-def unlink_accounts(
-    conn: sqlite3.Connection, *, guild_id: int, discord_user_id: int, source: str
-) -> int:
-    return conn.execute(
-        "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = ?",
-        (guild_id, discord_user_id, source),
-    ).rowcount
+    async def new_code(
+        self, *, guild_id: int, discord_user_id: int, source: str
+    ) -> tuple[str, datetime]:
+        """A fresh single-use code for the member; earlier unused codes of theirs stop working."""
+        now = self.clock.now()
+        expires = now + CODE_TTL
+        while True:
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            if await self.store.links.add_code(
+                guild_id=guild_id,
+                discord_user_id=discord_user_id,
+                source=source,
+                code=code,
+                now=now,
+                expires=expires,
+            ):
+                return code, expires
 
-
-def links_of(conn: sqlite3.Connection, *, guild_id: int, discord_user_id: int) -> list[Link]:
-    rows = conn.execute(
-        "SELECT source, external_id, display_name, verified, status FROM account_links"
-        " WHERE guild_id = ? AND discord_user_id = ? ORDER BY source, external_id",
-        (guild_id, discord_user_id),
-    ).fetchall()
-    return [Link(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+    async def confirm_code(
+        self,
+        *,
+        guild_id: int,
+        source: str,
+        code: str,
+        external_id: str,
+        display_name: str | None,
+    ) -> ConfirmStatus:
+        """The game confirms a code its player typed: the account is linked, verified."""
+        status = await self.store.links.confirm_code(
+            guild_id=guild_id,
+            source=source,
+            code=code,
+            external_id=external_id,
+            display_name=display_name,
+            now=self.clock.now(),
+        )
+        if status == "linked":
+            self.on_links_changed(source)
+        return status

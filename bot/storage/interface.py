@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from bot.storage.records import Endpoint
+from bot.storage.records import ConfirmStatus, Endpoint, Link
 
 
 class EndpointStore(Protocol):
@@ -54,10 +54,67 @@ class EndpointStore(Protocol):
         ...
 
 
+class LinkStore(Protocol):
+    async def link(
+        self,
+        *,
+        guild_id: int,
+        discord_user_id: int,
+        source: str,
+        external_id: str,
+        now: datetime,
+        display_name: str | None = None,
+        verified: bool = False,
+        status: str | None = None,
+        reassign: bool = False,
+    ) -> Link:
+        """Link the game account to the member; raises AccountTaken when another member of the
+        guild holds it, unless ``reassign``."""
+        ...
+
+    async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int: ...
+
+    async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]: ...
+
+    async def steam_ids(
+        self, guild_id: int | None = None, discord_user_id: int | None = None
+    ) -> list[str]:
+        """The distinct linked SteamIDs (of a guild, of a member)."""
+        ...
+
+    async def add_code(
+        self,
+        *,
+        guild_id: int,
+        discord_user_id: int,
+        source: str,
+        code: str,
+        now: datetime,
+        expires: datetime,
+    ) -> bool:
+        """Store a single-use link code (the member's older unused ones end); False when the
+        code is taken in the guild."""
+        ...
+
+    async def confirm_code(
+        self,
+        *,
+        guild_id: int,
+        source: str,
+        code: str,
+        external_id: str,
+        display_name: str | None,
+        now: datetime,
+    ) -> ConfirmStatus: ...
+
+    async def count(self) -> int: ...
+
+
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
 
     endpoints: EndpointStore
+    links: LinkStore
 
     async def close(self) -> None: ...
 

@@ -4,6 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
+
+ConfirmStatus = Literal["linked", "unknown_code", "expired_code"]
+
+
+class AccountTaken(Exception):
+    """The game account is linked to another member of the guild."""
+
+    def __init__(self, owner_user_id: int) -> None:
+        super().__init__(f"linked to member {owner_user_id}")
+        self.owner_user_id = owner_user_id
+
+
+@dataclass(frozen=True)
+class Link:
+    """A member's linked game account in one guild."""
+
+    source: str
+    external_id: str
+    display_name: str | None
+    verified: bool
+    status: str | None  # e.g. private_profile (seen by the Steam sync)
 
 
 @dataclass(frozen=True)

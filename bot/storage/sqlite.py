@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database
+from bot.storage.links import SqliteLinks
 
 
 class SqliteStore:
@@ -14,6 +15,7 @@ class SqliteStore:
         #: The engine, for the SQLite implementation and its tests only.
         self.engine = engine
         self.endpoints = SqliteEndpoints(engine)
+        self.links = SqliteLinks(engine)
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:

@@ -1,0 +1,248 @@
+"""Linked accounts and one-time link codes in SQLite (``account_links``, ``link_codes``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from bot.clock import from_iso, to_iso
+from bot.storage.endpoints import ensure_guild
+from bot.storage.engine import Database
+from bot.storage.records import AccountTaken, ConfirmStatus, Link
+from connectors.base import LinkInfo
+
+
+def find_link(
+    conn: sqlite3.Connection, guild_id: int, source: str | None, external_id: str | None
+) -> LinkInfo | None:
+    """The member who linked this game account in the guild (inside a transaction)."""
+    if not source or not external_id:
+        return None
+    row = conn.execute(
+        "SELECT discord_user_id, external_id, display_name FROM account_links"
+        " WHERE guild_id = ? AND source = ? AND external_id = ?",
+        (guild_id, source, external_id),
+    ).fetchone()
+    return LinkInfo(row[0], row[1], row[2]) if row else None
+
+
+def link_account(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    discord_user_id: int,
+    source: str,
+    external_id: str,
+    now: datetime,
+    display_name: str | None = None,
+    verified: bool = False,
+    status: str | None = None,
+    reassign: bool = False,
+) -> Link:
+    """Link an external account to a member of the guild. An account linked to another member
+    raises AccountTaken unless ``reassign`` (admins)."""
+    ensure_guild(conn, guild_id, now)
+    row = conn.execute(
+        "SELECT discord_user_id FROM account_links WHERE guild_id = ? AND source = ? AND external_id = ?",
+        (guild_id, source, external_id),
+    ).fetchone()
+    if row is not None and row[0] != discord_user_id and not reassign:
+        raise AccountTaken(row[0])
+    stamp = to_iso(now)
+    conn.execute(
+        "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
+        " verified, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
+        " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
+        " verified = excluded.verified, status = excluded.status, updated_at = excluded.updated_at",
+        (guild_id, discord_user_id, source, external_id, display_name, int(verified), status,
+         stamp, stamp),
+    )  # fmt: skip
+    return Link(source, external_id, display_name, verified, status)
+
+
+def add_link_code(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    discord_user_id: int,
+    source: str,
+    code: str,
+    now: datetime,
+    expires: datetime,
+) -> bool:
+    """Store a single-use code for the member (their earlier unused codes stop working); False
+    when the code is taken in the guild."""
+    if conn.execute(
+        "SELECT 1 FROM link_codes WHERE guild_id = ? AND code = ?", (guild_id, code)
+    ).fetchone():
+        return False
+    ensure_guild(conn, guild_id, now)
+    conn.execute(
+        "DELETE FROM link_codes WHERE guild_id = ? AND discord_user_id = ? AND source = ?"
+        " AND used_at IS NULL",
+        (guild_id, discord_user_id, source),
+    )
+    conn.execute(
+        "INSERT INTO link_codes (guild_id, code, discord_user_id, source, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (guild_id, code, discord_user_id, source, to_iso(now), to_iso(expires)),
+    )
+    return True
+
+
+def confirm_link_code(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    source: str,
+    code: str,
+    external_id: str,
+    display_name: str | None,
+    now: datetime,
+) -> ConfirmStatus:
+    """Link ``external_id`` to the member who requested ``code``.
+
+    Typing the code in game proves control of the game account, so the link is verified and,
+    if another member of the guild held that account, it moves to the member who asked. A retry
+    of an already used code by the same player answers ``linked`` again."""
+    row = conn.execute(
+        "SELECT discord_user_id, expires_at, used_at, used_by FROM link_codes"
+        " WHERE guild_id = ? AND code = ? AND source = ?",
+        (guild_id, code.upper(), source),
+    ).fetchone()
+    if row is None:
+        return "unknown_code"
+    member, expires_at, used_at, used_by = row
+    if used_at is not None:
+        return "linked" if used_by == external_id else "unknown_code"
+    if from_iso(expires_at) <= now:
+        return "expired_code"
+    stamp = to_iso(now)
+    conn.execute(
+        "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
+        " verified, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
+        " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
+        " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
+        " verified = 1, updated_at = excluded.updated_at",
+        (guild_id, member, source, external_id, display_name, stamp, stamp),
+    )
+    conn.execute(
+        "UPDATE link_codes SET used_at = ?, used_by = ? WHERE guild_id = ? AND code = ?",
+        (stamp, external_id, guild_id, code.upper()),
+    )
+    return "linked"
+
+
+class SqliteLinks:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def link(
+        self,
+        *,
+        guild_id: int,
+        discord_user_id: int,
+        source: str,
+        external_id: str,
+        now: datetime,
+        display_name: str | None = None,
+        verified: bool = False,
+        status: str | None = None,
+        reassign: bool = False,
+    ) -> Link:
+        return await self._db.write(
+            lambda c: link_account(
+                c,
+                guild_id=guild_id,
+                discord_user_id=discord_user_id,
+                source=source,
+                external_id=external_id,
+                now=now,
+                display_name=display_name,
+                verified=verified,
+                status=status,
+                reassign=reassign,
+            )
+        )
+
+    async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int:
+        """Remove the member's links of that source; returns how many there were."""
+        return await self._db.write(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = ?",
+                    (guild_id, discord_user_id, source),
+                ).rowcount
+            )
+        )
+
+    async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]:
+        rows = await self._db.fetchall(
+            "SELECT source, external_id, display_name, verified, status FROM account_links"
+            " WHERE guild_id = ? AND discord_user_id = ? ORDER BY source, external_id",
+            (guild_id, discord_user_id),
+        )
+        return [Link(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    async def steam_ids(
+        self, guild_id: int | None = None, discord_user_id: int | None = None
+    ) -> list[str]:
+        """The distinct SteamIDs linked (in a guild, by a member)."""
+        sql = "SELECT DISTINCT external_id FROM account_links WHERE source = 'steam'"
+        params: list[int] = []
+        if guild_id is not None:
+            sql += " AND guild_id = ?"
+            params.append(guild_id)
+        if discord_user_id is not None:
+            sql += " AND discord_user_id = ?"
+            params.append(discord_user_id)
+        return [r[0] for r in await self._db.fetchall(sql, tuple(params))]
+
+    async def add_code(
+        self,
+        *,
+        guild_id: int,
+        discord_user_id: int,
+        source: str,
+        code: str,
+        now: datetime,
+        expires: datetime,
+    ) -> bool:
+        return await self._db.write(
+            lambda c: add_link_code(
+                c,
+                guild_id=guild_id,
+                discord_user_id=discord_user_id,
+                source=source,
+                code=code,
+                now=now,
+                expires=expires,
+            )
+        )
+
+    async def confirm_code(
+        self,
+        *,
+        guild_id: int,
+        source: str,
+        code: str,
+        external_id: str,
+        display_name: str | None,
+        now: datetime,
+    ) -> ConfirmStatus:
+        return await self._db.write(
+            lambda c: confirm_link_code(
+                c,
+                guild_id=guild_id,
+                source=source,
+                code=code,
+                external_id=external_id,
+                display_name=display_name,
+                now=now,
+            )
+        )
+
+    async def count(self) -> int:
+        row = await self._db.fetchone("SELECT count(*) FROM account_links")
+        return int(row[0]) if row else 0
