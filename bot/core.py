@@ -18,6 +18,7 @@ from bot.scheduler import Scheduler
 from bot.services.accounts import AccountService, ConfirmStatus
 from bot.services.endpoint_admin import EndpointAdmin
 from bot.services.get_playtime import PlaytimeService
+from bot.services.leaderboards import PlaytimeStats
 from bot.steam_sync.budget import DatabaseBudget
 from bot.steam_sync.sync import SteamSync, announce_growth
 from bot.storage import Endpoint, SqliteStore, Store, open_store
@@ -55,6 +56,7 @@ class Core:
     endpoints: EndpointCache
     endpoint_admin: EndpointAdmin
     accounts: AccountService
+    stats: PlaytimeStats
     steam: SteamClient
     budget: DatabaseBudget
     playtime: PlaytimeService
@@ -108,6 +110,7 @@ class Core:
             )
             scheduler = Scheduler(registry, {"steam": steam_sync})
             accounts = AccountService(store, steam, clock, scheduler.links_changed)
+            stats = PlaytimeStats(store, config.general.tz)
             tz, hours = config.general.tz, config.general.milestone_hours
             playtime.on_reading = lambda conn, sid, app, name, change, now: announce_growth(
                 conn, sid, app, name, change, now, tz, hours
@@ -127,6 +130,7 @@ class Core:
             endpoints,
             endpoint_admin,
             accounts,
+            stats,
             steam,
             budget,
             playtime,

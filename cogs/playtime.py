@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sqlite3
-from datetime import date, timedelta
+from datetime import date
 
 import discord
 from discord import app_commands
@@ -13,23 +12,12 @@ from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
-from bot.services.leaderboards import (
-    PERIODS,
-    Period,
-    daily_hours,
-    game_label,
-    game_names,
-    guild_games,
-    leaderboard,
-    member_totals,
-    period_start,
-)
+from bot.services.leaderboards import PERIODS, Period, game_label
 from cogs import _strings as strings
 from connectors.base import human_duration
 
 PAGE_SIZE = 10
 PERIOD_CHOICES = [app_commands.Choice(name=strings.PERIOD_NAMES[p], value=p) for p in PERIODS]
-CHART_DAYS_ALL = 90  # "all time" charts show the last 90 days
 
 
 def render_chart(days: list[tuple[date, float]], title: str) -> bytes:
@@ -104,13 +92,8 @@ class Playtime(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        guild_id = interaction.guild_id
-        games, names = await self.core.db.read(lambda c: (guild_games(c, guild_id), game_names(c)))
-        return [
-            app_commands.Choice(name=game_label(g, names)[:100], value=g)
-            for g in games
-            if current.lower() in game_label(g, names).lower()
-        ][:25]
+        games = await self.core.stats.games(interaction.guild_id, current)
+        return [app_commands.Choice(name=label[:100], value=game) for game, label in games]
 
     @playtime.command(name="show", description=strings.PLAYTIME_SHOW)
     @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, game=strings.PLAYTIME_GAME_ARG)
@@ -122,25 +105,19 @@ class Playtime(commands.Cog):
     ) -> None:
         guild_id = _guild(interaction)
         target = member or interaction.user
-        totals, names, private = await self.core.db.read(
-            lambda c: (
-                member_totals(c, guild_id, target.id, game),
-                game_names(c),
-                _steam_private(c, guild_id, target.id),
-            )
-        )
-        hint = strings.STEAM_PRIVATE_HINT if private else ""
-        if not totals:
+        view = await self.core.stats.member(guild_id, target.id, game)
+        hint = strings.STEAM_PRIVATE_HINT if view.steam_private else ""
+        if not view.totals:
             who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
             await reply(interaction, strings.PLAYTIME_NONE.format(who=who) + hint)
             return
         lines = [
             strings.PLAYTIME_LINE.format(
-                game=escape(game_label(t.game_id, names)),
+                game=escape(game_label(t.game_id, view.names)),
                 source=strings.SOURCE_NAMES.get(t.source, t.source),
                 duration=human_duration(t.seconds),
             )
-            for t in totals[:25]
+            for t in view.totals[:25]
         ]
         embed = discord.Embed(
             title=strings.PLAYTIME_TITLE.format(name=escape(target.display_name)),
@@ -162,14 +139,9 @@ class Playtime(commands.Cog):
         await interaction.response.defer(thinking=True)  # rendering takes a moment
         target = member or interaction.user
         name: Period = period.value if period else "month"  # type: ignore[assignment]
-        tz = self.core.config.general.tz
         now = self.core.clock.now()
-        since = period_start(name, now, tz) or (now - timedelta(days=CHART_DAYS_ALL))
-        if name == "today":
-            since = since - timedelta(days=6)  # one bar is no chart: today and the six days before
-        days = await self.core.db.read(
-            lambda c: daily_hours(c, guild_id, target.id, since, now, tz)
-        )
+        since = self.core.stats.chart_window(name, now)
+        days = await self.core.stats.daily_hours(guild_id, target.id, since, now)
         title = strings.CHART_TITLE.format(
             name=target.display_name, period=strings.PERIOD_NAMES[name]
         )
@@ -194,11 +166,9 @@ class Playtime(commands.Cog):
     ) -> None:
         guild_id = _guild(interaction)
         name: Period = period.value if period else "all"  # type: ignore[assignment]
-        since = period_start(name, self.core.clock.now(), self.core.config.general.tz)
-        board, names = await self.core.db.read(
-            lambda c: (leaderboard(c, guild_id, game, since), game_names(c))
-        )
-        label, when = escape(game_label(game, names)), strings.PERIOD_NAMES[name]
+        result = await self.core.stats.leaderboard(guild_id, game, name, self.core.clock.now())
+        board = result.rows
+        label, when = escape(result.label), strings.PERIOD_NAMES[name]
         if not board:
             await reply(
                 interaction,
@@ -244,13 +214,3 @@ async def reply_embed(interaction: discord.Interaction, embed: discord.Embed) ->
 
 async def setup(bot: Questlog) -> None:
     await bot.add_cog(Playtime(bot))
-
-
-def _steam_private(conn: sqlite3.Connection, guild_id: int, user_id: int) -> bool:
-    """Whether the member's linked Steam account hides its game details (noticed by the sync)."""
-    row = conn.execute(
-        "SELECT 1 FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = 'steam'"
-        " AND status = 'private_profile'",
-        (guild_id, user_id),
-    ).fetchone()
-    return row is not None

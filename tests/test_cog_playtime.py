@@ -200,12 +200,12 @@ async def test_chart_is_a_png_of_the_samples(
 
 
 async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) -> None:
-    from bot.services.leaderboards import daily_hours, period_start
+    from bot.services.leaderboards import period_start
 
     await seed(core, clock)
-    tz = core.config.general.tz
-    since = period_start("month", clock.now(), tz)
-    days = await core.db.read(lambda c: daily_hours(c, GUILD, ALICE, since, clock.now(), tz))
+    since = period_start("month", clock.now(), core.config.general.tz)
+    assert since is not None
+    days = await core.stats.daily_hours(GUILD, ALICE, since, clock.now())
     assert {d.isoformat(): h for d, h in days if h} == {
         "2025-03-07": 1.0,
         "2025-03-10": 3.0,
@@ -217,7 +217,7 @@ async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) ->
 async def test_known_game_names_are_shown(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    from bot.services.leaderboards import remember_game_name
+    from bot.storage.playtime import remember_game_name
 
     await seed(core, clock)
     await core.db.write(lambda c: remember_game_name(c, "393380", "Squad", to_iso(clock.now())))

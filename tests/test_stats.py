@@ -6,13 +6,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.ingest.pipeline import add_playtime, record_playtime
-from bot.services.leaderboards import (
-    daily_hours,
-    guild_games,
-    leaderboard,
-    member_totals,
-    period_start,
-)
+from bot.services.leaderboards import PlaytimeStats, period_start
 from bot.storage.links import link_account
 from tests.conftest import GUILD, OTHER_GUILD
 
@@ -130,32 +124,30 @@ async def seed(core: Core, clock: ManualClock) -> None:
 
 async def test_member_totals_and_games(core: Core, clock: ManualClock) -> None:
     await seed(core, clock)
-    totals = await core.db.read(lambda c: member_totals(c, GUILD, ALICE))
+    totals = await core.store.stats.member_totals(GUILD, ALICE)
     assert [(t.game_id, t.source, t.seconds) for t in totals] == [
         ("393380", "steam", 36000),
         ("393380", "battlemetrics", 14400),
     ]
-    assert await core.db.read(lambda c: guild_games(c, GUILD)) == ["393380", "minecraft"]
+    assert await core.store.stats.guild_games(GUILD) == ["393380", "minecraft"]
 
 
 async def test_leaderboard_periods(core: Core, clock: ManualClock) -> None:
     await seed(core, clock)
     now = clock.now()
-    all_time = await core.db.read(lambda c: leaderboard(c, GUILD, "393380", None))
+    all_time = await core.store.stats.leaderboard(GUILD, "393380", None)
     assert all_time == [(ALICE, 36000), (BOB, 21600)]  # max of sources; other guild ignored
-    today = await core.db.read(
-        lambda c: leaderboard(c, GUILD, "393380", period_start("today", now, UTC_TZ))
-    )
+    today = await core.store.stats.leaderboard(GUILD, "393380", period_start("today", now, UTC_TZ))
     assert today == [
         (BOB, 14400),
         (ALICE, 3600),
     ]  # increases sampled today (first reports are baselines)
-    mc_week = await core.db.read(
-        lambda c: leaderboard(c, GUILD, "minecraft", period_start("week", now, UTC_TZ))
+    mc_week = await core.store.stats.leaderboard(
+        GUILD, "minecraft", period_start("week", now, UTC_TZ)
     )
     assert mc_week == [(CAROL, 1800)]  # Sunday's session is last week
-    mc_month = await core.db.read(
-        lambda c: leaderboard(c, GUILD, "minecraft", period_start("month", now, UTC_TZ))
+    mc_month = await core.store.stats.leaderboard(
+        GUILD, "minecraft", period_start("month", now, UTC_TZ)
     )
     assert mc_month == [(CAROL, 7200)]
 
@@ -172,10 +164,8 @@ def test_period_start_uses_the_community_time_zone() -> None:
 async def test_daily_hours_fill_every_day(core: Core, clock: ManualClock) -> None:
     await seed(core, clock)
     now = clock.now()
-    days = await core.db.read(
-        lambda c: daily_hours(
-            c, GUILD, CAROL, now - timedelta(days=3), now + timedelta(hours=1), UTC_TZ
-        )
+    days = await PlaytimeStats(core.store, UTC_TZ).daily_hours(
+        GUILD, CAROL, now - timedelta(days=3), now + timedelta(hours=1)
     )
     assert [(d.isoformat(), h) for d, h in days] == [
         ("2025-02-28", 0.0),

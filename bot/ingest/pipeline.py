@@ -20,6 +20,7 @@ from typing import Any, Literal
 from bot.clock import Clock, from_iso, to_iso
 from bot.metrics import Metrics
 from bot.storage.engine import Database
+from bot.storage.records import GLOBAL_SCOPE
 from connectors.base import (
     ActivityEvent,
     Connector,
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 # The web layer talks to the core only; these connector types are part of the core's interface.
 __all__ = ["IgnoredDelivery", "IngestResult", "Pipeline", "SchemaError", "WebhookContext"]
 
-GLOBAL_SCOPE = 0  # playtime scope of public per-SteamID data (Steam)
 DEFAULT_MILESTONE_HOURS = (10, 50, 100, 500, 1000)  # [general] milestone_hours
 # Where a player's playtime for a game may be known, besides the source reporting now: the
 # guild's own webhook sources and Steam's public value. A Steam ID is the same player in

@@ -20,9 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, to_iso
-from bot.ingest.pipeline import GLOBAL_SCOPE, PlaytimeChange, record_playtime
-from bot.services.leaderboards import remember_game_name
+from bot.ingest.pipeline import PlaytimeChange, record_playtime
 from bot.storage.engine import Database
+from bot.storage.playtime import remember_game_name
+from bot.storage.records import GLOBAL_SCOPE
 from connectors.base import SchemaError, expect_object, integer, steam_id
 from connectors.steam import SteamClient, SteamError
 

@@ -1,58 +1,29 @@
-"""Playtime views for members: totals, leaderboards and daily hours (read-only queries).
-
-A member's playtime comes from their linked accounts in the guild: Steam links read the global
-Steam totals and the guild's BattleMetrics totals; Minecraft links read the guild's Minecraft
-sessions. One game can have playtime from two sources (Steam counts everywhere, BattleMetrics
-one community's servers), so a member's figure for a game is the larger source, never the sum,
-which would count the same hours twice.
-"""
+"""Playtime views for members (/playtime show, /playtime chart, /leaderboard): totals,
+leaderboards by period and daily hours, in the community's time zone."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.clock import from_iso, to_iso
-from bot.ingest.pipeline import GLOBAL_SCOPE
+from bot.storage import Store
+from bot.storage.records import Total
 
 Period = Literal["today", "week", "month", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "all")
+CHART_DAYS_ALL = 90  # "all time" charts show the last 90 days
+GAMES_SHOWN = 25  # Discord shows at most 25 autocomplete choices
 
-# (link source, playtime source, scope): where a linked account's playtime lives
-_SOURCES = (
-    ("steam", "steam", "global"),
-    ("steam", "battlemetrics", "guild"),
-    ("minecraft", "minecraft", "guild"),
-)
-
-
-@dataclass(frozen=True)
-class Total:
-    game_id: str
-    source: str
-    seconds: int
+__all__ = ["PERIODS", "Period", "PlaytimeStats", "Total", "game_label", "period_start"]
 
 
 def game_label(game_id: str, names: dict[str, str] | None = None) -> str:
     if names and game_id in names:
         return names[game_id]
     return "Minecraft" if game_id == "minecraft" else f"Steam app {game_id}"
-
-
-def game_names(conn: sqlite3.Connection) -> dict[str, str]:
-    return {r[0]: r[1] for r in conn.execute("SELECT game_id, name FROM games").fetchall()}
-
-
-def remember_game_name(conn: sqlite3.Connection, game_id: str, name: str, now_text: str) -> None:
-    conn.execute(
-        "INSERT INTO games (game_id, name, updated_at) VALUES (?, ?, ?) ON CONFLICT (game_id) DO UPDATE"
-        " SET name = excluded.name, updated_at = excluded.updated_at",
-        (game_id, name[:200], now_text),
-    )
 
 
 def period_start(period: Period, now: datetime, tz: ZoneInfo) -> datetime | None:
@@ -69,115 +40,75 @@ def period_start(period: Period, now: datetime, tz: ZoneInfo) -> datetime | None
     return None
 
 
-def _playtime_keys(
-    conn: sqlite3.Connection, guild_id: int, user_id: int | None
-) -> list[tuple[int, str, int, str]]:
-    """(discord user, playtime source, scope, player id) for every source each of the guild's
-    links (one member's, or all) has playtime under."""
-    sql = "SELECT discord_user_id, source, external_id FROM account_links WHERE guild_id = ?"
-    params: tuple[int, ...] = (guild_id,)
-    if user_id is not None:
-        sql += " AND discord_user_id = ?"
-        params = (guild_id, user_id)
-    return [
-        (user, source, GLOBAL_SCOPE if scope == "global" else guild_id, external)
-        for user, link_source, external in conn.execute(sql, params).fetchall()
-        for wanted, source, scope in _SOURCES
-        if wanted == link_source
-    ]
+@dataclass(frozen=True)
+class MemberPlaytime:
+    totals: list[Total]
+    names: dict[str, str]  # game id -> name, where known
+    steam_private: bool  # the member's linked Steam account hides its game details
 
 
-def member_totals(
-    conn: sqlite3.Connection, guild_id: int, user_id: int, game_id: str | None = None
-) -> list[Total]:
-    totals: list[Total] = []
-    for _, source, scope_id, external in _playtime_keys(conn, guild_id, user_id):
-        sql = (
-            "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
-            " AND player_id = ? AND seconds IS NOT NULL"
+@dataclass(frozen=True)
+class Board:
+    rows: list[tuple[int, int]]  # (discord user, seconds), best first
+    label: str  # the game's name
+
+
+class PlaytimeStats:
+    def __init__(self, store: Store, tz: ZoneInfo) -> None:
+        self.store = store
+        self.tz = tz
+
+    async def member(
+        self, guild_id: int, user_id: int, game_id: str | None = None
+    ) -> MemberPlaytime:
+        return MemberPlaytime(
+            await self.store.stats.member_totals(guild_id, user_id, game_id),
+            await self.store.stats.game_names(),
+            await self.store.links.steam_private(guild_id, user_id),
         )
-        params: list[object] = [scope_id, source, external]
-        if game_id is not None:
-            sql += " AND game_id = ?"
-            params.append(game_id)
-        totals.extend(Total(r[0], source, r[1]) for r in conn.execute(sql, params).fetchall())
-    return sorted(totals, key=lambda t: (-t.seconds, t.game_id, t.source))
 
+    async def leaderboard(
+        self, guild_id: int, game_id: str, period: Period, now: datetime
+    ) -> Board:
+        since = period_start(period, now, self.tz)
+        rows = await self.store.stats.leaderboard(guild_id, game_id, since)
+        return Board(rows, game_label(game_id, await self.store.stats.game_names()))
 
-def guild_games(conn: sqlite3.Connection, guild_id: int) -> list[str]:
-    """Games with playtime in this guild (its own sources, and Steam for its linked players)."""
-    rows = conn.execute(
-        "SELECT DISTINCT game_id FROM playtime WHERE scope_guild_id = ?"
-        " UNION SELECT DISTINCT p.game_id FROM playtime p JOIN account_links l"
-        " ON l.source = 'steam' AND l.external_id = p.player_id AND l.guild_id = ?"
-        " WHERE p.scope_guild_id = 0 AND p.source = 'steam' AND p.seconds IS NOT NULL",
-        (guild_id, guild_id),
-    ).fetchall()
-    return sorted(r[0] for r in rows)
+    async def games(self, guild_id: int, typed: str) -> list[tuple[str, str]]:
+        """(game id, name) of the guild's games whose name contains what the member typed."""
+        games = await self.store.stats.guild_games(guild_id)
+        names = await self.store.stats.game_names()
+        labelled = [(g, game_label(g, names)) for g in games]
+        return [(g, label) for g, label in labelled if typed.lower() in label.lower()][:GAMES_SHOWN]
 
+    def chart_window(self, period: Period, now: datetime) -> datetime:
+        """Where a chart of the period starts: today and the six days before (one bar is no
+        chart), this week, this month, or the last 90 days for all time."""
+        since = period_start(period, now, self.tz) or (now - timedelta(days=CHART_DAYS_ALL))
+        return since - timedelta(days=6) if period == "today" else since
 
-def leaderboard(
-    conn: sqlite3.Connection, guild_id: int, game_id: str, since: datetime | None
-) -> list[tuple[int, int]]:
-    """(discord user, seconds) best first: all-time totals, or hours played since ``since``."""
-    per_member: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for user_id, source, scope_id, external in _playtime_keys(conn, guild_id, None):
-        if since is None:
-            row = conn.execute(
-                "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = ? AND player_id = ?"
-                " AND game_id = ? AND seconds IS NOT NULL",
-                (scope_id, source, external, game_id),
-            ).fetchone()
-            value = row[0] if row else 0
-        else:
-            row = conn.execute(
-                "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
-                " AND source = ? AND player_id = ? AND game_id = ? AND at >= ?",
-                (scope_id, source, external, game_id, to_iso(since)),
-            ).fetchone()
-            value = row[0]
-        per_member[user_id][source] += value
-    board = [
-        (user, max(sources.values()))
-        for user, sources in per_member.items()
-        if max(sources.values()) > 0
-    ]
-    return sorted(board, key=lambda item: (-item[1], item[0]))
-
-
-def daily_hours(
-    conn: sqlite3.Connection,
-    guild_id: int,
-    user_id: int,
-    since: datetime,
-    until: datetime,
-    tz: ZoneInfo,
-    game_id: str | None = None,
-) -> list[tuple[date, float]]:
-    """Hours played per local day from ``since`` to ``until`` (every day present, zeros
-    included); per day and game the larger source counts, as everywhere else."""
-    per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
-    for _, source, scope_id, external in _playtime_keys(conn, guild_id, user_id):
-        sql = (
-            "SELECT at, delta_seconds, game_id FROM playtime_samples WHERE scope_guild_id = ?"
-            " AND source = ? AND player_id = ? AND at >= ? AND at < ?"
-        )
-        params: list[object] = [scope_id, source, external, to_iso(since), to_iso(until)]
-        if game_id is not None:
-            sql += " AND game_id = ?"
-            params.append(game_id)
-        for at, delta, game in conn.execute(sql, params).fetchall():
-            per_day[from_iso(at).astimezone(tz).date()][(game, source)] += delta
-    first, last = (
-        since.astimezone(tz).date(),
-        (until - timedelta(microseconds=1)).astimezone(tz).date(),
-    )
-    days = []
-    day = first
-    while day <= last:
-        games: dict[str, int] = defaultdict(int)
-        for (game, _source), seconds in per_day.get(day, {}).items():
-            games[game] = max(games[game], seconds)
-        days.append((day, sum(games.values()) / 3600))
-        day += timedelta(days=1)
-    return days
+    async def daily_hours(
+        self,
+        guild_id: int,
+        user_id: int,
+        since: datetime,
+        until: datetime,
+        game_id: str | None = None,
+    ) -> list[tuple[date, float]]:
+        """Hours played per local day from ``since`` to ``until`` (every day present, zeros
+        included); per day and game the larger source counts, as everywhere else."""
+        per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+        for sample in await self.store.stats.samples(guild_id, user_id, since, until, game_id):
+            day = sample.at.astimezone(self.tz).date()
+            per_day[day][(sample.game_id, sample.source)] += sample.delta
+        first = since.astimezone(self.tz).date()
+        last = (until - timedelta(microseconds=1)).astimezone(self.tz).date()
+        days = []
+        day = first
+        while day <= last:
+            games: dict[str, int] = defaultdict(int)
+            for (game, _source), seconds in per_day.get(day, {}).items():
+                games[game] = max(games[game], seconds)
+            days.append((day, sum(games.values()) / 3600))
+            day += timedelta(days=1)
+        return days

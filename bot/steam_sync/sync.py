@@ -58,8 +58,8 @@ from bot.ingest.pipeline import (
     record_playtime,
 )
 from bot.metrics import Metrics
-from bot.services.leaderboards import remember_game_name
 from bot.storage.engine import Database
+from bot.storage.playtime import remember_game_name
 from bot.tasks import cancel_task
 from connectors.base import ActivityEvent, human_duration
 from connectors.steam import SteamClient

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from bot.storage.records import ConfirmStatus, Endpoint, Link
+from bot.storage.records import ConfirmStatus, Endpoint, Link, Sample, Total
 
 
 class EndpointStore(Protocol):
@@ -107,7 +107,38 @@ class LinkStore(Protocol):
         now: datetime,
     ) -> ConfirmStatus: ...
 
+    async def steam_private(self, guild_id: int, discord_user_id: int) -> bool:
+        """Whether the member's linked Steam account hides its game details."""
+        ...
+
     async def count(self) -> int: ...
+
+
+class StatsStore(Protocol):
+    """Read-only playtime queries; per member and game the larger source counts."""
+
+    async def member_totals(
+        self, guild_id: int, user_id: int, game_id: str | None = None
+    ) -> list[Total]: ...
+
+    async def leaderboard(
+        self, guild_id: int, game_id: str, since: datetime | None
+    ) -> list[tuple[int, int]]:
+        """(discord user, seconds), best first: all-time totals or played since ``since``."""
+        ...
+
+    async def samples(
+        self,
+        guild_id: int,
+        user_id: int,
+        since: datetime,
+        until: datetime,
+        game_id: str | None = None,
+    ) -> list[Sample]: ...
+
+    async def guild_games(self, guild_id: int) -> list[str]: ...
+
+    async def game_names(self) -> dict[str, str]: ...
 
 
 class Store(Protocol):
@@ -115,6 +146,7 @@ class Store(Protocol):
 
     endpoints: EndpointStore
     links: LinkStore
+    stats: StatsStore
 
     async def close(self) -> None: ...
 

@@ -243,6 +243,16 @@ class SqliteLinks:
             )
         )
 
+    async def steam_private(self, guild_id: int, discord_user_id: int) -> bool:
+        """Whether the member's linked Steam account hides its game details (noticed by the
+        sync)."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM account_links WHERE guild_id = ? AND discord_user_id = ?"
+            " AND source = 'steam' AND status = 'private_profile'",
+            (guild_id, discord_user_id),
+        )
+        return row is not None
+
     async def count(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM account_links")
         return int(row[0]) if row else 0

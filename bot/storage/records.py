@@ -8,6 +8,9 @@ from typing import Literal
 
 ConfirmStatus = Literal["linked", "unknown_code", "expired_code"]
 
+#: The playtime scope of public per-SteamID data (Steam); webhook sources store under their guild.
+GLOBAL_SCOPE = 0
+
 
 class AccountTaken(Exception):
     """The game account is linked to another member of the guild."""
@@ -66,3 +69,22 @@ class Endpoint:
         if self.kind == "playtime":
             return [f"{base}/set-playtime/bm/{self.path}/", f"{base}/get-playtime/{self.path}/"]
         return [f"{base}/webhooks/{self.kind}/{self.path}"]
+
+
+@dataclass(frozen=True)
+class Total:
+    """A member's stored playtime for one game from one source."""
+
+    game_id: str
+    source: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Playtime that grew: ``delta`` seconds of ``game_id`` from ``source``, measured at ``at``."""
+
+    at: datetime
+    source: str
+    game_id: str
+    delta: int

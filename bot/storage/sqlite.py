@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database
 from bot.storage.links import SqliteLinks
+from bot.storage.stats import SqliteStats
 
 
 class SqliteStore:
@@ -16,6 +17,7 @@ class SqliteStore:
         self.engine = engine
         self.endpoints = SqliteEndpoints(engine)
         self.links = SqliteLinks(engine)
+        self.stats = SqliteStats(engine)
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
