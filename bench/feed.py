@@ -75,7 +75,7 @@ async def run(events: int, channels: int, limit_seconds: float) -> int:
                         WebhookContext(received_at=core.clock.now()),
                     )
                     await core.pipeline.ingest("custom", guild_ids[n % channels], raw)
-                poster = FeedPoster(core.db, core.clock, DiscordSender(http), poll_seconds=0.5)
+                poster = FeedPoster(core.store, core.clock, DiscordSender(http), poll_seconds=0.5)
                 core.pipeline.on_event = poster.wake
                 started = time.monotonic()
                 await poster.start()
@@ -183,7 +183,7 @@ async def fairness(busy_channels: int, backlog: int, probes: int) -> int:
                             insert_event(conn, event, guilds[channel], None, now)
 
                 await core.db.write(setup)
-                poster = FeedPoster(core.db, core.clock, DiscordSender(http))
+                poster = FeedPoster(core.store, core.clock, DiscordSender(http))
                 core.pipeline.on_event = poster.wake
                 await poster.start()
                 connector = core.registry.get("custom")

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.feed.poster import feed_paused_channels
 from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.services.accounts import AccountService, ConfirmStatus
 from bot.services.endpoint_admin import EndpointAdmin
+from bot.services.feed_admin import FeedAdmin
 from bot.services.get_playtime import PlaytimeService
 from bot.services.leaderboards import PlaytimeStats
 from bot.steam_sync.budget import DatabaseBudget
@@ -29,19 +28,13 @@ from connectors.steam import SteamClient
 log = logging.getLogger(__name__)
 
 
-async def _outbox_gauges(db: Database) -> dict[str, float]:
-    def count(conn: sqlite3.Connection) -> dict[str, float]:
-        rows = conn.execute(
-            "SELECT status, count(*) FROM feed_outbox WHERE status IN ('pending', 'failed') GROUP BY status"
-        ).fetchall()
-        found = {r[0]: r[1] for r in rows}
-        return {
-            "questlog_outbox_pending": found.get("pending", 0),
-            "questlog_outbox_failed": found.get("failed", 0),
-            "questlog_feed_channels_paused": feed_paused_channels(conn),
-        }
-
-    return await db.read(count)
+async def _outbox_gauges(store: Store) -> dict[str, float]:
+    counts = await store.feed.counts()
+    return {
+        "questlog_outbox_pending": counts["pending"],
+        "questlog_outbox_failed": counts["failed"],
+        "questlog_feed_channels_paused": counts["paused_channels"],
+    }
 
 
 @dataclass
@@ -57,6 +50,7 @@ class Core:
     endpoint_admin: EndpointAdmin
     accounts: AccountService
     stats: PlaytimeStats
+    feed_admin: FeedAdmin
     steam: SteamClient
     budget: DatabaseBudget
     playtime: PlaytimeService
@@ -111,6 +105,7 @@ class Core:
             scheduler = Scheduler(registry, {"steam": steam_sync})
             accounts = AccountService(store, steam, clock, scheduler.links_changed)
             stats = PlaytimeStats(store, config.general.tz)
+            feed_admin = FeedAdmin(store, clock, wake_feed)
             tz, hours = config.general.tz, config.general.milestone_hours
             playtime.on_reading = lambda conn, sid, app, name, change, now: announce_growth(
                 conn, sid, app, name, change, now, tz, hours
@@ -131,6 +126,7 @@ class Core:
             endpoint_admin,
             accounts,
             stats,
+            feed_admin,
             steam,
             budget,
             playtime,
@@ -138,7 +134,7 @@ class Core:
             scheduler,
         )
         metrics.add_collector(budget.collect)
-        metrics.add_collector(lambda: _outbox_gauges(db))
+        metrics.add_collector(lambda: _outbox_gauges(store))
         metrics.add_collector(core._writer_stats)
         return core
 

@@ -100,7 +100,7 @@ class Server:
     async def start_discord(self) -> None:
         """Start the feed poster and the bot; a Discord outage never stops the webhooks."""
         assert self.core is not None
-        self.poster = FeedPoster(self.core.db, self.core.clock)
+        self.poster = FeedPoster(self.core.store, self.core.clock)
         self.core.pipeline.on_event = self.poster.wake
         await self.poster.start()
         DiscordComponent.use_endpoints(

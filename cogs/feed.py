@@ -6,17 +6,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.clock import from_iso, to_iso
+from bot.clock import from_iso
 from bot.feed.embeds import clip
-from bot.feed.poster import (
-    feed_event_types,
-    feed_status,
-    queue_sample_event,
-    set_feed_channel,
-    set_feed_event_types,
-)
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
+from bot.services.feed_admin import pause_reason
 from cogs import _strings as strings
 
 MESSAGE_MAX = 2000  # characters of a message's content
@@ -63,8 +57,7 @@ class EventTypesView(discord.ui.View):
         # The default choice is stored as "the defaults", so types added in a later release are
         # posted too; any other choice is stored as it is.
         stored = None if set(picked) == self.defaults else picked
-        now = to_iso(self.cog.core.clock.now())
-        await self.cog.core.db.write(lambda c: set_feed_event_types(c, self.guild_id, stored, now))
+        await self.cog.core.feed_admin.set_event_types(self.guild_id, stored)
         kinds = ", ".join(strings.EVENT_NAMES.get(t, t) for t in picked) or strings.FEED_EVENTS_NONE
         await interaction.response.edit_message(
             content=strings.FEED_EVENTS_SAVED.format(kinds=kinds), view=None
@@ -96,9 +89,7 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
                     channel=channel.mention, missing=", ".join(missing)
                 )
             )
-        now = to_iso(self.core.clock.now())
-        change = await self.core.db.write(lambda c: set_feed_channel(c, guild_id, channel.id, now))
-        self._wake_poster()
+        change = await self.core.feed_admin.set_channel(guild_id, channel.id)
         text = strings.FEED_CHANNEL_SET.format(channel=channel.mention)
         if change.resumed:
             text += strings.FEED_CHANNEL_RESUMED
@@ -111,14 +102,10 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
                 )
         await reply(interaction, text)
 
-    def _wake_poster(self) -> None:
-        if self.core.pipeline.on_event is not None:
-            self.core.pipeline.on_event()
-
     @app_commands.command(name="status", description=strings.FEED_STATUS)
     async def status(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild_id(interaction)
-        state = await self.core.db.read(lambda c: feed_status(c, guild_id))
+        state = await self.core.feed_admin.status(guild_id)
         if state.channel_id is None:
             await reply(interaction, strings.FEED_NO_CHANNEL)
             return
@@ -138,7 +125,9 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
             else:
                 follow_up = strings.FEED_STATUS_NO_PROBE
             text += strings.FEED_STATUS_PAUSED.format(
-                since=since, reason=escape(state.channel_reason or ""), next=follow_up
+                since=since,
+                reason=escape(pause_reason(state.pause_code, state.pause_detail)),
+                next=follow_up,
             )
         elif state.last_error:
             text += strings.FEED_STATUS_ERROR.format(error=escape(state.last_error))
@@ -155,7 +144,7 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
     @app_commands.command(name="events", description=strings.FEED_EVENTS)
     async def events(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild_id(interaction)
-        enabled = await self.core.db.read(lambda c: feed_event_types(c, guild_id))
+        enabled = await self.core.feed_admin.event_types(guild_id)
         types = self.core.registry.event_types()
         view = EventTypesView(
             self, guild_id, types, enabled, self.core.registry.default_off_types()
@@ -167,14 +156,9 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
     @app_commands.command(name="test", description=strings.FEED_TEST)
     async def test(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild_id(interaction)
-        now = to_iso(self.core.clock.now())
-        queued = await self.core.db.write(
-            lambda c: queue_sample_event(c, guild_id, interaction.user.id, now)
-        )
-        if not queued:
+        if not await self.core.feed_admin.send_test(guild_id, interaction.user.id):
             raise UserError(strings.FEED_NO_CHANNEL)
-        self._wake_poster()
-        state = await self.core.db.read(lambda c: feed_status(c, guild_id))
+        state = await self.core.feed_admin.status(guild_id)
         await reply(interaction, strings.FEED_TEST_QUEUED.format(channel=f"<#{state.channel_id}>"))
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.feed.poster import FeedPoster, feed_status
+from bot.feed.poster import FeedPoster
 from bot.gateway.client import Questlog
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
@@ -78,12 +78,12 @@ async def test_channel_checks_permissions_then_sets_it(
     text = answer_text(discord_api, refused)
     assert "Embed Links" in text and "View Channel" not in text
     assert answers(discord_api, refused)[0]["data"]["flags"] & 64  # ephemeral
-    assert (await core.db.read(lambda c: feed_status(c, GUILD))).channel_id is None
+    assert (await core.store.feed.status(GUILD)).channel_id is None
 
     accepted = feed(bot, "channel", GOOD)
     await run_command(bot, accepted)
     assert f"<#{GOOD}>" in answer_text(discord_api, accepted)
-    assert (await core.db.read(lambda c: feed_status(c, GUILD))).channel_id == GOOD
+    assert (await core.store.feed.status(GUILD)).channel_id == GOOD
 
 
 async def test_test_and_status(
@@ -102,7 +102,7 @@ async def test_test_and_status(
 
     from bot.feed.sender import DiscordSender
 
-    assert await FeedPoster(core.db, clock, DiscordSender(bot.http)).run_once() == 1
+    assert await FeedPoster(core.store, clock, DiscordSender(bot.http)).run_once() == 1
     [message] = discord_api.messages[GOOD]
     assert "test event" in message["embeds"][0]["title"]
 
@@ -137,7 +137,6 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
     from unittest import mock
 
     from bot.clock import to_iso
-    from bot.feed.poster import feed_event_types, set_feed_channel
     from cogs.feed import EventTypesView
     from tests.test_feed import add_events
 
@@ -163,9 +162,9 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
         return_value=["minecraft.achievement"],
     ):
         await view.chosen(clicked)
-    assert await core.db.read(lambda c: feed_event_types(c, GUILD)) == ["minecraft.achievement"]
+    assert await core.store.feed.event_types(GUILD) == ["minecraft.achievement"]
     assert "advancements" in clicked.response.edit_message.call_args.kwargs["content"]
-    await core.db.write(lambda c: set_feed_channel(c, GUILD, GOOD, to_iso(clock.now())))
+    await core.store.feed.set_channel(GUILD, GOOD, to_iso(clock.now()))
     await add_events(core, 2)  # custom events: switched off now
     assert (await core.db.fetchone("SELECT count(*) FROM feed_outbox"))[0] == 0
     with mock.patch.object(
@@ -175,7 +174,7 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
         return_value=[t for t in core.registry.event_types() if t not in quiet],
     ):
         await view.chosen(clicked)
-    assert await core.db.read(lambda c: feed_event_types(c, GUILD)) is None  # the defaults
+    assert await core.store.feed.event_types(GUILD) is None  # the defaults
     with mock.patch.object(
         type(view.picker),
         "values",
@@ -183,4 +182,4 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
         return_value=core.registry.event_types(),
     ):
         await view.chosen(clicked)  # sessions too: an explicit choice
-    assert set(await core.db.read(lambda c: feed_event_types(c, GUILD)) or []) >= quiet
+    assert set(await core.store.feed.event_types(GUILD) or []) >= quiet

@@ -47,7 +47,7 @@ async def wait_for(predicate: Callable[[], bool], limit: float = 5.0) -> None:
 async def test_login_syncs_commands_and_feeds_the_poster(
     core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
-    poster = FeedPoster(core.db, clock)
+    poster = FeedPoster(core.store, clock)
     gateway = Gateway()
     component = DiscordComponent(core, poster, discord_api.token, connect=gateway)
     await component.start()
@@ -71,7 +71,7 @@ async def test_dev_guild_gets_instant_sync(
 ) -> None:
     gateway = Gateway()
     component = DiscordComponent(
-        core, FeedPoster(core.db, clock), discord_api.token, dev_guild_id=4242, connect=gateway
+        core, FeedPoster(core.store, clock), discord_api.token, dev_guild_id=4242, connect=gateway
     )
     await component.start()
     try:
@@ -84,7 +84,9 @@ async def test_dev_guild_gets_instant_sync(
 async def test_bad_token_is_one_clear_error_and_no_retry(
     core: Core, clock: ManualClock, discord_api: FakeDiscord, caplog: pytest.LogCaptureFixture
 ) -> None:
-    component = DiscordComponent(core, FeedPoster(core.db, clock), "not-a-token", backoff_base=0.01)
+    component = DiscordComponent(
+        core, FeedPoster(core.store, clock), "not-a-token", backoff_base=0.01
+    )
     with caplog.at_level(logging.WARNING):
         await component.start()
         await wait_for(lambda: core.discord_state == "invalid_token")
@@ -103,7 +105,7 @@ async def test_outage_at_boot_is_retried_until_discord_answers(
         monkeypatch.setattr(
             discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10"
         )  # nothing there
-        poster = FeedPoster(core.db, clock)
+        poster = FeedPoster(core.store, clock)
         gateway = Gateway()
         component = DiscordComponent(core, poster, fake.token, connect=gateway, backoff_base=0.02)
         await component.start()

@@ -108,7 +108,7 @@ def test_clip_never_leaves_half_an_escape() -> None:
 
 async def posted_embeds(core: Core, clock: ManualClock) -> list[dict[str, Any]]:
     discord_api = MemoryDiscord()
-    await FeedPoster(core.db, clock, discord_api).run_once()
+    await FeedPoster(core.store, clock, discord_api).run_once()
     return discord_api.embeds()
 
 

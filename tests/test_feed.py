@@ -12,7 +12,8 @@ import pytest
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.feed.embeds import CHARS_PER_MESSAGE, EMBEDS_PER_MESSAGE, embed_length, within_limits
-from bot.feed.poster import FeedPoster, SendError, feed_status, set_feed_channel
+from bot.feed.poster import FeedPoster, SendError
+from bot.services.feed_admin import pause_reason
 from connectors.base import WebhookContext
 from tests.conftest import GUILD
 
@@ -80,7 +81,7 @@ async def test_batches_of_ten_in_order(core: Core, clock: ManualClock) -> None:
     await set_feed(core)
     await add_events(core, 25)
     discord_api = MemoryDiscord()
-    poster = FeedPoster(core.db, clock, discord_api)
+    poster = FeedPoster(core.store, clock, discord_api)
     assert await poster.run_once() == 3
     assert [len(p["embeds"]) for _, p, _ in discord_api.messages] == [10, 10, 5]
     titles = [e["title"] for e in discord_api.embeds()]
@@ -98,7 +99,7 @@ async def test_long_texts_stay_within_every_limit(core: Core, clock: ManualClock
     # Descriptions beyond Discord's 4,096: clipped, and at most one such embed per message.
     await add_events(core, 3, start=100, description="d" * 5000)
     discord_api = MemoryDiscord()
-    await FeedPoster(core.db, clock, discord_api).run_once()
+    await FeedPoster(core.store, clock, discord_api).run_once()
     assert len(discord_api.embeds()) == 15
     # 10 short ones fill a message; the 6,000-character limit then cuts the rest:
     assert [len(p["embeds"]) for _, p, _ in discord_api.messages] == [10, 3, 1, 1]
@@ -116,7 +117,7 @@ async def test_retryable_failure_backs_off_and_resends_the_same_batch(
     await add_events(core, 3)
     discord_api = MemoryDiscord()
     discord_api.failures = [SendError.retry("Discord error 503")]
-    poster = FeedPoster(core.db, clock, discord_api, backoff_base=10)
+    poster = FeedPoster(core.store, clock, discord_api, backoff_base=10)
     assert await poster.run_once() == 0
     assert await core.db.read(statuses) == {"pending": 3}
     await add_events(core, 1, start=3)  # a new event must not jump the queue or skip the backoff
@@ -139,17 +140,17 @@ async def test_refused_channel_pauses_keeps_everything_and_resumes(
     await add_events(core, 12)
     discord_api = MemoryDiscord()
     discord_api.failures = [SendError.refused(50013, "403, Missing Permissions")]
-    poster = FeedPoster(core.db, clock, discord_api)
+    poster = FeedPoster(core.store, clock, discord_api)
     assert await poster.run_once() == 0
     assert await core.db.read(statuses) == {"pending": 12}  # nothing failed, nothing lost
-    status = await core.db.read(lambda c: feed_status(c, GUILD))
+    status = await core.store.feed.status(GUILD)
     assert (status.channel_state, status.pause_code, status.pending) == ("paused", 50013, 12)
-    assert "Send Messages or Embed Links" in (status.channel_reason or "")
+    assert "Send Messages or Embed Links" in (pause_reason(status.pause_code, status.pause_detail))
     assert "403" in (status.last_error or "")
     await add_events(core, 2, start=100)
     assert await poster.run_once() == 0  # paused: nothing is sent before the probe is due
     assert discord_api.messages == []
-    change = await core.db.write(lambda c: set_feed_channel(c, GUILD, CHANNEL, to_iso(clock.now())))
+    change = await core.store.feed.set_channel(GUILD, CHANNEL, to_iso(clock.now()))
     assert change.resumed and change.moved == 0
     assert await poster.run_once() == 2
     assert [e["title"] for e in discord_api.embeds()] == [
@@ -167,13 +168,13 @@ async def test_lost_response_and_restart_post_once(
     await add_events(core, 4)
     discord_api = MemoryDiscord()
     discord_api.lose_next_response = True  # Discord made the message, the answer never came
-    assert await FeedPoster(core.db, clock, discord_api, backoff_base=1).run_once() == 0
+    assert await FeedPoster(core.store, clock, discord_api, backoff_base=1).run_once() == 0
     assert len(discord_api.messages) == 1
     await core.stop()  # restart the whole process
     restarted = await Core.start(config, clock)
     try:
         clock.advance(5)
-        assert await FeedPoster(restarted.db, clock, discord_api).run_once() == 1
+        assert await FeedPoster(restarted.store, clock, discord_api).run_once() == 1
         assert len(discord_api.messages) == 1  # the same nonce returned the same message
         assert await restarted.db.read(statuses) == {"sent": 4}
         message = await restarted.db.fetchone("SELECT DISTINCT message_id FROM feed_outbox")
@@ -195,9 +196,9 @@ async def test_optional_maximum_age_expires_old_pending_events(
     clock.advance(7200)
     await add_events(core, 1, start=3)
     discord_api = MemoryDiscord()
-    assert await FeedPoster(core.db, clock, discord_api).run_once() == 1
+    assert await FeedPoster(core.store, clock, discord_api).run_once() == 1
     assert [e["title"] for e in discord_api.embeds()] == ["📣 Event 3"]
-    status = await core.db.read(lambda c: feed_status(c, GUILD))
+    status = await core.store.feed.status(GUILD)
     assert (status.expired, status.sent, status.pending) == (3, 1, 0)
 
 
@@ -206,7 +207,7 @@ async def test_nothing_is_dropped_by_default(core: Core, clock: ManualClock) -> 
     await add_events(core, 2)
     clock.advance(30 * 24 * 3600)
     discord_api = MemoryDiscord()
-    assert await FeedPoster(core.db, clock, discord_api).run_once() == 1
+    assert await FeedPoster(core.store, clock, discord_api).run_once() == 1
     assert len(discord_api.embeds()) == 2
 
 
@@ -217,7 +218,7 @@ async def test_poster_is_woken_by_events_and_polls_for_other_processes(
 
     await set_feed(core)
     discord_api = MemoryDiscord()
-    poster = FeedPoster(core.db, clock, discord_api, poll_seconds=0.2)
+    poster = FeedPoster(core.store, clock, discord_api, poll_seconds=0.2)
     core.pipeline.on_event = poster.wake
     await poster.start()
     try:

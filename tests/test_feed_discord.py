@@ -12,8 +12,9 @@ from discord.http import HTTPClient
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.feed.embeds import CHARS_PER_MESSAGE, embed_length
-from bot.feed.poster import FeedPoster, feed_status
+from bot.feed.poster import FeedPoster
 from bot.feed.sender import DiscordSender
+from bot.services.feed_admin import pause_reason
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.test_feed import CHANNEL, add_events, set_feed, statuses
@@ -33,7 +34,7 @@ async def http(discord_api: FakeDiscord) -> AsyncIterator[HTTPClient]:
 
 
 def poster(core: Core, clock: ManualClock, http: HTTPClient, **kw: Any) -> FeedPoster:
-    return FeedPoster(core.db, clock, DiscordSender(http), **kw)
+    return FeedPoster(core.store, clock, DiscordSender(http), **kw)
 
 
 async def test_batches_reach_discord_once(
@@ -100,7 +101,7 @@ async def test_forbidden_pauses_and_is_reported(
     await add_events(core, 4)
     discord_api.forbidden_channels.add(CHANNEL)
     assert await poster(core, clock, http).run_once() == 0
-    status = await core.db.read(lambda c: feed_status(c, GUILD))
+    status = await core.store.feed.status(GUILD)
     assert (status.channel_state, status.pause_code, status.pending) == ("paused", 50013, 4)
     assert status.failed == 0 and status.next_probe_at is not None
     assert "403" in (status.last_error or "")
@@ -113,9 +114,11 @@ async def test_deleted_channel_pauses_without_probing(
     await add_events(core, 1)
     discord_api.deleted_channels.add(CHANNEL)
     await poster(core, clock, http).run_once()
-    status = await core.db.read(lambda c: feed_status(c, GUILD))
+    status = await core.store.feed.status(GUILD)
     assert (status.channel_state, status.pause_code) == ("paused", 10003)
-    assert status.next_probe_at is None and "deleted" in (status.channel_reason or "")
+    assert status.next_probe_at is None and "deleted" in (
+        pause_reason(status.pause_code, status.pause_detail)
+    )
 
 
 async def test_lost_response_then_restart_posts_once(

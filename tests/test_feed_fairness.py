@@ -94,7 +94,7 @@ async def test_an_idle_channel_is_not_held_up_by_ten_busy_ones(
 ) -> None:
     core, http = live
     await backlog(core, BUSY, 500)
-    poster = FeedPoster(core.db, core.clock, DiscordSender(http))
+    poster = FeedPoster(core.store, core.clock, DiscordSender(http))
     core.pipeline.on_event = poster.wake
     await poster.start()
     try:
@@ -116,7 +116,7 @@ async def test_a_hanging_channel_delays_only_itself(
     core, http = live
     slow, other = BUSY[0], BUSY[1]
     discord_api.holds[slow] = 3.0  # a send that hangs for 3 s
-    poster = FeedPoster(core.db, core.clock, DiscordSender(http))
+    poster = FeedPoster(core.store, core.clock, DiscordSender(http))
     core.pipeline.on_event = poster.wake
     await poster.start()
     try:

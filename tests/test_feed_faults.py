@@ -6,6 +6,7 @@ acknowledged event is posted exactly once, in order."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,6 @@ from discord.http import HTTPClient
 from bot.clock import ManualClock, from_iso, to_iso
 from bot.config import Config
 from bot.core import Core
-from bot.feed.poster import feed_status, set_feed_channel
 from bot.gateway.client import Questlog
 from bot.storage.engine import _migrations, _split_sql, connect_sync
 from connectors.base import WebhookContext
@@ -52,7 +52,7 @@ def clock_seconds(text: str) -> float:
 
 
 async def status(core: Core) -> Any:
-    return await core.db.read(lambda c: feed_status(c, GUILD))
+    return await core.store.feed.status(GUILD)
 
 
 # --------------------------------------------------------------------------- pause and probe
@@ -139,7 +139,7 @@ async def test_a_deleted_channel_is_not_probed_and_a_move_takes_the_backlog(
     assert await feed.run_once() == 0
     assert len(posts(discord_api)) == 2  # never probed
 
-    change = await core.db.write(lambda c: set_feed_channel(c, GUILD, OTHER, to_iso(clock.now())))
+    change = await core.store.feed.set_channel(GUILD, OTHER, to_iso(clock.now()))
     assert (change.previous_channel, change.moved, change.maybe_posted) == (CHANNEL, 12, 1)
     assert await feed.run_once() == 2
     assert posted_titles(discord_api, OTHER) == expected(12)
@@ -201,7 +201,7 @@ async def test_feed_channel_resumes_at_once_and_status_says_why_it_paused(
     await set_feed(core)
     await add_events(core, 15)
     discord_api.refused_channels[CHANNEL] = 50013
-    feed = FeedPoster(core.db, clock, DiscordSender(bot.http))
+    feed = FeedPoster(core.store, clock, DiscordSender(bot.http))
     assert await feed.run_once() == 0
 
     shown = command_interaction(
@@ -230,7 +230,7 @@ async def test_feed_channel_to_another_channel_says_what_moves(
     await set_feed(core)
     await add_events(core, 4)
     discord_api.deleted_channels.add(CHANNEL)
-    feed = FeedPoster(core.db, clock, DiscordSender(bot.http))
+    feed = FeedPoster(core.store, clock, DiscordSender(bot.http))
     await feed.run_once()
     shown = command_interaction(
         bot, guild_id=GUILD, channel_id=OTHER, group="feed", command="status"
@@ -301,7 +301,7 @@ async def test_the_cog_lists_refused_events(
 
     await set_feed(core)
     await add_events(core, 2, icon="https://files example.org/x.png")
-    await FeedPoster(core.db, clock, DiscordSender(bot.http)).run_once()
+    await FeedPoster(core.store, clock, DiscordSender(bot.http)).run_once()
     shown = command_interaction(
         bot, guild_id=GUILD, channel_id=CHANNEL, group="feed", command="status"
     )
@@ -393,7 +393,7 @@ async def test_upgrade_puts_back_what_a_channel_refusal_failed(
             (CHANNEL, "paused", 50013, "2025-03-01T11:00:00.000000Z"),  # probed at once
             (OTHER, "paused", 10003, None),
         ]
-        state = await core.db.read(lambda c: feed_status(c, GUILD))
+        state = await core.store.feed.status(GUILD)
         assert state.channel_state == "paused" and state.pending == 3
         # The permission was fixed meanwhile: the probe (the stored batch, its nonce) goes
         # through and everything follows, once, in order.
@@ -403,7 +403,7 @@ async def test_upgrade_puts_back_what_a_channel_refusal_failed(
         assert [e["title"] for e in first.body["embeds"]] == ["📣 Event 0", "📣 Event 1"]
         assert posted_titles(discord_api) == expected(3)
         assert await core.db.read(statuses) == {"sent": 3, "failed": 1}
-        assert (await core.db.read(lambda c: feed_status(c, GUILD))).channel_state == "ok"
+        assert (await core.store.feed.status(GUILD)).channel_state == "ok"
     finally:
         await core.stop()
 
@@ -444,16 +444,20 @@ async def test_the_cli_shows_a_pause_and_moves_the_feed(
     await add_events(core, 3)
     discord_api.refused_channels[CHANNEL] = 50001
     await poster(core, clock, http).run_once()
-    assert main(["feed", "status", "--guild", str(GUILD), "--config", str(config)]) == 0
+
+    def run(*args: str) -> int:  # the CLI runs its own event loop: in a thread of its own
+        return main([*args, "--config", str(config)])
+
+    assert await asyncio.to_thread(run, "feed", "status", "--guild", str(GUILD)) == 0
     shown = capsys.readouterr().out
     assert "paused since 2025-03-01T12:00:00.000000Z" in shown
     assert "no longer in the server (Missing Access) (Discord code 50001)" in shown
     assert "next probe at 2025-03-01T12:0" in shown
-    assert main(["feed", "status", "--guild", str(GUILD), "--json", "--config", str(config)]) == 0
+    assert await asyncio.to_thread(run, "feed", "status", "--guild", str(GUILD), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["channel_state"], data["pause_code"], data["pending"]) == ("paused", 50001, 3)
     moved = ["feed", "set", "--guild", str(GUILD), "--channel", str(OTHER)]
-    assert main([*moved, "--config", str(config)]) == 0
+    assert await asyncio.to_thread(run, *moved) == 0
     assert f"3 waiting events moved there from channel {CHANNEL}" in capsys.readouterr().out
     assert await poster(core, clock, http).run_once() == 1
     assert posted_titles(discord_api, OTHER) == expected(3)
@@ -472,7 +476,7 @@ async def test_a_moved_backlog_goes_first_and_keeps_only_the_newest_version(
     feed = poster(core, clock, http)
     assert await feed.run_once() == 0  # both wait in a refused batch
     await add_events(core, 1, start=3, title="score v2", update_key="match")  # before the move
-    await core.db.write(lambda c: set_feed_channel(c, GUILD, OTHER, to_iso(clock.now())))
+    await core.store.feed.set_channel(GUILD, OTHER, to_iso(clock.now()))
     await add_events(core, 1, start=4, title="score v3", update_key="match")  # after it
     await add_events(core, 1, start=5, title="fresh")
     assert await feed.run_once() == 1
@@ -497,13 +501,13 @@ async def test_a_probe_that_fails_with_a_5xx_after_a_resume_is_an_ordinary_retry
             self.calls += 1
             if self.calls == 1:
                 raise SendError.refused(50013, "403, Missing Permissions")
-            await core.db.write(lambda c: set_feed_channel(c, GUILD, CHANNEL, to_iso(clock.now())))
+            await core.store.feed.set_channel(GUILD, CHANNEL, to_iso(clock.now()))
             raise SendError.retry("Discord error 503", maybe_posted=True)
 
         async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
             raise AssertionError("not used")
 
-    feed = FeedPoster(core.db, clock, ResumedMeanwhile())
+    feed = FeedPoster(core.store, clock, ResumedMeanwhile())
     await feed.run_once()
     clock.advance(70)
     await feed.run_once()
@@ -516,7 +520,7 @@ async def test_a_probe_that_fails_with_a_5xx_after_a_resume_is_an_ordinary_retry
 async def test_due_channels_are_exactly_those_with_work(core: Core, clock: ManualClock) -> None:
     """The supervisor starts a worker only where _next_work finds something to do, so no worker
     is started on every wake-up for nothing."""
-    from bot.feed.poster import FeedPoster, SendError, _due_channels, _next_work
+    from bot.feed.poster import EMBEDS, FeedPoster, SendError
 
     channels = {"retrying": 1001, "paused": 1002, "editing": 1003, "idle": 1004}
     guilds = {name: GUILD + n for n, name in enumerate(channels, start=10)}
@@ -540,13 +544,11 @@ async def test_due_channels_are_exactly_those_with_work(core: Core, clock: Manua
         await core.pipeline.ingest("custom", guilds[name], raw)
 
     for name, channel in channels.items():
-        await core.db.write(
-            lambda c, g=guilds[name], ch=channel: set_feed_channel(c, g, ch, to_iso(clock.now()))
-        )
+        await core.store.feed.set_channel(guilds[name], channel, to_iso(clock.now()))
     await ingest("retrying", "a")
     await ingest("paused", "a")
     await ingest("editing", "v1", update_key="k")
-    feed = FeedPoster(core.db, clock, Scripted())
+    feed = FeedPoster(core.store, clock, Scripted())
     await feed.run_once()
     await ingest("retrying", "b")  # newer events behind a batch that waits for its retry
     await ingest("paused", "b")
@@ -554,15 +556,15 @@ async def test_due_channels_are_exactly_those_with_work(core: Core, clock: Manua
     await ingest("editing", "c")
     await feed.run_once()
     now = to_iso(clock.now())
-    assert await core.db.read(lambda c: _due_channels(c, now)) == []
+    assert await core.store.feed.due_channels(now) == []
     for channel in channels.values():
-        assert await core.db.write(lambda c, ch=channel: _next_work(c, ch, now)) is None
+        assert await core.store.feed.next_work(channel, now, EMBEDS) is None
     clock.advance(3600)
     later = to_iso(clock.now())
-    due = set(await core.db.read(lambda c: _due_channels(c, later)))
+    due = set(await core.store.feed.due_channels(later))
     assert due == {channels["retrying"], channels["paused"], channels["editing"]}
     for channel in due:
-        assert await core.db.write(lambda c, ch=channel: _next_work(c, ch, later)) is not None
+        assert await core.store.feed.next_work(channel, later, EMBEDS) is not None
 
 
 async def test_a_404_without_discords_code_is_probed(

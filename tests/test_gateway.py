@@ -47,7 +47,7 @@ async def test_connects_identifies_with_minimal_intents_and_resumes(
         discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(discord_api.gateway_url)
     )
     discord_api.gateway_guilds[GUILD] = guild_payload(GUILD, GUILD_CHANNELS)
-    component = DiscordComponent(core, FeedPoster(core.db, clock), discord_api.token)
+    component = DiscordComponent(core, FeedPoster(core.store, clock), discord_api.token)
     await component.start()
     try:
         await wait_until(lambda: core.discord_state == "connected")
@@ -166,7 +166,7 @@ async def test_unreachable_gateway_is_retried_quietly(
         discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL("ws://127.0.0.1:9/gateway")
     )
     component = DiscordComponent(
-        core, FeedPoster(core.db, clock), discord_api.token, backoff_base=0.02
+        core, FeedPoster(core.store, clock), discord_api.token, backoff_base=0.02
     )
     with caplog.at_level(logging.WARNING, logger="bot.gateway.client"):
         await component.start()

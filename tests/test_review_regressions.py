@@ -153,7 +153,7 @@ async def test_unexpected_send_error_backs_off_instead_of_hammering(
 
     await set_feed(core)
     await add_events(core, 2)
-    poster = FeedPoster(core.db, clock, Broken())
+    poster = FeedPoster(core.store, clock, Broken())
     assert await poster.run_once() == 0
     assert await poster.run_once() == 0  # backing off: not sent again at once
     assert Broken.calls == 1

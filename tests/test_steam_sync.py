@@ -376,18 +376,15 @@ async def test_cli_sync_reads_libraries_from_another_process(
 async def test_sessions_are_stored_and_posted_only_where_turned_on(
     core: Core, clock: ManualClock, steam: FakeSteam
 ) -> None:
-    from bot.feed.poster import set_feed_channel, set_feed_event_types
-    from bot.ingest.pipeline import OFF_BY_DEFAULT
+    from bot.storage.events import OFF_BY_DEFAULT
 
     assert core.registry.default_off_types() == OFF_BY_DEFAULT
     await set_feed(core)  # GUILD posts the default types: sessions are off
     await link(core, SAPHYEL_ID, GUILD, ALICE)
     await link(core, SAPHYEL_ID, OTHER_GUILD, BOB)
     now_text = to_iso(clock.now())
-    await core.db.write(lambda c: set_feed_channel(c, OTHER_GUILD, 77, now_text))
-    await core.db.write(
-        lambda c: set_feed_event_types(c, OTHER_GUILD, sorted(OFF_BY_DEFAULT), now_text)
-    )
+    await core.store.feed.set_channel(OTHER_GUILD, 77, now_text)
+    await core.store.feed.set_event_types(OTHER_GUILD, sorted(OFF_BY_DEFAULT), now_text)
     sync = core.steam_sync
     await sync.sync_now()  # learns the game's name
     steam.summaries[SAPHYEL_ID]["gameid"] = str(GRIM_DAWN)

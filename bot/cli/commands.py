@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, load_config
-from bot.feed.poster import feed_paused_channels
 from bot.services.endpoint_admin import KINDS, EndpointAdmin, EndpointError, path_warnings
 from bot.steam_sync.sync import make_plan
 from bot.storage import Endpoint, StorageError, Store, open_store
 from bot.storage.engine import apply_migrations, connect_sync, latest_schema_version
+from bot.storage.outbox import feed_paused_channels
 
 T = TypeVar("T")
 
@@ -304,21 +304,18 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_feed(args: argparse.Namespace, config: Config) -> int:
-    from bot.feed.poster import FeedChange, feed_status, set_feed_channel
+    from bot.services.feed_admin import FeedAdmin, pause_reason
 
-    now = to_iso(SystemClock().now())
-    conn = _open_db(config)
-    try:
+    if args.action == "set":
+        if not 0 < args.guild < 2**63 or not 0 < args.channel < 2**63:
+            raise CliError("--guild and --channel must be Discord ids")
+        if args.max_age is not None and args.max_age <= 0:
+            raise CliError("--max-age must be a positive number of seconds")
+
+    async def work(store: Store) -> None:
+        admin = FeedAdmin(store, SystemClock())
         if args.action == "set":
-            if not 0 < args.guild < 2**63 or not 0 < args.channel < 2**63:
-                raise CliError("--guild and --channel must be Discord ids")
-            if args.max_age is not None and args.max_age <= 0:
-                raise CliError("--max-age must be a positive number of seconds")
-
-            def op(c: sqlite3.Connection) -> FeedChange:
-                return set_feed_channel(c, args.guild, args.channel, now, max_age=args.max_age)
-
-            change = _transaction(conn, op)
+            change = await admin.set_channel(args.guild, args.channel, max_age=args.max_age)
             print(f"events of server {args.guild} now go to channel {args.channel}")
             if change.resumed:
                 print("the channel was paused; posting resumes now")
@@ -333,21 +330,26 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
                     " were never confirmed (Discord's answer was lost): they may already show"
                     " there, and are posted in the new channel too"
                 )
+            return
+        status = await admin.status(args.guild)
+        reason = (
+            pause_reason(status.pause_code, status.pause_detail)
+            if status.channel_state == "paused"
+            else None
+        )
+        if args.json:
+            print(json.dumps({**dataclasses.asdict(status), "channel_reason": reason}))
         else:
-            status = feed_status(conn, args.guild)
-            if args.json:
-                print(json.dumps(dataclasses.asdict(status)))
-            else:
-                _print_feed_status(status)
-    finally:
-        conn.close()
+            _print_feed_status(status, reason)
+
+    _with_store(config, work)
     return 0
 
 
-def _print_feed_status(status: Any) -> None:
+def _print_feed_status(status: Any, reason: str | None) -> None:
     state = status.channel_state
     if state == "paused":
-        state = f"paused since {status.paused_since}: {status.channel_reason}"
+        state = f"paused since {status.paused_since}: {reason}"
         if status.pause_code:
             state += f" (Discord code {status.pause_code})"
         state += (

@@ -7,11 +7,24 @@ acknowledged"); a backend may group concurrent writes into one commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from bot.storage.records import ConfirmStatus, Endpoint, Link, Sample, Total
+from bot.storage.records import (
+    Batch,
+    ConfirmStatus,
+    Edit,
+    Endpoint,
+    FeedChange,
+    FeedStatus,
+    Link,
+    Sample,
+    Total,
+)
+from connectors.base import ActivityEvent
 
 
 class EndpointStore(Protocol):
@@ -141,12 +154,94 @@ class StatsStore(Protocol):
     async def game_names(self) -> dict[str, str]: ...
 
 
+#: ``delay(code, probes)``: seconds until a paused channel's next probe, None: never probed.
+ProbeDelay = Callable[[int | None, int], float | None]
+
+
+class Composer(Protocol):
+    """How stored events become a message (bot/feed/embeds.py)."""
+
+    def embed(self, event: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def pack(
+        self, embeds: list[tuple[int, dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any]]]: ...
+
+    def fits(self, embeds: list[dict[str, Any]]) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a send failed, for ``pause``: ``refused`` when Discord refused the channel (with its
+    ``code``), else a failure of a probe (a 5xx), which keeps the channel paused."""
+
+    refused: bool
+    code: int
+    reason: str
+    maybe_posted: bool = False
+
+
+class FeedStore(Protocol):
+    """The feed outbox, as the poster works through it (times are ISO texts, bot.clock)."""
+
+    async def due_channels(self, now: str) -> list[int]:
+        """Channels whose next step is due (exactly those ``next_work`` has work for)."""
+        ...
+
+    async def next_work(self, channel_id: int, now: str, composer: Composer) -> Batch | Edit | None:
+        """The channel's next step, fixing (storing) a new batch when it starts one."""
+        ...
+
+    async def mark_sent(self, batch: Batch, message_id: int, now: str) -> None: ...
+
+    async def mark_retry(
+        self, batch: Batch, reason: str, maybe_posted: bool, retry_at: str, now: str
+    ) -> None: ...
+
+    async def pause(
+        self, work: Batch | Edit, refusal: Refusal, now: str, delay: ProbeDelay, retry_at: str
+    ) -> tuple[bool, int | None, str | None]:
+        """(paused, code, next probe time)."""
+        ...
+
+    async def isolate(
+        self, batch: Batch, refused: Mapping[int, str], reason: str, now: str
+    ) -> list[int]: ...
+
+    async def mark_edited(self, edit: Edit, now: str) -> None: ...
+
+    async def mark_edit_retry(self, edit: Edit, reason: str, retry_at: str, now: str) -> None: ...
+
+    async def mark_edit_gone(self, edit: Edit) -> None: ...
+
+    async def mark_edit_refused(self, edit: Edit, message: str, now: str) -> None: ...
+
+    async def expire_old(self, now: str) -> int: ...
+
+    async def set_channel(
+        self, guild_id: int, channel_id: int, now: str, *, max_age: int | None = None
+    ) -> FeedChange: ...
+
+    async def event_types(self, guild_id: int) -> list[str] | None: ...
+
+    async def set_event_types(self, guild_id: int, types: list[str] | None, now: str) -> None: ...
+
+    async def queue_event(self, guild_id: int, event: ActivityEvent, now: str) -> bool: ...
+
+    async def status(self, guild_id: int) -> FeedStatus: ...
+
+    async def counts(self) -> dict[str, int]:
+        """pending, failed (events) and paused_channels, over every guild."""
+        ...
+
+
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
 
     endpoints: EndpointStore
     links: LinkStore
     stats: StatsStore
+    feed: FeedStore
 
     async def close(self) -> None: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 ConfirmStatus = Literal["linked", "unknown_code", "expired_code"]
 
@@ -88,3 +88,69 @@ class Sample:
     source: str
     game_id: str
     delta: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A feed message fixed before it is sent: sent again unchanged (same nonce) until Discord
+    answers."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    nonce: str
+    payload: dict[str, Any]
+    attempts: int
+    keys: tuple[int, ...]  # the outbox rows of its embeds, in order
+    probe: bool = False  # the channel is paused and this send probes it
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A newer version of a posted event: its message is edited with the event's embed in
+    place (the whole message is sent again, so the edit can be repeated safely)."""
+
+    outbox_id: int
+    guild_id: int
+    channel_id: int
+    message_id: int
+    batch_id: int
+    embed_index: int
+    payload: dict[str, Any]
+    attempts: int
+    probe: bool = False
+
+
+@dataclass(frozen=True)
+class FeedFailure:
+    """An event Discord refused (its embed), with Discord's reason."""
+
+    title: str
+    reason: str
+    at: str
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    channel_id: int | None
+    channel_state: str  # ok | paused | unset
+    pause_code: int | None  # Discord's code of a paused channel's refusal
+    pause_detail: str | None  # Discord's words for it
+    paused_since: str | None
+    next_probe_at: str | None  # None while paused: waits for /feed channel
+    pending: int
+    failed: int
+    expired: int
+    sent: int
+    last_error: str | None
+    failures: tuple[FeedFailure, ...] = ()  # the latest refused events
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """What setting a guild's feed channel did."""
+
+    previous_channel: int | None
+    resumed: bool  # the channel was paused and posts again now
+    moved: int  # waiting events that moved here from another channel
+    maybe_posted: int  # given-up batches whose answer was lost: they may show in the old channel

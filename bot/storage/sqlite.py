@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database
 from bot.storage.links import SqliteLinks
+from bot.storage.outbox import SqliteFeed
 from bot.storage.stats import SqliteStats
 
 
@@ -18,6 +19,7 @@ class SqliteStore:
         self.endpoints = SqliteEndpoints(engine)
         self.links = SqliteLinks(engine)
         self.stats = SqliteStats(engine)
+        self.feed = SqliteFeed(engine)
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:

@@ -1,0 +1,58 @@
+"""The activity feed for admins (/feed and ``questlog feed``): where it goes, which events,
+its state, a sample event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.clock import Clock, to_iso
+from bot.feed.poster import pause_reason
+from bot.storage import Store
+from bot.storage.records import FeedChange, FeedStatus
+from connectors.base import ActivityEvent
+
+__all__ = ["FeedAdmin", "FeedChange", "FeedStatus", "pause_reason"]
+
+
+class FeedAdmin:
+    def __init__(self, store: Store, clock: Clock, wake: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.clock = clock
+        self.wake = wake  # the feed poster, when it runs in this process
+
+    async def set_channel(
+        self, guild_id: int, channel_id: int, *, max_age: int | None = None
+    ) -> FeedChange:
+        """Post the guild's events to the channel from now on: a paused channel resumes at
+        once, and what waits for another channel moves here, oldest first."""
+        change = await self.store.feed.set_channel(
+            guild_id, channel_id, to_iso(self.clock.now()), max_age=max_age
+        )
+        self.wake()
+        return change
+
+    async def status(self, guild_id: int) -> FeedStatus:
+        return await self.store.feed.status(guild_id)
+
+    async def event_types(self, guild_id: int) -> list[str] | None:
+        """The event types the guild's feed posts; None means the defaults."""
+        return await self.store.feed.event_types(guild_id)
+
+    async def set_event_types(self, guild_id: int, types: list[str] | None) -> None:
+        await self.store.feed.set_event_types(guild_id, types, to_iso(self.clock.now()))
+
+    async def send_test(self, guild_id: int, user_id: int) -> bool:
+        """Queue a sample event for the guild's feed; False when it has no channel."""
+        now = self.clock.now()
+        event = ActivityEvent(
+            type="feed.test",
+            title="Questlog test event: the feed works",
+            occurred_at=now,
+            source="questlog",
+            payload={"description": "This is what activity looks like in this channel."},
+            actor_user_id=user_id,
+        )
+        queued = await self.store.feed.queue_event(guild_id, event, to_iso(now))
+        if queued:
+            self.wake()
+        return queued
