@@ -38,7 +38,7 @@ from bot.config import parse_config  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.feed.poster import FeedPoster  # noqa: E402
 from bot.feed.sender import DiscordSender  # noqa: E402
-from bot.ingest.pipeline import insert_event  # noqa: E402
+from bot.storage.events import insert_event  # noqa: E402
 from connectors.base import ActivityEvent, WebhookContext  # noqa: E402
 from tests.fakes.discord import FakeDiscord  # noqa: E402
 

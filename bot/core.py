@@ -69,7 +69,7 @@ class Core:
             registry = Registry().discover()
             registry.configure({"steam": {"api_key": config.steam.api_key}})
             pipeline = Pipeline(
-                db, registry, clock, metrics, milestone_hours=config.general.milestone_hours
+                store, registry, clock, metrics, milestone_hours=config.general.milestone_hours
             )
             endpoints = EndpointCache(store, clock)
             await endpoints.start()

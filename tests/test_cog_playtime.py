@@ -12,8 +12,8 @@ import discord
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.gateway.client import Questlog
-from bot.ingest.pipeline import add_playtime, record_playtime
 from bot.storage.links import link_account
+from bot.storage.playtime import add_playtime, record_playtime
 from cogs.playtime import LeaderboardView
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord

@@ -17,10 +17,9 @@ from bot.core import Core
 from bot.feed.embeds import build_embed
 from bot.feed.poster import FeedPoster
 from bot.gateway.client import Questlog
-from bot.ingest.pipeline import record_playtime
 from bot.markdown import ZWSP, code, escape, plain
 from bot.storage.links import link_account
-from bot.storage.playtime import remember_game_name
+from bot.storage.playtime import record_playtime, remember_game_name
 from connectors.base import WebhookContext
 from tests.conftest import GUILD, bm_headers, iso_ms, sha_headers
 from tests.fakes.discord import FakeDiscord

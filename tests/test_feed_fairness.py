@@ -16,7 +16,7 @@ from bot.config import Config
 from bot.core import Core
 from bot.feed.poster import FeedPoster
 from bot.feed.sender import DiscordSender
-from bot.ingest.pipeline import insert_event
+from bot.storage.events import insert_event
 from connectors.base import ActivityEvent, WebhookContext
 from tests.fakes.discord import FakeDiscord
 

@@ -10,7 +10,8 @@ from typing import Any
 from bot.clock import ManualClock, to_iso
 from bot.config import Config
 from bot.core import Core
-from bot.ingest.pipeline import GLOBAL_SCOPE, record_playtime
+from bot.storage.playtime import record_playtime
+from bot.storage.records import GLOBAL_SCOPE
 from connectors.base import WebhookContext
 from tests.conftest import GUILD, OTHER_GUILD
 

@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.ingest.pipeline import add_playtime, record_playtime
 from bot.services.leaderboards import PlaytimeStats, period_start
 from bot.storage.links import link_account
+from bot.storage.playtime import add_playtime, record_playtime
 from tests.conftest import GUILD, OTHER_GUILD
 
 ALICE, BOB, CAROL = 11, 22, 33

@@ -20,10 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, to_iso
-from bot.ingest.pipeline import PlaytimeChange, record_playtime
 from bot.storage.engine import Database
-from bot.storage.playtime import remember_game_name
-from bot.storage.records import GLOBAL_SCOPE
+from bot.storage.playtime import record_playtime, remember_game_name
+from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange
 from connectors.base import SchemaError, expect_object, integer, steam_id
 from connectors.steam import SteamClient, SteamError
 

@@ -48,18 +48,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, from_iso, to_iso
-from bot.ingest.pipeline import (
-    DEFAULT_MILESTONE_HOURS,
-    GLOBAL_SCOPE,
-    PlaytimeChange,
-    insert_event,
-    milestone_event,
-    reached_milestones,
-    record_playtime,
-)
+from bot.ingest.milestones import DEFAULT_MILESTONE_HOURS, Milestones
 from bot.metrics import Metrics
 from bot.storage.engine import Database
-from bot.storage.playtime import remember_game_name
+from bot.storage.events import insert_event
+from bot.storage.playtime import game_name as stored_game_name
+from bot.storage.playtime import reached_milestones, record_playtime, remember_game_name
+from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange
 from bot.tasks import cancel_task
 from connectors.base import ActivityEvent, human_duration
 from connectors.steam import SteamClient
@@ -864,12 +859,12 @@ def announce_growth(
             new=total,
             at=now,
         ):
-            milestone = milestone_event(
-                conn,
+            milestone = Milestones(milestone_hours).event(
                 guild_id=guild_id,
                 source="steam",
                 player_id=steam_id,
                 game_id=str(app_id),
+                game_name=stored_game_name(conn, str(app_id)),
                 hours=hours,
                 total=total,
                 at=now,

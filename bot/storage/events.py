@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from bot.clock import to_iso
-from connectors.base import ActivityEvent
+from bot.storage.engine import Database
+from bot.storage.interface import MilestonePolicy
+from bot.storage.links import find_link
+from bot.storage.playtime import add_playtime, game_name, reached_milestones, record_playtime
+from bot.storage.records import Delivery, IngestResult, PlaytimeChange
+from bot.storage.sessions import end_session, start_session
+from connectors.base import (
+    ActivityEvent,
+    Connector,
+    Effect,
+    SessionEnd,
+    SessionStart,
+    SetPlaytime,
+)
 
 # Built once: json.dumps with options builds a new encoder per call (twice per webhook).
 compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -83,3 +99,144 @@ def insert_event(
                 (now_text, guild[0], guild_id, event.update_key, event_id),
             )
     return event_id
+
+
+def ingest(
+    conn: sqlite3.Connection,
+    delivery: Delivery,
+    connector: Connector,
+    raw: Mapping[str, Any],
+    effects: list[Effect],
+    milestones: MilestonePolicy,
+) -> IngestResult:
+    """The ingest transaction: store the raw event under its dedupe hash (a duplicate stops
+    here and changes nothing), apply the connector's playtime and session effects, normalize it
+    into at most one activity event, announce the milestones the change reached, and queue
+    what the guild's feed wants."""
+    cur = conn.execute(
+        "INSERT INTO raw_events (guild_id, source, endpoint_id, dedupe_hash, payload, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, dedupe_hash) DO NOTHING",
+        (delivery.guild_id, delivery.source, delivery.endpoint_id, delivery.dedupe_hash,
+         delivery.payload, delivery.received_at),
+    )  # fmt: skip
+    if cur.rowcount == 0:
+        return IngestResult("duplicate")
+    raw_id = int(cur.lastrowid or 0)
+    guild_id, now_text, source = delivery.guild_id, delivery.received_at, connector.key
+    derived: dict[str, Any] = {}
+    reached: list[tuple[str, str, int, int, datetime]] = []
+    for effect in effects:
+        if isinstance(effect, SetPlaytime):
+            change = record_playtime(
+                conn,
+                scope=guild_id,
+                source=source,
+                player_id=effect.player_id,
+                game_id=effect.game_id,
+                seconds=effect.seconds,
+                source_time=effect.source_time,
+                now_text=now_text,
+            )
+            derived["playtime_updated"] = change.applied
+            if change.applied:
+                reached += _reached(
+                    conn, milestones, guild_id, source, effect, change, effect.source_time
+                )
+        elif isinstance(effect, SessionStart):
+            start_session(conn, guild_id, source, effect)
+        elif isinstance(effect, SessionEnd):
+            seconds = end_session(conn, guild_id, source, effect)
+            derived["duration_seconds"] = seconds
+            if seconds:
+                change = add_playtime(
+                    conn,
+                    scope=guild_id,
+                    source=source,
+                    player_id=effect.player_id,
+                    game_id=effect.game_id,
+                    delta=seconds,
+                    at=effect.at,
+                    now_text=now_text,
+                )
+                reached += _reached(conn, milestones, guild_id, source, effect, change, effect.at)
+
+    result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
+    if connector.announces:
+        link = find_link(conn, guild_id, connector.link_source, connector.player_id(raw))
+        event = connector.normalize({**raw, **derived}, link)
+        if event is not None:
+            result.event_ids.append(insert_event(conn, event, guild_id, raw_id, now_text))
+    for player, game, hours, total, at in reached:
+        who = find_link(conn, guild_id, connector.link_source, player)
+        name = raw.get("player_name") or raw.get("name") or (who.display_name if who else None)
+        milestone = milestones.event(
+            guild_id=guild_id,
+            source=source,
+            player_id=player,
+            game_id=game,
+            game_name=game_name(conn, game),
+            hours=hours,
+            total=total,
+            at=at,
+            name=name,
+            user_id=who.discord_user_id if who else None,
+        )
+        result.event_ids.append(insert_event(conn, milestone, guild_id, raw_id, now_text))
+    return result
+
+
+def _reached(
+    conn: sqlite3.Connection,
+    milestones: MilestonePolicy,
+    guild_id: int,
+    source: str,
+    effect: SetPlaytime | SessionEnd,
+    change: PlaytimeChange,
+    at: datetime,
+) -> list[tuple[str, str, int, int, datetime]]:
+    """(player, game, hours, total, at) for each milestone this change reached."""
+    return [
+        (effect.player_id, effect.game_id, hours, change.new or 0, at)
+        for hours in reached_milestones(
+            conn,
+            milestones.hours,
+            guild_id=guild_id,
+            source=source,
+            player_id=effect.player_id,
+            game_id=effect.game_id,
+            old=change.old,
+            new=change.new,
+            at=at,
+        )
+    ]
+
+
+class SqliteEvents:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def ingest(
+        self,
+        delivery: Delivery,
+        connector: Connector,
+        raw: Mapping[str, Any],
+        effects: list[Effect],
+        milestones: MilestonePolicy,
+    ) -> IngestResult:
+        return await self._db.write(
+            lambda c: ingest(c, delivery, connector, raw, effects, milestones)
+        )
+
+    async def seen(self, guild_id: int, dedupe_hash: str) -> bool:
+        """Whether a raw event with this dedupe hash was stored for the guild."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM raw_events WHERE guild_id = ? AND dedupe_hash = ?",
+            (guild_id, dedupe_hash),
+        )
+        return row is not None
+
+    async def counts(self) -> tuple[int, int]:
+        """(raw events, activity events) stored."""
+        raw = await self._db.fetchone("SELECT count(*) FROM raw_events")
+        events = await self._db.fetchone("SELECT count(*) FROM activity_events")
+        return int(raw[0]) if raw else 0, int(events[0]) if events else 0

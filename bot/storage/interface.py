@@ -16,15 +16,17 @@ from typing import Any, Protocol
 from bot.storage.records import (
     Batch,
     ConfirmStatus,
+    Delivery,
     Edit,
     Endpoint,
     FeedChange,
     FeedStatus,
+    IngestResult,
     Link,
     Sample,
     Total,
 )
-from connectors.base import ActivityEvent
+from connectors.base import ActivityEvent, Connector, Effect
 
 
 class EndpointStore(Protocol):
@@ -181,6 +183,47 @@ class Refusal:
     maybe_posted: bool = False
 
 
+class MilestonePolicy(Protocol):
+    """Which playtime totals the feed announces (bot/ingest/milestones.py)."""
+
+    hours: tuple[int, ...]
+
+    def event(
+        self,
+        *,
+        guild_id: int,
+        source: str,
+        player_id: str,
+        game_id: str,
+        game_name: str | None,
+        hours: int,
+        total: int,
+        at: datetime,
+        name: str | None,
+        user_id: int | None,
+    ) -> ActivityEvent: ...
+
+
+class EventStore(Protocol):
+    async def ingest(
+        self,
+        delivery: Delivery,
+        connector: Connector,
+        raw: Mapping[str, Any],
+        effects: list[Effect],
+        milestones: MilestonePolicy,
+    ) -> IngestResult:
+        """The whole ingest of one raw event in one transaction: dedupe (a duplicate changes
+        nothing), effects, normalize, milestones, feed. Committed when it returns."""
+        ...
+
+    async def seen(self, guild_id: int, dedupe_hash: str) -> bool: ...
+
+    async def counts(self) -> tuple[int, int]:
+        """(raw events, activity events)."""
+        ...
+
+
 class FeedStore(Protocol):
     """The feed outbox, as the poster works through it (times are ISO texts, bot.clock)."""
 
@@ -242,6 +285,7 @@ class Store(Protocol):
     links: LinkStore
     stats: StatsStore
     feed: FeedStore
+    events: EventStore
 
     async def close(self) -> None: ...
 

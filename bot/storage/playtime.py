@@ -1,9 +1,19 @@
 """Playtime in SQLite: current totals per player and game, samples for charts and period
-leaderboards, milestones, and the names of games."""
+leaderboards, milestones, and the names of games. The functions run inside the caller's
+transaction."""
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
+
+from bot.clock import to_iso
+from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange
+
+# Where a player's playtime for a game may be known, besides the source reporting now: the
+# guild's own webhook sources and Steam's public value. A Steam ID is the same player in
+# BattleMetrics and Steam; a Minecraft UUID appears in one source only.
+_MILESTONE_SOURCES = (("guild", "battlemetrics"), ("guild", "minecraft"), ("global", "steam"))
 
 
 def remember_game_name(conn: sqlite3.Connection, game_id: str, name: str, now_text: str) -> None:
@@ -12,3 +22,129 @@ def remember_game_name(conn: sqlite3.Connection, game_id: str, name: str, now_te
         " SET name = excluded.name, updated_at = excluded.updated_at",
         (game_id, name[:200], now_text),
     )
+
+
+def game_name(conn: sqlite3.Connection, game_id: str) -> str | None:
+    row = conn.execute("SELECT name FROM games WHERE game_id = ?", (game_id,)).fetchone()
+    return row[0] if row else None
+
+
+def record_playtime(
+    conn: sqlite3.Connection,
+    *,
+    scope: int,
+    source: str,
+    player_id: str,
+    game_id: str,
+    seconds: int | None,
+    source_time: datetime,
+    now_text: str,
+    status: str = "ok",
+) -> PlaytimeChange:
+    """Store a measured *total*. An older measurement never overwrites a newer one; an increase
+    over a known value is sampled for charts and period leaderboards."""
+    key = (scope, source, player_id, game_id)
+    row = conn.execute(
+        "SELECT seconds, source_time FROM playtime"
+        " WHERE scope_guild_id = ? AND source = ? AND player_id = ? AND game_id = ?",
+        key,
+    ).fetchone()
+    when = to_iso(source_time)
+    old = row[0] if row else None
+    if row is not None and row[1] is not None and row[1] > when:
+        return PlaytimeChange(old, old, applied=False)
+    conn.execute(
+        "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, status,"
+        " source_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (scope_guild_id, source, player_id, game_id) DO UPDATE SET"
+        " seconds = excluded.seconds, status = excluded.status,"
+        " source_time = excluded.source_time, updated_at = excluded.updated_at",
+        (*key, seconds, status, when, now_text, now_text),
+    )
+    if old is not None and seconds is not None and seconds > old:
+        _sample(conn, key, when, seconds - old, seconds)
+    return PlaytimeChange(old, seconds, applied=True)
+
+
+def add_playtime(
+    conn: sqlite3.Connection,
+    *,
+    scope: int,
+    source: str,
+    player_id: str,
+    game_id: str,
+    delta: int,
+    at: datetime,
+    now_text: str,
+) -> PlaytimeChange:
+    key = (scope, source, player_id, game_id)
+    row = conn.execute(
+        "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, status,"
+        " source_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?)"
+        " ON CONFLICT (scope_guild_id, source, player_id, game_id) DO UPDATE SET"
+        " seconds = coalesce(playtime.seconds, 0) + excluded.seconds,"
+        " source_time = max(coalesce(playtime.source_time, ''), excluded.source_time),"
+        " updated_at = excluded.updated_at"
+        " RETURNING seconds",
+        (*key, delta, to_iso(at), now_text, now_text),
+    ).fetchone()
+    total = int(row[0])
+    if delta > 0:
+        _sample(conn, key, to_iso(at), delta, total)
+    return PlaytimeChange(total - delta, total, applied=True)
+
+
+def _sample(
+    conn: sqlite3.Connection, key: tuple[int, str, str, str], at: str, delta: int, total: int
+) -> None:
+    conn.execute(
+        "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
+        " delta_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (*key, at, delta, total),
+    )
+
+
+def reached_milestones(
+    conn: sqlite3.Connection,
+    hours: tuple[int, ...],
+    *,
+    guild_id: int,
+    source: str,
+    player_id: str,
+    game_id: str,
+    old: int | None,
+    new: int | None,
+    at: datetime,
+) -> list[int]:
+    """Milestones (hours) the player's best-known total for the game just reached in the guild,
+    each at most once per guild whatever source reports it.
+
+    Only a change that crosses a threshold by itself can raise the best total past it, so the
+    other sources are read only then (rarely). A source's first report of a player (old
+    unknown) is a silent baseline: a veteran's first report must not flood the feed."""
+    if old is None or new is None or new <= old:
+        return []
+    crossed = [h for h in hours if old < h * 3600 <= new]
+    if not crossed:
+        return []
+    others = 0
+    for scope, other in _MILESTONE_SOURCES:
+        if other == source:
+            continue
+        row = conn.execute(
+            "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
+            " AND player_id = ? AND game_id = ?",
+            (guild_id if scope == "guild" else GLOBAL_SCOPE, other, player_id, game_id),
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            others = max(others, int(row[0]))
+    return [
+        h
+        for h in crossed
+        if others < h * 3600  # another source had passed it already
+        and conn.execute(
+            "INSERT OR IGNORE INTO milestones (scope_guild_id, source, player_id, game_id, threshold,"
+            " reached_at) VALUES (?, 'best', ?, ?, ?, ?)",
+            (guild_id, player_id, game_id, h, to_iso(at)),
+        ).rowcount
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -154,3 +154,32 @@ class FeedChange:
     resumed: bool  # the channel was paused and posts again now
     moved: int  # waiting events that moved here from another channel
     maybe_posted: int  # given-up batches whose answer was lost: they may show in the old channel
+
+
+@dataclass(slots=True)
+class PlaytimeChange:
+    """A stored total before and after a report (``applied`` False: an older report, ignored)."""
+
+    old: int | None
+    new: int | None
+    applied: bool
+
+
+@dataclass
+class IngestResult:
+    status: Literal["accepted", "duplicate"]
+    raw_event_id: int | None = None
+    event_ids: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A raw event as it arrived, for the ingest transaction."""
+
+    guild_id: int
+    source: str
+    endpoint_id: int | None
+    dedupe_hash: str
+    payload: str  # the raw event as JSON text
+    received_at: str  # ISO text (bot.clock.to_iso)

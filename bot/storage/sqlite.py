@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database
+from bot.storage.events import SqliteEvents
 from bot.storage.links import SqliteLinks
 from bot.storage.outbox import SqliteFeed
 from bot.storage.stats import SqliteStats
@@ -20,6 +21,7 @@ class SqliteStore:
         self.links = SqliteLinks(engine)
         self.stats = SqliteStats(engine)
         self.feed = SqliteFeed(engine)
+        self.events = SqliteEvents(engine)
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
