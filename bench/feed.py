@@ -61,7 +61,7 @@ async def run(events: int, channels: int, limit_seconds: float) -> int:
             try:
                 now = to_iso(core.clock.now())
                 for guild, channel in zip(guild_ids, channel_ids, strict=True):
-                    await core.db.write(
+                    await core.store.engine.write(
                         lambda c, g=guild, ch=channel: c.execute(
                             "INSERT INTO guilds (guild_id, feed_channel_id, created_at, updated_at)"
                             " VALUES (?, ?, ?, ?)",
@@ -82,7 +82,7 @@ async def run(events: int, channels: int, limit_seconds: float) -> int:
                 deadline = started + limit_seconds
                 while time.monotonic() < deadline:
                     pending = (
-                        await core.db.fetchone(
+                        await core.store.engine.fetchone(
                             "SELECT count(*) FROM feed_outbox WHERE status = 'pending'"
                         )
                     )[0]
@@ -92,7 +92,7 @@ async def run(events: int, channels: int, limit_seconds: float) -> int:
                 elapsed = time.monotonic() - started
                 await poster.stop()
                 counts = dict(
-                    await core.db.fetchall(
+                    await core.store.engine.fetchall(
                         "SELECT status, count(*) FROM feed_outbox GROUP BY status"
                     )
                 )
@@ -182,7 +182,7 @@ async def fairness(busy_channels: int, backlog: int, probes: int) -> int:
                             )
                             insert_event(conn, event, guilds[channel], None, now)
 
-                await core.db.write(setup)
+                await core.store.engine.write(setup)
                 poster = FeedPoster(core.store, core.clock, DiscordSender(http))
                 core.pipeline.on_event = poster.wake
                 await poster.start()

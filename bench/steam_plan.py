@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bot.clock import ManualClock, to_iso  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.core import Core  # noqa: E402
-from bot.steam_sync.sync import DUE_PER_TICK  # noqa: E402
+from bot.steam_sync.plan import DUE_PER_TICK  # noqa: E402
 from tests.fakes.steam import FakeSteam  # noqa: E402
 
 BAR_CALLS = 100_000
@@ -115,7 +115,7 @@ async def simulate(
     by_id: dict[str, Player],
 ) -> int:
     now_text = to_iso(clock.now())
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: c.executemany(
             "INSERT INTO account_links (guild_id, discord_user_id, source, external_id,"
             " created_at, updated_at) VALUES (1, ?, 'steam', ?, ?, ?)",
@@ -157,7 +157,7 @@ async def simulate(
         while await sync.run_once() >= DUE_PER_TICK:
             pass
         # Questlog's side: which changes are stored now?
-        rows = await core.db.fetchall(
+        rows = await core.store.engine.fetchall(
             "SELECT player_id, seconds FROM playtime WHERE scope_guild_id = 0 AND source = 'steam'"
             f" AND game_id = '{APP}' AND player_id IN ({','.join('?' * len(ids))})",
             tuple(ids),
@@ -178,7 +178,7 @@ async def simulate(
     extra = 0
     while any(p.changed_at is not None for p in players) and extra < DAY:
         await sync.run_once()
-        rows = await core.db.fetchall(
+        rows = await core.store.engine.fetchall(
             "SELECT player_id, seconds FROM playtime WHERE scope_guild_id = 0 AND source = 'steam'"
             f" AND game_id = '{APP}'"
         )

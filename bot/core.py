@@ -19,9 +19,8 @@ from bot.services.feed_admin import FeedAdmin
 from bot.services.get_playtime import PlaytimeService
 from bot.services.leaderboards import PlaytimeStats
 from bot.steam_sync.budget import DatabaseBudget
-from bot.steam_sync.sync import SteamSync, announce_growth
+from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
-from bot.storage.engine import Database
 from connectors.registry import Registry
 from connectors.steam import SteamClient
 
@@ -42,7 +41,6 @@ class Core:
     config: Config
     clock: Clock
     store: Store
-    db: Database  # the SQLite engine, for the parts not yet moved behind the store
     metrics: Metrics
     registry: Registry
     pipeline: Pipeline
@@ -63,7 +61,6 @@ class Core:
     async def start(cls, config: Config, clock: Clock | None = None) -> Core:
         clock = clock or SystemClock()
         store: SqliteStore = await open_store(config.database.path)
-        db = store.engine
         try:
             metrics = Metrics()
             registry = Registry().discover()
@@ -74,7 +71,7 @@ class Core:
             endpoints = EndpointCache(store, clock)
             await endpoints.start()
             endpoint_admin = EndpointAdmin(store, clock)
-            budget = DatabaseBudget(db, clock, config.steam.daily_call_limit)
+            budget = DatabaseBudget(store, clock, config.steam.daily_call_limit)
             steam = SteamClient(
                 config.steam.api_key,
                 base_url=config.steam.api_base_url,
@@ -83,14 +80,16 @@ class Core:
                 requests_per_second=config.steam.requests_per_second,
                 backoff_base=config.steam.retry_backoff_seconds,
             )
-            playtime = PlaytimeService(db, steam, clock, concurrency=config.steam.max_concurrency)
+            playtime = PlaytimeService(
+                store, steam, clock, concurrency=config.steam.max_concurrency
+            )
 
             def wake_feed() -> None:
                 if pipeline.on_event is not None:
                     pipeline.on_event()
 
             steam_sync = SteamSync(
-                db,
+                store,
                 steam,
                 clock,
                 metrics,
@@ -106,10 +105,7 @@ class Core:
             accounts = AccountService(store, steam, clock, scheduler.links_changed)
             stats = PlaytimeStats(store, config.general.tz)
             feed_admin = FeedAdmin(store, clock, wake_feed)
-            tz, hours = config.general.tz, config.general.milestone_hours
-            playtime.on_reading = lambda conn, sid, app, name, change, now: announce_growth(
-                conn, sid, app, name, change, now, tz, hours
-            )
+            playtime.growth = steam_sync.growth
             playtime.on_events = wake_feed
         except BaseException:
             await store.close()
@@ -118,7 +114,6 @@ class Core:
             config,
             clock,
             store,
-            db,
             metrics,
             registry,
             pipeline,
@@ -135,15 +130,12 @@ class Core:
         )
         metrics.add_collector(budget.collect)
         metrics.add_collector(lambda: _outbox_gauges(store))
-        metrics.add_collector(core._writer_stats)
+        metrics.add_collector(core._store_stats)
         return core
 
-    async def _writer_stats(self) -> dict[str, float]:
+    async def _store_stats(self) -> dict[str, float]:
         return {
-            "questlog_db_write_batches_total": self.db.batches,
-            "questlog_db_write_ops_total": self.db.batched_ops,
-            "questlog_db_write_ops_seconds_total": round(self.db.ops_seconds, 6),
-            "questlog_db_commit_seconds_total": round(self.db.commit_seconds, 6),
+            **self.store.write_stats(),
             "questlog_discord_connected": 1 if self.discord_state == "connected" else 0,
         }
 

@@ -33,24 +33,19 @@ class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_
         status = await sync.status()
         if status.state != "running":
             raise UserError(strings.SYNC_NOT_RUNNING[status.state].format(detail=status.detail))
-        sql = (
-            "SELECT DISTINCT external_id FROM account_links WHERE guild_id = ? AND source = 'steam'"
+        accounts = await sync.linked_accounts(
+            interaction.guild_id, member.id if member is not None else None
         )
-        params: tuple[int, ...] = (interaction.guild_id,)
-        if member is not None:
-            sql += " AND discord_user_id = ?"
-            params = (interaction.guild_id, member.id)
-        rows = await self.core.db.fetchall(sql, params)
-        if not rows:
+        if not accounts:
             who = f" for {member.mention}" if member is not None else ""
             raise UserError(strings.SYNC_NO_ACCOUNTS.format(who=who))
         await interaction.response.defer(ephemeral=True, thinking=True)  # Steam may be slow
         sync.links_changed()
-        report = await sync.sync_report([r[0] for r in rows])
+        report = await sync.sync_report(accounts)
         if report["invalid_key"]:
             status = await sync.status()
             raise UserError(strings.SYNC_NOT_RUNNING["invalid_key"].format(detail=status.detail))
-        text = strings.SYNC_DONE.format(ok=report["ok"], total=len(rows))
+        text = strings.SYNC_DONE.format(ok=report["ok"], total=len(accounts))
         if report["private"]:
             text += strings.SYNC_DONE_PRIVATE.format(count=report["private"])
         if report["deferred"] or report["busy"]:

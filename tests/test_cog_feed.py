@@ -122,7 +122,7 @@ async def test_unexpected_errors_get_a_reference_not_a_traceback(
     async def broken(op):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(core.db, "read", broken)
+    monkeypatch.setattr(core.store.engine, "read", broken)
     status = feed(bot, "status")
     await run_command(bot, status)
     text = answer_text(discord_api, status)
@@ -166,7 +166,7 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
     assert "advancements" in clicked.response.edit_message.call_args.kwargs["content"]
     await core.store.feed.set_channel(GUILD, GOOD, to_iso(clock.now()))
     await add_events(core, 2)  # custom events: switched off now
-    assert (await core.db.fetchone("SELECT count(*) FROM feed_outbox"))[0] == 0
+    assert (await core.store.engine.fetchone("SELECT count(*) FROM feed_outbox"))[0] == 0
     with mock.patch.object(
         type(view.picker),
         "values",

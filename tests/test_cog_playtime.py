@@ -93,7 +93,7 @@ async def seed(core: Core, clock: ManualClock, players: int = 0) -> None:
                 now_text=now,
             )
 
-    await core.db.write(op)
+    await core.store.engine.write(op)
 
 
 def interaction(
@@ -131,7 +131,7 @@ async def test_show_lists_games_and_sources(
     await run_command(bot, nobody)
     assert "no playtime" in answer_text(discord_api, nobody)
     # The sync found the Steam account's game details private: /playtime says how to fix it.
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: c.execute(
             "UPDATE account_links SET status = 'private_profile' WHERE source = 'steam'"
         )
@@ -220,7 +220,9 @@ async def test_known_game_names_are_shown(
     from bot.storage.playtime import remember_game_name
 
     await seed(core, clock)
-    await core.db.write(lambda c: remember_game_name(c, "393380", "Squad", to_iso(clock.now())))
+    await core.store.engine.write(
+        lambda c: remember_game_name(c, "393380", "Squad", to_iso(clock.now()))
+    )
     show = interaction(bot, "playtime", "show")
     await run_command(bot, show)
     [embed] = answers(discord_api, show)[0]["data"]["embeds"]

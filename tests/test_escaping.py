@@ -176,7 +176,7 @@ async def test_battlemetrics_milestones(
         )  # fmt: skip
         remember_game_name(c, "393380", sample, to_iso(now))
 
-    await core.db.write(op)
+    await core.store.engine.write(op)
     endpoint = await make_endpoint("playtime")
     for hours in (9, 11):  # the first report is a silent baseline; the second crosses 10 h
         clock.advance(60)
@@ -205,7 +205,7 @@ async def test_steam_events(core: Core, clock: ManualClock, steam: FakeSteam, sa
     """Persona (the linked name), game and achievement names and descriptions from Steam."""
     await set_feed(core)
     now = clock.now()
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: link_account(
             c, guild_id=GUILD, discord_user_id=PLAYER, source="steam",
             external_id=SAPHYEL_ID, now=now, display_name=sample,
@@ -333,7 +333,7 @@ async def test_playtime_and_leaderboard_show_steam_names_and_member_names(
         )  # fmt: skip
         remember_game_name(c, "393380", sample, to_iso(now))
 
-    await core.db.write(op)
+    await core.store.engine.write(op)
     option, resolved = named_member(sample)
     show = interaction(bot, "playtime", "show", [option], resolved)
     await run_command(bot, show)

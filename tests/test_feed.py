@@ -53,7 +53,7 @@ class MemoryDiscord:
 
 async def set_feed(core: Core, channel: int | None = CHANNEL, max_age: int | None = None) -> None:
     now = to_iso(core.clock.now())
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: c.execute(
             "INSERT INTO guilds (guild_id, feed_channel_id, feed_max_age_seconds, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
@@ -86,9 +86,9 @@ async def test_batches_of_ten_in_order(core: Core, clock: ManualClock) -> None:
     assert [len(p["embeds"]) for _, p, _ in discord_api.messages] == [10, 10, 5]
     titles = [e["title"] for e in discord_api.embeds()]
     assert titles == [f"📣 Event {n}" for n in range(25)]
-    assert await core.db.read(statuses) == {"sent": 25}
+    assert await core.store.engine.read(statuses) == {"sent": 25}
     assert await poster.run_once() == 0  # nothing left, nothing sent twice
-    rows = await core.db.fetchall("SELECT DISTINCT message_id FROM feed_outbox")
+    rows = await core.store.engine.fetchall("SELECT DISTINCT message_id FROM feed_outbox")
     assert len(rows) == 3
 
 
@@ -119,18 +119,18 @@ async def test_retryable_failure_backs_off_and_resends_the_same_batch(
     discord_api.failures = [SendError.retry("Discord error 503")]
     poster = FeedPoster(core.store, clock, discord_api, backoff_base=10)
     assert await poster.run_once() == 0
-    assert await core.db.read(statuses) == {"pending": 3}
+    assert await core.store.engine.read(statuses) == {"pending": 3}
     await add_events(core, 1, start=3)  # a new event must not jump the queue or skip the backoff
     assert await poster.run_once() == 0
     clock.advance(30)
     assert await poster.run_once() == 2  # the stored batch, unchanged, then the newer event
     first_nonce = discord_api.messages[0][2]
     assert [len(p["embeds"]) for _, p, _ in discord_api.messages] == [3, 1]
-    batch = await core.db.fetchone(
+    batch = await core.store.engine.fetchone(
         "SELECT nonce, attempts, status FROM feed_batches ORDER BY id LIMIT 1"
     )
     assert tuple(batch) == (first_nonce, 2, "sent")
-    assert await core.db.read(statuses) == {"sent": 4}
+    assert await core.store.engine.read(statuses) == {"sent": 4}
 
 
 async def test_refused_channel_pauses_keeps_everything_and_resumes(
@@ -142,7 +142,7 @@ async def test_refused_channel_pauses_keeps_everything_and_resumes(
     discord_api.failures = [SendError.refused(50013, "403, Missing Permissions")]
     poster = FeedPoster(core.store, clock, discord_api)
     assert await poster.run_once() == 0
-    assert await core.db.read(statuses) == {"pending": 12}  # nothing failed, nothing lost
+    assert await core.store.engine.read(statuses) == {"pending": 12}  # nothing failed, nothing lost
     status = await core.store.feed.status(GUILD)
     assert (status.channel_state, status.pause_code, status.pending) == ("paused", 50013, 12)
     assert "Send Messages or Embed Links" in (pause_reason(status.pause_code, status.pause_detail))
@@ -158,7 +158,7 @@ async def test_refused_channel_pauses_keeps_everything_and_resumes(
         "📣 Event 100",
         "📣 Event 101",
     ]
-    assert await core.db.read(statuses) == {"sent": 14}
+    assert await core.store.engine.read(statuses) == {"sent": 14}
 
 
 async def test_lost_response_and_restart_post_once(
@@ -176,8 +176,10 @@ async def test_lost_response_and_restart_post_once(
         clock.advance(5)
         assert await FeedPoster(restarted.store, clock, discord_api).run_once() == 1
         assert len(discord_api.messages) == 1  # the same nonce returned the same message
-        assert await restarted.db.read(statuses) == {"sent": 4}
-        message = await restarted.db.fetchone("SELECT DISTINCT message_id FROM feed_outbox")
+        assert await restarted.store.engine.read(statuses) == {"sent": 4}
+        message = await restarted.store.engine.fetchone(
+            "SELECT DISTINCT message_id FROM feed_outbox"
+        )
         assert message[0] == 1000
     finally:
         await restarted.stop()

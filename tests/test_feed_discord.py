@@ -46,8 +46,8 @@ async def test_batches_reach_discord_once(
     messages = discord_api.messages[CHANNEL]
     assert [len(m["embeds"]) for m in messages] == [10, 10, 3]
     assert all(m["nonce"] for m in messages)
-    assert await core.db.read(statuses) == {"sent": 23}
-    stored = {r[0] for r in await core.db.fetchall("SELECT message_id FROM feed_outbox")}
+    assert await core.store.engine.read(statuses) == {"sent": 23}
+    stored = {r[0] for r in await core.store.engine.fetchall("SELECT message_id FROM feed_outbox")}
     assert stored == {int(m["id"]) for m in messages}
 
 
@@ -59,7 +59,7 @@ async def test_long_titles_pass_discords_own_validation(
     assert await poster(core, clock, http).run_once() >= 5
     for message in discord_api.messages[CHANNEL]:
         assert sum(embed_length(e) for e in message["embeds"]) <= CHARS_PER_MESSAGE
-    assert await core.db.read(statuses) == {"sent": 10}
+    assert await core.store.engine.read(statuses) == {"sent": 10}
 
 
 async def test_429_is_obeyed_and_posts_exactly_one_message(
@@ -83,7 +83,7 @@ async def test_server_errors_then_success(
     assert await feed.run_once() == 0
     clock.advance(10)
     assert await feed.run_once() == 0
-    assert await core.db.read(statuses) == {"pending": 2}
+    assert await core.store.engine.read(statuses) == {"pending": 2}
     clock.advance(10)
     assert await feed.run_once() == 1
     # A 500 is retried by discord.py itself (after a second): still exactly one message.
@@ -91,7 +91,7 @@ async def test_server_errors_then_success(
     discord_api.fail_next(CHANNEL, [500])
     assert await feed.run_once() == 1
     assert discord_api.count(CHANNEL) == 2
-    assert await core.db.read(statuses) == {"sent": 3}
+    assert await core.store.engine.read(statuses) == {"sent": 3}
 
 
 async def test_forbidden_pauses_and_is_reported(
@@ -135,7 +135,7 @@ async def test_lost_response_then_restart_posts_once(
         clock.advance(10)
         assert await poster(restarted, clock, http).run_once() == 2
         assert [len(m["embeds"]) for m in discord_api.messages[CHANNEL]] == [10, 2]
-        assert await restarted.db.read(statuses) == {"sent": 12}
+        assert await restarted.store.engine.read(statuses) == {"sent": 12}
     finally:
         await restarted.stop()
 
@@ -158,7 +158,7 @@ async def test_sends_carry_the_batch_nonce_and_enforce_it(
     assert await feed.run_once() == 1
     posts = [r for r in discord_api.requests if r.method == "POST" and r.channel_id == CHANNEL]
     assert len(posts) == 2
-    nonce = (await core.db.fetchone("SELECT nonce FROM feed_batches"))[0]
+    nonce = (await core.store.engine.fetchone("SELECT nonce FROM feed_batches"))[0]
     for request in posts:
         assert request.body["nonce"] == nonce
         assert request.body["enforce_nonce"] is True

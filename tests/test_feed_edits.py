@@ -33,7 +33,7 @@ def titles(message: dict[str, Any]) -> list[str]:
 
 
 async def message_ids(core: Core) -> list[int | None]:
-    rows = await core.db.fetchall("SELECT message_id FROM feed_outbox ORDER BY id")
+    rows = await core.store.engine.fetchall("SELECT message_id FROM feed_outbox ORDER BY id")
     return [r[0] for r in rows]
 
 
@@ -50,7 +50,7 @@ async def test_a_newer_version_edits_the_posted_message(
     [message] = discord_api.messages[CHANNEL]
     assert titles(message) == ["Score 1:0"]
     assert message["edited_timestamp"] is not None
-    assert await core.db.read(statuses) == {"sent": 2}
+    assert await core.store.engine.read(statuses) == {"sent": 2}
     assert len(set(await message_ids(core))) == 1
     edits = [r for r in discord_api.requests if r.method == "PATCH"]
     assert len(edits) == 1
@@ -92,7 +92,7 @@ async def test_a_version_never_posted_is_superseded(
     assert await poster(core, clock, http).run_once() == 1
     [message] = discord_api.messages[CHANNEL]
     assert titles(message) == ["2 h today", "unrelated"]
-    assert await core.db.read(statuses) == {"sent": 2, "superseded": 1}
+    assert await core.store.engine.read(statuses) == {"sent": 2, "superseded": 1}
 
 
 async def test_a_deleted_message_makes_the_update_a_new_post(
@@ -107,7 +107,7 @@ async def test_a_deleted_message_makes_the_update_a_new_post(
     assert await feed.run_once() == 1
     [message] = discord_api.messages[CHANNEL]
     assert titles(message) == ["v2"]
-    assert await core.db.read(statuses) == {"sent": 2}
+    assert await core.store.engine.read(statuses) == {"sent": 2}
     # Later versions edit the new message, never the deleted one.
     await version(core, 3, "k", "v3")
     assert await feed.run_once() == 0
@@ -124,21 +124,21 @@ async def test_edit_server_errors_back_off_and_lost_answers_are_repeated(
     await version(core, 2, "k", "v2")
     discord_api.fail_next(CHANNEL, [503])
     await feed.run_once()
-    assert await core.db.read(statuses) == {"sent": 1, "pending": 1}
+    assert await core.store.engine.read(statuses) == {"sent": 1, "pending": 1}
     await add_events(core, 1, start=3, title="after")
     await feed.run_once()  # the edit waits for its retry time, and what follows waits for it
     assert len(discord_api.messages[CHANNEL]) == 1
     clock.advance(10)
     discord_api.drop_response_next(CHANNEL)  # applied, but the answer is lost: sent again
     await feed.run_once()
-    assert await core.db.read(statuses) == {"sent": 1, "pending": 2}
+    assert await core.store.engine.read(statuses) == {"sent": 1, "pending": 2}
     clock.advance(10)
     await feed.run_once()
     patches = [r for r in discord_api.requests if r.method == "PATCH"]
     assert [r.status for r in patches] == [503, 200, 200]
     first, second = discord_api.messages[CHANNEL]
     assert titles(first) == ["v2"] and titles(second) == ["after"]
-    assert await core.db.read(statuses) == {"sent": 3}
+    assert await core.store.engine.read(statuses) == {"sent": 3}
 
 
 async def test_an_edit_refused_for_the_channel_pauses_it(
@@ -151,8 +151,8 @@ async def test_an_edit_refused_for_the_channel_pauses_it(
     await version(core, 2, "k", "v2")
     discord_api.forbidden_channels.add(CHANNEL)
     await feed.run_once()
-    assert await core.db.read(statuses) == {"sent": 1, "pending": 1}
-    state = await core.db.fetchone(
+    assert await core.store.engine.read(statuses) == {"sent": 1, "pending": 1}
+    state = await core.store.engine.fetchone(
         "SELECT status, code FROM feed_channels WHERE channel_id = ?", (CHANNEL,)
     )
     assert state is not None and tuple(state) == ("paused", 50013)
@@ -162,7 +162,7 @@ async def test_an_edit_refused_for_the_channel_pauses_it(
     assert await feed.run_once() == 0 and feed.edited_messages == 0  # not yet due
     clock.advance(60)
     await feed.run_once()
-    assert feed.edited_messages == 1 and await core.db.read(statuses) == {"sent": 2}
+    assert feed.edited_messages == 1 and await core.store.engine.read(statuses) == {"sent": 2}
     assert titles(discord_api.messages[CHANNEL][0]) == ["v2"]
     patches = [r.status for r in discord_api.requests if r.method == "PATCH"]
     assert patches == [403, 200]
@@ -180,7 +180,7 @@ async def test_a_version_too_long_for_its_message_is_posted_anew(
     await version(core, 3, "k", "grown")
     # A longer version no longer fits beside the big one: a new message, nothing lost.
     await add_events(core, 1, start=4, title="tail")
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: c.execute(
             "UPDATE activity_events SET payload = json_set(payload, '$.description', ?)"
             " WHERE title = 'grown'",
@@ -204,7 +204,7 @@ async def test_versions_are_scoped_to_their_guild(
         WebhookContext(received_at=core.clock.now()),
     )
     await core.pipeline.ingest("custom", other, raw)  # no feed there: stored, not queued
-    assert await core.db.read(statuses) == {"pending": 1}
+    assert await core.store.engine.read(statuses) == {"pending": 1}
 
 
 @pytest.mark.parametrize("bad", [5, "", "x" * 201, ["k"]])

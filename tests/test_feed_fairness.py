@@ -39,7 +39,7 @@ async def live(config: Config, discord_api: FakeDiscord) -> AsyncIterator[tuple[
     try:
         now = to_iso(core.clock.now())
         for channel, guild in GUILDS.items():
-            await core.db.write(
+            await core.store.engine.write(
                 lambda c, g=guild, ch=channel: c.execute(
                     "INSERT INTO guilds (guild_id, feed_channel_id, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?)",
@@ -68,7 +68,7 @@ async def backlog(core: Core, channels: list[int], per_channel: int) -> None:
                 )
                 insert_event(conn, event, GUILDS[channel], None, now)
 
-    await core.db.write(op)
+    await core.store.engine.write(op)
 
 
 async def ingest_one(core: Core, channel: int, title: str) -> None:

@@ -67,7 +67,7 @@ async def test_a_refused_channel_is_probed_and_resumes_by_itself(
     discord_api.refused_channels[CHANNEL] = code
     feed = poster(core, clock, http)
     assert await feed.run_once() == 0
-    assert await core.db.read(statuses) == {"pending": 15}
+    assert await core.store.engine.read(statuses) == {"pending": 15}
     state = await status(core)
     assert (state.channel_state, state.pause_code, state.paused_since) == (
         "paused",
@@ -97,7 +97,7 @@ async def test_a_refused_channel_is_probed_and_resumes_by_itself(
     clock.advance(140)
     assert await feed.run_once() == 2
     assert posted_titles(discord_api) == expected(15)  # all of them, once, in order
-    assert await core.db.read(statuses) == {"sent": 15}
+    assert await core.store.engine.read(statuses) == {"sent": 15}
     assert (await status(core)).channel_state == "ok"
     assert posts(discord_api)[2].body["nonce"] == first.body["nonce"]
 
@@ -118,7 +118,7 @@ async def test_probes_back_off_to_an_hour(
     nominal = [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
     assert all(0.9 * n <= w <= 1.1 * n for w, n in zip(waits, nominal, strict=True)), waits
     assert len(posts(discord_api)) == 9  # one request per probe, never more
-    assert await core.db.read(statuses) == {"pending": 1}
+    assert await core.store.engine.read(statuses) == {"pending": 1}
 
 
 async def test_a_deleted_channel_is_not_probed_and_a_move_takes_the_backlog(
@@ -145,7 +145,7 @@ async def test_a_deleted_channel_is_not_probed_and_a_move_takes_the_backlog(
     assert posted_titles(discord_api, OTHER) == expected(12)
     new_nonces = {r.body["nonce"] for r in posts(discord_api, OTHER)}
     assert not new_nonces & old_nonces  # re-batched with new nonces for the new channel
-    assert await core.db.read(statuses) == {"sent": 12}
+    assert await core.store.engine.read(statuses) == {"sent": 12}
     state = await status(core)
     assert (state.channel_id, state.channel_state, state.pending) == (OTHER, "ok", 0)
 
@@ -218,7 +218,7 @@ async def test_feed_channel_resumes_at_once_and_status_says_why_it_paused(
     assert "resumes now" in answer_text(discord_api, again)
     assert await feed.run_once() == 2  # at once: no probe time to wait for
     assert posted_titles(discord_api) == expected(15)
-    assert await core.db.read(statuses) == {"sent": 15}
+    assert await core.store.engine.read(statuses) == {"sent": 15}
 
 
 async def test_feed_channel_to_another_channel_says_what_moves(
@@ -263,7 +263,7 @@ async def test_a_refused_embed_fails_alone_and_the_rest_is_posted(
     assert refused.status == 400 and len(refused.body["embeds"]) == 10
     assert posted_titles(discord_api) == [t for t in expected(10) if t != "📣 Event 3"]
     assert accepted.body["nonce"] != refused.body["nonce"]  # a new batch: nothing was posted
-    assert await core.db.read(statuses) == {"sent": 9, "failed": 1}
+    assert await core.store.engine.read(statuses) == {"sent": 9, "failed": 1}
     state = await status(core)
     assert state.channel_state == "ok" and state.failed == 1
     [failure] = state.failures
@@ -283,8 +283,8 @@ async def test_an_invalid_body_without_an_index_is_split_down_to_the_event_at_fa
     await feed.run_once()
     sizes = [len(r.body["embeds"]) for r in posts(discord_api)]
     assert sizes[:4] == [10, 5, 2, 1]
-    assert await core.db.read(statuses) == {"sent": 9, "failed": 1}
-    failed = await core.db.fetchall(
+    assert await core.store.engine.read(statuses) == {"sent": 9, "failed": 1}
+    failed = await core.store.engine.fetchall(
         "SELECT e.title, o.last_error FROM feed_outbox o JOIN activity_events e"
         " ON e.id = o.event_id WHERE o.status = 'failed'"
     )
@@ -385,8 +385,8 @@ async def test_upgrade_puts_back_what_a_channel_refusal_failed(
     legacy_database(Path(config.database.path))
     core = await Core.start(config, clock)
     try:
-        assert await core.db.read(statuses) == {"pending": 3, "failed": 1}
-        channels = await core.db.fetchall(
+        assert await core.store.engine.read(statuses) == {"pending": 3, "failed": 1}
+        channels = await core.store.engine.fetchall(
             "SELECT channel_id, status, code, next_probe_at FROM feed_channels ORDER BY channel_id"
         )
         assert [tuple(r) for r in channels] == [
@@ -402,7 +402,7 @@ async def test_upgrade_puts_back_what_a_channel_refusal_failed(
         assert first.body["nonce"] == "qlabc-7"
         assert [e["title"] for e in first.body["embeds"]] == ["📣 Event 0", "📣 Event 1"]
         assert posted_titles(discord_api) == expected(3)
-        assert await core.db.read(statuses) == {"sent": 3, "failed": 1}
+        assert await core.store.engine.read(statuses) == {"sent": 3, "failed": 1}
         assert (await core.store.feed.status(GUILD)).channel_state == "ok"
     finally:
         await core.stop()
@@ -481,7 +481,7 @@ async def test_a_moved_backlog_goes_first_and_keeps_only_the_newest_version(
     await add_events(core, 1, start=5, title="fresh")
     assert await feed.run_once() == 1
     assert posted_titles(discord_api, OTHER) == ["📣 old news", "📣 score v3", "📣 fresh"]
-    assert await core.db.read(statuses) == {"sent": 3, "superseded": 2}
+    assert await core.store.engine.read(statuses) == {"sent": 3, "superseded": 2}
 
 
 async def test_a_probe_that_fails_with_a_5xx_after_a_resume_is_an_ordinary_retry(
@@ -513,7 +513,9 @@ async def test_a_probe_that_fails_with_a_5xx_after_a_resume_is_an_ordinary_retry
     await feed.run_once()
     state = await status(core)
     assert (state.channel_state, state.pause_code) == ("ok", None)
-    batch = await core.db.fetchone("SELECT status, next_attempt_at, maybe_posted FROM feed_batches")
+    batch = await core.store.engine.fetchone(
+        "SELECT status, next_attempt_at, maybe_posted FROM feed_batches"
+    )
     assert batch[0] == "pending" and batch[1] > to_iso(clock.now()) and batch[2] == 1
 
 
@@ -597,7 +599,7 @@ async def test_an_event_automod_blocks_fails_alone(
     feed = poster(core, clock, http)
     await feed.run_once()
     assert (await status(core)).channel_state == "ok"
-    assert await core.db.read(statuses) == {"sent": 3, "failed": 1}
+    assert await core.store.engine.read(statuses) == {"sent": 3, "failed": 1}
     assert posted_titles(discord_api) == expected(3, start=1)
 
 
@@ -625,7 +627,7 @@ async def test_upgrade_expires_what_is_past_its_servers_maximum_age_and_restores
     conn.close()
     core = await Core.start(config, clock)
     try:
-        rows = await core.db.fetchall(
+        rows = await core.store.engine.fetchall(
             "SELECT e.title, o.status FROM feed_outbox o JOIN activity_events e"
             " ON e.id = o.event_id ORDER BY o.id"
         )
@@ -637,7 +639,7 @@ async def test_upgrade_expires_what_is_past_its_servers_maximum_age_and_restores
             ("Event 9", "pending"),  # a 400 that refused the channel
         ]
         # A failed channel without a stored reason is still probed.
-        other = await core.db.fetchone(
+        other = await core.store.engine.fetchone(
             "SELECT code, next_probe_at FROM feed_channels WHERE channel_id = ?", (OTHER,)
         )
         assert other[0] == 50013 and other[1] is not None

@@ -231,5 +231,7 @@ async def test_steam_game_names_are_remembered(
     library = {g["appid"]: g for g in steam.players[ROBIN_ID]}
     app_id = next(a for a, g in library.items() if g.get("name"))
     await ask(client, endpoint, [ROBIN_ID], game=app_id)
-    row = await core.db.fetchone("SELECT name FROM games WHERE game_id = ?", (str(app_id),))
+    row = await core.store.engine.fetchone(
+        "SELECT name FROM games WHERE game_id = ?", (str(app_id),)
+    )
     assert row is not None and row[0] == library[app_id]["name"]

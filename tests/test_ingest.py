@@ -47,7 +47,7 @@ async def set_feed(
     core: Core, guild: int, channel: int | None, types: list[str] | None = None
 ) -> None:
     now = to_iso(core.clock.now())
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: c.execute(
             "INSERT INTO guilds (guild_id, feed_channel_id, feed_event_types, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
@@ -58,7 +58,7 @@ async def set_feed(
 
 
 async def count(core: Core, sql: str, params: tuple[Any, ...] = ()) -> int:
-    return (await core.db.fetchone(sql, params))[0]
+    return (await core.store.engine.fetchone(sql, params))[0]
 
 
 async def test_duplicate_is_detected_across_restarts(config: Config, clock: ManualClock) -> None:
@@ -113,7 +113,9 @@ async def test_same_event_in_two_guilds_is_two_events(core: Core) -> None:
     )
     assert (await core.pipeline.ingest("minecraft", GUILD, raw)).status == "accepted"
     assert (await core.pipeline.ingest("minecraft", OTHER_GUILD, raw)).status == "accepted"
-    rows = await core.db.fetchall("SELECT guild_id FROM activity_events ORDER BY guild_id")
+    rows = await core.store.engine.fetchall(
+        "SELECT guild_id FROM activity_events ORDER BY guild_id"
+    )
     assert [r[0] for r in rows] == [GUILD, OTHER_GUILD]
 
 
@@ -125,12 +127,14 @@ async def test_battlemetrics_newer_delivery_wins_and_older_never_overwrites(core
     assert newer.details["playtime_updated"] is True
     older = await core.pipeline.ingest("battlemetrics", GUILD, bm_raw(core, 8000, 30, "3" * 64))
     assert older.status == "accepted" and older.details["playtime_updated"] is False
-    row = await core.db.fetchone(
+    row = await core.store.engine.fetchone(
         "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = 'battlemetrics' AND player_id = ?",
         (GUILD, STEAM_ID),
     )
     assert row[0] == 9000
-    samples = await core.db.fetchall("SELECT delta_seconds, total_seconds FROM playtime_samples")
+    samples = await core.store.engine.fetchall(
+        "SELECT delta_seconds, total_seconds FROM playtime_samples"
+    )
     assert [tuple(s) for s in samples] == [(1800, 9000)]  # the first report is a silent baseline
     # Scoped to the guild of the endpoint: the other guild sees nothing.
     assert (
@@ -146,7 +150,7 @@ async def test_milestone_announced_once_when_crossed(core: Core) -> None:
         "battlemetrics", GUILD, bm_raw(core, 11 * 3600, 10, "2" * 64)
     )
     assert len(crossed.event_ids) == 1
-    event = await core.db.fetchone("SELECT type, title, payload FROM activity_events")
+    event = await core.store.engine.fetchone("SELECT type, title, payload FROM activity_events")
     assert event[0] == "playtime.milestone"
     assert "10 h" in event[1]  # [general] milestone_hours: 10, 50, 100, 500, 1000
     assert json.loads(event[2])["hours"] == 10
@@ -186,16 +190,16 @@ async def test_minecraft_session_pair_becomes_playtime(core: Core) -> None:
         ),
     )
     assert ended.details["duration_seconds"] == 5400  # from the pair, not the hint
-    total = await core.db.fetchone(
+    total = await core.store.engine.fetchone(
         "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = 'minecraft' AND game_id = 'minecraft'",
         (GUILD,),
     )
     assert total[0] == 5400
-    session = await core.db.fetchone(
+    session = await core.store.engine.fetchone(
         "SELECT server_id, duration_seconds, closed_reason FROM sessions"
     )
     assert tuple(session) == ("s1", 5400, "ended")
-    title = await core.db.fetchone(
+    title = await core.store.engine.fetchone(
         "SELECT title FROM activity_events WHERE type = 'minecraft.session.ended'"
     )
     assert title[0] == "Notch played 1 h 30 min on s1"
@@ -215,14 +219,14 @@ async def test_session_end_without_start_uses_duration(core: Core) -> None:
         ),
     )
     assert result.details["duration_seconds"] == 600
-    session = await core.db.fetchone("SELECT started_at, ended_at FROM sessions")
+    session = await core.store.engine.fetchone("SELECT started_at, ended_at FROM sessions")
     assert tuple(session) == ("2025-03-01T12:50:00.000000Z", "2025-03-01T13:00:00.000000Z")
 
 
 async def test_achievement_title_uses_display_name_and_link(core: Core) -> None:
     uuid = "069a79f4-44e9-4726-a5be-fca90e38aaf5"
     now = to_iso(core.clock.now())
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: c.execute(
             "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, verified, created_at, updated_at)"
             " VALUES (?, 4242, 'minecraft', ?, 1, ?, ?)",
@@ -241,7 +245,9 @@ async def test_achievement_title_uses_display_name_and_link(core: Core) -> None:
             at="2025-03-01T12:30:00Z",
         ),
     )
-    row = await core.db.fetchone("SELECT title, actor_user_id, external_id FROM activity_events")
+    row = await core.store.engine.fetchone(
+        "SELECT title, actor_user_id, external_id FROM activity_events"
+    )
     assert tuple(row) == (
         "Notch made the advancement [Diamonds!]",
         4242,
@@ -276,7 +282,7 @@ async def test_outbox_respects_feed_channel_and_event_filter(core: Core) -> None
         WebhookContext(received_at=core.clock.now()),
     )
     await core.pipeline.ingest("custom", GUILD, custom)
-    rows = await core.db.fetchall(
+    rows = await core.store.engine.fetchall(
         "SELECT e.type, o.channel_id, o.status FROM feed_outbox o JOIN activity_events e ON e.id = o.event_id ORDER BY o.id"
     )
     assert [tuple(r) for r in rows] == [
@@ -301,7 +307,7 @@ async def test_milestones_follow_the_best_total_across_sources(core: Core) -> No
     50 h (beyond Steam) does, once; a first report is a silent baseline however high."""
     await set_feed(core, GUILD, 555)
     now = to_iso(core.clock.now())
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: record_playtime(
             c,
             scope=GLOBAL_SCOPE,
@@ -341,14 +347,14 @@ async def test_a_second_start_supersedes_the_open_session(core: Core) -> None:
             GUILD,
             mc_raw(core, type=kind, player_uuid=uuid, server_id="s1", at=at),
         )
-    rows = await core.db.fetchall(
+    rows = await core.store.engine.fetchall(
         "SELECT started_at, duration_seconds, closed_reason FROM sessions ORDER BY id"
     )
     assert [tuple(r) for r in rows] == [
         ("2025-03-01T12:00:00.000000Z", None, "superseded"),
         ("2025-03-01T13:00:00.000000Z", 1800, "ended"),
     ]
-    total = await core.db.fetchone(
+    total = await core.store.engine.fetchone(
         "SELECT seconds FROM playtime WHERE source = 'minecraft' AND player_id = ?", (uuid,)
     )
     assert total[0] == 1800

@@ -118,8 +118,8 @@ async def test_custom_link_confirm_type_is_just_a_custom_event(
             headers=sha_headers(endpoint.secret, body),
         )
         assert (response.status, (await response.json())["status"]) == (200, "accepted")
-    assert (await core.db.fetchone("SELECT count(*) FROM account_links"))[0] == 0
-    assert (await core.db.fetchone("SELECT count(*) FROM raw_events"))[0] == 2
+    assert (await core.store.engine.fetchone("SELECT count(*) FROM account_links"))[0] == 0
+    assert (await core.store.engine.fetchone("SELECT count(*) FROM raw_events"))[0] == 2
 
 
 async def test_late_battlemetrics_retry_of_an_accepted_delivery_is_acknowledged(
@@ -138,7 +138,7 @@ async def test_late_battlemetrics_retry_of_an_accepted_delivery_is_acknowledged(
     assert (
         await client.post(url, data=other, headers=stale)
     ).status == 401  # never accepted: refused
-    assert (await core.db.fetchone("SELECT seconds FROM playtime"))[0] == 7200
+    assert (await core.store.engine.fetchone("SELECT seconds FROM playtime"))[0] == 7200
 
 
 async def test_unexpected_send_error_backs_off_instead_of_hammering(
@@ -157,7 +157,7 @@ async def test_unexpected_send_error_backs_off_instead_of_hammering(
     assert await poster.run_once() == 0
     assert await poster.run_once() == 0  # backing off: not sent again at once
     assert Broken.calls == 1
-    assert await core.db.read(statuses) == {"pending": 2}
+    assert await core.store.engine.read(statuses) == {"pending": 2}
     assert CHANNEL
 
 

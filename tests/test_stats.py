@@ -119,7 +119,7 @@ async def seed(core: Core, clock: ManualClock) -> None:
             now_text=now,
         )
 
-    await core.db.write(op)
+    await core.store.engine.write(op)
 
 
 async def test_member_totals_and_games(core: Core, clock: ManualClock) -> None:

@@ -37,7 +37,7 @@ def unlock(steam: FakeSteam, name: str, display: str, percent: Any, when: int) -
 
 
 async def achievement_events(core: Core) -> list[tuple[Any, ...]]:
-    rows = await core.db.fetchall(
+    rows = await core.store.engine.fetchall(
         "SELECT title, payload, occurred_at FROM activity_events WHERE type = 'steam.achievement'"
         " ORDER BY id"
     )
@@ -119,7 +119,7 @@ async def test_a_game_without_stats_is_fine(
     await played(core, clock, steam)
     assert steam.calls["GetPlayerAchievements"] == 1
     assert await achievement_events(core) == []
-    status = await core.db.fetchone("SELECT state FROM steam_accounts")
+    status = await core.store.engine.fetchone("SELECT state FROM steam_accounts")
     assert status is not None and status[0] == "ok"
     await played(core, clock, steam)  # remembered: not asked again for a week
     assert steam.calls["GetPlayerAchievements"] == 1

@@ -18,7 +18,7 @@ __all__ = ["config_data"]
 
 
 async def count(core: Core, sql: str, params: tuple = ()) -> int:
-    return (await core.db.fetchone(sql, params))[0]
+    return (await core.store.engine.fetchone(sql, params))[0]
 
 
 async def test_a_get_playtime_lookup_does_not_swallow_the_days_line(

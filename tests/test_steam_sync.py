@@ -16,7 +16,8 @@ from discord.http import HTTPClient
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.steam_sync.sync import BUDGET_SHARE, _enrol, _seen, _slot, make_plan
+from bot.steam_sync.news import SteamNews
+from bot.steam_sync.plan import BUDGET_SHARE, first_slot, make_plan
 from bot.storage.links import link_account
 from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
 from tests.fakes.discord import FakeDiscord
@@ -39,7 +40,7 @@ def config_data(tmp_path: Any, steam: FakeSteam) -> dict[str, Any]:
 
 async def link(core: Core, steam_id: str, guild: int = GUILD, user: int = ALICE) -> None:
     now = core.clock.now()
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: link_account(
             c,
             guild_id=guild,
@@ -66,7 +67,7 @@ async def sync_all(core: Core) -> int:
 
 
 async def events(core: Core) -> list[tuple[Any, ...]]:
-    rows = await core.db.fetchall(
+    rows = await core.store.engine.fetchall(
         "SELECT guild_id, type, title, update_key FROM activity_events ORDER BY id"
     )
     return [tuple(r) for r in rows]
@@ -75,15 +76,17 @@ async def events(core: Core) -> list[tuple[Any, ...]]:
 async def test_first_sync_is_a_silent_baseline(core: Core, steam: FakeSteam) -> None:
     await link(core, SAPHYEL_ID)
     assert await sync_all(core) == 1
-    row = await core.db.fetchone(
+    row = await core.store.engine.fetchone(
         "SELECT seconds FROM playtime WHERE scope_guild_id = 0 AND source = 'steam'"
         " AND player_id = ? AND game_id = ?",
         (SAPHYEL_ID, str(GRIM_DAWN)),
     )
     assert row is not None and row[0] > 0
     assert await events(core) == []
-    assert (await core.db.fetchone("SELECT count(*) FROM playtime_samples"))[0] == 0
-    name = await core.db.fetchone("SELECT name FROM games WHERE game_id = ?", (str(GRIM_DAWN),))
+    assert (await core.store.engine.fetchone("SELECT count(*) FROM playtime_samples"))[0] == 0
+    name = await core.store.engine.fetchone(
+        "SELECT name FROM games WHERE game_id = ?", (str(GRIM_DAWN),)
+    )
     assert name is not None and name[0] == "Grim Dawn"
 
 
@@ -97,7 +100,7 @@ async def test_a_delta_becomes_a_sample_and_one_line_per_guild_and_day(
     clock.advance(600)
     await sync_all(core)
     assert steam.calls["GetOwnedGames"] == 2  # once per sync, not once per guild
-    samples = await core.db.fetchall("SELECT delta_seconds FROM playtime_samples")
+    samples = await core.store.engine.fetchall("SELECT delta_seconds FROM playtime_samples")
     assert [r[0] for r in samples] == [3000]
     found = await events(core)
     assert {(g, t) for g, t, _, _ in found} == {
@@ -143,7 +146,7 @@ async def test_same_day_updates_edit_the_feed_message(
     [message] = discord_api.messages[CHANNEL]
     [embed] = message["embeds"]
     assert "Grim Dawn today: 1 h 10 min" in embed["title"]
-    assert await core.db.read(statuses) == {"sent": 3}
+    assert await core.store.engine.read(statuses) == {"sent": 3}
 
 
 async def test_private_profile_marks_the_link_and_nothing_fails(
@@ -152,11 +155,11 @@ async def test_private_profile_marks_the_link_and_nothing_fails(
     await link(core, PRIVATE_ID)
     await link(core, SAPHYEL_ID, user=BOB)
     assert await sync_all(core) == 1
-    status = await core.db.fetchone(
+    status = await core.store.engine.fetchone(
         "SELECT status FROM account_links WHERE external_id = ?", (PRIVATE_ID,)
     )
     assert status is not None and status[0] == "private_profile"
-    account = await core.db.fetchone(
+    account = await core.store.engine.fetchone(
         "SELECT state, private_since FROM steam_accounts WHERE steam_id = ?", (PRIVATE_ID,)
     )
     assert account is not None and account[0] == "private" and account[1] == to_iso(clock.now())
@@ -165,7 +168,7 @@ async def test_private_profile_marks_the_link_and_nothing_fails(
     steam.players[PRIVATE_ID] = [dict(g) for g in steam.players[SAPHYEL_ID]]
     clock.advance(600)
     await sync_all(core)
-    status = await core.db.fetchone(
+    status = await core.store.engine.fetchone(
         "SELECT status FROM account_links WHERE external_id = ?", (PRIVATE_ID,)
     )
     assert status is not None and status[0] is None
@@ -181,7 +184,7 @@ async def test_rate_limits_back_off_and_recover(
     clock.advance(300)
     assert await core.steam_sync.run_once() == 0
     assert await core.steam_sync.run_once() == 0
-    account = await core.db.fetchone(
+    account = await core.store.engine.fetchone(
         "SELECT state, failures, next_sync_at FROM steam_accounts WHERE steam_id = ?",
         (SAPHYEL_ID,),
     )
@@ -189,7 +192,7 @@ async def test_rate_limits_back_off_and_recover(
     assert account[2] > to_iso(clock.now())  # backed off, not retried in a loop
     clock.advance(3 * 3600)
     assert await core.steam_sync.run_once() == 1
-    state = await core.db.fetchone("SELECT state, failures FROM steam_accounts")
+    state = await core.store.engine.fetchone("SELECT state, failures FROM steam_accounts")
     assert state is not None and tuple(state) == ("ok", 0)
 
 
@@ -215,7 +218,7 @@ async def test_new_accounts_are_staggered_and_the_schedule_survives_a_restart(
     for n, steam_id in enumerate(ids):
         steam.players[steam_id] = [dict(g) for g in steam.players[SAPHYEL_ID]]
         await link(core, steam_id, user=1000 + n)
-    slots = sorted(_slot(steam_id, 300) for steam_id in ids)
+    slots = sorted(first_slot(steam_id, 300) for steam_id in ids)
     assert await core.steam_sync.run_once() == sum(1 for s in slots if s == 0)
     synced = 0
     for _ in range(28):  # 280 s: the first accounts are due again only after 285 s
@@ -326,20 +329,21 @@ async def test_leaving_a_game_pulls_the_next_read_in(core: Core, clock: ManualCl
     instead of at the far-off next active read."""
     await link(core, SAPHYEL_ID)
     plan = make_plan(10_000, 1_000, 300, 100_000)  # active interval ~35 min
-    await core.db.write(lambda c: _enrol(c, clock.now(), 300, 100_000))
+    await core.store.steam.enrol(clock.now(), lambda steam_id: clock.now())
     now = clock.now()
     later = to_iso(now + timedelta(seconds=plan.active_interval))
-    await core.db.write(
+    await core.store.engine.write(
         lambda c: c.execute(
             "UPDATE steam_accounts SET in_game_app = ?, next_sync_at = ?",
             (GRIM_DAWN, later),
         )
     )
-    await core.db.write(lambda c: _seen(c, [SAPHYEL_ID], {SAPHYEL_ID: GRIM_DAWN}, now, plan))
-    row = await core.db.fetchone("SELECT next_sync_at, in_game_since FROM steam_accounts")
+    news, active = SteamNews(), plan.active_interval
+    await core.store.steam.seen([SAPHYEL_ID], {SAPHYEL_ID: GRIM_DAWN}, now, active, news, {})
+    row = await core.store.engine.fetchone("SELECT next_sync_at, in_game_since FROM steam_accounts")
     assert row is not None and row[0] == later  # still playing: the active read stands
-    await core.db.write(lambda c: _seen(c, [SAPHYEL_ID], {}, now, plan))
-    row = await core.db.fetchone("SELECT next_sync_at, in_game_app FROM steam_accounts")
+    await core.store.steam.seen([SAPHYEL_ID], {}, now, active, news, {})
+    row = await core.store.engine.fetchone("SELECT next_sync_at, in_game_app FROM steam_accounts")
     assert row is not None and tuple(row) == (to_iso(now), None)
 
 
@@ -392,11 +396,11 @@ async def test_sessions_are_stored_and_posted_only_where_turned_on(
     clock.advance(3900)
     del steam.summaries[SAPHYEL_ID]["gameid"]
     await sync.run_once()
-    session = await core.db.fetchone(
+    session = await core.store.engine.fetchone(
         "SELECT game_id, duration_seconds, closed_reason FROM sessions WHERE source = 'steam'"
     )
     assert session is not None and tuple(session) == (str(GRIM_DAWN), 3900, "ended")
-    found = await core.db.fetchall(
+    found = await core.store.engine.fetchall(
         "SELECT e.guild_id, e.title, o.channel_id FROM activity_events e LEFT JOIN feed_outbox o"
         " ON o.event_id = e.id WHERE e.type LIKE 'steam.session.%' ORDER BY e.id"
     )
@@ -418,7 +422,7 @@ async def test_steam_crossing_a_milestone_is_announced_once_per_guild(
     play(steam, SAPHYEL_ID, GRIM_DAWN, target * 60 - minutes + 1)
     clock.advance(600)
     await sync_all(core)
-    rows = await core.db.fetchall(
+    rows = await core.store.engine.fetchall(
         "SELECT guild_id, title FROM activity_events WHERE type = 'playtime.milestone'"
     )
     assert sorted((r[0], r[1]) for r in rows) == [
@@ -428,7 +432,7 @@ async def test_steam_crossing_a_milestone_is_announced_once_per_guild(
     play(steam, SAPHYEL_ID, GRIM_DAWN, 5)
     clock.advance(600)
     await sync_all(core)
-    again = await core.db.fetchone(
+    again = await core.store.engine.fetchone(
         "SELECT count(*) FROM activity_events WHERE type = 'playtime.milestone'"
     )
     assert again is not None and again[0] == 2

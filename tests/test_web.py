@@ -83,7 +83,7 @@ async def test_battlemetrics_delivery_is_stored(
     )
     assert response.status == 200, await response.text()
     assert (await response.json())["status"] == "accepted"
-    row = await core.db.fetchone(
+    row = await core.store.engine.fetchone(
         "SELECT seconds, scope_guild_id FROM playtime WHERE source = 'battlemetrics'"
     )
     assert tuple(row) == (7200, GUILD)
@@ -103,7 +103,9 @@ async def test_battlemetrics_retry_is_acknowledged_without_effect(
     )  # BattleMetrics retrying the old one
     assert replay.status == 200
     assert (await replay.json())["status"] == "duplicate"
-    row = await core.db.fetchone("SELECT seconds FROM playtime WHERE source = 'battlemetrics'")
+    row = await core.store.engine.fetchone(
+        "SELECT seconds FROM playtime WHERE source = 'battlemetrics'"
+    )
     assert row[0] == 9000  # the replay did not roll the value back
 
 
@@ -115,7 +117,7 @@ async def test_battlemetrics_empty_steam_id_is_ignored_with_202(
     assert response.status == 202
     assert (await response.json())["status"] == "ignored"
     assert core.metrics.get("questlog_ingest_total", source="battlemetrics", result="ignored") == 1
-    assert (await core.db.fetchone("SELECT count(*) FROM raw_events"))[0] == 0
+    assert (await core.store.engine.fetchone("SELECT count(*) FROM raw_events"))[0] == 0
 
 
 async def test_fixed_game_id_wins_over_body(
@@ -127,7 +129,7 @@ async def test_fixed_game_id_wins_over_body(
     assert (
         await post_bm(client, endpoint, bm_body(game_id=393380, playtime="120"), clock)
     ).status == 200
-    rows = await core.db.fetchall("SELECT game_id, seconds FROM playtime")
+    rows = await core.store.engine.fetchall("SELECT game_id, seconds FROM playtime")
     assert [tuple(r) for r in rows] == [("440", 120)]
 
 
@@ -551,7 +553,7 @@ async def test_minecraft_events_and_replay_protection(
     # A resend signed afresh is a duplicate event: acknowledged, nothing changes.
     fresh = await client.post(url, data=body, headers=sha_headers(endpoint.secret, body))
     assert (await fresh.json())["status"] == "duplicate"
-    assert (await core.db.fetchone("SELECT count(*) FROM activity_events"))[0] == 1
+    assert (await core.store.engine.fetchone("SELECT count(*) FROM activity_events"))[0] == 1
 
 
 @pytest.mark.parametrize(
@@ -619,7 +621,7 @@ async def test_link_confirm_statuses(
     assert (
         await confirm(code, "11111111-2222-3333-4444-555555555555") == "unknown_code"
     )  # single use
-    link = await core.db.fetchone(
+    link = await core.store.engine.fetchone(
         "SELECT discord_user_id, external_id, verified, display_name FROM account_links"
     )
     assert tuple(link) == (4242, UUID, 1, "Notch")
@@ -649,7 +651,7 @@ async def test_custom_event_and_dedupe_by_id(
     assert (
         await (await client.post(url, data=body, headers=sha_headers(endpoint.secret, body))).json()
     )["status"] == "duplicate"
-    row = await core.db.fetchone(
+    row = await core.store.engine.fetchone(
         "SELECT type, title, actor_external_id, actor_name, payload FROM activity_events"
     )
     assert tuple(row)[:4] == ("custom.boss.killed", "The dragon fell", "42", "Alex")
@@ -756,7 +758,7 @@ async def test_fifty_identical_webhooks_at_once_make_one_event(
     )
     statuses = sorted([(r.status, (await r.json())["status"]) for r in responses])
     assert statuses == [(200, "accepted")] + [(200, "duplicate")] * 49
-    assert (await core.db.fetchone("SELECT count(*) FROM raw_events"))[0] == 1
+    assert (await core.store.engine.fetchone("SELECT count(*) FROM raw_events"))[0] == 1
     assert (
         core.metrics.get("questlog_ingest_total", source="battlemetrics", result="duplicate") == 49
     )

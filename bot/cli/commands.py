@@ -22,10 +22,7 @@ from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, load_config
 from bot.services.endpoint_admin import KINDS, EndpointAdmin, EndpointError, path_warnings
-from bot.steam_sync.sync import make_plan
 from bot.storage import Endpoint, StorageError, Store, open_store
-from bot.storage.engine import apply_migrations, connect_sync, latest_schema_version
-from bot.storage.outbox import feed_paused_channels
 
 T = TypeVar("T")
 
@@ -159,25 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--member", type=int, help="only this Discord member's accounts")
     sync.add_argument("--json", action="store_true")
     return parser
-
-
-def _open_db(config: Config) -> sqlite3.Connection:
-    path = Path(config.database.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect_sync(path)
-    apply_migrations(conn)
-    return conn
-
-
-def _transaction(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = op(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
 
 
 def _endpoint_json(endpoint: Endpoint, base_url: str, *, with_secret: bool) -> dict[str, Any]:
@@ -412,60 +390,10 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _status(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
-    def scalar(sql: str, params: tuple[Any, ...] = ()) -> int:
-        return int(conn.execute(sql, params).fetchone()[0])
-
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    used = conn.execute("SELECT calls FROM steam_budget WHERE day = ?", (day,)).fetchone()
-    path = Path(config.database.path)
-    # The sync's plan, computed as the running server does (steam_accounts may lag new links
-    # by a few seconds; the count of distinct linked SteamIDs is what the plan will use).
-    steam_accounts = scalar(
-        "SELECT count(DISTINCT external_id) FROM account_links WHERE source = 'steam'"
-    )
-    in_game = scalar("SELECT count(*) FROM steam_accounts WHERE in_game_app IS NOT NULL")
-    plan = make_plan(
-        steam_accounts, in_game, config.steam.sync_interval_seconds, config.steam.daily_call_limit
-    )
-    return {
-        "database": str(path),
-        "database_bytes": path.stat().st_size if path.exists() else 0,
-        "schema_version": scalar("PRAGMA user_version"),
-        "schema_latest": latest_schema_version(),
-        "endpoints_active": scalar("SELECT count(*) FROM endpoints WHERE disabled_at IS NULL"),
-        "endpoints_disabled": scalar(
-            "SELECT count(*) FROM endpoints WHERE disabled_at IS NOT NULL"
-        ),
-        "raw_events": scalar("SELECT count(*) FROM raw_events"),
-        "activity_events": scalar("SELECT count(*) FROM activity_events"),
-        "outbox_pending": scalar("SELECT count(*) FROM feed_outbox WHERE status = 'pending'"),
-        "outbox_failed": scalar("SELECT count(*) FROM feed_outbox WHERE status = 'failed'"),
-        "feed_channels_paused": feed_paused_channels(conn),
-        "account_links": scalar("SELECT count(*) FROM account_links"),
-        "steam_calls_today": int(used[0]) if used else 0,
-        "steam_daily_limit": config.steam.daily_call_limit,
-        "steam_configured": bool(config.steam.api_key),
-        "steam_sync": "on" if config.steam.sync_enabled and config.steam.api_key else "off",
-        "steam_accounts": steam_accounts,
-        "steam_private_accounts": scalar(
-            "SELECT count(*) FROM steam_accounts WHERE state = 'private'"
-        ),
-        "steam_in_game": in_game,
-        "steam_summary_interval_seconds": plan.summary_interval,
-        "steam_active_interval_seconds": plan.active_interval,
-        "steam_sweep_interval_seconds": plan.sweep_interval,
-        "steam_projected_calls_per_day": plan.projected_calls,
-        "discord_configured": bool(config.discord.token),
-    }
-
-
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    conn = _open_db(config)
-    try:
-        info = _status(conn, config)
-    finally:
-        conn.close()
+    from bot.services.status import status_report
+
+    info = _with_store(config, lambda store: status_report(store, config, SystemClock().now()))
     if args.json:
         print(json.dumps(info))
     else:
@@ -480,41 +408,29 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
     database serialises the writes, and the Steam budget is shared through it)."""
     if not config.steam.api_key:
         raise CliError("no Steam API key is configured ([steam] api_key or STEAM_API_KEY)")
-    sql = "SELECT DISTINCT external_id FROM account_links WHERE source = 'steam'"
-    params: list[int] = []
-    if args.guild is not None:
-        sql += " AND guild_id = ?"
-        params.append(args.guild)
-    if args.member is not None:
-        sql += " AND discord_user_id = ?"
-        params.append(args.member)
-    conn = _open_db(config)
-    try:
-        steam_ids = [r[0] for r in conn.execute(sql, params).fetchall()]
-    finally:
-        conn.close()
-    if not steam_ids:
-        raise CliError("no linked Steam account matches")
 
-    async def run() -> dict[str, int]:
+    async def run() -> tuple[int, dict[str, int]]:
         from bot.core import Core
 
         core = await Core.start(config)
         try:
+            steam_ids = await core.steam_sync.linked_accounts(args.guild, args.member)
+            if not steam_ids:
+                raise CliError("no linked Steam account matches")
             report = await core.steam_sync.sync_report(steam_ids)
             if report["invalid_key"]:
                 raise CliError(f"Steam refused the API key: {core.steam_sync.key_problem}")
-            return dict(report)
+            return len(steam_ids), dict(report)
         finally:
             await core.stop()
 
-    report = asyncio.run(run())
+    accounts, report = asyncio.run(run())
     counts = {k: report.get(k, 0) for k in ("ok", "private", "deferred", "busy")}
     if args.json:
-        print(json.dumps({"accounts": len(steam_ids), **counts}))
+        print(json.dumps({"accounts": accounts, **counts}))
     else:
         print(
-            f"read {counts['ok']} of {len(steam_ids)} Steam libraries;"
+            f"read {counts['ok']} of {accounts} Steam libraries;"
             f" {counts['private']} private, {counts['deferred']} deferred (Steam busy or down)"
         )
     return 0

@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, to_iso
-from bot.storage.engine import Database
-from bot.storage.playtime import record_playtime, remember_game_name
-from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange
+from bot.storage import Store
+from bot.storage.records import GLOBAL_SCOPE
+from bot.storage.steam_state import Growth
 from connectors.base import SchemaError, expect_object, integer, steam_id
 from connectors.steam import SteamClient, SteamError
 
@@ -76,66 +75,39 @@ def parse_query(body: Any, fixed_game_id: int | None) -> PlaytimeQuery:
     return PlaytimeQuery(list(unique), game, refresh)
 
 
-@dataclass(frozen=True)
-class _Row:
-    seconds: int | None
-    status: str
-    created_at: str
-    updated_at: str
-
-
-def _load(
-    conn: sqlite3.Connection, source: str, scope: int, ids: Sequence[str], game: str
-) -> dict[str, _Row]:
-    marks = ",".join("?" * len(ids))
-    rows = conn.execute(
-        "SELECT player_id, seconds, status, created_at, updated_at FROM playtime"
-        f" WHERE scope_guild_id = ? AND source = ? AND game_id = ? AND player_id IN ({marks})",
-        (scope, source, game, *ids),
-    ).fetchall()
-    return {r[0]: _Row(r[1], r[2], r[3], r[4]) for r in rows}
-
-
 class PlaytimeService:
     def __init__(
         self,
-        db: Database,
+        store: Store,
         steam: SteamClient | None,
         clock: Clock,
         *,
         deadline: float = 4.5,
         concurrency: int = 8,
     ) -> None:
-        self.db = db
+        self.store = store
         self.steam = steam
         self.clock = clock
         self.deadline = deadline
         self._semaphore = asyncio.Semaphore(concurrency)
-        #: Called in the writer's transaction when a looked-up Steam total was stored (the
-        #: Steam sync's announce_growth); returns how many activity events it stored.
-        self.on_reading: (
-            Callable[[sqlite3.Connection, str, int, str | None, PlaytimeChange, datetime], int]
-            | None
-        ) = None
+        #: How a looked-up Steam total that grew is announced (the Steam sync's news); None:
+        #: not announced.
+        self.growth: Callable[[datetime], Growth] | None = None
         self.on_events: Callable[[], None] | None = None  # wakes the feed poster
         self._inflight: dict[tuple[str, int], asyncio.Task[str]] = {}
 
     async def lookup(self, guild_id: int, query: PlaytimeQuery) -> list[dict[str, Any]]:
         game = str(query.game_id)
         ids = query.steam_ids
-        stored_steam = await self.db.read(lambda c: _load(c, STEAM_SOURCE, GLOBAL_SCOPE, ids, game))
+        playtime = self.store.playtime
+        stored_steam = await playtime.for_players(GLOBAL_SCOPE, STEAM_SOURCE, game, ids)
         wanted = ids if query.refresh else [i for i in ids if i not in stored_steam]
         statuses: dict[str, str] = {}
         if wanted:
             statuses = await self._fetch_all(wanted, query.game_id)
 
-        def load_both(conn: sqlite3.Connection) -> tuple[dict[str, _Row], dict[str, _Row]]:
-            return (
-                _load(conn, STEAM_SOURCE, GLOBAL_SCOPE, ids, game),
-                _load(conn, BM_SOURCE, guild_id, ids, game),
-            )
-
-        steam_rows, bm_rows = await self.db.read(load_both)
+        steam_rows = await playtime.for_players(GLOBAL_SCOPE, STEAM_SOURCE, game, ids)
+        bm_rows = await playtime.for_players(guild_id, BM_SOURCE, game, ids)
         now = to_iso(self.clock.now())
         answer = []
         for sid in ids:
@@ -194,27 +166,16 @@ class PlaytimeService:
         now = self.clock.now()
         value = seconds if status == "ok" else None  # not owned / private: a known "no value"
 
-        def store(conn: sqlite3.Connection) -> int:
-            change = record_playtime(
-                conn,
-                scope=GLOBAL_SCOPE,
-                source=STEAM_SOURCE,
-                player_id=sid,
-                game_id=str(app_id),
-                seconds=value,
-                source_time=now,
-                now_text=to_iso(now),
-                status=status,
-            )
-            if name:
-                remember_game_name(conn, str(app_id), name, to_iso(now))
-            # A lookup may see a Steam total grow before the sync does: the sync's own news
-            # (the day's played line, milestones, an achievement check) must not be lost.
-            if self.on_reading is not None and change.applied:
-                return self.on_reading(conn, sid, app_id, name, change, now)
-            return 0
-
-        if await self.db.write(store) and self.on_events is not None:
+        events = await self.store.steam.record_lookup(
+            sid,
+            app_id,
+            seconds=value,
+            status=status,
+            name=name,
+            now=now,
+            growth=self.growth(now) if self.growth is not None else None,
+        )
+        if events and self.on_events is not None:
             self.on_events()
         return status
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from bot.clock import Clock
-from bot.storage.engine import Database
+from bot.storage import Store
 
 
 def _day(clock: Clock) -> str:
@@ -13,31 +11,18 @@ def _day(clock: Clock) -> str:
 
 
 class DatabaseBudget:
-    """Implements the Steam client's ``CallBudget``: one row per UTC day in ``steam_budget``."""
+    """Implements the Steam client's ``CallBudget``: one count per UTC day in the store."""
 
-    def __init__(self, db: Database, clock: Clock, limit: int) -> None:
-        self.db = db
+    def __init__(self, store: Store, clock: Clock, limit: int) -> None:
+        self.store = store
         self.clock = clock
         self.limit = limit
 
     async def reserve(self) -> bool:
-        day, limit = _day(self.clock), self.limit
-
-        def op(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "INSERT INTO steam_budget (day, calls) VALUES (?, 1)"
-                " ON CONFLICT (day) DO UPDATE SET calls = calls + 1 WHERE calls < ?"
-                " RETURNING calls",
-                (day, limit),
-            ).fetchone()
-            return row is not None and row[0] <= limit
-
-        return await self.db.write(op)
+        return await self.store.steam.reserve_call(_day(self.clock), self.limit)
 
     async def used_today(self) -> int:
-        day = _day(self.clock)
-        row = await self.db.fetchone("SELECT calls FROM steam_budget WHERE day = ?", (day,))
-        return int(row[0]) if row else 0
+        return await self.store.steam.calls_on(_day(self.clock))
 
     async def collect(self) -> dict[str, float]:
         used = await self.used_today()

@@ -293,6 +293,14 @@ class Store(Protocol):
         """Whether the database answers (for /healthz)."""
         ...
 
+    def write_stats(self) -> dict[str, float]:
+        """Counters of the writer (Prometheus names), for /metrics."""
+        ...
+
+    async def describe(self) -> dict[str, Any]:
+        """database (where), database_bytes, schema_version, schema_latest."""
+        ...
+
     async def backup(self, target: Path) -> None:
         """A consistent copy of the whole database at ``target`` while it is in use."""
         ...

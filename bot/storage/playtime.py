@@ -5,10 +5,12 @@ transaction."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.clock import to_iso
-from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange
+from bot.storage.engine import Database
+from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange, StoredPlaytime
 
 # Where a player's playtime for a game may be known, besides the source reporting now: the
 # guild's own webhook sources and Steam's public value. A Steam ID is the same player in
@@ -148,3 +150,22 @@ def reached_milestones(
             (guild_id, player_id, game_id, h, to_iso(at)),
         ).rowcount
     ]
+
+
+class SqlitePlaytime:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def for_players(
+        self, scope: int, source: str, game_id: str, player_ids: Sequence[str]
+    ) -> dict[str, StoredPlaytime]:
+        """The stored totals of these players for one game (scope: a guild, or GLOBAL_SCOPE)."""
+        if not player_ids:
+            return {}
+        marks = ",".join("?" * len(player_ids))
+        rows = await self._db.fetchall(
+            "SELECT player_id, seconds, status, created_at, updated_at FROM playtime"
+            f" WHERE scope_guild_id = ? AND source = ? AND game_id = ? AND player_id IN ({marks})",
+            (scope, source, game_id, *player_ids),
+        )
+        return {r[0]: StoredPlaytime(r[1], r[2], r[3], r[4]) for r in rows}

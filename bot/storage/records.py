@@ -183,3 +183,13 @@ class Delivery:
     dedupe_hash: str
     payload: str  # the raw event as JSON text
     received_at: str  # ISO text (bot.clock.to_iso)
+
+
+@dataclass(frozen=True)
+class StoredPlaytime:
+    """A stored total for one player and game (``seconds`` None: known to have none)."""
+
+    seconds: int | None
+    status: str
+    created_at: str
+    updated_at: str

@@ -4,13 +4,16 @@ and the parts grouped by what they store."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bot.storage.endpoints import SqliteEndpoints
-from bot.storage.engine import Database
+from bot.storage.engine import Database, latest_schema_version
 from bot.storage.events import SqliteEvents
 from bot.storage.links import SqliteLinks
 from bot.storage.outbox import SqliteFeed
+from bot.storage.playtime import SqlitePlaytime
 from bot.storage.stats import SqliteStats
+from bot.storage.steam_state import SqliteSteam
 
 
 class SqliteStore:
@@ -22,6 +25,8 @@ class SqliteStore:
         self.stats = SqliteStats(engine)
         self.feed = SqliteFeed(engine)
         self.events = SqliteEvents(engine)
+        self.playtime = SqlitePlaytime(engine)
+        self.steam = SqliteSteam(engine)
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -37,6 +42,27 @@ class SqliteStore:
             return (await self.engine.fetchone("SELECT 1")) is not None
         except Exception:
             return False
+
+    async def describe(self) -> dict[str, Any]:
+        """Where the database is and its schema version (for questlog status)."""
+        row = await self.engine.fetchone("PRAGMA user_version")
+        path = self.engine.path
+        return {
+            "database": str(path),
+            "database_bytes": path.stat().st_size if path.exists() else 0,
+            "schema_version": int(row[0]) if row else 0,
+            "schema_latest": latest_schema_version(),
+        }
+
+    def write_stats(self) -> dict[str, float]:
+        """The writer's group-commit counters, for /metrics."""
+        db = self.engine
+        return {
+            "questlog_db_write_batches_total": db.batches,
+            "questlog_db_write_ops_total": db.batched_ops,
+            "questlog_db_write_ops_seconds_total": round(db.ops_seconds, 6),
+            "questlog_db_commit_seconds_total": round(db.commit_seconds, 6),
+        }
 
     async def backup(self, target: Path) -> None:
         await self.engine.backup(target)
