@@ -4,6 +4,7 @@ through their contract; connectors and web never import discord."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,57 @@ def test_bot_subpackages_are_not_named_like_a_top_level_folder_or_a_connector() 
     subpackages = {p.name for p in (ROOT / "bot").rglob("*") if (p / "__init__.py").exists()}
     assert subpackages & (TOP_LEVEL | connectors) == set()
     assert {"storage", "ingest", "feed", "steam_sync", "gateway", "cli"} <= subpackages
+
+
+def _imports_module(names: set[str], file: Path, prefix: str) -> bool:
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            if any(a.name == prefix or a.name.startswith(prefix + ".") for a in node.names):
+                return True
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == prefix or node.module.startswith(prefix + "."):
+                return True
+    return False
+
+
+def test_only_the_storage_package_imports_sqlite3() -> None:
+    storage = ROOT / "bot" / "storage"
+    offenders = [
+        str(f.relative_to(ROOT))
+        for package in ("bot", "cogs", "web", "connectors")
+        for f, names in imports_of(package).items()
+        if {"sqlite3", "aiosqlite"} & names and storage not in f.parents
+    ]
+    assert offenders == []
+
+
+def test_cogs_and_web_do_not_import_the_storage_package() -> None:
+    offenders = [
+        str(f.relative_to(ROOT))
+        for package in ("cogs", "web")
+        for f, names in imports_of(package).items()
+        if _imports_module(names, f, "bot.storage")
+    ]
+    assert offenders == []
+
+
+SQL = re.compile(
+    r"^\s*(SELECT \S|INSERT (OR \w+ )?INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX|TRIGGER)"
+    r"|DROP TABLE|ALTER TABLE|PRAGMA \w|BEGIN( IMMEDIATE)?$|WITH \w+ AS)"
+)
+
+
+def test_no_sql_outside_the_storage_package() -> None:
+    """Every statement lives in bot/storage/: a string that starts like SQL anywhere else in
+    bot/, cogs/ or web/ is one that escaped."""
+    storage = ROOT / "bot" / "storage"
+    found = []
+    for package in ("bot", "cogs", "web"):
+        for file in (ROOT / package).rglob("*.py"):
+            if storage in file.parents:
+                continue
+            for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    if SQL.match(node.value):
+                        found.append(f"{file.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

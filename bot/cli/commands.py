@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -478,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, EndpointError) as exc:
         print(f"questlog: error: {exc}", file=sys.stderr)
         return 1
-    except (sqlite3.OperationalError, StorageError) as exc:
+    except StorageError as exc:
         print(f"questlog: database error: {exc}", file=sys.stderr)
         return 1
     parser.error(f"unknown command {args.command}")

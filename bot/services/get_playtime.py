@@ -20,8 +20,8 @@ from typing import Any
 
 from bot.clock import Clock, to_iso
 from bot.storage import Store
+from bot.storage.interface import Growth
 from bot.storage.records import GLOBAL_SCOPE
-from bot.storage.steam_state import Growth
 from connectors.base import SchemaError, expect_object, integer, steam_id
 from connectors.steam import SteamClient, SteamError
 

@@ -61,7 +61,7 @@ from bot.steam_sync.plan import (
     retry_delay,
 )
 from bot.storage import Store
-from bot.storage.steam_state import Growth
+from bot.storage.interface import Growth
 from bot.tasks import cancel_task
 from connectors.steam import SteamClient
 from connectors.steam.client import OwnedGame

@@ -204,10 +204,14 @@ class Database:
         return await future
 
     async def read(self, fn: Op[T]) -> T:
-        """Run ``fn(conn)`` on the read-only connection (sees every committed write)."""
+        """Run ``fn(conn)`` on the read-only connection (sees every committed write). A
+        database error (locked too long, a broken file) is a StorageError."""
         if self._reader is None:
             raise StorageError("database is closed")
-        return await _run_on(self._reader, fn)
+        try:
+            return await _run_on(self._reader, fn)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"database read failed: {exc}") from exc
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         return await self.read(lambda c: c.execute(sql, params).fetchall())

@@ -7,7 +7,7 @@ acknowledged"); a backend may group concurrent writes into one commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +24,11 @@ from bot.storage.records import (
     IngestResult,
     Link,
     Sample,
+    StoredPlaytime,
     Total,
 )
 from connectors.base import ActivityEvent, Connector, Effect
+from connectors.steam.client import OwnedGame, Unlock
 
 
 class EndpointStore(Protocol):
@@ -204,6 +206,52 @@ class MilestonePolicy(Protocol):
     ) -> ActivityEvent: ...
 
 
+#: (guild id, discord user id, display name) of a link to a Steam account
+SteamLink = tuple[int, int, str | None]
+
+
+class SteamNews(Protocol):
+    """The events the sync announces (bot/steam_sync/news.py)."""
+
+    def played_today(
+        self,
+        steam_id: str,
+        link: SteamLink,
+        *,
+        app_id: int,
+        game_name: str | None,
+        today: int,
+        total: int,
+        day: str,
+        at: datetime,
+    ) -> ActivityEvent: ...
+
+    def session_started(
+        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str, at: datetime,
+        started: str,
+    ) -> ActivityEvent: ...  # fmt: skip
+
+    def session_ended(
+        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str, seconds: int,
+        at: datetime, started: str,
+    ) -> ActivityEvent: ...  # fmt: skip
+
+    def achievement(
+        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str | None,
+        api_name: str, info: dict[str, Any], percent: float | None, at: datetime,
+    ) -> ActivityEvent: ...  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How a Steam total that grew is announced: the events, the milestones, and the
+    community's midnight that starts the day being announced."""
+
+    news: SteamNews
+    milestones: MilestonePolicy
+    midnight: datetime
+
+
 class EventStore(Protocol):
     async def ingest(
         self,
@@ -278,6 +326,99 @@ class FeedStore(Protocol):
         ...
 
 
+class PlaytimeStore(Protocol):
+    async def for_players(
+        self, scope: int, source: str, game_id: str, player_ids: Sequence[str]
+    ) -> dict[str, StoredPlaytime]: ...
+
+
+class SteamStore(Protocol):
+    """The Steam sync's state (times are aware datetimes)."""
+
+    async def enrol(self, now: datetime, first_read: Callable[[str], datetime]) -> tuple[int, int]:
+        """Track newly linked accounts, forget unlinked ones: (linked, in a game)."""
+        ...
+
+    async def accounts(self) -> list[str]: ...
+
+    async def due(self, now: datetime, limit: int) -> list[str]: ...
+
+    async def seen(
+        self,
+        batch: list[str],
+        games: dict[str, int | None],
+        now: datetime,
+        active_interval: int,
+        news: SteamNews,
+        logoffs: dict[str, int | None],
+    ) -> None: ...
+
+    async def mark_private(self, steam_id: str, now: datetime, next_at: datetime) -> None: ...
+
+    async def mark_retry(
+        self, steam_id: str, now: datetime, state: str, error: str, delay: Callable[[int], float]
+    ) -> None: ...
+
+    async def apply_library(
+        self,
+        steam_id: str,
+        games: list[OwnedGame],
+        now: datetime,
+        *,
+        soon: datetime,
+        later: datetime,
+        growth: Growth,
+    ) -> int: ...
+
+    async def record_lookup(
+        self,
+        steam_id: str,
+        app_id: int,
+        *,
+        seconds: int | None,
+        status: str,
+        name: str | None,
+        now: datetime,
+        growth: Growth | None = None,
+    ) -> int: ...
+
+    async def pending_checks(self, steam_id: str) -> list[int]: ...
+
+    async def checked(self, steam_id: str, app_id: int) -> None: ...
+
+    async def unlocks(
+        self, steam_id: str, app_id: int
+    ) -> tuple[set[str], str | None, str | None]: ...
+
+    async def store_unlocks(
+        self,
+        steam_id: str,
+        game: OwnedGame,
+        *,
+        silent: list[Unlock],
+        fresh: list[Unlock],
+        schema: dict[str, Any],
+        percentages: dict[str, Any],
+        now: datetime,
+        news: SteamNews,
+        baseline: bool,
+    ) -> int: ...
+
+    async def cached(
+        self, app_id: int, kind: str, language: str
+    ) -> tuple[dict[str, Any], datetime] | None: ...
+
+    async def cache(
+        self, app_id: int, kind: str, language: str, body: dict[str, Any], now: datetime
+    ) -> None: ...
+
+    async def counts(self, now: datetime) -> dict[str, int]: ...
+
+    async def reserve_call(self, day: str, limit: int) -> bool: ...
+
+    async def calls_on(self, day: str) -> int: ...
+
+
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
 
@@ -286,6 +427,8 @@ class Store(Protocol):
     stats: StatsStore
     feed: FeedStore
     events: EventStore
+    playtime: PlaytimeStore
+    steam: SteamStore
 
     async def close(self) -> None: ...
 

@@ -12,63 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
 from bot.storage.events import insert_event
-from bot.storage.interface import MilestonePolicy
+from bot.storage.interface import Growth, SteamLink, SteamNews
 from bot.storage.playtime import game_name, reached_milestones, record_playtime, remember_game_name
 from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange
-from connectors.base import ActivityEvent
 from connectors.steam.client import OwnedGame, Unlock
-
-#: (guild id, discord user id, display name) of a link to a Steam account
-SteamLink = tuple[int, int, str | None]
-
-
-class SteamNews(Protocol):
-    """The events the sync announces (bot/steam_sync/news.py)."""
-
-    def played_today(
-        self,
-        steam_id: str,
-        link: SteamLink,
-        *,
-        app_id: int,
-        game_name: str | None,
-        today: int,
-        total: int,
-        day: str,
-        at: datetime,
-    ) -> ActivityEvent: ...
-
-    def session_started(
-        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str, at: datetime,
-        started: str,
-    ) -> ActivityEvent: ...  # fmt: skip
-
-    def session_ended(
-        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str, seconds: int,
-        at: datetime, started: str,
-    ) -> ActivityEvent: ...  # fmt: skip
-
-    def achievement(
-        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str | None,
-        api_name: str, info: dict[str, Any], percent: float | None, at: datetime,
-    ) -> ActivityEvent: ...  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Growth:
-    """How a Steam total that grew is announced: the events, the milestones, and the
-    community's midnight that starts the day being announced."""
-
-    news: SteamNews
-    milestones: MilestonePolicy
-    midnight: datetime
 
 
 def _links(conn: sqlite3.Connection, steam_id: str) -> list[SteamLink]:

@@ -1,0 +1,254 @@
+"""The store's contract (bot/storage/interface.py), run against every backend.
+
+Only interface methods are used here, so a second backend (PostgreSQL) is added by naming it in
+BACKENDS; what is specific to SQLite (group commit, migrations, checkpoints) is tested in
+tests/test_storage.py."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.clock import to_iso
+from bot.ingest.milestones import Milestones
+from bot.storage import Store, interface
+from bot.storage.records import GLOBAL_SCOPE, AccountTaken, Delivery
+from bot.storage.sqlite import SqliteStore
+from connectors.base import ActivityEvent, WebhookContext
+from connectors.registry import Registry
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+GUILD, OTHER = 111, 222
+SID = "76561198000000001"
+
+OpenStore = Callable[[Path], Awaitable[Store]]
+BACKENDS: dict[str, OpenStore] = {"sqlite": SqliteStore.open}
+PARTS = {
+    "endpoints": interface.EndpointStore,
+    "links": interface.LinkStore,
+    "stats": interface.StatsStore,
+    "feed": interface.FeedStore,
+    "events": interface.EventStore,
+    "playtime": interface.PlaytimeStore,
+    "steam": interface.SteamStore,
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await BACKENDS[request.param](tmp_path / "store.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def _methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(value)
+        for name, value in vars(cls).items()
+        if callable(value) and not name.startswith("_")
+    }
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+async def test_every_part_implements_the_interface(backend: str, tmp_path: Path) -> None:
+    store = await BACKENDS[backend](tmp_path / "store.db")
+    try:
+        for name, protocol in [*PARTS.items(), ("", interface.Store)]:
+            part = getattr(store, name) if name else store
+            for method, wanted in _methods(protocol).items():
+                found = getattr(part, method, None)
+                assert found is not None, f"{backend}: {name or 'store'}.{method} is missing"
+                assert list(inspect.signature(found).parameters) == list(wanted.parameters)[1:]
+    finally:
+        await store.close()
+
+
+async def test_store_answers_describes_itself_and_backs_up(store: Store, tmp_path: Path) -> None:
+    assert await store.ping()
+    info = await store.describe()
+    assert info["schema_version"] == info["schema_latest"] > 0
+    await store.links.link(
+        guild_id=GUILD, discord_user_id=1, source="steam", external_id=SID, now=NOW
+    )
+    target = tmp_path / "copy" / "backup.db"
+    await store.backup(target)
+    copy = await BACKENDS["sqlite"](target)
+    try:
+        assert [link.external_id for link in await copy.links.for_member(GUILD, 1)] == [SID]
+    finally:
+        await copy.close()
+
+
+async def test_endpoints(store: Store) -> None:
+    version = await store.endpoints.version()
+    endpoint = await store.endpoints.create(
+        path="p" * 24, kind="playtime", guild_id=GUILD, secret="s1", read_secret=None,
+        game_id=393380, now=NOW,
+    )  # fmt: skip
+    assert endpoint is not None and (endpoint.kind, endpoint.game_id) == ("playtime", 393380)
+    assert await store.endpoints.version() != version
+    taken = await store.endpoints.create(
+        path="p" * 24, kind="custom", guild_id=OTHER, secret="s", read_secret=None,
+        game_id=None, now=NOW,
+    )  # fmt: skip
+    assert taken is None
+    assert await store.endpoints.by_path("p" * 24) == endpoint
+    assert await store.endpoints.by_path("nope") is None
+    assert await store.endpoints.list(OTHER) == []
+    later = NOW + timedelta(hours=24)
+    rotated = await store.endpoints.set_secret(endpoint.id, "s2", "s1", later)
+    assert rotated.write_secrets(NOW) == ["s2", "s1"] and rotated.write_secrets(later) == ["s2"]
+    assert (await store.endpoints.set_read_secret(endpoint.id, "r")).read_secrets(later)[0] == "r"
+    await store.endpoints.touch(endpoint.id, NOW + timedelta(minutes=5))
+    assert (await store.endpoints.disable(endpoint.id, NOW)).disabled
+    version, everything = await store.endpoints.snapshot()
+    assert [e.last_used_at for e in everything] == [NOW + timedelta(minutes=5)]
+    assert await store.endpoints.count() == (0, 1)
+
+
+async def test_links_and_codes(store: Store) -> None:
+    links = store.links
+    await links.link(guild_id=GUILD, discord_user_id=1, source="steam", external_id=SID, now=NOW)
+    with pytest.raises(AccountTaken) as taken:
+        await links.link(
+            guild_id=GUILD, discord_user_id=2, source="steam", external_id=SID, now=NOW
+        )
+    assert taken.value.owner_user_id == 1
+    await links.link(
+        guild_id=GUILD, discord_user_id=2, source="steam", external_id=SID, now=NOW,
+        status="private_profile", reassign=True,
+    )  # fmt: skip
+    await links.link(guild_id=OTHER, discord_user_id=3, source="steam", external_id=SID, now=NOW)
+    assert await links.for_member(GUILD, 1) == []
+    assert await links.steam_private(GUILD, 2) and not await links.steam_private(OTHER, 3)
+    assert await links.steam_ids() == [SID] and await links.steam_ids(GUILD, 1) == []
+    assert await links.count() == 2
+    assert await links.unlink(guild_id=GUILD, discord_user_id=2, source="steam") == 1
+    code = dict(guild_id=GUILD, discord_user_id=4, source="minecraft", now=NOW)
+    assert await links.add_code(code="ABCD2345", expires=NOW + timedelta(minutes=10), **code)
+    assert not await links.add_code(code="ABCD2345", expires=NOW, **code)  # taken
+    confirm = dict(guild_id=GUILD, source="minecraft", external_id="uuid-1", display_name="Notch")
+    assert await links.confirm_code(code="ZZZZ0000", now=NOW, **confirm) == "unknown_code"
+    late = NOW + timedelta(minutes=11)
+    assert await links.confirm_code(code="ABCD2345", now=late, **confirm) == "expired_code"
+    assert await links.confirm_code(code="abcd2345", now=NOW, **confirm) == "linked"
+    assert await links.confirm_code(code="ABCD2345", now=NOW, **confirm) == "linked"  # a retry
+    [linked] = await links.for_member(GUILD, 4)
+    assert (linked.external_id, linked.verified, linked.display_name) == ("uuid-1", True, "Notch")
+
+
+async def ingest_custom(store: Store, guild: int, body: dict[str, Any]) -> Any:
+    connector = Registry().discover().get("custom")
+    raw = connector.parse_webhook(body, WebhookContext(received_at=NOW))
+    delivery = Delivery(guild, "custom", None, f"hash-{body['id']}", "{}", to_iso(NOW))
+    return await store.events.ingest(delivery, connector, raw, connector.effects(raw), Milestones())
+
+
+async def test_events_are_ingested_once(store: Store) -> None:
+    first = await ingest_custom(store, GUILD, {"event_type": "t", "title": "T", "id": "1"})
+    assert first.status == "accepted" and len(first.event_ids) == 1
+    again = await ingest_custom(store, GUILD, {"event_type": "t", "title": "T", "id": "1"})
+    assert again.status == "duplicate" and again.event_ids == []
+    assert await store.events.seen(GUILD, "hash-1") and not await store.events.seen(OTHER, "hash-1")
+    assert await store.events.counts() == (1, 1)
+
+
+class Embeds:
+    @staticmethod
+    def embed(event: Any) -> dict[str, Any]:
+        return {"title": event["title"]}
+
+    @staticmethod
+    def pack(embeds: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+        return embeds[:10]
+
+    @staticmethod
+    def fits(embeds: list[dict[str, Any]]) -> bool:
+        return True
+
+
+async def test_feed_outbox_from_queue_to_sent(store: Store) -> None:
+    now = to_iso(NOW)
+    feed = store.feed
+    event = ActivityEvent(type="feed.test", title="hello", occurred_at=NOW, source="questlog")
+    assert not await feed.queue_event(GUILD, event, now)  # no channel yet
+    change = await feed.set_channel(GUILD, 900, now)
+    assert (change.previous_channel, change.resumed, change.moved) == (None, False, 0)
+    for n in range(3):
+        title = f"e{n}"
+        await feed.queue_event(
+            GUILD, ActivityEvent(type="t", title=title, occurred_at=NOW, source="x"), now
+        )
+    assert await feed.due_channels(now) == [900]
+    batch = await feed.next_work(900, now, Embeds())
+    assert batch is not None and [e["title"] for e in batch.payload["embeds"]] == ["e0", "e1", "e2"]
+    await feed.mark_sent(batch, 5555, now)  # type: ignore[arg-type]
+    assert await feed.due_channels(now) == []
+    status = await feed.status(GUILD)
+    assert (status.channel_id, status.channel_state, status.sent, status.pending) == (
+        900,
+        "ok",
+        3,
+        0,
+    )
+    assert await feed.counts() == {"pending": 0, "failed": 0, "paused_channels": 0}
+    await feed.set_event_types(GUILD, ["t"], now)
+    assert await feed.event_types(GUILD) == ["t"]
+
+
+async def test_feed_pause_and_resume(store: Store) -> None:
+    now = to_iso(NOW)
+    feed = store.feed
+    await feed.set_channel(GUILD, 900, now)
+    await feed.queue_event(
+        GUILD, ActivityEvent(type="t", title="a", occurred_at=NOW, source="x"), now
+    )
+    batch = await feed.next_work(900, now, Embeds())
+    assert batch is not None
+    refusal = interface.Refusal(True, 50013, "403, Missing Permissions")
+    paused, code, next_probe = await feed.pause(
+        batch, refusal, now, lambda code, probes: 60.0, to_iso(NOW)
+    )
+    assert paused and code == 50013 and next_probe == to_iso(NOW + timedelta(seconds=60))
+    assert await feed.due_channels(now) == []
+    status = await feed.status(GUILD)
+    assert (status.channel_state, status.pause_code, status.pending) == ("paused", 50013, 1)
+    assert (await feed.counts())["paused_channels"] == 1
+    change = await feed.set_channel(GUILD, 900, now)
+    assert change.resumed and await feed.due_channels(now) == [900]
+    moved = await feed.set_channel(GUILD, 901, now)
+    assert (moved.previous_channel, moved.moved) == (900, 1)
+    assert await feed.due_channels(now) == [901]
+
+
+async def test_playtime_stats_and_steam_state(store: Store) -> None:
+    steam = store.steam
+    await store.links.link(
+        guild_id=GUILD, discord_user_id=1, source="steam", external_id=SID, now=NOW
+    )
+    linked, in_game = await steam.enrol(NOW, lambda steam_id: NOW)
+    assert (linked, in_game) == (1, 0)
+    assert await steam.accounts() == [SID] and await steam.due(NOW, 10) == [SID]
+    await steam.record_lookup(SID, 393380, seconds=7200, status="ok", name="Squad", now=NOW)
+    stored = await store.playtime.for_players(GLOBAL_SCOPE, "steam", "393380", [SID, "other"])
+    assert list(stored) == [SID] and stored[SID].seconds == 7200
+    [total] = await store.stats.member_totals(GUILD, 1)
+    assert (total.game_id, total.source, total.seconds) == ("393380", "steam", 7200)
+    assert await store.stats.leaderboard(GUILD, "393380", None) == [(1, 7200)]
+    assert await store.stats.guild_games(GUILD) == ["393380"]
+    assert (await store.stats.game_names())["393380"] == "Squad"
+    assert await steam.reserve_call("2025-03-01", 2)
+    assert await steam.reserve_call("2025-03-01", 2)
+    assert not await steam.reserve_call("2025-03-01", 2)
+    assert await steam.calls_on("2025-03-01") == 2
+    await steam.cache(393380, "schema", "english", {"A": {"name": "x"}}, NOW)
+    assert await steam.cached(393380, "schema", "english") == ({"A": {"name": "x"}}, NOW)
+    counts = await steam.counts(NOW)
+    assert (counts["accounts"], counts["linked"], counts["private"]) == (1, 1, 0)
