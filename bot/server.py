@@ -18,16 +18,18 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.core import Core
-from bot.feed.poster import FeedPoster
-from bot.gateway.client import DiscordComponent
-from web.app import create_app
 from web.signatures import BattleMetricsScheme, PlainHexScheme, Sha256Scheme
+
+if TYPE_CHECKING:  # imported when the server starts: `questlog sign` needs only the schemes
+    from aiohttp import web
+
+    from bot.core import Core
+    from bot.feed.poster import FeedPoster
+    from bot.gateway.client import DiscordComponent
 
 log = logging.getLogger("questlog")
 
@@ -99,6 +101,9 @@ class Server:
 
     async def start_discord(self) -> None:
         """Start the feed poster and the bot; a Discord outage never stops the webhooks."""
+        from bot.feed.poster import FeedPoster
+        from bot.gateway.client import DiscordComponent
+
         assert self.core is not None
         self.poster = FeedPoster(self.core.store, self.core.clock)
         self.core.pipeline.on_event = self.poster.wake
@@ -115,6 +120,11 @@ class Server:
         await self.discord.start()
 
     async def start(self) -> None:
+        from aiohttp import web
+
+        from bot.core import Core
+        from web.app import create_app
+
         self.core = await Core.start(self.config, self.clock)
         try:
             app = create_app(self.core)

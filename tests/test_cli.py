@@ -348,3 +348,34 @@ def test_status_shows_the_steam_plan_holding_for_10000_links(tmp_path: Path) -> 
     assert status["steam_summary_interval_seconds"] == 300  # 100 calls per pass fit
     assert status["steam_sweep_interval_seconds"] == 86_400  # every library once a day
     assert status["steam_projected_calls_per_day"] <= 80_000  # 80 % of the daily limit
+
+
+def test_backup_copies_the_database_as_it_is(tmp_path: Path) -> None:
+    """A backup before an upgrade must be of the old schema: it is not migrated on the way."""
+    import sqlite3
+
+    source = tmp_path / "data" / "q.sqlite3"
+    source.parent.mkdir()
+    old = sqlite3.connect(source)
+    old.execute("CREATE TABLE kept (x)")
+    old.execute("INSERT INTO kept VALUES (1)")
+    old.commit()
+    old.close()
+    config = write_config(tmp_path, database={"path": str(source)})
+    cli("backup", str(tmp_path / "copy.sqlite3"), "--config", str(config), cwd=tmp_path)
+    for path in (source, tmp_path / "copy.sqlite3"):
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+            assert conn.execute("SELECT x FROM kept").fetchall() == [(1,)]
+        finally:
+            conn.close()
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    config = write_config(tmp_path, database={"path": str(tmp_path / "adir")})
+    done = cli("status", "--config", str(config), cwd=tmp_path, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("questlog: database error: ")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -131,3 +131,21 @@ async def test_without_public_url_it_says_how_to_set_it(
     finally:
         await bot.close()
         await core.stop()
+
+
+async def test_two_rotations_at_once_keep_the_middle_secret_in_grace(
+    core: Core, clock: ManualClock
+) -> None:
+    """Each rotation reads and changes the secret in one transaction: the second keeps the
+    first one's new secret valid for the grace period, not the original."""
+    import asyncio
+    from datetime import timedelta
+
+    endpoint = await core.endpoint_admin.create(kind="custom", guild_id=GUILD, secret="s0")
+    grace = timedelta(hours=24)
+    first, second = await asyncio.gather(
+        core.endpoint_admin.rotate(endpoint.path, grace=grace, secret="s1"),
+        core.endpoint_admin.rotate(endpoint.path, grace=grace, secret="s2"),
+    )
+    assert (first.secret, first.previous_secret) == ("s1", "s0")
+    assert (second.secret, second.previous_secret) == ("s2", "s1")

@@ -17,7 +17,7 @@ import pytest
 from bot.clock import to_iso
 from bot.ingest.milestones import Milestones
 from bot.storage import Store, interface
-from bot.storage.records import GLOBAL_SCOPE, AccountTaken, Delivery
+from bot.storage.records import GLOBAL_SCOPE, AccountTaken, Delivery, EndpointRefused
 from bot.storage.sqlite import SqliteStore
 from connectors.base import ActivityEvent, WebhookContext
 from connectors.registry import Registry
@@ -103,11 +103,18 @@ async def test_endpoints(store: Store) -> None:
     assert await store.endpoints.by_path("nope") is None
     assert await store.endpoints.list(OTHER) == []
     later = NOW + timedelta(hours=24)
-    rotated = await store.endpoints.set_secret(endpoint.id, "s2", "s1", later)
+    rotated = await store.endpoints.rotate(endpoint.id, "s2", read=False, keep_previous_until=later)
     assert rotated.write_secrets(NOW) == ["s2", "s1"] and rotated.write_secrets(later) == ["s2"]
-    assert (await store.endpoints.set_read_secret(endpoint.id, "r")).read_secrets(later)[0] == "r"
+    with pytest.raises(EndpointRefused) as refused:
+        await store.endpoints.rotate(endpoint.id, "s2", read=False, keep_previous_until=None)
+    assert refused.value.problem == "same_secret"
+    read = await store.endpoints.rotate(endpoint.id, "r", read=True, keep_previous_until=None)
+    assert read.read_secrets(later)[0] == "r"
     await store.endpoints.touch(endpoint.id, NOW + timedelta(minutes=5))
     assert (await store.endpoints.disable(endpoint.id, NOW)).disabled
+    with pytest.raises(EndpointRefused) as refused:
+        await store.endpoints.rotate(endpoint.id, "s3", read=False, keep_previous_until=None)
+    assert refused.value.problem == "disabled"
     version, everything = await store.endpoints.snapshot()
     assert [e.last_used_at for e in everything] == [NOW + timedelta(minutes=5)]
     assert await store.endpoints.count() == (0, 1)

@@ -21,7 +21,7 @@ from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, load_config
 from bot.services.endpoint_admin import KINDS, EndpointAdmin, EndpointError, path_warnings
-from bot.storage import Endpoint, StorageError, Store, open_store
+from bot.storage import Endpoint, StorageError, Store, backup_database, open_store
 
 T = TypeVar("T")
 
@@ -207,7 +207,7 @@ def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store (migrating it), run ``work`` on it, close it."""
 
     async def run() -> T:
-        store = await open_store(config.database.path)
+        store = await open_store(config.database.path, maintain=False)
         try:
             return await work(store)
         finally:
@@ -315,7 +315,12 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
             else None
         )
         if args.json:
-            print(json.dumps({**dataclasses.asdict(status), "channel_reason": reason}))
+            data = dataclasses.asdict(status)
+            detail = data.pop("pause_detail")
+            keys = list(data)  # channel_reason after channel_state, as it always was
+            data["channel_reason"] = reason
+            order = [*keys[:2], "channel_reason", *keys[2:]]
+            print(json.dumps({key: data[key] for key in order} | {"pause_detail": detail}))
         else:
             _print_feed_status(status, reason)
 
@@ -381,10 +386,7 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     if not source.exists():
         raise CliError(f"no database at {source}")
 
-    async def work(store: Store) -> None:
-        await store.backup(target)
-
-    _with_store(config, work)
+    asyncio.run(backup_database(source, target))
     print(f"backed up {source} to {target}")
     return 0
 

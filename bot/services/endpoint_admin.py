@@ -9,11 +9,19 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.storage import Endpoint, Store
+from bot.storage.records import EndpointRefused
 
 KINDS = ("playtime", "minecraft", "custom")
 _PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}", re.ASCII)
 MIN_SAFE_PATH_LENGTH = 22  # 22 URL-safe base64 characters carry 132 bits
 MAX_SECRET_LENGTH = 512
+
+
+REFUSED = {
+    "disabled": "endpoint is disabled",
+    "not_playtime": "--read applies only to endpoints of kind playtime",
+    "same_secret": "secret: the new secret equals the current one",
+}
 
 
 class EndpointError(Exception):
@@ -135,19 +143,20 @@ class EndpointAdmin:
         """Give the endpoint a new secret. The old one stays valid for ``grace`` so senders can
         be updated; with ``read`` the read secret is replaced instead (effective at once)."""
         endpoint = await self.find(path, guild_id=guild_id)
+        # The usual order of complaints (an admin with two mistakes hears about the endpoint
+        # first); the store checks the state again in the transaction that changes it.
         if endpoint.disabled:
             raise EndpointError("endpoint is disabled")
+        if read and endpoint.kind != "playtime":
+            raise EndpointError("--read applies only to endpoints of kind playtime")
         value = _check_secret("secret", secret) if secret is not None else new_secret()
-        if read:
-            if endpoint.kind != "playtime":
-                raise EndpointError("--read applies only to endpoints of kind playtime")
-            return await self.store.endpoints.set_read_secret(endpoint.id, value)
-        if value == endpoint.secret:
-            raise EndpointError("secret: the new secret equals the current one")
-        expires = self.clock.now() + grace if grace > timedelta(0) else None
-        return await self.store.endpoints.set_secret(
-            endpoint.id, value, endpoint.secret if expires else None, expires
-        )
+        keep = self.clock.now() + grace if grace > timedelta(0) else None
+        try:
+            return await self.store.endpoints.rotate(
+                endpoint.id, value, read=read, keep_previous_until=None if read else keep
+            )
+        except EndpointRefused as refused:
+            raise EndpointError(REFUSED[refused.problem]) from None
 
     async def disable(self, path: str, *, guild_id: int | None = None) -> Endpoint:
         endpoint = await self.find(path, guild_id=guild_id)

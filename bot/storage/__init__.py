@@ -6,17 +6,29 @@ code uses; the SQLite implementation is bot/storage/sqlite.py.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
-from bot.storage.engine import StorageError
+from bot.storage.engine import StorageError, backup_file
 from bot.storage.interface import Store
 from bot.storage.records import Endpoint
 from bot.storage.sqlite import SqliteStore
 
 
-async def open_store(path: str | Path) -> SqliteStore:
-    """Open (and migrate) the database at ``path``."""
-    return await SqliteStore.open(path)
+async def open_store(path: str | Path, *, maintain: bool = True) -> SqliteStore:
+    """Open (and migrate) the database at ``path``. ``maintain`` False for a one-shot command
+    beside the running server: it leaves the write-ahead log to the server."""
+    return await SqliteStore.open(path, maintain=maintain)
 
 
-__all__ = ["Endpoint", "SqliteStore", "StorageError", "Store", "open_store"]
+async def backup_database(path: str | Path, target: str | Path) -> None:
+    """A consistent copy of the database at ``path`` as it is (not migrated, opened read-only),
+    also while the server writes to it."""
+    try:
+        await asyncio.to_thread(backup_file, Path(path), Path(target))
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(str(exc)) from exc
+
+
+__all__ = ["Endpoint", "SqliteStore", "StorageError", "Store", "backup_database", "open_store"]

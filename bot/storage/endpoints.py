@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
-from bot.storage.records import Endpoint
+from bot.storage.records import Endpoint, EndpointRefused
 
 _COLUMNS = (
     "id, path, kind, guild_id, secret, previous_secret, previous_secret_expires_at, read_secret,"
@@ -99,25 +99,35 @@ class SqliteEndpoints:
     async def list(self, guild_id: int | None = None) -> list[Endpoint]:
         return await self._db.read(lambda c: _all(c, guild_id))
 
-    async def set_secret(
-        self, endpoint_id: int, secret: str, previous: str | None, previous_expires: datetime | None
+    async def rotate(
+        self, endpoint_id: int, secret: str, *, read: bool, keep_previous_until: datetime | None
     ) -> Endpoint:
-        def op(conn: sqlite3.Connection) -> Endpoint:
-            conn.execute(
-                "UPDATE endpoints SET previous_secret = ?, previous_secret_expires_at = ?,"
-                " secret = ? WHERE id = ?",
-                (previous, to_iso(previous_expires) if previous_expires else None, secret,
-                 endpoint_id),
-            )  # fmt: skip
-            found = _by_id(conn, endpoint_id)
-            assert found is not None
-            return found
+        """A new secret (with ``read``, a new read secret) in one transaction with the checks
+        it depends on: the endpoint is not disabled, a read secret is for a playtime endpoint,
+        a new secret differs from the current one, which stays valid until
+        ``keep_previous_until`` (None: not at all). Raises EndpointRefused."""
 
-        return await self._db.write(op)
-
-    async def set_read_secret(self, endpoint_id: int, secret: str) -> Endpoint:
         def op(conn: sqlite3.Connection) -> Endpoint:
-            conn.execute("UPDATE endpoints SET read_secret = ? WHERE id = ?", (secret, endpoint_id))
+            current = _by_id(conn, endpoint_id)
+            if current is None or current.disabled:
+                raise EndpointRefused("disabled")
+            if read:
+                if current.kind != "playtime":
+                    raise EndpointRefused("not_playtime")
+                conn.execute(
+                    "UPDATE endpoints SET read_secret = ? WHERE id = ?", (secret, endpoint_id)
+                )
+            else:
+                if secret == current.secret:
+                    raise EndpointRefused("same_secret")
+                keep = keep_previous_until is not None
+                conn.execute(
+                    "UPDATE endpoints SET previous_secret = ?, previous_secret_expires_at = ?,"
+                    " secret = ? WHERE id = ?",
+                    (current.secret if keep else None,
+                     to_iso(keep_previous_until) if keep_previous_until else None, secret,
+                     endpoint_id),
+                )  # fmt: skip
             found = _by_id(conn, endpoint_id)
             assert found is not None
             return found

@@ -134,8 +134,12 @@ async def _run_on(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) 
 class Database:
     """The process's storage handle: ``write`` (group-committed), ``read`` and ``run``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, maintain: bool = True) -> None:
         self.path = Path(path)
+        # The server maintains the WAL (a background checkpointer, a truncating checkpoint when
+        # it closes); a one-shot CLI command beside it does neither, so it never blocks the
+        # server's writer.
+        self.maintain = maintain
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
@@ -151,6 +155,14 @@ class Database:
         self.commit_seconds = 0.0  # time in COMMIT (on the event loop)
 
     async def open(self) -> None:
+        """Connect and migrate; a database that cannot be opened is a StorageError."""
+        try:
+            await self._open()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise StorageError(str(exc)) from exc
+
+    async def _open(self) -> None:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: batches run on the event-loop thread, maintenance and a
@@ -165,12 +177,13 @@ class Database:
         self._reader = await aiosqlite.connect(str(self.path), isolation_level=None)
         self._reader.row_factory = sqlite3.Row
         await _run_on(self._reader, lambda c: _configure(c, readonly=True))
-        self._checkpointer = await aiosqlite.connect(str(self.path), isolation_level=None)
-        await _run_on(self._checkpointer, lambda c: _configure(c, readonly=False))
-        self._tasks = [
-            asyncio.create_task(self._write_loop(), name="questlog-db-writer"),
-            asyncio.create_task(self._checkpoint_loop(), name="questlog-db-checkpoint"),
-        ]
+        self._tasks = [asyncio.create_task(self._write_loop(), name="questlog-db-writer")]
+        if self.maintain:
+            self._checkpointer = await aiosqlite.connect(str(self.path), isolation_level=None)
+            await _run_on(self._checkpointer, lambda c: _configure(c, readonly=False))
+            self._tasks.append(
+                asyncio.create_task(self._checkpoint_loop(), name="questlog-db-checkpoint")
+            )
 
     async def close(self) -> None:
         """Finish queued writes, checkpoint, then close every connection (their threads exit)."""
@@ -180,7 +193,7 @@ class Database:
         for task in self._tasks:
             await task
         self._tasks = []
-        if self._writer is not None:
+        if self._writer is not None and self.maintain:
             try:
                 await _run_on(self._writer, lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
             except sqlite3.Error as exc:

@@ -50,11 +50,12 @@ class EndpointStore(Protocol):
 
     async def list(self, guild_id: int | None = None) -> list[Endpoint]: ...
 
-    async def set_secret(
-        self, endpoint_id: int, secret: str, previous: str | None, previous_expires: datetime | None
-    ) -> Endpoint: ...
-
-    async def set_read_secret(self, endpoint_id: int, secret: str) -> Endpoint: ...
+    async def rotate(
+        self, endpoint_id: int, secret: str, *, read: bool, keep_previous_until: datetime | None
+    ) -> Endpoint:
+        """A new (read) secret, checked and changed in one transaction; raises
+        EndpointRefused (disabled, not_playtime, same_secret)."""
+        ...
 
     async def disable(self, endpoint_id: int, now: datetime) -> Endpoint: ...
 

@@ -12,6 +12,15 @@ ConfirmStatus = Literal["linked", "unknown_code", "expired_code"]
 GLOBAL_SCOPE = 0
 
 
+class EndpointRefused(Exception):
+    """A change the endpoint's current state does not allow (checked in the same transaction
+    as the change): ``problem`` is disabled, not_playtime or same_secret."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
 class AccountTaken(Exception):
     """The game account is linked to another member of the guild."""
 

@@ -29,8 +29,8 @@ class SqliteStore:
         self.steam = SqliteSteam(engine)
 
     @classmethod
-    async def open(cls, path: str | Path) -> SqliteStore:
-        engine = Database(path)
+    async def open(cls, path: str | Path, *, maintain: bool = True) -> SqliteStore:
+        engine = Database(path, maintain=maintain)
         await engine.open()
         return cls(engine)
 
