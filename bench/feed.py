@@ -33,13 +33,12 @@ from discord.http import HTTPClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.clock import SystemClock, from_iso, to_iso  # noqa: E402
+from bot.clock import SystemClock, to_iso  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.feed.poster import FeedPoster  # noqa: E402
 from bot.feed.sender import DiscordSender  # noqa: E402
-from bot.storage.events import insert_event  # noqa: E402
-from connectors.base import ActivityEvent, WebhookContext  # noqa: E402
+from connectors.base import WebhookContext  # noqa: E402
 from tests.fakes.discord import FakeDiscord  # noqa: E402
 
 BAR_EVENTS_PER_SECOND = 9.0
@@ -171,18 +170,28 @@ async def fairness(busy_channels: int, backlog: int, probes: int) -> int:
                             " VALUES (?, ?, ?, ?)",
                             (guild, channel, now, now),
                         )
-                    for n in range(backlog):
-                        for channel in busy:
-                            event = ActivityEvent(
-                                type="custom.bench",
-                                title=f"backlog {n}",
-                                occurred_at=from_iso(now),
-                                source="custom",
-                                payload={},
-                            )
-                            insert_event(conn, event, guilds[channel], None, now)
 
                 await core.store.engine.write(setup)
+                custom = core.registry.get("custom")
+                context = WebhookContext(received_at=core.clock.now())
+                await asyncio.gather(
+                    *(
+                        core.pipeline.ingest(
+                            "custom",
+                            guilds[channel],
+                            custom.parse_webhook(
+                                {
+                                    "event_type": "bench",
+                                    "title": f"backlog {n}",
+                                    "id": f"b{channel}-{n}",
+                                },
+                                context,
+                            ),
+                        )
+                        for n in range(backlog)
+                        for channel in busy
+                    )
+                )
                 poster = FeedPoster(core.store, core.clock, DiscordSender(http))
                 core.pipeline.on_event = poster.wake
                 await poster.start()

@@ -21,6 +21,7 @@ from bot.services.leaderboards import PlaytimeStats
 from bot.steam_sync.budget import DatabaseBudget
 from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
+from bot.storage.interface import Observer
 from connectors.registry import Registry
 from connectors.steam import SteamClient
 
@@ -98,13 +99,13 @@ class Core:
                 tz=config.general.tz,
                 concurrency=config.steam.max_concurrency,
                 enabled=config.steam.sync_enabled,
-                milestone_hours=config.general.milestone_hours,
+                observer=Observer(registry.get("steam"), pipeline.policy),
                 on_event=wake_feed,
             )
             scheduler = Scheduler(registry, {"steam": steam_sync})
             accounts = AccountService(store, steam, clock, scheduler.links_changed)
             stats = PlaytimeStats(store, config.general.tz)
-            feed_admin = FeedAdmin(store, clock, wake_feed)
+            feed_admin = FeedAdmin(store, clock, wake_feed, pipeline.announce)
             playtime.growth = steam_sync.growth
             playtime.on_events = wake_feed
         except BaseException:

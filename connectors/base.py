@@ -1,11 +1,25 @@
 """The connector contract (DESIGN.md, "Connector contract").
 
 A connector is a subclass of :class:`Connector` in its own package under ``connectors/``; the
-registry imports every subpackage and registers each subclass by ``key``. Connectors describe
-themselves with class attributes, validate their webhook payloads into plain ``raw`` dicts, give a
-stable ``dedupe_key`` for each raw event and turn it into at most one :class:`ActivityEvent`.
-Side effects on stored playtime and sessions are *described* by :meth:`Connector.effects`; the
-core's ingest pipeline applies them in the same transaction as the event.
+registry imports every subpackage and registers each subclass by ``key``. What every connector
+implements, and what the core does with it:
+
+* class attributes describe it (``key``, ``name``, ``capabilities``, ``secrets``, ``events``
+  with their feed defaults, ``actions``, ``link_source``, ``announces``);
+* ``dedupe_key(raw)``: a stable identity for each raw event (the one ingest path stores a raw
+  event once per guild under sha256 of it);
+* ``normalize(raw, link)``: at most one :class:`ActivityEvent` for a raw event, given the member
+  the player is linked to in that guild;
+* ``effects(raw)``: the playtime and session changes a raw event *describes*; the ingest path
+  applies them in the same transaction as the event;
+* ``parse_webhook(body, context)``, for a source that receives webhooks: validate the decoded
+  body (with what the web layer verified, :class:`WebhookContext`) into a raw event, or raise
+  :class:`SchemaError` (HTTP 422) or :class:`IgnoredDelivery` (202).
+
+A source that is polled (``capabilities.can_sync``) is polled by the core: its sync service
+holds the schedule and the budget (for Steam, bot/steam_sync/) and hands what it observes to
+the same ingest path as raw events this connector identifies and normalizes. ``execute`` runs
+the connector's declared actions (outbound: role grants, RCON commands).
 
 Connectors never import discord, aiohttp or the core.
 """
@@ -138,7 +152,19 @@ class SessionEnd:
     duration_hint: int | None = None
 
 
-Effect = SetPlaytime | SessionStart | SessionEnd
+@dataclass(slots=True)
+class PlaytimeGrew:
+    """A total stored once for every guild (Steam's public playtime) grew from ``old`` to
+    ``new``: each guild that links the player checks its milestones against it."""
+
+    player_id: str
+    game_id: str
+    old: int
+    new: int
+    at: datetime
+
+
+Effect = SetPlaytime | SessionStart | SessionEnd | PlaytimeGrew
 
 
 # --------------------------------------------------------------------------- errors
@@ -182,12 +208,10 @@ class Connector:
         return None
 
     # -- inbound
-    def parse_webhook(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]:
-        """Validate a decoded JSON webhook body into a raw event dict or raise SchemaError."""
+    def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
+        """Validate a decoded JSON webhook body into a raw event dict, or raise SchemaError
+        (422, naming the field) or IgnoredDelivery (202)."""
         raise NotImplementedError(f"{self.key} does not receive webhooks")
-
-    async def sync(self, link: LinkInfo) -> list[dict[str, Any]]:
-        raise NotImplementedError(f"{self.key} cannot sync")
 
     def normalize(self, raw: Mapping[str, Any], link: LinkInfo | None) -> ActivityEvent | None:
         raise NotImplementedError

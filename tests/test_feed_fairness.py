@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 from discord.http import HTTPClient
 
-from bot.clock import SystemClock, from_iso, to_iso
+from bot.clock import SystemClock, to_iso
 from bot.config import Config
 from bot.core import Core
 from bot.feed.poster import FeedPoster
 from bot.feed.sender import DiscordSender
-from bot.storage.events import insert_event
-from connectors.base import ActivityEvent, WebhookContext
+from connectors.base import WebhookContext
 from tests.fakes.discord import FakeDiscord
 
 BUSY = [910000000000000000 + n for n in range(10)]
@@ -53,22 +52,24 @@ async def live(config: Config, discord_api: FakeDiscord) -> AsyncIterator[tuple[
 
 
 async def backlog(core: Core, channels: list[int], per_channel: int) -> None:
-    """``per_channel`` events waiting for each channel, stored the way the pipeline stores them."""
-    now = to_iso(core.clock.now())
-
-    def op(conn: Any) -> None:
-        for n in range(per_channel):
-            for channel in channels:
-                event = ActivityEvent(
-                    type="custom.backlog",
-                    title=f"backlog {n}",
-                    occurred_at=from_iso(now),
-                    source="custom",
-                    payload={},
-                )
-                insert_event(conn, event, GUILDS[channel], None, now)
-
-    await core.store.engine.write(op)
+    """``per_channel`` events waiting for each channel, through the ingest path (all at once:
+    the writer commits them in groups)."""
+    connector = core.registry.get("custom")
+    context = WebhookContext(received_at=core.clock.now())
+    await asyncio.gather(
+        *(
+            core.pipeline.ingest(
+                "custom",
+                GUILDS[channel],
+                connector.parse_webhook(
+                    {"event_type": "backlog", "title": f"backlog {n}", "id": f"{channel}-{n}"},
+                    context,
+                ),
+            )
+            for n in range(per_channel)
+            for channel in channels
+        )
+    )
 
 
 async def ingest_one(core: Core, channel: int, title: str) -> None:

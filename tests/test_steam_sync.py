@@ -16,7 +16,6 @@ from discord.http import HTTPClient
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.steam_sync.news import SteamNews
 from bot.steam_sync.plan import BUDGET_SHARE, first_slot, make_plan
 from bot.storage.links import link_account
 from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
@@ -338,11 +337,11 @@ async def test_leaving_a_game_pulls_the_next_read_in(core: Core, clock: ManualCl
             (GRIM_DAWN, later),
         )
     )
-    news, active = SteamNews(), plan.active_interval
-    await core.store.steam.seen([SAPHYEL_ID], {SAPHYEL_ID: GRIM_DAWN}, now, active, news, {})
+    observer, active = core.steam_sync.observer, plan.active_interval
+    await core.store.steam.seen([SAPHYEL_ID], {SAPHYEL_ID: GRIM_DAWN}, now, active, observer, {})
     row = await core.store.engine.fetchone("SELECT next_sync_at, in_game_since FROM steam_accounts")
     assert row is not None and row[0] == later  # still playing: the active read stands
-    await core.store.steam.seen([SAPHYEL_ID], {}, now, active, news, {})
+    await core.store.steam.seen([SAPHYEL_ID], {}, now, active, observer, {})
     row = await core.store.engine.fetchone("SELECT next_sync_at, in_game_app FROM steam_accounts")
     assert row is not None and tuple(row) == (to_iso(now), None)
 
@@ -380,15 +379,14 @@ async def test_cli_sync_reads_libraries_from_another_process(
 async def test_sessions_are_stored_and_posted_only_where_turned_on(
     core: Core, clock: ManualClock, steam: FakeSteam
 ) -> None:
-    from bot.storage.events import OFF_BY_DEFAULT
-
-    assert core.registry.default_off_types() == OFF_BY_DEFAULT
+    off = core.pipeline.policy.off_by_default
+    assert off == {"steam.session.started", "steam.session.ended"}  # from the EventSpecs
     await set_feed(core)  # GUILD posts the default types: sessions are off
     await link(core, SAPHYEL_ID, GUILD, ALICE)
     await link(core, SAPHYEL_ID, OTHER_GUILD, BOB)
     now_text = to_iso(clock.now())
     await core.store.feed.set_channel(OTHER_GUILD, 77, now_text)
-    await core.store.feed.set_event_types(OTHER_GUILD, sorted(OFF_BY_DEFAULT), now_text)
+    await core.store.feed.set_event_types(OTHER_GUILD, sorted(off), now_text)
     sync = core.steam_sync
     await sync.sync_now()  # learns the game's name
     steam.summaries[SAPHYEL_ID]["gameid"] = str(GRIM_DAWN)

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from bot.clock import to_iso
-from bot.ingest.milestones import Milestones
+from bot.ingest.policy import IngestPolicy
 from bot.storage import Store, interface
 from bot.storage.records import GLOBAL_SCOPE, AccountTaken, Delivery, EndpointRefused
 from bot.storage.sqlite import SqliteStore
-from connectors.base import ActivityEvent, WebhookContext
+from connectors.base import WebhookContext
 from connectors.registry import Registry
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -155,7 +155,9 @@ async def ingest_custom(store: Store, guild: int, body: dict[str, Any]) -> Any:
     connector = Registry().discover().get("custom")
     raw = connector.parse_webhook(body, WebhookContext(received_at=NOW))
     delivery = Delivery(guild, "custom", None, f"hash-{body['id']}", "{}", to_iso(NOW))
-    return await store.events.ingest(delivery, connector, raw, connector.effects(raw), Milestones())
+    return await store.events.ingest(
+        delivery, connector, raw, connector.effects(raw), IngestPolicy()
+    )
 
 
 async def test_events_are_ingested_once(store: Store) -> None:
@@ -184,15 +186,12 @@ class Embeds:
 async def test_feed_outbox_from_queue_to_sent(store: Store) -> None:
     now = to_iso(NOW)
     feed = store.feed
-    event = ActivityEvent(type="feed.test", title="hello", occurred_at=NOW, source="questlog")
-    assert not await feed.queue_event(GUILD, event, now)  # no channel yet
+    assert await feed.channel(GUILD) is None
     change = await feed.set_channel(GUILD, 900, now)
     assert (change.previous_channel, change.resumed, change.moved) == (None, False, 0)
+    assert await feed.channel(GUILD) == 900
     for n in range(3):
-        title = f"e{n}"
-        await feed.queue_event(
-            GUILD, ActivityEvent(type="t", title=title, occurred_at=NOW, source="x"), now
-        )
+        await ingest_custom(store, GUILD, {"event_type": "t", "title": f"e{n}", "id": f"f{n}"})
     assert await feed.due_channels(now) == [900]
     batch = await feed.next_work(900, now, Embeds())
     assert batch is not None and [e["title"] for e in batch.payload["embeds"]] == ["e0", "e1", "e2"]
@@ -206,17 +205,15 @@ async def test_feed_outbox_from_queue_to_sent(store: Store) -> None:
         0,
     )
     assert await feed.counts() == {"pending": 0, "failed": 0, "paused_channels": 0}
-    await feed.set_event_types(GUILD, ["t"], now)
-    assert await feed.event_types(GUILD) == ["t"]
+    await feed.set_event_types(GUILD, ["custom.t"], now)
+    assert await feed.event_types(GUILD) == ["custom.t"]
 
 
 async def test_feed_pause_and_resume(store: Store) -> None:
     now = to_iso(NOW)
     feed = store.feed
     await feed.set_channel(GUILD, 900, now)
-    await feed.queue_event(
-        GUILD, ActivityEvent(type="t", title="a", occurred_at=NOW, source="x"), now
-    )
+    await ingest_custom(store, GUILD, {"event_type": "t", "title": "a", "id": "a"})
     batch = await feed.next_work(900, now, Embeds())
     assert batch is not None
     refusal = interface.Refusal(True, 50013, "403, Missing Permissions")

@@ -1,11 +1,14 @@
 """The one ingest path every source calls (DESIGN.md, "Data flow").
 
 ``Pipeline.ingest(source, guild_id, raw)`` hands the raw event, its dedupe hash (sha256 of the
-connector's ``dedupe_key``), its playtime/session effects and the connector to the store, which
-stores the raw event under a unique ``(guild_id, dedupe_hash)``, applies the effects, normalizes
-it into at most one activity event, announces milestones and queues the event for the guild's
-feed channel, all in one transaction of the group-committing writer (bot/storage/events.py). A
-duplicate stops at the first INSERT and changes nothing.
+connector's ``dedupe_key``), its playtime/session effects and the connector to the store, whose
+ingest transaction (bot/storage/events.py) stores the raw event under a unique
+``(guild_id, dedupe_hash)``, applies the effects, normalizes it into at most one activity event,
+announces the milestones the change reached and queues the event for the guild's feed channel,
+all in one transaction of the group-committing writer. A duplicate stops at the first INSERT and
+changes nothing. That transaction is the only code that stores activity events: the Steam sync
+hands it its observations (inside its own transaction, bot/storage/steam_state.py), and
+``announce`` takes the core's own events (``/feed test``) the same way.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, to_iso
-from bot.ingest.milestones import DEFAULT_MILESTONE_HOURS, Milestones
+from bot.ingest.core_events import CORE_EVENTS
+from bot.ingest.policy import DEFAULT_MILESTONE_HOURS, IngestPolicy
 from bot.metrics import Metrics
 from bot.storage import Store
 from bot.storage.events import compact_json
 from bot.storage.records import Delivery, IngestResult
-from connectors.base import IgnoredDelivery, SchemaError, WebhookContext, sha256_hex
+from connectors.base import Connector, IgnoredDelivery, SchemaError, WebhookContext, sha256_hex
 from connectors.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -40,7 +44,7 @@ class Pipeline:
         on_event: Callable[[], None] | None = None,
         milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
     ) -> None:
-        self.milestones = Milestones(milestone_hours)
+        self.policy = IngestPolicy.from_registry(registry, milestone_hours)
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -74,19 +78,34 @@ class Pipeline:
         received_at: datetime | None = None,
     ) -> IngestResult:
         """``received_at``: when the web layer got the delivery (default: now)."""
-        connector = self.registry.get(source)
+        return await self._ingest(
+            self.registry.get(source), guild_id, raw, endpoint_id, received_at
+        )
+
+    async def announce(self, guild_id: int, raw: Mapping[str, Any]) -> IngestResult:
+        """An event the core announces itself (bot/ingest/core_events.py), the same way."""
+        return await self._ingest(CORE_EVENTS, guild_id, raw, None, None)
+
+    async def _ingest(
+        self,
+        connector: Connector,
+        guild_id: int,
+        raw: Mapping[str, Any],
+        endpoint_id: int | None,
+        received_at: datetime | None,
+    ) -> IngestResult:
         delivery = Delivery(
             guild_id,
-            source,
+            connector.key,
             endpoint_id,
             sha256_hex(connector.dedupe_key(raw)),
             compact_json(raw),
             to_iso(received_at or self.clock.now()),
         )
         result = await self.store.events.ingest(
-            delivery, connector, raw, connector.effects(raw), self.milestones
+            delivery, connector, raw, connector.effects(raw), self.policy
         )
-        self.metrics.inc("questlog_ingest_total", source=source, result=result.status)
+        self.metrics.inc("questlog_ingest_total", source=connector.key, result=result.status)
         if result.event_ids and self.on_event is not None:
             self.on_event()
         return result

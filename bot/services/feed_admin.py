@@ -3,22 +3,29 @@ its state, a sample event."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bot.clock import Clock, to_iso
 from bot.feed.poster import pause_reason
 from bot.storage import Store
 from bot.storage.records import FeedChange, FeedStatus
-from connectors.base import ActivityEvent
 
 __all__ = ["FeedAdmin", "FeedChange", "FeedStatus", "pause_reason"]
 
 
 class FeedAdmin:
-    def __init__(self, store: Store, clock: Clock, wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        wake: Callable[[], None] = lambda: None,
+        announce: Callable[[int, dict[str, Any]], Awaitable[object]] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.wake = wake  # the feed poster, when it runs in this process
+        self.announce = announce  # the pipeline's entry for the core's own events
 
     async def set_channel(
         self, guild_id: int, channel_id: int, *, max_age: int | None = None
@@ -43,16 +50,18 @@ class FeedAdmin:
 
     async def send_test(self, guild_id: int, user_id: int) -> bool:
         """Queue a sample event for the guild's feed; False when it has no channel."""
-        now = self.clock.now()
-        event = ActivityEvent(
-            type="feed.test",
-            title="Questlog test event: the feed works",
-            occurred_at=now,
-            source="questlog",
-            payload={"description": "This is what activity looks like in this channel."},
-            actor_user_id=user_id,
+        if self.announce is None or await self.store.feed.channel(guild_id) is None:
+            return False
+        now = to_iso(self.clock.now())
+        await self.announce(
+            guild_id,
+            {
+                "type": "feed.test",
+                "id": f"{user_id}:{now}",
+                "title": "Questlog test event: the feed works",
+                "at": now,
+                "payload": {"description": "This is what activity looks like in this channel."},
+                "user_id": user_id,
+            },
         )
-        queued = await self.store.feed.queue_event(guild_id, event, to_iso(now))
-        if queued:
-            self.wake()
-        return queued
+        return True

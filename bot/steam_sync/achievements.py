@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock, from_iso
-from bot.steam_sync.news import SteamNews
 from bot.storage import Store
+from bot.storage.interface import Observer
 from connectors.steam import SteamClient
 from connectors.steam.client import OwnedGame, Unlock
 from connectors.steam.errors import InvalidKey, NotConfigured, PrivateProfile, SteamError
@@ -31,7 +31,7 @@ class AchievementChecker:
         store: Store,
         steam: SteamClient,
         clock: Clock,
-        news: SteamNews,
+        observer: Observer,
         *,
         language: str = "english",
         on_key_refused: Callable[[Exception], None] = lambda exc: None,
@@ -39,7 +39,7 @@ class AchievementChecker:
         self.store = store
         self.steam = steam
         self.clock = clock
-        self.news = news
+        self.observer = observer
         self.language = language  # of achievement names and descriptions (GetSchemaForGame)
         self.on_key_refused = on_key_refused
 
@@ -91,7 +91,7 @@ class AchievementChecker:
             schema=schema,
             percentages=percentages,
             now=self.clock.now(),
-            news=self.news,
+            observer=self.observer,
             baseline=game_baseline is None,
         )
 

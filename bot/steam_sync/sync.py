@@ -43,10 +43,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.ingest.milestones import DEFAULT_MILESTONE_HOURS, Milestones
 from bot.metrics import Metrics
 from bot.steam_sync.achievements import AchievementChecker
-from bot.steam_sync.news import SteamNews
 from bot.steam_sync.plan import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_MAX_SECONDS,
@@ -61,7 +59,7 @@ from bot.steam_sync.plan import (
     retry_delay,
 )
 from bot.storage import Store
-from bot.storage.interface import Growth
+from bot.storage.interface import Growth, Observer
 from bot.tasks import cancel_task
 from connectors.steam import SteamClient
 from connectors.steam.client import OwnedGame
@@ -106,8 +104,8 @@ class SteamSync:
         tz: ZoneInfo,
         concurrency: int = 4,
         enabled: bool = True,
+        observer: Observer,
         language: str = "english",
-        milestone_hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS,
         on_event: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
@@ -118,11 +116,10 @@ class SteamSync:
         self.daily_limit = daily_limit
         self.tz = tz
         self.enabled = enabled
-        self.milestones = Milestones(milestone_hours)
-        self.news = SteamNews()
+        self.observer = observer  # the Steam connector and the ingest policy
         self.on_event = on_event  # wakes the feed poster
         self.achievements = AchievementChecker(
-            store, steam, clock, self.news, language=language, on_key_refused=self._key_refused
+            store, steam, clock, observer, language=language, on_key_refused=self._key_refused
         )
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: set[str] = set()
@@ -138,7 +135,7 @@ class SteamSync:
         """How a total that grew now is announced (also for get-playtime's lookups)."""
         local = now.astimezone(self.tz)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        return Growth(self.news, self.milestones, midnight)
+        return Growth(self.observer, midnight)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -232,7 +229,7 @@ class SteamSync:
             games = {steam_id: summary.game_id for steam_id, summary in found.items()}
             logoffs = {steam_id: summary.last_logoff for steam_id, summary in found.items()}
             await self.store.steam.seen(
-                batch, games, self.clock.now(), plan.active_interval, self.news, logoffs
+                batch, games, self.clock.now(), plan.active_interval, self.observer, logoffs
             )
         return True
 

@@ -1,7 +1,8 @@
 """Raw events, activity events and their feed outbox rows in SQLite.
 
-``insert_event`` is the one statement path by which an activity event is stored: the ingest
-pipeline, the Steam sync and ``/feed test`` all end here, inside their own transaction.
+``ingest`` is the one ingest path: the only code that stores activity events. Every source
+ends here, pushed (webhooks) or polled (the Steam sync's observations, inside the sync's own
+transaction), and so do ``/feed test`` and the milestones a change reaches.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from bot.clock import to_iso
 from bot.storage.engine import Database
-from bot.storage.interface import MilestonePolicy
+from bot.storage.interface import IngestPolicy
 from bot.storage.links import find_link
 from bot.storage.playtime import add_playtime, game_name, reached_milestones, record_playtime
 from bot.storage.records import Delivery, IngestResult, PlaytimeChange
@@ -23,6 +24,7 @@ from connectors.base import (
     ActivityEvent,
     Connector,
     Effect,
+    PlaytimeGrew,
     SessionEnd,
     SessionStart,
     SetPlaytime,
@@ -32,14 +34,9 @@ from connectors.base import (
 compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-# Event types a feed posts only when the guild turns them on (/feed events): Steam sessions
-# are noisy. The connectors declare them (EventSpec.default_on=False); a test keeps the two equal.
-OFF_BY_DEFAULT = frozenset({"steam.session.started", "steam.session.ended"})
-
-
-def _feed_accepts(types_json: str | None, event_type: str) -> bool:
+def _feed_accepts(types_json: str | None, event_type: str, off_by_default: frozenset[str]) -> bool:
     if types_json is None:
-        return event_type not in OFF_BY_DEFAULT
+        return event_type not in off_by_default
     try:
         enabled = json.loads(types_json)
     except ValueError:
@@ -50,12 +47,13 @@ def _feed_accepts(types_json: str | None, event_type: str) -> bool:
     return f"{prefix}.*" in enabled
 
 
-def insert_event(
+def _insert_event(
     conn: sqlite3.Connection,
     event: ActivityEvent,
     guild_id: int,
     raw_event_id: int | None,
     now_text: str,
+    off_by_default: frozenset[str],
 ) -> int:
     """Store an activity event and, when the guild has a feed channel that wants it, its outbox row."""
     cur = conn.execute(
@@ -82,7 +80,7 @@ def insert_event(
     guild = conn.execute(
         "SELECT feed_channel_id, feed_event_types FROM guilds WHERE guild_id = ?", (guild_id,)
     ).fetchone()
-    if guild and guild[0] and _feed_accepts(guild[1], event.type):
+    if guild and guild[0] and _feed_accepts(guild[1], event.type, off_by_default):
         conn.execute(
             "INSERT INTO feed_outbox (event_id, guild_id, channel_id, status, created_at, updated_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?)",
@@ -107,7 +105,7 @@ def ingest(
     connector: Connector,
     raw: Mapping[str, Any],
     effects: list[Effect],
-    milestones: MilestonePolicy,
+    policy: IngestPolicy,
 ) -> IngestResult:
     """The ingest transaction: store the raw event under its dedupe hash (a duplicate stops
     here and changes nothing), apply the connector's playtime and session effects, normalize it
@@ -140,7 +138,7 @@ def ingest(
             derived["playtime_updated"] = change.applied
             if change.applied:
                 reached += _reached(
-                    conn, milestones, guild_id, source, effect, change, effect.source_time
+                    conn, policy, guild_id, source, effect, change, effect.source_time
                 )
         elif isinstance(effect, SessionStart):
             start_session(conn, guild_id, source, effect)
@@ -158,18 +156,23 @@ def ingest(
                     at=effect.at,
                     now_text=now_text,
                 )
-                reached += _reached(conn, milestones, guild_id, source, effect, change, effect.at)
+                reached += _reached(conn, policy, guild_id, source, effect, change, effect.at)
+        elif isinstance(effect, PlaytimeGrew):
+            change = PlaytimeChange(effect.old, effect.new, applied=True)
+            reached += _reached(conn, policy, guild_id, source, effect, change, effect.at)
 
     result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
     if connector.announces:
         link = find_link(conn, guild_id, connector.link_source, connector.player_id(raw))
         event = connector.normalize({**raw, **derived}, link)
         if event is not None:
-            result.event_ids.append(insert_event(conn, event, guild_id, raw_id, now_text))
+            result.event_ids.append(
+                _insert_event(conn, event, guild_id, raw_id, now_text, policy.off_by_default)
+            )
     for player, game, hours, total, at in reached:
         who = find_link(conn, guild_id, connector.link_source, player)
         name = raw.get("player_name") or raw.get("name") or (who.display_name if who else None)
-        milestone = milestones.event(
+        milestone = policy.event(
             guild_id=guild_id,
             source=source,
             player_id=player,
@@ -181,16 +184,18 @@ def ingest(
             name=name,
             user_id=who.discord_user_id if who else None,
         )
-        result.event_ids.append(insert_event(conn, milestone, guild_id, raw_id, now_text))
+        result.event_ids.append(
+            _insert_event(conn, milestone, guild_id, raw_id, now_text, policy.off_by_default)
+        )
     return result
 
 
 def _reached(
     conn: sqlite3.Connection,
-    milestones: MilestonePolicy,
+    policy: IngestPolicy,
     guild_id: int,
     source: str,
-    effect: SetPlaytime | SessionEnd,
+    effect: SetPlaytime | SessionEnd | PlaytimeGrew,
     change: PlaytimeChange,
     at: datetime,
 ) -> list[tuple[str, str, int, int, datetime]]:
@@ -199,7 +204,7 @@ def _reached(
         (effect.player_id, effect.game_id, hours, change.new or 0, at)
         for hours in reached_milestones(
             conn,
-            milestones.hours,
+            policy.hours,
             guild_id=guild_id,
             source=source,
             player_id=effect.player_id,
@@ -221,11 +226,9 @@ class SqliteEvents:
         connector: Connector,
         raw: Mapping[str, Any],
         effects: list[Effect],
-        milestones: MilestonePolicy,
+        policy: IngestPolicy,
     ) -> IngestResult:
-        return await self._db.write(
-            lambda c: ingest(c, delivery, connector, raw, effects, milestones)
-        )
+        return await self._db.write(lambda c: ingest(c, delivery, connector, raw, effects, policy))
 
     async def seen(self, guild_id: int, dedupe_hash: str) -> bool:
         """Whether a raw event with this dedupe hash was stored for the guild."""

@@ -186,10 +186,12 @@ class Refusal:
     maybe_posted: bool = False
 
 
-class MilestonePolicy(Protocol):
-    """Which playtime totals the feed announces (bot/ingest/milestones.py)."""
+class IngestPolicy(Protocol):
+    """What the ingest path decides for every source (bot/ingest/policy.py): the milestone
+    hours and how one is announced, and the event types a feed leaves out unless turned on."""
 
     hours: tuple[int, ...]
+    off_by_default: frozenset[str]
 
     def event(
         self,
@@ -207,49 +209,21 @@ class MilestonePolicy(Protocol):
     ) -> ActivityEvent: ...
 
 
-#: (guild id, discord user id, display name) of a link to a Steam account
-SteamLink = tuple[int, int, str | None]
+@dataclass(frozen=True)
+class Observer:
+    """Where a polled source's observations go: its connector (``dedupe_key``, ``normalize``)
+    and the ingest policy, through the one ingest path, once per guild that links the player."""
 
-
-class SteamNews(Protocol):
-    """The events the sync announces (bot/steam_sync/news.py)."""
-
-    def played_today(
-        self,
-        steam_id: str,
-        link: SteamLink,
-        *,
-        app_id: int,
-        game_name: str | None,
-        today: int,
-        total: int,
-        day: str,
-        at: datetime,
-    ) -> ActivityEvent: ...
-
-    def session_started(
-        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str, at: datetime,
-        started: str,
-    ) -> ActivityEvent: ...  # fmt: skip
-
-    def session_ended(
-        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str, seconds: int,
-        at: datetime, started: str,
-    ) -> ActivityEvent: ...  # fmt: skip
-
-    def achievement(
-        self, steam_id: str, link: SteamLink, *, app_id: int, game_name: str | None,
-        api_name: str, info: dict[str, Any], percent: float | None, at: datetime,
-    ) -> ActivityEvent: ...  # fmt: skip
+    connector: Connector
+    policy: IngestPolicy
 
 
 @dataclass(frozen=True)
 class Growth:
-    """How a Steam total that grew is announced: the events, the milestones, and the
-    community's midnight that starts the day being announced."""
+    """How a Steam total that grew is observed: by whom, and the community's midnight that
+    starts the day being announced."""
 
-    news: SteamNews
-    milestones: MilestonePolicy
+    observer: Observer
     midnight: datetime
 
 
@@ -260,7 +234,7 @@ class EventStore(Protocol):
         connector: Connector,
         raw: Mapping[str, Any],
         effects: list[Effect],
-        milestones: MilestonePolicy,
+        policy: IngestPolicy,
     ) -> IngestResult:
         """The whole ingest of one raw event in one transaction: dedupe (a duplicate changes
         nothing), effects, normalize, milestones, feed. Committed when it returns."""
@@ -318,7 +292,9 @@ class FeedStore(Protocol):
 
     async def set_event_types(self, guild_id: int, types: list[str] | None, now: str) -> None: ...
 
-    async def queue_event(self, guild_id: int, event: ActivityEvent, now: str) -> bool: ...
+    async def channel(self, guild_id: int) -> int | None:
+        """The guild's feed channel (None: none set)."""
+        ...
 
     async def status(self, guild_id: int) -> FeedStatus: ...
 
@@ -350,7 +326,7 @@ class SteamStore(Protocol):
         games: dict[str, int | None],
         now: datetime,
         active_interval: int,
-        news: SteamNews,
+        observer: Observer,
         logoffs: dict[str, int | None],
     ) -> None: ...
 
@@ -401,7 +377,7 @@ class SteamStore(Protocol):
         schema: dict[str, Any],
         percentages: dict[str, Any],
         now: datetime,
-        news: SteamNews,
+        observer: Observer,
         baseline: bool,
     ) -> int: ...
 

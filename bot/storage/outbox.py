@@ -15,10 +15,8 @@ from typing import Any
 
 from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
-from bot.storage.events import insert_event
 from bot.storage.interface import Composer, ProbeDelay, Refusal
 from bot.storage.records import Batch, Edit, FeedChange, FeedFailure, FeedStatus
-from connectors.base import ActivityEvent
 
 CANDIDATES = 10  # events read per batch (a message holds at most 10 embeds)
 FAILURES_SHOWN = 5
@@ -509,19 +507,6 @@ def set_feed_event_types(
     )
 
 
-def queue_event(
-    conn: sqlite3.Connection, guild_id: int, event: ActivityEvent, now_text: str
-) -> bool:
-    """Store an event for the guild's feed (/feed test); False when no channel is set."""
-    guild = conn.execute(
-        "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
-    ).fetchone()
-    if not guild or not guild[0]:
-        return False
-    insert_event(conn, event, guild_id, None, now_text)
-    return True
-
-
 def feed_status(conn: sqlite3.Connection, guild_id: int) -> FeedStatus:
     """What /feed status shows: the channel's state, the counts, the last error and the
     latest events Discord refused."""
@@ -635,8 +620,12 @@ class SqliteFeed:
     async def set_event_types(self, guild_id: int, types: list[str] | None, now: str) -> None:
         await self._db.write(lambda c: set_feed_event_types(c, guild_id, types, now))
 
-    async def queue_event(self, guild_id: int, event: ActivityEvent, now: str) -> bool:
-        return await self._db.write(lambda c: queue_event(c, guild_id, event, now))
+    async def channel(self, guild_id: int) -> int | None:
+        """The guild's feed channel, None when it has none."""
+        row = await self._db.fetchone(
+            "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
+        )
+        return row[0] if row and row[0] else None
 
     async def status(self, guild_id: int) -> FeedStatus:
         return await self._db.read(lambda c: feed_status(c, guild_id))

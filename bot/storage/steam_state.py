@@ -1,10 +1,11 @@
 """The Steam sync's state in SQLite: accounts and their schedule, sessions seen in the
-summaries, library totals (with what they announce), achievements, the game cache and the
-daily call budget.
+summaries, library totals, achievements, the game cache and the daily call budget.
 
-The announcements themselves are built by the sync's news (bot/steam_sync/news.py) and the
-milestone policy, handed in; they are stored here in the same transaction as the state they
-follow from, so each is announced once, also across restarts.
+What the state changes mean for the feed is observed, not written here: each observation (a
+total that grew, an unlock, a session start or end) goes through the one ingest path
+(bot/storage/events.py) for every guild that links the account, in the same transaction as the
+state it follows from, so the Steam connector's ``dedupe_key`` makes each one announced once,
+also across restarts, and its ``normalize`` says how it reads.
 """
 
 from __future__ import annotations
@@ -17,22 +18,42 @@ from typing import Any
 
 from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
-from bot.storage.events import insert_event
-from bot.storage.interface import Growth, SteamLink, SteamNews
-from bot.storage.playtime import game_name, reached_milestones, record_playtime, remember_game_name
-from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange
+from bot.storage.events import compact_json, ingest
+from bot.storage.interface import Growth, Observer
+from bot.storage.playtime import game_name, record_playtime, remember_game_name
+from bot.storage.records import GLOBAL_SCOPE, Delivery, PlaytimeChange
+from connectors.base import Effect, PlaytimeGrew, sha256_hex
 from connectors.steam.client import OwnedGame, Unlock
 
 
-def _links(conn: sqlite3.Connection, steam_id: str) -> list[SteamLink]:
+def _linking_guilds(conn: sqlite3.Connection, steam_id: str) -> list[int]:
     return [
-        (r[0], r[1], r[2])
+        r[0]
         for r in conn.execute(
-            "SELECT guild_id, discord_user_id, display_name FROM account_links"
-            " WHERE source = 'steam' AND external_id = ?",
+            "SELECT guild_id FROM account_links WHERE source = 'steam' AND external_id = ?",
             (steam_id,),
         ).fetchall()
     ]
+
+
+def _observe(
+    conn: sqlite3.Connection,
+    observer: Observer,
+    raw: dict[str, Any],
+    now_text: str,
+    effects: list[Effect] | None = None,
+) -> int:
+    """Hand one observation to the ingest path for every guild that links the account;
+    returns the activity events stored."""
+    connector = observer.connector
+    dedupe_hash = sha256_hex(connector.dedupe_key(raw))
+    payload = compact_json(raw)
+    stored = 0
+    for guild_id in _linking_guilds(conn, raw["steam_id"]):
+        delivery = Delivery(guild_id, connector.key, None, dedupe_hash, payload, now_text)
+        result = ingest(conn, delivery, connector, raw, effects or [], observer.policy)
+        stored += len(result.event_ids)
+    return stored
 
 
 def _name_or_app(conn: sqlite3.Connection, app_id: int) -> str:
@@ -71,7 +92,7 @@ def seen(
     games: dict[str, int | None],
     now: datetime,
     active_interval: int,
-    news: SteamNews,
+    observer: Observer,
     logoffs: dict[str, int | None] | None = None,
 ) -> None:
     """Store what the summaries showed and pull in the library reads it calls for."""
@@ -103,9 +124,9 @@ def seen(
                 "UPDATE steam_accounts SET last_logoff = ? WHERE steam_id = ?", (logoff, steam_id)
             )
         if was is not None and was != game:
-            _end_session(conn, steam_id, was, now, news)
+            _end_session(conn, steam_id, was, now, observer)
         if game is not None and was != game:
-            _start_session(conn, steam_id, game, now, news)
+            _start_session(conn, steam_id, game, now, observer)
         conn.execute(
             "UPDATE steam_accounts SET in_game_app = ?, last_summary_at = ?, next_sync_at = ?,"
             " in_game_since = CASE WHEN ? IS NULL THEN NULL"
@@ -116,7 +137,7 @@ def seen(
 
 
 def _start_session(
-    conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime, news: SteamNews
+    conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime, observer: Observer
 ) -> None:
     """Steam shows the player in a game: a session opens (public data: global scope)."""
     now_text = to_iso(now)
@@ -125,16 +146,15 @@ def _start_session(
         " VALUES (?, 'steam', ?, '', ?, ?)",
         (GLOBAL_SCOPE, steam_id, str(app_id), now_text),
     )
-    name = _name_or_app(conn, app_id)
-    for link in _links(conn, steam_id):
-        event = news.session_started(
-            steam_id, link, app_id=app_id, game_name=name, at=now, started=now_text
-        )
-        insert_event(conn, event, link[0], None, now_text)
+    raw = {
+        "type": "session.started", "steam_id": steam_id, "app_id": app_id,
+        "game_name": _name_or_app(conn, app_id), "started": now_text, "at": now_text,
+    }  # fmt: skip
+    _observe(conn, observer, raw, now_text)
 
 
 def _end_session(
-    conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime, news: SteamNews
+    conn: sqlite3.Connection, steam_id: str, app_id: int, now: datetime, observer: Observer
 ) -> None:
     """Steam no longer shows the player in that game: the open session closes."""
     now_text = to_iso(now)
@@ -152,13 +172,12 @@ def _end_session(
         " WHERE id = ?",
         (now_text, seconds, row[0]),
     )
-    name = _name_or_app(conn, app_id)
-    for link in _links(conn, steam_id):
-        event = news.session_ended(
-            steam_id, link, app_id=app_id, game_name=name, seconds=seconds, at=now,
-            started=row[1],
-        )  # fmt: skip
-        insert_event(conn, event, link[0], None, now_text)
+    raw = {
+        "type": "session.ended", "steam_id": steam_id, "app_id": app_id,
+        "game_name": _name_or_app(conn, app_id), "seconds": seconds, "started": row[1],
+        "at": now_text,
+    }  # fmt: skip
+    _observe(conn, observer, raw, now_text)
 
 
 def _set_link_status(conn: sqlite3.Connection, steam_id: str, status: str | None, now: str) -> None:
@@ -274,50 +293,19 @@ def announce_growth(
         "INSERT OR IGNORE INTO steam_pending_checks (steam_id, app_id, since) VALUES (?, ?, ?)",
         (steam_id, app_id, now_text),
     )
-    midnight, news, milestones = growth.midnight, growth.news, growth.milestones
-    day = midnight.date().isoformat()
+    midnight = growth.midnight
     (today,) = conn.execute(
         "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
         " AND source = 'steam' AND player_id = ? AND game_id = ? AND at >= ?",
         (GLOBAL_SCOPE, steam_id, str(app_id), to_iso(midnight)),
     ).fetchone()
-    if name is None:
-        name = game_name(conn, str(app_id))
-    stored = 0
-    for link in _links(conn, steam_id):
-        guild_id, user_id, display_name = link
-        event = news.played_today(
-            steam_id, link, app_id=app_id, game_name=name, today=today, total=total, day=day,
-            at=now,
-        )  # fmt: skip
-        insert_event(conn, event, guild_id, None, now_text)
-        stored += 1
-        for hours in reached_milestones(
-            conn,
-            milestones.hours,
-            guild_id=guild_id,
-            source="steam",
-            player_id=steam_id,
-            game_id=str(app_id),
-            old=old,
-            new=total,
-            at=now,
-        ):
-            milestone = milestones.event(
-                guild_id=guild_id,
-                source="steam",
-                player_id=steam_id,
-                game_id=str(app_id),
-                game_name=game_name(conn, str(app_id)),
-                hours=hours,
-                total=total,
-                at=now,
-                name=display_name,
-                user_id=user_id,
-            )
-            insert_event(conn, milestone, guild_id, None, now_text)
-            stored += 1
-    return stored
+    raw = {
+        "type": "played", "steam_id": steam_id, "app_id": app_id,
+        "game_name": name if name is not None else game_name(conn, str(app_id)),
+        "today": today, "total": total, "day": midnight.date().isoformat(), "at": now_text,
+    }  # fmt: skip
+    grew = PlaytimeGrew(steam_id, str(app_id), old, total, now)
+    return _observe(conn, growth.observer, raw, now_text, [grew])
 
 
 def _checked(conn: sqlite3.Connection, steam_id: str, app_id: int) -> None:
@@ -343,7 +331,7 @@ def store_unlocks(
     schema: dict[str, Any],
     percentages: dict[str, Any],
     now: datetime,
-    news: SteamNews,
+    observer: Observer,
     baseline: bool,
 ) -> int:
     """One completed achievement check of a game. On the game's first check (``baseline``) its
@@ -362,7 +350,6 @@ def store_unlocks(
             " VALUES (?, ?, ?)",
             (steam_id, game.app_id, now_text),
         )
-    links = _links(conn, steam_id)
     stored = 0
     for unlock in fresh:
         unlocked_at = unlock_time(unlock)
@@ -373,20 +360,13 @@ def store_unlocks(
         ).rowcount
         if not inserted:
             continue
-        name = game.name or game_name(conn, str(game.app_id))
-        for link in links:
-            event = news.achievement(
-                steam_id,
-                link,
-                app_id=game.app_id,
-                game_name=name,
-                api_name=unlock.api_name,
-                info=schema.get(unlock.api_name) or {},
-                percent=percentages.get(unlock.api_name),
-                at=from_iso(unlocked_at) if unlocked_at else now,
-            )
-            insert_event(conn, event, link[0], None, now_text)
-            stored += 1
+        raw = {
+            "type": "achievement", "steam_id": steam_id, "app_id": game.app_id,
+            "game_name": game.name or game_name(conn, str(game.app_id)),
+            "api_name": unlock.api_name, "info": schema.get(unlock.api_name) or {},
+            "percent": percentages.get(unlock.api_name), "at": unlocked_at or now_text,
+        }  # fmt: skip
+        stored += _observe(conn, observer, raw, now_text)
     _checked(conn, steam_id, game.app_id)
     return stored
 
@@ -418,10 +398,12 @@ class SqliteSteam:
         games: dict[str, int | None],
         now: datetime,
         active_interval: int,
-        news: SteamNews,
+        observer: Observer,
         logoffs: dict[str, int | None],
     ) -> None:
-        await self._db.write(lambda c: seen(c, batch, games, now, active_interval, news, logoffs))
+        await self._db.write(
+            lambda c: seen(c, batch, games, now, active_interval, observer, logoffs)
+        )
 
     async def mark_private(self, steam_id: str, now: datetime, next_at: datetime) -> None:
         await self._db.write(lambda c: mark_private(c, steam_id, now, next_at))
@@ -524,13 +506,13 @@ class SqliteSteam:
         schema: dict[str, Any],
         percentages: dict[str, Any],
         now: datetime,
-        news: SteamNews,
+        observer: Observer,
         baseline: bool,
     ) -> int:
         return await self._db.write(
             lambda c: store_unlocks(
                 c, steam_id, game, silent=silent, fresh=fresh, schema=schema,
-                percentages=percentages, now=now, news=news, baseline=baseline,
+                percentages=percentages, now=now, observer=observer, baseline=baseline,
             )
         )  # fmt: skip
 

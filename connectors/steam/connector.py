@@ -1,7 +1,17 @@
-"""The Steam connector: links members to SteamID64s and (later) syncs from the Steam Web API.
+"""The Steam connector: members link SteamID64s; the core's Steam sync polls the Steam Web API
+(:mod:`connectors.steam.client`) and hands what it observes to the one ingest path as raw
+observations, which this connector identifies (``dedupe_key``) and turns into events
+(``normalize``), once per guild that links the account.
 
-Only the declaration lives here for now; :mod:`connectors.steam.client` does the HTTP work.
-Achievement sync, and with it ``dedupe_key``/``normalize``, comes in a later change.
+Observations (``raw["type"]``), every time an ISO text in ``at``:
+
+* ``played``: the account's total for a game grew; ``today`` is what was played since the
+  community's midnight, ``day`` that day. One feed line per player, game and day, edited as
+  the day goes on (``update_key``).
+* ``achievement``: a new unlock (``api_name``), with the game's schema entry (``info``: name,
+  description, icon) and the share of players who have it (``percent``).
+* ``session.started`` / ``session.ended``: Steam shows the player in a game, or no longer
+  (``seconds`` played, from ``started``).
 """
 
 from __future__ import annotations
@@ -16,11 +26,25 @@ from connectors.base import (
     EventSpec,
     LinkInfo,
     RateLimits,
+    SchemaError,
     SecretSpec,
+    human_duration,
+    timestamp,
 )
 
 #: Steam Web API Terms of Use: 100,000 calls per key per day.
 STEAM_DAILY_CALL_LIMIT = 100_000
+RARE_PERCENT = 10.0  # below this share of players an unlock is called rare in the feed
+UNNAMED = "A linked player"
+OBSERVATIONS = ("played", "achievement", "session.started", "session.ended")
+
+
+def rarity(percent: float | None) -> str | None:
+    """'rare: 2.3 % of players' below RARE_PERCENT, else '41.0 % of players'."""
+    if percent is None:
+        return None
+    shown = f"{percent:.1f}" if percent >= 0.1 else f"{percent:.2f}"
+    return f"rare: {shown} % of players" if percent < RARE_PERCENT else f"{shown} % of players"
 
 
 class SteamConnector(Connector):
@@ -49,7 +73,85 @@ class SteamConnector(Connector):
     )
 
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
-        raise NotImplementedError("Steam sync is not implemented yet")
+        kind, steam_id, app_id = raw["type"], raw["steam_id"], raw["app_id"]
+        if kind == "played":  # one announcement per new total
+            return f"steam:played:{steam_id}:{app_id}:{raw['total']}"
+        if kind == "achievement":  # once per unlock, ever
+            return f"steam:achievement:{steam_id}:{app_id}:{raw['api_name']}"
+        if kind in ("session.started", "session.ended"):
+            return f"steam:{kind}:{steam_id}:{app_id}:{raw['started']}"
+        raise SchemaError("type", f"must be one of {', '.join(OBSERVATIONS)}")
+
+    def player_id(self, raw: Mapping[str, Any]) -> str | None:
+        return str(raw["steam_id"])
 
     def normalize(self, raw: Mapping[str, Any], link: LinkInfo | None) -> ActivityEvent | None:
-        raise NotImplementedError("Steam sync is not implemented yet")
+        kind, steam_id, app_id = raw["type"], str(raw["steam_id"]), int(raw["app_id"])
+        at = timestamp(raw["at"], "at")
+        who = (link.display_name if link else None) or UNNAMED
+        game_name = raw.get("game_name")
+        game = game_name or f"app {app_id}"
+        common: dict[str, Any] = {
+            "source": self.key,
+            "actor_user_id": link.discord_user_id if link else None,
+            "actor_external_id": steam_id,
+            "actor_name": link.display_name if link else None,
+        }
+        if kind == "played":
+            today, total, day = int(raw["today"]), int(raw["total"]), str(raw["day"])
+            return ActivityEvent(
+                type="steam.game_played",
+                title=f"{who} played {game} today: {human_duration(today)}",
+                occurred_at=at,
+                payload={
+                    "game_id": app_id,
+                    "game_name": game_name,
+                    "seconds_today": today,
+                    "total_seconds": total,
+                    "day": day,
+                },
+                external_id=f"{steam_id}:{app_id}:{day}",
+                update_key=f"steam.game_played:{steam_id}:{app_id}:{day}",
+                **common,
+            )
+        if kind == "achievement":
+            info: Mapping[str, Any] = raw.get("info") or {}
+            display = info.get("name") or raw["api_name"]
+            percent = raw.get("percent")
+            return ActivityEvent(
+                type="steam.achievement",
+                title=f"{who} unlocked {display} in {game}",
+                occurred_at=at,
+                payload={
+                    "game_id": app_id,
+                    "game_name": game_name,
+                    "achievement": display,
+                    "api_name": raw["api_name"],
+                    "description": info.get("description"),
+                    "icon": info.get("icon"),
+                    "percent": percent,
+                    "rarity": rarity(percent),
+                },
+                external_id=f"{steam_id}:{app_id}:{raw['api_name']}",
+                **common,
+            )
+        if kind == "session.started":
+            return ActivityEvent(
+                type="steam.session.started",
+                title=f"{who} started playing {game}",
+                occurred_at=at,
+                payload={"game_id": app_id, "game_name": game},
+                external_id=f"{steam_id}:{app_id}:{raw['started']}",
+                **common,
+            )
+        if kind == "session.ended":
+            seconds = int(raw["seconds"])
+            return ActivityEvent(
+                type="steam.session.ended",
+                title=f"{who} played {game} for {human_duration(seconds)}",
+                occurred_at=at,
+                payload={"game_id": app_id, "game_name": game, "duration_seconds": seconds},
+                external_id=f"{steam_id}:{app_id}:{raw['started']}:ended",
+                **common,
+            )
+        raise SchemaError("type", f"must be one of {', '.join(OBSERVATIONS)}")

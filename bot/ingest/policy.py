@@ -1,21 +1,31 @@
-"""Playtime milestones: which totals the feed announces and how the announcement reads."""
+"""What the one ingest path decides for every source: which playtime milestones are announced
+(and how they read), and which event types a guild's feed leaves out unless turned on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.base import ActivityEvent
+from connectors.registry import Registry
 
 DEFAULT_MILESTONE_HOURS = (10, 50, 100, 500, 1000)  # [general] milestone_hours
 
 
 @dataclass(frozen=True)
-class Milestones:
-    """The thresholds (hours) the feed announces, once per player, game and guild, and the
-    event that announces one."""
+class IngestPolicy:
+    """``hours``: the milestones the feed announces, once per player, game and guild, from
+    the best-known total across sources (``event`` announces one). ``off_by_default``: event
+    types a guild's feed posts only when turned on (the connectors' EventSpec.default_on)."""
 
     hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS
+    off_by_default: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_registry(
+        cls, registry: Registry, hours: tuple[int, ...] = DEFAULT_MILESTONE_HOURS
+    ) -> IngestPolicy:
+        return cls(hours, registry.default_off_types())
 
     def event(
         self,
