@@ -1,12 +1,15 @@
 """Configuration: one TOML file, environment overrides for secrets, validated once at start-up.
 
-Every key, its type and its default is declared in ``_SCHEMA`` below; config-example.toml documents
-the same keys (tests/test_config.py checks the two agree). A bad value raises ``ConfigError`` whose
-message is one line naming the key.
+The core's keys, their types, defaults and documentation are declared in ``_SCHEMA`` below; each
+connector declares its own section (``Connector.config``), found through the registry.
+config-example.toml is generated from both (``questlog config example``; tests/test_config.py
+checks the file is current). A bad value raises ``ConfigError`` whose message is one line naming
+the key.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -15,6 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connectors.base import ConfigKey
+from connectors.registry import Registry
 
 
 class ConfigError(Exception):
@@ -114,49 +120,135 @@ def _host(key: str, value: Any) -> str:
     return text
 
 
-# section -> key -> (default, validator, environment variable that overrides it)
-_SCHEMA: dict[str, dict[str, tuple[Any, Callable[[str, Any], Any], str | None]]] = {
+# section -> key -> (default, validator, environment variable that overrides it, description).
+# The connectors' sections ([steam], [battlemetrics], ...) are declared by the connectors
+# (ConfigKey) and added from the registry.
+Spec = tuple[Any, Callable[[str, Any], Any], str | None, str]
+_SCHEMA: dict[str, dict[str, Spec]] = {
     "general": {
-        "timezone": ("UTC", _timezone, None),
-        "log_level": ("INFO", _log_level, None),
-        "milestone_hours": ((10, 50, 100, 500, 1000), _hours_list, None),
+        "timezone": (
+            "UTC",
+            _timezone,
+            None,
+            'IANA time zone used for "today" and for daily charts.',
+        ),
+        "log_level": ("INFO", _log_level, None, "DEBUG, INFO, WARNING or ERROR."),
+        "milestone_hours": (
+            (10, 50, 100, 500, 1000),
+            _hours_list,
+            None,
+            "Playtime milestones announced in the feed, in hours. A player's best-known total"
+            " for a game\n(the largest across Steam, BattleMetrics and Minecraft) counts;"
+            " thresholds already passed when\na source first reports a player are not"
+            " announced.",
+        ),
     },
     "discord": {
-        "token": ("", _string, "DISCORD_TOKEN"),
-        "dev_guild_id": (0, _int_range(0, 2**63 - 1), None),
-        "api_base_url": ("https://discord.com/api/v10", _url(allow_empty=False), None),
-        "gateway_url": ("wss://gateway.discord.gg/", _ws_url, None),
+        "token": (
+            "",
+            _string,
+            "DISCORD_TOKEN",
+            "Bot token from https://discord.com/developers/applications (Bot -> Reset Token).\n"
+            "Empty: Questlog runs web-only and says how to get one. Environment: DISCORD_TOKEN.",
+        ),
+        "dev_guild_id": (
+            0,
+            _int_range(0, 2**63 - 1),
+            None,
+            "A server (guild) id to sync slash commands to instantly while developing; 0 = sync"
+            " globally.",
+        ),
+        "api_base_url": (
+            "https://discord.com/api/v10",
+            _url(allow_empty=False),
+            None,
+            "Where Discord's REST API and gateway are. Change these only to go through a"
+            " Discord proxy\n(for example a shared rate-limit proxy) or a test double.",
+        ),
+        "gateway_url": ("wss://gateway.discord.gg/", _ws_url, None, ""),
     },
     "web": {
-        "host": ("127.0.0.1", _host, None),
-        "port": (8080, _int_range(0, 65535), None),
-        "public_url": ("", _url(allow_empty=True), None),
-        "rate_limit_per_minute": (0, _int_range(0, 1_000_000), None),
-        "metrics_token": ("", _string, "QUESTLOG_METRICS_TOKEN"),
-        "access_log": (False, _boolean, None),
+        "host": (
+            "127.0.0.1",
+            _host,
+            None,
+            "Address the webhook server listens on. 127.0.0.1 serves only this machine (put a"
+            " reverse proxy\nin front); use 0.0.0.0 to listen on every interface.",
+        ),
+        "port": (8080, _int_range(0, 65535), None, "0 picks a free port and logs it."),
+        "public_url": (
+            "",
+            _url(allow_empty=True),
+            None,
+            "The address game servers and BattleMetrics reach, used to print endpoint URLs,\n"
+            'e.g. "https://questlog.example.org". Empty: http://<host>:<port>.',
+        ),
+        "rate_limit_per_minute": (
+            0,
+            _int_range(0, 1_000_000),
+            None,
+            "Requests per minute allowed per endpoint before answering 429; 0 = no limit.",
+        ),
+        "metrics_token": (
+            "",
+            _string,
+            "QUESTLOG_METRICS_TOKEN",
+            'When set, GET /metrics needs "Authorization: Bearer <token>". Environment:'
+            " QUESTLOG_METRICS_TOKEN.",
+        ),
+        "access_log": (False, _boolean, None, "Log every HTTP request (costs some throughput)."),
     },
     "database": {
-        "path": ("data/questlog.sqlite3", _string, None),
-    },
-    "steam": {
-        "api_key": ("", _string, "STEAM_API_KEY"),
-        "api_base_url": ("https://api.steampowered.com", _url(allow_empty=False), None),
-        "daily_call_limit": (100_000, _int_range(1, 10_000_000), None),
-        "requests_per_second": (5.0, _number_range(0.1, 1000), None),
-        "timeout_seconds": (10.0, _number_range(0.5, 120), None),
-        "max_concurrency": (8, _int_range(1, 64), None),
-        "retry_backoff_seconds": (0.5, _number_range(0, 60), None),
-        "sync_enabled": (True, _boolean, None),
-        "sync_interval_seconds": (300, _int_range(60, 7 * 86_400), None),
-    },
-    "battlemetrics": {
-        "tolerance_seconds": (300, _int_range(1, 86_400), None),
+        "path": (
+            "data/questlog.sqlite3",
+            _string,
+            None,
+            "SQLite database file; its folder is created when missing.",
+        ),
     },
     "webhooks": {
-        "tolerance_seconds": (300, _int_range(1, 86_400), None),
-        "rotate_grace_hours": (24.0, _number_range(0, 24 * 90), None),
+        "tolerance_seconds": (
+            300,
+            _int_range(1, 86_400),
+            None,
+            "Same, for the X-Timestamp header of Minecraft and custom webhooks.",
+        ),
+        "rotate_grace_hours": (
+            24.0,
+            _number_range(0, 24 * 90),
+            None,
+            "After `questlog endpoint rotate`, the old secret stays valid this many hours.",
+        ),
     },
 }
+# Where each section goes in config.toml (connectors' sections before [webhooks]).
+_CORE_ORDER = ("general", "discord", "web", "database")
+
+
+def _validator(key: ConfigKey) -> Callable[[str, Any], Any]:
+    """The check of a connector's config key, from its default's type."""
+    low = key.minimum if key.minimum is not None else float("-inf")
+    high = key.maximum if key.maximum is not None else float("inf")
+    if isinstance(key.default, bool):
+        return _boolean
+    if isinstance(key.default, int):
+        return _int_range(int(max(low, -(2**63))), int(min(high, 2**63 - 1)))
+    if isinstance(key.default, float):
+        return _number_range(low, high)
+    if key.url:
+        return _url(allow_empty=False)
+    return _string
+
+
+def _schema(registry: Registry) -> dict[str, dict[str, Spec]]:
+    """Every section and key: the core's and each connector's, in config.toml's order."""
+    sections = {name: _SCHEMA[name] for name in _CORE_ORDER}
+    for section, keys in registry.config_sections().items():
+        if section in _SCHEMA:
+            raise ConfigError(f"[{section}]: a connector's section is named like the core's")
+        sections[section] = {k.name: (k.default, _validator(k), k.env, k.description) for k in keys}
+    sections["webhooks"] = _SCHEMA["webhooks"]
+    return sections
 
 
 @dataclass(frozen=True)
@@ -199,22 +291,27 @@ class DatabaseConfig:
     path: str = "data/questlog.sqlite3"
 
 
-@dataclass(frozen=True)
-class SteamConfig:
-    api_key: str = ""
-    api_base_url: str = "https://api.steampowered.com"
-    daily_call_limit: int = 100_000
-    requests_per_second: float = 5.0
-    timeout_seconds: float = 10.0
-    max_concurrency: int = 8
-    retry_backoff_seconds: float = 0.5
-    sync_enabled: bool = True
-    sync_interval_seconds: int = 300
+class Section:
+    """A connector's config section: its keys as attributes (``config.steam.api_key``)."""
 
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+        self._name = name
+        self._values = dict(values)
 
-@dataclass(frozen=True)
-class BattleMetricsConfig:
-    tolerance_seconds: int = 300
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"[{self._name}] has no key {key!r}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Section) and self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        return f"Section({self._name!r}, {self._values!r})"
 
 
 @dataclass(frozen=True)
@@ -229,10 +326,19 @@ class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     web: WebConfig = field(default_factory=WebConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
-    steam: SteamConfig = field(default_factory=SteamConfig)
-    battlemetrics: BattleMetricsConfig = field(default_factory=BattleMetricsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    #: The connectors' sections, by name (also reachable as attributes: ``config.steam``).
+    connectors: Mapping[str, Section] = field(default_factory=dict)
     source: Path | None = None  # the file it was read from, when one existed
+
+    def __getattr__(self, name: str) -> Section:
+        connectors = self.__dict__.get("connectors", {})
+        if name in connectors:
+            return connectors[name]
+        raise AttributeError(f"no config section [{name}]")
+
+    def section(self, name: str) -> Section:
+        return self.connectors[name]
 
 
 _SECTION_TYPES: dict[str, type] = {
@@ -240,37 +346,78 @@ _SECTION_TYPES: dict[str, type] = {
     "discord": DiscordConfig,
     "web": WebConfig,
     "database": DatabaseConfig,
-    "steam": SteamConfig,
-    "battlemetrics": BattleMetricsConfig,
     "webhooks": WebhooksConfig,
 }
 
 
-def schema() -> Mapping[str, Mapping[str, Any]]:
+def schema(registry: Registry | None = None) -> Mapping[str, Mapping[str, Any]]:
     """Section -> key -> default, for documentation checks."""
     return {
         s: {k: list(spec[0]) if isinstance(spec[0], tuple) else spec[0] for k, spec in keys.items()}
-        for s, keys in _SCHEMA.items()
+        for s, keys in _schema(registry or default_config_registry()).items()
     }
 
 
+def default_config_registry() -> Registry:
+    """The connectors found in connectors/ (whose sections config.toml may hold)."""
+    return Registry().discover()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+EXAMPLE_HEADER = """\
+# Questlog configuration. Copy to config.toml and change what you need; every key below shows
+# its default, and a missing config.toml means "all defaults". Secrets can also come from the
+# environment, which wins over this file: {variables}.
+# A bad value stops start-up with one line naming the key.
+"""
+
+
+def example_toml(registry: Registry | None = None) -> str:
+    """config-example.toml: every section and key with its default and what it does, the
+    connectors' sections included (``questlog config example`` prints it)."""
+    sections = _schema(registry or default_config_registry())
+    variables = [env for keys in sections.values() for (_, _, env, _) in keys.values() if env]
+    lines = [EXAMPLE_HEADER.format(variables=", ".join(variables))]
+    for section, keys in sections.items():
+        lines.append(f"[{section}]")
+        for key, (default, _check, _env, description) in keys.items():
+            lines.extend(f"# {line}".rstrip() for line in description.splitlines())
+            lines.append(f"{key} = {_toml_value(default)}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def parse_config(
-    data: Mapping[str, Any], env: Mapping[str, str] | None = None, source: Path | None = None
+    data: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    source: Path | None = None,
+    registry: Registry | None = None,
 ) -> Config:
     env = os.environ if env is None else env
+    sections_schema = _schema(registry or default_config_registry())
     for section, body in data.items():
-        if section not in _SCHEMA:
-            raise ConfigError(f"[{section}]: unknown section (known: {', '.join(_SCHEMA)})")
+        if section not in sections_schema:
+            raise ConfigError(f"[{section}]: unknown section (known: {', '.join(sections_schema)})")
         if not isinstance(body, dict):
             raise ConfigError(f"[{section}]: expected a table")
         for key in body:
-            if key not in _SCHEMA[section]:
+            if key not in sections_schema[section]:
                 raise ConfigError(f"{section}.{key}: unknown key")
-    sections: dict[str, Any] = {}
-    for section, keys in _SCHEMA.items():
+    core: dict[str, Any] = {}
+    connectors: dict[str, Section] = {}
+    for section, keys in sections_schema.items():
         values: dict[str, Any] = {}
         given = data.get(section, {})
-        for key, (default, check, env_name) in keys.items():
+        for key, (default, check, env_name, _description) in keys.items():
             name = f"{section}.{key}"
             if env_name and env.get(env_name):
                 values[key] = check(f"{name} (from ${env_name})", env[env_name])
@@ -278,8 +425,11 @@ def parse_config(
                 values[key] = check(name, given[key])
             else:
                 values[key] = default
-        sections[section] = _SECTION_TYPES[section](**values)
-    return Config(**sections, source=source)
+        if section in _SECTION_TYPES:
+            core[section] = _SECTION_TYPES[section](**values)
+        else:
+            connectors[section] = Section(section, values)
+    return Config(**core, connectors=connectors, source=source)
 
 
 def load_config(

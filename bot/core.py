@@ -65,7 +65,9 @@ class Core:
         try:
             metrics = Metrics()
             registry = Registry().discover()
-            registry.configure({"steam": {"api_key": config.steam.api_key}})
+            registry.configure(
+                {name: section.as_dict() for name, section in config.connectors.items()}
+            )
             pipeline = Pipeline(
                 store, registry, clock, metrics, milestone_hours=config.general.milestone_hours
             )

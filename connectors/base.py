@@ -75,6 +75,66 @@ class EventSpec:
 
 
 @dataclass(frozen=True)
+class ConfigKey:
+    """A key of the connector's config section (``[<key>]`` in config.toml). The type and the
+    check follow from the default (bool, int or float within ``minimum``..``maximum``, str;
+    ``url`` for an http(s) URL). ``env`` names an environment variable that wins over the file
+    (for secrets); ``description`` documents the key in config-example.toml."""
+
+    name: str
+    default: Any
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    env: str | None = None
+    url: bool = False
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """An HTTP route the endpoints of a kind serve; ``path`` holds ``{path}``, the endpoint's
+    token (served with and without a trailing slash).
+
+    ``scheme`` is how requests are signed: ``battlemetrics`` (X-Signature t=,s=), ``sha256``
+    (X-Signature sha256=, optional X-Timestamp, replays refused) or ``hex`` (X-SIGNATURE).
+    ``handler`` is what the core does with a verified request: ``webhook`` (the connector parses
+    the body, the ingest path stores it) or a core service (``get_playtime``). ``read``: signed
+    with the endpoint's read secret. ``late_retries``: a stale signature of a delivery already
+    stored is acknowledged (BattleMetrics retries after a lost answer)."""
+
+    path: str
+    name: str
+    scheme: str = "sha256"
+    handler: str = "webhook"
+    method: str = "POST"
+    read: bool = False
+    content_types: tuple[str, ...] = ("application/json",)
+    late_retries: bool = False
+
+
+@dataclass(frozen=True)
+class EndpointKind:
+    """A kind of webhook endpoint (``/webhook create``, ``questlog endpoint create --kind``):
+    the routes its endpoints serve, whether it needs an HMAC secret, and which of the create
+    options apply to it (``read_secret``, ``game_id``)."""
+
+    name: str
+    description: str
+    routes: tuple[RouteSpec, ...]
+    needs_secret: bool = True
+    options: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class LinkConfirmation:
+    """A raw event that confirms a link code typed in game (``/link``)."""
+
+    code: str
+    external_id: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
 class ActionSpec:
     name: str
     description: str
@@ -195,6 +255,10 @@ class Connector:
     #: False for a source whose raw events are state, never news by themselves (BattleMetrics
     #: playtime reports): the pipeline then skips normalize() and the linked-member lookup.
     announces: ClassVar[bool] = True
+    #: The kinds of webhook endpoint this source's senders use, with their HTTP routes.
+    endpoint_kinds: ClassVar[Sequence[EndpointKind]] = ()
+    #: Its config section's keys (the section is named after ``key``); secrets are keys too.
+    config: ClassVar[Sequence[ConfigKey]] = ()
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self.secret_values: dict[str, str] = dict(secrets or {})
@@ -218,6 +282,10 @@ class Connector:
 
     def effects(self, raw: Mapping[str, Any]) -> list[Effect]:
         return []
+
+    def link_confirmation(self, raw: Mapping[str, Any]) -> LinkConfirmation | None:
+        """When the raw event confirms a link code typed in game: the code and the player."""
+        return None
 
     # -- outbound
     async def execute(self, action: Action) -> Any:

@@ -8,7 +8,7 @@ import pkgutil
 from collections.abc import Iterator, Mapping
 
 import connectors
-from connectors.base import Connector
+from connectors.base import ConfigKey, Connector, EndpointKind, RouteSpec
 
 
 class Registry:
@@ -66,6 +66,31 @@ class Registry:
 
     def classes(self) -> Iterator[type[Connector]]:
         yield from (self._classes[k] for k in self.keys())
+
+    def endpoint_kinds(self) -> dict[str, tuple[str, EndpointKind]]:
+        """Endpoint kind -> (the connector that serves it, its declaration)."""
+        found: dict[str, tuple[str, EndpointKind]] = {}
+        for cls in self.classes():
+            for kind in cls.endpoint_kinds:
+                if kind.name in found:
+                    raise ValueError(
+                        f"endpoint kind {kind.name!r} is declared by {found[kind.name][0]} and"
+                        f" {cls.key}"
+                    )
+                found[kind.name] = (cls.key, kind)
+        return found
+
+    def routes(self) -> list[tuple[str, str, RouteSpec]]:
+        """(connector key, endpoint kind, route) for every route every connector serves."""
+        return [
+            (key, name, route)
+            for name, (key, kind) in self.endpoint_kinds().items()
+            for route in kind.routes
+        ]
+
+    def config_sections(self) -> dict[str, tuple[ConfigKey, ...]]:
+        """Config section -> its keys, for every connector that declares some."""
+        return {cls.key: tuple(cls.config) for cls in self.classes() if cls.config}
 
     def event_types(self) -> list[str]:
         return sorted({e.name for cls in self._classes.values() for e in cls.events})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config, schema
+from bot.config import ConfigError, example_toml, load_config, parse_config, schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,9 +25,13 @@ def test_missing_file_means_defaults(tmp_path: Path) -> None:
 
 
 def test_example_documents_every_key_with_its_default() -> None:
-    example = tomllib.loads((ROOT / "config-example.toml").read_text(encoding="utf-8"))
+    text = (ROOT / "config-example.toml").read_text(encoding="utf-8")
+    example = tomllib.loads(text)
     assert example == {section: dict(keys) for section, keys in schema().items()}
     parse_config(example, env={})
+    # The file is what `questlog config example` prints, from the core's and the connectors'
+    # declarations: regenerate it with that command after adding or changing a key.
+    assert text == example_toml()
 
 
 def test_environment_overrides_secrets(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from bot import __version__
 from bot.clock import SystemClock, to_iso
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, example_toml, load_config
 from bot.services.endpoint_admin import KINDS, EndpointAdmin, EndpointError, path_warnings
 from bot.storage import Endpoint, StorageError, Store, backup_database, open_store
 
@@ -143,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path")
     backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
 
+    config_cmd = commands.add_parser(
+        "config", parents=[parent], help="show the configuration's keys (config-example.toml)"
+    )
+    config_actions = config_cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
+    config_actions.add_parser(
+        "example",
+        parents=[parent],
+        help="print every section and key with its default and meaning, connectors' included",
+    )
     status = commands.add_parser(
         "status", parents=[parent], help="show database and endpoint status"
     )
@@ -465,6 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_endpoint(args, config)
         if args.command == "feed":
             return cmd_feed(args, config)
+        if args.command == "config":
+            print(example_toml(), end="")
+            return 0
         if args.command == "sign":
             return cmd_sign(args)
         if args.command == "backup":

@@ -165,6 +165,9 @@ class Database:
     async def _open(self) -> None:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A path that cannot be opened fails here, before aiosqlite starts a worker thread
+            # (a failed aiosqlite connect leaves one behind that outlives the event loop).
+            sqlite3.connect(str(self.path)).close()
         # check_same_thread=False: batches run on the event-loop thread, maintenance and a
         # waiting BEGIN on aiosqlite's thread; never both at once (self._exclusive).
         self._writer = await aiosqlite.connect(

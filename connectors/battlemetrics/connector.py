@@ -14,11 +14,14 @@ from typing import Any
 from connectors.base import (
     ActivityEvent,
     Capabilities,
+    ConfigKey,
     Connector,
     Effect,
+    EndpointKind,
     EventSpec,
     IgnoredDelivery,
     LinkInfo,
+    RouteSpec,
     SchemaError,
     SetPlaytime,
     WebhookContext,
@@ -41,6 +44,38 @@ class BattleMetricsConnector(Connector):
     events = (EventSpec("playtime.milestone", "A player's playtime in a game crossed a milestone"),)
     link_source = "steam"
     announces = False  # a playtime report is state; the pipeline announces milestones it crosses
+    endpoint_kinds = (
+        EndpointKind(
+            "playtime",
+            "BattleMetrics + get-playtime",
+            routes=(
+                RouteSpec(
+                    "/set-playtime/bm/{path}",
+                    "set_playtime",
+                    scheme="battlemetrics",
+                    content_types=("application/json", "text/plain"),
+                    late_retries=True,
+                ),
+                RouteSpec(
+                    "/get-playtime/{path}",
+                    "get_playtime",
+                    scheme="hex",
+                    handler="get_playtime",
+                    read=True,
+                ),
+            ),
+            options=frozenset({"read_secret", "game_id"}),
+        ),
+    )
+    config = (
+        ConfigKey(
+            "tolerance_seconds",
+            300,
+            "How far the X-Signature timestamp may be from this server's clock, in seconds.",
+            minimum=1,
+            maximum=86_400,
+        ),
+    )
 
     def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
         data = expect_object(body)

@@ -16,8 +16,10 @@ from connectors.base import (
     ActivityEvent,
     Capabilities,
     Connector,
+    EndpointKind,
     EventSpec,
     LinkInfo,
+    RouteSpec,
     SchemaError,
     WebhookContext,
     canonical_json,
@@ -38,6 +40,9 @@ class CustomConnector(Connector):
     capabilities = Capabilities(can_webhook=True)
     events = (EventSpec("custom.*", "Any event a custom script reports (custom.<event_type>)"),)
     link_source = "custom"
+    endpoint_kinds = (
+        EndpointKind("custom", "scripts", routes=(RouteSpec("/webhooks/custom/{path}", "custom"),)),
+    )
 
     def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
         data = expect_object(body)

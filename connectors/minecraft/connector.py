@@ -21,8 +21,11 @@ from connectors.base import (
     Capabilities,
     Connector,
     Effect,
+    EndpointKind,
     EventSpec,
+    LinkConfirmation,
     LinkInfo,
+    RouteSpec,
     SchemaError,
     SessionEnd,
     SessionStart,
@@ -74,6 +77,18 @@ class MinecraftConnector(Connector):
         EventSpec("minecraft.achievement", "A player made a Minecraft advancement"),
     )
     link_source = "minecraft"
+    endpoint_kinds = (
+        EndpointKind(
+            "minecraft",
+            "a server plugin",
+            routes=(RouteSpec("/webhooks/minecraft/{path}", "minecraft"),),
+        ),
+    )
+
+    def link_confirmation(self, raw: Mapping[str, Any]) -> LinkConfirmation | None:
+        if raw.get("type") != "link.confirm":
+            return None
+        return LinkConfirmation(raw["code"], raw["player_uuid"], raw.get("player_name"))
 
     def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
         data = expect_object(body)

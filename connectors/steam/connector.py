@@ -22,6 +22,7 @@ from typing import Any
 from connectors.base import (
     ActivityEvent,
     Capabilities,
+    ConfigKey,
     Connector,
     EventSpec,
     LinkInfo,
@@ -70,6 +71,63 @@ class SteamConnector(Connector):
         ),
         EventSpec("steam.session.started", "A linked player started a Steam game", False),
         EventSpec("steam.session.ended", "A linked player stopped playing a Steam game", False),
+    )
+    config = (
+        ConfigKey(
+            "api_key",
+            "",
+            "Steam Web API key from https://steamcommunity.com/dev/apikey. Empty: Steam lookups answer\n"
+            '"not_configured". Environment: STEAM_API_KEY.',
+            env="STEAM_API_KEY",
+        ),
+        ConfigKey(
+            "api_base_url",
+            "https://api.steampowered.com",
+            "Point this at a mirror or a test double; the default is Valve's API.",
+            url=True,
+        ),
+        ConfigKey(
+            "daily_call_limit",
+            100_000,
+            "Valve's limit is 100,000 calls a day; Questlog stops calling when the day's count"
+            " reaches this.",
+            minimum=1,
+            maximum=10_000_000,
+        ),
+        ConfigKey(
+            "requests_per_second",
+            5.0,
+            "Client-side pacing of Steam calls (Steam also limits bursts per IP).",
+            minimum=0.1,
+            maximum=1000,
+        ),
+        ConfigKey(
+            "timeout_seconds", 10.0, "Per-request timeout in seconds.", minimum=0.5, maximum=120
+        ),
+        ConfigKey("max_concurrency", 8, "Steam lookups running at once.", minimum=1, maximum=64),
+        ConfigKey(
+            "retry_backoff_seconds",
+            0.5,
+            "First retry delay after a 429, 5xx or timeout; doubles per retry, with random jitter.",
+            minimum=0,
+            maximum=60,
+        ),
+        ConfigKey(
+            "sync_enabled",
+            True,
+            "Sync every linked Steam account's library (playtime per day, for the feed, /playtime"
+            " and\nleaderboards). Needs api_key.",
+        ),
+        ConfigKey(
+            "sync_interval_seconds",
+            300,
+            "Seconds between two checks of who is in a game (GetPlayerSummaries) and between two"
+            " library\nreads of a player in a game; everyone else is read once a day. Stretched"
+            " when the day's calls\nwould pass 80 % of daily_call_limit (`questlog status` shows"
+            " the plan). At least 60.",
+            minimum=60,
+            maximum=7 * 86_400,
+        ),
     )
 
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
