@@ -73,7 +73,7 @@ class Core:
             )
             endpoints = EndpointCache(store, clock)
             await endpoints.start()
-            endpoint_admin = EndpointAdmin(store, clock)
+            endpoint_admin = EndpointAdmin(store, clock, registry.endpoint_kinds())
             budget = DatabaseBudget(store, clock, config.steam.daily_call_limit)
             steam = SteamClient(
                 config.steam.api_key,

@@ -45,9 +45,7 @@ FEED_STATUS_ERROR = "\n**Last error:** {error}"
 
 WEBHOOK_GROUP = "Webhook endpoints that game servers and scripts send activity to"
 WEBHOOK_CREATE = "Create an endpoint and show its URLs and secret (shown once)"
-WEBHOOK_CREATE_KIND = (
-    "playtime: BattleMetrics + get-playtime; minecraft: a server plugin; custom: scripts"
-)
+WEBHOOK_CREATE_KIND = "What sends to it (start typing: playtime, minecraft, custom, ...)"
 WEBHOOK_CREATE_SECRET = "Use this secret (BattleMetrics gives you one); leave empty to generate one"
 WEBHOOK_CREATE_GAME = "Playtime endpoints: the Steam app id to store, e.g. 393380 for Squad"
 WEBHOOK_LIST = "List this server's endpoints"

@@ -13,12 +13,6 @@ from bot.markdown import code
 from bot.services.endpoint_admin import EndpointError, UnknownEndpoint
 from cogs import _strings as strings
 
-KINDS = [
-    app_commands.Choice(name="playtime (BattleMetrics + get-playtime)", value="playtime"),
-    app_commands.Choice(name="minecraft", value="minecraft"),
-    app_commands.Choice(name="custom", value="custom"),
-]
-
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
@@ -45,11 +39,10 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         secret=strings.WEBHOOK_CREATE_SECRET,
         game_id=strings.WEBHOOK_CREATE_GAME,
     )
-    @app_commands.choices(kind=KINDS)
     async def create(
         self,
         interaction: discord.Interaction,
-        kind: app_commands.Choice[str],
+        kind: str,
         secret: str | None = None,
         game_id: app_commands.Range[int, 1, 2**32 - 1] | None = None,
     ) -> None:
@@ -57,16 +50,13 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         base = self._base_url()
         try:
             endpoint = await self.core.endpoint_admin.create(
-                kind=kind.value, guild_id=guild_id, secret=secret, game_id=game_id
+                kind=kind, guild_id=guild_id, secret=secret, game_id=game_id
             )
         except EndpointError as exc:
             raise UserError(str(exc)) from None
         await self.core.endpoints.refresh()
-        labels = (
-            ["BattleMetrics", "get-playtime"] if endpoint.kind == "playtime" else [endpoint.kind]
-        )
         urls = "\n".join(
-            f"**{label}:** <{url}>" for label, url in zip(labels, endpoint.urls(base), strict=True)
+            f"**{label}:** <{url}>" for label, url in self.core.endpoint_admin.urls(endpoint, base)
         )
         await reply(
             interaction,
@@ -126,6 +116,17 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
             raise UserError(strings.WEBHOOK_UNKNOWN) from None
         await self.core.endpoints.refresh()
         await reply(interaction, strings.WEBHOOK_DISABLED.format(path=code(path)))
+
+    @create.autocomplete("kind")
+    async def _kinds(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The kinds the connectors declare (a new source adds its own)."""
+        return [
+            app_commands.Choice(name=f"{name} ({description})"[:100], value=name)
+            for name, description in self.core.endpoint_admin.kind_choices()
+            if current.lower() in name
+        ][:25]
 
     @rotate.autocomplete("path")
     @disable.autocomplete("path")

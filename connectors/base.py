@@ -93,7 +93,7 @@ class ConfigKey:
 @dataclass(frozen=True)
 class RouteSpec:
     """An HTTP route the endpoints of a kind serve; ``path`` holds ``{path}``, the endpoint's
-    token (served with and without a trailing slash).
+    token (served with and without a trailing slash; printed as written).
 
     ``scheme`` is how requests are signed: ``battlemetrics`` (X-Signature t=,s=), ``sha256``
     (X-Signature sha256=, optional X-Timestamp, replays refused) or ``hex`` (X-SIGNATURE).
@@ -104,6 +104,7 @@ class RouteSpec:
 
     path: str
     name: str
+    label: str = ""  # how its URL is named when printed; "<kind> webhook" when empty
     scheme: str = "sha256"
     handler: str = "webhook"
     method: str = "POST"

@@ -170,3 +170,37 @@ async def test_writes_after_close_fail_clearly(tmp_path: Path) -> None:
     await db.close()
     with pytest.raises(StorageError):
         await db.write(lambda c: None)
+
+
+def test_endpoints_take_any_kind_and_keep_their_rows_and_change_counter(tmp_path: Path) -> None:
+    """Migration 0013 rebuilt endpoints without the CHECK that listed three kinds, with the
+    secret optional, and its triggers back."""
+    from bot.storage.engine import _migrations, _split_sql
+
+    conn = connect_sync(tmp_path / "q.sqlite3")
+    for number, _, script in _migrations():
+        if number > 12:
+            break
+        conn.execute("BEGIN")
+        for statement in _split_sql(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    conn.execute("INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, 'x', 'x')")
+    conn.execute(
+        "INSERT INTO endpoints (path, kind, guild_id, secret, created_at)"
+        " VALUES ('old', 'custom', 1, 's', 'x')"
+    )
+    apply_migrations(conn)
+    assert conn.execute("SELECT path, kind, secret FROM endpoints").fetchall() == [
+        ("old", "custom", "s")
+    ]
+    version = conn.execute("SELECT value FROM meta WHERE key = 'endpoints_version'").fetchone()[0]
+    conn.execute(
+        "INSERT INTO endpoints (path, kind, guild_id, secret, created_at)"
+        " VALUES ('new', 'hello', 1, NULL, 'x')"
+    )
+    conn.execute("UPDATE endpoints SET disabled_at = 'y' WHERE path = 'old'")
+    after = conn.execute("SELECT value FROM meta WHERE key = 'endpoints_version'").fetchone()[0]
+    assert int(after) == int(version) + 2
+    conn.close()

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, example_toml, load_config
-from bot.services.endpoint_admin import KINDS, EndpointAdmin, EndpointError, path_warnings
+from bot.services.endpoint_admin import EndpointAdmin, EndpointError, path_warnings
 from bot.storage import Endpoint, StorageError, Store, backup_database, open_store
+from connectors.registry import Registry
 
 T = TypeVar("T")
 
@@ -67,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     create = actions.add_parser(
         "create", parents=[parent], help="create an endpoint and print its URLs and secret"
     )
-    create.add_argument("--kind", required=True, choices=KINDS)
+    kinds = Registry().discover().endpoint_kinds()
+    create.add_argument(
+        "--kind",
+        required=True,
+        choices=sorted(kinds),
+        help="; ".join(f"{name}: {kind.description}" for name, (_, kind) in sorted(kinds.items())),
+    )
     create.add_argument(
         "--guild", required=True, type=int, metavar="ID", help="Discord server (guild) id"
     )
@@ -166,12 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _endpoint_json(endpoint: Endpoint, base_url: str, *, with_secret: bool) -> dict[str, Any]:
+def _endpoint_json(
+    admin: EndpointAdmin, endpoint: Endpoint, base_url: str, *, with_secret: bool
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "path": endpoint.path,
         "kind": endpoint.kind,
         "guild_id": endpoint.guild_id,
-        "urls": endpoint.urls(base_url),
+        "urls": [url for _, url in admin.urls(endpoint, base_url)],
         "game_id": endpoint.game_id,
         "disabled": endpoint.disabled,
         "created_at": to_iso(endpoint.created_at),
@@ -184,7 +193,7 @@ def _endpoint_json(endpoint: Endpoint, base_url: str, *, with_secret: bool) -> d
     return data
 
 
-def _print_endpoint(endpoint: Endpoint, base_url: str) -> None:
+def _print_endpoint(admin: EndpointAdmin, endpoint: Endpoint, base_url: str) -> None:
     print(f"kind:    {endpoint.kind}")
     print(f"guild:   {endpoint.guild_id}")
     print(f"path:    {endpoint.path}")
@@ -193,13 +202,8 @@ def _print_endpoint(endpoint: Endpoint, base_url: str) -> None:
         print(f"read secret (get-playtime only): {endpoint.read_secret}")
     if endpoint.game_id is not None:
         print(f"fixed game id: {endpoint.game_id}")
-    labels = (
-        ["BattleMetrics webhook URL", "get-playtime URL"]
-        if endpoint.kind == "playtime"
-        else [f"{endpoint.kind} webhook URL"]
-    )
-    for label, url in zip(labels, endpoint.urls(base_url), strict=True):
-        print(f"{label}: {url}")
+    for label, url in admin.urls(endpoint, base_url):
+        print(f"{label} URL: {url}")
     print("Keep the secret safe: it is shown only by this command and `endpoint rotate`.")
 
 
@@ -229,7 +233,7 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
     base = config.web.base_url()
 
     async def work(store: Store) -> None:
-        admin = EndpointAdmin(store, SystemClock())
+        admin = EndpointAdmin(store, SystemClock(), Registry().discover().endpoint_kinds())
         if args.action == "create":
             endpoint = await admin.create(
                 kind=args.kind,
@@ -243,13 +247,17 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
             _warn_base_url(config)
             if args.json:
-                print(json.dumps(_endpoint_json(endpoint, base, with_secret=True)))
+                print(json.dumps(_endpoint_json(admin, endpoint, base, with_secret=True)))
             else:
-                _print_endpoint(endpoint, base)
+                _print_endpoint(admin, endpoint, base)
         elif args.action == "list":
             endpoints = await admin.list(args.guild)
             if args.json:
-                print(json.dumps([_endpoint_json(e, base, with_secret=False) for e in endpoints]))
+                print(
+                    json.dumps(
+                        [_endpoint_json(admin, e, base, with_secret=False) for e in endpoints]
+                    )
+                )
             elif not endpoints:
                 print(
                     "no endpoints yet: create one with `questlog endpoint create --kind playtime --guild ID`"
@@ -274,9 +282,9 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
                 args.path, grace=timedelta(hours=hours), secret=args.secret, read=args.read
             )
             if args.json:
-                print(json.dumps(_endpoint_json(endpoint, base, with_secret=True)))
+                print(json.dumps(_endpoint_json(admin, endpoint, base, with_secret=True)))
             else:
-                _print_endpoint(endpoint, base)
+                _print_endpoint(admin, endpoint, base)
                 if not args.read and endpoint.previous_secret_expires_at:
                     print(
                         f"The old secret stays valid until {to_iso(endpoint.previous_secret_expires_at)}."

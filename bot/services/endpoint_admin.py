@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.storage import Endpoint, Store
 from bot.storage.records import EndpointRefused
+from connectors.base import EndpointKind
 
-KINDS = ("playtime", "minecraft", "custom")
 _PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}", re.ASCII)
 MIN_SAFE_PATH_LENGTH = 22  # 22 URL-safe base64 characters carry 132 bits
 MAX_SECRET_LENGTH = 512
@@ -19,9 +20,9 @@ MAX_SECRET_LENGTH = 512
 
 REFUSED = {
     "disabled": "endpoint is disabled",
-    "not_playtime": "--read applies only to endpoints of kind playtime",
     "same_secret": "secret: the new secret equals the current one",
 }
+OPTION_FLAGS = {"read_secret": "--read-secret", "game_id": "--game-id"}
 
 
 class EndpointError(Exception):
@@ -72,10 +73,19 @@ def _check_secret(name: str, value: str) -> str:
     return value
 
 
+def _allowing(kinds: Mapping[str, EndpointKind], option: str) -> str:
+    return ", ".join(sorted(name for name, kind in kinds.items() if option in kind.options))
+
+
 class EndpointAdmin:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    """``kinds``: the endpoint kinds the connectors declare (Registry.endpoint_kinds)."""
+
+    def __init__(
+        self, store: Store, clock: Clock, kinds: Mapping[str, tuple[str, EndpointKind]]
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.kinds = {name: kind for name, (_, kind) in kinds.items()}
 
     async def create(
         self,
@@ -88,21 +98,32 @@ class EndpointAdmin:
         path: str | None = None,
         now: datetime | None = None,
     ) -> Endpoint:
-        if kind not in KINDS:
-            raise EndpointError(f"kind: must be one of {', '.join(KINDS)}")
+        declared = self.kinds.get(kind)
+        if declared is None:
+            raise EndpointError(f"kind: must be one of {', '.join(sorted(self.kinds))}")
         if not 0 < guild_id < 2**63:
             raise EndpointError("guild: must be a Discord server (guild) id")
         if path is not None and not _PATH.fullmatch(path):
             raise EndpointError(
                 "path: use 1-128 characters of A-Z, a-z, 0-9, '_' and '-', not starting with '-'"
             )
-        if kind != "playtime" and (read_secret is not None or game_id is not None):
+        given = {"read_secret": read_secret, "game_id": game_id}
+        unfit = [o for o, v in given.items() if v is not None and o not in declared.options]
+        if unfit:
+            flags = " and ".join(OPTION_FLAGS[o] for o in unfit)
+            where = {_allowing(self.kinds, o) for o in unfit}
             raise EndpointError(
-                "--read-secret and --game-id apply only to endpoints of kind playtime"
+                f"{flags} apply only to endpoints of kind {' or '.join(sorted(where))}"
             )
         if game_id is not None and not 0 < game_id < 2**32:
             raise EndpointError("game-id: must be a Steam app id such as 393380")
-        secret = _check_secret("secret", secret) if secret is not None else new_secret()
+        if not declared.needs_secret:
+            if secret is not None:
+                raise EndpointError(f"secret: endpoints of kind {kind} are not signed")
+        elif secret is not None:
+            secret = _check_secret("secret", secret)
+        else:
+            secret = new_secret()
         if read_secret is not None:
             _check_secret("read-secret", read_secret)
             if read_secret == secret:
@@ -119,6 +140,22 @@ class EndpointAdmin:
         if endpoint is None:
             raise EndpointError("path: an endpoint with this path already exists")
         return endpoint
+
+    def kind_choices(self) -> list[tuple[str, str]]:
+        """(kind, what sends to it) for every kind the connectors declare."""
+        return [(name, kind.description) for name, kind in sorted(self.kinds.items())]
+
+    def urls(self, endpoint: Endpoint, base_url: str) -> list[tuple[str, str]]:
+        """(label, URL) of every route the endpoint serves, as its senders reach them."""
+        kind = self.kinds.get(endpoint.kind)
+        base = base_url.rstrip("/")
+        return [
+            (
+                route.label or f"{endpoint.kind} webhook",
+                base + route.path.replace("{path}", endpoint.path),
+            )
+            for route in (kind.routes if kind else ())
+        ]
 
     async def find(self, path: str, *, guild_id: int | None = None) -> Endpoint:
         """The endpoint with this path; with ``guild_id``, only if it belongs to that guild
@@ -147,8 +184,13 @@ class EndpointAdmin:
         # first); the store checks the state again in the transaction that changes it.
         if endpoint.disabled:
             raise EndpointError("endpoint is disabled")
-        if read and endpoint.kind != "playtime":
-            raise EndpointError("--read applies only to endpoints of kind playtime")
+        kind = self.kinds.get(endpoint.kind)
+        if read and (kind is None or "read_secret" not in kind.options):
+            raise EndpointError(
+                f"--read applies only to endpoints of kind {_allowing(self.kinds, 'read_secret')}"
+            )
+        if kind is not None and not kind.needs_secret:
+            raise EndpointError(f"endpoints of kind {endpoint.kind} have no secret to rotate")
         value = _check_secret("secret", secret) if secret is not None else new_secret()
         keep = self.clock.now() + grace if grace > timedelta(0) else None
         try:

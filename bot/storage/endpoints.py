@@ -72,7 +72,7 @@ class SqliteEndpoints:
         path: str,
         kind: str,
         guild_id: int,
-        secret: str,
+        secret: str | None,
         read_secret: str | None,
         game_id: int | None,
         now: datetime,
@@ -103,17 +103,15 @@ class SqliteEndpoints:
         self, endpoint_id: int, secret: str, *, read: bool, keep_previous_until: datetime | None
     ) -> Endpoint:
         """A new secret (with ``read``, a new read secret) in one transaction with the checks
-        it depends on: the endpoint is not disabled, a read secret is for a playtime endpoint,
-        a new secret differs from the current one, which stays valid until
-        ``keep_previous_until`` (None: not at all). Raises EndpointRefused."""
+        it depends on: the endpoint is not disabled, and a new secret differs from the current
+        one, which stays valid until ``keep_previous_until`` (None: not at all). Raises
+        EndpointRefused."""
 
         def op(conn: sqlite3.Connection) -> Endpoint:
             current = _by_id(conn, endpoint_id)
             if current is None or current.disabled:
                 raise EndpointRefused("disabled")
             if read:
-                if current.kind != "playtime":
-                    raise EndpointRefused("not_playtime")
                 conn.execute(
                     "UPDATE endpoints SET read_secret = ? WHERE id = ?", (secret, endpoint_id)
                 )

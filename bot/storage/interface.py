@@ -38,7 +38,7 @@ class EndpointStore(Protocol):
         path: str,
         kind: str,
         guild_id: int,
-        secret: str,
+        secret: str | None,
         read_secret: str | None,
         game_id: int | None,
         now: datetime,
@@ -54,7 +54,7 @@ class EndpointStore(Protocol):
         self, endpoint_id: int, secret: str, *, read: bool, keep_previous_until: datetime | None
     ) -> Endpoint:
         """A new (read) secret, checked and changed in one transaction; raises
-        EndpointRefused (disabled, not_playtime, same_secret)."""
+        EndpointRefused (disabled, same_secret)."""
         ...
 
     async def disable(self, endpoint_id: int, now: datetime) -> Endpoint: ...

@@ -14,7 +14,7 @@ GLOBAL_SCOPE = 0
 
 class EndpointRefused(Exception):
     """A change the endpoint's current state does not allow (checked in the same transaction
-    as the change): ``problem`` is disabled, not_playtime or same_secret."""
+    as the change): ``problem`` is disabled or same_secret."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
@@ -48,7 +48,7 @@ class Endpoint:
     path: str
     kind: str
     guild_id: int
-    secret: str
+    secret: str | None  # None: a kind whose requests are not signed
     previous_secret: str | None
     previous_secret_expires_at: datetime | None
     read_secret: str | None
@@ -60,7 +60,7 @@ class Endpoint:
     def write_secrets(self, now: datetime) -> list[str]:
         """Secrets that may sign deliveries now: the current one, plus the previous one during
         the grace period after a rotation."""
-        found = [self.secret]
+        found = [self.secret] if self.secret else []
         if (
             self.previous_secret
             and self.previous_secret_expires_at
@@ -72,12 +72,6 @@ class Endpoint:
     def read_secrets(self, now: datetime) -> list[str]:
         """Secrets accepted by get-playtime: the read secret when set, and the write secrets."""
         return ([self.read_secret] if self.read_secret else []) + self.write_secrets(now)
-
-    def urls(self, base_url: str) -> list[str]:
-        base = base_url.rstrip("/")
-        if self.kind == "playtime":
-            return [f"{base}/set-playtime/bm/{self.path}/", f"{base}/get-playtime/{self.path}/"]
-        return [f"{base}/webhooks/{self.kind}/{self.path}"]
 
 
 @dataclass(frozen=True)

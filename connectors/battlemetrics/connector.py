@@ -50,15 +50,17 @@ class BattleMetricsConnector(Connector):
             "BattleMetrics + get-playtime",
             routes=(
                 RouteSpec(
-                    "/set-playtime/bm/{path}",
+                    "/set-playtime/bm/{path}/",
                     "set_playtime",
+                    label="BattleMetrics webhook",
                     scheme="battlemetrics",
                     content_types=("application/json", "text/plain"),
                     late_retries=True,
                 ),
                 RouteSpec(
-                    "/get-playtime/{path}",
+                    "/get-playtime/{path}/",
                     "get_playtime",
+                    label="get-playtime",
                     scheme="hex",
                     handler="get_playtime",
                     read=True,
