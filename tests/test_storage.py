@@ -192,9 +192,8 @@ def test_endpoints_take_any_kind_and_keep_their_rows_and_change_counter(tmp_path
         " VALUES ('old', 'custom', 1, 's', 'x')"
     )
     apply_migrations(conn)
-    assert conn.execute("SELECT path, kind, secret FROM endpoints").fetchall() == [
-        ("old", "custom", "s")
-    ]
+    rows = conn.execute("SELECT path, kind, secret FROM endpoints").fetchall()
+    assert [tuple(r) for r in rows] == [("old", "custom", "s")]
     version = conn.execute("SELECT value FROM meta WHERE key = 'endpoints_version'").fetchone()[0]
     conn.execute(
         "INSERT INTO endpoints (path, kind, guild_id, secret, created_at)"
