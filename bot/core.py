@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -22,6 +23,7 @@ from bot.steam_sync.budget import DatabaseBudget
 from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
 from bot.storage.interface import Observer
+from connectors.base import LinkConfirmation, RouteSpec
 from connectors.registry import Registry
 from connectors.steam import SteamClient
 
@@ -155,16 +157,38 @@ class Core:
         finally:
             await self.store.close()
 
-    async def confirm_link(self, endpoint: Endpoint, raw: dict[str, Any]) -> ConfirmStatus:
+    async def confirm_link(
+        self, endpoint: Endpoint, source: str, confirmation: LinkConfirmation
+    ) -> ConfirmStatus:
         status = await self.accounts.confirm_code(
             guild_id=endpoint.guild_id,
-            source="minecraft",
-            code=raw["code"],
-            external_id=raw["player_uuid"],
-            display_name=raw.get("player_name"),
+            source=self.registry.get(source).link_source or source,
+            code=confirmation.code,
+            external_id=confirmation.external_id,
+            display_name=confirmation.display_name,
         )
         self.metrics.inc("questlog_link_confirm_total", status=status)
         return status
+
+    def routes(self) -> list[tuple[str, str, RouteSpec]]:
+        """(connector key, endpoint kind, route) of every HTTP route the web server serves."""
+        return self.registry.routes()
+
+    async def accept(
+        self, source: str, endpoint: Endpoint, raw: dict[str, Any], received_at: datetime
+    ) -> tuple[str, bool | None]:
+        """A verified, validated delivery for one of ``source``'s endpoints: stored by the
+        ingest path, or, when it confirms a link code typed in game, the link confirmed.
+        Returns the reply's status and whether a playtime report changed the stored total."""
+        confirmation = self.registry.get(source).link_confirmation(raw)
+        if confirmation is not None:
+            return await self.confirm_link(endpoint, source, confirmation), None
+        result = await self.pipeline.ingest(
+            source, endpoint.guild_id, raw, endpoint_id=endpoint.id, received_at=received_at
+        )
+        if result.status == "accepted" and "playtime_updated" in result.details:
+            return result.status, bool(result.details["playtime_updated"])
+        return result.status, None
 
     def touch(self, endpoint: Endpoint) -> None:
         """Record last use (at most once a minute per endpoint; never delays the reply)."""

@@ -9,6 +9,7 @@ the status: 404 (unknown or disabled path, or a path of another kind), 405, 413,
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import logging
@@ -22,7 +23,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.core import Core
-from bot.ingest import Endpoint, IgnoredDelivery, SchemaError, StorageError, WebhookContext
+from bot.ingest import (
+    Endpoint,
+    IgnoredDelivery,
+    Route,
+    SchemaError,
+    StorageError,
+    WebhookContext,
+)
 from bot.services.get_playtime import parse_query
 from web.jsonbody import MalformedJson, parse_json
 from web.ratelimit import RateLimiter
@@ -124,9 +132,7 @@ class Services:
 
     core: Core
     limiter: RateLimiter
-    battlemetrics: BattleMetricsScheme
-    sha256: Sha256Scheme
-    hex: PlainHexScheme
+    schemes: dict[str, BattleMetricsScheme | Sha256Scheme | PlainHexScheme]
     replay: _ReplayGuard
     started: float
 
@@ -321,45 +327,24 @@ async def _checked(
 # --------------------------------------------------------------------------- handlers
 
 
-async def set_playtime_bm(request: web.Request, svc: Services) -> web.Response:
+async def webhook(
+    request: web.Request, svc: Services, source: str, kind: str, route: Route
+) -> web.Response:
+    """A signed delivery for a connector: verified as its route says, validated by the
+    connector, then stored by the one ingest path (or, for a link code typed in game, the link
+    confirmed)."""
     core = svc.core
     checked = await _checked(
         request,
         svc,
-        "playtime",
-        svc.battlemetrics,
-        content_types=("application/json", "text/plain"),
-        late_retry_source="battlemetrics",
+        kind,
+        svc.schemes[route.scheme],
+        read=route.read,
+        content_types=route.content_types,
+        late_retry_source=source if route.late_retries else None,
     )
-    raw = _parse(request, core, "battlemetrics", checked, fixed_game_id=checked.endpoint.game_id)
-    result = await core.pipeline.ingest(
-        "battlemetrics",
-        checked.endpoint.guild_id,
-        raw,
-        endpoint_id=checked.endpoint.id,
-        received_at=checked.received_at,
-    )
-    if result.status == "accepted":
-        return status_reply("accepted", bool(result.details.get("playtime_updated")))
-    return status_reply(result.status)
-
-
-async def get_playtime(request: web.Request, svc: Services) -> web.Response:
-    core = svc.core
-    checked = await _checked(request, svc, "playtime", svc.hex, read=True)
-    try:
-        query = parse_query(checked.body, checked.endpoint.game_id)
-    except SchemaError as exc:
-        raise _schema(exc) from None
-    answer = await core.playtime.lookup(checked.endpoint.guild_id, query)
-    return web.json_response(answer)
-
-
-async def _signed_webhook(request: web.Request, svc: Services, kind: str) -> web.Response:
-    core = svc.core
-    checked = await _checked(request, svc, kind, svc.sha256)
     replay_key = None
-    if checked.verified.signed_at_text is not None:
+    if route.scheme == "sha256" and checked.verified.signed_at_text is not None:
         replay_key = (
             checked.endpoint.id,
             checked.verified.signed_at_text,
@@ -369,30 +354,32 @@ async def _signed_webhook(request: web.Request, svc: Services, kind: str) -> web
             raise HttpError(
                 401, "invalid_signature", "this signed request was already accepted (replay)"
             )
-    raw = _parse(request, core, kind, checked)
-    if kind == "minecraft" and raw.get("type") == "link.confirm":
-        status = await core.confirm_link(checked.endpoint, raw)
-        response = status_reply(status)
-    else:
-        result = await core.pipeline.ingest(
-            kind,
-            checked.endpoint.guild_id,
-            raw,
-            endpoint_id=checked.endpoint.id,
-            received_at=checked.received_at,
-        )
-        response = status_reply(result.status)
+    raw = _parse(request, core, source, checked, fixed_game_id=checked.endpoint.game_id)
+    status, playtime_updated = await core.accept(source, checked.endpoint, raw, checked.received_at)
     if replay_key is not None:
         svc.replay.remember(replay_key)
-    return response
+    return status_reply(status, playtime_updated)
 
 
-async def minecraft_webhook(request: web.Request, svc: Services) -> web.Response:
-    return await _signed_webhook(request, svc, "minecraft")
+async def get_playtime(
+    request: web.Request, svc: Services, source: str, kind: str, route: Route
+) -> web.Response:
+    core = svc.core
+    checked = await _checked(
+        request, svc, kind, svc.schemes[route.scheme], read=route.read,
+        content_types=route.content_types,
+    )  # fmt: skip
+    try:
+        query = parse_query(checked.body, checked.endpoint.game_id)
+    except SchemaError as exc:
+        raise _schema(exc) from None
+    answer = await core.playtime.lookup(checked.endpoint.guild_id, query)
+    return web.json_response(answer)
 
 
-async def custom_webhook(request: web.Request, svc: Services) -> web.Response:
-    return await _signed_webhook(request, svc, "custom")
+#: What the core does with a verified request, by the name a connector's route gives.
+RouteHandler = Callable[[web.Request, Services, str, str, Route], Awaitable[web.Response]]
+ROUTE_HANDLERS: dict[str, RouteHandler] = {"webhook": webhook, "get_playtime": get_playtime}
 
 
 async def not_found(request: web.Request, svc: Services) -> web.Response:
@@ -450,29 +437,35 @@ async def metrics(request: web.Request, svc: Services) -> web.Response:
 def create_app(core: Core) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     tolerance = core.config.webhooks.tolerance_seconds
+    schemes: dict[str, BattleMetricsScheme | Sha256Scheme | PlainHexScheme] = {
+        "sha256": Sha256Scheme(tolerance),
+        "hex": PlainHexScheme(),
+    }
+    if "battlemetrics" in core.config.connectors:
+        schemes["battlemetrics"] = BattleMetricsScheme(core.config.battlemetrics.tolerance_seconds)
     app[SERVICES_KEY] = Services(
         core=core,
         limiter=RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic),
-        battlemetrics=BattleMetricsScheme(core.config.battlemetrics.tolerance_seconds),
-        sha256=Sha256Scheme(tolerance),
-        hex=PlainHexScheme(),
+        schemes=schemes,
         replay=_ReplayGuard(tolerance, core.clock.monotonic),
         started=time.monotonic(),
     )
-    routes = [
-        ("/set-playtime/bm/{path}", set_playtime_bm, "set_playtime"),
-        ("/webhooks/minecraft/{path}", minecraft_webhook, "minecraft"),
-        ("/webhooks/custom/{path}", custom_webhook, "custom"),
-        ("/get-playtime/{path}", get_playtime, "get_playtime"),
-    ]
-    for pattern, handler, name in routes:
+    # The routes every connector declares for its endpoint kinds (the core hands them over:
+    # this module knows no connector).
+    for source, kind, route in core.routes():
+        handler = ROUTE_HANDLERS.get(route.handler)
+        if handler is None or route.scheme not in schemes:
+            raise ValueError(
+                f"{source}: route {route.path} needs handler {route.handler!r} and scheme"
+                f" {route.scheme!r}, which the web server does not have"
+            )
         # Served with and without the trailing slash, never by redirect (BattleMetrics does not
         # follow redirects). Every method reaches the handler so 404 can win over 405.
         app.router.add_route(
             "*",
-            pattern.replace("{path}", "{path:[^/]+}{slash:/?}"),
-            guarded(name, handler),
-            name=name,
+            route.path.rstrip("/").replace("{path}", "{path:[^/]+}{slash:/?}"),
+            guarded(route.name, functools.partial(handler, source=source, kind=kind, route=route)),
+            name=route.name,
         )
     app.router.add_route("*", "/healthz", guarded("healthz", healthz), name="healthz")
     app.router.add_route("*", "/metrics", guarded("metrics", metrics), name="metrics")

@@ -5,11 +5,13 @@ connectors nor the storage package."""
 
 from bot.ingest.pipeline import IgnoredDelivery, IngestResult, SchemaError, WebhookContext
 from bot.storage import Endpoint, StorageError
+from connectors.base import RouteSpec as Route
 
 __all__ = [
     "Endpoint",
     "IgnoredDelivery",
     "IngestResult",
+    "Route",
     "SchemaError",
     "StorageError",
     "WebhookContext",
