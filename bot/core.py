@@ -109,6 +109,7 @@ class Core:
             scheduler = Scheduler(registry, {"steam": steam_sync})
             accounts = AccountService(store, steam, clock, scheduler.links_changed)
             stats = PlaytimeStats(store, config.general.tz)
+            await stats.prepare()  # before serving: a changed time zone rebuilds the days once
             feed_admin = FeedAdmin(store, clock, wake_feed, pipeline.announce)
             playtime.growth = steam_sync.growth
             playtime.on_events = wake_feed

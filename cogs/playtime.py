@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import discord
@@ -12,11 +13,10 @@ from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
-from bot.services.leaderboards import PERIODS, Period, game_label
+from bot.services.leaderboards import PERIODS, Board, Period, game_label
 from cogs import _strings as strings
 from connectors.base import human_duration
 
-PAGE_SIZE = 10
 PERIOD_CHOICES = [app_commands.Choice(name=strings.PERIOD_NAMES[p], value=p) for p in PERIODS]
 
 
@@ -40,36 +40,66 @@ def render_chart(days: list[tuple[date, float]], title: str) -> bytes:
     return buffer.getvalue()
 
 
-class LeaderboardView(discord.ui.View):
-    """Previous/next buttons over a fixed leaderboard (only the member who asked may page)."""
+def board_embed(board: Board, period: Period) -> discord.Embed:
+    lines = [
+        f"**{rank}.** <@{user}> · {human_duration(seconds)}"
+        for rank, (user, seconds) in enumerate(board.rows, start=board.first_rank)
+    ]
+    embed = discord.Embed(
+        title=strings.LEADERBOARD_TITLE.format(
+            game=escape(board.label), period=strings.PERIOD_NAMES[period]
+        ),
+        description="\n".join(lines),
+        colour=0xF1C40F,
+    )
+    embed.set_footer(text=strings.LEADERBOARD_PAGE.format(page=board.page + 1, pages=board.pages))
+    return embed
 
-    def __init__(self, owner_id: int, pages: list[discord.Embed]) -> None:
+
+class LeaderboardView(discord.ui.View):
+    """Previous/next buttons over a leaderboard (only the member who asked may page). Each
+    click reads that one page, for the period as it was when the board was asked for."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        fetch: Callable[[int], Awaitable[Board]],
+        board: Board,
+        period: Period,
+    ) -> None:
         super().__init__(timeout=300)
         self.owner_id = owner_id
-        self.pages = pages
-        self.index = 0
+        self.fetch = fetch
+        self.period = period
+        self.board = board
         self._sync()
 
+    @property
+    def index(self) -> int:
+        return self.board.page
+
     def _sync(self) -> None:
-        self.previous.disabled = self.index == 0
-        self.next.disabled = self.index >= len(self.pages) - 1
+        self.previous.disabled = self.board.page == 0
+        self.next.disabled = self.board.page >= self.board.pages - 1
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return interaction.user.id == self.owner_id
 
-    async def _show(self, interaction: discord.Interaction) -> None:
+    async def _show(self, interaction: discord.Interaction, page: int) -> None:
+        await interaction.response.defer()  # acknowledged at once; the page is read after
+        self.board = await self.fetch(page)
         self._sync()
-        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+        await interaction.edit_original_response(
+            embed=board_embed(self.board, self.period), view=self
+        )
 
     @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.index = max(0, self.index - 1)
-        await self._show(interaction)
+        await self._show(interaction, self.board.page - 1)
 
     @discord.ui.button(label="▶", style=discord.ButtonStyle.secondary)
     async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.index = min(len(self.pages) - 1, self.index + 1)
-        await self._show(interaction)
+        await self._show(interaction, self.board.page + 1)
 
 
 def _guild(interaction: discord.Interaction) -> int:
@@ -166,37 +196,29 @@ class Playtime(commands.Cog):
     ) -> None:
         guild_id = _guild(interaction)
         name: Period = period.value if period else "all"  # type: ignore[assignment]
-        result = await self.core.stats.leaderboard(guild_id, game, name, self.core.clock.now())
-        board = result.rows
-        label, when = escape(result.label), strings.PERIOD_NAMES[name]
-        if not board:
-            await reply(
-                interaction,
-                strings.LEADERBOARD_EMPTY.format(game=label, period=when),
-                ephemeral=False,
+        # Deferred: a board of a large community read from a cold disk may take a moment.
+        await interaction.response.defer(thinking=True)
+        asked = self.core.clock.now()
+
+        async def fetch(page: int) -> Board:
+            return await self.core.stats.leaderboard(guild_id, game, name, asked, page)
+
+        board = await fetch(0)
+        if not board.rows:
+            text = strings.LEADERBOARD_EMPTY.format(
+                game=escape(board.label), period=strings.PERIOD_NAMES[name]
             )
+            await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
             return
-        pages = []
-        total_pages = (len(board) + PAGE_SIZE - 1) // PAGE_SIZE
-        for number, start in enumerate(range(0, len(board), PAGE_SIZE), start=1):
-            lines = [
-                f"**{rank}.** <@{user}> · {human_duration(seconds)}"
-                for rank, (user, seconds) in enumerate(
-                    board[start : start + PAGE_SIZE], start=start + 1
-                )
-            ]
-            embed = discord.Embed(
-                title=strings.LEADERBOARD_TITLE.format(game=label, period=when),
-                description="\n".join(lines),
-                colour=0xF1C40F,
-            )
-            embed.set_footer(text=strings.LEADERBOARD_PAGE.format(page=number, pages=total_pages))
-            pages.append(embed)
         view = (
-            LeaderboardView(interaction.user.id, pages) if len(pages) > 1 else discord.utils.MISSING
+            LeaderboardView(interaction.user.id, fetch, board, name)
+            if board.pages > 1
+            else discord.utils.MISSING
         )
-        await interaction.response.send_message(
-            embed=pages[0], view=view, allowed_mentions=discord.AllowedMentions.none()
+        await interaction.followup.send(
+            embed=board_embed(board, name),
+            view=view,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     @leaderboard.autocomplete("game")

@@ -12,6 +12,7 @@ import discord
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.gateway.client import Questlog
+from bot.services.leaderboards import Board
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, record_playtime
 from cogs.playtime import LeaderboardView
@@ -148,7 +149,9 @@ async def test_leaderboard_pages(
     await seed(core, clock, players=24)
     board = interaction(bot, None, "leaderboard", [{"name": "game", "type": 3, "value": "393380"}])
     await run_command(bot, board)
-    data = answers(discord_api, board)[0]["data"]
+    deferred, followup = answers(discord_api, board)
+    assert (deferred["kind"], deferred["type"]) == ("callback", 5)  # acknowledged first
+    data = followup["data"]
     first = data["embeds"][0]
     assert first["description"].splitlines()[0] == f"**1.** <@{ALICE}> · 12 h 30 min"
     assert first["footer"]["text"] == "Page 1 of 3"
@@ -167,17 +170,27 @@ async def test_leaderboard_pages(
     assert "Nobody has playtime" in answer_text(discord_api, empty)
 
 
-async def test_leaderboard_view_pages_forward_and_back() -> None:
-    pages = [discord.Embed(title=str(n)) for n in range(3)]
-    view = LeaderboardView(owner_id=1, pages=pages)
+async def test_leaderboard_view_reads_each_page_when_asked(core: Core, clock: ManualClock) -> None:
+    await seed(core, clock, players=24)
+    asked = clock.now()
+    fetched: list[int] = []
+
+    async def fetch(page: int) -> Board:
+        fetched.append(page)
+        return await core.stats.leaderboard(GUILD, "393380", "all", asked, page)
+
+    view = LeaderboardView(owner_id=1, fetch=fetch, board=await fetch(0), period="all")
     assert view.previous.disabled and not view.next.disabled
     clicked = mock.AsyncMock(spec=discord.Interaction)
     clicked.response = mock.AsyncMock(spec=discord.InteractionResponse)
     await view.next.callback(clicked)
     await view.next.callback(clicked)
+    assert fetched == [0, 1, 2]  # one page read per click, none up front
     assert view.index == 2 and view.next.disabled and not view.previous.disabled
-    shown: Any = clicked.response.edit_message.call_args.kwargs["embed"]
-    assert shown.title == "2"
+    assert clicked.response.defer.await_count == 2  # each click acknowledged before reading
+    shown: Any = clicked.edit_original_response.call_args.kwargs["embed"]
+    assert shown.description.splitlines()[0].startswith("**21.** ")
+    assert shown.footer.text == "Page 3 of 3"
     await view.previous.callback(clicked)
     assert view.index == 1
     stranger = mock.Mock(spec=discord.Interaction)
@@ -229,4 +242,4 @@ async def test_known_game_names_are_shown(
     assert "**Squad** · Steam: 12 h 30 min" in embed["description"]
     board = interaction(bot, None, "leaderboard", [{"name": "game", "type": 3, "value": "393380"}])
     await run_command(bot, board)
-    assert answers(discord_api, board)[0]["data"]["embeds"][0]["title"].startswith("Squad")
+    assert answers(discord_api, board)[-1]["data"]["embeds"][0]["title"].startswith("Squad")

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.services.leaderboards import PlaytimeStats, period_start
+from bot.services.leaderboards import Period, PlaytimeStats, period_start
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, record_playtime
 from tests.conftest import GUILD, OTHER_GUILD
@@ -129,27 +129,39 @@ async def test_member_totals_and_games(core: Core, clock: ManualClock) -> None:
         ("393380", "steam", 36000),
         ("393380", "battlemetrics", 14400),
     ]
-    assert await core.store.stats.guild_games(GUILD) == ["393380", "minecraft"]
+    assert await core.store.stats.guild_games(GUILD) == [
+        ("393380", None),
+        ("minecraft", "Minecraft"),
+    ]
 
 
 async def test_leaderboard_periods(core: Core, clock: ManualClock) -> None:
     await seed(core, clock)
     now = clock.now()
-    all_time = await core.store.stats.leaderboard(GUILD, "393380", None)
-    assert all_time == [(ALICE, 36000), (BOB, 21600)]  # max of sources; other guild ignored
-    today = await core.store.stats.leaderboard(GUILD, "393380", period_start("today", now, UTC_TZ))
-    assert today == [
+    stats = core.store.stats
+
+    def day(period: Period) -> date:
+        since = period_start(period, now, UTC_TZ)
+        assert since is not None
+        return since.date()
+
+    all_time = await stats.leaderboard(GUILD, "393380", None)
+    assert all_time.rows == [(ALICE, 36000), (BOB, 21600)]  # max of sources; other guild ignored
+    assert all_time.total == 2
+    today = await stats.leaderboard(GUILD, "393380", day("today"))
+    assert today.rows == [
         (BOB, 14400),
         (ALICE, 3600),
     ]  # increases sampled today (first reports are baselines)
-    mc_week = await core.store.stats.leaderboard(
-        GUILD, "minecraft", period_start("week", now, UTC_TZ)
-    )
-    assert mc_week == [(CAROL, 1800)]  # Sunday's session is last week
-    mc_month = await core.store.stats.leaderboard(
-        GUILD, "minecraft", period_start("month", now, UTC_TZ)
-    )
-    assert mc_month == [(CAROL, 7200)]
+    mc_week = await stats.leaderboard(GUILD, "minecraft", day("week"))
+    assert mc_week.rows == [(CAROL, 1800)]  # Sunday's session is last week
+    mc_month = await stats.leaderboard(GUILD, "minecraft", day("month"))
+    assert mc_month.rows == [(CAROL, 7200)]
+    # One page at a time, with the number of ranked members.
+    second = await stats.leaderboard(GUILD, "393380", None, offset=1, limit=1)
+    assert (second.rows, second.total, second.offset) == ([(BOB, 21600)], 2, 1)
+    past = await stats.leaderboard(GUILD, "393380", None, offset=5, limit=1)  # the last page
+    assert (past.rows, past.total, past.offset) == ([(BOB, 21600)], 2, 1)
 
 
 def test_period_start_uses_the_community_time_zone() -> None:

@@ -245,9 +245,22 @@ async def test_playtime_stats_and_steam_state(store: Store) -> None:
     assert list(stored) == [SID] and stored[SID].seconds == 7200
     [total] = await store.stats.member_totals(GUILD, 1)
     assert (total.game_id, total.source, total.seconds) == ("393380", "steam", 7200)
-    assert await store.stats.leaderboard(GUILD, "393380", None) == [(1, 7200)]
-    assert await store.stats.guild_games(GUILD) == ["393380"]
-    assert (await store.stats.game_names())["393380"] == "Squad"
+    assert (await store.stats.leaderboard(GUILD, "393380", None)).rows == [(1, 7200)]
+    assert await store.stats.guild_games(GUILD) == [("393380", "Squad")]
+    assert await store.stats.game_names(["393380", "1"]) == {"393380": "Squad"}
+    # Growth is summed per local day: period boards and charts read the days.
+    assert await store.stats.use_timezone("Europe/Moscow")  # none was set: rebuilt
+    assert not await store.stats.use_timezone("Europe/Moscow")
+    later = NOW + timedelta(hours=10)  # 22:00 UTC: already the next day in Moscow (UTC+3)
+    await steam.record_lookup(SID, 393380, seconds=9000, status="ok", name="Squad", now=later)
+    moscow_day = (later + timedelta(hours=3)).date()
+    [day] = await store.stats.daily(GUILD, 1, moscow_day, moscow_day)
+    assert (day.day, day.source, day.game_id, day.seconds) == (moscow_day, "steam", "393380", 1800)
+    assert (await store.stats.leaderboard(GUILD, "393380", moscow_day)).rows == [(1, 1800)]
+    assert await store.stats.daily(GUILD, 1, NOW.date(), NOW.date()) == []
+    assert await store.stats.use_timezone("UTC")  # another zone: the days are counted again
+    [day] = await store.stats.daily(GUILD, 1, later.date(), later.date())
+    assert (day.day, day.seconds) == (later.date(), 1800)
     assert await steam.reserve_call("2025-03-01", 2)
     assert await steam.reserve_call("2025-03-01", 2)
     assert not await steam.reserve_call("2025-03-01", 2)

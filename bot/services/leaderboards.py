@@ -3,7 +3,7 @@ leaderboards by period and daily hours, in the community's time zone."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -16,8 +16,19 @@ Period = Literal["today", "week", "month", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "all")
 CHART_DAYS_ALL = 90  # "all time" charts show the last 90 days
 GAMES_SHOWN = 25  # Discord shows at most 25 autocomplete choices
+PAGE_SIZE = 10  # leaderboard rows per page
+GAME_LISTS_KEPT = 64  # guilds whose game list the autocomplete keeps in memory
 
-__all__ = ["PERIODS", "Period", "PlaytimeStats", "Total", "game_label", "period_start"]
+__all__ = [
+    "PAGE_SIZE",
+    "PERIODS",
+    "Board",
+    "Period",
+    "PlaytimeStats",
+    "Total",
+    "game_label",
+    "period_start",
+]
 
 
 def game_label(game_id: str, names: dict[str, str] | None = None) -> str:
@@ -49,43 +60,101 @@ class MemberPlaytime:
 
 @dataclass(frozen=True)
 class Board:
-    rows: list[tuple[int, int]]  # (discord user, seconds), best first
+    rows: list[tuple[int, int]]  # (discord user, seconds) of this page, best first
     label: str  # the game's name
+    page: int  # 0-based, within the board
+    pages: int
+    members: int  # how many members the whole board ranks
+
+    @property
+    def first_rank(self) -> int:
+        return self.page * PAGE_SIZE + 1
 
 
 class PlaytimeStats:
     def __init__(self, store: Store, tz: ZoneInfo) -> None:
         self.store = store
         self.tz = tz
+        self._zone_set = False
+        # guild -> (games_version, [(game id, label, casefolded label)] by label); bounded
+        self._games: OrderedDict[int, tuple[int, list[tuple[str, str, str]]]] = OrderedDict()
+
+    async def prepare(self) -> None:
+        """Count the stored days in the community's time zone (rebuilt once when it changed)."""
+        if not self._zone_set:
+            await self.store.stats.use_timezone(self.tz.key)
+            self._zone_set = True
 
     async def member(
         self, guild_id: int, user_id: int, game_id: str | None = None
     ) -> MemberPlaytime:
+        totals = await self.store.stats.member_totals(guild_id, user_id, game_id)
         return MemberPlaytime(
-            await self.store.stats.member_totals(guild_id, user_id, game_id),
-            await self.store.stats.game_names(),
+            totals,
+            await self.store.stats.game_names(sorted({t.game_id for t in totals})),
             await self.store.links.steam_private(guild_id, user_id),
         )
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, period: Period, now: datetime
+        self, guild_id: int, game_id: str, period: Period, now: datetime, page: int = 0
     ) -> Board:
+        """One page of the board (a page past the end shows the last one)."""
+        await self.prepare()
         since = period_start(period, now, self.tz)
-        rows = await self.store.stats.leaderboard(guild_id, game_id, since)
-        return Board(rows, game_label(game_id, await self.store.stats.game_names()))
+        day = since.date() if since is not None else None
+        found = await self.store.stats.leaderboard(
+            guild_id, game_id, day, max(0, page) * PAGE_SIZE, PAGE_SIZE
+        )
+        pages = max(1, -(-found.total // PAGE_SIZE))
+        page = found.offset // PAGE_SIZE
+        names = await self.store.stats.game_names([game_id])
+        return Board(found.rows, game_label(game_id, names), page, pages, found.total)
 
     async def games(self, guild_id: int, typed: str) -> list[tuple[str, str]]:
-        """(game id, name) of the guild's games whose name contains what the member typed."""
-        games = await self.store.stats.guild_games(guild_id)
-        names = await self.store.stats.game_names()
-        labelled = [(g, game_label(g, names)) for g in games]
-        return [(g, label) for g, label in labelled if typed.lower() in label.lower()][:GAMES_SHOWN]
+        """(game id, name) of the guild's games whose name contains what the member typed:
+        names that start with it first, then alphabetically. Every keystroke asks; the guild's
+        list is read again only when a game was listed or renamed since (games_version)."""
+        wanted = typed.strip().casefold()
+        starts: list[tuple[str, str]] = []
+        contains: list[tuple[str, str]] = []
+        for game, label, folded in await self._guild_games(guild_id):
+            if folded.startswith(wanted):
+                starts.append((game, label))
+                if len(starts) == GAMES_SHOWN:
+                    break
+            elif len(contains) < GAMES_SHOWN and wanted in folded:
+                contains.append((game, label))
+        return (starts + contains)[:GAMES_SHOWN]
+
+    async def _guild_games(self, guild_id: int) -> list[tuple[str, str, str]]:
+        version = await self.store.stats.games_version()
+        cached = self._games.get(guild_id)
+        if cached is not None and cached[0] == version:
+            self._games.move_to_end(guild_id)
+            return cached[1]
+        labelled = []
+        for game, name in await self.store.stats.guild_games(guild_id):
+            label = game_label(game, {game: name} if name else None)
+            labelled.append((game, label, label.casefold()))
+        labelled.sort(key=lambda item: item[2])
+        self._games[guild_id] = (version, labelled)
+        self._games.move_to_end(guild_id)
+        while len(self._games) > GAME_LISTS_KEPT:
+            self._games.popitem(last=False)
+        return labelled
 
     def chart_window(self, period: Period, now: datetime) -> datetime:
         """Where a chart of the period starts: today and the six days before (one bar is no
-        chart), this week, this month, or the last 90 days for all time."""
-        since = period_start(period, now, self.tz) or (now - timedelta(days=CHART_DAYS_ALL))
-        return since - timedelta(days=6) if period == "today" else since
+        chart), this week, this month, or the last 90 days for all time (local midnights)."""
+        today = period_start("today", now, self.tz)
+        assert today is not None
+        if period == "all":
+            return today - timedelta(days=CHART_DAYS_ALL - 1)
+        if period == "today":
+            return today - timedelta(days=6)
+        since = period_start(period, now, self.tz)
+        assert since is not None
+        return since
 
     async def daily_hours(
         self,
@@ -95,14 +164,15 @@ class PlaytimeStats:
         until: datetime,
         game_id: str | None = None,
     ) -> list[tuple[date, float]]:
-        """Hours played per local day from ``since`` to ``until`` (every day present, zeros
-        included); per day and game the larger source counts, as everywhere else."""
-        per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
-        for sample in await self.store.stats.samples(guild_id, user_id, since, until, game_id):
-            day = sample.at.astimezone(self.tz).date()
-            per_day[day][(sample.game_id, sample.source)] += sample.delta
+        """Hours played per local day from the day of ``since`` to the day before ``until``
+        ends (every day present, zeros included); per day and game the larger source counts,
+        as everywhere else."""
+        await self.prepare()
         first = since.astimezone(self.tz).date()
         last = (until - timedelta(microseconds=1)).astimezone(self.tz).date()
+        per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+        for row in await self.store.stats.daily(guild_id, user_id, first, last, game_id):
+            per_day[row.day][(row.game_id, row.source)] += row.seconds  # accounts add up
         days = []
         day = first
         while day <= last:

@@ -40,8 +40,10 @@ Op = Callable[[sqlite3.Connection], T]
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_BATCH = 512
-CACHE_KIB = 32_768
+CACHE_KIB = 32_768  # the writer's page cache; every cache is bounded (RSS, README)
+READER_CACHE_KIB = 16_384  # each reader's
 CHECKPOINT_SECONDS = 1.0
+READERS = 2  # read-only connections (the machine this runs on has 2 cores or more)
 
 
 class StorageError(Exception):
@@ -112,7 +114,7 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
     # NORMAL in WAL mode: a committed transaction survives the process being killed (kill -9);
     # only an OS crash or power loss can lose the last commits.
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB if readonly else CACHE_KIB}")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
 
@@ -141,7 +143,10 @@ class Database:
         # server's writer.
         self.maintain = maintain
         self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        # Read-only connections, each on its own thread: SQLite lets go of the GIL while it
+        # steps, so two commands read at once on two cores instead of queueing on one thread.
+        self._readers: list[aiosqlite.Connection] = []
+        self._reading: dict[int, int] = {}  # id(reader) -> reads in flight
         self._checkpointer: aiosqlite.Connection | None = None
         self._queue: deque[tuple[Op[Any], asyncio.Future[Any]]] = deque()
         self._wakeup = asyncio.Event()
@@ -177,9 +182,12 @@ class Database:
         await _run_on(self._writer, lambda c: _configure(c, readonly=False))
         await _run_on(self._writer, apply_migrations)
         await _run_on(self._writer, _writer_settings)
-        self._reader = await aiosqlite.connect(str(self.path), isolation_level=None)
-        self._reader.row_factory = sqlite3.Row
-        await _run_on(self._reader, lambda c: _configure(c, readonly=True))
+        for _ in range(READERS):
+            reader = await aiosqlite.connect(str(self.path), isolation_level=None)
+            reader.row_factory = sqlite3.Row
+            await _run_on(reader, lambda c: _configure(c, readonly=True))
+            self._readers.append(reader)
+            self._reading[id(reader)] = 0
         self._tasks = [asyncio.create_task(self._write_loop(), name="questlog-db-writer")]
         if self.maintain:
             self._checkpointer = await aiosqlite.connect(str(self.path), isolation_level=None)
@@ -201,10 +209,12 @@ class Database:
                 await _run_on(self._writer, lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
             except sqlite3.Error as exc:
                 log.warning("final checkpoint failed: %s", exc)
-        for conn in (self._checkpointer, self._reader, self._writer):
+        for conn in (self._checkpointer, *self._readers, self._writer):
             if conn is not None:
                 await conn.close()
-        self._checkpointer = self._reader = self._writer = None
+        self._checkpointer = self._writer = None
+        self._readers = []
+        self._reading = {}
 
     @property
     def is_open(self) -> bool:
@@ -222,12 +232,17 @@ class Database:
     async def read(self, fn: Op[T]) -> T:
         """Run ``fn(conn)`` on the read-only connection (sees every committed write). A
         database error (locked too long, a broken file) is a StorageError."""
-        if self._reader is None:
+        if not self._readers:
             raise StorageError("database is closed")
+        reader = min(self._readers, key=lambda r: self._reading[id(r)])  # the least busy
+        self._reading[id(reader)] += 1
         try:
-            return await _run_on(self._reader, fn)
+            return await _run_on(reader, fn)
         except sqlite3.OperationalError as exc:
             raise StorageError(f"database read failed: {exc}") from exc
+        finally:
+            if id(reader) in self._reading:
+                self._reading[id(reader)] -= 1
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         return await self.read(lambda c: c.execute(sql, params).fetchall())
@@ -241,6 +256,11 @@ class Database:
         if self._writer is None:
             raise StorageError("database is closed")
         await asyncio.to_thread(backup_file, self.path, Path(target))
+
+    async def checkpoint(self) -> None:
+        """Copy the whole WAL into the database file and truncate it, between batches (bulk
+        loads; the background checkpointer's passive rounds cannot keep up with them)."""
+        await self.run(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
 
     async def run(self, fn: Op[T]) -> T:
         """Run ``fn(conn)`` on the writer connection's thread between batches (maintenance)."""

@@ -239,7 +239,6 @@ class SqliteEvents:
         return row is not None
 
     async def counts(self) -> tuple[int, int]:
-        """(raw events, activity events) stored."""
-        raw = await self._db.fetchone("SELECT count(*) FROM raw_events")
-        events = await self._db.fetchone("SELECT count(*) FROM activity_events")
-        return int(raw[0]) if raw else 0, int(events[0]) if events else 0
+        """(raw events, activity events) stored, as the tables' triggers count them."""
+        rows = dict(await self._db.fetchall("SELECT name, rows FROM row_counts"))
+        return int(rows.get("raw_events", 0)), int(rows.get("activity_events", 0))

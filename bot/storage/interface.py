@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot.storage.records import (
     Batch,
+    BoardPage,
     ConfirmStatus,
+    DailyPlaytime,
     Delivery,
     Edit,
     Endpoint,
@@ -23,7 +25,6 @@ from bot.storage.records import (
     FeedStatus,
     IngestResult,
     Link,
-    Sample,
     StoredPlaytime,
     Total,
 )
@@ -133,30 +134,44 @@ class LinkStore(Protocol):
 
 
 class StatsStore(Protocol):
-    """Read-only playtime queries; per member and game the larger source counts."""
+    """Read-only playtime queries; per member and game the larger source counts. Periods are
+    local days in the time zone set with ``use_timezone``."""
+
+    async def use_timezone(self, name: str) -> bool:
+        """Count days in the IANA zone ``name`` from now on; True when the stored days were
+        rebuilt for it (it changed, or none was set)."""
+        ...
 
     async def member_totals(
         self, guild_id: int, user_id: int, game_id: str | None = None
     ) -> list[Total]: ...
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, since: datetime | None
-    ) -> list[tuple[int, int]]:
-        """(discord user, seconds), best first: all-time totals or played since ``since``."""
+        self, guild_id: int, game_id: str, since: date | None, offset: int = 0, limit: int = 10
+    ) -> BoardPage:
+        """One page, best first: all-time totals, or played since the local day ``since``."""
         ...
 
-    async def samples(
+    async def daily(
         self,
         guild_id: int,
         user_id: int,
-        since: datetime,
-        until: datetime,
+        first: date,
+        last: date,
         game_id: str | None = None,
-    ) -> list[Sample]: ...
+    ) -> list[DailyPlaytime]:
+        """Per local day from ``first`` to ``last`` (both included), source and game."""
+        ...
 
-    async def guild_games(self, guild_id: int) -> list[str]: ...
+    async def guild_games(self, guild_id: int) -> list[tuple[str, str | None]]:
+        """(game id, name if known) of every game with playtime in the guild."""
+        ...
 
-    async def game_names(self) -> dict[str, str]: ...
+    async def games_version(self) -> int:
+        """A number that changes whenever any guild's games or any game's name change."""
+        ...
+
+    async def game_names(self, game_ids: list[str]) -> dict[str, str]: ...
 
 
 #: ``delay(code, probes)``: seconds until a paused channel's next probe, None: never probed.
@@ -419,6 +434,11 @@ class Store(Protocol):
 
     async def describe(self) -> dict[str, Any]:
         """database (where), database_bytes, schema_version, schema_latest."""
+        ...
+
+    async def table_rows(self) -> dict[str, int]:
+        """Rows in every table, counted in full (slow on a large database: for benchmarks and
+        support, never on a request path)."""
         ...
 
     async def backup(self, target: Path) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from bot.clock import from_iso, to_iso
 from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
+from bot.storage.playtime import list_linked_games
 from bot.storage.records import AccountTaken, ConfirmStatus, Link
 from connectors.base import LinkInfo
 
@@ -58,6 +59,7 @@ def link_account(
         (guild_id, discord_user_id, source, external_id, display_name, int(verified), status,
          stamp, stamp),
     )  # fmt: skip
+    list_linked_games(conn, guild_id, source, external_id)
     return Link(source, external_id, display_name, verified, status)
 
 
@@ -127,6 +129,7 @@ def confirm_link_code(
         " verified = 1, updated_at = excluded.updated_at",
         (guild_id, member, source, external_id, display_name, stamp, stamp),
     )
+    list_linked_games(conn, guild_id, source, external_id)
     conn.execute(
         "UPDATE link_codes SET used_at = ?, used_by = ? WHERE guild_id = ? AND code = ?",
         (stamp, external_id, guild_id, code.upper()),

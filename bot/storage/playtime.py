@@ -4,11 +4,13 @@ transaction."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from bot.clock import to_iso
+from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
 from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange, StoredPlaytime
 
@@ -21,7 +23,8 @@ _MILESTONE_SOURCES = (("guild", "battlemetrics"), ("guild", "minecraft"), ("glob
 def remember_game_name(conn: sqlite3.Connection, game_id: str, name: str, now_text: str) -> None:
     conn.execute(
         "INSERT INTO games (game_id, name, updated_at) VALUES (?, ?, ?) ON CONFLICT (game_id) DO UPDATE"
-        " SET name = excluded.name, updated_at = excluded.updated_at",
+        " SET name = excluded.name, updated_at = excluded.updated_at"
+        " WHERE games.name IS NOT excluded.name",  # only a new name changes the row
         (game_id, name[:200], now_text),
     )
 
@@ -65,6 +68,8 @@ def record_playtime(
     )
     if old is not None and seconds is not None and seconds > old:
         _sample(conn, key, when, seconds - old, seconds)
+    if seconds is not None and old is None:  # the player has a value for this game from now on
+        _list_game(conn, scope, source, player_id, game_id)
     return PlaytimeChange(old, seconds, applied=True)
 
 
@@ -93,17 +98,75 @@ def add_playtime(
     total = int(row[0])
     if delta > 0:
         _sample(conn, key, to_iso(at), delta, total)
+    if total == delta:  # the row is new (or had no value)
+        _list_game(conn, scope, source, player_id, game_id)
     return PlaytimeChange(total - delta, total, applied=True)
 
 
 def _sample(
     conn: sqlite3.Connection, key: tuple[int, str, str, str], at: str, delta: int, total: int
 ) -> None:
+    """One increase: a sample (the history) and the local day's summary (playtime_daily)."""
     conn.execute(
         "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
         " delta_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (*key, at, delta, total),
     )
+    scope, source, player_id, game_id = key
+    conn.execute(
+        "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope_guild_id, game_id, day, source, player_id)"
+        " DO UPDATE SET seconds = playtime_daily.seconds + excluded.seconds",
+        (scope, game_id, local_day(at, summary_zone(conn)), source, player_id, delta),
+    )
+
+
+def summary_zone(conn: sqlite3.Connection) -> ZoneInfo:
+    """The time zone of playtime_daily's days (UTC until a time zone is set)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'summary_timezone'").fetchone()
+    return _zone(row[0] if row else "UTC")
+
+
+@functools.lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_day(at: str, zone: ZoneInfo) -> str:
+    """The day (YYYY-MM-DD) in ``zone`` of a stored UTC timestamp."""
+    if zone.key == "UTC":
+        return at[:10]  # stored times are UTC text, date first (bot/clock.py)
+    return from_iso(at).astimezone(zone).date().isoformat()
+
+
+def _list_game(
+    conn: sqlite3.Connection, scope: int, source: str, player_id: str, game_id: str
+) -> None:
+    """List the game for the guilds it now has playtime in: the scope's guild, or for a global
+    Steam value every guild that links the account."""
+    if scope != GLOBAL_SCOPE:
+        conn.execute(
+            "INSERT OR IGNORE INTO guild_games (guild_id, game_id) VALUES (?, ?)", (scope, game_id)
+        )
+    elif source == "steam":
+        conn.execute(
+            "INSERT OR IGNORE INTO guild_games (guild_id, game_id) SELECT guild_id, ?"
+            " FROM account_links WHERE source = 'steam' AND external_id = ?",
+            (game_id, player_id),
+        )
+
+
+def list_linked_games(
+    conn: sqlite3.Connection, guild_id: int, source: str, external_id: str
+) -> None:
+    """A newly linked Steam account brings its games to the guild's list."""
+    if source == "steam":
+        conn.execute(
+            "INSERT OR IGNORE INTO guild_games (guild_id, game_id) SELECT ?, game_id FROM playtime"
+            " WHERE scope_guild_id = 0 AND source = 'steam' AND player_id = ?"
+            " AND seconds IS NOT NULL",
+            (guild_id, external_id),
+        )
 
 
 def reached_milestones(

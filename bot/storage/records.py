@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 ConfirmStatus = Literal["linked", "unknown_code", "expired_code"]
@@ -84,13 +84,23 @@ class Total:
 
 
 @dataclass(frozen=True)
-class Sample:
-    """Playtime that grew: ``delta`` seconds of ``game_id`` from ``source``, measured at ``at``."""
+class DailyPlaytime:
+    """Seconds of ``game_id`` played on a local day, as ``source`` measured them."""
 
-    at: datetime
+    day: date
     source: str
     game_id: str
-    delta: int
+    seconds: int
+
+
+@dataclass(frozen=True)
+class BoardPage:
+    """One page of a leaderboard: (discord user, seconds) best first, and how many members
+    the whole board ranks."""
+
+    rows: list[tuple[int, int]]
+    total: int
+    offset: int  # the rank of the first row, minus one
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ and the parts grouped by what they store."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,18 @@ class SqliteStore:
             "schema_version": int(row[0]) if row else 0,
             "schema_latest": latest_schema_version(),
         }
+
+    async def table_rows(self) -> dict[str, int]:
+        def count(conn: sqlite3.Connection) -> dict[str, int]:
+            names = conn.execute(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " ORDER BY name"
+            ).fetchall()
+            return {
+                n[0]: conn.execute(f'SELECT count(*) FROM "{n[0]}"').fetchone()[0] for n in names
+            }
+
+        return await self.engine.read(count)
 
     def write_stats(self) -> dict[str, float]:
         """The writer's group-commit counters, for /metrics."""

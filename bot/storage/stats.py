@@ -1,44 +1,94 @@
-"""Read-only playtime queries in SQLite: a member's totals, leaderboards, samples for charts,
-and the games a guild has playtime in.
+"""Read-only playtime queries in SQLite: a member's totals, leaderboards, days for charts, and
+the games a guild has playtime in.
 
 A member's playtime comes from their linked accounts in the guild: Steam links read the global
 Steam totals and the guild's BattleMetrics totals; Minecraft links read the guild's Minecraft
 sessions. One game can have playtime from two sources, so a member's figure for a game is the
-larger source, never the sum, which would count the same hours twice.
+larger source, never the sum, which would count the same hours twice; a member's accounts of
+one source add up.
+
+A leaderboard is one statement: per source, the game's rows (all-time totals, or the
+``playtime_daily`` summary since a local day) joined to the guild's links through an index,
+summed per member and source, then the larger source per member, ranked, and only the asked
+page returned with the number of ranked members.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
-from datetime import datetime
+from datetime import date
 
-from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
-from bot.storage.records import GLOBAL_SCOPE, Sample, Total
+from bot.storage.playtime import local_day
+from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, Total
 
-# (link source, playtime source, scope): where a linked account's playtime lives
+# (link source, playtime source, global scope?): where a linked account's playtime lives
 _SOURCES = (
-    ("steam", "steam", "global"),
-    ("steam", "battlemetrics", "guild"),
-    ("minecraft", "minecraft", "guild"),
+    ("steam", "steam", True),
+    ("steam", "battlemetrics", False),
+    ("minecraft", "minecraft", False),
 )
 
 
-def _playtime_keys(
-    conn: sqlite3.Connection, guild_id: int, user_id: int | None
-) -> list[tuple[int, str, int, str]]:
-    """(discord user, playtime source, scope, player id) for every source each of the guild's
-    links (one member's, or all) has playtime under."""
-    sql = "SELECT discord_user_id, source, external_id FROM account_links WHERE guild_id = ?"
-    params: tuple[int, ...] = (guild_id,)
-    if user_id is not None:
-        sql += " AND discord_user_id = ?"
-        params = (guild_id, user_id)
+def _board_sql(table: str, seconds: str, extra: str) -> str:
+    """The leaderboard statement over ``table`` (playtime or playtime_daily); parameters per
+    source: guild, link source, scope, game, source (+ the day), then offset and the limit
+    three times."""
+    per_source = " UNION ALL ".join(
+        f"SELECT l.discord_user_id AS user_id, t.source AS source, sum(t.{seconds}) AS seconds"
+        f" FROM {table} t JOIN account_links l ON l.guild_id = ? AND l.source = ?"
+        " AND l.external_id = t.player_id"
+        f" WHERE t.scope_guild_id = ? AND t.game_id = ? AND t.source = ?{extra}"
+        " GROUP BY l.discord_user_id"
+        for _ in _SOURCES
+    )
+    return (
+        f"WITH per_source AS ({per_source}),"
+        " board AS MATERIALIZED (SELECT user_id, max(seconds) AS seconds FROM per_source"
+        " GROUP BY user_id HAVING max(seconds) > 0),"
+        # A page past the end shows the last one.
+        " page AS (SELECT count(*) AS members,"
+        " max(0, min(?, (count(*) - 1) / ? * ?)) AS start FROM board)"
+        " SELECT user_id, seconds, members, start FROM board, page"
+        " ORDER BY seconds DESC, user_id LIMIT ? OFFSET (SELECT start FROM page)"
+    )
+
+
+_BOARD_ALL = _board_sql("playtime", "seconds", " AND t.seconds > 0")
+_BOARD_SINCE = _board_sql("playtime_daily", "seconds", " AND t.day >= ?")
+
+
+def _leaderboard(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    game_id: str,
+    since: date | None,
+    offset: int,
+    limit: int,
+) -> BoardPage:
+    params: list[object] = []
+    for link_source, source, is_global in _SOURCES:
+        scope = GLOBAL_SCOPE if is_global else guild_id
+        params += [guild_id, link_source, scope, game_id, source]
+        if since is not None:
+            params.append(since.isoformat())
+    params += [offset, limit, limit, limit]
+    rows = conn.execute(_BOARD_ALL if since is None else _BOARD_SINCE, params).fetchall()
+    if not rows:
+        return BoardPage([], 0, 0)
+    return BoardPage([(r[0], r[1]) for r in rows], rows[0][2], rows[0][3])
+
+
+def _keys(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[tuple[str, int, str]]:
+    """(playtime source, scope, player id) of every account the member linked in the guild."""
+    links = conn.execute(
+        "SELECT source, external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id),
+    ).fetchall()
     return [
-        (user, source, GLOBAL_SCOPE if scope == "global" else guild_id, external)
-        for user, link_source, external in conn.execute(sql, params).fetchall()
-        for wanted, source, scope in _SOURCES
+        (source, GLOBAL_SCOPE if is_global else guild_id, external)
+        for link_source, external in links
+        for wanted, source, is_global in _SOURCES
         if wanted == link_source
     ]
 
@@ -47,7 +97,7 @@ def _member_totals(
     conn: sqlite3.Connection, guild_id: int, user_id: int, game_id: str | None
 ) -> list[Total]:
     totals: list[Total] = []
-    for _, source, scope_id, external in _playtime_keys(conn, guild_id, user_id):
+    for source, scope_id, external in _keys(conn, guild_id, user_id):
         sql = (
             "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
             " AND player_id = ? AND seconds IS NOT NULL"
@@ -60,73 +110,103 @@ def _member_totals(
     return sorted(totals, key=lambda t: (-t.seconds, t.game_id, t.source))
 
 
-def _leaderboard(
-    conn: sqlite3.Connection, guild_id: int, game_id: str, since: datetime | None
-) -> list[tuple[int, int]]:
-    per_member: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for user_id, source, scope_id, external in _playtime_keys(conn, guild_id, None):
-        if since is None:
-            row = conn.execute(
-                "SELECT seconds FROM playtime WHERE scope_guild_id = ? AND source = ? AND player_id = ?"
-                " AND game_id = ? AND seconds IS NOT NULL",
-                (scope_id, source, external, game_id),
-            ).fetchone()
-            value = row[0] if row else 0
-        else:
-            row = conn.execute(
-                "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
-                " AND source = ? AND player_id = ? AND game_id = ? AND at >= ?",
-                (scope_id, source, external, game_id, to_iso(since)),
-            ).fetchone()
-            value = row[0]
-        per_member[user_id][source] += value
-    board = [
-        (user, max(sources.values()))
-        for user, sources in per_member.items()
-        if max(sources.values()) > 0
-    ]
-    return sorted(board, key=lambda item: (-item[1], item[0]))
-
-
-def _samples(
+def _daily(
     conn: sqlite3.Connection,
     guild_id: int,
     user_id: int,
-    since: datetime,
-    until: datetime,
+    first: date,
+    last: date,
     game_id: str | None,
-) -> list[Sample]:
-    found: list[Sample] = []
-    for _, source, scope_id, external in _playtime_keys(conn, guild_id, user_id):
+) -> list[DailyPlaytime]:
+    found: list[DailyPlaytime] = []
+    for source, scope_id, external in _keys(conn, guild_id, user_id):
         sql = (
-            "SELECT at, delta_seconds, game_id FROM playtime_samples WHERE scope_guild_id = ?"
-            " AND source = ? AND player_id = ? AND at >= ? AND at < ?"
+            "SELECT day, game_id, seconds FROM playtime_daily WHERE scope_guild_id = ?"
+            " AND source = ? AND player_id = ? AND day >= ? AND day <= ?"
         )
-        params: list[object] = [scope_id, source, external, to_iso(since), to_iso(until)]
+        params: list[object] = [scope_id, source, external, first.isoformat(), last.isoformat()]
         if game_id is not None:
             sql += " AND game_id = ?"
             params.append(game_id)
         found.extend(
-            Sample(from_iso(at), source, game, delta)
-            for at, delta, game in conn.execute(sql, params).fetchall()
+            DailyPlaytime(date.fromisoformat(day), source, game, seconds)
+            for day, game, seconds in conn.execute(sql, params).fetchall()
         )
     return found
 
 
-def _guild_games(conn: sqlite3.Connection, guild_id: int) -> list[str]:
+def _guild_games(conn: sqlite3.Connection, guild_id: int) -> list[tuple[str, str | None]]:
     rows = conn.execute(
-        "SELECT DISTINCT game_id FROM playtime WHERE scope_guild_id = ?"
-        " UNION SELECT DISTINCT p.game_id FROM playtime p JOIN account_links l"
-        " ON l.source = 'steam' AND l.external_id = p.player_id AND l.guild_id = ?"
-        " WHERE p.scope_guild_id = 0 AND p.source = 'steam' AND p.seconds IS NOT NULL",
-        (guild_id, guild_id),
+        "SELECT gg.game_id, g.name FROM guild_games gg LEFT JOIN games g ON g.game_id = gg.game_id"
+        " WHERE gg.guild_id = ? ORDER BY gg.game_id",
+        (guild_id,),
     ).fetchall()
-    return sorted(r[0] for r in rows)
+    return [(r[0], r[1]) for r in rows]
+
+
+def _game_names(conn: sqlite3.Connection, game_ids: list[str]) -> dict[str, str]:
+    if not game_ids:
+        return {}
+    marks = ",".join("?" * len(game_ids))
+    rows = conn.execute(
+        f"SELECT game_id, name FROM games WHERE game_id IN ({marks})", game_ids
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+# As migration 0014 creates it (rebuilt with the days).
+_DAILY_PLAYER_INDEX = (
+    "CREATE INDEX playtime_daily_player ON playtime_daily (scope_guild_id, source, player_id, day)"
+)
+
+
+def use_timezone(conn: sqlite3.Connection, name: str) -> bool:
+    """Make ``name`` the time zone of playtime_daily's days; when it was another one (or none:
+    a database from before the summaries), rebuild the days from the samples, in one
+    transaction. Returns whether it rebuilt."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'summary_timezone'").fetchone()
+    if row is not None and row[0] == name:
+        return False
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(name)
+    conn.create_function("questlog_day", 1, lambda at: local_day(at, zone), deterministic=True)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Without its second index while it fills (in key order), and the index built after
+        # in one sorted pass: filling both at once rewrites the index's pages many times.
+        conn.execute("DROP INDEX IF EXISTS playtime_daily_player")
+        conn.execute("DELETE FROM playtime_daily")
+        conn.execute(
+            "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds)"
+            " SELECT scope_guild_id, game_id, questlog_day(at) AS day, source, player_id,"
+            " sum(delta_seconds) FROM playtime_samples"
+            " GROUP BY scope_guild_id, game_id, day, source, player_id"
+            " ORDER BY scope_guild_id, game_id, day, source, player_id"
+        )
+        conn.execute(_DAILY_PLAYER_INDEX)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('summary_timezone', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (name,),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.create_function("questlog_day", 1, None)
+    return True
 
 
 class SqliteStats:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def use_timezone(self, name: str) -> bool:
+        """Days are local days in ``name`` (an IANA zone); rebuilt when it changes (on the
+        writer's thread, between batches: seconds on a large database, once)."""
+        return await self._db.run(lambda c: use_timezone(c, name))
 
     async def member_totals(
         self, guild_id: int, user_id: int, game_id: str | None = None
@@ -135,27 +215,36 @@ class SqliteStats:
         return await self._db.read(lambda c: _member_totals(c, guild_id, user_id, game_id))
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, since: datetime | None
-    ) -> list[tuple[int, int]]:
-        """(discord user, seconds) best first: all-time totals, or played since ``since``;
-        per member the larger source counts."""
-        return await self._db.read(lambda c: _leaderboard(c, guild_id, game_id, since))
+        self, guild_id: int, game_id: str, since: date | None, offset: int = 0, limit: int = 10
+    ) -> BoardPage:
+        """One page of (discord user, seconds), best first: all-time totals, or played since
+        the local day ``since``; per member the larger source counts. An offset past the end
+        gives the last page (``BoardPage.offset`` says where it starts)."""
+        return await self._db.read(
+            lambda c: _leaderboard(c, guild_id, game_id, since, offset, limit)
+        )
 
-    async def samples(
+    async def daily(
         self,
         guild_id: int,
         user_id: int,
-        since: datetime,
-        until: datetime,
+        first: date,
+        last: date,
         game_id: str | None = None,
-    ) -> list[Sample]:
-        """What the member's linked accounts played from ``since`` to ``until``."""
-        return await self._db.read(lambda c: _samples(c, guild_id, user_id, since, until, game_id))
+    ) -> list[DailyPlaytime]:
+        """What the member's linked accounts played per local day, ``first`` to ``last``."""
+        return await self._db.read(lambda c: _daily(c, guild_id, user_id, first, last, game_id))
 
-    async def guild_games(self, guild_id: int) -> list[str]:
-        """Games with playtime in this guild (its own sources, and Steam for its players)."""
+    async def guild_games(self, guild_id: int) -> list[tuple[str, str | None]]:
+        """(game id, name if known) of the games with playtime in this guild (its own
+        sources, and Steam for the accounts it links)."""
         return await self._db.read(lambda c: _guild_games(c, guild_id))
 
-    async def game_names(self) -> dict[str, str]:
-        rows = await self._db.fetchall("SELECT game_id, name FROM games")
-        return {r[0]: r[1] for r in rows}
+    async def games_version(self) -> int:
+        """Changes whenever a guild's list of games or a game's name changes."""
+        row = await self._db.fetchone("SELECT value FROM meta WHERE key = 'games_version'")
+        return int(row[0]) if row else 0
+
+    async def game_names(self, game_ids: list[str]) -> dict[str, str]:
+        """The known names of these games."""
+        return await self._db.read(lambda c: _game_names(c, game_ids))

@@ -1,0 +1,269 @@
+"""The summaries behind fast playtime commands (migration 0014): per-day playtime, the guild's
+games, row counts; and the one-statement leaderboard against a straightforward reference."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.storage import open_store
+from bot.storage.engine import _migrations, _split_sql, apply_migrations, connect_sync
+from bot.storage.links import link_account
+from bot.storage.playtime import add_playtime, local_day, record_playtime, remember_game_name
+from bot.storage.stats import use_timezone
+
+GUILD, OTHER = 1, 2
+NOW = datetime(2025, 3, 12, 18, tzinfo=UTC)
+
+
+def _schema_at(path: Path, version: int) -> sqlite3.Connection:
+    conn = connect_sync(path)
+    for number, _, script in _migrations():
+        if number > version:
+            break
+        conn.execute("BEGIN")
+        for statement in _split_sql(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    return conn
+
+
+def test_migration_0014_fills_the_summaries_from_what_is_stored(tmp_path: Path) -> None:
+    conn = _schema_at(tmp_path / "q.sqlite3", 13)
+    stamp = "2025-03-01T12:00:00.000000Z"
+    conn.execute("INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, 'x', 'x')")
+    conn.executemany(
+        "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, 'x', 'x')",
+        [(GUILD, 10, "steam", "s1"), (OTHER, 20, "steam", "s2")],
+    )
+    conn.executemany(
+        "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, 'x', 'x')",
+        [
+            (0, "steam", "s1", "730", 60),
+            (0, "steam", "s1", "570", None),  # private: no value, not listed
+            (0, "steam", "s2", "440", 60),  # another guild's member
+            (GUILD, "minecraft", "u1", "minecraft", 60),
+        ],
+    )
+    conn.execute(
+        "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
+        " delta_seconds, total_seconds) VALUES (0, 'steam', 's1', '730', ?, 60, 60)",
+        (stamp,),
+    )
+    conn.execute(
+        "INSERT INTO raw_events (guild_id, source, dedupe_hash, payload, received_at)"
+        " VALUES (1, 'custom', 'h', '{}', 'x')"
+    )
+    apply_migrations(conn)
+    games = conn.execute("SELECT guild_id, game_id FROM guild_games ORDER BY 1, 2").fetchall()
+    assert [tuple(r) for r in games] == [(GUILD, "730"), (GUILD, "minecraft"), (OTHER, "440")]
+    counts = dict(conn.execute("SELECT name, rows FROM row_counts").fetchall())
+    assert counts == {"raw_events": 1, "activity_events": 0}
+    # The days come from the samples once a time zone is set (the first start does it).
+    assert conn.execute("SELECT count(*) FROM playtime_daily").fetchone()[0] == 0
+    assert use_timezone(conn, "UTC")
+    days = conn.execute("SELECT game_id, day, source, player_id, seconds FROM playtime_daily")
+    assert [tuple(r) for r in days.fetchall()] == [("730", "2025-03-01", "steam", "s1", 60)]
+    # The rebuild puts back the per-player index exactly as the migration made it.
+    fresh = _schema_at(tmp_path / "fresh.sqlite3", 14)
+    index = "SELECT sql FROM sqlite_schema WHERE name = 'playtime_daily_player'"
+    assert conn.execute(index).fetchone()[0] == fresh.execute(index).fetchone()[0]
+    fresh.close()
+    conn.close()
+
+
+async def test_row_counts_follow_inserts_and_deletes(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "q.sqlite3")
+    try:
+
+        def op(c: sqlite3.Connection) -> None:
+            for n in range(3):
+                c.execute(
+                    "INSERT INTO raw_events (guild_id, source, dedupe_hash, payload, received_at)"
+                    " VALUES (1, 'custom', ?, '{}', 'x')",
+                    (f"h{n}",),
+                )
+            c.execute("DELETE FROM raw_events WHERE dedupe_hash = 'h0'")
+
+        await store.engine.write(op)
+        assert await store.events.counts() == (2, 0)
+        assert (await store.table_rows())["raw_events"] == 2
+    finally:
+        await store.close()
+
+
+async def test_guild_games_follow_playtime_and_links(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "q.sqlite3")
+    try:
+
+        def op(c: sqlite3.Connection) -> None:
+            link_account(c, guild_id=GUILD, discord_user_id=10, source="steam",
+                         external_id="s1", now=NOW)  # fmt: skip
+            for sid, game, seconds in (("s1", "730", 60), ("s1", "570", None), ("s2", "440", 5)):
+                record_playtime(c, scope=0, source="steam", player_id=sid, game_id=game,
+                                seconds=seconds, source_time=NOW, now_text="x")  # fmt: skip
+            add_playtime(c, scope=OTHER, source="minecraft", player_id="u", game_id="minecraft",
+                         delta=60, at=NOW, now_text="x")  # fmt: skip
+
+        await store.engine.write(op)
+        assert await store.stats.guild_games(GUILD) == [("730", None)]
+        assert await store.stats.guild_games(OTHER) == [("minecraft", "Minecraft")]
+        # Linking an account brings its Steam games; a value that appears later lists its game.
+        await store.links.link(guild_id=OTHER, discord_user_id=20, source="steam",
+                               external_id="s2", now=NOW)  # fmt: skip
+        assert [g for g, _ in await store.stats.guild_games(OTHER)] == ["440", "minecraft"]
+        await store.engine.write(
+            lambda c: record_playtime(
+                c,
+                scope=0,
+                source="steam",
+                player_id="s1",
+                game_id="570",
+                seconds=30,
+                source_time=NOW + timedelta(hours=1),
+                now_text="x",
+            )
+        )
+        assert [g for g, _ in await store.stats.guild_games(GUILD)] == ["570", "730"]
+    finally:
+        await store.close()
+
+
+def test_local_day_of_stored_times() -> None:
+    assert local_day("2025-03-01T22:30:00.000000Z", ZoneInfo("UTC")) == "2025-03-01"
+    assert local_day("2025-03-01T22:30:00.000000Z", ZoneInfo("Europe/Moscow")) == "2025-03-02"
+    assert local_day("2025-03-01T02:30:00.000000Z", ZoneInfo("America/New_York")) == "2025-02-28"
+
+
+async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) -> None:
+    """Members with several accounts of a source (they add up), two sources of one game (the
+    larger counts), unlinked players and another guild (ignored), every period and page."""
+    rng = random.Random(7)
+    zone = ZoneInfo("Asia/Kathmandu")  # UTC+5:45: days that do not start on a UTC hour
+    store = await open_store(tmp_path / "q.sqlite3")
+    links: list[tuple[int, int, str, str]] = []  # guild, member, link source, external id
+    for member in range(40):
+        for n in range(rng.choice((1, 1, 2))):
+            links.append((GUILD, member, "steam", f"s{member}-{n}"))
+        if rng.random() < 0.4:
+            links.append((GUILD, member, "minecraft", f"m{member}"))
+    links.append((OTHER, 99, "steam", "s1-0"))  # the same account in another guild
+    players = [(0, "steam", f"s{m}-{n}") for m in range(45) for n in range(2)]
+    players += [(GUILD, "battlemetrics", f"s{m}-{n}") for m in range(45) for n in range(2)]
+    players += [(GUILD, "minecraft", f"m{m}") for m in range(45)]
+    players += [(OTHER, "battlemetrics", "s1-0")]
+    samples: list[tuple[int, str, str, str, datetime, int]] = []
+    try:
+        assert await store.stats.use_timezone(zone.key)
+
+        def op(c: sqlite3.Connection) -> None:
+            for guild, member, source, external in links:
+                link_account(c, guild_id=guild, discord_user_id=member, source=source,
+                             external_id=external, now=NOW)  # fmt: skip
+            for scope, source, player in players:
+                game = "minecraft" if source == "minecraft" else rng.choice(("730", "440"))
+                at = NOW - timedelta(days=40)
+                for _ in range(rng.randrange(0, 6)):
+                    at += timedelta(days=rng.randrange(0, 12), minutes=rng.randrange(0, 1440))
+                    at = min(at, NOW)
+                    delta = rng.randrange(60, 7200)
+                    add_playtime(c, scope=scope, source=source, player_id=player, game_id=game,
+                                 delta=delta, at=at, now_text="x")  # fmt: skip
+                    samples.append((scope, source, player, game, at, delta))
+
+        await store.engine.write(op)
+        for game in ("730", "440", "minecraft"):
+            for since in (None, date(2025, 3, 12), date(2025, 3, 10), date(2025, 3, 1)):
+                expected = _reference(links, samples, game, since, zone)
+                got = []
+                for offset in range(0, len(expected), 7):
+                    page = await store.stats.leaderboard(GUILD, game, since, offset, 7)
+                    assert (page.total, page.offset) == (len(expected), offset)
+                    got += page.rows
+                assert got == expected, (game, since)
+                past = await store.stats.leaderboard(GUILD, game, since, len(expected) + 7, 7)
+                assert past.rows == (got[(len(got) - 1) // 7 * 7 :] if got else [])
+        assert any(_reference(links, samples, "730", None, zone))
+    finally:
+        await store.close()
+
+
+def _reference(
+    links: list[tuple[int, int, str, str]],
+    samples: list[tuple[int, str, str, str, datetime, int]],
+    game: str,
+    since: date | None,
+    zone: ZoneInfo,
+) -> list[tuple[int, int]]:
+    """The board computed the plain way: every link, every source it can have playtime in."""
+    wanted = {
+        "steam": [("steam", 0), ("battlemetrics", GUILD)],
+        "minecraft": [("minecraft", GUILD)],
+    }
+    per: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for guild, member, link_source, external in links:
+        if guild != GUILD:
+            continue
+        for source, scope in wanted[link_source]:
+            per[member][source] += sum(
+                delta
+                for s_scope, s_source, player, s_game, at, delta in samples
+                if (s_scope, s_source, player, s_game) == (scope, source, external, game)
+                and (since is None or at.astimezone(zone).date() >= since)
+            )
+    board = [(m, max(sources.values())) for m, sources in per.items() if max(sources.values()) > 0]
+    return sorted(board, key=lambda item: (-item[1], item[0]))
+
+
+async def test_autocomplete_list_is_read_again_only_when_games_change(tmp_path: Path) -> None:
+    from bot.services.leaderboards import PlaytimeStats
+
+    store = await open_store(tmp_path / "q.sqlite3")
+    stats = PlaytimeStats(store, ZoneInfo("UTC"))
+    reads = 0
+    real = store.stats.guild_games
+
+    async def counted(guild_id: int) -> list[tuple[str, str | None]]:
+        nonlocal reads
+        reads += 1
+        return await real(guild_id)
+
+    store.stats.guild_games = counted  # type: ignore[method-assign]
+    try:
+
+        def play(game: str) -> Callable[[sqlite3.Connection], object]:
+            return lambda c: add_playtime(c, scope=GUILD, source="minecraft", player_id="u",
+                                          game_id=game, delta=60, at=NOW, now_text="x")  # fmt: skip
+
+        await store.engine.write(play("minecraft"))
+        assert await stats.games(GUILD, "") == [("minecraft", "Minecraft")]
+        version = await store.stats.games_version()
+        await store.engine.write(play("minecraft"))  # more playtime: the list is the same
+        assert await store.stats.games_version() == version
+        assert await stats.games(GUILD, "mine") == [("minecraft", "Minecraft")]
+        assert reads == 1
+        await store.engine.write(play("730"))
+        assert await stats.games(GUILD, "") == [
+            ("minecraft", "Minecraft"),
+            ("730", "Steam app 730"),
+        ]
+        await store.engine.write(lambda c: remember_game_name(c, "730", "Counter-Strike 2", "x"))
+        await store.engine.write(lambda c: remember_game_name(c, "730", "Counter-Strike 2", "y"))
+        assert await stats.games(GUILD, "") == [
+            ("730", "Counter-Strike 2"),
+            ("minecraft", "Minecraft"),
+        ]
+        assert reads == 3  # a new game and a new name; the same name again changed nothing
+        # Names that start with what was typed come first, then names that contain it.
+        assert [g for g, _ in await stats.games(GUILD, "c")] == ["730", "minecraft"]
+        assert [g for g, _ in await stats.games(GUILD, "strike")] == ["730"]
+    finally:
+        await store.close()
