@@ -15,6 +15,7 @@ from bot.storage import open_store
 from bot.storage.engine import _migrations, _split_sql, apply_migrations, connect_sync
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, local_day, record_playtime, remember_game_name
+from bot.storage.records import Span
 from bot.storage.stats import use_timezone
 
 GUILD, OTHER = 1, 2
@@ -145,7 +146,8 @@ def test_local_day_of_stored_times() -> None:
 
 async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) -> None:
     """Members with several accounts of a source (they add up), two sources of one game (the
-    larger counts), unlinked players and another guild (ignored), every period and page."""
+    larger counts), unlinked players and another guild (ignored), every period and page; links
+    made before and after the playtime, then unlinks and an account moved to another member."""
     rng = random.Random(7)
     zone = ZoneInfo("Asia/Kathmandu")  # UTC+5:45: days that do not start on a UTC hour
     store = await open_store(tmp_path / "q.sqlite3")
@@ -161,37 +163,61 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
     players += [(GUILD, "minecraft", f"m{m}") for m in range(45)]
     players += [(OTHER, "battlemetrics", "s1-0")]
     samples: list[tuple[int, str, str, str, datetime, int]] = []
-    try:
-        assert await store.stats.use_timezone(zone.key)
 
-        def op(c: sqlite3.Connection) -> None:
-            for guild, member, source, external in links:
-                link_account(c, guild_id=guild, discord_user_id=member, source=source,
-                             external_id=external, now=NOW)  # fmt: skip
-            for scope, source, player in players:
-                game = "minecraft" if source == "minecraft" else rng.choice(("730", "440"))
-                at = NOW - timedelta(days=40)
-                for _ in range(rng.randrange(0, 6)):
-                    at += timedelta(days=rng.randrange(0, 12), minutes=rng.randrange(0, 1440))
-                    at = min(at, NOW)
-                    delta = rng.randrange(60, 7200)
-                    add_playtime(c, scope=scope, source=source, player_id=player, game_id=game,
-                                 delta=delta, at=at, now_text="x")  # fmt: skip
-                    samples.append((scope, source, player, game, at, delta))
+    def link(c: sqlite3.Connection, items: list[tuple[int, int, str, str]]) -> None:
+        for guild, member, source, external in items:
+            link_account(c, guild_id=guild, discord_user_id=member, source=source,
+                         external_id=external, now=NOW, reassign=True)  # fmt: skip
 
-        await store.engine.write(op)
+    def play(c: sqlite3.Connection) -> None:
+        for scope, source, player in players:
+            game = "minecraft" if source == "minecraft" else rng.choice(("730", "440"))
+            at = NOW - timedelta(days=40)
+            for _ in range(rng.randrange(0, 6)):
+                at += timedelta(days=rng.randrange(0, 12), minutes=rng.randrange(0, 1440))
+                at = min(at, NOW)
+                delta = rng.randrange(60, 7200)
+                add_playtime(c, scope=scope, source=source, player_id=player, game_id=game,
+                             delta=delta, at=at, now_text="x")  # fmt: skip
+                samples.append((scope, source, player, game, at, delta))
+
+    async def compare(spans: tuple[Span | None, ...]) -> None:
         for game in ("730", "440", "minecraft"):
-            for since in (None, date(2025, 3, 12), date(2025, 3, 10), date(2025, 3, 1)):
-                expected = _reference(links, samples, game, since, zone)
+            for span in spans:
+                expected = _reference(links, samples, game, span, zone)
                 got = []
                 for offset in range(0, len(expected), 7):
-                    page = await store.stats.leaderboard(GUILD, game, since, offset, 7)
+                    page = await store.stats.leaderboard(GUILD, game, span, offset, 7)
                     assert (page.total, page.offset) == (len(expected), offset)
                     got += page.rows
-                assert got == expected, (game, since)
-                past = await store.stats.leaderboard(GUILD, game, since, len(expected) + 7, 7)
+                assert got == expected, (game, span)
+                past = await store.stats.leaderboard(GUILD, game, span, len(expected) + 7, 7)
                 assert past.rows == (got[(len(got) - 1) // 7 * 7 :] if got else [])
+
+    try:
+        assert await store.stats.use_timezone(zone.key)
+        await store.engine.write(lambda c: link(c, links[::2]))
+        await store.engine.write(play)
+        await store.engine.write(lambda c: link(c, links[1::2]))  # accounts with playtime
+        periods: tuple[Span | None, ...] = (
+            None,
+            ("day", date(2025, 3, 12)),
+            ("day", date(2025, 3, 4)),
+            ("week", date(2025, 3, 10)),
+            ("week", date(2025, 2, 24)),
+            ("month", date(2025, 3, 1)),
+            ("month", date(2025, 2, 1)),
+        )
+        await compare(periods)
         assert any(_reference(links, samples, "730", None, zone))
+        # Unlinks, and an account that moves to another member: the all-time sums follow.
+        for member in (3, 4, 5):
+            await store.links.unlink(guild_id=GUILD, discord_user_id=member, source="steam")
+        links[:] = [item for item in links if not (item[1] in (3, 4, 5) and item[2] == "steam")]
+        moved = next(item for item in links if item[1] == 7 and item[2] == "steam")
+        links[links.index(moved)] = (GUILD, 8, "steam", moved[3])
+        await store.engine.write(lambda c: link(c, [(GUILD, 8, "steam", moved[3])]))
+        await compare((None, ("month", date(2025, 3, 1))))
     finally:
         await store.close()
 
@@ -200,7 +226,7 @@ def _reference(
     links: list[tuple[int, int, str, str]],
     samples: list[tuple[int, str, str, str, datetime, int]],
     game: str,
-    since: date | None,
+    span: Span | None,
     zone: ZoneInfo,
 ) -> list[tuple[int, int]]:
     """The board computed the plain way: every link, every source it can have playtime in."""
@@ -208,6 +234,18 @@ def _reference(
         "steam": [("steam", 0), ("battlemetrics", GUILD)],
         "minecraft": [("minecraft", GUILD)],
     }
+
+    def within(at: datetime) -> bool:
+        if span is None:
+            return True
+        day = at.astimezone(zone).date()
+        kind, start = span
+        if kind == "day":
+            return day == start
+        if kind == "week":
+            return start <= day < start + timedelta(days=7)
+        return (day.year, day.month) == (start.year, start.month)
+
     per: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for guild, member, link_source, external in links:
         if guild != GUILD:
@@ -217,10 +255,49 @@ def _reference(
                 delta
                 for s_scope, s_source, player, s_game, at, delta in samples
                 if (s_scope, s_source, player, s_game) == (scope, source, external, game)
-                and (since is None or at.astimezone(zone).date() >= since)
+                and within(at)
             )
     board = [(m, max(sources.values())) for m, sources in per.items() if max(sources.values()) > 0]
     return sorted(board, key=lambda item: (-item[1], item[0]))
+
+
+def test_migration_0015_sums_each_members_linked_accounts(tmp_path: Path) -> None:
+    conn = _schema_at(tmp_path / "q.sqlite3", 14)
+    conn.execute("INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, 'x', 'x')")
+    conn.executemany(
+        "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, 'x', 'x')",
+        [(GUILD, 10, "steam", "s1"), (GUILD, 10, "steam", "s2"), (GUILD, 11, "minecraft", "u1"),
+         (OTHER, 20, "steam", "s1")],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, 'x', 'x')",
+        [
+            (0, "steam", "s1", "730", 100),
+            (0, "steam", "s2", "730", 50),  # the member's second Steam account adds up
+            (GUILD, "battlemetrics", "s1", "730", 120),
+            (OTHER, "battlemetrics", "s1", "730", 999),  # the other guild's server
+            (GUILD, "minecraft", "u1", "minecraft", 70),
+            (GUILD, "minecraft", "u2", "minecraft", 80),  # nobody links it
+            (0, "steam", "s1", "570", None),  # no value
+        ],
+    )
+    conn.execute("INSERT INTO meta (key, value) VALUES ('summary_timezone', 'UTC')")
+    apply_migrations(conn)
+    rows = conn.execute("SELECT * FROM member_playtime ORDER BY 1, 2, 3, 4").fetchall()
+    assert [tuple(r) for r in rows] == [
+        (GUILD, "730", 10, "battlemetrics", 120),
+        (GUILD, "730", 10, "steam", 150),
+        (GUILD, "minecraft", 11, "minecraft", 70),
+        (OTHER, "730", 20, "battlemetrics", 999),
+        (OTHER, "730", 20, "steam", 100),
+    ]
+    # The periods are filled by the next start, which rebuilds the days too.
+    assert conn.execute("SELECT value FROM meta WHERE key = 'summary_timezone'").fetchone() is None
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    assert "playtime_samples_player" not in names
+    conn.close()
 
 
 async def test_autocomplete_list_is_read_again_only_when_games_change(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock, to_iso
@@ -8,6 +8,7 @@ from bot.core import Core
 from bot.services.leaderboards import Period, PlaytimeStats, period_start
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, record_playtime
+from bot.storage.records import Span
 from tests.conftest import GUILD, OTHER_GUILD
 
 ALICE, BOB, CAROL = 11, 22, 33
@@ -140,10 +141,8 @@ async def test_leaderboard_periods(core: Core, clock: ManualClock) -> None:
     now = clock.now()
     stats = core.store.stats
 
-    def day(period: Period) -> date:
-        since = period_start(period, now, UTC_TZ)
-        assert since is not None
-        return since.date()
+    def day(period: Period) -> Span | None:
+        return PlaytimeStats(core.store, UTC_TZ).span(period, now)
 
     all_time = await stats.leaderboard(GUILD, "393380", None)
     assert all_time.rows == [(ALICE, 36000), (BOB, 21600)]  # max of sources; other guild ignored

@@ -256,7 +256,14 @@ async def test_playtime_stats_and_steam_state(store: Store) -> None:
     moscow_day = (later + timedelta(hours=3)).date()
     [day] = await store.stats.daily(GUILD, 1, moscow_day, moscow_day)
     assert (day.day, day.source, day.game_id, day.seconds) == (moscow_day, "steam", "393380", 1800)
-    assert (await store.stats.leaderboard(GUILD, "393380", moscow_day)).rows == [(1, 1800)]
+    assert (await store.stats.leaderboard(GUILD, "393380", ("day", moscow_day))).rows == [(1, 1800)]
+    board = await store.stats.leaderboard(GUILD, "393380", ("month", moscow_day.replace(day=1)))
+    assert board.rows == [(1, 1800)]
+    assert (await store.stats.leaderboard(GUILD, "393380", ("week", moscow_day))).rows == [
+        (1, 1800)
+    ]
+    last_week = ("week", moscow_day - timedelta(days=7))
+    assert (await store.stats.leaderboard(GUILD, "393380", last_week)).rows == []
     assert await store.stats.daily(GUILD, 1, NOW.date(), NOW.date()) == []
     assert await store.stats.use_timezone("UTC")  # another zone: the days are counted again
     [day] = await store.stats.daily(GUILD, 1, later.date(), later.date())

@@ -10,7 +10,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.storage import Store
-from bot.storage.records import Total
+from bot.storage.records import Span, Total
 
 Period = Literal["today", "week", "month", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "all")
@@ -100,15 +100,21 @@ class PlaytimeStats:
     ) -> Board:
         """One page of the board (a page past the end shows the last one)."""
         await self.prepare()
-        since = period_start(period, now, self.tz)
-        day = since.date() if since is not None else None
         found = await self.store.stats.leaderboard(
-            guild_id, game_id, day, max(0, page) * PAGE_SIZE, PAGE_SIZE
+            guild_id, game_id, self.span(period, now), max(0, page) * PAGE_SIZE, PAGE_SIZE
         )
         pages = max(1, -(-found.total // PAGE_SIZE))
         page = found.offset // PAGE_SIZE
         names = await self.store.stats.game_names([game_id])
         return Board(found.rows, game_label(game_id, names), page, pages, found.total)
+
+    def span(self, period: Period, now: datetime) -> Span | None:
+        """The stored period of a leaderboard: today, this week (from Monday) or this month in
+        the community's time zone; None for all time."""
+        since = period_start(period, now, self.tz)
+        if since is None:
+            return None
+        return ("day" if period == "today" else period, since.date())  # type: ignore[return-value]
 
     async def games(self, guild_id: int, typed: str) -> list[tuple[str, str]]:
         """(game id, name) of the guild's games whose name contains what the member typed:

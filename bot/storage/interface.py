@@ -25,6 +25,7 @@ from bot.storage.records import (
     FeedStatus,
     IngestResult,
     Link,
+    Span,
     StoredPlaytime,
     Total,
 )
@@ -147,9 +148,10 @@ class StatsStore(Protocol):
     ) -> list[Total]: ...
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, since: date | None, offset: int = 0, limit: int = 10
+        self, guild_id: int, game_id: str, span: Span | None, offset: int = 0, limit: int = 10
     ) -> BoardPage:
-        """One page, best first: all-time totals, or played since the local day ``since``."""
+        """One page, best first: all-time totals, or played in the local day, week or month
+        ``span``; an offset past the end gives the last page."""
         ...
 
     async def daily(

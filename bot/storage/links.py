@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.clock import from_iso, to_iso
 from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
-from bot.storage.playtime import list_linked_games
+from bot.storage.playtime import list_linked_games, move_account_playtime
 from bot.storage.records import AccountTaken, ConfirmStatus, Link
 from connectors.base import LinkInfo
 
@@ -59,6 +59,9 @@ def link_account(
         (guild_id, discord_user_id, source, external_id, display_name, int(verified), status,
          stamp, stamp),
     )  # fmt: skip
+    previous = row[0] if row is not None else None
+    move_account_playtime(conn, guild_id, source, external_id, from_user=previous,
+                          to_user=discord_user_id)  # fmt: skip
     list_linked_games(conn, guild_id, source, external_id)
     return Link(source, external_id, display_name, verified, status)
 
@@ -121,6 +124,11 @@ def confirm_link_code(
     if from_iso(expires_at) <= now:
         return "expired_code"
     stamp = to_iso(now)
+    holder = conn.execute(
+        "SELECT discord_user_id FROM account_links WHERE guild_id = ? AND source = ?"
+        " AND external_id = ?",
+        (guild_id, source, external_id),
+    ).fetchone()
     conn.execute(
         "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
         " verified, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
@@ -129,12 +137,34 @@ def confirm_link_code(
         " verified = 1, updated_at = excluded.updated_at",
         (guild_id, member, source, external_id, display_name, stamp, stamp),
     )
+    move_account_playtime(conn, guild_id, source, external_id,
+                          from_user=holder[0] if holder else None, to_user=member)  # fmt: skip
     list_linked_games(conn, guild_id, source, external_id)
     conn.execute(
         "UPDATE link_codes SET used_at = ?, used_by = ? WHERE guild_id = ? AND code = ?",
         (stamp, external_id, guild_id, code.upper()),
     )
     return "linked"
+
+
+def unlink_accounts(
+    conn: sqlite3.Connection, guild_id: int, discord_user_id: int, source: str
+) -> int:
+    """Remove the member's links of that source (their playtime leaves the member's
+    summaries); returns how many there were."""
+    accounts = conn.execute(
+        "SELECT external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?"
+        " AND source = ?",
+        (guild_id, discord_user_id, source),
+    ).fetchall()
+    for (external_id,) in accounts:
+        move_account_playtime(conn, guild_id, source, external_id, from_user=discord_user_id,
+                              to_user=None)  # fmt: skip
+    conn.execute(
+        "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = ?",
+        (guild_id, discord_user_id, source),
+    )
+    return len(accounts)
 
 
 class SqliteLinks:
@@ -171,14 +201,7 @@ class SqliteLinks:
 
     async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int:
         """Remove the member's links of that source; returns how many there were."""
-        return await self._db.write(
-            lambda c: (
-                c.execute(
-                    "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = ?",
-                    (guild_id, discord_user_id, source),
-                ).rowcount
-            )
-        )
+        return await self._db.write(lambda c: unlink_accounts(c, guild_id, discord_user_id, source))
 
     async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]:
         rows = await self._db.fetchall(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import from_iso, to_iso
@@ -18,6 +18,31 @@ from bot.storage.records import GLOBAL_SCOPE, PlaytimeChange, StoredPlaytime
 # guild's own webhook sources and Steam's public value. A Steam ID is the same player in
 # BattleMetrics and Steam; a Minecraft UUID appears in one source only.
 _MILESTONE_SOURCES = (("guild", "battlemetrics"), ("guild", "minecraft"), ("global", "steam"))
+
+
+# (link source, playtime source, global scope?): where a linked account's playtime lives. A
+# Steam link reads the global Steam totals and its guild's BattleMetrics totals; a Minecraft
+# link its guild's Minecraft sessions. (Migration 0015 spells the same mapping in SQL.)
+PLAYTIME_OF_LINK = (
+    ("steam", "steam", True),
+    ("steam", "battlemetrics", False),
+    ("minecraft", "minecraft", False),
+)
+_LINK_OF = {source: (link, is_global) for link, source, is_global in PLAYTIME_OF_LINK}
+_CREDIT = (
+    "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
+    " SELECT guild_id, ?, discord_user_id, ?, ? FROM account_links"
+    " WHERE source = ? AND external_id = ?{guild}"
+    " ON CONFLICT (guild_id, game_id, discord_user_id, source)"
+    " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds"
+)
+_CREDIT_ANY_GUILD = _CREDIT.format(guild="")
+_CREDIT_ONE_GUILD = _CREDIT.format(guild=" AND guild_id = ?")
+_ADD_TO_MEMBER = (
+    "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, game_id, discord_user_id, source)"
+    " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds"
+)
 
 
 def remember_game_name(conn: sqlite3.Connection, game_id: str, name: str, now_text: str) -> None:
@@ -70,6 +95,7 @@ def record_playtime(
         _sample(conn, key, when, seconds - old, seconds)
     if seconds is not None and old is None:  # the player has a value for this game from now on
         _list_game(conn, scope, source, player_id, game_id)
+    _credit_members(conn, key, (seconds or 0) - (old or 0))
     return PlaytimeChange(old, seconds, applied=True)
 
 
@@ -100,25 +126,91 @@ def add_playtime(
         _sample(conn, key, to_iso(at), delta, total)
     if total == delta:  # the row is new (or had no value)
         _list_game(conn, scope, source, player_id, game_id)
+    _credit_members(conn, key, delta)
     return PlaytimeChange(total - delta, total, applied=True)
+
+
+def _credit_members(conn: sqlite3.Connection, key: tuple[int, str, str, str], delta: int) -> None:
+    """Keep member_playtime (all-time leaderboards): the change goes to every member who links
+    the account, in the guild of the row's scope (a global Steam row: in every guild)."""
+    scope, source, player_id, game_id = key
+    found = _LINK_OF.get(source)
+    if not delta or found is None:
+        return
+    link_source, is_global = found
+    if is_global:
+        conn.execute(_CREDIT_ANY_GUILD, (game_id, source, delta, link_source, player_id))
+    else:
+        conn.execute(_CREDIT_ONE_GUILD, (game_id, source, delta, link_source, player_id, scope))
+
+
+def move_account_playtime(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    link_source: str,
+    external_id: str,
+    *,
+    from_user: int | None,
+    to_user: int | None,
+) -> None:
+    """An account's playtime leaves one member's summaries and joins another's (link: from
+    nobody, unlink: to nobody, reassignment: both)."""
+    if from_user == to_user:
+        return
+    for wanted, source, is_global in PLAYTIME_OF_LINK:
+        if wanted != link_source:
+            continue
+        rows = conn.execute(
+            "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
+            " AND player_id = ? AND seconds > 0",
+            (GLOBAL_SCOPE if is_global else guild_id, source, external_id),
+        ).fetchall()
+        for user, sign in ((from_user, -1), (to_user, 1)):
+            if user is not None and rows:
+                conn.executemany(
+                    _ADD_TO_MEMBER,
+                    [(guild_id, game, user, source, sign * seconds) for game, seconds in rows],
+                )
 
 
 def _sample(
     conn: sqlite3.Connection, key: tuple[int, str, str, str], at: str, delta: int, total: int
 ) -> None:
-    """One increase: a sample (the history) and the local day's summary (playtime_daily)."""
+    """One increase: a sample (the history), its local day (playtime_daily: today's boards,
+    charts) and its week and month (playtime_periods: those boards)."""
     conn.execute(
         "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
         " delta_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (*key, at, delta, total),
     )
     scope, source, player_id, game_id = key
+    day = local_day(at, summary_zone(conn))
     conn.execute(
         "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope_guild_id, game_id, day, source, player_id)"
         " DO UPDATE SET seconds = playtime_daily.seconds + excluded.seconds",
-        (scope, game_id, local_day(at, summary_zone(conn)), source, player_id, delta),
+        (scope, game_id, day, source, player_id, delta),
     )
+    conn.executemany(
+        "INSERT INTO playtime_periods (scope_guild_id, game_id, period, source, player_id,"
+        " seconds) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (scope_guild_id, game_id, period, source, player_id)"
+        " DO UPDATE SET seconds = playtime_periods.seconds + excluded.seconds",
+        [(scope, game_id, period, source, player_id, delta) for period in periods_of(day)],
+    )
+
+
+def periods_of(day: str) -> tuple[str, str]:
+    """The week (from Monday) and the month a local day belongs to, as playtime_periods keys:
+    ("week:2026-11-23", "month:2026-11")."""
+    week = _monday(day)
+    return f"week:{week}", f"month:{day[:7]}"
+
+
+@functools.lru_cache(maxsize=64)
+def _monday(day: str) -> str:
+    moment = date.fromisoformat(day)
+    return (moment - timedelta(days=moment.weekday())).isoformat()
 
 
 def summary_zone(conn: sqlite3.Connection) -> ZoneInfo:

@@ -93,6 +93,11 @@ class DailyPlaytime:
     seconds: int
 
 
+#: A leaderboard's period: ("day", the day), ("week", its Monday) or ("month", its first day),
+#: local days in the summary time zone.
+Span = tuple[Literal["day", "week", "month"], date]
+
+
 @dataclass(frozen=True)
 class BoardPage:
     """One page of a leaderboard: (discord user, seconds) best first, and how many members

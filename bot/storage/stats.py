@@ -1,16 +1,16 @@
 """Read-only playtime queries in SQLite: a member's totals, leaderboards, days for charts, and
 the games a guild has playtime in.
 
-A member's playtime comes from their linked accounts in the guild: Steam links read the global
-Steam totals and the guild's BattleMetrics totals; Minecraft links read the guild's Minecraft
-sessions. One game can have playtime from two sources, so a member's figure for a game is the
-larger source, never the sum, which would count the same hours twice; a member's accounts of
-one source add up.
+A member's playtime comes from their linked accounts in the guild (PLAYTIME_OF_LINK): Steam
+links read the global Steam totals and the guild's BattleMetrics totals; Minecraft links read
+the guild's Minecraft sessions. One game can have playtime from two sources, so a member's
+figure for a game is the larger source, never the sum, which would count the same hours twice;
+a member's accounts of one source add up.
 
-A leaderboard is one statement: per source, the game's rows (all-time totals, or the
-``playtime_daily`` summary since a local day) joined to the guild's links through an index,
-summed per member and source, then the larger source per member, ranked, and only the asked
-page returned with the number of ranked members.
+A leaderboard is one statement over a maintained summary: all time, member_playtime (per member
+and source, kept by the playtime and link writers); a day, week or month, the players'
+playtime_daily or playtime_periods rows of that period joined to the guild's links. Only the
+asked page comes back, with the number of ranked members.
 """
 
 from __future__ import annotations
@@ -19,34 +19,15 @@ import sqlite3
 from datetime import date
 
 from bot.storage.engine import Database
-from bot.storage.playtime import local_day
-from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, Total
-
-# (link source, playtime source, global scope?): where a linked account's playtime lives
-_SOURCES = (
-    ("steam", "steam", True),
-    ("steam", "battlemetrics", False),
-    ("minecraft", "minecraft", False),
-)
+from bot.storage.playtime import PLAYTIME_OF_LINK, local_day, periods_of
+from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, Span, Total
 
 
-def _board_sql(table: str, seconds: str, extra: str) -> str:
-    """The leaderboard statement over ``table`` (playtime or playtime_daily); parameters per
-    source: guild, link source, scope, game, source (+ the day), then offset and the limit
-    three times."""
-    per_source = " UNION ALL ".join(
-        f"SELECT l.discord_user_id AS user_id, t.source AS source, sum(t.{seconds}) AS seconds"
-        f" FROM {table} t JOIN account_links l ON l.guild_id = ? AND l.source = ?"
-        " AND l.external_id = t.player_id"
-        f" WHERE t.scope_guild_id = ? AND t.game_id = ? AND t.source = ?{extra}"
-        " GROUP BY l.discord_user_id"
-        for _ in _SOURCES
-    )
+def _page_sql(board: str) -> str:
+    """``board`` (user_id, seconds per member) ranked, one page of it: parameters offset and
+    the limit three times. A page past the end is the last page."""
     return (
-        f"WITH per_source AS ({per_source}),"
-        " board AS MATERIALIZED (SELECT user_id, max(seconds) AS seconds FROM per_source"
-        " GROUP BY user_id HAVING max(seconds) > 0),"
-        # A page past the end shows the last one.
+        f"WITH {board},"
         " page AS (SELECT count(*) AS members,"
         " max(0, min(?, (count(*) - 1) / ? * ?)) AS start FROM board)"
         " SELECT user_id, seconds, members, start FROM board, page"
@@ -54,26 +35,58 @@ def _board_sql(table: str, seconds: str, extra: str) -> str:
     )
 
 
-_BOARD_ALL = _board_sql("playtime", "seconds", " AND t.seconds > 0")
-_BOARD_SINCE = _board_sql("playtime_daily", "seconds", " AND t.day >= ?")
+def _period_board(table: str, column: str) -> str:
+    """Per source the period's rows of the game joined to the guild's links, summed per member
+    and source, the larger source per member; parameters per source: guild, link source,
+    scope, game, source, period key."""
+    per_source = " UNION ALL ".join(
+        "SELECT l.discord_user_id AS user_id, sum(t.seconds) AS seconds"
+        f" FROM {table} t JOIN account_links l ON l.guild_id = ? AND l.source = ?"
+        " AND l.external_id = t.player_id"
+        f" WHERE t.scope_guild_id = ? AND t.game_id = ? AND t.source = ? AND t.{column} = ?"
+        " GROUP BY l.discord_user_id"
+        for _ in PLAYTIME_OF_LINK
+    )
+    return _page_sql(
+        f"per_source AS ({per_source}),"
+        " board AS MATERIALIZED (SELECT user_id, max(seconds) AS seconds FROM per_source"
+        " GROUP BY user_id HAVING max(seconds) > 0)"
+    )
+
+
+# All time: the maintained per-member sums (about two rows per member of the game, in key
+# order); a period: the game's per-day or per-week/month rows of the players who played then.
+_BOARD_ALL = _page_sql(
+    "board AS MATERIALIZED (SELECT discord_user_id AS user_id, max(seconds) AS seconds"
+    " FROM member_playtime WHERE guild_id = ? AND game_id = ?"
+    " GROUP BY discord_user_id HAVING max(seconds) > 0)"
+)
+_BOARD_DAY = _period_board("playtime_daily", "day")
+_BOARD_PERIOD = _period_board("playtime_periods", "period")
 
 
 def _leaderboard(
     conn: sqlite3.Connection,
     guild_id: int,
     game_id: str,
-    since: date | None,
+    span: Span | None,
     offset: int,
     limit: int,
 ) -> BoardPage:
     params: list[object] = []
-    for link_source, source, is_global in _SOURCES:
-        scope = GLOBAL_SCOPE if is_global else guild_id
-        params += [guild_id, link_source, scope, game_id, source]
-        if since is not None:
-            params.append(since.isoformat())
+    if span is None:
+        sql, params = _BOARD_ALL, [guild_id, game_id]
+    else:
+        kind, start = span
+        day = start.isoformat()
+        week, month = periods_of(day)  # the week or month the day is in
+        key = {"day": day, "week": week, "month": month}[kind]
+        sql = _BOARD_DAY if kind == "day" else _BOARD_PERIOD
+        for link_source, source, is_global in PLAYTIME_OF_LINK:
+            scope = GLOBAL_SCOPE if is_global else guild_id
+            params += [guild_id, link_source, scope, game_id, source, key]
     params += [offset, limit, limit, limit]
-    rows = conn.execute(_BOARD_ALL if since is None else _BOARD_SINCE, params).fetchall()
+    rows = conn.execute(sql, params).fetchall()
     if not rows:
         return BoardPage([], 0, 0)
     return BoardPage([(r[0], r[1]) for r in rows], rows[0][2], rows[0][3])
@@ -88,7 +101,7 @@ def _keys(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[tuple[s
     return [
         (source, GLOBAL_SCOPE if is_global else guild_id, external)
         for link_source, external in links
-        for wanted, source, is_global in _SOURCES
+        for wanted, source, is_global in PLAYTIME_OF_LINK
         if wanted == link_source
     ]
 
@@ -171,12 +184,15 @@ def use_timezone(conn: sqlite3.Connection, name: str) -> bool:
 
     zone = ZoneInfo(name)
     conn.create_function("questlog_day", 1, lambda at: local_day(at, zone), deterministic=True)
+    conn.create_function("questlog_week", 1, lambda day: periods_of(day)[0], deterministic=True)
+    conn.create_function("questlog_month", 1, lambda day: periods_of(day)[1], deterministic=True)
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Without its second index while it fills (in key order), and the index built after
         # in one sorted pass: filling both at once rewrites the index's pages many times.
         conn.execute("DROP INDEX IF EXISTS playtime_daily_player")
         conn.execute("DELETE FROM playtime_daily")
+        conn.execute("DELETE FROM playtime_periods")
         conn.execute(
             "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds)"
             " SELECT scope_guild_id, game_id, questlog_day(at) AS day, source, player_id,"
@@ -184,6 +200,14 @@ def use_timezone(conn: sqlite3.Connection, name: str) -> bool:
             " GROUP BY scope_guild_id, game_id, day, source, player_id"
             " ORDER BY scope_guild_id, game_id, day, source, player_id"
         )
+        for period in ("questlog_week", "questlog_month"):
+            conn.execute(
+                "INSERT INTO playtime_periods (scope_guild_id, game_id, period, source,"
+                f" player_id, seconds) SELECT scope_guild_id, game_id, {period}(day) AS period,"
+                " source, player_id, sum(seconds) FROM playtime_daily"
+                " GROUP BY scope_guild_id, game_id, period, source, player_id"
+                " ORDER BY scope_guild_id, game_id, period, source, player_id"
+            )
         conn.execute(_DAILY_PLAYER_INDEX)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('summary_timezone', ?)"
@@ -195,7 +219,8 @@ def use_timezone(conn: sqlite3.Connection, name: str) -> bool:
         conn.execute("ROLLBACK")
         raise
     finally:
-        conn.create_function("questlog_day", 1, None)
+        for function in ("questlog_day", "questlog_week", "questlog_month"):
+            conn.create_function(function, 1, None)
     return True
 
 
@@ -215,13 +240,13 @@ class SqliteStats:
         return await self._db.read(lambda c: _member_totals(c, guild_id, user_id, game_id))
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, since: date | None, offset: int = 0, limit: int = 10
+        self, guild_id: int, game_id: str, span: Span | None, offset: int = 0, limit: int = 10
     ) -> BoardPage:
-        """One page of (discord user, seconds), best first: all-time totals, or played since
-        the local day ``since``; per member the larger source counts. An offset past the end
-        gives the last page (``BoardPage.offset`` says where it starts)."""
+        """One page of (discord user, seconds), best first: all-time totals, or played in the
+        local day, week or month ``span``; per member the larger source counts. An offset past
+        the end gives the last page (``BoardPage.offset`` says where it starts)."""
         return await self._db.read(
-            lambda c: _leaderboard(c, guild_id, game_id, since, offset, limit)
+            lambda c: _leaderboard(c, guild_id, game_id, span, offset, limit)
         )
 
     async def daily(

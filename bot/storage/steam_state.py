@@ -294,11 +294,14 @@ def announce_growth(
         (steam_id, app_id, now_text),
     )
     midnight = growth.midnight
-    (today,) = conn.execute(
-        "SELECT coalesce(sum(delta_seconds), 0) FROM playtime_samples WHERE scope_guild_id = ?"
-        " AND source = 'steam' AND player_id = ? AND game_id = ? AND at >= ?",
-        (GLOBAL_SCOPE, steam_id, str(app_id), to_iso(midnight)),
+    # Today's growth so far, from the per-day summary (its days are the community's, as the
+    # sync's midnight is: the core sets both from [general] timezone).
+    day = conn.execute(
+        "SELECT seconds FROM playtime_daily WHERE scope_guild_id = ? AND game_id = ? AND day = ?"
+        " AND source = 'steam' AND player_id = ?",
+        (GLOBAL_SCOPE, str(app_id), midnight.date().isoformat(), steam_id),
     ).fetchone()
+    today = day[0] if day else 0
     raw = {
         "type": "played", "steam_id": steam_id, "app_id": app_id,
         "game_name": name if name is not None else game_name(conn, str(app_id)),
