@@ -240,7 +240,10 @@ async def build(path: Path, shape: Shape, registry: Registry, *, history: bool) 
     policy = IngestPolicy.from_registry(registry)
     try:
         await store.stats.use_timezone("UTC")  # as the server's first start does (config.toml)
-        await store.feed.set_channel(GUILD, FEED_CHANNEL, iso(NOW - timedelta(days=shape.days)))
+        # The feed posts as events arrive; what is left of a year is the last day's events.
+        await store.feed.set_channel(
+            GUILD, FEED_CHANNEL, iso(NOW - timedelta(days=shape.days)), max_age=86_400
+        )
         first = NOW - timedelta(days=shape.days)
 
         def links(conn: Any) -> None:
@@ -313,7 +316,7 @@ async def build(path: Path, shape: Shape, registry: Registry, *, history: bool) 
                 items, reads, pending, steam_pending = pending, steam_pending, [], []
                 await store.engine.write(lambda c, i=items, r=reads: both(c, i, r))
                 await store.engine.checkpoint()  # keeps the WAL small while loading
-        await store.feed.expire_old(iso(NOW))  # a year-old outbox was posted or expired long ago
+        await store.feed.expire_old(iso(NOW))
         active = shape.minecraft_members[0] if shape.minecraft_members else 0
         built.active_member = member_id(active if active in steam_set else 0)
         built.ids_120 = [steam_of(i) for i in shape.steam_members[:120]]

@@ -203,3 +203,33 @@ def test_endpoints_take_any_kind_and_keep_their_rows_and_change_counter(tmp_path
     after = conn.execute("SELECT value FROM meta WHERE key = 'endpoints_version'").fetchone()[0]
     assert int(after) == int(version) + 2
     conn.close()
+
+
+async def test_a_steady_stream_of_writes_does_not_grow_the_wal_without_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passive checkpoints never catch a writer that never pauses; past the limit the WAL is
+    checkpointed fully between two batches and starts over, so it stays bounded."""
+    monkeypatch.setattr(storage, "CHECKPOINT_SECONDS", 0.05)
+    monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 200)
+    db = Database(tmp_path / "q.sqlite3")
+    await db.open()
+    try:
+        await db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
+        wal = tmp_path / "q.sqlite3-wal"
+        deadline = asyncio.get_running_loop().time() + 1.5
+        largest = 0
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.gather(
+                *(db.write(lambda c: c.execute("INSERT INTO t (v) VALUES (randomblob(3000))"))
+                  for _ in range(20))
+            )  # fmt: skip
+            largest = max(largest, wal.stat().st_size)
+        assert db.wal_restarts >= 1
+        # Without the restarts this loop leaves about 50,000 frames (200 MiB) in the WAL; with
+        # them, what arrives during a checkpoint period or two past the limit.
+        with sqlite3.connect(tmp_path / "q.sqlite3") as conn:
+            (_, frames, _) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert frames < 10_000 and largest < 50 * 2**20
+    finally:
+        await db.close()

@@ -43,6 +43,7 @@ MAX_BATCH = 512
 CACHE_KIB = 32_768  # the writer's page cache; every cache is bounded (RSS, README)
 READER_CACHE_KIB = 16_384  # each reader's
 CHECKPOINT_SECONDS = 1.0
+WAL_RESTART_FRAMES = 16_384  # 64 MiB of 4 KiB pages: the WAL starts over past this
 READERS = 2  # read-only connections (the machine this runs on has 2 cores or more)
 
 
@@ -158,6 +159,7 @@ class Database:
         self.batched_ops = 0
         self.ops_seconds = 0.0  # time running operations (on the event loop)
         self.commit_seconds = 0.0  # time in COMMIT (on the event loop)
+        self.wal_restarts = 0
 
     async def open(self) -> None:
         """Connect and migrate; a database that cannot be opened is a StorageError."""
@@ -330,9 +332,17 @@ class Database:
             except TimeoutError:
                 pass
             try:
-                await _run_on(
-                    self._checkpointer, lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                _busy, frames, _copied = await _run_on(
+                    self._checkpointer,
+                    lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone(),
                 )
+                if frames >= WAL_RESTART_FRAMES:
+                    # Under a steady stream of writes a passive checkpoint never catches up
+                    # with the writer, so the WAL (and its index in shared memory, which counts
+                    # in the process's RSS) would grow without end. Between two batches the
+                    # writer copies the rest and starts the WAL again from its beginning.
+                    await self.run(lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchall())
+                    self.wal_restarts += 1
             except sqlite3.Error as exc:  # busy or locked: the next round retries
                 log.debug("background checkpoint skipped: %s", exc)
 

@@ -637,13 +637,13 @@ class SqliteFeed:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
             found = dict(
                 conn.execute(
-                    "SELECT status, count(*) FROM feed_outbox WHERE status IN ('pending', 'failed')"
-                    " GROUP BY status"
+                    "SELECT name, rows FROM row_counts"
+                    " WHERE name IN ('feed_outbox:pending', 'feed_outbox:failed')"
                 ).fetchall()
             )
             return {
-                "pending": found.get("pending", 0),
-                "failed": found.get("failed", 0),
+                "pending": found.get("feed_outbox:pending", 0),
+                "failed": found.get("feed_outbox:failed", 0),
                 "paused_channels": feed_paused_channels(conn),
             }
 

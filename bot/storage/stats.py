@@ -41,7 +41,7 @@ def _period_board(table: str, column: str) -> str:
     scope, game, source, period key."""
     per_source = " UNION ALL ".join(
         "SELECT l.discord_user_id AS user_id, sum(t.seconds) AS seconds"
-        f" FROM {table} t JOIN account_links l ON l.guild_id = ? AND l.source = ?"
+        f" FROM {table} t CROSS JOIN account_links l ON l.guild_id = ? AND l.source = ?"
         " AND l.external_id = t.player_id"
         f" WHERE t.scope_guild_id = ? AND t.game_id = ? AND t.source = ? AND t.{column} = ?"
         " GROUP BY l.discord_user_id"
