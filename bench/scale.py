@@ -64,11 +64,11 @@ from bot.ingest.policy import IngestPolicy  # noqa: E402
 from bot.services.get_playtime import PlaytimeQuery  # noqa: E402
 from bot.services.status import status_report  # noqa: E402
 from bot.storage import open_store  # noqa: E402
-from bot.storage.events import compact_json, ingest  # noqa: E402
+from bot.storage.events import compact_json, dedupe_hash, ingest  # noqa: E402
 from bot.storage.links import link_account  # noqa: E402
 from bot.storage.playtime import record_playtime, remember_game_name  # noqa: E402
 from bot.storage.records import GLOBAL_SCOPE, Delivery  # noqa: E402
-from connectors.base import Connector, WebhookContext, sha256_hex  # noqa: E402
+from connectors.base import Connector, WebhookContext  # noqa: E402
 from connectors.registry import Registry  # noqa: E402
 
 GUILD = 1
@@ -196,7 +196,7 @@ def store_deliveries(
             GUILD,
             connector.key,
             None,
-            sha256_hex(connector.dedupe_key(raw)),
+            dedupe_hash(connector, raw),
             compact_json(raw),
             received,
         )

@@ -7,7 +7,8 @@ implements, and what the core does with it:
 * class attributes describe it (``key``, ``name``, ``capabilities``, ``secrets``, ``events``
   with their feed defaults, ``actions``, ``link_source``, ``announces``);
 * ``dedupe_key(raw)``: a stable identity for each raw event (the one ingest path stores a raw
-  event once per guild under sha256 of it);
+  event once per guild under sha256 of it); ``dedupe_time(raw)``, when the key contains when the
+  event happened, keeps the recent identities together in the dedupe index;
 * ``normalize(raw, link)``: at most one :class:`ActivityEvent` for a raw event, given the member
   the player is linked to in that guild;
 * ``effects(raw)``: the playtime and session changes a raw event *describes*; the ingest path
@@ -267,6 +268,15 @@ class Connector:
     # -- identity of raw events
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
         raise NotImplementedError
+
+    def dedupe_time(self, raw: Mapping[str, Any]) -> str | None:
+        """When the event happened, as canonical UTC text (:func:`iso`), or None.
+
+        Only a time that ``dedupe_key`` contains (or that a field of the key determines), so
+        that two deliveries with one key always have one time: the store keeps identities in
+        hour order by it, and a retry must land on its original. With None the identity is the
+        key's hash alone, spread over the whole dedupe index."""
+        return None
 
     def player_id(self, raw: Mapping[str, Any]) -> str | None:
         """The external player id the raw event is about (used to find the linked member)."""

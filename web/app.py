@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.clock import to_iso
 from bot.core import Core
 from bot.ingest import (
     Endpoint,
@@ -312,7 +313,9 @@ async def _checked(
         # A correct but old signature: BattleMetrics retrying a delivery we already stored (our
         # answer was lost) is acknowledged, never refused, or it would disable the webhook.
         if late_retry_source is not None:
-            key = {"t": exc.verified.signed_at_text, "s": exc.verified.signature}
+            late = exc.verified
+            signed = to_iso(late.signed_at) if late.signed_at else None
+            key = {"t": late.signed_at_text, "s": late.signature, "signed_at": signed}
             if await core.pipeline.already_ingested(late_retry_source, endpoint.guild_id, key):
                 raise AlreadyAccepted() from None
         raise HttpError(401, "invalid_signature", str(exc)) from None

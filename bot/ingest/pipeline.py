@@ -1,7 +1,7 @@
 """The one ingest path every source calls (DESIGN.md, "Data flow").
 
 ``Pipeline.ingest(source, guild_id, raw)`` hands the raw event, its dedupe hash (sha256 of the
-connector's ``dedupe_key``), its playtime/session effects and the connector to the store, whose
+connector's ``dedupe_key``, led by the hour of its ``dedupe_time``), its playtime/session effects and the connector to the store, whose
 ingest transaction (bot/storage/events.py) stores the raw event under a unique
 ``(guild_id, dedupe_hash)``, applies the effects, normalizes it into at most one activity event,
 announces the milestones the change reached and queues the event for the guild's feed channel,
@@ -23,9 +23,9 @@ from bot.ingest.core_events import CORE_EVENTS
 from bot.ingest.policy import DEFAULT_MILESTONE_HOURS, IngestPolicy
 from bot.metrics import Metrics
 from bot.storage import Store
-from bot.storage.events import compact_json
+from bot.storage.events import compact_json, dedupe_hash
 from bot.storage.records import Delivery, IngestResult
-from connectors.base import Connector, IgnoredDelivery, SchemaError, WebhookContext, sha256_hex
+from connectors.base import Connector, IgnoredDelivery, SchemaError, WebhookContext
 from connectors.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,8 @@ class Pipeline:
 
     async def already_ingested(self, source: str, guild_id: int, raw: Mapping[str, Any]) -> bool:
         """Whether a raw event with this dedupe key was stored for the guild."""
-        dedupe_hash = sha256_hex(self.registry.get(source).dedupe_key(raw))
-        return await self.store.events.seen(guild_id, dedupe_hash)
+        identity = dedupe_hash(self.registry.get(source), raw)
+        return await self.store.events.seen(guild_id, identity)
 
     def count_ignored(self, source: str) -> None:
         self.metrics.inc("questlog_ingest_total", source=source, result="ignored")
@@ -98,7 +98,7 @@ class Pipeline:
             guild_id,
             connector.key,
             endpoint_id,
-            sha256_hex(connector.dedupe_key(raw)),
+            dedupe_hash(connector, raw),
             compact_json(raw),
             to_iso(received_at or self.clock.now()),
         )

@@ -18,11 +18,11 @@ from typing import Any
 
 from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
-from bot.storage.events import compact_json, ingest
+from bot.storage.events import compact_json, dedupe_hash, ingest
 from bot.storage.interface import Growth, Observer
 from bot.storage.playtime import game_name, record_playtime, remember_game_name
 from bot.storage.records import GLOBAL_SCOPE, Delivery, PlaytimeChange
-from connectors.base import Effect, PlaytimeGrew, sha256_hex
+from connectors.base import Effect, PlaytimeGrew
 from connectors.steam.client import OwnedGame, Unlock
 
 
@@ -46,11 +46,11 @@ def _observe(
     """Hand one observation to the ingest path for every guild that links the account;
     returns the activity events stored."""
     connector = observer.connector
-    dedupe_hash = sha256_hex(connector.dedupe_key(raw))
+    identity = dedupe_hash(connector, raw)
     payload = compact_json(raw)
     stored = 0
     for guild_id in _linking_guilds(conn, raw["steam_id"]):
-        delivery = Delivery(guild_id, connector.key, None, dedupe_hash, payload, now_text)
+        delivery = Delivery(guild_id, connector.key, None, identity, payload, now_text)
         result = ingest(conn, delivery, connector, raw, effects or [], observer.policy)
         stored += len(result.event_ids)
     return stored

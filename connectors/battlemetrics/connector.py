@@ -115,6 +115,9 @@ class BattleMetricsConnector(Connector):
         # One delivery is one (t, s) pair: a BattleMetrics retry repeats both.
         return f"battlemetrics:set_playtime:{raw['t']}:{raw['s']}"
 
+    def dedupe_time(self, raw: Mapping[str, Any]) -> str | None:
+        return raw.get("signed_at")  # parsed from ``t``, which the key holds
+
     def player_id(self, raw: Mapping[str, Any]) -> str | None:
         return str(raw["steam_id"])
 

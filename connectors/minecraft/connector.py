@@ -136,6 +136,9 @@ class MinecraftConnector(Connector):
             )
         )
 
+    def dedupe_time(self, raw: Mapping[str, Any]) -> str | None:
+        return raw.get("at")  # canonical (parse_webhook), part of the key; a link code has none
+
     def player_id(self, raw: Mapping[str, Any]) -> str | None:
         return str(raw["player_uuid"])
 

@@ -140,6 +140,10 @@ class SteamConnector(Connector):
             return f"steam:{kind}:{steam_id}:{app_id}:{raw['started']}"
         raise SchemaError("type", f"must be one of {', '.join(OBSERVATIONS)}")
 
+    def dedupe_time(self, raw: Mapping[str, Any]) -> str | None:
+        # A session's start is in its key; a total or an unlock has no time of its own.
+        return raw["started"] if raw["type"] in ("session.started", "session.ended") else None
+
     def player_id(self, raw: Mapping[str, Any]) -> str | None:
         return str(raw["steam_id"])
 
