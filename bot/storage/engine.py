@@ -40,7 +40,11 @@ Op = Callable[[sqlite3.Connection], T]
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_BATCH = 512
-CACHE_KIB = 32_768  # the writer's page cache; every cache is bounded (RSS, README)
+# The writer's page cache; every cache is bounded (RSS, README). With hour-led dedupe
+# identities its working set is small: on the large-community database, ingest ran as fast with
+# 8 MiB as with 32 MiB (bench/scale.py's ingest phase, three alternating runs each), and the
+# full cache is most of the server's RSS after start-up.
+CACHE_KIB = 16_384
 READER_CACHE_KIB = 16_384  # each reader's
 CHECKPOINT_SECONDS = 1.0
 WAL_RESTART_FRAMES = 16_384  # 64 MiB of 4 KiB pages: the WAL starts over past this
