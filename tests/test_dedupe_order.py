@@ -66,7 +66,7 @@ async def store_bare(core: Core, source: str, raw: dict[str, Any]) -> None:
 async def set_upgrade_hour(core: Core, hour: datetime) -> None:
     await core.store.engine.write(
         lambda c: c.execute(
-            "UPDATE meta SET value = ? WHERE key = 'dedupe_hour_order_from'",
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('dedupe_hour_order_from', ?)",
             (hour.strftime("%Y-%m-%dT%H"),),
         )
     )
@@ -77,6 +77,11 @@ async def test_a_late_retry_of_a_delivery_stored_before_the_upgrade_is_a_duplica
 ) -> None:
     core = await Core.start(config, clock)
     try:
+        # A new database has nothing stored under a bare hash, so no upgrade hour.
+        row = await core.store.engine.fetchone(
+            "SELECT value FROM meta WHERE key = 'dedupe_hour_order_from'"
+        )
+        assert row is None
         bm = bm_raw(core, 7200)
         await store_bare(core, "battlemetrics", bm)
         await set_upgrade_hour(core, clock.now())  # upgraded in the hour the delivery was made
@@ -139,3 +144,22 @@ def test_a_batch_of_new_events_writes_a_few_pages_of_a_large_dedupe_index(tmp_pa
     conn.close()
     # Measured: 521 WAL pages with bare hashes (about one index leaf per event), 124 hour-led.
     assert led * 4 < bare, (led, bare)
+
+
+def test_migration_0017_records_the_upgrade_hour_where_bare_hashes_are_stored(
+    tmp_path: Path,
+) -> None:
+    from tests.test_playtime_summaries import _schema_at
+
+    conn = _schema_at(tmp_path / "q.sqlite3", 16)
+    conn.execute(
+        "INSERT INTO raw_events (guild_id, source, dedupe_hash, payload, received_at)"
+        " VALUES (1, 'minecraft', ?, '{}', '2026-01-01T00:00:00.000000Z')",
+        (sha256_hex("stored before"),),
+    )
+    before = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+    apply_migrations(conn)
+    after = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+    (hour,) = conn.execute("SELECT value FROM meta WHERE key = 'dedupe_hour_order_from'").fetchone()
+    assert before <= hour <= after
+    conn.close()

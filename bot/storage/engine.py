@@ -124,9 +124,16 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
         conn.execute("PRAGMA query_only = ON")
 
 
+class Connection(sqlite3.Connection):
+    """sqlite3's connection, with room for what the storage code reads once per connection
+    (bot/storage/events.py keeps migration 0017's upgrade hour on it)."""
+
+
 def connect_sync(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A plain sqlite3 connection with Questlog's settings (CLI helpers, backup, tests)."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, factory=Connection
+    )
     conn.row_factory = sqlite3.Row
     _configure(conn, readonly=readonly)
     return conn
@@ -182,7 +189,7 @@ class Database:
         # check_same_thread=False: batches run on the event-loop thread, maintenance and a
         # waiting BEGIN on aiosqlite's thread; never both at once (self._exclusive).
         self._writer = await aiosqlite.connect(
-            str(self.path), isolation_level=None, check_same_thread=False
+            str(self.path), isolation_level=None, check_same_thread=False, factory=Connection
         )
         self._writer.row_factory = sqlite3.Row
         await _run_on(self._writer, lambda c: _configure(c, readonly=False))

@@ -7,6 +7,7 @@ transaction), and so do ``/feed test`` and the milestones a change reaches.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -53,22 +54,47 @@ def _bare_digest(identity: str) -> str | None:
     return identity[14:] if len(identity) == 78 and identity[13] == "~" else None
 
 
-def _stored_before_hour_order(conn: sqlite3.Connection, delivery: Delivery) -> bool:
-    """Whether an event from before the upgrade to hour-led identities (migration 0017) was
-    stored then under its bare hash: a late retry is still a duplicate."""
-    digest = _bare_digest(delivery.dedupe_hash)
-    if digest is None:
-        return False
-    row = conn.execute("SELECT value FROM meta WHERE key = 'dedupe_hour_order_from'").fetchone()
-    if row is None or delivery.dedupe_hash[:13] > row[0]:
-        return False  # newer than the upgrade: only ever stored hour-led
-    return (
-        conn.execute(
-            "SELECT 1 FROM raw_events WHERE guild_id = ? AND dedupe_hash = ?",
-            (delivery.guild_id, digest),
-        ).fetchone()
-        is not None
-    )
+_INSERT_RAW = (
+    "INSERT INTO raw_events (guild_id, source, endpoint_id, dedupe_hash, payload, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, dedupe_hash) DO NOTHING"
+)
+_UNREAD = object()
+
+
+def _upgrade_hour(conn: sqlite3.Connection) -> str | None:
+    """The upgrade hour of migration 0017 (None: nothing was stored before it), read once per
+    connection (the writer's; a plain sqlite3 connection reads it each time)."""
+    hour = getattr(conn, "dedupe_upgrade_hour", _UNREAD)
+    if hour is _UNREAD:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'dedupe_hour_order_from'").fetchone()
+        hour = row[0] if row else None
+        with contextlib.suppress(AttributeError):
+            conn.dedupe_upgrade_hour = hour  # type: ignore[attr-defined]
+    return hour  # type: ignore[return-value]
+
+
+def _insert_raw(conn: sqlite3.Connection, delivery: Delivery) -> int | None:
+    """Store the raw event; its row id, or None when it is a duplicate: the unique index, or
+    for a delivery from the upgrade hour or earlier, a row stored then under its bare hash.
+    (One plain INSERT: an INSERT ... SELECT that checked meta cost 33k instructions more per
+    event, measured with callgrind.)"""
+    identity = delivery.dedupe_hash
+    bare = _bare_digest(identity)
+    if bare is not None:
+        hour = _upgrade_hour(conn)
+        if hour is not None and identity[:13] <= hour:
+            found = conn.execute(
+                "SELECT 1 FROM raw_events WHERE guild_id = ? AND dedupe_hash = ?",
+                (delivery.guild_id, bare),
+            ).fetchone()
+            if found is not None:
+                return None
+    cur = conn.execute(
+        _INSERT_RAW,
+        (delivery.guild_id, delivery.source, delivery.endpoint_id, identity, delivery.payload,
+         delivery.received_at),
+    )  # fmt: skip
+    return int(cur.lastrowid or 0) if cur.rowcount else None
 
 
 def _feed_accepts(types_json: str | None, event_type: str, off_by_default: frozenset[str]) -> bool:
@@ -148,17 +174,10 @@ def ingest(
     here and changes nothing), apply the connector's playtime and session effects, normalize it
     into at most one activity event, announce the milestones the change reached, and queue
     what the guild's feed wants."""
-    if _stored_before_hour_order(conn, delivery):
+    stored = _insert_raw(conn, delivery)
+    if stored is None:
         return IngestResult("duplicate")
-    cur = conn.execute(
-        "INSERT INTO raw_events (guild_id, source, endpoint_id, dedupe_hash, payload, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, dedupe_hash) DO NOTHING",
-        (delivery.guild_id, delivery.source, delivery.endpoint_id, delivery.dedupe_hash,
-         delivery.payload, delivery.received_at),
-    )  # fmt: skip
-    if cur.rowcount == 0:
-        return IngestResult("duplicate")
-    raw_id = int(cur.lastrowid or 0)
+    raw_id = stored
     guild_id, now_text, source = delivery.guild_id, delivery.received_at, connector.key
     derived: dict[str, Any] = {}
     reached: list[tuple[str, str, int, int, datetime]] = []

@@ -2,5 +2,8 @@
 -- dedupe key holds one ('2026-12-02T10~<sha256>', bot/storage/events.py dedupe_hash), so an
 -- hour's new entries share pages of raw_events' unique index instead of one random page each.
 -- Rows stored before keep their bare hash; this hour (UTC) is where they end: a delivery from
--- it or earlier is also looked up under its bare hash, so a late retry stays a duplicate.
-INSERT INTO meta (key, value) VALUES ('dedupe_hour_order_from', strftime('%Y-%m-%dT%H', 'now'));
+-- it or earlier is also looked up under its bare hash, so a late retry stays a duplicate. A
+-- database without raw events has no such rows and no upgrade hour.
+INSERT INTO meta (key, value)
+    SELECT 'dedupe_hour_order_from', strftime('%Y-%m-%dT%H', 'now')
+    WHERE EXISTS (SELECT 1 FROM raw_events);
