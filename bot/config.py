@@ -197,6 +197,21 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             " QUESTLOG_METRICS_TOKEN.",
         ),
         "access_log": (False, _boolean, None, "Log every HTTP request (costs some throughput)."),
+        "keepalive_seconds": (
+            75.0,
+            _number_range(1, 86_400),
+            None,
+            "Seconds a connection may stay idle, or take to send its request headers, before\n"
+            "it is closed without an answer. Behind a reverse proxy, keep the proxy's upstream\n"
+            "idle timeout shorter than this.",
+        ),
+        "body_timeout_seconds": (
+            10.0,
+            _number_range(0.1, 3_600),
+            None,
+            "Seconds a client has to send a request's body; then it gets 408 and the\n"
+            "connection is closed.",
+        ),
     },
     "database": {
         "path": (
@@ -278,6 +293,8 @@ class WebConfig:
     rate_limit_per_minute: int = 0
     metrics_token: str = ""
     access_log: bool = False
+    keepalive_seconds: float = 75.0
+    body_timeout_seconds: float = 10.0
 
     def base_url(self) -> str:
         if self.public_url:

@@ -135,6 +135,9 @@ class Server:
                 if self.config.web.access_log
                 else None,
                 shutdown_timeout=DRAIN_SECONDS,
+                # Also closes a connection whose request headers are not complete by then
+                # (aiohttp >= 3.14.4; before, such a connection had no limit at all).
+                keepalive_timeout=self.config.web.keepalive_seconds,
             )
             await self.runner.setup()
             site = web.TCPSite(self.runner, self.config.web.host, self.config.web.port)

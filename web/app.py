@@ -61,11 +61,14 @@ class HttpError(Exception):
         code: str,
         detail: str,
         headers: Mapping[str, str] | None = None,
+        *,
+        close: bool = False,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
         self.headers = dict(headers or {})
+        self.close = close  # close the connection as soon as the answer is written
         self.extra = extra
 
 
@@ -164,7 +167,10 @@ async def _guard(request: web.Request, route: str, handler: Handler) -> web.Stre
         return response
     except HttpError as exc:
         status = exc.status
-        return error_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+        response = error_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+        if exc.close:
+            await _answer_and_close(request, response)
+        return response
     except AlreadyAccepted:
         status = 200
         core.metrics.inc("questlog_ingest_total", source=route, result="duplicate")
@@ -214,13 +220,33 @@ def _method(request: web.Request) -> None:
         raise HttpError(405, "method_not_allowed", "use POST", {"Allow": "POST"})
 
 
-async def _body(request: web.Request) -> bytes:
+async def _body(request: web.Request, seconds: float) -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise HttpError(413, "payload_too_large", f"body is larger than {MAX_BODY} bytes")
     # client_max_size is MAX_BODY: a chunked body that grows past it raises aiohttp's 413,
     # which the middleware turns into ours.
-    return await request.read()
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        raise HttpError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {seconds:g} s",
+            {"Connection": "close"},
+            close=True,
+        ) from None
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Write the answer now and close the connection: aiohttp would otherwise keep reading
+    the rest of an unread body for up to its lingering time (10 s) first."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
 
 
 def _rate_limit(limiter: RateLimiter, endpoint: Endpoint) -> None:
@@ -303,7 +329,7 @@ async def _checked(
     core = svc.core
     endpoint = _endpoint(request, core, kind)
     _method(request)
-    raw_body = await _body(request)
+    raw_body = await _body(request, core.config.web.body_timeout_seconds)
     _rate_limit(svc.limiter, endpoint)
     now = core.clock.now()
     candidates = endpoint.read_secrets(now) if read else endpoint.write_secrets(now)
