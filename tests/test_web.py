@@ -9,11 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.clock import ManualClock
+from bot.config import Config
 from bot.core import Core
 from tests.conftest import GUILD, MakeEndpoint, bm_headers, hex_headers, iso_ms, sha_headers
+from web.app import create_app
 
 SID = "76561198000000001"
 SID2 = "76561198000000002"
@@ -529,7 +531,7 @@ async def test_endpoint_changes_reach_the_server_within_a_second(
 # --------------------------------------------------------------------------- Minecraft and custom
 
 
-async def test_minecraft_events_and_replay_protection(
+async def test_minecraft_events_and_identical_retries(
     client: TestClient, core: Core, clock: ManualClock, make_endpoint: MakeEndpoint
 ) -> None:
     endpoint = await make_endpoint("minecraft")
@@ -548,9 +550,11 @@ async def test_minecraft_events_and_replay_protection(
     response = await client.post(url, data=body, headers=sha_headers(endpoint.secret, body, stamp))
     assert response.status == 200
     assert (await response.json())["status"] == "accepted"
-    replay = await client.post(url, data=body, headers=sha_headers(endpoint.secret, body, stamp))
-    assert await error_of(replay) == (401, "invalid_signature")
-    # A resend signed afresh is a duplicate event: acknowledged, nothing changes.
+    # The sender lost our answer and retries the identical request: acknowledged as it would
+    # be answered now (a duplicate), never an authentication error, and nothing changes.
+    retry = await client.post(url, data=body, headers=sha_headers(endpoint.secret, body, stamp))
+    assert (retry.status, (await retry.json())["status"]) == (200, "duplicate")
+    # A resend signed afresh is a duplicate event too.
     fresh = await client.post(url, data=body, headers=sha_headers(endpoint.secret, body))
     assert (await fresh.json())["status"] == "duplicate"
     assert (await core.store.engine.fetchone("SELECT count(*) FROM activity_events"))[0] == 1
@@ -762,3 +766,70 @@ async def test_fifty_identical_webhooks_at_once_make_one_event(
     assert (
         core.metrics.get("questlog_ingest_total", source="battlemetrics", result="duplicate") == 49
     )
+
+
+async def test_identical_timestamped_retries_are_acknowledged_before_and_after_a_restart(
+    config: Config, clock: ManualClock
+) -> None:
+    """A Minecraft event, a custom event and a link.confirm, each sent twice with the same
+    X-Timestamp and signature, then once more after a restart: the retries answer as the first
+    delivery would be answered now and change nothing; a stale one stays 401."""
+    first = await Core.start(config, clock)
+    try:
+        minecraft = await first.endpoint_admin.create(kind="minecraft", guild_id=GUILD)
+        custom = await first.endpoint_admin.create(kind="custom", guild_id=GUILD)
+        await first.endpoints.refresh()
+        code, _ = await first.accounts.new_code(
+            guild_id=GUILD, discord_user_id=4242, source="minecraft"
+        )
+    finally:
+        await first.stop()
+    stamp = str(int(clock.now().timestamp()))
+    event = json.dumps({"type": "session.started", "player_uuid": UUID, "server_id": "s1",
+                        "at": "2025-03-01T12:00:00Z"}).encode()  # fmt: skip
+    raid = json.dumps({"event_type": "raid.won", "title": "Raid won"}).encode()  # no id
+    confirm = json.dumps({"type": "link.confirm", "player_uuid": UUID, "code": code}).encode()
+    deliveries = [
+        (f"/webhooks/minecraft/{minecraft.path}", minecraft.secret, event, "accepted", "duplicate"),
+        (f"/webhooks/custom/{custom.path}", custom.secret, raid, "accepted", "duplicate"),
+        (f"/webhooks/minecraft/{minecraft.path}", minecraft.secret, confirm, "linked", "linked"),
+    ]
+
+    async def stored(core: Core) -> tuple[int, ...]:
+        counts = []
+        for table in ("raw_events", "activity_events", "sessions", "account_links"):
+            counts.append((await core.store.engine.fetchone(f"SELECT count(*) FROM {table}"))[0])
+        return tuple(counts)
+
+    async def send(core: Core, rounds: list[int]) -> tuple[int, ...]:
+        async with TestClient(TestServer(create_app(core))) as http:
+            for k in rounds:
+                for url, secret, body, first_answer, retry_answer in deliveries:
+                    headers = sha_headers(secret, body, stamp)
+                    response = await http.post(url, data=body, headers=headers)
+                    expected = first_answer if k == 0 else retry_answer
+                    assert (response.status, (await response.json())["status"]) == (
+                        200,
+                        expected,
+                    ), url
+            return await stored(core)
+
+    core = await Core.start(config, clock)
+    try:
+        after_first = await send(core, [0, 1])
+        assert after_first == (2, 2, 1, 1)  # two events, one session, one link
+    finally:
+        await core.stop()
+    clock.advance(60)  # restarted a minute later, still inside the tolerance
+    core = await Core.start(config, clock)
+    try:
+        assert await send(core, [1]) == after_first
+        links = await core.accounts.links(GUILD, 4242)
+        assert [link.external_id for link in links] == [UUID]
+        clock.advance(config.webhooks.tolerance_seconds + 60)  # now the signature is stale
+        async with TestClient(TestServer(create_app(core))) as http:
+            url, secret, body, _, _ = deliveries[0]
+            late = await http.post(url, data=body, headers=sha_headers(secret, body, stamp))
+            assert await error_of(late) == (401, "invalid_signature")
+    finally:
+        await core.stop()

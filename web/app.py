@@ -108,27 +108,6 @@ _STATUS_CODES = {
 }
 
 
-class _ReplayGuard:
-    """Remembers accepted (endpoint, X-Timestamp, signature) triples for the tolerance window."""
-
-    def __init__(self, window: float, monotonic: Callable[[], float]) -> None:
-        self.window = window
-        self.monotonic = monotonic
-        self._seen: dict[tuple[int, str, str], float] = {}
-        self._next_prune = 0.0
-
-    def seen(self, key: tuple[int, str, str]) -> bool:
-        expiry = self._seen.get(key)
-        return expiry is not None and expiry > self.monotonic()
-
-    def remember(self, key: tuple[int, str, str]) -> None:
-        now = self.monotonic()
-        self._seen[key] = now + self.window * 2
-        if now >= self._next_prune:
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
-            self._next_prune = now + self.window
-
-
 @dataclass(slots=True)
 class Services:
     """What the handlers use, fetched from the app once per request (each ``request.app[key]``
@@ -137,7 +116,6 @@ class Services:
     core: Core
     limiter: RateLimiter
     schemes: dict[str, BattleMetricsScheme | Sha256Scheme | PlainHexScheme]
-    replay: _ReplayGuard
     started: float
 
 
@@ -372,21 +350,12 @@ async def webhook(
         content_types=route.content_types,
         late_retry_source=source if route.late_retries else None,
     )
-    replay_key = None
-    if route.scheme == "sha256" and checked.verified.signed_at_text is not None:
-        replay_key = (
-            checked.endpoint.id,
-            checked.verified.signed_at_text,
-            checked.verified.signature,
-        )
-        if svc.replay.seen(replay_key):
-            raise HttpError(
-                401, "invalid_signature", "this signed request was already accepted (replay)"
-            )
+    # An identical retry inside the signature's tolerance (its answer was lost) is answered as
+    # the first delivery would be answered now and changes nothing: a duplicate event, or the
+    # link the code already made. The same signature means the same body, so the dedupe key
+    # and the used link code decide it, before and after a restart alike.
     raw = _parse(request, core, source, checked, fixed_game_id=checked.endpoint.game_id)
     status, playtime_updated = await core.accept(source, checked.endpoint, raw, checked.received_at)
-    if replay_key is not None:
-        svc.replay.remember(replay_key)
     return status_reply(status, playtime_updated)
 
 
@@ -476,7 +445,6 @@ def create_app(core: Core) -> web.Application:
         core=core,
         limiter=RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic),
         schemes=schemes,
-        replay=_ReplayGuard(tolerance, core.clock.monotonic),
         started=time.monotonic(),
     )
     # The routes every connector declares for its endpoint kinds (the core hands them over:
