@@ -112,6 +112,8 @@ class Core:
             await stats.prepare()  # before serving: a changed time zone rebuilds the days once
             feed_admin = FeedAdmin(store, clock, wake_feed, pipeline.announce)
             playtime.growth = steam_sync.growth
+            playtime.key_refused = lambda: steam_sync.key_refused
+            playtime.on_key_refused = steam_sync.report_refused_key
             playtime.on_events = wake_feed
         except BaseException:
             await store.close()

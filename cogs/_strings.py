@@ -164,8 +164,9 @@ SYNC_NOT_RUNNING = {
     "not_configured": "Steam sync is off: no Steam API key is configured (`[steam] api_key`).",
     "disabled": "Steam sync is off (`[steam] sync_enabled = false`).",
     "invalid_key": (
-        "Steam sync has stopped: Steam refused the API key ({detail}). Set a valid key and"
-        " restart Questlog."
+        "Steam sync is paused: Steam refused the API key ({detail}). The key is tried again by"
+        " itself (next at {probe}) and the sync resumes when Steam accepts it; check"
+        " `[steam] api_key`."
     ),
 }
 SYNC_DONE = "Read {ok} of {total} Steam libraries."
@@ -182,5 +183,5 @@ SYNC_STATES = {
     "running": "running",
     "disabled": "off (`[steam] sync_enabled = false`)",
     "not_configured": "off (no Steam API key)",
-    "invalid_key": "stopped: Steam refused the API key",
+    "invalid_key": "paused: Steam refused the API key since {since}; next probe at {probe}",
 }

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply
+from bot.steam_sync.sync import SyncStatus
 from cogs import _strings as strings
 from connectors.base import human_duration
+
+
+def _when(moment: datetime | None) -> str:
+    """A time every member sees in their own zone (Discord's timestamp markup)."""
+    return discord.utils.format_dt(moment, "f") if moment is not None else "unknown"
+
+
+def _not_running(status: SyncStatus) -> str:
+    return strings.SYNC_NOT_RUNNING[status.state].format(
+        detail=status.detail, probe=_when(status.next_probe_at)
+    )
 
 
 def _every(seconds: int) -> str:
@@ -32,7 +46,7 @@ class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_
         sync = self.core.steam_sync
         status = await sync.status()
         if status.state != "running":
-            raise UserError(strings.SYNC_NOT_RUNNING[status.state].format(detail=status.detail))
+            raise UserError(_not_running(status))
         accounts = await sync.linked_accounts(
             interaction.guild_id, member.id if member is not None else None
         )
@@ -43,8 +57,7 @@ class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_
         sync.links_changed()
         report = await sync.sync_report(accounts)
         if report["invalid_key"]:
-            status = await sync.status()
-            raise UserError(strings.SYNC_NOT_RUNNING["invalid_key"].format(detail=status.detail))
+            raise UserError(_not_running(await sync.status()))
         text = strings.SYNC_DONE.format(ok=report["ok"], total=len(accounts))
         if report["private"]:
             text += strings.SYNC_DONE_PRIVATE.format(count=report["private"])
@@ -57,7 +70,9 @@ class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_
         status = await self.core.steam_sync.status()
         plan = status.plan
         text = strings.SYNC_STATUS_LINES.format(
-            state=strings.SYNC_STATES.get(status.state, status.state),
+            state=strings.SYNC_STATES.get(status.state, status.state).format(
+                since=_when(status.key_refused_since), probe=_when(status.next_probe_at)
+            ),
             accounts=status.accounts,
             in_game=status.in_game,
             private=status.private,

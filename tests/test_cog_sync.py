@@ -93,4 +93,5 @@ async def test_a_refused_key_is_explained(
     assert "refused the API key" in answer_text(discord_api, first)
     status = sync(bot, "status")
     await run_command(bot, status)
-    assert "stopped: Steam refused the API key" in answer_text(discord_api, status)
+    text = answer_text(discord_api, status)
+    assert "paused: Steam refused the API key since <t:" in text and "next probe at <t:" in text

@@ -168,7 +168,7 @@ async def test_bm_playtime_is_scoped_to_the_endpoint_guild(
     assert seen["steam_playtime"] == unseen["steam_playtime"] == 208 * 60
 
 
-async def test_bad_key_is_reported_and_not_cached(
+async def test_a_refused_key_is_reported_and_later_lookups_wait_for_the_sync_probe(
     tmp_path: Path, steam: FakeSteam, clock: ManualClock
 ) -> None:
     config = parse_config(
@@ -186,7 +186,10 @@ async def test_bad_key_is_reported_and_not_cached(
             [first] = await ask(client, endpoint, [MODERN_ID])
             [second] = await ask(client, endpoint, [MODERN_ID])
         assert first["steam_status"] == second["steam_status"] == "invalid_key"
-        assert owned_calls(steam) == 2
+        # The refusal paused the Steam sync, which probes the key; until a probe passes,
+        # lookups answer invalid_key without asking Steam again.
+        assert owned_calls(steam) == 1
+        assert core.steam_sync.key_refused
     finally:
         await core.stop()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from datetime import timedelta
 from itertools import pairwise
@@ -16,6 +17,8 @@ from discord.http import HTTPClient
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
+from bot.services.get_playtime import PlaytimeQuery
+from bot.services.status import status_report
 from bot.steam_sync.plan import BUDGET_SHARE, first_slot, make_plan
 from bot.storage.links import link_account
 from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
@@ -195,19 +198,64 @@ async def test_rate_limits_back_off_and_recover(
     assert state is not None and tuple(state) == ("ok", 0)
 
 
-async def test_a_refused_key_stops_the_sync(
-    core: Core, clock: ManualClock, steam: FakeSteam
+async def test_a_refused_key_pauses_the_sync_and_a_probe_resumes_it(
+    core: Core, clock: ManualClock, steam: FakeSteam, caplog: pytest.LogCaptureFixture
 ) -> None:
     await link(core, SAPHYEL_ID)
     await link(core, MODERN_ID, user=BOB)
+    good_key = steam.api_key
     steam.api_key = "0" * 32  # the key was revoked: Steam answers the HTML 403 page
-    assert await sync_all(core) == 0
-    calls = steam.calls["GetOwnedGames"]
-    status = await core.steam_sync.status()
-    assert status.state == "invalid_key"
-    clock.advance(86_400)
-    assert await core.steam_sync.run_once() == 0
-    assert steam.calls["GetOwnedGames"] == calls  # no retrying forever
+    sync = core.steam_sync
+    with caplog.at_level(logging.INFO, logger="bot.steam_sync.sync"):
+        assert await sync_all(core) == 0
+        owned = steam.calls["GetOwnedGames"]
+        summaries = steam.calls["GetPlayerSummaries"]
+        status = await sync.status()
+        assert status.state == "invalid_key"
+        assert status.key_refused_since == clock.now()
+        assert status.next_probe_at == clock.now() + timedelta(minutes=5)
+        await sync.save_key_state()  # what the server's loop does after each pass
+        key = await core.store.steam.key_state()
+        assert key["steam_key_refused_since"] == to_iso(clock.now())
+        report = await status_report(core.store, core.config, clock.now())  # questlog status
+        assert report["steam_sync"] == (
+            f"paused: key refused since {to_iso(clock.now())},"
+            f" next probe at {to_iso(clock.now() + timedelta(minutes=5))}"
+        )
+        # Paused: no library is read, and get-playtime does not ask Steam either.
+        clock.advance(60)
+        assert await sync.run_once() == 0
+        assert await sync.probe_key() is None  # not due yet
+        answer = await core.playtime.lookup(
+            GUILD, PlaytimeQuery([SAPHYEL_ID], GRIM_DAWN, refresh=True)
+        )
+        assert answer[0]["steam_status"] == "invalid_key"
+        assert steam.calls["GetOwnedGames"] == owned
+        assert steam.calls["GetPlayerSummaries"] == summaries
+        # Probes: one one-id call each, 5 min after the refusal, then 10, 20 ... at most 60.
+        waits, last = [], status.key_refused_since
+        for _ in range(6):
+            probe_at = (await sync.status()).next_probe_at
+            assert probe_at is not None
+            waits.append((probe_at - last).total_seconds())
+            clock.set(probe_at)
+            last = probe_at
+            assert await sync.probe_key() is False
+        assert waits == [300, 600, 1200, 2400, 3600, 3600]
+        assert steam.calls["GetPlayerSummaries"] == summaries + 6
+        assert steam.calls["GetOwnedGames"] == owned
+        refused_lines = [r for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refused_lines) == 1 and refused_lines[0].levelno == logging.ERROR
+        # The key works again: the next probe resumes the sync by itself, no restart.
+        steam.api_key = good_key
+        clock.set((await sync.status()).next_probe_at)  # type: ignore[arg-type]
+        assert await sync.probe_key() is True
+    status = await sync.status()
+    assert status.state == "running" and status.key_refused_since is None
+    assert any("accepted the API key again" in r.getMessage() for r in caplog.records)
+    await sync.save_key_state()
+    assert await core.store.steam.key_state() == {}
+    assert await sync_all(core) == 2
 
 
 async def test_new_accounts_are_staggered_and_the_schedule_survives_a_restart(

@@ -24,6 +24,7 @@ from bot.storage.interface import Growth
 from bot.storage.records import GLOBAL_SCOPE
 from connectors.base import SchemaError, expect_object, integer, steam_id
 from connectors.steam import SteamClient, SteamError
+from connectors.steam.errors import InvalidKey
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,10 @@ class PlaytimeService:
         #: not announced.
         self.growth: Callable[[datetime], Growth] | None = None
         self.on_events: Callable[[], None] | None = None  # wakes the feed poster
+        #: Whether the Steam sync holds the key refused (then no lookup asks Steam), and where
+        #: a lookup reports a refusal it meets (the sync pauses and probes).
+        self.key_refused: Callable[[], bool] = lambda: False
+        self.on_key_refused: Callable[[Exception], None] = lambda exc: None
         self._inflight: dict[tuple[str, int], asyncio.Task[str]] = {}
 
     async def lookup(self, guild_id: int, query: PlaytimeQuery) -> list[dict[str, Any]]:
@@ -128,6 +133,8 @@ class PlaytimeService:
     async def _fetch_all(self, ids: Sequence[str], app_id: int) -> dict[str, str]:
         if self.steam is None or not self.steam.configured:
             return dict.fromkeys(ids, "not_configured")
+        if self.key_refused():
+            return dict.fromkeys(ids, "invalid_key")
         tasks = {sid: self._fetch_once(sid, app_id) for sid in ids}
         done, _pending = await asyncio.wait(tasks.values(), timeout=self.deadline)
         statuses = {}
@@ -157,6 +164,8 @@ class PlaytimeService:
             except SteamError as exc:
                 status = exc.status
                 log.info("Steam lookup for %s app %s: %s", sid, app_id, status)
+                if isinstance(exc, InvalidKey):
+                    self.on_key_refused(exc)
             else:
                 status = "ok" if owned is not None else "not_owned"
                 seconds = owned.playtime_seconds if owned is not None else None

@@ -17,6 +17,7 @@ async def status_report(store: Store, config: Config, now: datetime) -> dict[str
     raw_events, activity_events = await store.events.counts()
     feed = await store.feed.counts()
     steam = await store.steam.counts(now)
+    key = await store.steam.key_state()
     calls = await store.steam.calls_on(now.strftime("%Y-%m-%d"))
     # The sync's plan, computed as the running server does (its accounts may lag new links by
     # a few seconds; the count of distinct linked SteamIDs is what the plan will use).
@@ -37,7 +38,7 @@ async def status_report(store: Store, config: Config, now: datetime) -> dict[str
         "steam_calls_today": calls,
         "steam_daily_limit": config.steam.daily_call_limit,
         "steam_configured": bool(config.steam.api_key),
-        "steam_sync": "on" if config.steam.sync_enabled and config.steam.api_key else "off",
+        "steam_sync": _sync_state(config, key),
         "steam_accounts": steam["linked"],
         "steam_private_accounts": steam["private"],
         "steam_in_game": steam["in_game"],
@@ -47,3 +48,14 @@ async def status_report(store: Store, config: Config, now: datetime) -> dict[str
         "steam_projected_calls_per_day": plan.projected_calls,
         "discord_configured": bool(config.discord.token),
     }
+
+
+def _sync_state(config: Config, key: dict[str, str]) -> str:
+    if not (config.steam.sync_enabled and config.steam.api_key):
+        return "off"
+    if "steam_key_refused_since" in key:
+        return (
+            f"paused: key refused since {key['steam_key_refused_since']},"
+            f" next probe at {key.get('steam_key_next_probe', '?')}"
+        )
+    return "on"

@@ -11,8 +11,10 @@ one ``GetOwnedGames`` call that returns every game's total playtime. Per account
   again (bot/feed/poster.py).
 * A private library marks the account and its links ``private_profile`` (with the time it was
   noticed) and nothing else fails; a public one clears the mark.
-* 429s and Steam outages reschedule the account with exponential backoff and jitter; a revoked
-  or blocked key stops the sync and says so once, loudly, instead of retrying forever.
+* 429s and Steam outages reschedule the account with exponential backoff and jitter. A refused
+  key (HTTP 401/403 that is not a private profile) pauses the sync with one error line; it
+  re-probes with one cheap call (a one-id ``GetPlayerSummaries``), 5 minutes after, doubling up
+  to an hour, and resumes by itself (one line) when Steam accepts the key again.
 
 Scheduling (the budget planner): each account has a persisted ``next_sync_at``.
 
@@ -73,13 +75,17 @@ from connectors.steam.errors import (
 
 log = logging.getLogger(__name__)
 
+PROBE_FIRST_SECONDS = 300.0  # a refused key is probed again after 5 minutes,
+PROBE_MAX_SECONDS = 3600.0  # doubling up to an hour
+PROBE_STEAM_ID = "76561197960287930"  # a public account, for a probe when none is linked
+
 __all__ = ["Plan", "SteamSync", "SyncStatus", "make_plan"]
 
 
 @dataclass(frozen=True)
 class SyncStatus:
     enabled: bool
-    state: str  # running | disabled | not_configured | invalid_key
+    state: str  # running | disabled | not_configured | invalid_key (paused, probing)
     detail: str | None
     accounts: int
     private: int
@@ -89,6 +95,8 @@ class SyncStatus:
     plan: Plan
     calls_today: int
     daily_limit: int
+    key_refused_since: datetime | None = None
+    next_probe_at: datetime | None = None
 
 
 class SteamSync:
@@ -125,7 +133,12 @@ class SteamSync:
         self._in_flight: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
-        self.key_problem: str | None = None
+        self.key_problem: str | None = None  # Steam refused the key: paused, probing
+        self.key_refused_since: datetime | None = None
+        self._probe_wait = PROBE_FIRST_SECONDS
+        self._next_probe: float | None = None  # monotonic
+        self._next_probe_at: datetime | None = None
+        self._saved_key_state: object = None  # what questlog status last got to see
         self._last_enrol: float | None = None
         self._plan: Plan | None = None
         self._next_summaries: float | None = None  # monotonic time of the next summary pass
@@ -151,9 +164,13 @@ class SteamSync:
         self._wakeup.set()
 
     async def _run(self) -> None:
-        while self.key_problem is None:
+        while True:
             try:
-                await self.run_once()
+                if self.key_problem is not None:
+                    await self.probe_key()
+                else:
+                    await self.run_once()
+                await self.save_key_state()
             except Exception:
                 log.exception("steam sync pass failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -254,15 +271,72 @@ class SteamSync:
         read."""
         return await self.store.links.steam_ids(guild_id, discord_user_id)
 
+    @property
+    def key_refused(self) -> bool:
+        return self.key_problem is not None
+
+    def report_refused_key(self, exc: Exception) -> None:
+        """Steam refused the key on a call made elsewhere (a get-playtime lookup)."""
+        self._key_refused(exc)
+
     def _key_refused(self, exc: Exception) -> None:
         if self.key_problem is None:
+            self.key_refused_since = self.clock.now()
+            self._probe_wait = PROBE_FIRST_SECONDS
+            self._schedule_probe()
             log.error(
-                "Steam sync stopped: the API key was refused (%s). Check [steam] api_key"
-                " or STEAM_API_KEY and restart Questlog.",
+                "Steam sync paused: the API key was refused (%s). Check [steam] api_key or"
+                " STEAM_API_KEY; the key is tried again at %s, and the sync resumes by itself.",
                 exc,
+                self._next_probe_at.isoformat(timespec="seconds") if self._next_probe_at else "?",
             )
         self.key_problem = str(exc)
         self.metrics.inc("questlog_steam_sync_total", result="invalid_key")
+
+    async def save_key_state(self) -> None:
+        """Store the key's state when it changed, for ``questlog status`` (another process)."""
+        state = (self.key_refused_since, self._next_probe_at, self.key_problem)
+        if state != self._saved_key_state:
+            await self.store.steam.set_key_state(*state)
+            self._saved_key_state = state
+
+    def _schedule_probe(self) -> None:
+        self._next_probe = self.clock.monotonic() + self._probe_wait
+        self._next_probe_at = self.clock.now() + timedelta(seconds=self._probe_wait)
+
+    async def probe_key(self) -> bool | None:
+        """While the key is refused: when the probe is due, one one-id GetPlayerSummaries.
+        True: accepted again, the sync resumes; False: still refused (the next probe waits
+        twice as long, at most an hour); None: not due, or Steam did not answer either way."""
+        if self.key_problem is None:
+            return True
+        if self._next_probe is not None and self.clock.monotonic() < self._next_probe:
+            return None
+        accounts = await self.store.steam.accounts()
+        probe = accounts[0] if accounts else PROBE_STEAM_ID
+        try:
+            await self.steam.get_player_summaries([probe])
+        except (InvalidKey, NotConfigured) as exc:
+            self._probe_wait = min(PROBE_MAX_SECONDS, self._probe_wait * 2)
+            self._schedule_probe()
+            self.key_problem = str(exc)
+            self.metrics.inc("questlog_steam_key_probes_total", result="refused")
+            return False
+        except SteamError as exc:  # 429 or Steam down: says nothing about the key
+            self._schedule_probe()
+            log.warning("Steam key probe inconclusive (%s); trying again later", exc)
+            self.metrics.inc("questlog_steam_key_probes_total", result="inconclusive")
+            return None
+        since = self.key_refused_since
+        self.key_problem = self.key_refused_since = None
+        self._next_probe = self._next_probe_at = None
+        self._next_summaries = None  # poll at once
+        self.metrics.inc("questlog_steam_key_probes_total", result="accepted")
+        log.info(
+            "Steam accepted the API key again; the sync resumed (paused since %s).",
+            since.isoformat(timespec="seconds") if since else "?",
+        )
+        return True
 
     async def _sync_guarded(self, steam_id: str, plan: Plan) -> str:
         if self.key_problem is not None:
@@ -336,6 +410,7 @@ class SteamSync:
             state, detail = "invalid_key", self.key_problem
         else:
             state, detail = "running", None
+        refused = self.key_problem is not None
         return SyncStatus(
             enabled=self.enabled,
             state=state,
@@ -348,4 +423,6 @@ class SteamSync:
             plan=plan,
             calls_today=calls,
             daily_limit=self.daily_limit,
+            key_refused_since=self.key_refused_since if refused else None,
+            next_probe_at=self._next_probe_at if refused else None,
         )

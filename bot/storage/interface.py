@@ -412,6 +412,12 @@ class SteamStore(Protocol):
 
     async def calls_on(self, day: str) -> int: ...
 
+    async def set_key_state(
+        self, refused_since: datetime | None, next_probe: datetime | None, detail: str | None
+    ) -> None: ...
+
+    async def key_state(self) -> dict[str, str]: ...
+
 
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""

@@ -583,3 +583,35 @@ class SqliteSteam:
     async def calls_on(self, day: str) -> int:
         row = await self._db.fetchone("SELECT calls FROM steam_budget WHERE day = ?", (day,))
         return int(row[0]) if row else 0
+
+    async def set_key_state(
+        self, refused_since: datetime | None, next_probe: datetime | None, detail: str | None
+    ) -> None:
+        """The sync's view of the Web API key, for ``questlog status`` in another process:
+        refused since when and probed again when, or (all None) accepted."""
+        values = {
+            "steam_key_refused_since": to_iso(refused_since) if refused_since else None,
+            "steam_key_next_probe": to_iso(next_probe) if next_probe else None,
+            "steam_key_problem": detail,
+        }
+
+        def op(conn: sqlite3.Connection) -> None:
+            for key, value in values.items():
+                if value is None:
+                    conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+                else:
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
+
+        await self._db.write(op)
+
+    async def key_state(self) -> dict[str, str]:
+        """What ``set_key_state`` last stored (empty: the key was not refused)."""
+        rows = await self._db.fetchall(
+            "SELECT key, value FROM meta WHERE key IN"
+            " ('steam_key_refused_since', 'steam_key_next_probe', 'steam_key_problem')"
+        )
+        return {str(k): str(v) for k, v in rows}
