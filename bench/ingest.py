@@ -295,7 +295,7 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in CONFIG_ENV}
 
 
-def write_config(directory: Path, port: int, tolerance: int) -> Path:
+def write_config(directory: Path, port: int, tolerance: int, synchronous: str = "normal") -> Path:
     config = directory / "config.toml"
     database = directory / "questlog.sqlite3"
     config.write_text(
@@ -305,7 +305,8 @@ def write_config(directory: Path, port: int, tolerance: int) -> Path:
         f'host = "{HOST}"\n'
         f"port = {port}\n\n"
         "[database]\n"
-        f"path = {json.dumps(str(database))}\n\n"
+        f"path = {json.dumps(str(database))}\n"
+        f'synchronous = "{synchronous}"\n\n'
         "[battlemetrics]\n"
         f"tolerance_seconds = {tolerance}\n\n"
         "[webhooks]\n"
@@ -905,6 +906,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument(
+        "--synchronous",
+        choices=("normal", "full"),
+        default="normal",
+        help="Questlog's [database] synchronous (default normal)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (config, db, logs)"
     )
     parser.add_argument(
@@ -959,7 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def benchmark(
     args: argparse.Namespace, wrk: str, wrk_version: str, workdir: Path, tolerance: int
 ) -> int:
-    config = write_config(workdir, 0, tolerance)  # the CLI needs no port; only URL paths are used
+    config = write_config(workdir, 0, tolerance, args.synchronous)  # the CLI needs no port
     print(f"workdir {workdir}; creating endpoints", flush=True)
     bm = create_endpoint(config, "playtime")
     mc = create_endpoint(config, "minecraft")
@@ -985,7 +992,7 @@ def benchmark(
     verification = Verification()
     log_path = workdir / "questlog.log"
     port = free_port()  # chosen just before the start, so nothing else takes it meanwhile
-    write_config(workdir, port, tolerance)
+    write_config(workdir, port, tolerance, args.synchronous)
     # Both servers run side by side (idle in turn). Questlog's requests go out in rounds, and a
     # bare run with the same part's requests comes before each round and after the last one:
     # the host's speed drifts by +-20 % within seconds here, and each round is compared with

@@ -49,6 +49,15 @@ def _number_range(lo: float, hi: float) -> Callable[[str, Any], float]:
     return check
 
 
+def _one_of(*choices: str) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        if not isinstance(value, str) or value.lower() not in choices:
+            raise ConfigError(f"{key}: must be one of {', '.join(choices)}, got {value!r}")
+        return value.lower()
+
+    return check
+
+
 def _string(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {type(value).__name__}")
@@ -220,6 +229,14 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             None,
             "SQLite database file; its folder is created when missing.",
         ),
+        "synchronous": (
+            "normal",
+            _one_of("normal", "full"),
+            None,
+            '"normal": an acknowledged delivery survives the process being killed, but a power\n'
+            'loss or OS crash can lose the last ones; "full" survives those too (an fsync per\n'
+            "group commit; see README, Data and backups).",
+        ),
     },
     "webhooks": {
         "tolerance_seconds": (
@@ -306,6 +323,7 @@ class WebConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     path: str = "data/questlog.sqlite3"
+    synchronous: str = "normal"
 
 
 class Section:

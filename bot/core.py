@@ -63,7 +63,9 @@ class Core:
     @classmethod
     async def start(cls, config: Config, clock: Clock | None = None) -> Core:
         clock = clock or SystemClock()
-        store: SqliteStore = await open_store(config.database.path)
+        store: SqliteStore = await open_store(
+            config.database.path, synchronous=config.database.synchronous
+        )
         try:
             metrics = Metrics()
             registry = Registry().discover()

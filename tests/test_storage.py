@@ -7,6 +7,9 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from bot.clock import ManualClock
+from bot.config import ConfigError, parse_config
+from bot.core import Core
 from bot.storage import engine as storage
 from bot.storage.engine import (
     Database,
@@ -233,3 +236,23 @@ async def test_a_steady_stream_of_writes_does_not_grow_the_wal_without_end(
         assert frames < 10_000 and largest < 50 * 2**20
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [("normal", 1), ("full", 2)])
+async def test_database_synchronous_setting_reaches_the_writer(
+    tmp_path: Path, clock: ManualClock, setting: str, pragma: int
+) -> None:
+    config = parse_config(
+        {"database": {"path": str(tmp_path / "q.sqlite3"), "synchronous": setting}}, env={}
+    )
+    core = await Core.start(config, clock)
+    try:
+        value = await core.store.engine.run(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert value == pragma
+    finally:
+        await core.stop()
+
+
+def test_database_synchronous_accepts_only_normal_or_full(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"database\.synchronous: must be one of normal, full"):
+        parse_config({"database": {"synchronous": "off"}}, env={})

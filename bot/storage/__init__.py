@@ -16,10 +16,13 @@ from bot.storage.records import Endpoint
 from bot.storage.sqlite import SqliteStore
 
 
-async def open_store(path: str | Path, *, maintain: bool = True) -> SqliteStore:
+async def open_store(
+    path: str | Path, *, maintain: bool = True, synchronous: str = "normal"
+) -> SqliteStore:
     """Open (and migrate) the database at ``path``. ``maintain`` False for a one-shot command
-    beside the running server: it leaves the write-ahead log to the server."""
-    return await SqliteStore.open(path, maintain=maintain)
+    beside the running server: it leaves the write-ahead log to the server. ``synchronous``:
+    "normal" or "full" ([database] synchronous)."""
+    return await SqliteStore.open(path, maintain=maintain, synchronous=synchronous)
 
 
 async def backup_database(path: str | Path, target: str | Path) -> None:

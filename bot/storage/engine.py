@@ -109,7 +109,10 @@ def apply_migrations(conn: sqlite3.Connection) -> list[int]:
     return applied
 
 
-def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
+
+
+def _configure(conn: sqlite3.Connection, *, readonly: bool, synchronous: str = "normal") -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if not readonly:
@@ -117,8 +120,9 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
         if str(mode).lower() != "wal":
             log.warning("SQLite refused WAL mode (got %s); writes will be slower", mode)
     # NORMAL in WAL mode: a committed transaction survives the process being killed (kill -9);
-    # only an OS crash or power loss can lose the last commits.
-    conn.execute("PRAGMA synchronous = NORMAL")
+    # only an OS crash or power loss can lose the last commits. FULL syncs the WAL at every
+    # commit, so those survive too.
+    conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS[synchronous]}")
     conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB if readonly else CACHE_KIB}")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
@@ -148,8 +152,13 @@ async def _run_on(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) 
 class Database:
     """The process's storage handle: ``write`` (group-committed), ``read`` and ``run``."""
 
-    def __init__(self, path: str | Path, *, maintain: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, maintain: bool = True, synchronous: str = "normal"
+    ) -> None:
         self.path = Path(path)
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        self.synchronous = synchronous
         # The server maintains the WAL (a background checkpointer, a truncating checkpoint when
         # it closes); a one-shot CLI command beside it does neither, so it never blocks the
         # server's writer.
@@ -192,7 +201,9 @@ class Database:
             str(self.path), isolation_level=None, check_same_thread=False, factory=Connection
         )
         self._writer.row_factory = sqlite3.Row
-        await _run_on(self._writer, lambda c: _configure(c, readonly=False))
+        await _run_on(
+            self._writer, lambda c: _configure(c, readonly=False, synchronous=self.synchronous)
+        )
         await _run_on(self._writer, apply_migrations)
         await _run_on(self._writer, _writer_settings)
         for _ in range(READERS):
@@ -204,7 +215,10 @@ class Database:
         self._tasks = [asyncio.create_task(self._write_loop(), name="questlog-db-writer")]
         if self.maintain:
             self._checkpointer = await aiosqlite.connect(str(self.path), isolation_level=None)
-            await _run_on(self._checkpointer, lambda c: _configure(c, readonly=False))
+            await _run_on(
+                self._checkpointer,
+                lambda c: _configure(c, readonly=False, synchronous=self.synchronous),
+            )
             self._tasks.append(
                 asyncio.create_task(self._checkpoint_loop(), name="questlog-db-checkpoint")
             )

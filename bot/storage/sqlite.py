@@ -30,8 +30,10 @@ class SqliteStore:
         self.steam = SqliteSteam(engine)
 
     @classmethod
-    async def open(cls, path: str | Path, *, maintain: bool = True) -> SqliteStore:
-        engine = Database(path, maintain=maintain)
+    async def open(
+        cls, path: str | Path, *, maintain: bool = True, synchronous: str = "normal"
+    ) -> SqliteStore:
+        engine = Database(path, maintain=maintain, synchronous=synchronous)
         await engine.open()
         return cls(engine)
 
