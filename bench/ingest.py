@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -293,6 +294,46 @@ def questlog_command() -> list[str]:
 
 def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in CONFIG_ENV}
+
+
+class WalWatch:
+    """The largest size of Questlog's write-ahead log while it serves, sampled by a thread."""
+
+    EVERY = 0.05
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.largest = 0
+        self.at_rest = 0
+        self.rest_after = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="wal-watch", daemon=True)
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def wait_for_rest(self, limit: float) -> None:
+        """Wait (at most ``limit`` seconds) for the idle server to empty its WAL."""
+        started = time.monotonic()
+        while self.size() and time.monotonic() - started < limit:
+            time.sleep(self.EVERY)
+        self.at_rest = self.size()
+        self.rest_after = time.monotonic() - started
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.EVERY):
+            self.largest = max(self.largest, self.size())
+
+    def __enter__(self) -> WalWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
 
 
 def write_config(directory: Path, port: int, tolerance: int, synchronous: str = "normal") -> Path:
@@ -991,6 +1032,7 @@ def benchmark(
     rounds: list[RunResult] = []
     verification = Verification()
     log_path = workdir / "questlog.log"
+    wal = WalWatch(workdir / "questlog.sqlite3-wal")
     port = free_port()  # chosen just before the start, so nothing else takes it meanwhile
     write_config(workdir, port, tolerance, args.synchronous)
     # Both servers run side by side (idle in turn). Questlog's requests go out in rounds, and a
@@ -1005,6 +1047,7 @@ def benchmark(
             log_path,
             "questlog run",
         ) as questlog_proc,
+        wal,
     ):
 
         def bare_run(number: int) -> None:
@@ -1021,6 +1064,7 @@ def benchmark(
                 run_wrk(wrk, args, port, workdir, f"questlog-{number}", questlog_proc, part, count)
             )
         bare_run(args.rounds + 1)
+        wal.wait_for_rest(limit=5.0)  # idle for two checkpoint rounds, the WAL is emptied
         scrape_metrics(port, verification)
         verification.server_exit = stop_process(questlog_proc)
         stop_process(bare_proc)
@@ -1048,6 +1092,12 @@ def benchmark(
         other_cpu=other_cpu,
     )
     print_report(outcome)
+    mib = 2**20
+    print(
+        f"WAL: largest {wal.largest / mib:.1f} MiB while serving (sampled every"
+        f" {WalWatch.EVERY * 1000:.0f} ms), {wal.at_rest / mib:.1f} MiB at rest"
+        f" ({wal.rest_after:.1f} s after the last bare run, before SIGTERM)"
+    )
     if args.json:
         target = Path(args.json)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -256,3 +256,53 @@ async def test_database_synchronous_setting_reaches_the_writer(
 def test_database_synchronous_accepts_only_normal_or_full(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"database\.synchronous: must be one of normal, full"):
         parse_config({"database": {"synchronous": "off"}}, env={})
+
+
+async def test_the_wal_is_emptied_once_the_writer_is_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "CHECKPOINT_SECONDS", 0.05)
+    db = Database(tmp_path / "q.sqlite3")
+    await db.open()
+    try:
+        limit = await db.run(lambda c: c.execute("PRAGMA journal_size_limit").fetchone()[0])
+        assert limit == storage.WAL_LIMIT_BYTES
+        await db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
+        await asyncio.gather(
+            *(db.write(lambda c: c.execute("INSERT INTO t (v) VALUES (randomblob(3000))"))
+              for _ in range(300))
+        )  # fmt: skip
+        wal = tmp_path / "q.sqlite3-wal"
+        assert wal.stat().st_size > 1_000_000  # the burst is in the WAL
+        for _ in range(60):  # at most 3 s: two quiet checkpoint rounds are enough
+            if not wal.stat().st_size:
+                break
+            await asyncio.sleep(0.05)
+        assert wal.stat().st_size == 0 and db.wal_truncations >= 1
+        assert (await db.fetchone("SELECT count(*) FROM t"))[0] == 300
+    finally:
+        await db.close()
+
+
+async def test_many_writes_wake_the_checkpointer_before_its_period(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints also follow the pages written: with a period far too long to matter, a
+    steady writer still gets its WAL restarted."""
+    monkeypatch.setattr(storage, "CHECKPOINT_SECONDS", 3600.0)
+    monkeypatch.setattr(storage, "CHECKPOINT_OPS", 50)
+    monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 200)
+    db = Database(tmp_path / "q.sqlite3")
+    await db.open()
+    try:
+        await db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
+        for _ in range(40):
+            await asyncio.gather(
+                *(db.write(lambda c: c.execute("INSERT INTO t (v) VALUES (randomblob(3000))"))
+                  for _ in range(20))
+            )  # fmt: skip
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.2)
+        assert db.wal_restarts >= 1
+    finally:
+        await db.close()

@@ -48,6 +48,8 @@ CACHE_KIB = 16_384
 READER_CACHE_KIB = 16_384  # each reader's
 CHECKPOINT_SECONDS = 1.0
 WAL_RESTART_FRAMES = 16_384  # 64 MiB of 4 KiB pages: the WAL starts over past this
+WAL_LIMIT_BYTES = 64 * 2**20  # journal_size_limit: a WAL that starts over is cut back to this
+CHECKPOINT_OPS = 4_096  # writes (about 2 WAL pages each) that wake the checkpointer early
 READERS = 2  # read-only connections (the machine this runs on has 2 cores or more)
 
 
@@ -180,6 +182,9 @@ class Database:
         self.ops_seconds = 0.0  # time running operations (on the event loop)
         self.commit_seconds = 0.0  # time in COMMIT (on the event loop)
         self.wal_restarts = 0
+        self.wal_truncations = 0  # the writer was idle and the WAL was emptied
+        self._checkpoint_due = asyncio.Event()  # enough pages written since the last round
+        self._ops_at_checkpoint = 0
 
     async def open(self) -> None:
         """Connect and migrate; a database that cannot be opened is a StorageError."""
@@ -340,6 +345,8 @@ class Database:
                     continue
             self.batches += 1
             self.batched_ops += len(batch)
+            if self.batched_ops - self._ops_at_checkpoint >= CHECKPOINT_OPS:
+                self._checkpoint_due.set()  # checkpoint by pages written, not only by time
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # the caller went away (cancelled request); the write stands
                     continue
@@ -350,17 +357,35 @@ class Database:
 
     async def _checkpoint_loop(self) -> None:
         assert self._checkpointer is not None
+        idle_since_ops = -1
         while not self._closing:
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=CHECKPOINT_SECONDS)
+            stop = asyncio.ensure_future(self._stopping.wait())
+            due = asyncio.ensure_future(self._checkpoint_due.wait())
+            await asyncio.wait(
+                {stop, due}, timeout=CHECKPOINT_SECONDS, return_when="FIRST_COMPLETED"
+            )
+            for waiter in (stop, due):
+                waiter.cancel()
+            if self._stopping.is_set():
                 return  # close() makes the final, truncating checkpoint
-            except TimeoutError:
-                pass
+            self._checkpoint_due.clear()
+            self._ops_at_checkpoint = ops = self.batched_ops
             try:
                 _busy, frames, _copied = await _run_on(
                     self._checkpointer,
                     lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone(),
                 )
+                if frames > 0 and ops == idle_since_ops:
+                    # No write for a whole round: empty the WAL file (at rest it takes no
+                    # disk, and every later read searches an empty WAL index).
+                    result = await self.run(
+                        lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    )
+                    if result is not None and result[0] == 0:
+                        self.wal_truncations += 1
+                    idle_since_ops = -1
+                    continue
+                idle_since_ops = ops
                 if frames >= WAL_RESTART_FRAMES:
                     # Under a steady stream of writes a passive checkpoint never catches up
                     # with the writer, so the WAL (and its index in shared memory, which counts
@@ -393,6 +418,7 @@ def backup_file(source: Path, target: Path) -> None:
 
 def _writer_settings(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # the background checkpointer does it
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
     conn.execute("PRAGMA busy_timeout = 0")  # see _try_begin / _begin_waiting
 
 

@@ -78,6 +78,7 @@ class SqliteStore:
             "questlog_db_write_ops_seconds_total": round(db.ops_seconds, 6),
             "questlog_db_commit_seconds_total": round(db.commit_seconds, 6),
             "questlog_db_wal_restarts_total": db.wal_restarts,
+            "questlog_db_wal_truncations_total": db.wal_truncations,
         }
 
     async def backup(self, target: Path) -> None:
