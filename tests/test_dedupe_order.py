@@ -146,7 +146,7 @@ def test_a_batch_of_new_events_writes_a_few_pages_of_a_large_dedupe_index(tmp_pa
     assert led * 4 < bare, (led, bare)
 
 
-def test_migration_0017_records_the_upgrade_hour_where_bare_hashes_are_stored(
+def test_migration_0017_records_a_day_past_the_upgrade_where_bare_hashes_are_stored(
     tmp_path: Path,
 ) -> None:
     from tests.test_playtime_summaries import _schema_at
@@ -157,9 +157,9 @@ def test_migration_0017_records_the_upgrade_hour_where_bare_hashes_are_stored(
         " VALUES (1, 'minecraft', ?, '{}', '2026-01-01T00:00:00.000000Z')",
         (sha256_hex("stored before"),),
     )
-    before = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+    before = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H")
     apply_migrations(conn)
-    after = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+    after = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H")
     (hour,) = conn.execute("SELECT value FROM meta WHERE key = 'dedupe_hour_order_from'").fetchone()
     assert before <= hour <= after
     conn.close()

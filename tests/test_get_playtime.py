@@ -238,3 +238,34 @@ async def test_steam_game_names_are_remembered(
         "SELECT name FROM games WHERE game_id = ?", (str(app_id),)
     )
     assert row is not None and row[0] == library[app_id]["name"]
+
+
+async def test_with_the_sync_off_a_refused_key_does_not_stop_lookups(
+    tmp_path: Path, steam: FakeSteam, clock: ManualClock
+) -> None:
+    """Nothing probes the key when the sync is off, so each lookup asks Steam itself and
+    works again as soon as the key does."""
+    config = parse_config(
+        {
+            "database": {"path": str(tmp_path / "q.sqlite3")},
+            "steam": {"api_key": steam.api_key, "api_base_url": steam.base_url,
+                      "sync_enabled": False},
+        },
+        env={},
+    )  # fmt: skip
+    good_key = steam.api_key
+    core = await Core.start(config, clock)
+    try:
+        endpoint = await core.endpoint_admin.create(kind="playtime", guild_id=GUILD)
+        await core.endpoints.refresh()
+        async with TestClient(TestServer(create_app(core))) as client:
+            steam.api_key = "0" * 32  # refused for a while
+            [first] = await ask(client, endpoint, [MODERN_ID])
+            assert first["steam_status"] == "invalid_key"
+            steam.api_key = good_key
+            clock.advance(120)
+            [second] = await ask(client, endpoint, [MODERN_ID])
+        assert second["steam_status"] == "ok" and owned_calls(steam) == 2
+        assert not core.steam_sync.key_refused
+    finally:
+        await core.stop()

@@ -272,24 +272,40 @@ class SteamSync:
         return await self.store.links.steam_ids(guild_id, discord_user_id)
 
     @property
+    def _probes(self) -> bool:
+        """Whether this sync runs (the server starts it) and so probes a refused key."""
+        return self.enabled and self.steam.configured
+
+    @property
     def key_refused(self) -> bool:
-        return self.key_problem is not None
+        """Whether the running sync holds the key refused and is probing it (then lookups wait
+        for its probe). Without a running sync (sync_enabled = false, or a CLI process) nothing
+        would ever probe, so lookups keep asking Steam themselves."""
+        return self.key_problem is not None and self._probes
 
     def report_refused_key(self, exc: Exception) -> None:
-        """Steam refused the key on a call made elsewhere (a get-playtime lookup)."""
-        self._key_refused(exc)
+        """Steam refused the key on a call made elsewhere (a get-playtime lookup): the running
+        sync pauses and probes; without one there is nothing to pause."""
+        if self._probes:
+            self._key_refused(exc)
 
     def _key_refused(self, exc: Exception) -> None:
         if self.key_problem is None:
             self.key_refused_since = self.clock.now()
             self._probe_wait = PROBE_FIRST_SECONDS
             self._schedule_probe()
-            log.error(
-                "Steam sync paused: the API key was refused (%s). Check [steam] api_key or"
-                " STEAM_API_KEY; the key is tried again at %s, and the sync resumes by itself.",
-                exc,
-                self._next_probe_at.isoformat(timespec="seconds") if self._next_probe_at else "?",
-            )
+            if self._probes:
+                log.error(
+                    "Steam sync paused: the API key was refused (%s). Check [steam] api_key or"
+                    " STEAM_API_KEY; the key is tried again at %s, and the sync resumes by"
+                    " itself.",
+                    exc,
+                    self._next_probe_at.isoformat(timespec="seconds")
+                    if self._next_probe_at
+                    else "?",
+                )
+            else:
+                log.error("Steam refused the API key (%s); check [steam] api_key.", exc)
         self.key_problem = str(exc)
         self.metrics.inc("questlog_steam_sync_total", result="invalid_key")
 

@@ -132,7 +132,8 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool, synchronous: str = "
 
 class Connection(sqlite3.Connection):
     """sqlite3's connection, with room for what the storage code reads once per connection
-    (bot/storage/events.py keeps migration 0017's upgrade hour on it)."""
+    (bot/storage/events.py keeps migration 0017's upgrade hour on it). The writer and
+    connect_sync's connections are of this class; readers never ingest."""
 
 
 def connect_sync(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -391,8 +392,11 @@ class Database:
                     # with the writer, so the WAL (and its index in shared memory, which counts
                     # in the process's RSS) would grow without end. Between two batches the
                     # writer copies the rest and starts the WAL again from its beginning.
-                    await self.run(lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchall())
-                    self.wal_restarts += 1
+                    result = await self.run(
+                        lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    )
+                    if result is not None and result[0] == 0:  # busy: a reader; next round
+                        self.wal_restarts += 1
             except sqlite3.Error as exc:  # busy or locked: the next round retries
                 log.debug("background checkpoint skipped: %s", exc)
 

@@ -63,7 +63,7 @@ _UNREAD = object()
 
 def _upgrade_hour(conn: sqlite3.Connection) -> str | None:
     """The upgrade hour of migration 0017 (None: nothing was stored before it), read once per
-    connection (the writer's; a plain sqlite3 connection reads it each time)."""
+    connection (a connection of another class than engine.Connection reads it each time)."""
     hour = getattr(conn, "dedupe_upgrade_hour", _UNREAD)
     if hour is _UNREAD:
         row = conn.execute("SELECT value FROM meta WHERE key = 'dedupe_hour_order_from'").fetchone()
