@@ -105,6 +105,7 @@ class Core:
                 tz=config.general.tz,
                 concurrency=config.steam.max_concurrency,
                 enabled=config.steam.sync_enabled,
+                sync_now_cooldown=config.steam.sync_now_cooldown_seconds,
                 observer=Observer(registry.get("steam"), pipeline.policy),
                 on_event=wake_feed,
             )

@@ -169,6 +169,10 @@ SYNC_NOT_RUNNING = {
         " `[steam] api_key`."
     ),
 }
+SYNC_COOLDOWN = (
+    "Steam libraries were read for this server a short while ago; `/sync now` works again"
+    " {when}. (The Steam sync keeps reading players in a game by itself meanwhile.)"
+)
 SYNC_DONE = "Read {ok} of {total} Steam libraries."
 SYNC_DONE_PRIVATE = " {count} have private game details (the player can make them public in Steam)."
 SYNC_DONE_DEFERRED = " {count} could not be read now (Steam busy or down); they are retried soon."

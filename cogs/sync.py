@@ -53,6 +53,9 @@ class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_
         if not accounts:
             who = f" for {member.mention}" if member is not None else ""
             raise UserError(strings.SYNC_NO_ACCOUNTS.format(who=who))
+        again = sync.claim_sync_now(interaction.guild_id)
+        if again is not None:
+            raise UserError(strings.SYNC_COOLDOWN.format(when=discord.utils.format_dt(again, "R")))
         await interaction.response.defer(ephemeral=True, thinking=True)  # Steam may be slow
         sync.links_changed()
         report = await sync.sync_report(accounts)

@@ -7,6 +7,7 @@ from typing import Any
 import discord
 import pytest
 
+from bot.clock import ManualClock
 from bot.core import Core
 from bot.gateway.client import Questlog
 from tests.conftest import GUILD, steam_config_data
@@ -49,7 +50,7 @@ async def test_sync_is_an_admin_group(bot: Questlog, discord_api: FakeDiscord) -
 
 
 async def test_sync_now_reads_the_guilds_accounts_and_reports(
-    bot: Questlog, core: Core, steam: FakeSteam, discord_api: FakeDiscord
+    bot: Questlog, core: Core, steam: FakeSteam, discord_api: FakeDiscord, clock: ManualClock
 ) -> None:
     empty = sync(bot, "now")
     await run_command(bot, empty)
@@ -62,6 +63,18 @@ async def test_sync_now_reads_the_guilds_accounts_and_reports(
     text = answer_text(discord_api, everyone)
     assert "Read 1 of 2" in text and "1 have private game details" in text
     assert steam.calls["GetOwnedGames"] == 2
+
+    # Asked again at once: the server's cooldown ([steam] sync_now_cooldown_seconds, 600).
+    again = sync(bot, "now")
+    await run_command(bot, again)
+    text = answer_text(discord_api, again)
+    assert "works again <t:" in text and steam.calls["GetOwnedGames"] == 2
+    clock.advance(599)
+    still = sync(bot, "now", member=ALICE)
+    await run_command(bot, still)
+    assert "works again" in answer_text(discord_api, still)
+    assert steam.calls["GetOwnedGames"] == 2
+    clock.advance(1)
 
     one = sync(bot, "now", member=ALICE)
     await run_command(bot, one)

@@ -539,3 +539,16 @@ async def test_a_new_lastlogoff_without_a_visible_game_pulls_a_read_in(
     clock.advance(300)
     await sync.run_once()
     assert steam.calls["GetOwnedGames"] == reads + 1
+
+
+async def test_sync_now_has_a_cooldown_per_guild(core: Core, clock: ManualClock) -> None:
+    sync = core.steam_sync
+    assert sync.sync_now_cooldown == 600
+    assert sync.claim_sync_now(GUILD) is None
+    assert sync.claim_sync_now(OTHER_GUILD) is None  # another server is not held back
+    clock.advance(100)
+    assert sync.claim_sync_now(GUILD) == clock.now() + timedelta(seconds=500)
+    clock.advance(500)
+    assert sync.claim_sync_now(GUILD) is None
+    sync.sync_now_cooldown = 0
+    assert sync.claim_sync_now(GUILD) is None and sync.claim_sync_now(GUILD) is None

@@ -112,6 +112,7 @@ class SteamSync:
         tz: ZoneInfo,
         concurrency: int = 4,
         enabled: bool = True,
+        sync_now_cooldown: float = 600.0,
         observer: Observer,
         language: str = "english",
         on_event: Callable[[], None] | None = None,
@@ -124,6 +125,8 @@ class SteamSync:
         self.daily_limit = daily_limit
         self.tz = tz
         self.enabled = enabled
+        self.sync_now_cooldown = sync_now_cooldown
+        self._sync_now_at: dict[int, float] = {}  # guild -> monotonic time of its last /sync now
         self.observer = observer  # the Steam connector and the ingest policy
         self.on_event = on_event  # wakes the feed poster
         self.achievements = AchievementChecker(
@@ -263,6 +266,16 @@ class SteamSync:
             steam_ids = await self.store.steam.accounts()
         results = await asyncio.gather(*(self._sync_guarded(s, plan) for s in steam_ids))
         return Counter(results)
+
+    def claim_sync_now(self, guild_id: int) -> datetime | None:
+        """A guild's /sync now: None when it may run now (and the cooldown starts), else when it
+        may run again. One guild cannot spend the budget of the others by asking repeatedly."""
+        now = self.clock.monotonic()
+        last = self._sync_now_at.get(guild_id)
+        if last is not None and now - last < self.sync_now_cooldown:
+            return self.clock.now() + timedelta(seconds=self.sync_now_cooldown - (now - last))
+        self._sync_now_at[guild_id] = now
+        return None
 
     async def linked_accounts(
         self, guild_id: int | None = None, discord_user_id: int | None = None

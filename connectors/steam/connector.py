@@ -128,6 +128,14 @@ class SteamConnector(Connector):
             minimum=60,
             maximum=7 * 86_400,
         ),
+        ConfigKey(
+            "sync_now_cooldown_seconds",
+            600,
+            "Seconds before /sync now can run again in the same server (questlog sync on the\n"
+            "machine has no cooldown). 0 = none.",
+            minimum=0,
+            maximum=86_400,
+        ),
     )
 
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
