@@ -88,7 +88,11 @@ class Core:
                 backoff_base=config.steam.retry_backoff_seconds,
             )
             playtime = PlaytimeService(
-                store, steam, clock, concurrency=config.steam.max_concurrency
+                store,
+                steam,
+                clock,
+                concurrency=config.steam.max_concurrency,
+                per_endpoint_per_day=config.steam.lookups_per_endpoint_per_day,
             )
 
             def wake_feed() -> None:

@@ -269,3 +269,38 @@ async def test_with_the_sync_off_a_refused_key_does_not_stop_lookups(
         assert not core.steam_sync.key_refused
     finally:
         await core.stop()
+
+
+async def test_each_endpoint_has_a_daily_lookup_cap(
+    tmp_path: Path, steam: FakeSteam, clock: ManualClock
+) -> None:
+    """Past [steam] lookups_per_endpoint_per_day an endpoint gets the stored values with
+    steam_status rate_limited and Steam is not asked; other endpoints keep their own count,
+    and the next UTC day starts again."""
+    data = {
+        "database": {"path": str(tmp_path / "q.sqlite3")},
+        "steam": {"api_key": steam.api_key, "api_base_url": steam.base_url,
+                  "sync_enabled": False, "lookups_per_endpoint_per_day": 2},
+    }  # fmt: skip
+    core = await Core.start(parse_config(data, env={}), clock)
+    try:
+        greedy = await core.endpoint_admin.create(kind="playtime", guild_id=GUILD)
+        other = await core.endpoint_admin.create(kind="playtime", guild_id=GUILD)
+        await core.endpoints.refresh()
+        ids = [MODERN_ID, ROBIN_ID, PRIVATE_ID]
+        async with TestClient(TestServer(create_app(core))) as client:
+            first = await ask(client, greedy, ids, refresh=True)
+            assert [a["steam_status"] for a in first][2] == "rate_limited"
+            assert "rate_limited" not in [a["steam_status"] for a in first][:2]
+            assert owned_calls(steam) == 2
+            again = await ask(client, greedy, [MODERN_ID], refresh=True)
+            assert again[0]["steam_status"] == "rate_limited"
+            assert again[0]["steam_playtime"] == 208 * 60  # the stored value
+            assert owned_calls(steam) == 2
+            [fresh] = await ask(client, other, [PRIVATE_ID], refresh=True)
+            assert fresh["steam_status"] != "rate_limited" and owned_calls(steam) == 3
+            clock.advance(86_400)
+            [tomorrow] = await ask(client, greedy, [MODERN_ID], refresh=True)
+            assert tomorrow["steam_status"] == "ok" and owned_calls(steam) == 4
+    finally:
+        await core.stop()

@@ -371,7 +371,7 @@ async def get_playtime(
         query = parse_query(checked.body, checked.endpoint.game_id)
     except SchemaError as exc:
         raise _schema(exc) from None
-    answer = await core.playtime.lookup(checked.endpoint.guild_id, query)
+    answer = await core.playtime.lookup(checked.endpoint.guild_id, query, checked.endpoint.id)
     return web.json_response(answer)
 
 

@@ -85,11 +85,13 @@ class PlaytimeService:
         *,
         deadline: float = 4.5,
         concurrency: int = 8,
+        per_endpoint_per_day: int = 2_000,
     ) -> None:
         self.store = store
         self.steam = steam
         self.clock = clock
         self.deadline = deadline
+        self.per_endpoint_per_day = per_endpoint_per_day
         self._semaphore = asyncio.Semaphore(concurrency)
         #: How a looked-up Steam total that grew is announced (the Steam sync's news); None:
         #: not announced.
@@ -101,15 +103,29 @@ class PlaytimeService:
         self.on_key_refused: Callable[[Exception], None] = lambda exc: None
         self._inflight: dict[tuple[str, int], asyncio.Task[str]] = {}
 
-    async def lookup(self, guild_id: int, query: PlaytimeQuery) -> list[dict[str, Any]]:
+    async def lookup(
+        self, guild_id: int, query: PlaytimeQuery, endpoint_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``endpoint_id``: the get-playtime endpoint asking; each may make
+        ``per_endpoint_per_day`` Steam lookups a UTC day, past which it gets the stored values
+        (``steam_status`` "rate_limited")."""
         game = str(query.game_id)
         ids = query.steam_ids
         playtime = self.store.playtime
         stored_steam = await playtime.for_players(GLOBAL_SCOPE, STEAM_SOURCE, game, ids)
         wanted = ids if query.refresh else [i for i in ids if i not in stored_steam]
         statuses: dict[str, str] = {}
+        if wanted and endpoint_id is not None and self._asks_steam():
+            granted = await self.store.steam.reserve_lookups(
+                self.clock.now().strftime("%Y-%m-%d"),
+                endpoint_id,
+                len(wanted),
+                self.per_endpoint_per_day,
+            )
+            statuses = dict.fromkeys(wanted[granted:], "rate_limited")
+            wanted = wanted[:granted]
         if wanted:
-            statuses = await self._fetch_all(wanted, query.game_id)
+            statuses |= await self._fetch_all(wanted, query.game_id)
 
         steam_rows = await playtime.for_players(GLOBAL_SCOPE, STEAM_SOURCE, game, ids)
         bm_rows = await playtime.for_players(guild_id, BM_SOURCE, game, ids)
@@ -129,6 +145,9 @@ class PlaytimeService:
                 }
             )
         return answer
+
+    def _asks_steam(self) -> bool:
+        return self.steam is not None and self.steam.configured and not self.key_refused()
 
     async def _fetch_all(self, ids: Sequence[str], app_id: int) -> dict[str, str]:
         if self.steam is None or not self.steam.configured:

@@ -418,6 +418,8 @@ class SteamStore(Protocol):
 
     async def key_state(self) -> dict[str, str]: ...
 
+    async def reserve_lookups(self, day: str, endpoint_id: int, wanted: int, limit: int) -> int: ...
+
 
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""

@@ -615,3 +615,23 @@ class SqliteSteam:
             " ('steam_key_refused_since', 'steam_key_next_probe', 'steam_key_problem')"
         )
         return {str(k): str(v) for k, v in rows}
+
+    async def reserve_lookups(self, day: str, endpoint_id: int, wanted: int, limit: int) -> int:
+        """Take up to ``wanted`` of the endpoint's ``limit`` lookups on ``day``; how many."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT calls FROM steam_lookups WHERE day = ? AND endpoint_id = ?",
+                (day, endpoint_id),
+            ).fetchone()
+            used = int(row[0]) if row else 0
+            granted = max(0, min(wanted, limit - used))
+            if granted:
+                conn.execute(
+                    "INSERT INTO steam_lookups (day, endpoint_id, calls) VALUES (?, ?, ?)"
+                    " ON CONFLICT (day, endpoint_id) DO UPDATE SET calls = calls + excluded.calls",
+                    (day, endpoint_id, granted),
+                )
+            return granted
+
+        return await self._db.write(op)

@@ -129,6 +129,15 @@ class SteamConnector(Connector):
             maximum=7 * 86_400,
         ),
         ConfigKey(
+            "lookups_per_endpoint_per_day",
+            2_000,
+            "Steam lookups (one GetOwnedGames call for one id) each get-playtime endpoint may\n"
+            "make per UTC day; past it, answers carry the stored values with steam_status\n"
+            '"rate_limited".',
+            minimum=0,
+            maximum=1_000_000,
+        ),
+        ConfigKey(
             "sync_now_cooldown_seconds",
             600,
             "Seconds before /sync now can run again in the same server (questlog sync on the\n"
