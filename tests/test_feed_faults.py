@@ -20,7 +20,7 @@ from bot.clock import ManualClock, from_iso, to_iso
 from bot.config import Config
 from bot.core import Core
 from bot.gateway.client import Questlog
-from bot.storage.engine import _migrations, _split_sql, connect_sync
+from bot.storage.engine import apply_migrations, connect_sync
 from connectors.base import WebhookContext
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord, invalid_embeds
@@ -326,14 +326,7 @@ def legacy_database(path: Path) -> None:
     """A database at schema 11 as the previous release left it after refusals: events failed
     by a 403 (with their failed batch), one failed by a 404, one refused for its body."""
     conn = connect_sync(path)
-    for number, _, script in _migrations():
-        if number > 11:
-            break
-        conn.execute("BEGIN")
-        for statement in _split_sql(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
-        conn.execute("COMMIT")
+    apply_migrations(conn, up_to=11)
     then = "2025-03-01T11:00:00.000000Z"
     conn.execute(
         "INSERT INTO guilds (guild_id, feed_channel_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
@@ -409,8 +402,6 @@ async def test_upgrade_puts_back_what_a_channel_refusal_failed(
 
 
 def test_upgrade_keeps_every_row_and_the_schema_checks(tmp_path: Path) -> None:
-    from bot.storage.engine import apply_migrations
-
     path = tmp_path / "legacy.sqlite3"
     legacy_database(path)
     conn = connect_sync(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.storage import open_store
-from bot.storage.engine import _migrations, _split_sql, apply_migrations, connect_sync
+from bot.storage.engine import apply_migrations, connect_sync
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, local_day, record_playtime, remember_game_name
 from bot.storage.records import Span
@@ -24,14 +24,7 @@ NOW = datetime(2025, 3, 12, 18, tzinfo=UTC)
 
 def _schema_at(path: Path, version: int) -> sqlite3.Connection:
     conn = connect_sync(path)
-    for number, _, script in _migrations():
-        if number > version:
-            break
-        conn.execute("BEGIN")
-        for statement in _split_sql(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
-        conn.execute("COMMIT")
+    apply_migrations(conn, up_to=version)
     return conn
 
 

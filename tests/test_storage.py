@@ -178,17 +178,8 @@ async def test_writes_after_close_fail_clearly(tmp_path: Path) -> None:
 def test_endpoints_take_any_kind_and_keep_their_rows_and_change_counter(tmp_path: Path) -> None:
     """Migration 0013 rebuilt endpoints without the CHECK that listed three kinds, with the
     secret optional, and its triggers back."""
-    from bot.storage.engine import _migrations, _split_sql
-
     conn = connect_sync(tmp_path / "q.sqlite3")
-    for number, _, script in _migrations():
-        if number > 12:
-            break
-        conn.execute("BEGIN")
-        for statement in _split_sql(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
-        conn.execute("COMMIT")
+    apply_migrations(conn, up_to=12)
     conn.execute("INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, 'x', 'x')")
     conn.execute(
         "INSERT INTO endpoints (path, kind, guild_id, secret, created_at)"

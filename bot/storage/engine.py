@@ -89,10 +89,13 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-def apply_migrations(conn: sqlite3.Connection) -> list[int]:
-    """Apply every migration newer than PRAGMA user_version, each in its own transaction."""
+def apply_migrations(conn: sqlite3.Connection, up_to: int | None = None) -> list[int]:
+    """Apply every migration newer than PRAGMA user_version (up to ``up_to``, for a test
+    that builds an older release's database), each in its own transaction."""
     applied = []
     for number, name, script in _migrations():
+        if up_to is not None and number > up_to:
+            break
         conn.execute("BEGIN IMMEDIATE")
         try:
             (current,) = conn.execute("PRAGMA user_version").fetchone()
