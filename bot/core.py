@@ -19,7 +19,7 @@ from bot.services.endpoint_admin import EndpointAdmin
 from bot.services.feed_admin import FeedAdmin
 from bot.services.get_playtime import PlaytimeService
 from bot.services.leaderboards import PlaytimeStats
-from bot.steam_sync.budget import DatabaseBudget
+from bot.steam_sync.budget import LOOKUP, SYNC, DatabaseBudget, Shares, collect_budget
 from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
 from bot.storage.interface import Observer
@@ -53,7 +53,7 @@ class Core:
     stats: PlaytimeStats
     feed_admin: FeedAdmin
     steam: SteamClient
-    budget: DatabaseBudget
+    shares: Shares
     playtime: PlaytimeService
     steam_sync: SteamSync
     scheduler: Scheduler
@@ -78,18 +78,21 @@ class Core:
             endpoints = EndpointCache(store, clock)
             await endpoints.start()
             endpoint_admin = EndpointAdmin(store, clock, registry.endpoint_kinds())
-            budget = DatabaseBudget(store, clock, config.steam.daily_call_limit)
+            shares = Shares.split(config.steam.daily_call_limit, config.steam.sync_share)
+            # One client, paced once, for every caller; the sync and the lookups each take
+            # their calls from their own share of the day.
             steam = SteamClient(
                 config.steam.api_key,
                 base_url=config.steam.api_base_url,
-                budget=budget,
+                budget=DatabaseBudget(store, clock, shares.sync, SYNC),
                 timeout=config.steam.timeout_seconds,
                 requests_per_second=config.steam.requests_per_second,
                 backoff_base=config.steam.retry_backoff_seconds,
             )
+            lookups = steam.with_budget(DatabaseBudget(store, clock, shares.lookup, LOOKUP))
             playtime = PlaytimeService(
                 store,
-                steam,
+                lookups,
                 clock,
                 concurrency=config.steam.max_concurrency,
                 per_endpoint_per_day=config.steam.lookups_per_endpoint_per_day,
@@ -105,7 +108,7 @@ class Core:
                 clock,
                 metrics,
                 interval=config.steam.sync_interval_seconds,
-                daily_limit=config.steam.daily_call_limit,
+                shares=shares,
                 tz=config.general.tz,
                 concurrency=config.steam.max_concurrency,
                 enabled=config.steam.sync_enabled,
@@ -114,7 +117,7 @@ class Core:
                 on_event=wake_feed,
             )
             scheduler = Scheduler(registry, {"steam": steam_sync})
-            accounts = AccountService(store, steam, clock, scheduler.links_changed)
+            accounts = AccountService(store, lookups, clock, scheduler.links_changed)
             stats = PlaytimeStats(store, config.general.tz)
             await stats.prepare()  # before serving: a changed time zone rebuilds the days once
             feed_admin = FeedAdmin(store, clock, wake_feed, pipeline.announce)
@@ -138,12 +141,12 @@ class Core:
             stats,
             feed_admin,
             steam,
-            budget,
+            shares,
             playtime,
             steam_sync,
             scheduler,
         )
-        metrics.add_collector(budget.collect)
+        metrics.add_collector(lambda: collect_budget(store, clock, shares))
         metrics.add_collector(lambda: _outbox_gauges(store))
         metrics.add_collector(core._store_stats)
         return core

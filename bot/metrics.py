@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+
+_LABEL = re.compile(r'(\w+)="([^"\\]*)"')
 
 _HELP = {
     "questlog_http_requests_total": ("counter", "HTTP requests by route and status"),
     "questlog_ingest_total": ("counter", "Webhook and sync events by source and result"),
     "questlog_outbox_pending": ("gauge", "Activity events waiting to be posted to Discord"),
     "questlog_outbox_failed": ("gauge", "Activity events that could not be posted"),
-    "questlog_steam_calls_today": ("gauge", "Steam Web API calls made today (UTC)"),
-    "questlog_steam_calls_left_today": ("gauge", "Steam Web API calls left in today's budget"),
+    "questlog_steam_calls_today": (
+        "gauge",
+        "Steam Web API calls made today (UTC), by purpose (sync, lookup)",
+    ),
+    "questlog_steam_calls_left_today": (
+        "gauge",
+        "Steam Web API calls left in today's share, by purpose (sync, lookup)",
+    ),
     "questlog_db_write_batches_total": ("counter", "Group commits made by the database writer"),
     "questlog_db_write_ops_total": ("counter", "Write operations committed by the writer"),
     "questlog_db_write_ops_seconds_total": (
@@ -50,13 +59,15 @@ class Metrics:
         return sum(v for k, v in series.items() if sorted(k) == wanted)
 
     def add_collector(self, collector: Collector) -> None:
-        """An async callable run at scrape time that returns {metric name: value}."""
+        """An async callable run at scrape time that returns {metric name: value}; a name may
+        carry labels as Prometheus writes them: ``'name{purpose="sync"}'``."""
         self._collectors.append(collector)
 
     async def render(self) -> str:
         for collector in self._collectors:
-            for name, value in (await collector()).items():
-                self.set(name, value)
+            for series, value in (await collector()).items():
+                name, _, rest = series.partition("{")
+                self.set(name, value, **dict(_LABEL.findall(rest)))
         lines: list[str] = []
         for name in sorted(self._values):
             kind, text = _HELP.get(name, ("untyped", name))

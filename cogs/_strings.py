@@ -181,7 +181,8 @@ SYNC_STATUS_LINES = (
     "Linked accounts: {accounts} ({in_game} in a game now, {private} private)\n"
     "Who is playing: checked every {summary}\n"
     "Players in a game: read every {active}; everyone else once every {sweep}\n"
-    "API calls today: {calls:,} of {limit:,} · projected per day: {projected:,}"
+    "API calls today: sync {calls:,} of {limit:,} (projected {projected:,} a day);"
+    " lookups and links {lookups:,} of {lookup_limit:,}"
 )
 SYNC_STATES = {
     "running": "running",

@@ -85,6 +85,8 @@ class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_
             calls=status.calls_today,
             limit=status.daily_limit,
             projected=plan.projected_calls,
+            lookups=status.lookup_calls_today,
+            lookup_limit=status.lookup_limit,
         )
         await reply(interaction, text)
 

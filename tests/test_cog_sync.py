@@ -93,7 +93,8 @@ async def test_sync_status_shows_the_plan(
     assert "**Steam sync:** running" in text
     assert "Linked accounts: 1 (0 in a game now, 0 private)" in text
     assert "checked every 5 min" in text and "once every 24 h" in text
-    assert "API calls today: 1 of 100,000" in text
+    assert "API calls today: sync 1 of 80,000" in text
+    assert "lookups and links 0 of 20,000" in text
 
 
 async def test_a_refused_key_is_explained(

@@ -200,7 +200,11 @@ async def test_daily_budget_is_persisted_across_restarts(
 
     data = {
         "database": {"path": str(tmp_path / "q.sqlite3")},
-        "steam": {"api_key": steam.api_key, "api_base_url": steam.base_url, "daily_call_limit": 2},
+        "steam": {
+            "api_key": steam.api_key,
+            "api_base_url": steam.base_url,
+            "daily_call_limit": 10,  # 8 for the sync, 2 for lookups
+        },
     }
     core = await Core.start(parse_config(data, env={}), clock)
     try:
@@ -218,7 +222,8 @@ async def test_daily_budget_is_persisted_across_restarts(
             assert limited["steam_status"] == "rate_limited"
             assert owned_calls(steam) == 2
             metrics = await (await client.get("/metrics")).text()
-            assert "questlog_steam_calls_left_today 0" in metrics
+            assert 'questlog_steam_calls_left_today{purpose="lookup"} 0' in metrics
+            assert 'questlog_steam_calls_left_today{purpose="sync"} 8' in metrics
         clock.advance(24 * 3600)  # a new UTC day
         async with TestClient(TestServer(create_app(core))) as client:
             [fresh] = await ask(client, endpoint, [PRIVATE_ID])

@@ -403,6 +403,27 @@ async def test_spent_budget_is_local_rate_limit_without_http(
     assert sum(steam.calls.values()) == 0
 
 
+async def test_a_client_for_another_budget_shares_the_pacing(
+    steam: FakeSteam, make_client: MakeClient, steam_clock: FakeClock
+) -> None:
+    """The lookups' client takes its calls from its own budget but is paced with the sync's:
+    Steam's per-IP burst limit does not care who asked."""
+    sync_budget, lookup_budget = MemoryBudget(5), MemoryBudget(1)
+    client = make_client(budget=sync_budget, requests_per_second=2.0)
+    lookups = client.with_budget(lookup_budget)
+    await client.get_owned_game(ROBIN_ID, TF2)
+    await lookups.get_owned_game(ROBIN_ID, TF2)
+    await client.get_owned_game(ROBIN_ID, TF2)
+    assert steam_clock.sleeps == [0.5, 0.5]  # one slot every half second across both
+    assert (sync_budget.used, lookup_budget.used) == (2, 1)
+    with pytest.raises(RateLimited):
+        await lookups.get_owned_game(ROBIN_ID, TF2)  # its own budget is spent
+    await client.get_owned_game(ROBIN_ID, TF2)  # the other's is not
+    await lookups.aclose()  # closes nothing shared
+    await client.get_owned_game(ROBIN_ID, TF2)
+    assert steam.calls["GetOwnedGames"] == 5
+
+
 async def test_every_retry_takes_from_the_budget(steam: FakeSteam, make_client: MakeClient) -> None:
     budget = MemoryBudget(2)
     steam.fail_next("GetOwnedGames", [429, 429, 429])

@@ -19,7 +19,7 @@ from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.services.get_playtime import PlaytimeQuery
 from bot.services.status import status_report
-from bot.steam_sync.plan import BUDGET_SHARE, first_slot, make_plan
+from bot.steam_sync.plan import first_slot, make_plan
 from bot.storage.links import link_account
 from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
 from tests.fakes.discord import FakeDiscord
@@ -282,17 +282,17 @@ async def test_new_accounts_are_staggered_and_the_schedule_survives_a_restart(
 
 
 def test_the_plan_stays_within_the_budget() -> None:
-    small = make_plan(100, 5, 300, 100_000)
+    small = make_plan(100, 5, 300, 80_000)
     assert (small.summary_interval, small.active_interval, small.sweep_interval) == (
         300,
         300,
         86_400,
     )
     for accounts, in_game in [(1_000, 100), (10_000, 0), (10_000, 1_000), (10_000, 10_000)]:
-        plan = make_plan(accounts, in_game, 300, 100_000)
-        assert plan.projected_calls <= 100_000 * BUDGET_SHARE
+        plan = make_plan(accounts, in_game, 300, 80_000)  # the sync's share of 100,000
+        assert plan.projected_calls <= 80_000
         assert plan.sweep_interval == 86_400  # everyone at least once a day
-    busy = make_plan(10_000, 1_000, 300, 100_000)
+    busy = make_plan(10_000, 1_000, 300, 80_000)
     assert busy.active_interval > 300  # stretched: 1,000 players at once do not fit every 5 min
 
 
@@ -375,7 +375,7 @@ async def test_leaving_a_game_pulls_the_next_read_in(core: Core, clock: ManualCl
     """With a stretched active interval, a player who leaves is read at the next summary pass
     instead of at the far-off next active read."""
     await link(core, SAPHYEL_ID)
-    plan = make_plan(10_000, 1_000, 300, 100_000)  # active interval ~35 min
+    plan = make_plan(10_000, 1_000, 300, 80_000)  # active interval ~35 min
     await core.store.steam.enrol(clock.now(), lambda steam_id: clock.now())
     now = clock.now()
     later = to_iso(now + timedelta(seconds=plan.active_interval))

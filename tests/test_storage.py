@@ -111,12 +111,13 @@ async def test_group_commit_isolates_failing_operations(tmp_path: Path) -> None:
         def good(n: int):
             return lambda c: (
                 c.execute(
-                    "INSERT INTO steam_budget (day, calls) VALUES (?, ?)", (f"d{n}", n)
+                    "INSERT INTO steam_budget (day, purpose, calls) VALUES (?, 'sync', ?)",
+                    (f"d{n}", n),
                 ).rowcount
             )
 
         def bad(c: sqlite3.Connection) -> None:
-            c.execute("INSERT INTO steam_budget (day, calls) VALUES ('bad', 1)")
+            c.execute("INSERT INTO steam_budget (day, purpose, calls) VALUES ('bad', 'sync', 1)")
             raise ValueError("boom")
 
         results = await asyncio.gather(
@@ -145,7 +146,8 @@ async def test_a_batch_without_failures_runs_without_savepoints(tmp_path: Path) 
         def add(n: int):
             return lambda c: (
                 c.execute(
-                    "INSERT INTO steam_budget (day, calls) VALUES (?, ?)", (f"d{n}", n)
+                    "INSERT INTO steam_budget (day, purpose, calls) VALUES (?, 'sync', ?)",
+                    (f"d{n}", n),
                 ).rowcount
             )
 

@@ -268,10 +268,13 @@ async def test_playtime_stats_and_steam_state(store: Store) -> None:
     assert await store.stats.use_timezone("UTC")  # another zone: the days are counted again
     [day] = await store.stats.daily(GUILD, 1, later.date(), later.date())
     assert (day.day, day.seconds) == (later.date(), 1800)
-    assert await steam.reserve_call("2025-03-01", 2)
-    assert await steam.reserve_call("2025-03-01", 2)
-    assert not await steam.reserve_call("2025-03-01", 2)
-    assert await steam.calls_on("2025-03-01") == 2
+    assert await steam.reserve_call("2025-03-01", "sync", 2)
+    assert await steam.reserve_call("2025-03-01", "sync", 2)
+    assert not await steam.reserve_call("2025-03-01", "sync", 2)
+    assert await steam.reserve_call("2025-03-01", "lookup", 1)  # each purpose its own limit
+    assert not await steam.reserve_call("2025-03-01", "lookup", 1)
+    assert await steam.calls_on("2025-03-01") == {"sync": 2, "lookup": 1}
+    assert await steam.calls_on("2025-03-02") == {}
     await steam.cache(393380, "schema", "english", {"A": {"name": "x"}}, NOW)
     assert await steam.cached(393380, "schema", "english") == ({"A": {"name": "x"}}, NOW)
     counts = await steam.counts(NOW)

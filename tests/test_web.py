@@ -710,7 +710,8 @@ async def test_metrics_counts_requests_and_duplicates(
     text = await (await client.get("/metrics")).text()
     assert 'questlog_ingest_total{result="duplicate",source="battlemetrics"} 1' in text
     assert 'questlog_http_requests_total{route="set_playtime",status="200"} 2' in text
-    assert "questlog_steam_calls_left_today 100000" in text
+    assert 'questlog_steam_calls_left_today{purpose="sync"} 80000' in text
+    assert 'questlog_steam_calls_left_today{purpose="lookup"} 20000' in text
     assert "questlog_outbox_pending 0" in text
 
 

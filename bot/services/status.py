@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.config import Config
+from bot.steam_sync.budget import LOOKUP, SYNC, Shares
 from bot.steam_sync.plan import make_plan
 from bot.storage import Store
 
@@ -19,11 +20,12 @@ async def status_report(store: Store, config: Config, now: datetime) -> dict[str
     steam = await store.steam.counts(now)
     key = await store.steam.key_state()
     calls = await store.steam.calls_on(now.strftime("%Y-%m-%d"))
+    shares = Shares.split(config.steam.daily_call_limit, config.steam.sync_share)
     # The sync's plan, computed as the running server does (its accounts may lag new links by
     # a few seconds; the count of distinct linked SteamIDs is what the plan will use).
     plan = make_plan(
         steam["linked"], steam["in_game"], config.steam.sync_interval_seconds,
-        config.steam.daily_call_limit,
+        shares.sync,
     )  # fmt: skip
     return {
         **database,
@@ -35,8 +37,10 @@ async def status_report(store: Store, config: Config, now: datetime) -> dict[str
         "outbox_failed": feed["failed"],
         "feed_channels_paused": feed["paused_channels"],
         "account_links": await store.links.count(),
-        "steam_calls_today": calls,
+        "steam_calls_today": sum(calls.values()),
         "steam_daily_limit": config.steam.daily_call_limit,
+        "steam_sync_calls_today": f"{calls.get(SYNC, 0)} of {shares.sync}",
+        "steam_lookup_calls_today": f"{calls.get(LOOKUP, 0)} of {shares.lookup}",
         "steam_configured": bool(config.steam.api_key),
         "steam_sync": _sync_state(config, key),
         "steam_accounts": steam["linked"],

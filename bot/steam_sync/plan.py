@@ -9,9 +9,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-BUDGET_SHARE = 0.8  # of the daily call limit; the rest is kept for lookups and /link
-SUMMARY_SHARE = 0.4  # of the usable budget, at most, for GetPlayerSummaries
-SWEEP_SHARE = 0.3  # of the usable budget, at most, for the daily sweep of every library
+SUMMARY_SHARE = 0.4  # of the sync's calls a day, at most, for GetPlayerSummaries
+SWEEP_SHARE = 0.3  # of the sync's calls a day, at most, for the daily sweep of every library
 SWEEP_SECONDS = 86_400
 SUMMARY_BATCH = 100
 TICK_SECONDS = 5.0
@@ -38,9 +37,10 @@ class Plan:
         return self.summary_calls + self.active_calls + self.sweep_calls
 
 
-def make_plan(accounts: int, in_game: int, configured: int, daily_limit: int) -> Plan:
-    """The plan for ``accounts`` linked SteamIDs of which ``in_game`` play right now."""
-    usable = max(1.0, daily_limit * BUDGET_SHARE)
+def make_plan(accounts: int, in_game: int, configured: int, sync_calls: int) -> Plan:
+    """The plan for ``accounts`` linked SteamIDs of which ``in_game`` play right now, within
+    the sync's share of the day's calls (``sync_calls``; the rest is kept for lookups)."""
+    usable = max(1.0, float(sync_calls))
     day = 86_400
     batches = math.ceil(accounts / SUMMARY_BATCH)
     summary_interval = max(configured, math.ceil(batches * day / (usable * SUMMARY_SHARE)))

@@ -28,8 +28,9 @@ Scheduling (the budget planner): each account has a persisted ``next_sync_at``.
   is missed for more than a day.
 * A new account's first read (the baseline) gets a slot spread over the configured interval (by
   a hash of its SteamID), so a restart or many new links never burst.
-* The usable budget is ``BUDGET_SHARE`` of the daily limit; the rest stays for get-playtime
-  lookups and ``/link``. ``make_plan`` projects the day's calls (``questlog status``).
+* The sync spends its share of the daily limit (``[steam] sync_share``, enforced by its own
+  budget in bot/steam_sync/budget.py); the rest stays for get-playtime lookups and ``/link``.
+  ``make_plan`` projects the day's calls within that share (``questlog status``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.metrics import Metrics
 from bot.steam_sync.achievements import AchievementChecker
+from bot.steam_sync.budget import LOOKUP, SYNC, Shares
 from bot.steam_sync.plan import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_MAX_SECONDS,
@@ -93,8 +95,10 @@ class SyncStatus:
     in_game: int
     interval_configured: int
     plan: Plan
-    calls_today: int
-    daily_limit: int
+    calls_today: int  # the sync's calls today (its schedule, /sync now, questlog sync)
+    daily_limit: int  # the sync's share of the day's calls
+    lookup_calls_today: int = 0  # get-playtime and /link
+    lookup_limit: int = 0
     key_refused_since: datetime | None = None
     next_probe_at: datetime | None = None
 
@@ -108,7 +112,7 @@ class SteamSync:
         metrics: Metrics,
         *,
         interval: int,
-        daily_limit: int,
+        shares: Shares,
         tz: ZoneInfo,
         concurrency: int = 4,
         enabled: bool = True,
@@ -122,7 +126,7 @@ class SteamSync:
         self.clock = clock
         self.metrics = metrics
         self.interval = interval
-        self.daily_limit = daily_limit
+        self.shares = shares
         self.tz = tz
         self.enabled = enabled
         self.sync_now_cooldown = sync_now_cooldown
@@ -219,7 +223,7 @@ class SteamSync:
             linked, in_game = await self.store.steam.enrol(
                 now, lambda steam_id: now + timedelta(seconds=first_slot(steam_id, self.interval))
             )
-            self._plan = make_plan(linked, in_game, self.interval, self.daily_limit)
+            self._plan = make_plan(linked, in_game, self.interval, self.shares.sync)
             self._last_enrol = self.clock.monotonic()
         return self._plan
 
@@ -430,7 +434,7 @@ class SteamSync:
         now = self.clock.now()
         counts = await self.store.steam.counts(now)
         calls = await self.store.steam.calls_on(now.strftime("%Y-%m-%d"))
-        plan = make_plan(counts["accounts"], counts["in_game"], self.interval, self.daily_limit)
+        plan = make_plan(counts["accounts"], counts["in_game"], self.interval, self.shares.sync)
         if not self.enabled:
             state, detail = "disabled", "[steam] sync_enabled is false"
         elif not self.steam.configured:
@@ -450,8 +454,10 @@ class SteamSync:
             in_game=counts["in_game"],
             interval_configured=self.interval,
             plan=plan,
-            calls_today=calls,
-            daily_limit=self.daily_limit,
+            calls_today=calls.get(SYNC, 0),
+            daily_limit=self.shares.sync,
+            lookup_calls_today=calls.get(LOOKUP, 0),
+            lookup_limit=self.shares.lookup,
             key_refused_since=self.key_refused_since if refused else None,
             next_probe_at=self._next_probe_at if refused else None,
         )

@@ -566,23 +566,27 @@ class SqliteSteam:
 
         return await self._db.read(op)
 
-    async def reserve_call(self, day: str, limit: int) -> bool:
-        """Count one Steam Web API call on ``day``; False when the day's ``limit`` is spent."""
+    async def reserve_call(self, day: str, purpose: str, limit: int) -> bool:
+        """Count one Steam Web API call on ``day`` for ``purpose`` ("sync" or "lookup");
+        False when that purpose's ``limit`` for the day is spent."""
 
         def op(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
-                "INSERT INTO steam_budget (day, calls) VALUES (?, 1)"
-                " ON CONFLICT (day) DO UPDATE SET calls = calls + 1 WHERE calls < ?"
+                "INSERT INTO steam_budget (day, purpose, calls) VALUES (?, ?, 1)"
+                " ON CONFLICT (day, purpose) DO UPDATE SET calls = calls + 1 WHERE calls < ?"
                 " RETURNING calls",
-                (day, limit),
+                (day, purpose, limit),
             ).fetchone()
             return row is not None and row[0] <= limit
 
         return await self._db.write(op)
 
-    async def calls_on(self, day: str) -> int:
-        row = await self._db.fetchone("SELECT calls FROM steam_budget WHERE day = ?", (day,))
-        return int(row[0]) if row else 0
+    async def calls_on(self, day: str) -> dict[str, int]:
+        """The calls made on ``day`` per purpose (a purpose without calls is absent)."""
+        rows = await self._db.fetchall(
+            "SELECT purpose, calls FROM steam_budget WHERE day = ?", (day,)
+        )
+        return {str(purpose): int(calls) for purpose, calls in rows}
 
     async def set_key_state(
         self, refused_since: datetime | None, next_probe: datetime | None, detail: str | None

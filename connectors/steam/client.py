@@ -23,6 +23,7 @@ kept out of exception messages and redacted from httpx's request log lines.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import random
@@ -287,8 +288,18 @@ class SteamClient:
             follow_redirects=False,
         )
         self._closed = False
+        self._owns_http = True
         if self._api_key:
             _REDACTOR.add(self._api_key)
+
+    def with_budget(self, budget: CallBudget | None) -> SteamClient:
+        """A client for another purpose: it shares this one's connections and pacing (one rate
+        limit for every caller, as Steam counts per key and IP) but takes its calls from
+        ``budget``. Closing it closes nothing; close the client it came from."""
+        view = copy.copy(self)
+        view._budget = budget
+        view._owns_http = False
+        return view
 
     def __repr__(self) -> str:  # never show the key
         return f"<SteamClient base_url={str(self._http.base_url)!r} configured={self.configured}>"
@@ -307,6 +318,8 @@ class SteamClient:
         if self._closed:
             return
         self._closed = True
+        if not self._owns_http:
+            return
         await self._http.aclose()
         if self._api_key:
             _REDACTOR.discard(self._api_key)

@@ -123,10 +123,19 @@ class SteamConnector(Connector):
             300,
             "Seconds between two checks of who is in a game (GetPlayerSummaries) and between two"
             " library\nreads of a player in a game; everyone else is read once a day. Stretched"
-            " when the day's calls\nwould pass 80 % of daily_call_limit (`questlog status` shows"
-            " the plan). At least 60.",
+            " when the day's calls\nwould pass the sync's share of daily_call_limit (`questlog"
+            " status` shows the plan).\nAt least 60.",
             minimum=60,
             maximum=7 * 86_400,
+        ),
+        ConfigKey(
+            "sync_share",
+            0.8,
+            "Share of daily_call_limit the sync may spend (its schedule, /sync now and questlog\n"
+            "sync); the rest is kept for get-playtime lookups and /link. Each side stops at its\n"
+            'share: lookups past theirs answer from the stored values ("rate_limited").',
+            minimum=0.0,
+            maximum=1.0,
         ),
         ConfigKey(
             "lookups_per_endpoint_per_day",
