@@ -237,6 +237,22 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             'loss or OS crash can lose the last ones; "full" survives those too (an fsync per\n'
             "group commit; see README, Data and backups).",
         ),
+        "raw_payload_days": (
+            30,
+            _int_range(1, 36_500),
+            None,
+            "Days a raw event keeps its payload (the delivery as it arrived). After that the\n"
+            "payload is blanked and its dedupe key kept, so a late retry is still a duplicate;\n"
+            "a delivery whose signature carried a time is removed then (a retry of it is\n"
+            "refused as stale).",
+        ),
+        "feed_history_days": (
+            90,
+            _int_range(2, 36_500),
+            None,
+            "Days posted feed messages (activity events, sent outbox rows, feed batches) are\n"
+            "kept. Playtime totals, days, sessions and milestones are never pruned.",
+        ),
     },
     "webhooks": {
         "tolerance_seconds": (
@@ -324,6 +340,8 @@ class WebConfig:
 class DatabaseConfig:
     path: str = "data/questlog.sqlite3"
     synchronous: str = "normal"
+    raw_payload_days: int = 30
+    feed_history_days: int = 90
 
 
 class Section:

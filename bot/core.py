@@ -13,6 +13,7 @@ from bot.config import Config
 from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
+from bot.pruning import Pruner
 from bot.scheduler import Scheduler
 from bot.services.accounts import AccountService, ConfirmStatus
 from bot.services.endpoint_admin import EndpointAdmin
@@ -23,6 +24,7 @@ from bot.steam_sync.budget import LOOKUP, SYNC, DatabaseBudget, Shares, collect_
 from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
 from bot.storage.interface import Observer
+from bot.storage.records import RetentionPolicy
 from connectors.base import LinkConfirmation, RouteSpec
 from connectors.registry import Registry
 from connectors.steam import SteamClient
@@ -57,6 +59,7 @@ class Core:
     playtime: PlaytimeService
     steam_sync: SteamSync
     scheduler: Scheduler
+    pruner: Pruner
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -121,6 +124,14 @@ class Core:
             stats = PlaytimeStats(store, config.general.tz)
             await stats.prepare()  # before serving: a changed time zone rebuilds the days once
             feed_admin = FeedAdmin(store, clock, wake_feed, pipeline.announce)
+            pruner = Pruner(
+                store,
+                clock,
+                RetentionPolicy(
+                    raw_payload_days=config.database.raw_payload_days,
+                    feed_history_days=config.database.feed_history_days,
+                ),
+            )
             playtime.growth = steam_sync.growth
             playtime.key_refused = lambda: steam_sync.key_refused
             playtime.on_key_refused = steam_sync.report_refused_key
@@ -145,6 +156,7 @@ class Core:
             playtime,
             steam_sync,
             scheduler,
+            pruner,
         )
         metrics.add_collector(lambda: collect_budget(store, clock, shares))
         metrics.add_collector(lambda: _outbox_gauges(store))
@@ -162,6 +174,7 @@ class Core:
         would outlive SIGTERM)."""
         try:
             await self.endpoints.stop()
+            await self.pruner.stop()
             await self.scheduler.stop()
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
@@ -188,7 +201,12 @@ class Core:
         return self.registry.routes()
 
     async def accept(
-        self, source: str, endpoint: Endpoint, raw: dict[str, Any], received_at: datetime
+        self,
+        source: str,
+        endpoint: Endpoint,
+        raw: dict[str, Any],
+        received_at: datetime,
+        timestamped: bool = False,
     ) -> tuple[str, bool | None]:
         """A verified, validated delivery for one of ``source``'s endpoints: stored by the
         ingest path, or, when it confirms a link code typed in game, the link confirmed.
@@ -197,7 +215,12 @@ class Core:
         if confirmation is not None:
             return await self.confirm_link(endpoint, source, confirmation), None
         result = await self.pipeline.ingest(
-            source, endpoint.guild_id, raw, endpoint_id=endpoint.id, received_at=received_at
+            source,
+            endpoint.guild_id,
+            raw,
+            endpoint_id=endpoint.id,
+            received_at=received_at,
+            timestamped=timestamped,
         )
         if result.status == "accepted" and "playtime_updated" in result.details:
             return result.status, bool(result.details["playtime_updated"])

@@ -146,6 +146,7 @@ class Server:
             await self.stop()
             raise
         await self.core.scheduler.start()
+        await self.core.pruner.start()
         address = self.runner.addresses[0]
         self.port = int(address[1])
         host = self.config.web.host

@@ -8,6 +8,7 @@ import json
 import signal
 import sqlite3
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -379,3 +380,48 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("questlog: database error: ")
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_prune_shows_what_goes_and_vacuum_switches_an_old_file(tmp_path: Path) -> None:
+    from bot.storage.engine import apply_migrations
+
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "q.sqlite3"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        apply_migrations(conn, up_to=19)  # a file from before pruning: auto_vacuum off
+    config = write_config(tmp_path)
+    old = "2020-01-01T00:00:00.000000Z"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executemany(
+            "INSERT INTO raw_events (guild_id, source, dedupe_hash, payload, received_at)"
+            " VALUES (1, 'custom', ?, ?, ?)",
+            [(f"h{n}", "x" * 2000, old) for n in range(300)],
+        )
+        conn.execute(
+            "INSERT INTO raw_events (guild_id, source, dedupe_hash, payload, received_at)"
+            " VALUES (1, 'custom', 'today', '{}', '2999-01-01T00:00:00.000000Z')"
+        )
+    dry = json.loads(
+        cli("prune", "--dry-run", "--json", "--config", str(config), cwd=tmp_path).stdout
+    )
+    assert dry["dry_run"] and dry["raw_payloads_blanked"] == 300
+    assert dry["raw_payload_bytes"] == 600_000 and dry["auto_vacuum"] == "none"
+    with closing(sqlite3.connect(path)) as conn, conn:  # a dry run changes nothing
+        assert (
+            conn.execute("SELECT count(*) FROM raw_events WHERE payload != ''").fetchone()[0] == 301
+        )
+    text = cli("prune", "--config", str(config), cwd=tmp_path).stdout
+    assert "raw payloads blanked" in text and "300" in text and "questlog vacuum" in text
+    with closing(sqlite3.connect(path)) as conn, conn:
+        assert (
+            conn.execute("SELECT count(*) FROM raw_events WHERE payload != ''").fetchone()[0] == 1
+        )
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 301  # dedupe kept
+    with running(config, "--web-only", cwd=tmp_path):  # a running server: vacuum refuses
+        refused = cli("vacuum", "--config", str(config), cwd=tmp_path, check=False)
+        assert refused.returncode == 1 and "stop `questlog run` first" in refused.stderr
+    size = path.stat().st_size
+    done = cli("vacuum", "--config", str(config), cwd=tmp_path).stdout
+    assert "auto_vacuum is now incremental" in done and path.stat().st_size < size
+    again = json.loads(cli("prune", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert again["auto_vacuum"] == "incremental" and again["raw_payloads_blanked"] == 0

@@ -355,7 +355,10 @@ async def webhook(
     # link the code already made. The same signature means the same body, so the dedupe key
     # and the used link code decide it, before and after a restart alike.
     raw = _parse(request, core, source, checked, fixed_game_id=checked.endpoint.game_id)
-    status, playtime_updated = await core.accept(source, checked.endpoint, raw, checked.received_at)
+    timestamped = checked.verified.signed_at is not None
+    status, playtime_updated = await core.accept(
+        source, checked.endpoint, raw, checked.received_at, timestamped
+    )
     return status_reply(status, playtime_updated)
 
 

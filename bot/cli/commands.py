@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -149,6 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path")
     backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+
+    prune = commands.add_parser(
+        "prune",
+        parents=[parent],
+        help="remove what the database may forget now (the server does it daily)",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="only show what would be removed and freed"
+    )
+    prune.add_argument("--json", action="store_true")
+    commands.add_parser(
+        "vacuum",
+        parents=[parent],
+        help="rebuild the database file (server stopped; needs free disk of twice its size)",
+    )
 
     config_cmd = commands.add_parser(
         "config", parents=[parent], help="show the configuration's keys (config-example.toml)"
@@ -408,6 +424,74 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace, config: Config) -> int:
+    from bot.pruning import Pruner
+    from bot.storage.records import RetentionPolicy
+
+    policy = RetentionPolicy(
+        raw_payload_days=config.database.raw_payload_days,
+        feed_history_days=config.database.feed_history_days,
+    )
+    clock = SystemClock()
+
+    async def work(store: Store) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        before = await store.retention.space()
+        if args.dry_run:
+            changed = await store.retention.pending(clock.now(), policy)
+        else:
+            changed = dict((await Pruner(store, clock, policy).run_once()).changed)
+        return before, changed, await store.retention.space()
+
+    before, changed, after = _with_store(config, work)
+    size = lambda space: space["pages"] * space["page_size"]  # noqa: E731
+    info = {
+        "dry_run": args.dry_run,
+        **changed,
+        "bytes_before": size(before),
+        "bytes_after": size(after),
+        "free_bytes_in_file": after["free_pages"] * after["page_size"],
+        "auto_vacuum": ("none", "full", "incremental")[after["auto_vacuum"]],
+    }
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    verb = "would remove or change" if args.dry_run else "removed or changed"
+    print(f"{verb}:")
+    for name, count in changed.items():
+        print(f"  {name.replace('_', ' '):<22} {count:,}")
+    if not args.dry_run:
+        print(f"database file: {info['bytes_before']:,} -> {info['bytes_after']:,} bytes")
+    if after["auto_vacuum"] != 2:
+        print(
+            "note: this database was made before pruning existed: freed pages are reused but the"
+            " file does not shrink. Stop the server and run `questlog vacuum` once to change that."
+        )
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace, config: Config) -> int:
+    from bot.storage import DatabaseInUse, vacuum_database
+
+    path = Path(config.database.path)
+    if not path.exists():
+        raise CliError(f"no database at {path}")
+    wal = path.with_name(path.name + "-wal")
+    size = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    free = shutil.disk_usage(path.parent).free
+    if free < 2 * size:
+        raise CliError(
+            f"VACUUM writes a full copy of the database: it needs up to {2 * size:,} bytes"
+            f" free beside {path}, and {free:,} are"
+        )
+    print(f"rebuilding {path} ({size:,} bytes); this takes a while for a large file")
+    try:
+        before, after = asyncio.run(vacuum_database(path))
+    except DatabaseInUse as exc:
+        raise CliError(str(exc)) from None
+    print(f"vacuumed {path}: {before:,} -> {after:,} bytes; auto_vacuum is now incremental")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     from bot.services.status import status_report
 
@@ -491,6 +575,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backup(args, config)
         if args.command == "status":
             return cmd_status(args, config)
+        if args.command == "prune":
+            return cmd_prune(args, config)
+        if args.command == "vacuum":
+            return cmd_vacuum(args, config)
         if args.command == "sync":
             return cmd_sync(args, config)
     except ConfigError as exc:

@@ -76,15 +76,18 @@ class Pipeline:
         *,
         endpoint_id: int | None = None,
         received_at: datetime | None = None,
+        timestamped: bool = False,
     ) -> IngestResult:
-        """``received_at``: when the web layer got the delivery (default: now)."""
+        """``received_at``: when the web layer got the delivery (default: now).
+        ``timestamped``: its signature carried a time, so a retry past the tolerance is refused
+        as stale and pruning may remove its dedupe row with its payload."""
         return await self._ingest(
-            self.registry.get(source), guild_id, raw, endpoint_id, received_at
+            self.registry.get(source), guild_id, raw, endpoint_id, received_at, timestamped
         )
 
     async def announce(self, guild_id: int, raw: Mapping[str, Any]) -> IngestResult:
         """An event the core announces itself (bot/ingest/core_events.py), the same way."""
-        return await self._ingest(CORE_EVENTS, guild_id, raw, None, None)
+        return await self._ingest(CORE_EVENTS, guild_id, raw, None, None, False)
 
     async def _ingest(
         self,
@@ -93,6 +96,7 @@ class Pipeline:
         raw: Mapping[str, Any],
         endpoint_id: int | None,
         received_at: datetime | None,
+        timestamped: bool,
     ) -> IngestResult:
         delivery = Delivery(
             guild_id,
@@ -101,6 +105,7 @@ class Pipeline:
             dedupe_hash(connector, raw),
             compact_json(raw),
             to_iso(received_at or self.clock.now()),
+            timestamped,
         )
         result = await self.store.events.ingest(
             delivery, connector, raw, connector.effects(raw), self.policy

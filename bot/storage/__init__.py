@@ -10,7 +10,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from bot.storage.engine import StorageError, backup_file
+from bot.storage.engine import DatabaseInUse, StorageError, backup_file, vacuum_file
 from bot.storage.interface import Store
 from bot.storage.records import Endpoint
 from bot.storage.sqlite import SqliteStore
@@ -34,4 +34,23 @@ async def backup_database(path: str | Path, target: str | Path) -> None:
         raise StorageError(str(exc)) from exc
 
 
-__all__ = ["Endpoint", "SqliteStore", "StorageError", "Store", "backup_database", "open_store"]
+async def vacuum_database(path: str | Path) -> tuple[int, int]:
+    """A full VACUUM of the database at ``path`` (the server stopped), switching it to
+    auto_vacuum INCREMENTAL; its size in bytes before and after. DatabaseInUse when another
+    process has it open."""
+    try:
+        return await asyncio.to_thread(vacuum_file, Path(path))
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(str(exc)) from exc
+
+
+__all__ = [
+    "DatabaseInUse",
+    "Endpoint",
+    "SqliteStore",
+    "StorageError",
+    "Store",
+    "backup_database",
+    "open_store",
+    "vacuum_database",
+]

@@ -121,6 +121,10 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool, synchronous: str = "
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if not readonly:
+        # Before anything is created: a new database gives pages freed by pruning back to the
+        # file system (bot/storage/retention.py). An existing one keeps its mode until
+        # `questlog vacuum` switches it (SQLite can change it only with a full VACUUM).
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             log.warning("SQLite refused WAL mode (got %s); writes will be slower", mode)
@@ -421,6 +425,37 @@ def backup_file(source: Path, target: Path) -> None:
         src.close()
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+class DatabaseInUse(StorageError):
+    """Another connection (a running server, a CLI command) has the database open."""
+
+
+def vacuum_file(path: Path) -> tuple[int, int]:
+    """Rebuild the database at ``path`` with a full VACUUM, switched to auto_vacuum INCREMENTAL
+    on the way (an existing file can change mode only so); its size before and after.
+
+    Needs every other connection closed (the server stopped): the file is locked exclusively
+    first, and DatabaseInUse says so when it cannot be. SQLite writes a full copy while it
+    works, so up to twice the file's size must be free (``questlog vacuum`` checks)."""
+    path = Path(path)
+    before = path.stat().st_size
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=0.2)
+    try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        try:
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            raise DatabaseInUse(
+                f"{path} is in use by another process (stop `questlog run` first)"
+            ) from None
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.close()
+    return before, path.stat().st_size
 
 
 def _writer_settings(conn: sqlite3.Connection) -> None:

@@ -55,8 +55,8 @@ def _bare_digest(identity: str) -> str | None:
 
 
 _INSERT_RAW = (
-    "INSERT INTO raw_events (guild_id, source, endpoint_id, dedupe_hash, payload, received_at)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, dedupe_hash) DO NOTHING"
+    "INSERT INTO raw_events (guild_id, source, endpoint_id, dedupe_hash, payload, received_at,"
+    " timestamped) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, dedupe_hash) DO NOTHING"
 )
 _UNREAD = object()
 
@@ -92,7 +92,7 @@ def _insert_raw(conn: sqlite3.Connection, delivery: Delivery) -> int | None:
     cur = conn.execute(
         _INSERT_RAW,
         (delivery.guild_id, delivery.source, delivery.endpoint_id, identity, delivery.payload,
-         delivery.received_at),
+         delivery.received_at, 1 if delivery.timestamped else None),
     )  # fmt: skip
     return int(cur.lastrowid or 0) if cur.rowcount else None
 

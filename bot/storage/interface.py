@@ -25,7 +25,9 @@ from bot.storage.records import (
     FeedStatus,
     IngestResult,
     Link,
+    RetentionPolicy,
     Span,
+    StepResult,
     StoredPlaytime,
     Total,
 )
@@ -421,6 +423,26 @@ class SteamStore(Protocol):
     async def reserve_lookups(self, day: str, endpoint_id: int, wanted: int, limit: int) -> int: ...
 
 
+class RetentionStore(Protocol):
+    async def prune_step(
+        self, kind: str, now: datetime, policy: RetentionPolicy, limit: int = 500
+    ) -> StepResult:
+        """One short step of one walk in ``PRUNE_KINDS``."""
+        ...
+
+    async def pending(self, now: datetime, policy: RetentionPolicy) -> dict[str, int]:
+        """What a prune would remove or change now, by name (for a dry run)."""
+        ...
+
+    async def space(self) -> dict[str, int]:
+        """page_size, pages, free_pages and auto_vacuum (0 none, 1 full, 2 incremental)."""
+        ...
+
+    async def reclaim(self, pages: int) -> int:
+        """Return up to ``pages`` free pages to the file system; the free pages left."""
+        ...
+
+
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
 
@@ -431,6 +453,7 @@ class Store(Protocol):
     events: EventStore
     playtime: PlaytimeStore
     steam: SteamStore
+    retention: RetentionStore
 
     async def close(self) -> None: ...
 

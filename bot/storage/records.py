@@ -201,6 +201,7 @@ class Delivery:
     dedupe_hash: str
     payload: str  # the raw event as JSON text
     received_at: str  # ISO text (bot.clock.to_iso)
+    timestamped: bool = False  # its signature carried a time (see migration 0020)
 
 
 @dataclass(frozen=True)
@@ -211,3 +212,38 @@ class StoredPlaytime:
     status: str
     created_at: str
     updated_at: str
+
+
+#: The walks of a prune, in the order they run (bot/storage/retention.py).
+PRUNE_KINDS = ("feed", "batches", "raw", "samples", "counters")
+#: What a prune counts, by name.
+PRUNE_COUNTS = (
+    "outbox_rows",
+    "activity_events",
+    "feed_batches",
+    "raw_events",
+    "raw_payloads_blanked",
+    "samples_rolled_up",
+    "steam_day_counters",
+    "link_codes",
+)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long what may be forgotten is kept ([database] raw_payload_days and
+    feed_history_days; samples are rolled up per day after a year)."""
+
+    raw_payload_days: int = 30
+    feed_history_days: int = 90
+    sample_days: int = 365
+
+
+@dataclass
+class StepResult:
+    """What one prune step did: rows examined (0: the walk is done for now) and, by name, what
+    it removed or changed."""
+
+    examined: int
+    changed: dict[str, int]
+    seconds: float = 0.0  # how long the step held the writer

@@ -13,6 +13,7 @@ from bot.storage.events import SqliteEvents
 from bot.storage.links import SqliteLinks
 from bot.storage.outbox import SqliteFeed
 from bot.storage.playtime import SqlitePlaytime
+from bot.storage.retention import SqliteRetention
 from bot.storage.stats import SqliteStats
 from bot.storage.steam_state import SqliteSteam
 
@@ -28,6 +29,7 @@ class SqliteStore:
         self.events = SqliteEvents(engine)
         self.playtime = SqlitePlaytime(engine)
         self.steam = SqliteSteam(engine)
+        self.retention = SqliteRetention(engine)
 
     @classmethod
     async def open(

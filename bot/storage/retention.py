@@ -1,0 +1,377 @@
+"""Pruning in SQLite: what a busy community's database may forget, in small steps.
+
+Each step is one write operation (one short transaction inside a group commit) over at most
+``limit`` rows, found by walking a table's ids from a cursor kept in ``meta``. Ids follow time
+(rows are inserted as things happen), so a walk stops at the first row that is too young and
+the next day's walk starts where this one stopped: no index on time is needed and no step ever
+scans what was already pruned.
+
+What goes, and what never does:
+
+* ``raw``: after ``raw_payload_days`` a raw event's payload is blanked and its dedupe key kept,
+  so a late retry stays a duplicate. A delivery whose signature carried a time (``timestamped``)
+  is refused as stale once its tolerance has passed, so its row goes instead, once no activity
+  event refers to it.
+* ``feed``: after ``feed_history_days``, the sent (or expired, superseded) outbox rows of an
+  activity event, then the event itself unless an outbox row is still pending or failed, then
+  its timestamped raw event. Today's played lines are days younger than the shortest history
+  (2 days), so what can still be edited is never touched.
+* ``batches``: feed batches of that age that are no longer pending and no outbox row names.
+* ``samples``: playtime samples older than ``sample_days`` (a year) are rolled up into one row per
+  player, game and UTC day (the day's deltas summed, its last total kept).
+* ``counters``: the Steam budget's and lookups' per-day counts older than a week, link codes
+  that expired a day ago.
+
+Never pruned: playtime totals, playtime_daily and playtime_periods, member_playtime, sessions,
+milestones and the Steam sync's state (charts, leaderboards and announce-once depend on them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.clock import to_iso
+from bot.storage.engine import Database
+from bot.storage.records import RetentionPolicy, StepResult
+
+COUNTER_DAYS = 7
+_FINAL_OUTBOX = "('sent', 'expired', 'superseded')"
+# A table's newest row always stays: SQLite gives a new row the largest id plus one, so
+# removing the largest would hand its id out again, behind the walk's cursor (and a feed
+# batch's id is part of its Discord nonce).
+_NOT_NEWEST = "id < (SELECT max(id) FROM {table})"
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    raw: str
+    feed: str
+    samples: str
+    counters_day: str
+    link_codes: str
+
+    @classmethod
+    def at(cls, now: datetime, policy: RetentionPolicy) -> Cutoffs:
+        return cls(
+            raw=to_iso(now - timedelta(days=policy.raw_payload_days)),
+            feed=to_iso(now - timedelta(days=policy.feed_history_days)),
+            # At a UTC midnight, so each day's prune rolls up whole days.
+            samples=to_iso(
+                (now - timedelta(days=policy.sample_days)).replace(
+                    hour=0, minute=0, second=0, microsecond=0
+                )
+            ),
+            counters_day=(now - timedelta(days=COUNTER_DAYS)).strftime("%Y-%m-%d"),
+            link_codes=to_iso(now - timedelta(days=1)),
+        )
+
+
+def _cursor(conn: sqlite3.Connection, kind: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"prune_cursor:{kind}",)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _advance(conn: sqlite3.Connection, kind: str, last_id: int) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (f"prune_cursor:{kind}", str(last_id)),
+    )
+
+
+def _old_prefix(rows: list[sqlite3.Row] | list[tuple], cutoff: str, column: int = 1) -> list:
+    """The leading rows older than ``cutoff`` (the walk stops at the first younger one)."""
+    prefix = []
+    for row in rows:
+        if row[column] is None or row[column] >= cutoff:
+            break
+        prefix.append(row)
+    return prefix
+
+
+def _marks(ids: list[int]) -> str:
+    return ",".join("?" * len(ids))
+
+
+def _step_feed(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult:
+    rows = conn.execute(
+        "SELECT id, created_at, raw_event_id FROM activity_events WHERE id > ? ORDER BY id LIMIT ?",
+        (_cursor(conn, "feed"), limit),
+    ).fetchall()
+    old = _old_prefix(rows, cut.feed)
+    if not old:
+        return StepResult(0, {})
+    ids = [r[0] for r in old]
+    marks = _marks(ids)
+    outbox = conn.execute(
+        f"DELETE FROM feed_outbox WHERE event_id IN ({marks}) AND status IN {_FINAL_OUTBOX}", ids
+    ).rowcount
+    events = conn.execute(
+        f"DELETE FROM activity_events WHERE id IN ({marks}) AND NOT EXISTS"
+        " (SELECT 1 FROM feed_outbox o WHERE o.event_id = activity_events.id)"
+        f" AND {_NOT_NEWEST.format(table='activity_events')}",
+        ids,
+    ).rowcount
+    raw_ids = sorted({r[2] for r in old if r[2] is not None})
+    raw = 0
+    if raw_ids:
+        raw = conn.execute(
+            f"DELETE FROM raw_events WHERE id IN ({_marks(raw_ids)}) AND timestamped = 1"
+            " AND received_at < ? AND NOT EXISTS"
+            " (SELECT 1 FROM activity_events a WHERE a.raw_event_id = raw_events.id)"
+            f" AND {_NOT_NEWEST.format(table='raw_events')}",
+            [*raw_ids, cut.raw],
+        ).rowcount
+    _advance(conn, "feed", ids[-1])
+    return StepResult(
+        len(old), {"outbox_rows": outbox, "activity_events": events, "raw_events": raw}
+    )
+
+
+def _step_batches(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult:
+    rows = conn.execute(
+        "SELECT id, created_at FROM feed_batches WHERE id > ? ORDER BY id LIMIT ?",
+        (_cursor(conn, "batches"), limit),
+    ).fetchall()
+    old = _old_prefix(rows, cut.feed)
+    if not old:
+        return StepResult(0, {})
+    ids = [r[0] for r in old]
+    removed = conn.execute(
+        f"DELETE FROM feed_batches WHERE id IN ({_marks(ids)}) AND status != 'pending'"
+        " AND NOT EXISTS (SELECT 1 FROM feed_outbox o WHERE o.batch_id = feed_batches.id)"
+        f" AND {_NOT_NEWEST.format(table='feed_batches')}",
+        ids,
+    ).rowcount
+    _advance(conn, "batches", ids[-1])
+    return StepResult(len(old), {"feed_batches": removed})
+
+
+def _step_raw(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult:
+    rows = conn.execute(
+        "SELECT id, received_at FROM raw_events WHERE id > ? ORDER BY id LIMIT ?",
+        (_cursor(conn, "raw"), limit),
+    ).fetchall()
+    old = _old_prefix(rows, cut.raw)
+    if not old:
+        return StepResult(0, {})
+    ids = [r[0] for r in old]
+    marks = _marks(ids)
+    removed = conn.execute(
+        f"DELETE FROM raw_events WHERE id IN ({marks}) AND timestamped = 1 AND NOT EXISTS"
+        " (SELECT 1 FROM activity_events a WHERE a.raw_event_id = raw_events.id)"
+        f" AND {_NOT_NEWEST.format(table='raw_events')}",
+        ids,
+    ).rowcount
+    # Blanked by taking the row out and putting it back: an UPDATE that shrinks a row never
+    # merges the page it leaves nearly empty, a DELETE does. A row an activity event still
+    # refers to cannot leave for a moment (the foreign key), so it is updated in place.
+    keep = conn.execute(
+        "SELECT id, guild_id, source, endpoint_id, dedupe_hash, received_at, timestamped"
+        f" FROM raw_events r WHERE id IN ({marks}) AND payload != '' AND NOT EXISTS"
+        " (SELECT 1 FROM activity_events a WHERE a.raw_event_id = r.id)",
+        ids,
+    ).fetchall()
+    moved = [r[0] for r in keep]
+    if moved:
+        conn.execute(f"DELETE FROM raw_events WHERE id IN ({_marks(moved)})", moved)
+        conn.executemany(
+            "INSERT INTO raw_events (id, guild_id, source, endpoint_id, dedupe_hash, payload,"
+            " received_at, timestamped) VALUES (?, ?, ?, ?, ?, '', ?, ?)",
+            [tuple(r) for r in keep],
+        )
+    blanked = (
+        len(moved)
+        + conn.execute(
+            f"UPDATE raw_events SET payload = '' WHERE id IN ({marks}) AND payload != ''", ids
+        ).rowcount
+    )
+    _advance(conn, "raw", ids[-1])
+    return StepResult(len(old), {"raw_events": removed, "raw_payloads_blanked": blanked})
+
+
+def _step_samples(
+    conn: sqlite3.Connection, cut: Cutoffs, limit: int, tail: dict[tuple[Any, ...], int]
+) -> StepResult:
+    """``tail``: the kept row of each group of the day the last step ended in, so a day that
+    spans two steps still ends as one row."""
+    rows = conn.execute(
+        "SELECT id, at, scope_guild_id, source, player_id, game_id, delta_seconds,"
+        " total_seconds FROM playtime_samples WHERE id > ? ORDER BY id LIMIT ?",
+        (_cursor(conn, "samples"), limit),
+    ).fetchall()
+    old = _old_prefix(rows, cut.samples)
+    if not old:
+        return StepResult(0, {})
+    days: dict[tuple[Any, ...], list[sqlite3.Row]] = defaultdict(list)
+    for row in old:
+        days[(row[2], row[3], row[4], row[5], row[1][:10])].append(row)
+    last_day = old[-1][1][:10]
+    for key in [k for k in tail if k[4] < last_day and k not in days]:
+        del tail[key]  # a day the walk has left
+    merged = 0
+    for key, group in days.items():
+        last = group[-1]  # ids follow time: the day's last sample so far
+        kept = tail.get(key)
+        if kept is None and len(group) == 1:
+            tail[key] = last[0]
+            continue
+        delta = sum(r[6] for r in group)
+        if kept is None:
+            kept, delta = last[0], delta - last[6]
+        conn.execute(
+            "UPDATE playtime_samples SET delta_seconds = delta_seconds + ?, at = ?,"
+            " total_seconds = ? WHERE id = ?",
+            (delta, last[1], last[7], kept),
+        )
+        others = [r[0] for r in group if r[0] != kept]
+        merged += conn.execute(
+            f"DELETE FROM playtime_samples WHERE id IN ({_marks(others)})", others
+        ).rowcount
+        tail[key] = kept
+    _advance(conn, "samples", old[-1][0])
+    return StepResult(len(old), {"samples_rolled_up": merged})
+
+
+def _step_counters(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult:
+    budget = conn.execute("DELETE FROM steam_budget WHERE day < ?", (cut.counters_day,)).rowcount
+    lookups = conn.execute("DELETE FROM steam_lookups WHERE day < ?", (cut.counters_day,)).rowcount
+    codes = conn.execute("DELETE FROM link_codes WHERE expires_at < ?", (cut.link_codes,)).rowcount
+    return StepResult(0, {"steam_day_counters": budget + lookups, "link_codes": codes})
+
+
+_STEPS = {
+    "feed": _step_feed,
+    "batches": _step_batches,
+    "raw": _step_raw,
+    "counters": _step_counters,
+}
+
+
+def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
+    """What a prune would remove or change now (``questlog prune --dry-run``), counted from the
+    walks' cursors like the prune itself."""
+    one = lambda sql, *p: int(conn.execute(sql, p).fetchone()[0] or 0)  # noqa: E731
+    feed_from, raw_from, samples_from = (_cursor(conn, k) for k in ("feed", "raw", "samples"))
+    old_events = "SELECT id, raw_event_id FROM activity_events WHERE id > ? AND created_at < ?"
+    outbox = one(
+        f"SELECT count(*) FROM feed_outbox WHERE status IN {_FINAL_OUTBOX} AND event_id IN"
+        " (SELECT id FROM activity_events WHERE id > ? AND created_at < ?)",
+        feed_from, cut.feed,
+    )  # fmt: skip
+    events = one(
+        f"SELECT count(*) FROM ({old_events}) e WHERE NOT EXISTS (SELECT 1 FROM feed_outbox o"
+        f" WHERE o.event_id = e.id AND o.status NOT IN {_FINAL_OUTBOX})",
+        feed_from, cut.feed,
+    )  # fmt: skip
+    batches = one(
+        "SELECT count(*) FROM feed_batches b WHERE id > ? AND created_at < ?"
+        " AND status != 'pending' AND NOT EXISTS (SELECT 1 FROM feed_outbox o"
+        f" WHERE o.batch_id = b.id AND (o.status NOT IN {_FINAL_OUTBOX}"
+        " OR o.event_id NOT IN (SELECT id FROM activity_events WHERE id > ? AND created_at < ?)))",
+        _cursor(conn, "batches"), cut.feed, feed_from, cut.feed,
+    )  # fmt: skip
+    raw_removed = one(
+        "SELECT count(*) FROM raw_events r WHERE id > ? AND received_at < ? AND timestamped = 1"
+        " AND NOT EXISTS (SELECT 1 FROM activity_events a WHERE a.raw_event_id = r.id"
+        " AND NOT (a.id > ? AND a.created_at < ?))",
+        raw_from, cut.raw, feed_from, cut.feed,
+    )  # fmt: skip
+    blanked = one(
+        "SELECT count(*) FROM raw_events WHERE id > ? AND received_at < ? AND payload != ''",
+        raw_from, cut.raw,
+    )  # fmt: skip
+    payload_bytes = one(
+        "SELECT sum(length(payload)) FROM raw_events WHERE id > ? AND received_at < ?",
+        raw_from, cut.raw,
+    )  # fmt: skip
+    samples = one(
+        "SELECT count(*) - count(DISTINCT scope_guild_id || ' ' || source || ' ' || player_id"
+        " || ' ' || game_id || ' ' || substr(at, 1, 10)) FROM playtime_samples"
+        " WHERE id > ? AND at < ?",
+        samples_from, cut.samples,
+    )  # fmt: skip
+    counters = one(
+        "SELECT (SELECT count(*) FROM steam_budget WHERE day < ?)"
+        " + (SELECT count(*) FROM steam_lookups WHERE day < ?)",
+        cut.counters_day, cut.counters_day,
+    )  # fmt: skip
+    codes = one("SELECT count(*) FROM link_codes WHERE expires_at < ?", cut.link_codes)
+    return {
+        "outbox_rows": outbox,
+        "activity_events": events,
+        "feed_batches": batches,
+        "raw_events": raw_removed,
+        "raw_payloads_blanked": blanked,
+        "raw_payload_bytes": payload_bytes,
+        "samples_rolled_up": samples,
+        "steam_day_counters": counters,
+        "link_codes": codes,
+    }
+
+
+def _space(conn: sqlite3.Connection) -> dict[str, int]:
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
+    return {
+        "page_size": int(page_size),
+        "pages": int(pages),
+        "free_pages": int(free),
+        "auto_vacuum": int(mode),  # 0 none, 1 full, 2 incremental
+    }
+
+
+class SqliteRetention:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._sample_tail: dict[tuple[Any, ...], int] = {}
+
+    async def prune_step(
+        self, kind: str, now: datetime, policy: RetentionPolicy, limit: int = 500
+    ) -> StepResult:
+        """One step of one walk (``KINDS``), in one short write."""
+        cut = Cutoffs.at(now, policy)
+        tail_before = self._sample_tail
+
+        def op(conn: sqlite3.Connection) -> tuple[StepResult, dict[tuple[Any, ...], int]]:
+            # A copy: should the group commit roll this op back and run it again, it starts
+            # from the same tail.
+            tail = dict(tail_before)
+            started = time.perf_counter()
+            if kind == "samples":
+                result = _step_samples(conn, cut, limit, tail)
+            else:
+                result = _STEPS[kind](conn, cut, limit)
+            result.seconds = time.perf_counter() - started
+            return result, tail
+
+        result, self._sample_tail = await self._db.write(op)
+        return result
+
+    async def pending(self, now: datetime, policy: RetentionPolicy) -> dict[str, int]:
+        cut = Cutoffs.at(now, policy)
+        return await self._db.read(lambda conn: _pending(conn, cut))
+
+    async def space(self) -> dict[str, int]:
+        """Pages in the file, free pages in it, and the auto_vacuum mode."""
+        return await self._db.read(_space)
+
+    async def reclaim(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system (auto_vacuum INCREMENTAL
+        only); the number of free pages left. Runs between group commits."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            # A script, so SQLite steps the pragma to its end (one execute() frees one page).
+            with contextlib.suppress(sqlite3.OperationalError):  # another process writing
+                conn.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+            return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+
+        return await self._db.run(op)
