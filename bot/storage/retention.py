@@ -119,7 +119,7 @@ def _step_feed(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult
         ids,
     ).rowcount
     raw_ids = sorted({r[2] for r in old if r[2] is not None})
-    raw = 0
+    raw = blanked = 0
     if raw_ids:
         raw = conn.execute(
             f"DELETE FROM raw_events WHERE id IN ({_marks(raw_ids)}) AND timestamped = 1"
@@ -128,9 +128,24 @@ def _step_feed(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult
             f" AND {_NOT_NEWEST.format(table='raw_events')}",
             [*raw_ids, cut.raw],
         ).rowcount
+        old_raw = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM raw_events WHERE id IN ({_marks(raw_ids)}) AND received_at < ?",
+                [*raw_ids, cut.raw],
+            )
+        ]
+        if old_raw:  # blanked in place by the raw walk (or now): packed tight
+            blanked = _compact(conn, old_raw)
     _advance(conn, "feed", ids[-1])
     return StepResult(
-        len(old), {"outbox_rows": outbox, "activity_events": events, "raw_events": raw}
+        len(old),
+        {
+            "outbox_rows": outbox,
+            "activity_events": events,
+            "raw_events": raw,
+            "raw_payloads_blanked": blanked,
+        },
     )
 
 
@@ -153,6 +168,35 @@ def _step_batches(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepRes
     return StepResult(len(old), {"feed_batches": removed})
 
 
+def _compact(conn: sqlite3.Connection, ids: list[int]) -> int:
+    """Blank the payloads of the raw events ``ids`` that nothing refers to by taking each row
+    out and putting it back without its payload; the number of payloads blanked.
+
+    An UPDATE that shrinks a row never merges the page it leaves nearly empty; a DELETE does,
+    and the rows put back fill pages again. A row an activity event still refers to cannot
+    leave for a moment (the foreign key): the raw walk blanks it in place, and the feed walk
+    compacts it here once its event is gone."""
+    keep = conn.execute(
+        "SELECT id, guild_id, source, endpoint_id, dedupe_hash, received_at, timestamped"
+        f" FROM raw_events r WHERE id IN ({_marks(ids)}) AND NOT EXISTS"
+        " (SELECT 1 FROM activity_events a WHERE a.raw_event_id = r.id)",
+        ids,
+    ).fetchall()
+    if not keep:
+        return 0
+    moved = [r[0] for r in keep]
+    blanked = conn.execute(
+        f"SELECT count(*) FROM raw_events WHERE id IN ({_marks(moved)}) AND payload != ''", moved
+    ).fetchone()[0]
+    conn.execute(f"DELETE FROM raw_events WHERE id IN ({_marks(moved)})", moved)
+    conn.executemany(
+        "INSERT INTO raw_events (id, guild_id, source, endpoint_id, dedupe_hash, payload,"
+        " received_at, timestamped) VALUES (?, ?, ?, ?, ?, '', ?, ?)",
+        [tuple(r) for r in keep],
+    )
+    return int(blanked)
+
+
 def _step_raw(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult:
     rows = conn.execute(
         "SELECT id, received_at FROM raw_events WHERE id > ? ORDER BY id LIMIT ?",
@@ -169,25 +213,8 @@ def _step_raw(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult:
         f" AND {_NOT_NEWEST.format(table='raw_events')}",
         ids,
     ).rowcount
-    # Blanked by taking the row out and putting it back: an UPDATE that shrinks a row never
-    # merges the page it leaves nearly empty, a DELETE does. A row an activity event still
-    # refers to cannot leave for a moment (the foreign key), so it is updated in place.
-    keep = conn.execute(
-        "SELECT id, guild_id, source, endpoint_id, dedupe_hash, received_at, timestamped"
-        f" FROM raw_events r WHERE id IN ({marks}) AND payload != '' AND NOT EXISTS"
-        " (SELECT 1 FROM activity_events a WHERE a.raw_event_id = r.id)",
-        ids,
-    ).fetchall()
-    moved = [r[0] for r in keep]
-    if moved:
-        conn.execute(f"DELETE FROM raw_events WHERE id IN ({_marks(moved)})", moved)
-        conn.executemany(
-            "INSERT INTO raw_events (id, guild_id, source, endpoint_id, dedupe_hash, payload,"
-            " received_at, timestamped) VALUES (?, ?, ?, ?, ?, '', ?, ?)",
-            [tuple(r) for r in keep],
-        )
     blanked = (
-        len(moved)
+        _compact(conn, ids)
         + conn.execute(
             f"UPDATE raw_events SET payload = '' WHERE id IN ({marks}) AND payload != ''", ids
         ).rowcount
