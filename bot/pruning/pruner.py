@@ -15,9 +15,9 @@ from bot.tasks import cancel_task
 log = logging.getLogger(__name__)
 
 STEP_ROWS = 200  # rows a step examines: a few milliseconds of the writer (README)
-# An activity event costs a step about ten times what a raw event does (its outbox rows, three
+# An activity event costs a step a few times what a raw event does (its outbox rows, three
 # indexes, its raw event packed again), so the feed walk takes fewer per step.
-ROWS_PER_STEP_DIVISOR = {"feed": 8}
+ROWS_PER_STEP_DIVISOR = {"feed": 4}
 RECLAIM_PAGES = 512  # pages (2 MiB at 4 KiB) given back per reclaim step
 FIRST_RUN_SECONDS = 600.0  # after start-up, so a restart loop does not prune in a loop
 EVERY_SECONDS = 86_400.0

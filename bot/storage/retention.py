@@ -110,7 +110,10 @@ def _step_feed(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult
     ids = [r[0] for r in old]
     marks = _marks(ids)
     outbox = conn.execute(
-        f"DELETE FROM feed_outbox WHERE event_id IN ({marks}) AND status IN {_FINAL_OUTBOX}", ids
+        # "+status": without it SQLite walks every sent row of the status index (measured 10 ms
+        # for 25 events on a 90 MB file) instead of looking the 25 events up (0.2 ms).
+        f"DELETE FROM feed_outbox WHERE event_id IN ({marks}) AND +status IN {_FINAL_OUTBOX}",
+        ids,
     ).rowcount
     events = conn.execute(
         f"DELETE FROM activity_events WHERE id IN ({marks}) AND NOT EXISTS"
@@ -288,7 +291,7 @@ def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
     feed_from, raw_from, samples_from = (_cursor(conn, k) for k in ("feed", "raw", "samples"))
     old_events = "SELECT id, raw_event_id FROM activity_events WHERE id > ? AND created_at < ?"
     outbox = one(
-        f"SELECT count(*) FROM feed_outbox WHERE status IN {_FINAL_OUTBOX} AND event_id IN"
+        f"SELECT count(*) FROM feed_outbox WHERE +status IN {_FINAL_OUTBOX} AND event_id IN"
         " (SELECT id FROM activity_events WHERE id > ? AND created_at < ?)",
         feed_from, cut.feed,
     )  # fmt: skip
