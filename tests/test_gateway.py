@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import signal
@@ -179,3 +180,17 @@ async def test_unreachable_gateway_is_retried_quietly(
         r for r in caplog.records if r.name == "bot.gateway.client" and r.levelno >= logging.ERROR
     ]
     assert any("gateway" in r.getMessage() for r in caplog.records)
+
+
+def test_no_voice_warnings_at_start(
+    core: Core, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Questlog has no voice: discord.py's PyNaCl and davey warnings are not logged."""
+    from bot.gateway.client import Questlog
+
+    monkeypatch.setattr(discord.VoiceClient, "warn_nacl", True)  # as on a host without PyNaCl
+    monkeypatch.setattr(discord.VoiceClient, "warn_dave", True)
+    with caplog.at_level("INFO"):
+        Questlog(core)
+    assert not [r for r in caplog.records if "voice will NOT be supported" in r.getMessage()]
+    assert logging.getLogger("discord.client").level == logging.NOTSET  # not silenced by level

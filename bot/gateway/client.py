@@ -96,6 +96,10 @@ class Questlog(commands.Bot):
     def __init__(self, core: Core, *, dev_guild_id: int = 0) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # the minimum for slash commands and channel checks
+        # Questlog has no voice features: without these, discord.py warns at every start that
+        # PyNaCl and davey are missing (the discord.client logger keeps its level).
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
