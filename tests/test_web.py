@@ -834,3 +834,36 @@ async def test_identical_timestamped_retries_are_acknowledged_before_and_after_a
             assert await error_of(late) == (401, "invalid_signature")
     finally:
         await core.stop()
+
+
+async def test_refusals_are_logged_once_a_minute_without_secrets(
+    client: TestClient,
+    clock: ManualClock,
+    make_endpoint: MakeEndpoint,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint = await make_endpoint("playtime")
+    body = bm_body()
+    wrong = "not-the-secret-" + "x" * 20
+    caplog.set_level("INFO", logger="questlog.web.refused")
+    for _ in range(3):
+        assert (await post_bm(client, endpoint, body, clock, secret=wrong)).status == 401
+    lines = [r.getMessage() for r in caplog.records if r.name == "questlog.web.refused"]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"refused playtime webhook {endpoint.path[:6]}…: 401 invalid_signature"
+    )
+    clock.advance(61)
+    assert (await post_bm(client, endpoint, body, clock, secret=wrong)).status == 401
+    assert (await post_bm(client, endpoint, b'{"steam_id": 1}', clock)).status == 422
+    huge = b"{" + b" " * 70_000 + b"}"
+    assert (await post_bm(client, endpoint, huge, clock)).status == 413
+    assert (await client.post("/set-playtime/bm/nosuchpath/", data=body)).status == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "questlog.web.refused"]
+    assert "(2 more like it in the last minute were not logged)" in lines[1]
+    assert any(": 422 invalid_payload: " in line and "steam_id" in line for line in lines)
+    assert any(": 413 payload_too_large" in line for line in lines)
+    assert any("nosuch…: 404 not_found" in line for line in lines)
+    text = "\n".join(lines)
+    for secret in (endpoint.secret, wrong, body.decode(), endpoint.path):
+        assert secret not in text

@@ -35,6 +35,7 @@ from bot.ingest import (
 from bot.services.get_playtime import parse_query
 from web.jsonbody import MalformedJson, parse_json
 from web.ratelimit import RateLimiter
+from web.refusals import RefusalLog
 from web.signatures import (
     BattleMetricsScheme,
     PlainHexScheme,
@@ -115,6 +116,7 @@ class Services:
 
     core: Core
     limiter: RateLimiter
+    refusals: RefusalLog
     schemes: dict[str, BattleMetricsScheme | Sha256Scheme | PlainHexScheme]
     started: float
 
@@ -124,18 +126,30 @@ Handler = Callable[[web.Request, Services], Awaitable[web.StreamResponse]]
 AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def guarded(route: str, handler: Handler) -> AiohttpHandler:
+def guarded(route: str, handler: Handler, kind: str | None = None) -> AiohttpHandler:
     """Wrap a handler: every error becomes a JSON answer with the right status, unexpected ones
     a 500 with a reference to the log (never a traceback), and every request is counted.
+    ``kind``: the endpoint kind of a webhook route, whose refusals are logged (web/refusals.py).
     (A plain wrapper instead of an aiohttp middleware: measurably cheaper per request.)"""
 
     async def run(request: web.Request) -> web.StreamResponse:
-        return await _guard(request, route, handler)
+        return await _guard(request, route, handler, kind)
 
     return run
 
 
-async def _guard(request: web.Request, route: str, handler: Handler) -> web.StreamResponse:
+def _refused(
+    request: web.Request, svc: Services, kind: str | None, status: int, code: str, reason: str
+) -> None:
+    if kind is None:
+        return
+    path = request.match_info.get("path") if kind != "-" else request.path.lstrip("/")
+    svc.refusals.refused(kind, path, status, code, reason)
+
+
+async def _guard(
+    request: web.Request, route: str, handler: Handler, kind: str | None = None
+) -> web.StreamResponse:
     svc = request.app[SERVICES_KEY]
     core = svc.core
     status = 500
@@ -145,6 +159,7 @@ async def _guard(request: web.Request, route: str, handler: Handler) -> web.Stre
         return response
     except HttpError as exc:
         status = exc.status
+        _refused(request, svc, kind, exc.status, exc.code, exc.detail)
         response = error_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
         if exc.close:
             await _answer_and_close(request, response)
@@ -158,6 +173,8 @@ async def _guard(request: web.Request, route: str, handler: Handler) -> web.Stre
         return web.json_response({"status": "ignored", "detail": str(exc)}, status=202)
     except web.HTTPException as exc:  # aiohttp's own, e.g. 413 from request.read()
         status = exc.status
+        code = _STATUS_CODES.get(exc.status, "error")
+        _refused(request, svc, kind, exc.status, code, exc.reason)
         if exc.status == 405:
             allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
             return error_response(405, "method_not_allowed", "method not allowed", allow)
@@ -447,6 +464,7 @@ def create_app(core: Core) -> web.Application:
     app[SERVICES_KEY] = Services(
         core=core,
         limiter=RateLimiter(core.config.web.rate_limit_per_minute, core.clock.monotonic),
+        refusals=RefusalLog(core.clock.monotonic),
         schemes=schemes,
         started=time.monotonic(),
     )
@@ -464,10 +482,15 @@ def create_app(core: Core) -> web.Application:
         app.router.add_route(
             "*",
             route.path.rstrip("/").replace("{path}", "{path:[^/]+}{slash:/?}"),
-            guarded(route.name, functools.partial(handler, source=source, kind=kind, route=route)),
+            guarded(
+                route.name,
+                functools.partial(handler, source=source, kind=kind, route=route),
+                kind,
+            ),
             name=route.name,
         )
     app.router.add_route("*", "/healthz", guarded("healthz", healthz), name="healthz")
     app.router.add_route("*", "/metrics", guarded("metrics", metrics), name="metrics")
-    app.router.add_route("*", "/{tail:.*}", guarded("unmatched", not_found), name="unmatched")
+    # An address that matches no endpoint (a mistyped URL) is logged like a refusal.
+    app.router.add_route("*", "/{tail:.*}", guarded("unmatched", not_found, "-"), name="unmatched")
     return app
