@@ -152,14 +152,23 @@ class Server:
         host = self.config.web.host
         shown = f"[{host}]" if ":" in host else host
         log.info("web server listening on http://%s:%d", shown, self.port)
+        # For `questlog endpoint create` with port = 0 (it checks /healthz answers there).
+        local = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, shown)
+        await self.core.store.endpoints.set_listening(f"http://{local}:{self.port}")
 
     async def stop(self) -> None:
         """Every step runs even if an earlier one fails: the database must always be closed, or
         its thread would keep the process alive after SIGTERM."""
         runner, poster, discord, core = self.runner, self.poster, self.discord, self.core
         self.runner = self.poster = self.discord = self.core = None  # type: ignore[assignment]
+
+        async def forget_address() -> None:
+            if core is not None:
+                await core.store.endpoints.set_listening(None)
+
         steps = [
             ("draining web requests", runner.cleanup if runner else None),
+            ("forgetting the listening address", forget_address if runner else None),
             ("stopping the scheduler", core.scheduler.stop if core else None),
             ("stopping the feed poster", poster.stop if poster else None),
             ("closing the Discord bot", discord.stop if discord else None),

@@ -425,3 +425,21 @@ def test_prune_shows_what_goes_and_vacuum_switches_an_old_file(tmp_path: Path) -
     assert "auto_vacuum is now incremental" in done and path.stat().st_size < size
     again = json.loads(cli("prune", "--json", "--config", str(config), cwd=tmp_path).stdout)
     assert again["auto_vacuum"] == "incremental" and again["raw_payloads_blanked"] == 0
+
+
+def test_endpoint_urls_use_the_running_servers_port_when_port_is_0(tmp_path: Path) -> None:
+    config = write_config(tmp_path)  # [web] port = 0, no public_url
+    with running(config, "--web-only", cwd=tmp_path) as server:
+        made = cli(
+            "endpoint", "create", "--kind", "playtime", "--guild", "1", "--json",
+            "--config", str(config), cwd=tmp_path,
+        )  # fmt: skip
+        urls = json.loads(made.stdout)["urls"]
+        assert urls and all(u.startswith(server.base_url + "/") for u in urls), urls
+        assert ":0/" not in made.stdout and "public_url" not in made.stderr
+        assert server.stop() == 0
+    after = cli(
+        "endpoint", "create", "--kind", "playtime", "--guild", "1", "--config", str(config),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "no running server answers now" in after.stderr and "[web] public_url" in after.stderr

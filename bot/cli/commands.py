@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+
 from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, example_toml, load_config
@@ -224,7 +226,7 @@ def _print_endpoint(admin: EndpointAdmin, endpoint: Endpoint, base_url: str) -> 
 
 
 def _warn_base_url(config: Config) -> None:
-    if not config.web.public_url:
+    if not config.web.public_url and config.web.port != 0:
         print(
             f"note: [web] public_url is not set; URLs use {config.web.base_url()}."
             " Set public_url to the address game servers reach.",
@@ -245,9 +247,30 @@ def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
+async def _base_url(config: Config, store: Store) -> str:
+    """The address printed in URLs: [web] public_url, else host and port; with port = 0, where
+    the running server said it listens, if its /healthz answers there."""
     base = config.web.base_url()
+    if config.web.public_url or config.web.port != 0:
+        return base
+    url = await store.endpoints.listening()
+    if url is not None:
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return url
+        except httpx.HTTPError:
+            pass
+    print(
+        "note: [web] port = 0 picks a free port when the server starts, and no running server"
+        " answers now, so these URLs have no usable port: set [web] public_url (or a fixed"
+        " port) to the address senders reach.",
+        file=sys.stderr,
+    )
+    return base
 
+
+def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
     async def work(store: Store) -> None:
         admin = EndpointAdmin(store, SystemClock(), Registry().discover().endpoint_kinds())
         if args.action == "create":
@@ -263,12 +286,19 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
             _warn_base_url(config)
             if args.json:
-                print(json.dumps(_endpoint_json(admin, endpoint, base, with_secret=True)))
+                print(
+                    json.dumps(
+                        _endpoint_json(
+                            admin, endpoint, await _base_url(config, store), with_secret=True
+                        )
+                    )
+                )
             else:
-                _print_endpoint(admin, endpoint, base)
+                _print_endpoint(admin, endpoint, await _base_url(config, store))
         elif args.action == "list":
             endpoints = await admin.list(args.guild)
             if args.json:
+                base = await _base_url(config, store)
                 print(
                     json.dumps(
                         [_endpoint_json(admin, e, base, with_secret=False) for e in endpoints]
@@ -298,9 +328,15 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
                 args.path, grace=timedelta(hours=hours), secret=args.secret, read=args.read
             )
             if args.json:
-                print(json.dumps(_endpoint_json(admin, endpoint, base, with_secret=True)))
+                print(
+                    json.dumps(
+                        _endpoint_json(
+                            admin, endpoint, await _base_url(config, store), with_secret=True
+                        )
+                    )
+                )
             else:
-                _print_endpoint(admin, endpoint, base)
+                _print_endpoint(admin, endpoint, await _base_url(config, store))
                 if not args.read and endpoint.previous_secret_expires_at:
                     print(
                         f"The old secret stays valid until {to_iso(endpoint.previous_secret_expires_at)}."

@@ -153,6 +153,26 @@ class SqliteEndpoints:
             )
         )
 
+    async def set_listening(self, url: str | None) -> None:
+        """Where the running server listens (``http://host:port``), for the CLI's URLs when
+        ``[web] port = 0`` picks a free port; None when it stops."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            if url is None:
+                conn.execute("DELETE FROM meta WHERE key = 'web_listening'")
+            else:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('web_listening', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (url,),
+                )
+
+        await self._db.write(op)
+
+    async def listening(self) -> str | None:
+        row = await self._db.fetchone("SELECT value FROM meta WHERE key = 'web_listening'")
+        return str(row[0]) if row else None
+
     async def version(self) -> str:
         """Changes whenever any endpoint is created, changed or deleted (by any process)."""
         return await self._db.read(_version)

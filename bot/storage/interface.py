@@ -75,6 +75,12 @@ class EndpointStore(Protocol):
         """(active, disabled)."""
         ...
 
+    async def set_listening(self, url: str | None) -> None:
+        """Where the running server listens (None: it stopped)."""
+        ...
+
+    async def listening(self) -> str | None: ...
+
 
 class LinkStore(Protocol):
     async def link(
