@@ -9,6 +9,7 @@ the key.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tomllib
@@ -342,6 +343,9 @@ class DatabaseConfig:
     synchronous: str = "normal"
     raw_payload_days: int = 30
     feed_history_days: int = 90
+    #: The relative path as written in the config file, when ``path`` was resolved against
+    #: the file's folder (earlier releases took it from the current directory).
+    written_path: str | None = None
 
 
 class Section:
@@ -499,4 +503,19 @@ def load_config(
         raise ConfigError(f"{file}: not valid TOML ({exc})") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
-    return parse_config(data, env, source=file)
+    config = parse_config(data, env, source=file)
+    return resolve_paths(config)
+
+
+def resolve_paths(config: Config) -> Config:
+    """A relative ``[database] path`` is taken from the folder of the config file in use (so
+    every command finds the same database wherever it is run from); without a config file it
+    stays relative to the current directory."""
+    written = Path(config.database.path)
+    if config.source is None or written.is_absolute() or str(written) == ":memory:":
+        return config
+    resolved = (config.source.resolve().parent / written).resolve()
+    database = dataclasses.replace(
+        config.database, path=str(resolved), written_path=config.database.path
+    )
+    return dataclasses.replace(config, database=database)

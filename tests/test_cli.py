@@ -211,7 +211,7 @@ def test_sign_matches_the_vectors(tmp_path: Path, kind: str) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["endpoint", "rotate", "no-such-path"], "no endpoint"),
+        (["endpoint", "rotate", "no-such-path"], "no database"),
         (["endpoint", "create", "--kind", "playtime", "--guild", "0"], "guild"),
         (["endpoint", "create", "--kind", "custom", "--guild", "1", "--game-id", "5"], "playtime"),
         (
@@ -336,7 +336,7 @@ def test_a_path_starting_with_a_dash_is_refused(tmp_path: Path) -> None:
 
 def test_status_shows_the_steam_plan_holding_for_10000_links(tmp_path: Path) -> None:
     config = write_config(tmp_path, steam={"api_key": "0" * 32})
-    cli("status", "--config", str(config), cwd=tmp_path)  # creates and migrates the database
+    cli("feed", "set", "--guild", "1", "--channel", "2", "--config", str(config), cwd=tmp_path)
     now = "2025-03-01T12:00:00.000000Z"
     with sqlite3.connect(tmp_path / "data" / "q.sqlite3") as conn:
         conn.executemany(
@@ -443,3 +443,49 @@ def test_endpoint_urls_use_the_running_servers_port_when_port_is_0(tmp_path: Pat
         cwd=tmp_path,
     )  # fmt: skip
     assert "no running server answers now" in after.stderr and "[web] public_url" in after.stderr
+
+
+def test_a_relative_database_path_follows_the_config_file(tmp_path: Path) -> None:
+    home = tmp_path / "questlog"
+    home.mkdir()
+    config = home / "config.toml"
+    config.write_text('[database]\npath = "data/q.sqlite3"\n[web]\nport = 0\n', encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    expected = home / "data" / "q.sqlite3"
+    for command in (["status"], ["endpoint", "list"], ["feed", "status", "--guild", "1"],
+                    ["prune", "--dry-run"]):  # fmt: skip
+        refused = cli(*command, "--config", str(config), cwd=elsewhere, check=False)
+        assert refused.returncode == 1, command
+        [line] = refused.stderr.strip().splitlines()
+        assert str(expected) in line and "--config" in line
+    assert not expected.exists() and not (elsewhere / "data").exists()  # nothing created
+
+    made = cli("endpoint", "create", "--kind", "playtime", "--guild", "1",
+               "--config", str(config), cwd=elsewhere)  # fmt: skip
+    assert f"created a new database at {expected}" in made.stderr
+    assert expected.exists() and not (elsewhere / "data").exists()
+    again = cli("endpoint", "create", "--kind", "playtime", "--guild", "1",
+                "--config", str(config), cwd=elsewhere)  # fmt: skip
+    assert "created a new database" not in again.stderr  # said once
+    status = json.loads(cli("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert status["database"] == str(expected) and status["endpoints_active"] == 2
+
+
+def test_run_refuses_an_empty_start_when_the_old_location_has_the_database(
+    tmp_path: Path,
+) -> None:
+    """Earlier releases took a relative path from the current directory: an upgrade run from
+    there must not silently start on a new, empty database beside the config file."""
+    home = tmp_path / "etc"
+    home.mkdir()
+    config = home / "config.toml"
+    config.write_text('[database]\npath = "data/q.sqlite3"\n[web]\nport = 0\n', encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    with closing(sqlite3.connect(tmp_path / "data" / "q.sqlite3")) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    refused = cli("run", "--web-only", "--config", str(config), cwd=tmp_path, check=False)
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert str(tmp_path / "data" / "q.sqlite3") in line and "absolute path" in line
+    assert not (home / "data" / "q.sqlite3").exists()

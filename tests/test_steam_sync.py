@@ -400,6 +400,14 @@ async def test_cli_sync_reads_libraries_from_another_process(
     config = write_config(
         tmp_path, steam={"api_key": steam.api_key, "api_base_url": steam.base_url}
     )
+    nothing = await asyncio.to_thread(
+        cli, "sync", "--config", str(config), cwd=tmp_path, check=False
+    )
+    assert nothing.returncode == 1 and "no database at" in nothing.stderr  # never created
+    await asyncio.to_thread(
+        cli, "feed", "set", "--guild", str(GUILD), "--channel", "5", "--config", str(config),
+        cwd=tmp_path,
+    )  # fmt: skip
     missing = await asyncio.to_thread(
         cli, "sync", "--config", str(config), cwd=tmp_path, check=False
     )

@@ -234,8 +234,28 @@ def _warn_base_url(config: Config) -> None:
         )
 
 
-def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store (migrating it), run ``work`` on it, close it."""
+def _require_database(config: Config) -> None:
+    """A command that only reads never creates a database: a missing file is one line saying
+    where it looked."""
+    path = Path(config.database.path)
+    if not path.exists():
+        where = f"the config file {config.source}" if config.source else "no config file"
+        raise CliError(
+            f"no database at {path} ({where}); start the server once with `questlog run`,"
+            " or pass --config with the config.toml that names your database"
+        )
+
+
+def _with_store(
+    config: Config, work: Callable[[Store], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Open the store (migrating it), run ``work`` on it, close it. ``create``: a command that
+    writes may create a missing database, and says where once it succeeded (a failed command
+    leaves no new database behind); the others refuse."""
+    path = Path(config.database.path)
+    if not create:
+        _require_database(config)
+    new = not path.exists()
 
     async def run() -> T:
         store = await open_store(config.database.path, maintain=False)
@@ -244,7 +264,16 @@ def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    try:
+        result = asyncio.run(run())
+    except BaseException:
+        if new:
+            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
+        raise
+    if new:
+        print(f"note: created a new database at {path}", file=sys.stderr)
+    return result
 
 
 async def _base_url(config: Config, store: Store) -> str:
@@ -345,7 +374,7 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
             endpoint = await admin.disable(args.path)
             print(f"disabled {endpoint.path}: it now answers 404")
 
-    _with_store(config, work)
+    _with_store(config, work, create=args.action == "create")
     return 0
 
 
@@ -393,7 +422,7 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
         else:
             _print_feed_status(status, reason)
 
-    _with_store(config, work)
+    _with_store(config, work, create=args.action == "set")
     return 0
 
 
@@ -546,6 +575,7 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
     database serialises the writes, and the Steam budget is shared through it)."""
     if not config.steam.api_key:
         raise CliError("no Steam API key is configured ([steam] api_key or STEAM_API_KEY)")
+    _require_database(config)
 
     async def run() -> tuple[int, dict[str, int]]:
         from bot.core import Core
@@ -577,6 +607,17 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bot.server import serve, setup_logging
 
+    path = Path(config.database.path)
+    if not path.exists() and str(path) != ":memory:":
+        old = Path(config.database.written_path) if config.database.written_path else None
+        if old is not None and old.exists() and old.resolve() != path.resolve():
+            raise CliError(
+                f"no database at {path}, but there is one at {old.resolve()}: [database] path"
+                f" is now taken from the folder of {config.source}, not the current directory;"
+                " move the database there or set an absolute path (Questlog will not start on"
+                " an empty one by accident)"
+            )
+        print(f"note: creating a new database at {path}", file=sys.stderr)
     setup_logging(config.general.log_level)
     try:
         return asyncio.run(serve(config, web_only=args.web_only))
