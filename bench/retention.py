@@ -12,8 +12,8 @@ the result is (size at the end - size at from-day) / webhooks in between, with t
 table from SQLite's dbstat, the prune's longest step (how long it held the writer) and the
 wall time. The bar (issue 12): under 300 bytes per webhook at days 100 to 120.
 
-Run: ``.venv/bin/python bench/retention.py`` (a few minutes; ``--days 12 --from-day 8
---raw-days 2 --feed-days 4`` for a quick run with the same shape).
+Run: ``.venv/bin/python bench/retention.py`` (a few minutes; ``--days 14 --from-day 10
+--raw-days 3 --feed-days 5`` for a quick run with the same shape).
 Exit status: 0 when the growth is under ``--bar`` bytes per webhook, else 1.
 """
 

@@ -240,12 +240,12 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
         ),
         "raw_payload_days": (
             30,
-            _int_range(1, 36_500),
+            _int_range(3, 36_500),
             None,
-            "Days a raw event keeps its payload (the delivery as it arrived). After that the\n"
-            "payload is blanked and its dedupe key kept, so a late retry is still a duplicate;\n"
-            "a delivery whose signature carried a time is removed then (a retry of it is\n"
-            "refused as stale).",
+            "Days a raw event keeps its payload (the delivery as it arrived); at least 3. After\n"
+            "that the payload is blanked and its dedupe key kept, so a late retry is still a\n"
+            "duplicate; a BattleMetrics report (retried only with its original signature) is\n"
+            "removed then, and a retry that late is refused as stale.",
         ),
         "feed_history_days": (
             90,

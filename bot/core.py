@@ -130,6 +130,7 @@ class Core:
                 RetentionPolicy(
                     raw_payload_days=config.database.raw_payload_days,
                     feed_history_days=config.database.feed_history_days,
+                    timezone=config.general.timezone,
                 ),
             )
             playtime.growth = steam_sync.growth

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -75,17 +76,16 @@ async def test_payloads_go_dedupe_stays_and_a_pruned_retry_is_still_a_duplicate(
     start = clock.now()
     plain = mc_event(1, iso_ms(start))
     stamped = mc_event(2, iso_ms(start))
-    stamp = str(int(start.timestamp()))
     assert (await post_mc(client, mc, plain))[0] == 200
-    assert (await post_mc(client, mc, stamped, stamp))[0] == 200
+    assert (await post_mc(client, mc, stamped, str(int(start.timestamp()))))[0] == 200
     bm_t = iso_ms(start)
     assert (await post_bm(client, bm, 3600, bm_t))[0] == 200
-    [(before,)] = await rows(core, "SELECT count(*) FROM raw_events")
-    assert before == 3
 
     clock.advance(29 * DAY.total_seconds())
     report = await core.pruner.run_once()
     assert report.changed["raw_payloads_blanked"] == 0  # inside the window: nothing yet
+    # BattleMetrics retries with its original signature: acknowledged while its row is kept.
+    assert await post_bm(client, bm, 3600, bm_t) == (200, {"status": "duplicate"})
 
     clock.advance(2 * DAY.total_seconds())
     fresh = mc_event(3, iso_ms(clock.now()))
@@ -94,21 +94,23 @@ async def test_payloads_go_dedupe_stays_and_a_pruned_retry_is_still_a_duplicate(
     kept = await rows(
         core, "SELECT source, payload, timestamped FROM raw_events WHERE id <= 3 ORDER BY id"
     )
-    # The untimestamped delivery keeps its dedupe row, blanked. Of the two whose signature
-    # carried a time (a retry of them is refused as stale anyway), the playtime report is gone;
-    # the session start is blanked and stays while its feed event does.
-    assert [tuple(r) for r in kept] == [("minecraft", "", None), ("minecraft", "", 1)]
+    # Both Minecraft deliveries keep a blanked dedupe row (a sender may sign a retry afresh,
+    # and the key has no time in it); the BattleMetrics report, which is only ever retried
+    # with its original time, is gone: such a late retry is refused as stale.
+    assert [tuple(r) for r in kept] == [("minecraft", "", None), ("minecraft", "", None)]
     assert report.changed["raw_events"] == 1 and report.changed["raw_payloads_blanked"] == 2
 
     status, answer = await post_mc(client, mc, plain)  # the same delivery, a month late
     assert (status, answer["status"]) == (200, "duplicate")
-    assert (await post_bm(client, bm, 3600, bm_t))[0] == 401  # stale, as before pruning
-    assert (await post_mc(client, mc, stamped, stamp))[0] == 401
-    clock.advance(60 * DAY.total_seconds())  # past the feed history: the event and its row go
+    resigned = str(int(clock.now().timestamp()))
+    assert await post_mc(client, mc, stamped, resigned) == (200, {"status": "duplicate"})
+    assert (await post_bm(client, bm, 3600, bm_t))[0] == 401  # stale, its row pruned
+
+    clock.advance(60 * DAY.total_seconds())  # past the feed history: the events go
     report = await core.pruner.run_once()
-    assert report.changed["activity_events"] == 2 and report.changed["raw_events"] == 1
-    kept = await rows(core, "SELECT source, payload, timestamped FROM raw_events ORDER BY id")
-    assert [tuple(r) for r in kept] == [("minecraft", "", None), ("minecraft", "", None)]
+    assert report.changed["activity_events"] == 2
+    kept = await rows(core, "SELECT source, payload FROM raw_events ORDER BY id")
+    assert [tuple(r) for r in kept] == [("minecraft", "")] * 3
     status, answer = await post_mc(client, mc, plain)  # three months late: still a duplicate
     assert (status, answer["status"]) == (200, "duplicate")
 
@@ -139,7 +141,7 @@ async def test_feed_history_goes_after_its_window_but_not_what_is_pending(
     # The twelve posted events went, outbox rows first, with their batches and raw events;
     # the one still waiting for Discord stays with everything it needs. (The newest batch
     # stays too: its id must not be handed out again, it is part of a Discord nonce.)
-    assert tuple((await rows(core, counts))[0]) == (1, 1, 1, 1)
+    assert tuple((await rows(core, counts))[0]) == (1, 1, 1, 13)  # dedupe rows stay
     assert report.changed["outbox_rows"] == 12 and report.changed["activity_events"] == 12
     assert report.changed["feed_batches"] == 1
     [(pending,)] = await rows(core, "SELECT status FROM feed_outbox")
@@ -280,3 +282,101 @@ def test_an_existing_database_keeps_its_mode_until_vacuumed(tmp_path: Path) -> N
 
 async def test_policy_windows_come_from_the_config(core: Core) -> None:
     assert core.pruner.policy == RetentionPolicy(raw_payload_days=30, feed_history_days=90)
+
+
+async def insert_samples(core: Core, samples: list[tuple[Any, ...]]) -> None:
+    await core.store.engine.write(
+        lambda c: c.executemany(
+            "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
+            " delta_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            samples,
+        )
+    )
+
+
+async def test_a_future_dated_sample_does_not_hold_the_roll_up(
+    core: Core, clock: ManualClock
+) -> None:
+    old = to_iso(clock.now() - timedelta(days=400))
+    await insert_samples(
+        core,
+        [(GUILD, "minecraft", "a", "mc", old, 60, 0),
+         (GUILD, "minecraft", "a", "mc", "9998-01-01T00:00:00.000000Z", 5, 0)]
+        + [(GUILD, "minecraft", "a", "mc", old, 60, 0)] * 6,
+    )  # fmt: skip
+    dry = await core.store.retention.pending(clock.now(), core.pruner.policy)
+    report = await core.pruner.run_once()
+    assert report.changed["samples_rolled_up"] == dry["samples_rolled_up"] == 6
+    [(seconds,)] = await rows(
+        core, "SELECT sum(delta_seconds) FROM playtime_samples WHERE at = ?", old
+    )
+    assert seconds == 7 * 60
+
+
+async def test_the_roll_up_keeps_local_days_for_a_rebuild_in_the_summary_zone(
+    core: Core, clock: ManualClock
+) -> None:
+    """Samples at 03:00Z and 20:00Z fall on two Los Angeles days: rolled up per local day, a
+    rebuild of playtime_daily in that zone gives the same days."""
+    from bot.pruning import Pruner
+
+    day = (clock.now() - timedelta(days=400)).strftime("%Y-%m-%d")
+    await insert_samples(
+        core,
+        [(GUILD, "minecraft", "a", "mc", f"{day}T03:00:00.000000Z", 1800, 0),
+         (GUILD, "minecraft", "a", "mc", f"{day}T03:30:00.000000Z", 600, 0),
+         (GUILD, "minecraft", "a", "mc", f"{day}T20:00:00.000000Z", 1800, 0)],
+    )  # fmt: skip
+    zone = "America/Los_Angeles"
+    assert await core.store.stats.use_timezone(zone)
+    days = "SELECT day, seconds FROM playtime_daily ORDER BY day"
+    before = [tuple(r) for r in await rows(core, days)]
+    assert len(before) == 2
+    pruner = Pruner(core.store, clock, RetentionPolicy(timezone=zone))
+    assert (await pruner.run_once()).changed["samples_rolled_up"] == 1
+    assert await core.store.stats.use_timezone("UTC") and await core.store.stats.use_timezone(zone)
+    assert [tuple(r) for r in await rows(core, days)] == before
+
+
+async def test_an_event_kept_while_pending_goes_once_it_is_sent(
+    core: Core, client: TestClient, clock: ManualClock, make_endpoint: MakeEndpoint
+) -> None:
+    await set_feed(core)
+    mc = await make_endpoint("minecraft")
+    await post_mc(client, mc, mc_event(1, iso_ms(clock.now())))  # waits: nothing posts it
+    clock.advance(100 * DAY.total_seconds())
+    await post_mc(client, mc, mc_event(2, iso_ms(clock.now())))
+    report = await core.pruner.run_once()
+    assert report.changed["activity_events"] == 0  # still pending: kept
+    await FeedPoster(core.store, clock, MemoryDiscord()).run_once()  # the channel is back
+    clock.advance(1 * DAY.total_seconds())
+    await post_mc(client, mc, mc_event(3, iso_ms(clock.now())))
+    dry = await core.store.retention.pending(clock.now(), core.pruner.policy)
+    report = await core.pruner.run_once()
+    assert report.changed["activity_events"] == dry["activity_events"] == 1
+    assert report.changed["outbox_rows"] == dry["outbox_rows"] == 1
+
+
+async def test_the_dry_run_says_what_the_prune_does(
+    core: Core, client: TestClient, clock: ManualClock, make_endpoint: MakeEndpoint
+) -> None:
+    await set_feed(core)
+    mc = await make_endpoint("minecraft")
+    bm = await make_endpoint("playtime")
+    for n in range(30):
+        await post_mc(client, mc, mc_event(n, iso_ms(clock.now())))
+        await post_bm(client, bm, 3600 + n * 60, iso_ms(clock.now()))
+        clock.advance(3600)
+    await FeedPoster(core.store, clock, MemoryDiscord()).run_once()
+    done: Counter[str] = Counter()
+    for step, days in enumerate([40, 30, 30, 30]):  # each window passes in turn
+        clock.advance(days * DAY.total_seconds())
+        await post_mc(client, mc, mc_event(100 + step, iso_ms(clock.now())))
+        dry = await core.store.retention.pending(clock.now(), core.pruner.policy)
+        report = await core.pruner.run_once()
+        for name, count in report.changed.items():
+            assert dry[name] == count, (name, dry, dict(report.changed))
+        done.update(report.changed)
+    assert done["activity_events"] == 30 and done["raw_events"] == 30  # every BM report went
+    # The 30 Minecraft rows and the two extra ones older than 30 days keep blanked keys.
+    assert done["raw_payloads_blanked"] == 32, done

@@ -372,7 +372,10 @@ async def webhook(
     # link the code already made. The same signature means the same body, so the dedupe key
     # and the used link code decide it, before and after a restart alike.
     raw = _parse(request, core, source, checked, fixed_game_id=checked.endpoint.game_id)
-    timestamped = checked.verified.signed_at is not None
+    # Retried with the original signature and time (BattleMetrics): pruning may drop its
+    # dedupe row once a retry that late is refused as stale. Senders that may sign a retry
+    # afresh keep theirs (bot/storage/retention.py).
+    timestamped = route.late_retries and checked.verified.signed_at is not None
     status, playtime_updated = await core.accept(
         source, checked.endpoint, raw, checked.received_at, timestamped
     )

@@ -11,8 +11,10 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -496,6 +498,7 @@ def cmd_prune(args: argparse.Namespace, config: Config) -> int:
     policy = RetentionPolicy(
         raw_payload_days=config.database.raw_payload_days,
         feed_history_days=config.database.feed_history_days,
+        timezone=config.general.timezone,
     )
     clock = SystemClock()
 
@@ -542,12 +545,21 @@ def cmd_vacuum(args: argparse.Namespace, config: Config) -> int:
         raise CliError(f"no database at {path}")
     wal = path.with_name(path.name + "-wal")
     size = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-    free = shutil.disk_usage(path.parent).free
-    if free < 2 * size:
-        raise CliError(
-            f"VACUUM writes a full copy of the database: it needs up to {2 * size:,} bytes"
-            f" free beside {path}, and {free:,} are"
-        )
+    # SQLite writes a full copy to its temporary directory, then the rebuilt pages through
+    # the write-ahead log beside the database: up to the file's size in each place.
+    temp = Path(os.environ.get("SQLITE_TMPDIR") or tempfile.gettempdir())
+    needed: dict[int, tuple[Path, int]] = {}
+    for where in (path.parent, temp):
+        device = where.stat().st_dev
+        folder, bytes_ = needed.get(device, (where, 0))
+        needed[device] = (folder, bytes_ + size)
+    for folder, bytes_ in needed.values():
+        free = shutil.disk_usage(folder).free
+        if free < bytes_:
+            raise CliError(
+                f"VACUUM writes a full copy of the database: it needs up to {bytes_:,} bytes"
+                f" free in {folder}, and {free:,} are"
+            )
     print(f"rebuilding {path} ({size:,} bytes); this takes a while for a large file")
     try:
         before, after = asyncio.run(vacuum_database(path))

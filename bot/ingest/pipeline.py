@@ -79,8 +79,8 @@ class Pipeline:
         timestamped: bool = False,
     ) -> IngestResult:
         """``received_at``: when the web layer got the delivery (default: now).
-        ``timestamped``: its signature carried a time, so a retry past the tolerance is refused
-        as stale and pruning may remove its dedupe row with its payload."""
+        ``timestamped``: its sender retries with the original signature and time, so a retry
+        past the payload window is refused as stale and pruning may remove its dedupe row."""
         return await self._ingest(
             self.registry.get(source), guild_id, raw, endpoint_id, received_at, timestamped
         )

@@ -76,6 +76,7 @@ class Pruner:
         report.bytes_before = space["pages"] * space["page_size"]
         report.auto_vacuum = space["auto_vacuum"]
         now = self.clock.now()
+        await self.store.retention.begin()
         for kind in PRUNE_KINDS:
             while True:
                 rows = max(1, self.step_rows // ROWS_PER_STEP_DIVISOR.get(kind, 1))

@@ -30,7 +30,8 @@ class Shares:
 
     @classmethod
     def split(cls, daily_limit: int, sync_share: float) -> Shares:
-        sync = math.floor(daily_limit * sync_share)
+        # round() first: 0.29 * 100 is 28.999999999999996 in floating point
+        sync = math.floor(round(daily_limit * sync_share, 6))
         return cls(sync, daily_limit - sync)
 
     def of(self, purpose: str) -> int:

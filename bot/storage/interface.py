@@ -430,6 +430,10 @@ class SteamStore(Protocol):
 
 
 class RetentionStore(Protocol):
+    async def begin(self) -> None:
+        """Start a prune (the walks that look again at what they kept start over)."""
+        ...
+
     async def prune_step(
         self, kind: str, now: datetime, policy: RetentionPolicy, limit: int = 500
     ) -> StepResult:

@@ -201,7 +201,7 @@ class Delivery:
     dedupe_hash: str
     payload: str  # the raw event as JSON text
     received_at: str  # ISO text (bot.clock.to_iso)
-    timestamped: bool = False  # its signature carried a time (see migration 0020)
+    timestamped: bool = False  # retried with its original signed time (migration 0020)
 
 
 @dataclass(frozen=True)
@@ -237,6 +237,7 @@ class RetentionPolicy:
     raw_payload_days: int = 30
     feed_history_days: int = 90
     sample_days: int = 365
+    timezone: str = "UTC"  # the summary time zone: samples roll up per local day
 
 
 @dataclass

@@ -3,22 +3,26 @@
 Each step is one write operation (one short transaction inside a group commit) over at most
 ``limit`` rows, found by walking a table's ids from a cursor kept in ``meta``. Ids follow time
 (rows are inserted as things happen), so a walk stops at the first row that is too young and
-the next day's walk starts where this one stopped: no index on time is needed and no step ever
-scans what was already pruned.
+the next day's walk starts where this one stopped: no index on time is needed and no step
+scans what was already pruned. The feed and batch walks start from the first id at each prune
+(``begin``): what they had to keep (an event still waiting for its channel, a batch an edit
+still points at) is looked at again, and everything they removed is no longer there to scan.
 
 What goes, and what never does:
 
 * ``raw``: after ``raw_payload_days`` a raw event's payload is blanked and its dedupe key kept,
-  so a late retry stays a duplicate. A delivery whose signature carried a time (``timestamped``)
-  is refused as stale once its tolerance has passed, so its row goes instead, once no activity
-  event refers to it.
+  so a late retry stays a duplicate. A delivery that its sender retries with the original
+  signature and time (BattleMetrics: ``timestamped``) is refused as stale by then, so its row
+  goes instead, once no activity event refers to it.
 * ``feed``: after ``feed_history_days``, the sent (or expired, superseded) outbox rows of an
   activity event, then the event itself unless an outbox row is still pending or failed, then
   its timestamped raw event. Today's played lines are days younger than the shortest history
   (2 days), so what can still be edited is never touched.
 * ``batches``: feed batches of that age that are no longer pending and no outbox row names.
 * ``samples``: playtime samples older than ``sample_days`` (a year) are rolled up into one row per
-  player, game and UTC day (the day's deltas summed, its last total kept).
+  player, game and day in the summary time zone (the day's deltas summed on its last sample),
+  so playtime_daily rebuilt from them is unchanged. A sample dated more than a day ahead (a
+  sender's clock) is garbage and does not hold the walk up.
 * ``counters``: the Steam budget's and lookups' per-day counts older than a week, link codes
   that expired a day ago.
 
@@ -33,8 +37,9 @@ import sqlite3
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.clock import to_iso
 from bot.storage.engine import Database
@@ -53,23 +58,32 @@ class Cutoffs:
     raw: str
     feed: str
     samples: str
+    future: str  # samples dated after this are a sender's clock gone wrong
     counters_day: str
     link_codes: str
+    tz: ZoneInfo
 
     @classmethod
     def at(cls, now: datetime, policy: RetentionPolicy) -> Cutoffs:
+        tz = ZoneInfo(policy.timezone)
+        # At a local midnight, so each day's prune rolls up whole days.
+        year_ago = (now - timedelta(days=policy.sample_days)).astimezone(tz)
+        midnight = year_ago.replace(hour=0, minute=0, second=0, microsecond=0)
         return cls(
             raw=to_iso(now - timedelta(days=policy.raw_payload_days)),
             feed=to_iso(now - timedelta(days=policy.feed_history_days)),
-            # At a UTC midnight, so each day's prune rolls up whole days.
-            samples=to_iso(
-                (now - timedelta(days=policy.sample_days)).replace(
-                    hour=0, minute=0, second=0, microsecond=0
-                )
-            ),
+            samples=to_iso(midnight.astimezone(UTC)),
+            future=to_iso(now + timedelta(days=1)),
             counters_day=(now - timedelta(days=COUNTER_DAYS)).strftime("%Y-%m-%d"),
             link_codes=to_iso(now - timedelta(days=1)),
+            tz=tz,
         )
+
+    def sample_is_young(self, at: str) -> bool:
+        return self.samples <= at <= self.future
+
+    def local_day(self, at: str) -> str:
+        return datetime.fromisoformat(at).astimezone(self.tz).date().isoformat()
 
 
 def _cursor(conn: sqlite3.Connection, kind: str) -> int:
@@ -226,45 +240,55 @@ def _step_raw(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepResult:
     return StepResult(len(old), {"raw_events": removed, "raw_payloads_blanked": blanked})
 
 
+def _sample_prefix(rows: list[sqlite3.Row], cut: Cutoffs) -> list[sqlite3.Row]:
+    prefix = []
+    for row in rows:
+        if cut.sample_is_young(row[1]):
+            break
+        prefix.append(row)
+    return prefix
+
+
 def _step_samples(
     conn: sqlite3.Connection, cut: Cutoffs, limit: int, tail: dict[tuple[Any, ...], int]
 ) -> StepResult:
-    """``tail``: the kept row of each group of the day the last step ended in, so a day that
-    spans two steps still ends as one row."""
+    """``tail``: the id of the row each group of the last step's days was rolled into, so a
+    day that spans two steps still ends as one row. The row kept is always the group's last
+    (its newest id, time and total), so the table's newest id is never removed."""
     rows = conn.execute(
-        "SELECT id, at, scope_guild_id, source, player_id, game_id, delta_seconds,"
-        " total_seconds FROM playtime_samples WHERE id > ? ORDER BY id LIMIT ?",
+        "SELECT id, at, scope_guild_id, source, player_id, game_id, delta_seconds"
+        " FROM playtime_samples WHERE id > ? ORDER BY id LIMIT ?",
         (_cursor(conn, "samples"), limit),
     ).fetchall()
-    old = _old_prefix(rows, cut.samples)
+    old = _sample_prefix(rows, cut)
     if not old:
         return StepResult(0, {})
     days: dict[tuple[Any, ...], list[sqlite3.Row]] = defaultdict(list)
     for row in old:
-        days[(row[2], row[3], row[4], row[5], row[1][:10])].append(row)
-    last_day = old[-1][1][:10]
+        days[(row[2], row[3], row[4], row[5], cut.local_day(row[1]))].append(row)
+    last_day = max(key[4] for key in days)
     for key in [k for k in tail if k[4] < last_day and k not in days]:
         del tail[key]  # a day the walk has left
     merged = 0
     for key, group in days.items():
         last = group[-1]  # ids follow time: the day's last sample so far
-        kept = tail.get(key)
-        if kept is None and len(group) == 1:
-            tail[key] = last[0]
-            continue
-        delta = sum(r[6] for r in group)
-        if kept is None:
-            kept, delta = last[0], delta - last[6]
-        conn.execute(
-            "UPDATE playtime_samples SET delta_seconds = delta_seconds + ?, at = ?,"
-            " total_seconds = ? WHERE id = ?",
-            (delta, last[1], last[7], kept),
+        prior_id = tail.get(key)
+        prior = (
+            conn.execute(
+                "SELECT delta_seconds FROM playtime_samples WHERE id = ?", (prior_id,)
+            ).fetchone()
+            if prior_id is not None
+            else None
         )
-        others = [r[0] for r in group if r[0] != kept]
+        tail[key] = last[0]
+        if prior is None and len(group) == 1:
+            continue
+        delta = sum(r[6] for r in group) + (prior[0] if prior is not None else 0)
+        conn.execute("UPDATE playtime_samples SET delta_seconds = ? WHERE id = ?", (delta, last[0]))
+        gone = [r[0] for r in group[:-1]] + ([prior_id] if prior is not None else [])
         merged += conn.execute(
-            f"DELETE FROM playtime_samples WHERE id IN ({_marks(others)})", others
+            f"DELETE FROM playtime_samples WHERE id IN ({_marks(gone)})", gone
         ).rowcount
-        tail[key] = kept
     _advance(conn, "samples", old[-1][0])
     return StepResult(len(old), {"samples_rolled_up": merged})
 
@@ -285,48 +309,71 @@ _STEPS = {
 
 
 def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
-    """What a prune would remove or change now (``questlog prune --dry-run``), counted from the
-    walks' cursors like the prune itself."""
-    one = lambda sql, *p: int(conn.execute(sql, p).fetchone()[0] or 0)  # noqa: E731
-    feed_from, raw_from, samples_from = (_cursor(conn, k) for k in ("feed", "raw", "samples"))
-    old_events = "SELECT id, raw_event_id FROM activity_events WHERE id > ? AND created_at < ?"
-    outbox = one(
-        f"SELECT count(*) FROM feed_outbox WHERE +status IN {_FINAL_OUTBOX} AND event_id IN"
-        " (SELECT id FROM activity_events WHERE id > ? AND created_at < ?)",
-        feed_from, cut.feed,
-    )  # fmt: skip
-    events = one(
-        f"SELECT count(*) FROM ({old_events}) e WHERE NOT EXISTS (SELECT 1 FROM feed_outbox o"
-        f" WHERE o.event_id = e.id AND o.status NOT IN {_FINAL_OUTBOX})",
-        feed_from, cut.feed,
-    )  # fmt: skip
-    batches = one(
-        "SELECT count(*) FROM feed_batches b WHERE id > ? AND created_at < ?"
-        " AND status != 'pending' AND NOT EXISTS (SELECT 1 FROM feed_outbox o"
-        f" WHERE o.batch_id = b.id AND (o.status NOT IN {_FINAL_OUTBOX}"
-        " OR o.event_id NOT IN (SELECT id FROM activity_events WHERE id > ? AND created_at < ?)))",
-        _cursor(conn, "batches"), cut.feed, feed_from, cut.feed,
-    )  # fmt: skip
-    raw_removed = one(
-        "SELECT count(*) FROM raw_events r WHERE id > ? AND received_at < ? AND timestamped = 1"
+    """What a prune would remove or change now (``questlog prune --dry-run``), counted with the
+    walks' own rules: the feed walks from the first id, the raw and sample walks from their
+    cursors, a table's newest row kept."""
+
+    def one(sql: str, *params: Any) -> int:
+        return int(conn.execute(sql, params).fetchone()[0] or 0)
+
+    raw_from = _cursor(conn, "raw")
+    # Events the feed walk removes: old, every outbox row final, not the newest.
+    gone = (
+        "SELECT id, raw_event_id AS raw FROM activity_events e WHERE created_at < :feed"
+        " AND id < (SELECT max(id) FROM activity_events) AND NOT EXISTS"
+        " (SELECT 1 FROM feed_outbox o WHERE o.event_id = e.id"
+        f" AND +o.status NOT IN {_FINAL_OUTBOX})"
+    )
+    old_events = "SELECT id FROM activity_events WHERE created_at < :feed"
+    # Raw events that go: retried with their original time, old, not the newest, no event
+    # left pointing at them, and reached by the raw walk or by the removal of their event.
+    removable = (
+        f"WITH gone AS ({gone}) SELECT id FROM raw_events r WHERE timestamped = 1"
+        " AND received_at < :raw AND id < (SELECT max(id) FROM raw_events)"
         " AND NOT EXISTS (SELECT 1 FROM activity_events a WHERE a.raw_event_id = r.id"
-        " AND NOT (a.id > ? AND a.created_at < ?))",
-        raw_from, cut.raw, feed_from, cut.feed,
-    )  # fmt: skip
-    blanked = one(
-        "SELECT count(*) FROM raw_events WHERE id > ? AND received_at < ? AND payload != ''",
-        raw_from, cut.raw,
-    )  # fmt: skip
-    payload_bytes = one(
-        "SELECT sum(length(payload)) FROM raw_events WHERE id > ? AND received_at < ?",
-        raw_from, cut.raw,
-    )  # fmt: skip
-    samples = one(
-        "SELECT count(*) - count(DISTINCT scope_guild_id || ' ' || source || ' ' || player_id"
-        " || ' ' || game_id || ' ' || substr(at, 1, 10)) FROM playtime_samples"
-        " WHERE id > ? AND at < ?",
-        samples_from, cut.samples,
-    )  # fmt: skip
+        " AND a.id NOT IN (SELECT id FROM gone))"
+        " AND (id > :raw_from OR id IN (SELECT raw FROM gone))"
+    )
+    names = {"feed": cut.feed, "raw": cut.raw, "raw_from": raw_from}
+
+    def count(sql: str) -> int:
+        return int(conn.execute(sql, names).fetchone()[0] or 0)
+
+    outbox = count(
+        f"SELECT count(*) FROM feed_outbox WHERE +status IN {_FINAL_OUTBOX}"
+        f" AND event_id IN ({old_events})"
+    )
+    events = count(f"WITH gone AS ({gone}) SELECT count(*) FROM gone")
+    # A batch goes when old, done, not the newest and no outbox row outlives the prune.
+    batches = count(
+        "SELECT count(*) FROM feed_batches b WHERE created_at < :feed AND status != 'pending'"
+        " AND id < (SELECT max(id) FROM feed_batches) AND NOT EXISTS"
+        " (SELECT 1 FROM feed_outbox o WHERE o.batch_id = b.id"
+        f" AND (+o.status NOT IN {_FINAL_OUTBOX} OR o.event_id NOT IN ({old_events})))"
+    )
+    raw_removed = count(f"SELECT count(*) FROM ({removable})")
+    blanked = count(
+        "SELECT count(*) FROM raw_events WHERE id > :raw_from AND received_at < :raw"
+        f" AND payload != '' AND id NOT IN ({removable})"
+    )
+    payload_bytes = count(
+        "SELECT sum(length(payload)) FROM raw_events WHERE id > :raw_from AND received_at < :raw"
+    )
+    # Samples: walked like the prune does (the rows up to the first young one).
+    rows = groups = 0
+    seen: set[tuple[Any, ...]] = set()
+    for row in conn.execute(
+        "SELECT at, scope_guild_id, source, player_id, game_id FROM playtime_samples"
+        " WHERE id > ? ORDER BY id",
+        (_cursor(conn, "samples"),),
+    ):
+        if cut.sample_is_young(row[0]):
+            break
+        rows += 1
+        key = (row[1], row[2], row[3], row[4], cut.local_day(row[0]))
+        if key not in seen:
+            seen.add(key)
+            groups += 1
     counters = one(
         "SELECT (SELECT count(*) FROM steam_budget WHERE day < ?)"
         " + (SELECT count(*) FROM steam_lookups WHERE day < ?)",
@@ -340,7 +387,7 @@ def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
         "raw_events": raw_removed,
         "raw_payloads_blanked": blanked,
         "raw_payload_bytes": payload_bytes,
-        "samples_rolled_up": samples,
+        "samples_rolled_up": rows - groups,
         "steam_day_counters": counters,
         "link_codes": codes,
     }
@@ -385,6 +432,15 @@ class SqliteRetention:
 
         result, self._sample_tail = await self._db.write(op)
         return result
+
+    async def begin(self) -> None:
+        """Start a prune: the feed and batch walks go back to the first id (see above)."""
+        await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM meta WHERE key IN ('prune_cursor:feed', 'prune_cursor:batches')"
+            )
+        )
+        self._sample_tail = {}
 
     async def pending(self, now: datetime, policy: RetentionPolicy) -> dict[str, int]:
         cut = Cutoffs.at(now, policy)
