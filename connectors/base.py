@@ -340,7 +340,9 @@ def expect_object(value: Any, field_name: str = "body") -> dict[str, Any]:
 
 def steam_id(value: Any, field_name: str) -> str:
     """A SteamID64 as ASCII text: '7656119' followed by 10 digits (strings or JSON numbers)."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        raise SchemaError(field_name, "is required (a SteamID64 such as 76561198000000000)")
+    if isinstance(value, bool):
         raise SchemaError(field_name, "must be a SteamID64 such as 76561198000000000")
     if isinstance(value, int):
         value = str(value)
@@ -351,7 +353,9 @@ def steam_id(value: Any, field_name: str) -> str:
 
 def integer(value: Any, field_name: str, *, lo: int = 0, hi: int = SQLITE_INT_MAX) -> int:
     """An integer given as a JSON number or a string of ASCII digits (template substitution)."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        raise SchemaError(field_name, "is required (an integer)")
+    if isinstance(value, bool):
         raise SchemaError(field_name, "must be an integer")
     if isinstance(value, str):
         text = value.strip()
@@ -372,6 +376,8 @@ def integer(value: Any, field_name: str, *, lo: int = 0, hi: int = SQLITE_INT_MA
 
 
 def text(value: Any, field_name: str, *, max_len: int, min_len: int = 1) -> str:
+    if value is None:
+        raise SchemaError(field_name, "is required (a string)")
     if not isinstance(value, str):
         raise SchemaError(field_name, "must be a string")
     stripped = value.strip()
@@ -402,7 +408,9 @@ def timestamp(value: Any, field_name: str) -> datetime:
         if isinstance(parsed, str):
             raise SchemaError(field_name, parsed)
         return parsed
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        raise SchemaError(field_name, "is required (ISO 8601 with a timezone, or Unix seconds)")
+    if isinstance(value, bool):
         raise SchemaError(field_name, _NOT_ISO)
     if isinstance(value, int | float):
         if not math.isfinite(value) or not 0 <= value <= LATEST.timestamp():

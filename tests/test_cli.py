@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import json
@@ -489,3 +490,45 @@ def test_run_refuses_an_empty_start_when_the_old_location_has_the_database(
     [line] = refused.stderr.strip().splitlines()
     assert str(tmp_path / "data" / "q.sqlite3") in line and "absolute path" in line
     assert not (home / "data" / "q.sqlite3").exists()
+
+
+def test_every_option_has_help() -> None:
+    from bot.cli.commands import build_parser
+
+    def walk(parser: argparse.ArgumentParser, where: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += walk(sub, f"{where} {name}")
+            elif action.help is None and action.dest not in ("help", "version", "config"):
+                missing.append(f"{where}: {action.option_strings or action.dest}")
+        return missing
+
+    assert walk(build_parser(), "questlog") == []
+
+
+def test_weak_secrets_warn_and_a_disabled_endpoint_can_be_enabled(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    weak = cli("endpoint", "create", "--kind", "playtime", "--guild", "1", "--secret",
+               "bmsharedsecret", "--json", "--config", str(config), cwd=tmp_path)  # fmt: skip
+    assert "warning: --secret looks weak (about 66 bits" in weak.stderr
+    path = json.loads(weak.stdout)["path"]
+    strong = cli("endpoint", "rotate", path, "--secret", "Zr8-" + "q1Xv9_Lp" * 5,
+                 "--config", str(config), cwd=tmp_path)  # fmt: skip
+    assert "weak" not in strong.stderr
+    rotated = cli("endpoint", "rotate", path, "--secret", "a" * 40,
+                  "--config", str(config), cwd=tmp_path)  # fmt: skip
+    assert "looks weak (about 0 bits" in rotated.stderr
+    assert "it now answers 404" in cli("endpoint", "disable", path, "--config", str(config),
+                                       cwd=tmp_path).stdout  # fmt: skip
+    listed = json.loads(
+        cli("endpoint", "list", "--json", "--config", str(config), cwd=tmp_path).stdout
+    )
+    assert listed[0]["disabled"] is True
+    enabled = cli("endpoint", "enable", path, "--config", str(config), cwd=tmp_path)
+    assert "answers again, with the same secrets" in enabled.stdout
+    listed = json.loads(
+        cli("endpoint", "list", "--json", "--config", str(config), cwd=tmp_path).stdout
+    )
+    assert listed[0]["disabled"] is False

@@ -39,6 +39,7 @@ def test_the_split_gives_every_call_to_one_side() -> None:
     assert Shares.split(10, 0.25) == Shares(2, 8)
     assert Shares.split(7, 1.0) == Shares(7, 0)
     assert Shares.split(7, 0.0) == Shares(0, 7)
+    assert Shares.split(100, 0.29) == Shares(29, 71)  # not 28: 0.29 * 100 < 29 in floats
 
 
 async def start(tmp_path: Path, steam: FakeSteam, clock: ManualClock, **steam_keys: Any) -> Core:

@@ -25,7 +25,12 @@ import httpx
 from bot import __version__
 from bot.clock import SystemClock, to_iso
 from bot.config import Config, ConfigError, example_toml, load_config
-from bot.services.endpoint_admin import EndpointAdmin, EndpointError, path_warnings
+from bot.services.endpoint_admin import (
+    EndpointAdmin,
+    EndpointError,
+    path_warnings,
+    secret_warnings,
+)
 from bot.storage import Endpoint, StorageError, Store, backup_database, open_store
 from connectors.registry import Registry
 
@@ -95,10 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--path", help="keep an existing Playtime-Service path when migrating")
     create.add_argument("--json", action="store_true", help="print one JSON object")
     listing = actions.add_parser("list", parents=[parent], help="list endpoints")
-    listing.add_argument("--guild", type=int, metavar="ID")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "--guild", type=int, metavar="ID", help="only this Discord server's endpoints"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list (no secrets)")
     rotate = actions.add_parser("rotate", parents=[parent], help="give an endpoint a new secret")
-    rotate.add_argument("path")
+    rotate.add_argument("path", help="the endpoint's path (from `endpoint list`)")
     rotate.add_argument("--secret", help="the new secret (default: generate one)")
     rotate.add_argument(
         "--grace-hours",
@@ -108,11 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--read", action="store_true", help="replace the read secret instead (immediately)"
     )
-    rotate.add_argument("--json", action="store_true")
+    rotate.add_argument(
+        "--json", action="store_true", help="print one JSON object with the new secret"
+    )
     disable = actions.add_parser(
         "disable", parents=[parent], help="disable an endpoint (it answers 404)"
     )
-    disable.add_argument("path")
+    disable.add_argument("path", help="the endpoint's path (from `endpoint list`)")
+    enable = actions.add_parser(
+        "enable", parents=[parent], help="enable a disabled endpoint again (same secrets)"
+    )
+    enable.add_argument("path", help="the endpoint's path (from `endpoint list`)")
 
     feed = commands.add_parser(
         "feed", parents=[parent], help="set or inspect a server's activity feed"
@@ -136,14 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     feed_status_cmd = feed_actions.add_parser(
         "status", parents=[parent], help="pending, failed and sent events"
     )
-    feed_status_cmd.add_argument("--guild", required=True, type=int, metavar="ID")
-    feed_status_cmd.add_argument("--json", action="store_true")
+    feed_status_cmd.add_argument(
+        "--guild", required=True, type=int, metavar="ID", help="Discord server (guild) id"
+    )
+    feed_status_cmd.add_argument("--json", action="store_true", help="print one JSON object")
 
     sign = commands.add_parser(
         "sign", parents=[parent], help="compute a signature for a test request body"
     )
-    sign.add_argument("--secret", required=True)
-    sign.add_argument("--scheme", choices=("bm", "sha256", "hex"), default="sha256")
+    sign.add_argument("--secret", required=True, help="the endpoint's secret")
+    sign.add_argument(
+        "--scheme",
+        choices=("bm", "sha256", "hex"),
+        default="sha256",
+        help="bm: BattleMetrics (t=...,s=...); sha256: Minecraft and custom (sha256=...);"
+        " hex: get-playtime's plain hex (default sha256)",
+    )
     sign.add_argument(
         "--timestamp", help="bm: ISO 8601 t (default now); sha256: Unix seconds for X-Timestamp"
     )
@@ -152,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser(
         "backup", parents=[parent], help="copy the database safely while it runs"
     )
-    backup.add_argument("path")
+    backup.add_argument("path", help="where to write the copy (a new .sqlite3 file)")
     backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
 
     prune = commands.add_parser(
@@ -163,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--dry-run", action="store_true", help="only show what would be removed and freed"
     )
-    prune.add_argument("--json", action="store_true")
+    prune.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser(
         "vacuum",
         parents=[parent],
@@ -182,14 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status", parents=[parent], help="show database and endpoint status"
     )
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
 
     sync = commands.add_parser(
         "sync", parents=[parent], help="read linked Steam libraries now (outside the plan)"
     )
     sync.add_argument("--guild", type=int, help="only accounts linked in this Discord server")
     sync.add_argument("--member", type=int, help="only this Discord member's accounts")
-    sync.add_argument("--json", action="store_true")
+    sync.add_argument("--json", action="store_true", help="print the counts as JSON")
     return parser
 
 
@@ -313,7 +334,12 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
                 game_id=args.game_id,
                 path=args.path,
             )
-            for warning in path_warnings(endpoint.path) if args.path else []:
+            warnings = path_warnings(endpoint.path) if args.path else []
+            if args.secret:
+                warnings += secret_warnings("--secret", args.secret)
+            if args.read_secret:
+                warnings += secret_warnings("--read-secret", args.read_secret)
+            for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             _warn_base_url(config)
             if args.json:
@@ -358,6 +384,8 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
             endpoint = await admin.rotate(
                 args.path, grace=timedelta(hours=hours), secret=args.secret, read=args.read
             )
+            for warning in secret_warnings("--secret", args.secret) if args.secret else []:
+                print(f"warning: {warning}", file=sys.stderr)
             if args.json:
                 print(
                     json.dumps(
@@ -375,6 +403,9 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
         elif args.action == "disable":
             endpoint = await admin.disable(args.path)
             print(f"disabled {endpoint.path}: it now answers 404")
+        elif args.action == "enable":
+            endpoint = await admin.enable(args.path)
+            print(f"enabled {endpoint.path}: it answers again, with the same secrets")
 
     _with_store(config, work, create=args.action == "create")
     return 0

@@ -3,6 +3,7 @@ disable, with every check a user can get wrong worded as one clear line."""
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections.abc import Mapping
@@ -57,6 +58,38 @@ def path_warnings(path: str) -> list[str]:
     elif path.isdigit() or (path.isalpha() and (path.islower() or path.isupper())):
         warnings.append("path uses a single kind of character and may be guessable")
     return warnings
+
+
+MIN_SECRET_BITS = 128
+
+
+def secret_bits(secret: str) -> float:
+    """A rough estimate of a secret's entropy: its length times log2 of the alphabet its
+    characters are drawn from (lower case, upper case, digits, other), the alphabet shrunk to
+    the distinct characters when it uses very few (``aaaa...``). Generated secrets (43
+    URL-safe characters) estimate at about 250 bits; a word like ``bmsharedsecret`` at 66."""
+    if not secret:
+        return 0.0
+    pool = 0
+    pool += 26 if any(c.islower() for c in secret) else 0
+    pool += 26 if any(c.isupper() for c in secret) else 0
+    pool += 10 if any(c.isdigit() for c in secret) else 0
+    pool += 33 if any(not c.isalnum() for c in secret) else 0
+    distinct = len(set(secret))
+    if distinct < 8:
+        pool = min(pool, distinct)
+    return len(secret) * math.log2(max(pool, 1))
+
+
+def secret_warnings(name: str, secret: str) -> list[str]:
+    bits = secret_bits(secret)
+    if bits >= MIN_SECRET_BITS:
+        return []
+    return [
+        f"{name} looks weak (about {bits:.0f} bits; {MIN_SECRET_BITS} or more is safe): anyone"
+        " who guesses it can sign deliveries. Let Questlog generate one (leave the option out),"
+        " or use a long random one."
+    ]
 
 
 def _check_secret(name: str, value: str) -> str:
@@ -203,3 +236,7 @@ class EndpointAdmin:
     async def disable(self, path: str, *, guild_id: int | None = None) -> Endpoint:
         endpoint = await self.find(path, guild_id=guild_id)
         return await self.store.endpoints.disable(endpoint.id, self.clock.now())
+
+    async def enable(self, path: str, *, guild_id: int | None = None) -> Endpoint:
+        endpoint = await self.find(path, guild_id=guild_id)
+        return await self.store.endpoints.enable(endpoint.id)

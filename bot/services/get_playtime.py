@@ -55,6 +55,8 @@ class PlaytimeQuery:
 def parse_query(body: Any, fixed_game_id: int | None) -> PlaytimeQuery:
     data = expect_object(body)
     ids = data.get("steam_ids")
+    if ids is None:
+        raise SchemaError("steam_ids", "is required (a list of 1 to 120 SteamID64 values)")
     if not isinstance(ids, list):
         raise SchemaError("steam_ids", "must be a list of 1 to 120 SteamID64 values")
     if not 1 <= len(ids) <= MAX_IDS:

@@ -144,6 +144,17 @@ class SqliteEndpoints:
 
         return await self._db.write(op)
 
+    async def enable(self, endpoint_id: int) -> Endpoint:
+        """Undo ``disable``: the endpoint answers again, with its secrets as they were."""
+
+        def op(conn: sqlite3.Connection) -> Endpoint:
+            conn.execute("UPDATE endpoints SET disabled_at = NULL WHERE id = ?", (endpoint_id,))
+            found = _by_id(conn, endpoint_id)
+            assert found is not None
+            return found
+
+        return await self._db.write(op)
+
     async def touch(self, endpoint_id: int, now: datetime) -> None:
         """Record that the endpoint was used (its last_used_at)."""
         text = to_iso(now)

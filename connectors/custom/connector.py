@@ -47,6 +47,10 @@ class CustomConnector(Connector):
     def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
         data = expect_object(body)
         event_type = data.get("event_type")
+        if event_type is None:
+            raise SchemaError(
+                "event_type", "is required (1-64 characters of a-z, 0-9, '_', '.', '-')"
+            )
         if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
             raise SchemaError("event_type", "must be 1-64 characters of a-z, 0-9, '_', '.', '-'")
         raw: dict[str, Any] = dict(data)

@@ -55,6 +55,8 @@ def advancement_names() -> dict[str, dict[str, str]]:
 
 
 def _player_uuid(value: Any) -> str:
+    if value is None:
+        raise SchemaError("player_uuid", "is required (the player's UUID)")
     if not isinstance(value, str):
         raise SchemaError("player_uuid", "must be a UUID string")
     if _CANONICAL_UUID.fullmatch(value):  # what servers send; uuid.UUID() costs more
@@ -93,12 +95,16 @@ class MinecraftConnector(Connector):
     def parse_webhook(self, body: Any, context: WebhookContext) -> dict[str, Any]:
         data = expect_object(body)
         kind = data.get("type")
+        if kind is None:
+            raise SchemaError("type", f"is required (one of {', '.join(TYPES)})")
         if not isinstance(kind, str) or kind not in TYPES:
             raise SchemaError("type", f"must be one of {', '.join(TYPES)}")
         raw: dict[str, Any] = {"type": kind, "player_uuid": _player_uuid(data.get("player_uuid"))}
         raw["player_name"] = optional_text(data.get("player_name"), "player_name", max_len=32)
         if kind == "link.confirm":
             code = data.get("code")
+            if code is None:
+                raise SchemaError("code", "is required (the code shown by /link minecraft)")
             if not isinstance(code, str) or not _LINK_CODE.fullmatch(code.strip()):
                 raise SchemaError(
                     "code", "must be the 4-32 character code shown by /link minecraft"
