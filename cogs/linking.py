@@ -165,6 +165,7 @@ class Linking(commands.Cog):
             display_name=name,
             status=status,
             reassign=True,
+            linked_by=f"admin:{interaction.user.id}",
         )
         await reply(
             interaction,

@@ -12,6 +12,7 @@ import time
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -532,3 +533,91 @@ def test_weak_secrets_warn_and_a_disabled_endpoint_can_be_enabled(tmp_path: Path
         cli("endpoint", "list", "--json", "--config", str(config), cwd=tmp_path).stdout
     )
     assert listed[0]["disabled"] is False
+
+
+def linked_rows(tmp_path: Path) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(tmp_path / "data" / "q.sqlite3")) as conn:
+        return conn.execute(
+            "SELECT discord_user_id, source, external_id, linked_by FROM account_links"
+            " ORDER BY discord_user_id, source"
+        ).fetchall()
+
+
+def test_link_and_unlink_from_the_command_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    run = lambda *a, check=True: cli(*a, "--config", str(config), cwd=tmp_path, check=check)  # noqa: E731
+    sid, mc = "76561198000000042", "069a79f4-44e9-4726-a5be-fca90e38aaf5"
+    assert "linked steam account" in run("link", "--guild", "1", "--user", "111111111111111111",
+                                         "--steam", sid).stdout  # fmt: skip
+    run("link", "--guild", "1", "--user", "111111111111111111", "--minecraft", mc.upper())
+    taken = run("link", "--guild", "1", "--user", "222222222222222222", "--steam", sid,
+                check=False)  # fmt: skip
+    assert taken.returncode == 1 and "--force moves it" in taken.stderr
+    run("link", "--guild", "1", "--user", "222222222222222222", "--steam", sid, "--force")
+    assert linked_rows(tmp_path) == [
+        (111111111111111111, "minecraft", mc, "cli"),
+        (222222222222222222, "steam", sid, "cli"),
+    ]
+    bad = run("link", "--guild", "1", "--user", "1", "--steam", "123", check=False)
+    assert bad.returncode == 1 and "SteamID64" in bad.stderr
+    assert (
+        "removed 1 link of" in run("unlink", "--guild", "1", "--user", "111111111111111111").stdout
+    )
+    assert linked_rows(tmp_path) == [(222222222222222222, "steam", sid, "cli")]
+
+
+def test_link_import_reads_the_three_formats_in_one_transaction(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    u1, u2, u3 = "111111111111111111", "222222222222222222", "333333333333333333"
+    mc1, mc2 = "069a79f4-44e9-4726-a5be-fca90e38aaf5", "853c80ef-3c37-49fd-aa49-938b674adae6"
+    aof = tmp_path / "accounts.aof"  # DiscordSRV: appended; the later line for u1 wins
+    aof.write_text(f"{u1} {mc2}\n{u2} {mc2}\n{u1} {mc1}\ngarbage line\n", encoding="utf-8")
+    report = json.loads(cli("link", "--guild", "1", "--import", str(aof), "--json",
+                            "--config", str(config), cwd=tmp_path).stdout)  # fmt: skip
+    assert report["linked"] == 2 and report["taken_by_another_member"] == []
+    assert {s["where"] for s in report["skipped"]} == {"line 1", "line 4"}
+    essentials = tmp_path / "accounts.json"  # EssentialsX DiscordLink: uuid -> discord id
+    essentials.write_text(json.dumps({mc1: u3, "not-a-uuid": u3}), encoding="utf-8")
+    report = json.loads(cli("link", "--guild", "1", "--import", str(essentials), "--json",
+                            "--config", str(config), cwd=tmp_path).stdout)  # fmt: skip
+    assert report["linked"] == 0 and report["taken_by_another_member"] == [mc1]
+    assert report["skipped"] == [
+        {"where": "not-a-uuid", "reason": "the key is not a Minecraft UUID"}
+    ]
+    rows = tmp_path / "links.csv"
+    rows.write_text(f"user,source,id\n{u3},steam,76561198000000042\n{u3},minecraft,{mc1}\n"
+                    f"{u3},battlenet,x\n", encoding="utf-8")  # fmt: skip
+    text = cli("link", "--guild", "1", "--import", str(rows), "--config", str(config),
+               cwd=tmp_path).stdout  # fmt: skip
+    assert text.startswith("linked 1, already linked 0, held by another member 1")
+    assert "line 4: source 'battlenet' is not steam or minecraft" in text
+    assert linked_rows(tmp_path) == [
+        (int(u1), "minecraft", mc1, "import"),
+        (int(u2), "minecraft", mc2, "import"),
+        (int(u3), "steam", "76561198000000042", "import"),
+    ]
+
+
+def test_importing_10000_links_takes_seconds(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    rows = tmp_path / "links.csv"
+    rows.write_text("".join(f"{10**17 + n},steam,{76561198000000000 + n}\n" for n in range(10_000)),
+                    encoding="utf-8")  # fmt: skip
+    started = time.monotonic()
+    report = json.loads(cli("link", "--guild", "1", "--import", str(rows), "--json",
+                            "--config", str(config), cwd=tmp_path).stdout)  # fmt: skip
+    assert report["linked"] == 10_000 and report["skipped"] == []
+    assert time.monotonic() - started < 60  # one process, one transaction (about 2 s here)
+
+
+def test_links_made_before_the_upgrade_are_the_members(tmp_path: Path) -> None:
+    from bot.storage.engine import apply_migrations
+
+    with closing(sqlite3.connect(tmp_path / "old.sqlite3", isolation_level=None)) as conn:
+        apply_migrations(conn, up_to=20)
+        conn.execute(
+            "INSERT INTO account_links (guild_id, discord_user_id, source, external_id,"
+            " created_at, updated_at) VALUES (1, 5, 'steam', '76561198000000042', 'x', 'x')"
+        )
+        apply_migrations(conn)
+        assert conn.execute("SELECT linked_by FROM account_links").fetchall() == [("member",)]

@@ -109,9 +109,11 @@ async def test_private_profile_is_linked_and_explained(
 
 
 async def test_double_claim_refused_and_admin_reassigns(
-    bot: Questlog, discord_api: FakeDiscord
+    bot: Questlog, core: Core, discord_api: FakeDiscord
 ) -> None:
     await run(bot, discord_api, "link", "steam", profile=SAPHYEL_ID)
+    who = "SELECT linked_by FROM account_links WHERE external_id = ?"
+    assert [tuple(r) for r in await core.store.engine.fetchall(who, (SAPHYEL_ID,))] == [("member",)]
     other = 4000000000000000099
     refused = await run(bot, discord_api, "link", "steam", profile=SAPHYEL_ID, user=other)
     assert "already linked to another member" in refused
@@ -128,6 +130,9 @@ async def test_double_claim_refused_and_admin_reassigns(
         account=SAPHYEL_ID,
     )
     assert "Linked Steam account" in moved
+    assert [tuple(r) for r in await core.store.engine.fetchall(who, (SAPHYEL_ID,))] == [
+        (f"admin:{ADMIN_ID}",)
+    ]
     assert "no linked accounts" in await run(bot, discord_api, None, "links")  # the player lost it
     option, resolved = member_option("member", other, GUILD)
     gone = await run(

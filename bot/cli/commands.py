@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from bot.services.endpoint_admin import (
     path_warnings,
     secret_warnings,
 )
+from bot.services.link_import import FORMATS as IMPORT_FORMATS
 from bot.storage import Endpoint, StorageError, Store, backup_database, open_store
 from connectors.registry import Registry
 
@@ -175,6 +177,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", help="where to write the copy (a new .sqlite3 file)")
     backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+
+    link = commands.add_parser(
+        "link",
+        parents=[parent],
+        help="link a member's game account, or import a file of links (an admin's link)",
+    )
+    link.add_argument("--guild", required=True, type=int, metavar="ID", help="Discord server id")
+    link.add_argument("--user", type=int, metavar="ID", help="the member's Discord user id")
+    which = link.add_mutually_exclusive_group(required=True)
+    which.add_argument("--steam", metavar="STEAMID64", help="a SteamID64 (7656119...)")
+    which.add_argument("--minecraft", metavar="UUID", help="a Minecraft player UUID")
+    which.add_argument(
+        "--import",
+        dest="import_file",
+        metavar="FILE",
+        help="links from a CSV (user,source,id), DiscordSRV's accounts.aof or EssentialsX"
+        " DiscordLink's accounts.json, in one transaction",
+    )
+    link.add_argument(
+        "--format",
+        choices=("auto", *IMPORT_FORMATS),
+        default="auto",
+        help="the --import file's format (default: detected)",
+    )
+    link.add_argument(
+        "--force",
+        action="store_true",
+        help="move an account that another member holds (otherwise it is skipped)",
+    )
+    link.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    unlink = commands.add_parser("unlink", parents=[parent], help="remove a member's links")
+    unlink.add_argument("--guild", required=True, type=int, metavar="ID", help="Discord server id")
+    unlink.add_argument(
+        "--user", required=True, type=int, metavar="ID", help="the member's Discord user id"
+    )
+    unlink.add_argument(
+        "--source",
+        choices=("steam", "minecraft"),
+        help="only this kind of account (default: every link of the member)",
+    )
 
     prune = commands.add_parser(
         "prune",
@@ -522,6 +564,107 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_link(args: argparse.Namespace, config: Config) -> int:
+    from connectors.base import SchemaError, steam_id
+
+    if args.import_file is not None:
+        return _import_links(args, config)
+    if args.user is None:
+        raise CliError("--user is required with --steam or --minecraft")
+    if args.steam is not None:
+        source = "steam"
+        try:
+            external = steam_id(args.steam, "--steam")
+        except SchemaError as exc:
+            raise CliError(str(exc)) from None
+    else:
+        source = "minecraft"
+        try:
+            external = str(uuid.UUID(args.minecraft.strip()))
+        except ValueError:
+            raise CliError(f"--minecraft: {args.minecraft!r} is not a UUID") from None
+
+    async def work(store: Store) -> list[str]:
+        return await store.links.import_links(
+            args.guild, [(args.user, source, external)], SystemClock().now(),
+            linked_by="cli", reassign=args.force,
+        )  # fmt: skip
+
+    [outcome] = _with_store(config, work, create=True)
+    if outcome == "taken":
+        raise CliError(f"{source} account {external} is linked to another member; --force moves it")
+    if args.json:
+        print(json.dumps({"status": outcome, "source": source, "id": external}))
+    elif outcome == "unchanged":
+        print(f"{source} account {external} was already linked to {args.user}")
+    else:
+        print(f"linked {source} account {external} to {args.user} in server {args.guild}")
+    return 0
+
+
+def _import_links(args: argparse.Namespace, config: Config) -> int:
+    from bot.services.link_import import ImportFileError, parse
+
+    path = Path(args.import_file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    try:
+        entries, skipped = parse(path.name, text, args.format)
+    except ImportFileError as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+    async def work(store: Store) -> list[str]:
+        rows = [(e.user_id, e.source, e.external_id) for e in entries]
+        return await store.links.import_links(
+            args.guild, rows, SystemClock().now(), linked_by="import", reassign=args.force
+        )
+
+    outcomes = _with_store(config, work, create=True) if entries else []
+    report: dict[str, list[str]] = {"linked": [], "unchanged": [], "taken": []}
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        report[outcome].append(entry.where)
+    summary = {
+        "linked": len(report["linked"]),
+        "already_linked": len(report["unchanged"]),
+        "taken_by_another_member": report["taken"],
+        "skipped": [{"where": s.where, "reason": s.reason} for s in skipped],
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"linked {summary['linked']:,}, already linked {summary['already_linked']:,},"
+        f" held by another member {len(report['taken']):,} (--force moves them),"
+        f" skipped {len(skipped):,}"
+    )
+    for where in report["taken"][:20]:
+        print(f"  {where}: the account is linked to another member")
+    for item in skipped[:20]:
+        print(f"  {item.where}: {item.reason}")
+    hidden = max(0, len(report["taken"]) - 20) + max(0, len(skipped) - 20)
+    if hidden:
+        print(f"  ... and {hidden:,} more (--json lists them all)")
+    return 0
+
+
+def cmd_unlink(args: argparse.Namespace, config: Config) -> int:
+    sources = [args.source] if args.source else ["steam", "minecraft"]
+
+    async def work(store: Store) -> int:
+        removed = 0
+        for source in sources:
+            removed += await store.links.unlink(
+                guild_id=args.guild, discord_user_id=args.user, source=source
+            )
+        return removed
+
+    removed = _with_store(config, work)
+    print(f"removed {removed} link{'s' if removed != 1 else ''} of {args.user}")
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace, config: Config) -> int:
     from bot.pruning import Pruner
     from bot.storage.records import RetentionPolicy
@@ -697,6 +840,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args, config)
         if args.command == "prune":
             return cmd_prune(args, config)
+        if args.command == "link":
+            return cmd_link(args, config)
+        if args.command == "unlink":
+            return cmd_unlink(args, config)
         if args.command == "vacuum":
             return cmd_vacuum(args, config)
         if args.command == "sync":

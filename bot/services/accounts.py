@@ -134,9 +134,11 @@ class AccountService:
         display_name: str | None = None,
         status: str | None = None,
         reassign: bool = False,
+        linked_by: str = "member",
     ) -> Link:
         """Link the account to the member; one held by another member raises LinkConflict
-        unless ``reassign`` (admins move it)."""
+        unless ``reassign`` (admins move it). ``linked_by``: who made it (member, admin:<id>,
+        cli)."""
         try:
             link = await self.store.links.link(
                 guild_id=guild_id,
@@ -147,6 +149,7 @@ class AccountService:
                 display_name=display_name,
                 status=status,
                 reassign=reassign,
+                linked_by=linked_by,
             )
         except AccountTaken as taken:
             raise LinkConflict(

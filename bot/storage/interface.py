@@ -97,9 +97,10 @@ class LinkStore(Protocol):
         verified: bool = False,
         status: str | None = None,
         reassign: bool = False,
+        linked_by: str = "member",
     ) -> Link:
         """Link the game account to the member; raises AccountTaken when another member of the
-        guild holds it, unless ``reassign``."""
+        guild holds it, unless ``reassign``. ``linked_by``: member, admin:<id>, cli, import."""
         ...
 
     async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int: ...
@@ -142,6 +143,18 @@ class LinkStore(Protocol):
         ...
 
     async def count(self) -> int: ...
+
+    async def import_links(
+        self,
+        guild_id: int,
+        rows: Sequence[tuple[int, str, str]],
+        now: datetime,
+        *,
+        linked_by: str,
+        reassign: bool = False,
+    ) -> list[str]:
+        """Many links in one transaction; per row linked, unchanged or taken."""
+        ...
 
 
 class StatsStore(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.clock import from_iso, to_iso
@@ -39,9 +40,11 @@ def link_account(
     verified: bool = False,
     status: str | None = None,
     reassign: bool = False,
+    linked_by: str = "member",
 ) -> Link:
     """Link an external account to a member of the guild. An account linked to another member
-    raises AccountTaken unless ``reassign`` (admins)."""
+    raises AccountTaken unless ``reassign`` (admins). ``linked_by``: who made the link
+    (migration 0021)."""
     ensure_guild(conn, guild_id, now)
     row = conn.execute(
         "SELECT discord_user_id FROM account_links WHERE guild_id = ? AND source = ? AND external_id = ?",
@@ -52,18 +55,20 @@ def link_account(
     stamp = to_iso(now)
     conn.execute(
         "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
-        " verified, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " verified, status, linked_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
         " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
-        " verified = excluded.verified, status = excluded.status, updated_at = excluded.updated_at",
+        " verified = excluded.verified, status = excluded.status,"
+        " linked_by = excluded.linked_by, updated_at = excluded.updated_at",
         (guild_id, discord_user_id, source, external_id, display_name, int(verified), status,
-         stamp, stamp),
+         linked_by, stamp, stamp),
     )  # fmt: skip
     previous = row[0] if row is not None else None
     move_account_playtime(conn, guild_id, source, external_id, from_user=previous,
                           to_user=discord_user_id)  # fmt: skip
     list_linked_games(conn, guild_id, source, external_id)
-    return Link(source, external_id, display_name, verified, status)
+    return Link(source, external_id, display_name, verified, status, linked_by)
 
 
 def add_link_code(
@@ -183,6 +188,7 @@ class SqliteLinks:
         verified: bool = False,
         status: str | None = None,
         reassign: bool = False,
+        linked_by: str = "member",
     ) -> Link:
         return await self._db.write(
             lambda c: link_account(
@@ -196,8 +202,45 @@ class SqliteLinks:
                 verified=verified,
                 status=status,
                 reassign=reassign,
+                linked_by=linked_by,
             )
         )
+
+    async def import_links(
+        self,
+        guild_id: int,
+        rows: Sequence[tuple[int, str, str]],
+        now: datetime,
+        *,
+        linked_by: str,
+        reassign: bool = False,
+    ) -> list[str]:
+        """Link every (member, source, external id) in one transaction; per row "linked",
+        "unchanged" (already that member's) or "taken" (another member's, kept unless
+        ``reassign``)."""
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            outcomes = []
+            for user_id, source, external_id in rows:
+                owner = conn.execute(
+                    "SELECT discord_user_id FROM account_links"
+                    " WHERE guild_id = ? AND source = ? AND external_id = ?",
+                    (guild_id, source, external_id),
+                ).fetchone()
+                if owner is not None and owner[0] == user_id:
+                    outcomes.append("unchanged")
+                    continue
+                if owner is not None and not reassign:
+                    outcomes.append("taken")
+                    continue
+                link_account(
+                    conn, guild_id=guild_id, discord_user_id=user_id, source=source,
+                    external_id=external_id, now=now, reassign=True, linked_by=linked_by,
+                )  # fmt: skip
+                outcomes.append("linked")
+            return outcomes
+
+        return await self._db.write(op)
 
     async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int:
         """Remove the member's links of that source; returns how many there were."""
@@ -205,11 +248,12 @@ class SqliteLinks:
 
     async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]:
         rows = await self._db.fetchall(
-            "SELECT source, external_id, display_name, verified, status FROM account_links"
-            " WHERE guild_id = ? AND discord_user_id = ? ORDER BY source, external_id",
+            "SELECT source, external_id, display_name, verified, status, linked_by"
+            " FROM account_links WHERE guild_id = ? AND discord_user_id = ?"
+            " ORDER BY source, external_id",
             (guild_id, discord_user_id),
         )
-        return [Link(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+        return [Link(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
 
     async def steam_ids(
         self, guild_id: int | None = None, discord_user_id: int | None = None

@@ -38,6 +38,7 @@ class Link:
     display_name: str | None
     verified: bool
     status: str | None  # e.g. private_profile (seen by the Steam sync)
+    linked_by: str = "member"  # member, admin:<discord id>, cli or import
 
 
 @dataclass(frozen=True)
