@@ -123,7 +123,9 @@ class Core:
             accounts = AccountService(store, lookups, clock, scheduler.links_changed)
             stats = PlaytimeStats(store, config.general.tz)
             await stats.prepare()  # before serving: a changed time zone rebuilds the days once
-            feed_admin = FeedAdmin(store, clock, wake_feed, pipeline.announce)
+            feed_admin = FeedAdmin(
+                store, clock, wake_feed, pipeline.announce, pipeline.policy.off_by_default
+            )
             pruner = Pruner(
                 store,
                 clock,

@@ -22,6 +22,16 @@ FEED_STATUS_LINES = (
     "**Failed:** {failed}\n"
     "**Expired:** {expired}"
 )
+FEED_CHANNEL_BACKFILL_ARG = (
+    "Also post events of the last hours stored before the feed had a channel (0-72, default 0)"
+)
+FEED_CHANNEL_BACKFILLED = (
+    "\nStored events of the last {hours} h posted there too, oldest first: {count}."
+)
+FEED_CHANNEL_NOT_POSTED = (
+    "\nEvents stored before the feed had a channel, not posted: {count}. Run `/feed channel` "
+    "again with `backfill` (hours, at most 72; at most 500 events) to post the recent ones."
+)
 FEED_CHANNEL_RESUMED = "\nPosting there was paused; it resumes now, oldest event first."
 FEED_CHANNEL_MOVED = (
     "\nEvents still waiting for {old}: {count}. They are posted here instead, oldest first."

@@ -10,7 +10,7 @@ from bot.clock import from_iso
 from bot.feed.embeds import clip
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
-from bot.services.feed_admin import pause_reason
+from bot.services.feed_admin import BACKFILL_MAX_HOURS, pause_reason
 from cogs import _strings as strings
 
 MESSAGE_MAX = 2000  # characters of a message's content
@@ -77,8 +77,15 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
         return interaction.guild_id
 
     @app_commands.command(name="channel", description=strings.FEED_CHANNEL)
-    @app_commands.describe(channel=strings.FEED_CHANNEL_ARG)
-    async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    @app_commands.describe(
+        channel=strings.FEED_CHANNEL_ARG, backfill=strings.FEED_CHANNEL_BACKFILL_ARG
+    )
+    async def channel(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel,
+        backfill: app_commands.Range[int, 0, BACKFILL_MAX_HOURS] = 0,
+    ) -> None:
         guild_id = self._guild_id(interaction)
         me = channel.guild.me
         permissions = channel.permissions_for(me) if me is not None else discord.Permissions.none()
@@ -89,8 +96,14 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
                     channel=channel.mention, missing=", ".join(missing)
                 )
             )
-        change = await self.core.feed_admin.set_channel(guild_id, channel.id)
+        change = await self.core.feed_admin.set_channel(
+            guild_id, channel.id, backfill_hours=backfill
+        )
         text = strings.FEED_CHANNEL_SET.format(channel=channel.mention)
+        if change.backfilled:
+            text += strings.FEED_CHANNEL_BACKFILLED.format(hours=backfill, count=change.backfilled)
+        if change.not_posted:
+            text += strings.FEED_CHANNEL_NOT_POSTED.format(count=change.not_posted)
         if change.resumed:
             text += strings.FEED_CHANNEL_RESUMED
         if change.moved:

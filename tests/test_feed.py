@@ -291,3 +291,47 @@ def test_user_text_is_escaped(text: str) -> None:
     )
     assert embed["description"] != text
     assert "@everyone" not in embed["description"]
+
+
+async def test_events_stored_before_the_feed_are_counted_and_backfilled_once(
+    core: Core, clock: ManualClock
+) -> None:
+    await add_events(core, 1, start=0, title="Old {n}")  # 80 hours ago: out of any backfill
+    clock.advance(8 * 3600)
+    await add_events(core, 4, start=1)
+    connector = core.registry.get("custom")
+    for version in ("v1", "v2"):  # two versions of one updated item: only the latest counts
+        body = {"event_type": "test", "title": f"Item {version}", "id": f"item-{version}",
+                "update_key": "item"}  # fmt: skip
+        raw = connector.parse_webhook(body, WebhookContext(received_at=clock.now()))
+        await core.pipeline.ingest("custom", GUILD, raw)
+    clock.advance(72 * 3600)
+    change = await core.feed_admin.set_channel(GUILD, CHANNEL)
+    assert (change.backfilled, change.not_posted) == (0, 6)
+    discord = MemoryDiscord()
+    await FeedPoster(core.store, clock, discord).run_once()
+    assert discord.embeds() == []  # nothing old is posted without being asked
+    change = await core.feed_admin.set_channel(GUILD, CHANNEL, backfill_hours=72)
+    assert (change.backfilled, change.not_posted) == (5, 1)  # the 80-hour-old one stays
+    await FeedPoster(core.store, clock, discord).run_once()
+    assert [e["title"] for e in discord.embeds()] == [
+        *(f"📣 Event {n}" for n in range(1, 5)),
+        "📣 Item v2",
+    ]
+    again = await core.feed_admin.set_channel(GUILD, CHANNEL, backfill_hours=72)
+    assert (again.backfilled, again.not_posted) == (0, 1)  # exactly once
+    with pytest.raises(ValueError):
+        await core.feed_admin.set_channel(GUILD, CHANNEL, backfill_hours=73)
+
+
+async def test_a_backfill_takes_at_most_500_events_the_newest(
+    core: Core, clock: ManualClock
+) -> None:
+    await add_events(core, 510)
+    change = await core.feed_admin.set_channel(GUILD, CHANNEL, backfill_hours=1)
+    assert (change.backfilled, change.not_posted) == (500, 10)
+    first = await core.store.engine.fetchone(
+        "SELECT min(e.title) FROM feed_outbox o JOIN activity_events e ON e.id = o.event_id"
+        " WHERE e.title LIKE 'Event 1_'"
+    )
+    assert first is not None and first[0] == "Event 10"  # events 0-9 are the ones left out

@@ -32,6 +32,7 @@ from bot.services.endpoint_admin import (
     path_warnings,
     secret_warnings,
 )
+from bot.services.feed_admin import BACKFILL_MAX_HOURS
 from bot.services.link_import import FORMATS as IMPORT_FORMATS
 from bot.storage import Endpoint, StorageError, Store, backup_database, open_store
 from connectors.registry import Registry
@@ -141,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     feed_set.add_argument(
         "--channel", required=True, type=int, metavar="ID", help="text channel id"
+    )
+    feed_set.add_argument(
+        "--backfill",
+        type=int,
+        default=0,
+        choices=range(0, BACKFILL_MAX_HOURS + 1),
+        metavar="HOURS",
+        help="also post the events of the last HOURS (at most 72 h and 500 events) that were"
+        " stored before the feed had a channel (default 0)",
     )
     feed_set.add_argument(
         "--max-age",
@@ -463,10 +473,23 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
             raise CliError("--max-age must be a positive number of seconds")
 
     async def work(store: Store) -> None:
-        admin = FeedAdmin(store, SystemClock())
+        admin = FeedAdmin(
+            store, SystemClock(), off_by_default=Registry().discover().default_off_types()
+        )
         if args.action == "set":
-            change = await admin.set_channel(args.guild, args.channel, max_age=args.max_age)
+            change = await admin.set_channel(
+                args.guild, args.channel, max_age=args.max_age, backfill_hours=args.backfill
+            )
             print(f"events of server {args.guild} now go to channel {args.channel}")
+            if change.backfilled:
+                print(f"{change.backfilled} stored events of the last {args.backfill} h are"
+                      " posted there too, oldest first")  # fmt: skip
+            if change.not_posted:
+                print(
+                    f"{change.not_posted} events stored before the feed had a channel are not"
+                    f" posted (--backfill HOURS, at most {BACKFILL_MAX_HOURS}, posts the recent"
+                    " ones)"
+                )
             if change.resumed:
                 print("the channel was paused; posting resumes now")
             if change.moved:

@@ -18,6 +18,7 @@ from bot.clock import to_iso
 from bot.storage.engine import Database
 from bot.storage.interface import IngestPolicy
 from bot.storage.links import find_link
+from bot.storage.outbox import feed_accepts
 from bot.storage.playtime import add_playtime, game_name, reached_milestones, record_playtime
 from bot.storage.records import Delivery, IngestResult, PlaytimeChange
 from bot.storage.sessions import end_session, start_session
@@ -97,19 +98,6 @@ def _insert_raw(conn: sqlite3.Connection, delivery: Delivery) -> int | None:
     return int(cur.lastrowid or 0) if cur.rowcount else None
 
 
-def _feed_accepts(types_json: str | None, event_type: str, off_by_default: frozenset[str]) -> bool:
-    if types_json is None:
-        return event_type not in off_by_default
-    try:
-        enabled = json.loads(types_json)
-    except ValueError:
-        return True
-    if event_type in enabled:
-        return True
-    prefix = event_type.split(".", 1)[0]
-    return f"{prefix}.*" in enabled
-
-
 def _insert_event(
     conn: sqlite3.Connection,
     event: ActivityEvent,
@@ -143,7 +131,7 @@ def _insert_event(
     guild = conn.execute(
         "SELECT feed_channel_id, feed_event_types FROM guilds WHERE guild_id = ?", (guild_id,)
     ).fetchone()
-    if guild and guild[0] and _feed_accepts(guild[1], event.type, off_by_default):
+    if guild and guild[0] and feed_accepts(guild[1], event.type, off_by_default):
         conn.execute(
             "INSERT INTO feed_outbox (event_id, guild_id, channel_id, status, created_at, updated_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?)",

@@ -325,8 +325,18 @@ class FeedStore(Protocol):
     async def expire_old(self, now: str) -> int: ...
 
     async def set_channel(
-        self, guild_id: int, channel_id: int, now: str, *, max_age: int | None = None
-    ) -> FeedChange: ...
+        self,
+        guild_id: int,
+        channel_id: int,
+        now: str,
+        *,
+        max_age: int | None = None,
+        backfill_since: str | None = None,
+        off_by_default: frozenset[str] = frozenset(),
+    ) -> FeedChange:
+        """Post the guild's events there from now on; with ``backfill_since``, also the
+        stored events since then that were never queued (at most 500)."""
+        ...
 
     async def event_types(self, guild_id: int) -> list[str] | None: ...
 

@@ -452,6 +452,49 @@ def _move_backlog(
     return moved, maybe_posted
 
 
+def feed_accepts(types_json: str | None, event_type: str, off_by_default: frozenset[str]) -> bool:
+    """Whether a guild's feed (its event types setting) posts events of ``event_type``."""
+    if types_json is None:
+        return event_type not in off_by_default
+    try:
+        enabled = json.loads(types_json)
+    except ValueError:
+        return True
+    if event_type in enabled:
+        return True
+    prefix = event_type.split(".", 1)[0]
+    return f"{prefix}.*" in enabled
+
+
+BACKFILL_MAX_EVENTS = 500
+BACKFILL_MAX_HOURS = 72
+
+
+def _never_queued(
+    conn: sqlite3.Connection, guild_id: int, since: str | None, off_by_default: frozenset[str]
+) -> list[int]:
+    """The guild's stored events (since ``since``) that the feed never queued and would post
+    now, oldest first; of the versions of one updated item (a played-today line) the latest."""
+    types = conn.execute(
+        "SELECT feed_event_types FROM guilds WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
+    rows = conn.execute(
+        "SELECT id, type FROM activity_events e WHERE guild_id = ?"
+        " AND occurred_at >= coalesce(?, '') AND NOT EXISTS"
+        " (SELECT 1 FROM feed_outbox o WHERE o.event_id = e.id)"
+        " AND (update_key IS NULL OR NOT EXISTS (SELECT 1 FROM activity_events n"
+        " WHERE n.guild_id = e.guild_id AND n.update_key = e.update_key AND n.id > e.id))"
+        " ORDER BY occurred_at, id",
+        (guild_id, since),
+    ).fetchall()
+    accepted = types[0] if types else None
+    return [
+        event_id
+        for event_id, event_type in rows
+        if feed_accepts(accepted, event_type, off_by_default)
+    ]
+
+
 def set_feed_channel(
     conn: sqlite3.Connection,
     guild_id: int,
@@ -459,10 +502,14 @@ def set_feed_channel(
     now_text: str,
     *,
     max_age: int | None = None,
+    backfill_since: str | None = None,
+    off_by_default: frozenset[str] = frozenset(),
 ) -> FeedChange:
     """Post the guild's events to ``channel_id`` from now on. A paused channel resumes at once
     (and what waits for its retry time is tried now); events waiting for another channel move
-    here, ahead of anything new."""
+    here, ahead of anything new. Events stored before the guild had a feed were never queued:
+    with ``backfill_since`` those that happened since then (at most BACKFILL_MAX_EVENTS, the
+    newest) are queued now, in order, once; the others are counted in ``not_posted``."""
     row = conn.execute(
         "SELECT feed_channel_id FROM guilds WHERE guild_id = ?", (guild_id,)
     ).fetchone()
@@ -485,7 +532,18 @@ def set_feed_channel(
         (channel_id,),
     )
     moved, maybe_posted = _move_backlog(conn, guild_id, channel_id, now_text)
-    return FeedChange(row[0] if row else None, resumed, moved, maybe_posted)
+    backfilled = 0
+    if backfill_since is not None:
+        wanted = _never_queued(conn, guild_id, backfill_since, off_by_default)
+        wanted = wanted[-BACKFILL_MAX_EVENTS:]
+        conn.executemany(
+            "INSERT INTO feed_outbox (event_id, guild_id, channel_id, status, created_at,"
+            " updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+            [(event_id, guild_id, channel_id, now_text, now_text) for event_id in wanted],
+        )
+        backfilled = len(wanted)
+    not_posted = len(_never_queued(conn, guild_id, None, off_by_default))
+    return FeedChange(row[0] if row else None, resumed, moved, maybe_posted, backfilled, not_posted)
 
 
 def feed_event_types(conn: sqlite3.Connection, guild_id: int) -> list[str] | None:
@@ -608,11 +666,21 @@ class SqliteFeed:
         return await self._db.write(lambda c: expire_old(c, now))
 
     async def set_channel(
-        self, guild_id: int, channel_id: int, now: str, *, max_age: int | None = None
+        self,
+        guild_id: int,
+        channel_id: int,
+        now: str,
+        *,
+        max_age: int | None = None,
+        backfill_since: str | None = None,
+        off_by_default: frozenset[str] = frozenset(),
     ) -> FeedChange:
         return await self._db.write(
-            lambda c: set_feed_channel(c, guild_id, channel_id, now, max_age=max_age)
-        )
+            lambda c: set_feed_channel(
+                c, guild_id, channel_id, now, max_age=max_age,
+                backfill_since=backfill_since, off_by_default=off_by_default,
+            )
+        )  # fmt: skip
 
     async def event_types(self, guild_id: int) -> list[str] | None:
         return await self._db.read(lambda c: feed_event_types(c, guild_id))

@@ -173,6 +173,8 @@ class FeedChange:
     resumed: bool  # the channel was paused and posts again now
     moved: int  # waiting events that moved here from another channel
     maybe_posted: int  # given-up batches whose answer was lost: they may show in the old channel
+    backfilled: int = 0  # stored events queued now because ``backfill`` asked for them
+    not_posted: int = 0  # stored events the feed never queued (stored before it had a channel)
 
 
 @dataclass(slots=True)
