@@ -12,7 +12,7 @@ One run, everything local and bounded in count and time:
 2. **Warm.** The queries behind every command, through the core services exactly as the cogs
    and the web app call them, ``--repeat`` times each: ``/leaderboard`` (every period, a game
    played on two sources and Minecraft, the first and a late page), ``/playtime show``,
-   ``/playtime chart`` (month, all), get-playtime for 120 ids, ``questlog status``, the game
+   ``/playtime chart`` (7d, 30d, 365d, all), get-playtime for 120 ids, ``questlog status``, the game
    autocomplete; then the Discord commands 10 at a time.
 3. **Cold.** The same, each time after the core is stopped, the database file is dropped from
    the page cache (``posix_fadvise(DONTNEED)``, checked with ``mincore``) and the core started
@@ -360,12 +360,9 @@ def commands(built: Built, late_page: int) -> dict[str, Command]:
                 board(c, g, p, late_page)
             )
     found["/playtime show"] = lambda c: c.stats.member(GUILD, member)
-    for period in ("month", "all"):
-        found[f"/playtime chart {period}"] = lambda c, p=period: c.stats.daily_hours(
-            GUILD,
-            member,
-            c.stats.chart_window(p, NOW),
-            NOW,  # type: ignore[arg-type]
+    for window in ("7d", "30d", "365d", "all"):
+        found[f"/playtime chart {window}"] = lambda c, w=window: c.stats.daily_games(
+            GUILD, member, w, NOW
         )
     query = PlaytimeQuery(built.ids_120, SQUAD, refresh=False)
     found["get-playtime 120 ids"] = lambda c: c.playtime.lookup(GUILD, query)
@@ -381,7 +378,7 @@ CONCURRENT = (  # ten Discord commands (and a server script's lookup) arriving t
     "/leaderboard week minecraft p1",
     "/leaderboard today steam+bm p1",
     "/playtime show",
-    "/playtime chart month",
+    "/playtime chart 30d",
     "/playtime chart all",
     "autocomplete ''",
     "autocomplete 'st'",
@@ -487,7 +484,8 @@ def answer_size(name: str, answer: Any) -> int:
     if name == "/playtime show":
         return len(answer.totals)
     if name.startswith("/playtime chart"):
-        return sum(1 for _, hours in answer if hours)
+        days, _names = answer
+        return sum(1 for _, games in days if games)
     if name == "questlog status":
         return int(answer["raw_events"])
     return len(answer)

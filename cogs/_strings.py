@@ -130,7 +130,7 @@ BAD_MINECRAFT_UUID = (
 
 PLAYTIME_GROUP = "Playtime from linked accounts"
 PLAYTIME_SHOW = "Show playtime per game and source"
-PLAYTIME_CHART = "A chart of daily hours played"
+PLAYTIME_CHART = "A chart of daily playtime, per game"
 PLAYTIME_MEMBER_ARG = "Whose playtime (default: yours)"
 PLAYTIME_GAME_ARG = "Only this game (start typing to pick one)"
 PLAYTIME_PERIOD_ARG = "today, this week (from Monday), this month, or all time"
@@ -141,7 +141,18 @@ PLAYTIME_TITLE = "Playtime of {name}"
 LEADERBOARD_TITLE = "{game} · {period}"
 LEADERBOARD_EMPTY = "Nobody has playtime in {game} for {period} yet."
 LEADERBOARD_PAGE = "Page {page} of {pages}"
-CHART_TITLE = "Hours per day · {name} · {period}"
+CHART_TITLE = "Playtime per day · {name}"
+CHART_SUBTITLE = "{period} · {total} in all"
+CHART_NOTHING = "{name} has no playtime in {period}: nothing to chart yet."
+CHART_PERIOD_ARG = "today, the last 7, 30, 90 or 365 days (rolling), or all time (default 30 days)"
+WINDOW_NAMES = {
+    "today": "today",
+    "7d": "the last 7 days",
+    "30d": "the last 30 days",
+    "90d": "the last 90 days",
+    "365d": "the last 365 days",
+    "all": "all time",
+}
 PERIOD_NAMES = {"today": "today", "week": "this week", "month": "this month", "all": "all time"}
 SOURCE_NAMES = {
     "steam": "Steam",

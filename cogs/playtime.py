@@ -5,39 +5,20 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Awaitable, Callable
-from datetime import date
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.charts import Day, render_daily
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
-from bot.services.leaderboards import PERIODS, Board, Period, game_label
+from bot.services.leaderboards import PERIODS, WINDOWS, Board, Period, Window, game_label
 from cogs import _strings as strings
 from connectors.base import human_duration
 
 PERIOD_CHOICES = [app_commands.Choice(name=strings.PERIOD_NAMES[p], value=p) for p in PERIODS]
-
-
-def render_chart(days: list[tuple[date, float]], title: str) -> bytes:
-    """A PNG bar chart of hours per day. matplotlib's Figure API with the Agg canvas: no pyplot,
-    no global state, safe in a worker thread."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 3.2), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.bar([d for d, _ in days], [h for _, h in days], color="#5865F2")
-    axes.set_title(title, parse_math=False)  # a "$" in a name is text, not mathtext
-    axes.set_ylabel("hours")
-    axes.grid(axis="y", alpha=0.3)
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+WINDOW_CHOICES = [app_commands.Choice(name=strings.WINDOW_NAMES[w], value=w) for w in WINDOWS]
 
 
 def board_embed(board: Board, period: Period) -> discord.Embed:
@@ -157,8 +138,8 @@ class Playtime(commands.Cog):
         await reply_embed(interaction, embed)
 
     @playtime.command(name="chart", description=strings.PLAYTIME_CHART)
-    @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, period=strings.PLAYTIME_PERIOD_ARG)
-    @app_commands.choices(period=PERIOD_CHOICES)
+    @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, period=strings.CHART_PERIOD_ARG)
+    @app_commands.choices(period=WINDOW_CHOICES)
     async def chart(
         self,
         interaction: discord.Interaction,
@@ -168,14 +149,24 @@ class Playtime(commands.Cog):
         guild_id = _guild(interaction)
         await interaction.response.defer(thinking=True)  # rendering takes a moment
         target = member or interaction.user
-        name: Period = period.value if period else "month"  # type: ignore[assignment]
+        window: Window = period.value if period else "30d"  # type: ignore[assignment]
         now = self.core.clock.now()
-        since = self.core.stats.chart_window(name, now)
-        days = await self.core.stats.daily_hours(guild_id, target.id, since, now)
-        title = strings.CHART_TITLE.format(
-            name=target.display_name, period=strings.PERIOD_NAMES[name]
+        days, names = await self.core.stats.daily_games(guild_id, target.id, window, now)
+        played = sum(sum(games.values()) for _, games in days)
+        if not played:
+            await interaction.followup.send(
+                strings.CHART_NOTHING.format(
+                    name=escape(target.display_name), period=strings.WINDOW_NAMES[window]
+                ),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return
+        bars = [Day(day, {names[g]: s for g, s in games.items()}) for day, games in days]
+        title = strings.CHART_TITLE.format(name=target.display_name)
+        subtitle = strings.CHART_SUBTITLE.format(
+            period=strings.WINDOW_NAMES[window], total=human_duration(played)
         )
-        png = await asyncio.to_thread(render_chart, days, title)
+        png = await asyncio.to_thread(render_daily, bars, title, subtitle)
         await interaction.followup.send(file=discord.File(io.BytesIO(png), filename="playtime.png"))
 
     @show.autocomplete("game")

@@ -202,14 +202,14 @@ async def test_chart_is_a_png_of_the_samples(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:
     await seed(core, clock)
-    chart = interaction(bot, "playtime", "chart", [{"name": "period", "type": 3, "value": "month"}])
+    chart = interaction(bot, "playtime", "chart", [{"name": "period", "type": 3, "value": "30d"}])
     await run_command(bot, chart)
     kinds = [(a["kind"], a["type"]) for a in answers(discord_api, chart)]
     assert kinds == [("callback", 5), ("followup", None)]  # deferred first, then the file
     [(name, png)] = discord_api.uploads
     assert name == "playtime.png" and png.startswith(b"\x89PNG\r\n\x1a\n")
     width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (800, 320)
+    assert (width, height) == (800, 360)
 
 
 async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) -> None:
@@ -243,3 +243,12 @@ async def test_known_game_names_are_shown(
     board = interaction(bot, None, "leaderboard", [{"name": "game", "type": 3, "value": "393380"}])
     await run_command(bot, board)
     assert answers(discord_api, board)[-1]["data"]["embeds"][0]["title"].startswith("Squad")
+
+
+async def test_a_chart_of_nothing_is_an_answer_in_words(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    chart = interaction(bot, "playtime", "chart", [{"name": "period", "type": 3, "value": "7d"}])
+    await run_command(bot, chart)
+    assert discord_api.uploads == []
+    assert "no playtime in the last 7 days" in answer_text(discord_api, chart)

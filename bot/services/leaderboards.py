@@ -14,18 +14,27 @@ from bot.storage.records import Span, Total
 
 Period = Literal["today", "week", "month", "all"]
 PERIODS: tuple[Period, ...] = ("today", "week", "month", "all")
+#: The rolling windows charts use (and everything after them): today since local midnight,
+#: the last N local days including today, or all time.
+Window = Literal["today", "7d", "30d", "90d", "365d", "all"]
+WINDOWS: tuple[Window, ...] = ("today", "7d", "30d", "90d", "365d", "all")
+WINDOW_DAYS: dict[str, int] = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
+CHART_DAYS_MAX = 365  # an all-time chart shows at most the last 365 days
 CHART_DAYS_ALL = 90  # "all time" charts show the last 90 days
 GAMES_SHOWN = 25  # Discord shows at most 25 autocomplete choices
 PAGE_SIZE = 10  # leaderboard rows per page
 GAME_LISTS_KEPT = 64  # guilds whose game list the autocomplete keeps in memory
 
 __all__ = [
+    "CHART_DAYS_MAX",
     "PAGE_SIZE",
     "PERIODS",
+    "WINDOWS",
     "Board",
     "Period",
     "PlaytimeStats",
     "Total",
+    "Window",
     "game_label",
     "period_start",
 ]
@@ -161,6 +170,38 @@ class PlaytimeStats:
         since = period_start(period, now, self.tz)
         assert since is not None
         return since
+
+    def window_days(self, window: Window, now: datetime) -> tuple[date, date]:
+        """The first and last local day a chart of ``window`` covers (an all-time chart: the
+        last CHART_DAYS_MAX days, trimmed to the first played one by ``daily_games``)."""
+        today = now.astimezone(self.tz).date()
+        days = WINDOW_DAYS.get(window, CHART_DAYS_MAX)
+        return today - timedelta(days=days - 1), today
+
+    async def daily_games(
+        self, guild_id: int, user_id: int, window: Window, now: datetime
+    ) -> tuple[list[tuple[date, dict[str, int]]], dict[str, str]]:
+        """Seconds per local day and game over the window (every day present; per day and game
+        the larger source counts, as everywhere else), and the names of the games played. An
+        all-time window starts at the first day played (within the last 365)."""
+        await self.prepare()
+        first, last = self.window_days(window, now)
+        per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+        for row in await self.store.stats.daily(guild_id, user_id, first, last):
+            per_day[row.day][(row.game_id, row.source)] += row.seconds  # accounts add up
+        if window == "all" and per_day:
+            first = min(day for day, games in per_day.items() if any(games.values()))
+        days = []
+        day = first
+        while day <= last:
+            games: dict[str, int] = defaultdict(int)
+            for (game, _source), seconds in per_day.get(day, {}).items():
+                games[game] = max(games[game], seconds)
+            days.append((day, {g: s for g, s in games.items() if s > 0}))
+            day += timedelta(days=1)
+        played = sorted({g for _, games in days for g in games})
+        names = await self.store.stats.game_names(played) if played else {}
+        return days, {g: game_label(g, names) for g in played}
 
     async def daily_hours(
         self,

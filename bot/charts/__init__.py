@@ -1,0 +1,6 @@
+"""Charts as PNG images, drawn with matplotlib's object API off the event loop (no Discord
+here: cogs send the bytes)."""
+
+from bot.charts.render import Day, Theme, render_daily
+
+__all__ = ["Day", "Theme", "render_daily"]

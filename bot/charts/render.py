@@ -1,0 +1,106 @@
+"""Daily playtime as stacked bars per game, on a card that reads on Discord's dark and light
+themes alike: a dark neutral background (Discord's own dark embed colour), light text, and
+game colours picked to keep contrast on it.
+
+matplotlib's Figure API with the Agg canvas: no pyplot, no global state, safe in a worker
+thread. Small totals are drawn in minutes (a 3-minute day is not "0.05 h"); every tick is a day
+(a one-day chart never shows hours of the day)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+WIDTH, HEIGHT, DPI = 8.0, 3.6, 100
+GAMES_DRAWN = 6  # the most played games get their own colour; the rest are "other games"
+MINUTES_BELOW_HOURS = 2.0
+BARS_UP_TO = 120  # days drawn as bars; longer windows as stepped bands (same shape, one shape per game)  # a chart whose best day is under two hours is drawn in minutes
+
+
+@dataclass(frozen=True)
+class Theme:
+    background: str = "#2B2D31"  # Discord's dark embed background; a card on the light theme
+    text: str = "#F2F3F5"
+    muted: str = "#B5BAC1"
+    grid: str = "#4E5058"
+    # Bright enough on the dark card, distinct for colour-blind readers (blurple first).
+    palette: tuple[str, ...] = (
+        "#7984F5", "#F0B232", "#3BA55C", "#EB459E", "#00A8FC", "#ED8A53",
+    )  # fmt: skip
+    other: str = "#80848E"
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    seconds: dict[str, int] = field(default_factory=dict)  # game label -> seconds
+
+
+def _tick_step(days: int) -> int:
+    for step in (1, 2, 7, 14, 30, 61):
+        if days / step <= 14:
+            return step
+    return 91
+
+
+def render_daily(days: list[Day], title: str, subtitle: str, theme: Theme | None = None) -> bytes:
+    """A PNG of ``days`` (oldest first, every day present) as bars stacked per game."""
+    theme = theme or Theme()
+    totals: dict[str, int] = {}
+    for day in days:
+        for game, seconds in day.seconds.items():
+            totals[game] = totals.get(game, 0) + seconds
+    ranked = sorted(totals, key=lambda game: (-totals[game], game))
+    shown = ranked[:GAMES_DRAWN] if len(ranked) <= GAMES_DRAWN else ranked[: GAMES_DRAWN - 1]
+    other = [g for g in ranked if g not in shown]
+    best = max((sum(d.seconds.values()) for d in days), default=0)
+    in_minutes = best < MINUTES_BELOW_HOURS * 3600
+    unit, scale = ("minutes", 60.0) if in_minutes else ("hours", 3600.0)
+
+    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, facecolor=theme.background)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(facecolor=theme.background)
+    positions = list(range(len(days)))
+    bottom = [0.0] * len(days)
+    series = [(game, theme.palette[i % len(theme.palette)], [game]) for i, game in enumerate(shown)]
+    if other:
+        series.append(("other games", theme.other, other))
+    for label, colour, games in series:
+        values = [sum(d.seconds.get(g, 0) for g in games) / scale for d in days]
+        top = [b + v for b, v in zip(bottom, values, strict=True)]
+        if len(days) <= BARS_UP_TO:
+            axes.bar(positions, values, bottom=bottom, color=colour, width=0.8, label=label,
+                     linewidth=0)  # fmt: skip
+        else:  # a bar per day is thousands of patches: one stepped band per game instead
+            axes.fill_between(positions, bottom, top, step="mid", color=colour, label=label,
+                              linewidth=0)  # fmt: skip
+        bottom = top
+    step = _tick_step(len(days))
+    ticks = list(range(len(days) - 1, -1, -step))[::-1]  # today always labelled
+    axes.set_xticks(ticks, [f"{days[i].day:%b} {days[i].day.day}" for i in ticks])
+    axes.set_xlim(-0.6, len(days) - 0.4)
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=in_minutes, min_n_ticks=2))
+    axes.set_ylim(0, max(bottom) * 1.12 if max(bottom, default=0) > 0 else 1)
+    axes.set_ylabel(unit, color=theme.muted)
+    axes.grid(axis="y", color=theme.grid, linewidth=0.8)
+    axes.set_axisbelow(True)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    axes.tick_params(colors=theme.muted, length=0, labelsize=9)
+    figure.suptitle(title, x=0.01, ha="left", color=theme.text, fontsize=13,
+                    fontweight="bold", parse_math=False)  # fmt: skip
+    axes.set_title(subtitle, loc="left", color=theme.muted, fontsize=10, parse_math=False)
+    if len(series) > 1:
+        legend = axes.legend(loc="upper left", frameon=False, fontsize=9, ncols=min(3, len(series)),
+                             labelcolor=theme.text)  # fmt: skip
+        for text in legend.get_texts():
+            text.set_parse_math(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", facecolor=theme.background)
+    return buffer.getvalue()
