@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.charts import Day, render_daily
+from bot.charts import Day, render_daily, render_server
 
 
 def sample(days: int, games: int) -> list[Day]:
@@ -48,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
             render_daily(days, "Playtime per day · Alice", name)
             times.append((time.perf_counter() - started) * 1000)
         print(f"{name:<20} median {statistics.median(times):6.1f} ms   max {max(times):6.1f} ms")
+    server_days = [(d.day, len(d.seconds)) for d in cases["365 days, 8 games"]]
+    games = [(f"Game {g}", 3600 * (9 - g)) for g in range(8)]
+    for label, span in (("server, 30 days", server_days[-30:]), ("server, 365 days", server_days)):
+        times = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            render_server(span, games, "Activity · My Server", label)
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"{label:<20} median {statistics.median(times):6.1f} ms   max {max(times):6.1f} ms")
     return 0
 
 

@@ -145,6 +145,11 @@ CHART_TITLE = "Playtime per day · {name}"
 CHART_SUBTITLE = "{period} · {total} in all"
 CHART_NOTHING = "{name} has no playtime in {period}: nothing to chart yet."
 CHART_PERIOD_ARG = "today, the last 7, 30, 90 or 365 days (rolling), or all time (default 30 days)"
+STATS_GROUP = "Server statistics"
+STATS_SERVER = "A chart of who played per day and the most played games"
+STATS_TITLE = "Activity · {name}"
+STATS_SUBTITLE = "{period} · {members} members played"
+STATS_NOTHING = "Nobody with a linked account played in {period}: nothing to chart yet."
 WINDOW_NAMES = {
     "today": "today",
     "7d": "the last 7 days",

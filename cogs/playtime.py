@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.charts import Day, render_daily
+from bot.charts import Day, render_daily, render_server
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
 from bot.services.leaderboards import PERIODS, WINDOWS, Board, Period, Window, game_label
@@ -168,6 +168,30 @@ class Playtime(commands.Cog):
         )
         png = await asyncio.to_thread(render_daily, bars, title, subtitle)
         await interaction.followup.send(file=discord.File(io.BytesIO(png), filename="playtime.png"))
+
+    stats = app_commands.Group(name="stats", description=strings.STATS_GROUP, guild_only=True)
+
+    @stats.command(name="server", description=strings.STATS_SERVER)
+    @app_commands.describe(period=strings.CHART_PERIOD_ARG)
+    @app_commands.choices(period=WINDOW_CHOICES)
+    async def stats_server(
+        self, interaction: discord.Interaction, period: app_commands.Choice[str] | None = None
+    ) -> None:
+        guild_id = _guild(interaction)
+        await interaction.response.defer(thinking=True)
+        window: Window = period.value if period else "30d"  # type: ignore[assignment]
+        days, games, members = await self.core.stats.server_days(
+            guild_id, window, self.core.clock.now()
+        )
+        period_name = strings.WINDOW_NAMES[window]
+        if not members:
+            await interaction.followup.send(strings.STATS_NOTHING.format(period=period_name))
+            return
+        name = interaction.guild.name if interaction.guild else str(guild_id)
+        title = strings.STATS_TITLE.format(name=name)
+        subtitle = strings.STATS_SUBTITLE.format(period=period_name, members=members)
+        png = await asyncio.to_thread(render_server, days, games, title, subtitle)
+        await interaction.followup.send(file=discord.File(io.BytesIO(png), filename="server.png"))
 
     @show.autocomplete("game")
     async def _show_game(

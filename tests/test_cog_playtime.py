@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -252,3 +253,32 @@ async def test_a_chart_of_nothing_is_an_answer_in_words(
     await run_command(bot, chart)
     assert discord_api.uploads == []
     assert "no playtime in the last 7 days" in answer_text(discord_api, chart)
+
+
+async def test_stats_server_charts_who_played_and_the_top_games(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    await seed(core, clock)
+    days, games, members = await core.stats.server_days(GUILD, "30d", clock.now())
+    played = {d.isoformat(): n for d, n in days if n}
+    assert played == {"2025-03-07": 1, "2025-03-10": 1, "2025-03-11": 1} and members == 1
+    assert len(days) == 30 and games and all(seconds > 0 for _, seconds in games)
+    chart = interaction(bot, "stats", "server", [{"name": "period", "type": 3, "value": "30d"}])
+    await run_command(bot, chart)
+    [(name, png)] = discord_api.uploads
+    assert name == "server.png" and png.startswith(b"\x89PNG\r\n\x1a\n")
+    from PIL import Image
+
+    corner = Image.open(io.BytesIO(png)).convert("RGB").getpixel((2, 2))
+    assert max(corner) < 60  # the dark card
+
+
+async def test_stats_server_without_playtime_answers_in_words(
+    bot: Questlog, discord_api: FakeDiscord
+) -> None:
+    chart = interaction(bot, "stats", "server")
+    await run_command(bot, chart)
+    assert discord_api.uploads == []
+    assert "Nobody with a linked account played in the last 30 days" in answer_text(
+        discord_api, chart
+    )

@@ -104,3 +104,59 @@ def render_daily(days: list[Day], title: str, subtitle: str, theme: Theme | None
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor=theme.background)
     return buffer.getvalue()
+
+
+def render_server(
+    days: list[tuple[date, int]],
+    games: list[tuple[str, int]],
+    title: str,
+    subtitle: str,
+    theme: Theme | None = None,
+) -> bytes:
+    """A PNG of a server's activity: members who played per day (left) and the most played
+    games over the same days, in hours (right)."""
+    theme = theme or Theme()
+    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, facecolor=theme.background)
+    FigureCanvasAgg(figure)
+    left, right = figure.subplots(1, 2, width_ratios=(3, 2))
+    for axes in (left, right):
+        axes.set_facecolor(theme.background)
+        for spine in axes.spines.values():
+            spine.set_visible(False)
+        axes.tick_params(colors=theme.muted, length=0, labelsize=9)
+    positions = list(range(len(days)))
+    counts = [count for _, count in days]
+    colour = theme.palette[0]
+    if len(days) <= BARS_UP_TO:
+        left.bar(positions, counts, color=colour, width=0.8, linewidth=0)
+    else:
+        left.fill_between(positions, 0, counts, step="mid", color=colour, linewidth=0)
+    step = _tick_step(len(days))
+    ticks = list(range(len(days) - 1, -1, -step))[::-1]
+    left.set_xticks(ticks, [f"{days[i][0]:%b} {days[i][0].day}" for i in ticks])
+    left.set_xlim(-0.6, len(days) - 0.4)
+    left.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=2))
+    left.set_ylim(0, max(counts, default=0) * 1.12 or 1)
+    left.grid(axis="y", color=theme.grid, linewidth=0.8)
+    left.set_axisbelow(True)
+    left.set_title("members who played", loc="left", color=theme.muted, fontsize=10)
+    top = games[:GAMES_DRAWN]
+    labels = [label if len(label) <= 22 else label[:21] + "…" for label, _ in top][::-1]
+    hours = [seconds / 3600 for _, seconds in top][::-1]
+    bars = right.barh(range(len(top)), hours, color=theme.palette[1], height=0.7, linewidth=0)
+    right.set_yticks(range(len(top)), labels)
+    for label in right.get_yticklabels():
+        label.set_parse_math(False)
+        label.set_color(theme.text)
+    right.bar_label(bars, [f"{h:,.1f} h" if h < 100 else f"{h:,.0f} h" for h in hours],
+                    color=theme.muted, fontsize=8, padding=3)  # fmt: skip
+    right.set_xticks([])
+    right.set_xlim(0, max(hours, default=0) * 1.35 or 1)
+    right.set_title("most played", loc="left", color=theme.muted, fontsize=10)
+    figure.suptitle(f"{title}\n", x=0.01, ha="left", color=theme.text, fontsize=13,
+                    fontweight="bold", parse_math=False)  # fmt: skip
+    figure.text(0.01, 0.875, subtitle, color=theme.muted, fontsize=10, parse_math=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", facecolor=theme.background)
+    return buffer.getvalue()

@@ -203,6 +203,39 @@ class PlaytimeStats:
         names = await self.store.stats.game_names(played) if played else {}
         return days, {g: game_label(g, names) for g in played}
 
+    async def server_days(
+        self, guild_id: int, window: Window, now: datetime
+    ) -> tuple[list[tuple[date, int]], list[tuple[str, int]], int]:
+        """Members who played per local day over the window, the games by seconds played
+        (per member, game and day the larger source counts), most played first. An all-time
+        window starts at the first day anyone played (within the last 365); and how many
+        members played at all."""
+        await self.prepare()
+        first, last = self.window_days(window, now)
+        best: dict[tuple[date, str, int], int] = {}
+        for day, game, member, _source, seconds in await self.store.stats.guild_daily(
+            guild_id, first, last
+        ):
+            key = (day, game, member)
+            best[key] = max(best.get(key, 0), seconds)
+        active: dict[date, set[int]] = defaultdict(set)
+        games: dict[str, int] = defaultdict(int)
+        for (day, game, member), seconds in best.items():
+            if seconds > 0:
+                active[day].add(member)
+                games[game] += seconds
+        if window == "all" and active:
+            first = min(active)
+        days = []
+        day = first
+        while day <= last:
+            days.append((day, len(active.get(day, ()))))
+            day += timedelta(days=1)
+        names = await self.store.stats.game_names(list(games)) if games else {}
+        ranked = sorted(games.items(), key=lambda item: (-item[1], item[0]))
+        members = len(set().union(*active.values())) if active else 0
+        return days, [(game_label(game, names), seconds) for game, seconds in ranked], members
+
     async def daily_hours(
         self,
         guild_id: int,

@@ -192,6 +192,12 @@ class StatsStore(Protocol):
         """(game id, name if known) of every game with playtime in the guild."""
         ...
 
+    async def guild_daily(
+        self, guild_id: int, first: date, last: date
+    ) -> list[tuple[date, str, int, str, int]]:
+        """(day, game, member, source, seconds) per local day for the guild's linked accounts."""
+        ...
+
     async def games_version(self) -> int:
         """A number that changes whenever any guild's games or any game's name change."""
         ...

@@ -148,6 +148,24 @@ def _daily(
     return found
 
 
+def _guild_daily(
+    conn: sqlite3.Connection, guild_id: int, first: date, last: date
+) -> list[tuple[date, str, int, str, int]]:
+    """(day, game, member, source, seconds) of every linked account of the guild, per day."""
+    found: list[tuple[date, str, int, str, int]] = []
+    for link_source, source, is_global in PLAYTIME_OF_LINK:
+        rows = conn.execute(
+            "SELECT d.day, d.game_id, l.discord_user_id, d.seconds FROM account_links l"
+            " JOIN playtime_daily d ON d.scope_guild_id = ? AND d.source = ?"
+            " AND d.player_id = l.external_id AND d.day >= ? AND d.day <= ?"
+            " WHERE l.guild_id = ? AND l.source = ?",
+            (0 if is_global else guild_id, source, first.isoformat(), last.isoformat(),
+             guild_id, link_source),
+        ).fetchall()  # fmt: skip
+        found.extend((date.fromisoformat(d), g, u, source, sec) for d, g, u, sec in rows)
+    return found
+
+
 def _guild_games(conn: sqlite3.Connection, guild_id: int) -> list[tuple[str, str | None]]:
     rows = conn.execute(
         "SELECT gg.game_id, g.name FROM guild_games gg LEFT JOIN games g ON g.game_id = gg.game_id"
@@ -259,6 +277,13 @@ class SqliteStats:
     ) -> list[DailyPlaytime]:
         """What the member's linked accounts played per local day, ``first`` to ``last``."""
         return await self._db.read(lambda c: _daily(c, guild_id, user_id, first, last, game_id))
+
+    async def guild_daily(
+        self, guild_id: int, first: date, last: date
+    ) -> list[tuple[date, str, int, str, int]]:
+        """(day, game, member, source, seconds) for every member's linked accounts, per local
+        day from ``first`` to ``last`` (for the server chart)."""
+        return await self._db.read(lambda c: _guild_daily(c, guild_id, first, last))
 
     async def guild_games(self, guild_id: int) -> list[tuple[str, str | None]]:
         """(game id, name if known) of the games with playtime in this guild (its own
