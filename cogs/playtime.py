@@ -13,12 +13,37 @@ from discord.ext import commands
 from bot.charts import Day, render_daily, render_server
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
-from bot.services.leaderboards import PERIODS, WINDOWS, Board, Period, Window, game_label
+from bot.services.leaderboards import (
+    PERIODS,
+    WINDOWS,
+    Board,
+    MemberPlaytime,
+    Period,
+    Window,
+    game_label,
+)
 from cogs import _strings as strings
 from connectors.base import human_duration
 
 PERIOD_CHOICES = [app_commands.Choice(name=strings.PERIOD_NAMES[p], value=p) for p in PERIODS]
 WINDOW_CHOICES = [app_commands.Choice(name=strings.WINDOW_NAMES[w], value=w) for w in WINDOWS]
+
+
+def playtime_embed(name: str, view: MemberPlaytime, hint: str = "") -> discord.Embed:
+    """The /playtime show card: a line per game and source, most played first."""
+    lines = [
+        strings.PLAYTIME_LINE.format(
+            game=escape(game_label(t.game_id, view.names)),
+            source=strings.SOURCE_NAMES.get(t.source, t.source),
+            duration=human_duration(t.seconds),
+        )
+        for t in view.totals[:25]
+    ]
+    return discord.Embed(
+        title=strings.PLAYTIME_TITLE.format(name=escape(name)),
+        description="\n".join(lines) + hint,
+        colour=0x5865F2,
+    )
 
 
 def board_embed(board: Board, period: Period) -> discord.Embed:
@@ -122,20 +147,7 @@ class Playtime(commands.Cog):
             who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
             await reply(interaction, strings.PLAYTIME_NONE.format(who=who) + hint)
             return
-        lines = [
-            strings.PLAYTIME_LINE.format(
-                game=escape(game_label(t.game_id, view.names)),
-                source=strings.SOURCE_NAMES.get(t.source, t.source),
-                duration=human_duration(t.seconds),
-            )
-            for t in view.totals[:25]
-        ]
-        embed = discord.Embed(
-            title=strings.PLAYTIME_TITLE.format(name=escape(target.display_name)),
-            description="\n".join(lines) + hint,
-            colour=0x5865F2,
-        )
-        await reply_embed(interaction, embed)
+        await reply_embed(interaction, playtime_embed(target.display_name, view, hint))
 
     @playtime.command(name="chart", description=strings.PLAYTIME_CHART)
     @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, period=strings.CHART_PERIOD_ARG)
