@@ -303,3 +303,27 @@ async def test_many_writes_wake_the_checkpointer_before_its_period(
         assert db.wal_restarts >= 1
     finally:
         await db.close()
+
+
+def test_upgrading_keeps_the_budget_and_marks_battlemetrics_rows() -> None:
+    """Migration 0019 keeps the day's calls (as the sync's); 0020 marks stored BattleMetrics
+    rows as retried with their original time, and no other source's."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(conn, up_to=18)
+    conn.execute("INSERT INTO steam_budget (day, calls) VALUES ('2026-12-01', 42)")
+    conn.executemany(
+        "INSERT INTO raw_events (guild_id, source, dedupe_hash, payload, received_at)"
+        " VALUES (1, ?, ?, '{}', '2026-12-01T00:00:00.000000Z')",
+        [("battlemetrics", "a"), ("minecraft", "b"), ("custom", "c")],
+    )
+    apply_migrations(conn)
+    assert conn.execute("SELECT day, purpose, calls FROM steam_budget").fetchall() == [
+        ("2026-12-01", "sync", 42)
+    ]
+    assert conn.execute("SELECT source, timestamped FROM raw_events ORDER BY id").fetchall() == [
+        ("battlemetrics", 1),
+        ("minecraft", None),
+        ("custom", None),
+    ]
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "activity_events_raw" in indexes

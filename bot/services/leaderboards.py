@@ -4,6 +4,7 @@ leaderboards by period and daily hours, in the community's time zone."""
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -58,6 +59,13 @@ def period_start(period: Period, now: datetime, tz: ZoneInfo) -> datetime | None
     if period == "month":
         return midnight.replace(day=1)
     return None
+
+
+def _each_day(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -184,21 +192,10 @@ class PlaytimeStats:
         """Seconds per local day and game over the window (every day present; per day and game
         the larger source counts, as everywhere else), and the names of the games played. An
         all-time window starts at the first day played (within the last 365)."""
-        await self.prepare()
         first, last = self.window_days(window, now)
-        per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
-        for row in await self.store.stats.daily(guild_id, user_id, first, last):
-            per_day[row.day][(row.game_id, row.source)] += row.seconds  # accounts add up
-        if window == "all" and per_day:
-            first = min(day for day, games in per_day.items() if any(games.values()))
-        days = []
-        day = first
-        while day <= last:
-            games: dict[str, int] = defaultdict(int)
-            for (game, _source), seconds in per_day.get(day, {}).items():
-                games[game] = max(games[game], seconds)
-            days.append((day, {g: s for g, s in games.items() if s > 0}))
-            day += timedelta(days=1)
+        days = await self._member_days(guild_id, user_id, first, last)
+        if window == "all":  # from the first day played
+            days = days[next((i for i, (_, games) in enumerate(days) if games), len(days)) :]
         played = sorted({g for _, games in days for g in games})
         names = await self.store.stats.game_names(played) if played else {}
         return days, {g: game_label(g, names) for g in played}
@@ -226,11 +223,7 @@ class PlaytimeStats:
                 games[game] += seconds
         if window == "all" and active:
             first = min(active)
-        days = []
-        day = first
-        while day <= last:
-            days.append((day, len(active.get(day, ()))))
-            day += timedelta(days=1)
+        days = [(day, len(active.get(day, ()))) for day in _each_day(first, last)]
         names = await self.store.stats.game_names(list(games)) if games else {}
         ranked = sorted(games.items(), key=lambda item: (-item[1], item[0]))
         members = len(set().union(*active.values())) if active else 0
@@ -247,18 +240,25 @@ class PlaytimeStats:
         """Hours played per local day from the day of ``since`` to the day before ``until``
         ends (every day present, zeros included); per day and game the larger source counts,
         as everywhere else."""
-        await self.prepare()
         first = since.astimezone(self.tz).date()
         last = (until - timedelta(microseconds=1)).astimezone(self.tz).date()
+        days = await self._member_days(guild_id, user_id, first, last, game_id)
+        return [(day, sum(games.values()) / 3600) for day, games in days]
+
+    async def _member_days(
+        self, guild_id: int, user_id: int, first: date, last: date, game_id: str | None = None
+    ) -> list[tuple[date, dict[str, int]]]:
+        """Seconds per game for every local day from ``first`` to ``last`` (empty dicts
+        included): the member's accounts of one source add up, and per day and game the
+        larger source counts, as everywhere else."""
+        await self.prepare()
         per_day: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
         for row in await self.store.stats.daily(guild_id, user_id, first, last, game_id):
-            per_day[row.day][(row.game_id, row.source)] += row.seconds  # accounts add up
+            per_day[row.day][(row.game_id, row.source)] += row.seconds
         days = []
-        day = first
-        while day <= last:
+        for day in _each_day(first, last):
             games: dict[str, int] = defaultdict(int)
             for (game, _source), seconds in per_day.get(day, {}).items():
                 games[game] = max(games[game], seconds)
-            days.append((day, sum(games.values()) / 3600))
-            day += timedelta(days=1)
+            days.append((day, {g: sec for g, sec in games.items() if sec > 0}))
         return days
