@@ -1,4 +1,5 @@
-"""Chart render time: bot/charts' renderer after warm-up, for the windows /playtime chart draws.
+"""Chart render time: bot/charts' renderers after warm-up: the windows /playtime chart draws,
+/stats server, and a /leaderboard image page.
 
 Each case renders ``--runs`` times after ``--warmup`` renders (matplotlib's first figure loads
 fonts and builds caches); the median and the slowest are printed in milliseconds. Rendering
@@ -18,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.charts import Day, render_daily, render_server
+from bot.charts import BoardRow, Day, render_board, render_daily, render_server
 
 
 def sample(days: int, games: int) -> list[Day]:
@@ -57,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
             render_server(span, games, "Activity · My Server", label)
             times.append((time.perf_counter() - started) * 1000)
         print(f"{label:<20} median {statistics.median(times):6.1f} ms   max {max(times):6.1f} ms")
+    rows = [BoardRow(rank, f"Member number {rank}", 400_000 // rank, f"{111 // rank} h")
+            for rank in range(1, 11)]  # fmt: skip
+    times = []
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        render_board(rows, "Squad · the last 30 days", "Members ranked: 240 · page 1 of 24")
+        times.append((time.perf_counter() - started) * 1000)
+    label = "leaderboard, 10 rows"
+    print(f"{label:<20} median {statistics.median(times):6.1f} ms   max {max(times):6.1f} ms")
     return 0
 
 

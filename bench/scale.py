@@ -10,10 +10,11 @@ One run, everything local and bounded in count and time:
    with the samples the sync records as they grow; libraries of about 50 games each from a
    catalogue of named games. A second, empty database gets the same guild and links.
 2. **Warm.** The queries behind every command, through the core services exactly as the cogs
-   and the web app call them, ``--repeat`` times each: ``/leaderboard`` (every period, a game
-   played on two sources and Minecraft, the first and a late page), ``/playtime show``,
-   ``/playtime chart`` (7d, 30d, 365d, all), get-playtime for 120 ids, ``questlog status``, the game
-   autocomplete; then the Discord commands 10 at a time.
+   and the web app call them, ``--repeat`` times each: ``/leaderboard`` (every period: today,
+   7d, 30d, 90d, 365d, all, the calendar week and month; a game played on two sources and
+   Minecraft; the first and a late page), ``/playtime show``, ``/playtime chart`` (7d, 30d,
+   365d, all), get-playtime for 120 ids, ``questlog status``, the game autocomplete; then the
+   Discord commands 10 at a time.
 3. **Cold.** The same, each time after the core is stopped, the database file is dropped from
    the page cache (``posix_fadvise(DONTNEED)``, checked with ``mincore``) and the core started
    again: every read comes from the disk.
@@ -64,6 +65,7 @@ from bot.config import Config, load_config  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.ingest.policy import IngestPolicy  # noqa: E402
 from bot.services.get_playtime import PlaytimeQuery  # noqa: E402
+from bot.services.leaderboards import PERIODS  # noqa: E402
 from bot.services.status import status_report  # noqa: E402
 from bot.storage import open_store  # noqa: E402
 from bot.storage.events import compact_json, dedupe_hash, ingest  # noqa: E402
@@ -351,7 +353,7 @@ def commands(built: Built, late_page: int) -> dict[str, Command]:
     """The query behind each command, called as the cog (or the web app, or the CLI) calls it."""
     popular, member = built.popular_game, built.active_member
     found: dict[str, Command] = {}
-    for period in ("today", "week", "month", "all"):
+    for period in PERIODS:  # the rolling windows and the calendar week and month
         for game, label in ((popular, "steam+bm"), ("minecraft", "minecraft")):
             found[f"/leaderboard {period} {label} p1"] = lambda c, g=game, p=period: board(
                 c, g, p, 0
@@ -374,8 +376,8 @@ def commands(built: Built, late_page: int) -> dict[str, Command]:
 
 CONCURRENT = (  # ten Discord commands (and a server script's lookup) arriving together
     "/leaderboard all steam+bm p1",
-    "/leaderboard month steam+bm p1",
-    "/leaderboard week minecraft p1",
+    "/leaderboard 365d steam+bm p1",
+    "/leaderboard 30d minecraft p1",
     "/leaderboard today steam+bm p1",
     "/playtime show",
     "/playtime chart 30d",

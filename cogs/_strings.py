@@ -133,7 +133,9 @@ PLAYTIME_SHOW = "Show playtime per game and source"
 PLAYTIME_CHART = "A chart of daily playtime, per game"
 PLAYTIME_MEMBER_ARG = "Whose playtime (default: yours)"
 PLAYTIME_GAME_ARG = "Only this game (start typing to pick one)"
-PLAYTIME_PERIOD_ARG = "today, this week (from Monday), this month, or all time"
+PLAYTIME_PERIOD_ARG = (
+    "today, the last 7, 30, 90 or 365 days, this calendar week or month, or all time (default)"
+)
 LEADERBOARD = "The most played members of a game"
 PLAYTIME_NONE = "{who} no playtime recorded here yet. Link accounts with `/link`."
 PLAYTIME_LINE = "**{game}** · {source}: {duration}"
@@ -141,6 +143,11 @@ PLAYTIME_TITLE = "Playtime of {name}"
 LEADERBOARD_TITLE = "{game} · {period}"
 LEADERBOARD_EMPTY = "Nobody has playtime in {game} for {period} yet."
 LEADERBOARD_PAGE = "Page {page} of {pages}"
+LEADERBOARD_IMAGE_ARG = "Draw the board as a picture (default: a list with mentions)"
+LEADERBOARD_RANKED = "Members ranked: {members} · page {page} of {pages}"
+LEADERBOARD_ALT = "{rank}. {name}: {duration}"
+MEMBER_LEFT = "(left the server)"
+MEMBER_UNKNOWN = "member …{tail}"
 CHART_TITLE = "Playtime per day · {name}"
 CHART_SUBTITLE = "{period} · {total} in all"
 CHART_NOTHING = "{name} has no playtime in {period}: nothing to chart yet."
@@ -158,7 +165,11 @@ WINDOW_NAMES = {
     "365d": "the last 365 days",
     "all": "all time",
 }
-PERIOD_NAMES = {"today": "today", "week": "this week", "month": "this month", "all": "all time"}
+PERIOD_NAMES = {
+    **WINDOW_NAMES,
+    "week": "this calendar week (from Monday)",
+    "month": "this calendar month",
+}
 SOURCE_NAMES = {
     "steam": "Steam",
     "battlemetrics": "this community's servers",

@@ -1,16 +1,18 @@
-"""/playtime show|chart and /leaderboard: members' playtime from their linked accounts."""
+"""/playtime show|chart, /stats server and /leaderboard: members' playtime from their linked
+accounts, as cards, lists and pictures."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.charts import Day, render_daily, render_server
+from bot.charts import BoardRow, Day, render_board, render_daily, render_server
 from bot.gateway.client import Questlog, UserError, reply
 from bot.markdown import escape
 from bot.services.leaderboards import (
@@ -23,6 +25,7 @@ from bot.services.leaderboards import (
     game_label,
 )
 from cogs import _strings as strings
+from cogs._names import MemberNames
 from connectors.base import human_duration
 
 PERIOD_CHOICES = [app_commands.Choice(name=strings.PERIOD_NAMES[p], value=p) for p in PERIODS]
@@ -46,7 +49,8 @@ def playtime_embed(name: str, view: MemberPlaytime, hint: str = "") -> discord.E
     )
 
 
-def board_embed(board: Board, period: Period) -> discord.Embed:
+def board_embed(board: Board, period: Period, *, image: bool = False) -> discord.Embed:
+    """The board as a list with mentions, or (``image``) the frame of its picture."""
     lines = [
         f"**{rank}.** <@{user}> · {human_duration(seconds)}"
         for rank, (user, seconds) in enumerate(board.rows, start=board.first_rank)
@@ -55,11 +59,24 @@ def board_embed(board: Board, period: Period) -> discord.Embed:
         title=strings.LEADERBOARD_TITLE.format(
             game=escape(board.label), period=strings.PERIOD_NAMES[period]
         ),
-        description="\n".join(lines),
+        description=None if image else "\n".join(lines),
         colour=0xF1C40F,
     )
     embed.set_footer(text=strings.LEADERBOARD_PAGE.format(page=board.page + 1, pages=board.pages))
+    if image:
+        embed.set_image(url=f"attachment://{BOARD_FILE}")
     return embed
+
+
+BOARD_FILE = "leaderboard.png"
+
+
+@dataclass
+class Shown:
+    """A board page as a message: the embed, and its picture when one was asked for."""
+
+    embed: discord.Embed
+    file: discord.File | None = None
 
 
 class LeaderboardView(discord.ui.View):
@@ -71,12 +88,12 @@ class LeaderboardView(discord.ui.View):
         owner_id: int,
         fetch: Callable[[int], Awaitable[Board]],
         board: Board,
-        period: Period,
+        present: Callable[[Board], Awaitable[Shown]],
     ) -> None:
         super().__init__(timeout=300)
         self.owner_id = owner_id
         self.fetch = fetch
-        self.period = period
+        self.present = present
         self.board = board
         self._sync()
 
@@ -95,8 +112,11 @@ class LeaderboardView(discord.ui.View):
         await interaction.response.defer()  # acknowledged at once; the page is read after
         self.board = await self.fetch(page)
         self._sync()
+        shown = await self.present(self.board)
         await interaction.edit_original_response(
-            embed=board_embed(self.board, self.period), view=self
+            embed=shown.embed,
+            attachments=[shown.file] if shown.file else discord.utils.MISSING,
+            view=self,
         )
 
     @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
@@ -118,6 +138,7 @@ class Playtime(commands.Cog):
     def __init__(self, bot: Questlog) -> None:
         self.bot = bot
         self.core = bot.core
+        self.names = MemberNames(bot.http)
 
     playtime = app_commands.Group(
         name="playtime", description=strings.PLAYTIME_GROUP, guild_only=True
@@ -212,7 +233,11 @@ class Playtime(commands.Cog):
         return await self._games(interaction, current)
 
     @app_commands.command(name="leaderboard", description=strings.LEADERBOARD)
-    @app_commands.describe(game=strings.PLAYTIME_GAME_ARG, period=strings.PLAYTIME_PERIOD_ARG)
+    @app_commands.describe(
+        game=strings.PLAYTIME_GAME_ARG,
+        period=strings.PLAYTIME_PERIOD_ARG,
+        image=strings.LEADERBOARD_IMAGE_ARG,
+    )
     @app_commands.choices(period=PERIOD_CHOICES)
     @app_commands.guild_only()
     async def leaderboard(
@@ -220,6 +245,7 @@ class Playtime(commands.Cog):
         interaction: discord.Interaction,
         game: str,
         period: app_commands.Choice[str] | None = None,
+        image: bool = False,
     ) -> None:
         guild_id = _guild(interaction)
         name: Period = period.value if period else "all"  # type: ignore[assignment]
@@ -230,6 +256,12 @@ class Playtime(commands.Cog):
         async def fetch(page: int) -> Board:
             return await self.core.stats.leaderboard(guild_id, game, name, asked, page)
 
+        async def present(board: Board) -> Shown:
+            embed = board_embed(board, name, image=image)
+            if not image:
+                return Shown(embed)
+            return Shown(embed, await self._board_picture(interaction, board, embed))
+
         board = await fetch(0)
         if not board.rows:
             text = strings.LEADERBOARD_EMPTY.format(
@@ -238,15 +270,40 @@ class Playtime(commands.Cog):
             await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
             return
         view = (
-            LeaderboardView(interaction.user.id, fetch, board, name)
+            LeaderboardView(interaction.user.id, fetch, board, present)
             if board.pages > 1
             else discord.utils.MISSING
         )
+        shown = await present(board)
         await interaction.followup.send(
-            embed=board_embed(board, name),
+            embed=shown.embed,
+            file=shown.file or discord.utils.MISSING,
             view=view,
             allowed_mentions=discord.AllowedMentions.none(),
         )
+
+    async def _board_picture(
+        self, interaction: discord.Interaction, board: Board, embed: discord.Embed
+    ) -> discord.File:
+        """The page drawn with the members' names (a picture cannot hold a mention); its alt
+        text lists the same lines."""
+        assert interaction.guild_id is not None
+        names = await self.names.names(
+            interaction.guild_id, [user for user, _ in board.rows], interaction.guild
+        )
+        rows = [
+            BoardRow(rank, names[user], seconds, human_duration(seconds))
+            for rank, (user, seconds) in enumerate(board.rows, start=board.first_rank)
+        ]
+        subtitle = strings.LEADERBOARD_RANKED.format(
+            members=board.members, page=board.page + 1, pages=board.pages
+        )
+        png = await asyncio.to_thread(render_board, rows, embed.title or "", subtitle)
+        alt = "\n".join(
+            strings.LEADERBOARD_ALT.format(rank=row.rank, name=row.name, duration=row.label)
+            for row in rows
+        )
+        return discord.File(io.BytesIO(png), filename=BOARD_FILE, description=alt[:1024])
 
     @leaderboard.autocomplete("game")
     async def _board_game(

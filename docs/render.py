@@ -22,11 +22,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Rectangle  # noqa: E402
 
-from bot.charts import Day, render_daily, render_server  # noqa: E402
+from bot.charts import BoardRow, Day, render_board, render_daily, render_server  # noqa: E402
 from bot.feed.embeds import build_embed  # noqa: E402
 from bot.services.leaderboards import Board, MemberPlaytime  # noqa: E402
 from bot.storage.records import Total  # noqa: E402
 from cogs.playtime import board_embed, playtime_embed  # noqa: E402
+from connectors.base import human_duration  # noqa: E402
 
 OUT = ROOT / "docs"
 CHAT = "#313338"  # Discord's dark chat background
@@ -145,7 +146,15 @@ def main() -> int:
          (4000000000000000013, 88_020)],
         "Squad", 0, 1, 3,
     )  # fmt: skip
-    draw_embeds([board_embed(board, "month").to_dict()], OUT / "leaderboard.png")
+    draw_embeds([board_embed(board, "30d").to_dict()], OUT / "leaderboard.png")
+    names = ["Alice", "Boris", "Chen", "Dmitri", "Ebba", "Farid", "Greta", "Hana", "Ivo", "Jun"]
+    times = [362_520 * 10 // (rank + 9) - 2000 * rank for rank in range(1, 11)]
+    rows = [BoardRow(rank, name, seconds, human_duration(seconds))
+            for rank, (name, seconds) in enumerate(zip(names, times, strict=True), start=1)]  # fmt: skip
+    (OUT / "leaderboard-image.png").write_bytes(
+        render_board(rows, "Squad · the last 30 days", "Members ranked: 38 · page 1 of 4")
+    )
+    print("wrote docs/leaderboard-image.png")
     first = NOW.date() - timedelta(days=29)
     days = [
         Day(first + timedelta(days=i),

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from PIL import Image
 
-from bot.charts import Day, Theme, render_daily
+from bot.charts import BoardRow, Day, Theme, render_board, render_daily
 
 
 def image(png: bytes) -> Image.Image:
@@ -113,3 +113,37 @@ def test_small_totals_are_drawn_in_minutes() -> None:
 
 def test_outside_text_is_not_mathtext() -> None:
     render_daily(days(date(2025, 3, 1), 2, {0: {"$x^2$ game": 600}}), "$Alice$", "$ 7 days")
+
+
+def bar_rows(img: Image.Image, colour: tuple[int, int, int]) -> list[int]:
+    """The length in pixels of each separate horizontal bar of the colour, top to bottom."""
+    width, height = img.size
+    pixels = img.load()
+    lengths = [sum(1 for x in range(width) if _near(pixels[x, y], colour)) for y in range(height)]
+    bars: list[int] = []
+    for y in range(1, height):
+        if lengths[y] > 20 and lengths[y - 1] <= 20:  # the top edge of a bar
+            bars.append(lengths[y + 3])
+    return bars
+
+
+def test_a_leaderboard_page_is_a_bar_per_member_longest_first() -> None:
+    rows = [BoardRow(rank, f"Member {rank}", 36_000 // rank, f"{10 // rank} h")
+            for rank in range(1, 11)]  # fmt: skip
+    img = image(render_board(rows, "Squad · the last 30 days", "page 1 of 2"))
+    assert luminance(img.getpixel((2, 2))) < 0.05  # the dark card
+    gold, silver, bronze = (hex_rgb(c) for c in THEME.medals)
+    assert len(bar_rows(img, gold)) == len(bar_rows(img, silver)) == len(bar_rows(img, bronze)) == 1
+    rest = bar_rows(img, FIRST)
+    assert len(rest) == 7  # ranks 4 to 10 in the plain colour
+    assert rest == sorted(rest, reverse=True) and rest[0] > rest[-1] * 2  # scaled to the time
+    assert bar_rows(img, gold)[0] > bar_rows(img, silver)[0] > bar_rows(img, bronze)[0] > rest[0]
+    one = image(render_board(rows[:1], "Squad · today", "page 1 of 1"))
+    assert len(bar_rows(one, gold)) == 1 and one.height < img.height  # as tall as its rows
+
+
+def test_a_leaderboard_of_odd_names_renders() -> None:
+    names = ["$x^2$ \\frac", "🔥🔥 fire", "Чапаев", "名前", "a" * 40, ""]
+    rows = [BoardRow(i + 1, name, 3600 * (6 - i), f"{6 - i} h") for i, name in enumerate(names)]
+    img = image(render_board(rows, "$game$", "page 1 of 1"))
+    assert len(bar_rows(img, FIRST)) == 3  # ranks 4 to 6 drawn, none of the names broke it

@@ -16,7 +16,8 @@ from bot.gateway.client import Questlog
 from bot.services.leaderboards import Board
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, record_playtime
-from cogs.playtime import LeaderboardView
+from cogs._names import MemberNames
+from cogs.playtime import LeaderboardView, Shown, board_embed
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
@@ -171,6 +172,96 @@ async def test_leaderboard_pages(
     assert "Nobody has playtime" in answer_text(discord_api, empty)
 
 
+async def test_leaderboard_rolling_windows_and_calendar_periods(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    await seed(core, clock)  # Minecraft: 1 h 5 days ago, 3 h 2 days ago, 2 h yesterday
+
+    async def board(period: str) -> str:
+        asked = interaction(
+            bot,
+            None,
+            "leaderboard",
+            [
+                {"name": "game", "type": 3, "value": "minecraft"},
+                {"name": "period", "type": 3, "value": period},
+            ],
+        )
+        await run_command(bot, asked)
+        data = answers(discord_api, asked)[-1]["data"]
+        if not data.get("embeds"):
+            return data["content"]
+        [embed] = data["embeds"]
+        return embed["title"] + " | " + embed["description"]
+
+    assert await board("today") == "Nobody has playtime in Minecraft for today yet."
+    assert await board("7d") == f"Minecraft · the last 7 days | **1.** <@{ALICE}> · 6 h"
+    # 12 March 2025 is a Wednesday: the calendar week began on Monday the 10th.
+    assert await board("week") == (
+        f"Minecraft · this calendar week (from Monday) | **1.** <@{ALICE}> · 5 h"
+    )
+    assert await board("30d") == f"Minecraft · the last 30 days | **1.** <@{ALICE}> · 6 h"
+    assert await board("month") == f"Minecraft · this calendar month | **1.** <@{ALICE}> · 6 h"
+    clock.set(clock.now() + timedelta(days=4))  # 16 March: the session of the 7th is 9 days old
+    assert await board("7d") == f"Minecraft · the last 7 days | **1.** <@{ALICE}> · 5 h"
+
+
+async def test_leaderboard_image_names_the_members(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    from PIL import Image
+
+    await seed(core, clock, players=12)
+    discord_api.add_member(GUILD, ALICE, "alice", nick="Alice 🔥")
+    for n in range(1, 12):  # everyone on the first page but one, who left the server
+        if n != 3:
+            discord_api.add_member(
+                GUILD, 5000000000000000000 + n, f"p{n}", global_name=f"Player {n}"
+            )
+    asked = interaction(
+        bot,
+        None,
+        "leaderboard",
+        [
+            {"name": "game", "type": 3, "value": "393380"},
+            {"name": "image", "type": 5, "value": True},
+        ],
+    )
+    await run_command(bot, asked)
+    [(name, png)] = discord_api.uploads
+    assert name == "leaderboard.png"
+    picture = Image.open(io.BytesIO(png)).convert("RGB")
+    assert picture.width == 800 and max(picture.getpixel((2, 2))) < 60  # the dark card
+    data = answers(discord_api, asked)[-1]["data"]
+    [embed] = data["embeds"]
+    assert embed["image"]["url"] == "attachment://leaderboard.png"
+    assert "description" not in embed and embed["footer"]["text"] == "Page 1 of 2"
+    [attachment] = data["attachments"]
+    lines = attachment["description"].splitlines()
+    assert lines[0] == "1. Alice 🔥: 12 h 30 min"  # the nickname, and the same text as the picture
+    assert lines[1] == "2. Player 11: 2 h"
+    assert lines[9] == "10. (left the server): 40 min"  # Player 3 is gone
+    assert len(lines) == 10 and data["components"]  # one page, with the paging buttons
+    asked_names = [r for r in discord_api.requests if "/members/" in r.path]
+    assert len(asked_names) == 10
+
+
+async def test_member_names_are_kept_and_late_ones_are_placeholders(
+    bot: Questlog, discord_api: FakeDiscord
+) -> None:
+    discord_api.add_member(GUILD, ALICE, "alice", global_name="Alice")
+    names = MemberNames(bot.http, budget=0.3)
+    assert await names.names(GUILD, [ALICE, 77]) == {ALICE: "Alice", 77: "(left the server)"}
+    before = len(discord_api.requests)
+    assert await names.names(GUILD, [ALICE, 77]) == {ALICE: "Alice", 77: "(left the server)"}
+    assert len(discord_api.requests) == before  # both kept
+    discord_api.add_member(GUILD, 4000000000000000012, "bob")
+    discord_api.member_delay = 1.0  # Discord too slow for the budget
+    assert await names.names(GUILD, [4000000000000000012]) == {4000000000000000012: "member …0012"}
+    discord_api.member_delay = 0
+    assert await names.names(GUILD, [4000000000000000012]) == {4000000000000000012: "bob"}
+
+
 async def test_leaderboard_view_reads_each_page_when_asked(core: Core, clock: ManualClock) -> None:
     await seed(core, clock, players=24)
     asked = clock.now()
@@ -180,7 +271,10 @@ async def test_leaderboard_view_reads_each_page_when_asked(core: Core, clock: Ma
         fetched.append(page)
         return await core.stats.leaderboard(GUILD, "393380", "all", asked, page)
 
-    view = LeaderboardView(owner_id=1, fetch=fetch, board=await fetch(0), period="all")
+    async def present(board: Board) -> Shown:
+        return Shown(board_embed(board, "all"))
+
+    view = LeaderboardView(owner_id=1, fetch=fetch, board=await fetch(0), present=present)
     assert view.previous.disabled and not view.next.disabled
     clicked = mock.AsyncMock(spec=discord.Interaction)
     clicked.response = mock.AsyncMock(spec=discord.InteractionResponse)
@@ -198,6 +292,15 @@ async def test_leaderboard_view_reads_each_page_when_asked(core: Core, clock: Ma
     stranger.user = mock.Mock(id=2)
     assert not await view.interaction_check(stranger)
 
+    async def picture(board: Board) -> Shown:  # an image board: each page a new picture
+        file = discord.File(io.BytesIO(b"png"), filename=f"page{board.page}.png")
+        return Shown(board_embed(board, "all", image=True), file)
+
+    drawn = LeaderboardView(owner_id=1, fetch=fetch, board=await fetch(0), present=picture)
+    await drawn.next.callback(clicked)
+    [replaced] = clicked.edit_original_response.call_args.kwargs["attachments"]
+    assert replaced.filename == "page1.png"
+
 
 async def test_chart_is_a_png_of_the_samples(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
@@ -214,18 +317,14 @@ async def test_chart_is_a_png_of_the_samples(
 
 
 async def test_chart_data_matches_the_samples(core: Core, clock: ManualClock) -> None:
-    from bot.services.leaderboards import period_start
-
     await seed(core, clock)
-    since = period_start("month", clock.now(), core.config.general.tz)
-    assert since is not None
-    days = await core.stats.daily_hours(GUILD, ALICE, since, clock.now())
-    assert {d.isoformat(): h for d, h in days if h} == {
+    days, _ = await core.stats.daily_games(GUILD, ALICE, "30d", clock.now())
+    assert {d.isoformat(): sum(games.values()) / 3600 for d, games in days if games} == {
         "2025-03-07": 1.0,
         "2025-03-10": 3.0,
         "2025-03-11": 2.0,
     }
-    assert len(days) == 12  # 1 to 12 March, zeros included
+    assert len(days) == 30  # 11 February to 12 March, zeros included
 
 
 async def test_known_game_names_are_shown(

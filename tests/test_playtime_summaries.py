@@ -14,8 +14,14 @@ from zoneinfo import ZoneInfo
 from bot.storage import open_store
 from bot.storage.engine import apply_migrations, connect_sync
 from bot.storage.links import link_account
-from bot.storage.playtime import add_playtime, local_day, record_playtime, remember_game_name
-from bot.storage.records import Span
+from bot.storage.playtime import (
+    add_playtime,
+    cover,
+    local_day,
+    record_playtime,
+    remember_game_name,
+)
+from bot.storage.records import DayRange
 from bot.storage.stats import use_timezone
 
 GUILD, OTHER = 1, 2
@@ -131,6 +137,47 @@ async def test_guild_games_follow_playtime_and_links(tmp_path: Path) -> None:
         await store.close()
 
 
+def test_cover_counts_every_day_once_with_the_fewest_rows() -> None:
+    def days_of(keys: list[str], runs: list[tuple[str, str]]) -> list[date]:
+        found: list[date] = []
+        for key in keys:
+            kind, start = key.split(":")
+            first = date.fromisoformat(start + ("-01" if kind == "month" else ""))
+            last = (
+                first + timedelta(days=6)
+                if kind == "week"
+                else date(first.year + first.month // 12, first.month % 12 + 1, 1)
+                - timedelta(days=1)
+            )
+            found += [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        for a, b in runs:
+            first, last = date.fromisoformat(a), date.fromisoformat(b)
+            found += [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        return sorted(found)
+
+    # A rolling year: 11 whole months, whole weeks either side, a few days.
+    keys, runs = cover(date(2025, 12, 2), date(2026, 12, 1))
+    assert keys == [f"month:2026-{n:02d}" for n in range(1, 12)] + [
+        "week:2025-12-08",
+        "week:2025-12-15",
+        "week:2025-12-22",
+    ]
+    assert runs == [("2025-12-02", "2025-12-07"), ("2025-12-29", "2025-12-31"), ("2026-12-01",) * 2]
+    assert cover(date(2026, 3, 1), date(2026, 3, 31)) == (["month:2026-03"], [])
+    assert cover(date(2026, 11, 30), date(2026, 12, 6)) == (["week:2026-11-30"], [])
+    assert cover(date(2026, 12, 1), date(2026, 12, 1)) == ([], [("2026-12-01", "2026-12-01")])
+    assert cover(date(2026, 12, 2), date(2026, 12, 1)) == ([], [])
+    # Every range of up to 400 days within two years: each day exactly once.
+    rng = random.Random(3)
+    for _ in range(400):
+        first = date(2025, 1, 1) + timedelta(days=rng.randrange(0, 730))
+        last = first + timedelta(days=rng.randrange(0, 400))
+        keys, runs = cover(first, last)
+        expected = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        assert days_of(keys, runs) == expected, (first, last)
+        assert len(runs) <= 4 and all(b >= a for a, b in runs)
+
+
 def test_local_day_of_stored_times() -> None:
     assert local_day("2025-03-01T22:30:00.000000Z", ZoneInfo("UTC")) == "2025-03-01"
     assert local_day("2025-03-01T22:30:00.000000Z", ZoneInfo("Europe/Moscow")) == "2025-03-02"
@@ -174,7 +221,7 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
                              delta=delta, at=at, now_text="x")  # fmt: skip
                 samples.append((scope, source, player, game, at, delta))
 
-    async def compare(spans: tuple[Span | None, ...]) -> None:
+    async def compare(spans: tuple[DayRange | None, ...]) -> None:
         for game in ("730", "440", "minecraft"):
             for span in spans:
                 expected = _reference(links, samples, game, span, zone)
@@ -192,16 +239,22 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
         await store.engine.write(lambda c: link(c, links[::2]))
         await store.engine.write(play)
         await store.engine.write(lambda c: link(c, links[1::2]))  # accounts with playtime
-        periods: tuple[Span | None, ...] = (
+        periods: list[DayRange | None] = [
             None,
-            ("day", date(2025, 3, 12)),
-            ("day", date(2025, 3, 4)),
-            ("week", date(2025, 3, 10)),
-            ("week", date(2025, 2, 24)),
-            ("month", date(2025, 3, 1)),
-            ("month", date(2025, 2, 1)),
-        )
-        await compare(periods)
+            (date(2025, 3, 12), date(2025, 3, 12)),  # a day
+            (date(2025, 3, 4), date(2025, 3, 4)),
+            (date(2025, 3, 10), date(2025, 3, 16)),  # a calendar week
+            (date(2025, 2, 24), date(2025, 3, 2)),
+            (date(2025, 3, 1), date(2025, 3, 31)),  # a calendar month
+            (date(2025, 2, 1), date(2025, 2, 28)),
+            (date(2025, 1, 20), date(2025, 3, 12)),  # whole February, weeks and days around it
+            (date(2025, 3, 6), date(2025, 3, 12)),  # a rolling week across a Monday
+            (date(2025, 3, 13), date(2025, 3, 12)),  # empty
+        ]
+        for _ in range(12):  # rolling windows ending anywhere
+            last = date(2025, 1, 25) + timedelta(days=rng.randrange(0, 50))
+            periods.append((last - timedelta(days=rng.choice((0, 6, 29, 44))), last))
+        await compare(tuple(periods))
         assert any(_reference(links, samples, "730", None, zone))
         # Unlinks, and an account that moves to another member: the all-time sums follow.
         for member in (3, 4, 5):
@@ -210,7 +263,9 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
         moved = next(item for item in links if item[1] == 7 and item[2] == "steam")
         links[links.index(moved)] = (GUILD, 8, "steam", moved[3])
         await store.engine.write(lambda c: link(c, [(GUILD, 8, "steam", moved[3])]))
-        await compare((None, ("month", date(2025, 3, 1))))
+        await compare(
+            (None, (date(2025, 3, 1), date(2025, 3, 31)), (date(2025, 2, 10), NOW.date()))
+        )
     finally:
         await store.close()
 
@@ -219,7 +274,7 @@ def _reference(
     links: list[tuple[int, int, str, str]],
     samples: list[tuple[int, str, str, str, datetime, int]],
     game: str,
-    span: Span | None,
+    span: DayRange | None,
     zone: ZoneInfo,
 ) -> list[tuple[int, int]]:
     """The board computed the plain way: every link, every source it can have playtime in."""
@@ -231,13 +286,7 @@ def _reference(
     def within(at: datetime) -> bool:
         if span is None:
             return True
-        day = at.astimezone(zone).date()
-        kind, start = span
-        if kind == "day":
-            return day == start
-        if kind == "week":
-            return start <= day < start + timedelta(days=7)
-        return (day.year, day.month) == (start.year, start.month)
+        return span[0] <= at.astimezone(zone).date() <= span[1]
 
     per: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for guild, member, link_source, external in links:

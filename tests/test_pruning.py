@@ -184,7 +184,7 @@ async def test_charts_and_leaderboards_are_identical_after_pruning(
             await stats.daily(GUILD, 1, since, today),
             await stats.daily(GUILD, 2, since, today),
             (await stats.leaderboard(GUILD, "393380", None)).rows,
-            (await stats.leaderboard(GUILD, "393380", ("month", since))).rows,
+            (await stats.leaderboard(GUILD, "393380", (since, today))).rows,
             await stats.member_totals(GUILD, 1),
             await rows(core, "SELECT * FROM playtime ORDER BY 1, 2, 3, 4"),
             await rows(core, "SELECT * FROM playtime_daily ORDER BY 1, 2, 3, 4, 5"),

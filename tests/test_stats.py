@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
-from bot.services.leaderboards import Period, PlaytimeStats, period_start
+from bot.services.leaderboards import Period, PlaytimeStats, period_days
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, record_playtime
-from bot.storage.records import Span
+from bot.storage.records import DayRange
 from tests.conftest import GUILD, OTHER_GUILD
 
 ALICE, BOB, CAROL = 11, 22, 33
@@ -98,7 +98,18 @@ async def seed(core: Core, clock: ManualClock) -> None:
             source_time=start,
             now_text=now,
         )
-        # Carol: two Minecraft sessions on different days.
+        # Carol: Minecraft sessions on different days (two of them in February).
+        for days_ago, seconds in ((5, 3600), (21, 600)):
+            add_playtime(
+                c,
+                scope=GUILD,
+                source="minecraft",
+                player_id=C_MC,
+                game_id="minecraft",
+                delta=seconds,
+                at=start - timedelta(days=days_ago),
+                now_text=now,
+            )
         add_playtime(
             c,
             scope=GUILD,
@@ -141,8 +152,8 @@ async def test_leaderboard_periods(core: Core, clock: ManualClock) -> None:
     now = clock.now()
     stats = core.store.stats
 
-    def day(period: Period) -> Span | None:
-        return PlaytimeStats(core.store, UTC_TZ).span(period, now)
+    def day(period: Period) -> DayRange | None:
+        return period_days(period, now, UTC_TZ)
 
     all_time = await stats.leaderboard(GUILD, "393380", None)
     assert all_time.rows == [(ALICE, 36000), (BOB, 21600)]  # max of sources; other guild ignored
@@ -156,6 +167,10 @@ async def test_leaderboard_periods(core: Core, clock: ManualClock) -> None:
     assert mc_week.rows == [(CAROL, 1800)]  # Sunday's session is last week
     mc_month = await stats.leaderboard(GUILD, "minecraft", day("month"))
     assert mc_month.rows == [(CAROL, 7200)]
+    mc_7d = await stats.leaderboard(GUILD, "minecraft", day("7d"))
+    assert mc_7d.rows == [(CAROL, 7200 + 3600)]  # Sunday, Monday, and a session in February
+    mc_30d = await stats.leaderboard(GUILD, "minecraft", day("30d"))
+    assert mc_30d.rows == [(CAROL, 7200 + 3600 + 600)]
     # One page at a time, with the number of ranked members.
     second = await stats.leaderboard(GUILD, "393380", None, offset=1, limit=1)
     assert (second.rows, second.total, second.offset) == ([(BOB, 21600)], 2, 1)
@@ -163,24 +178,30 @@ async def test_leaderboard_periods(core: Core, clock: ManualClock) -> None:
     assert (past.rows, past.total, past.offset) == ([(BOB, 21600)], 2, 1)
 
 
-def test_period_start_uses_the_community_time_zone() -> None:
+def test_period_days_use_the_community_time_zone() -> None:
     now = datetime(2025, 3, 5, 1, 30, tzinfo=UTC)  # Wednesday 01:30 UTC = Tuesday 20:30 in New York
     ny = ZoneInfo("America/New_York")
-    assert period_start("today", now, ny) == datetime(2025, 3, 4, 0, 0, tzinfo=ny)
-    assert period_start("week", now, ny) == datetime(2025, 3, 3, 0, 0, tzinfo=ny)
-    assert period_start("month", now, ny) == datetime(2025, 3, 1, 0, 0, tzinfo=ny)
-    assert period_start("all", now, ny) is None
+    tuesday = date(2025, 3, 4)
+    assert period_days("today", now, ny) == (tuesday, tuesday)
+    assert period_days("7d", now, ny) == (date(2025, 2, 26), tuesday)  # 7 days with today
+    assert period_days("30d", now, ny) == (date(2025, 2, 3), tuesday)
+    assert period_days("365d", now, ny) == (date(2024, 3, 5), tuesday)
+    assert period_days("week", now, ny) == (date(2025, 3, 3), date(2025, 3, 9))
+    assert period_days("month", now, ny) == (date(2025, 3, 1), date(2025, 3, 31))
+    december = datetime(2025, 12, 31, 12, tzinfo=UTC)
+    assert period_days("month", december, ny) == (date(2025, 12, 1), date(2025, 12, 31))
+    assert period_days("all", now, ny) is None
 
 
-async def test_daily_hours_fill_every_day(core: Core, clock: ManualClock) -> None:
+async def test_chart_days_fill_every_day(core: Core, clock: ManualClock) -> None:
     await seed(core, clock)
-    now = clock.now()
-    days = await PlaytimeStats(core.store, UTC_TZ).daily_hours(
-        GUILD, CAROL, now - timedelta(days=3), now + timedelta(hours=1)
+    days, names = await PlaytimeStats(core.store, UTC_TZ).daily_games(
+        GUILD, CAROL, "7d", clock.now()
     )
-    assert [(d.isoformat(), h) for d, h in days] == [
-        ("2025-02-28", 0.0),
-        ("2025-03-01", 0.0),
-        ("2025-03-02", 1.5),
-        ("2025-03-03", 0.5),
+    assert [(d.isoformat(), games) for d, games in days[-4:]] == [
+        ("2025-02-28", {}),
+        ("2025-03-01", {}),
+        ("2025-03-02", {"minecraft": 5400}),
+        ("2025-03-03", {"minecraft": 1800}),
     ]
+    assert len(days) == 7 and names == {"minecraft": "Minecraft"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,14 +256,18 @@ async def test_playtime_stats_and_steam_state(store: Store) -> None:
     moscow_day = (later + timedelta(hours=3)).date()
     [day] = await store.stats.daily(GUILD, 1, moscow_day, moscow_day)
     assert (day.day, day.source, day.game_id, day.seconds) == (moscow_day, "steam", "393380", 1800)
-    assert (await store.stats.leaderboard(GUILD, "393380", ("day", moscow_day))).rows == [(1, 1800)]
-    board = await store.stats.leaderboard(GUILD, "393380", ("month", moscow_day.replace(day=1)))
-    assert board.rows == [(1, 1800)]
-    assert (await store.stats.leaderboard(GUILD, "393380", ("week", moscow_day))).rows == [
-        (1, 1800)
-    ]
-    last_week = ("week", moscow_day - timedelta(days=7))
+    one_day = (moscow_day, moscow_day)
+    assert (await store.stats.leaderboard(GUILD, "393380", one_day)).rows == [(1, 1800)]
+    assert moscow_day == date(2025, 3, 2)
+    month = (date(2025, 3, 1), date(2025, 3, 31))  # a whole month's row
+    assert (await store.stats.leaderboard(GUILD, "393380", month)).rows == [(1, 1800)]
+    monday = moscow_day - timedelta(days=moscow_day.weekday())
+    week = (monday, monday + timedelta(days=6))  # a whole week's row
+    assert (await store.stats.leaderboard(GUILD, "393380", week)).rows == [(1, 1800)]
+    last_week = (monday - timedelta(days=7), monday - timedelta(days=1))
     assert (await store.stats.leaderboard(GUILD, "393380", last_week)).rows == []
+    rolling = (moscow_day - timedelta(days=29), moscow_day)  # weeks and days
+    assert (await store.stats.leaderboard(GUILD, "393380", rolling)).rows == [(1, 1800)]
     assert await store.stats.daily(GUILD, 1, NOW.date(), NOW.date()) == []
     assert await store.stats.use_timezone("UTC")  # another zone: the days are counted again
     [day] = await store.stats.daily(GUILD, 1, later.date(), later.date())

@@ -9,6 +9,7 @@ thread. Small totals are drawn in minutes (a 3-minute day is not "0.05 h"); ever
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,8 +19,13 @@ from matplotlib.ticker import MaxNLocator
 
 WIDTH, HEIGHT, DPI = 8.0, 3.6, 100
 GAMES_DRAWN = 6  # the most played games get their own colour; the rest are "other games"
-MINUTES_BELOW_HOURS = 2.0
-BARS_UP_TO = 120  # days drawn as bars; longer windows as stepped bands (same shape, one shape per game)  # a chart whose best day is under two hours is drawn in minutes
+MINUTES_BELOW_HOURS = 2.0  # a chart whose best day is under two hours is drawn in minutes
+BARS_UP_TO = 120  # days drawn as bars; longer windows as stepped bands (one shape per game)
+NAME_CHARS = 26  # member and game names longer than this are cut with an ellipsis
+
+# Member names often hold emoji or scripts the bundled font lacks: such glyphs are drawn as
+# boxes, which is enough; matplotlib's warning for each one would flood the log.
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -33,12 +39,25 @@ class Theme:
         "#7984F5", "#F0B232", "#3BA55C", "#EB459E", "#00A8FC", "#ED8A53",
     )  # fmt: skip
     other: str = "#80848E"
+    medals: tuple[str, ...] = ("#F0B232", "#C9CDD4", "#D08A4A")  # gold, silver, bronze
 
 
 @dataclass(frozen=True)
 class Day:
     day: date
     seconds: dict[str, int] = field(default_factory=dict)  # game label -> seconds
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    rank: int
+    name: str
+    seconds: int
+    label: str  # the time as the board writes it ("12 h 30 min")
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
 
 
 def _tick_step(days: int) -> int:
@@ -141,7 +160,7 @@ def render_server(
     left.set_axisbelow(True)
     left.set_title("members who played", loc="left", color=theme.muted, fontsize=10)
     top = games[:GAMES_DRAWN]
-    labels = [label if len(label) <= 22 else label[:21] + "…" for label, _ in top][::-1]
+    labels = [_cut(label) for label, _ in top][::-1]
     hours = [seconds / 3600 for _, seconds in top][::-1]
     bars = right.barh(range(len(top)), hours, color=theme.palette[1], height=0.7, linewidth=0)
     right.set_yticks(range(len(top)), labels)
@@ -156,6 +175,49 @@ def render_server(
     figure.suptitle(f"{title}\n", x=0.01, ha="left", color=theme.text, fontsize=13,
                     fontweight="bold", parse_math=False)  # fmt: skip
     figure.text(0.01, 0.875, subtitle, color=theme.muted, fontsize=10, parse_math=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", facecolor=theme.background)
+    return buffer.getvalue()
+
+
+def render_board(
+    rows: list[BoardRow], title: str, subtitle: str, theme: Theme | None = None
+) -> bytes:
+    """A PNG of one leaderboard page: a line per member (rank, name, a bar of their time
+    against the page's best, the time written out), the first three in medal colours."""
+    theme = theme or Theme()
+    height = 1.25 + 0.42 * max(1, len(rows))
+    figure = Figure(figsize=(WIDTH, height), dpi=DPI, facecolor=theme.background)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(facecolor=theme.background)
+    positions = list(range(len(rows)))[::-1]  # the first rank on top
+    best = max((row.seconds for row in rows), default=0) or 1
+    colours = [
+        theme.medals[row.rank - 1] if row.rank <= len(theme.medals) else theme.palette[0]
+        for row in rows
+    ]
+    bars = axes.barh(positions, [row.seconds / best for row in rows], color=colours,
+                     height=0.68, linewidth=0)  # fmt: skip
+    axes.set_yticks(positions, [f"{row.rank}.  {_cut(row.name)}" for row in rows])
+    for label in axes.get_yticklabels():
+        label.set_parse_math(False)
+        label.set_color(theme.text)
+        label.set_fontsize(11)
+    texts = axes.bar_label(bars, [row.label for row in rows], color=theme.muted, fontsize=10,
+                           padding=6)  # fmt: skip
+    for text in texts:
+        text.set_parse_math(False)
+    axes.set_xlim(0, 1.3)  # room for the longest bar's label
+    axes.set_ylim(-0.6, len(rows) - 0.4)
+    axes.set_xticks([])
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    axes.tick_params(length=0)
+    figure.suptitle(f"{title}\n", x=0.01, ha="left", color=theme.text, fontsize=13,
+                    fontweight="bold", parse_math=False)  # fmt: skip
+    figure.text(0.01, 1 - 0.5 / height, subtitle, color=theme.muted, fontsize=10, va="top",
+                parse_math=False)  # fmt: skip
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor=theme.background)

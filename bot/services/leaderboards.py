@@ -1,5 +1,5 @@
-"""Playtime views for members (/playtime show, /playtime chart, /leaderboard): totals,
-leaderboards by period and daily hours, in the community's time zone."""
+"""Playtime views for members (/playtime show, /playtime chart, /leaderboard, /stats server):
+totals, leaderboards by period and playtime per day, in the community's time zone."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.storage import Store
-from bot.storage.records import Span, Total
+from bot.storage.records import DayRange, Total
 
-Period = Literal["today", "week", "month", "all"]
-PERIODS: tuple[Period, ...] = ("today", "week", "month", "all")
-#: The rolling windows charts use (and everything after them): today since local midnight,
-#: the last N local days including today, or all time.
+#: The rolling windows charts, leaderboards and everything after them use: today since local
+#: midnight, the last N local days including today, or all time.
 Window = Literal["today", "7d", "30d", "90d", "365d", "all"]
 WINDOWS: tuple[Window, ...] = ("today", "7d", "30d", "90d", "365d", "all")
+#: Leaderboards also rank the calendar week (Monday to Sunday) and month that today is in.
+Period = Literal["today", "7d", "30d", "90d", "365d", "all", "week", "month"]
+PERIODS: tuple[Period, ...] = (*WINDOWS, "week", "month")
 WINDOW_DAYS: dict[str, int] = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
 CHART_DAYS_MAX = 365  # an all-time chart shows at most the last 365 days
-CHART_DAYS_ALL = 90  # "all time" charts show the last 90 days
 GAMES_SHOWN = 25  # Discord shows at most 25 autocomplete choices
 PAGE_SIZE = 10  # leaderboard rows per page
 GAME_LISTS_KEPT = 64  # guilds whose game list the autocomplete keeps in memory
@@ -37,7 +37,7 @@ __all__ = [
     "Total",
     "Window",
     "game_label",
-    "period_start",
+    "period_days",
 ]
 
 
@@ -47,18 +47,21 @@ def game_label(game_id: str, names: dict[str, str] | None = None) -> str:
     return "Minecraft" if game_id == "minecraft" else f"Steam app {game_id}"
 
 
-def period_start(period: Period, now: datetime, tz: ZoneInfo) -> datetime | None:
-    """Start of the period in the community's time zone (today, this week from Monday, this
-    month); None for all time."""
-    local = now.astimezone(tz)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "today":
-        return midnight
+def period_days(period: Period, now: datetime, tz: ZoneInfo) -> DayRange | None:
+    """The local days a leaderboard of ``period`` ranks, first and last included, in the
+    community's time zone: today; the last N days including today; the calendar week (Monday
+    to Sunday) or month that today is in; None for all time."""
+    today = now.astimezone(tz).date()
+    if period == "all":
+        return None
     if period == "week":
-        return midnight - timedelta(days=midnight.weekday())
+        monday = today - timedelta(days=today.weekday())
+        return monday, monday + timedelta(days=6)
     if period == "month":
-        return midnight.replace(day=1)
-    return None
+        first = today.replace(day=1)
+        following = (first + timedelta(days=31)).replace(day=1)
+        return first, following - timedelta(days=1)
+    return today - timedelta(days=WINDOW_DAYS[period] - 1), today
 
 
 def _each_day(first: date, last: date) -> Iterator[date]:
@@ -117,21 +120,14 @@ class PlaytimeStats:
     ) -> Board:
         """One page of the board (a page past the end shows the last one)."""
         await self.prepare()
+        days = period_days(period, now, self.tz)
         found = await self.store.stats.leaderboard(
-            guild_id, game_id, self.span(period, now), max(0, page) * PAGE_SIZE, PAGE_SIZE
+            guild_id, game_id, days, max(0, page) * PAGE_SIZE, PAGE_SIZE
         )
         pages = max(1, -(-found.total // PAGE_SIZE))
         page = found.offset // PAGE_SIZE
         names = await self.store.stats.game_names([game_id])
         return Board(found.rows, game_label(game_id, names), page, pages, found.total)
-
-    def span(self, period: Period, now: datetime) -> Span | None:
-        """The stored period of a leaderboard: today, this week (from Monday) or this month in
-        the community's time zone; None for all time."""
-        since = period_start(period, now, self.tz)
-        if since is None:
-            return None
-        return ("day" if period == "today" else period, since.date())  # type: ignore[return-value]
 
     async def games(self, guild_id: int, typed: str) -> list[tuple[str, str]]:
         """(game id, name) of the guild's games whose name contains what the member typed:
@@ -165,19 +161,6 @@ class PlaytimeStats:
         while len(self._games) > GAME_LISTS_KEPT:
             self._games.popitem(last=False)
         return labelled
-
-    def chart_window(self, period: Period, now: datetime) -> datetime:
-        """Where a chart of the period starts: today and the six days before (one bar is no
-        chart), this week, this month, or the last 90 days for all time (local midnights)."""
-        today = period_start("today", now, self.tz)
-        assert today is not None
-        if period == "all":
-            return today - timedelta(days=CHART_DAYS_ALL - 1)
-        if period == "today":
-            return today - timedelta(days=6)
-        since = period_start(period, now, self.tz)
-        assert since is not None
-        return since
 
     def window_days(self, window: Window, now: datetime) -> tuple[date, date]:
         """The first and last local day a chart of ``window`` covers (an all-time chart: the
@@ -228,22 +211,6 @@ class PlaytimeStats:
         ranked = sorted(games.items(), key=lambda item: (-item[1], item[0]))
         members = len(set().union(*active.values())) if active else 0
         return days, [(game_label(game, names), seconds) for game, seconds in ranked], members
-
-    async def daily_hours(
-        self,
-        guild_id: int,
-        user_id: int,
-        since: datetime,
-        until: datetime,
-        game_id: str | None = None,
-    ) -> list[tuple[date, float]]:
-        """Hours played per local day from the day of ``since`` to the day before ``until``
-        ends (every day present, zeros included); per day and game the larger source counts,
-        as everywhere else."""
-        first = since.astimezone(self.tz).date()
-        last = (until - timedelta(microseconds=1)).astimezone(self.tz).date()
-        days = await self._member_days(guild_id, user_id, first, last, game_id)
-        return [(day, sum(games.values()) / 3600) for day, games in days]
 
     async def _member_days(
         self, guild_id: int, user_id: int, first: date, last: date, game_id: str | None = None

@@ -18,6 +18,7 @@ from bot.storage.records import (
     BoardPage,
     ConfirmStatus,
     DailyPlaytime,
+    DayRange,
     Delivery,
     Edit,
     Endpoint,
@@ -26,7 +27,6 @@ from bot.storage.records import (
     IngestResult,
     Link,
     RetentionPolicy,
-    Span,
     StepResult,
     StoredPlaytime,
     Total,
@@ -171,10 +171,15 @@ class StatsStore(Protocol):
     ) -> list[Total]: ...
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, span: Span | None, offset: int = 0, limit: int = 10
+        self,
+        guild_id: int,
+        game_id: str,
+        days: DayRange | None,
+        offset: int = 0,
+        limit: int = 10,
     ) -> BoardPage:
-        """One page, best first: all-time totals, or played in the local day, week or month
-        ``span``; an offset past the end gives the last page."""
+        """One page, best first: all-time totals, or played on the local days ``days`` (first
+        and last included); an offset past the end gives the last page."""
         ...
 
     async def daily(

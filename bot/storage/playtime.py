@@ -207,6 +207,48 @@ def periods_of(day: str) -> tuple[str, str]:
     return f"week:{week}", f"month:{day[:7]}"
 
 
+def cover(first: date, last: date) -> tuple[list[str], list[tuple[str, str]]]:
+    """The fewest summary rows that add up to the local days ``first`` to ``last`` (both
+    included): the whole months inside as playtime_periods keys, then the whole weeks
+    (Monday to Sunday) inside what is left, and the remaining days as runs of playtime_daily
+    days, (first, last) in ISO form. Every day is counted once: a week is taken only where no
+    month is."""
+    keys: list[str] = []
+    runs: list[tuple[str, str]] = []
+    if first > last:
+        return keys, runs
+    start = first if first.day == 1 else _next_month(first)
+    month = start
+    while _next_month(month) - _DAY <= last:
+        keys.append(f"month:{month.isoformat()[:7]}")
+        month = _next_month(month)
+    parts = [(first, start - _DAY), (month, last)] if keys else [(first, last)]
+    for a, b in parts:
+        if a > b:
+            continue
+        monday = a + timedelta(days=-a.weekday() % 7)  # the first Monday on or after a
+        week = monday
+        while week + 6 * _DAY <= b:
+            keys.append(f"week:{week.isoformat()}")
+            week += 7 * _DAY
+        if week == monday:  # no whole week: every day of the part
+            runs.append((a.isoformat(), b.isoformat()))
+            continue
+        if a < monday:
+            runs.append((a.isoformat(), (monday - _DAY).isoformat()))
+        if week <= b:
+            runs.append((week.isoformat(), b.isoformat()))
+    return keys, runs
+
+
+_DAY = timedelta(days=1)
+
+
+def _next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 @functools.lru_cache(maxsize=64)
 def _monday(day: str) -> str:
     moment = date.fromisoformat(day)

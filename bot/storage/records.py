@@ -94,9 +94,8 @@ class DailyPlaytime:
     seconds: int
 
 
-#: A leaderboard's period: ("day", the day), ("week", its Monday) or ("month", its first day),
-#: local days in the summary time zone.
-Span = tuple[Literal["day", "week", "month"], date]
+#: A leaderboard's local days in the summary time zone: the first and the last, both included.
+DayRange = tuple[date, date]
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,22 @@ the guild's Minecraft sessions. One game can have playtime from two sources, so 
 figure for a game is the larger source, never the sum, which would count the same hours twice;
 a member's accounts of one source add up.
 
-A leaderboard is one statement over a maintained summary: all time, member_playtime (per member
-and source, kept by the playtime and link writers); a day, week or month, the players'
-playtime_daily or playtime_periods rows of that period joined to the guild's links. Only the
-asked page comes back, with the number of ranked members.
+A leaderboard is one statement over maintained summaries: all time, member_playtime (per member
+and source, kept by the playtime and link writers); a range of days (today, a rolling window, a
+calendar week or month), the players' playtime_periods rows of the whole months and weeks in it
+and their playtime_daily rows of the other days, joined to the guild's links. Only the asked
+page comes back, with the number of ranked members.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from datetime import date
 
 from bot.storage.engine import Database
-from bot.storage.playtime import PLAYTIME_OF_LINK, local_day, periods_of
-from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, Span, Total
+from bot.storage.playtime import PLAYTIME_OF_LINK, cover, local_day, periods_of
+from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, DayRange, Total
 
 
 def _page_sql(board: str) -> str:
@@ -35,15 +37,29 @@ def _page_sql(board: str) -> str:
     )
 
 
-def _period_board(table: str, column: str) -> str:
-    """Per source the period's rows of the game joined to the guild's links, summed per member
-    and source, the larger source per member; parameters per source: guild, link source,
-    scope, game, source, period key."""
+@functools.lru_cache(maxsize=32)
+def _range_board(keys: int, runs: int) -> str:
+    """Per source the game's summary rows that cover the days (``keys`` playtime_periods keys
+    and ``runs`` runs of playtime_daily days, as ``cover`` splits them), summed per player,
+    joined to the guild's links and summed per member and source; then the larger source per
+    member. Parameters per source: scope, game, source and the keys; per run scope, game,
+    source, first and last day; then guild and link source."""
+    parts = []
+    if keys:
+        parts.append(
+            "SELECT player_id, seconds FROM playtime_periods WHERE scope_guild_id = ?"
+            f" AND game_id = ? AND source = ? AND period IN ({','.join('?' * keys)})"
+        )
+    parts += [
+        "SELECT player_id, seconds FROM playtime_daily WHERE scope_guild_id = ?"
+        " AND game_id = ? AND source = ? AND day >= ? AND day <= ?"
+    ] * runs
+    rows = " UNION ALL ".join(parts)
     per_source = " UNION ALL ".join(
         "SELECT l.discord_user_id AS user_id, sum(t.seconds) AS seconds"
-        f" FROM {table} t CROSS JOIN account_links l ON l.guild_id = ? AND l.source = ?"
-        " AND l.external_id = t.player_id"
-        f" WHERE t.scope_guild_id = ? AND t.game_id = ? AND t.source = ? AND t.{column} = ?"
+        f" FROM (SELECT player_id, sum(seconds) AS seconds FROM ({rows}) GROUP BY player_id) t"
+        " CROSS JOIN account_links l"  # the players first, each link looked up by its key
+        " ON l.guild_id = ? AND l.source = ? AND l.external_id = t.player_id"
         " GROUP BY l.discord_user_id"
         for _ in PLAYTIME_OF_LINK
     )
@@ -55,36 +71,38 @@ def _period_board(table: str, column: str) -> str:
 
 
 # All time: the maintained per-member sums (about two rows per member of the game, in key
-# order); a period: the game's per-day or per-week/month rows of the players who played then.
+# order). Days: the game's whole months and weeks of them from playtime_periods and the rest
+# from playtime_daily (a rolling year is about 12 months, 8 weeks and 20 days per player).
 _BOARD_ALL = _page_sql(
     "board AS MATERIALIZED (SELECT discord_user_id AS user_id, max(seconds) AS seconds"
     " FROM member_playtime WHERE guild_id = ? AND game_id = ?"
     " GROUP BY discord_user_id HAVING max(seconds) > 0)"
 )
-_BOARD_DAY = _period_board("playtime_daily", "day")
-_BOARD_PERIOD = _period_board("playtime_periods", "period")
 
 
 def _leaderboard(
     conn: sqlite3.Connection,
     guild_id: int,
     game_id: str,
-    span: Span | None,
+    days: DayRange | None,
     offset: int,
     limit: int,
 ) -> BoardPage:
     params: list[object] = []
-    if span is None:
+    if days is None:
         sql, params = _BOARD_ALL, [guild_id, game_id]
     else:
-        kind, start = span
-        day = start.isoformat()
-        week, month = periods_of(day)  # the week or month the day is in
-        key = {"day": day, "week": week, "month": month}[kind]
-        sql = _BOARD_DAY if kind == "day" else _BOARD_PERIOD
+        keys, runs = cover(*days)
+        if not keys and not runs:
+            return BoardPage([], 0, 0)
+        sql = _range_board(len(keys), len(runs))
         for link_source, source, is_global in PLAYTIME_OF_LINK:
             scope = GLOBAL_SCOPE if is_global else guild_id
-            params += [guild_id, link_source, scope, game_id, source, key]
+            if keys:
+                params += [scope, game_id, source, *keys]
+            for first, last in runs:
+                params += [scope, game_id, source, first, last]
+            params += [guild_id, link_source]
     params += [offset, limit, limit, limit]
     rows = conn.execute(sql, params).fetchall()
     if not rows:
@@ -258,13 +276,18 @@ class SqliteStats:
         return await self._db.read(lambda c: _member_totals(c, guild_id, user_id, game_id))
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, span: Span | None, offset: int = 0, limit: int = 10
+        self,
+        guild_id: int,
+        game_id: str,
+        days: DayRange | None,
+        offset: int = 0,
+        limit: int = 10,
     ) -> BoardPage:
-        """One page of (discord user, seconds), best first: all-time totals, or played in the
-        local day, week or month ``span``; per member the larger source counts. An offset past
-        the end gives the last page (``BoardPage.offset`` says where it starts)."""
+        """One page of (discord user, seconds), best first: all-time totals, or played on the
+        local days ``days`` (first and last included); per member the larger source counts. An
+        offset past the end gives the last page (``BoardPage.offset`` says where it starts)."""
         return await self._db.read(
-            lambda c: _leaderboard(c, guild_id, game_id, span, offset, limit)
+            lambda c: _leaderboard(c, guild_id, game_id, days, offset, limit)
         )
 
     async def daily(

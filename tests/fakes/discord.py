@@ -13,6 +13,8 @@ discord.py's real HTTP client talks to it once ``discord.http.Route.BASE`` point
 What the fake does, and where it follows the real service:
 
 * Routes (``/api/v10`` only): ``GET /users/@me``, ``GET /gateway/bot``, ``GET /channels/{id}``,
+  ``GET /guilds/{id}/members/{id}`` (members registered with :meth:`FakeDiscord.add_member`,
+  else 404 Unknown Member, 10007),
   ``POST /channels/{id}/messages`` (JSON, or multipart with ``payload_json`` + ``files[n]``) and
   ``PATCH /channels/{id}/messages/{id}``. Other paths -> 404 ``{"message": "404: Not Found",
   "code": 0}``, a known path with another method -> 405 (the generic Discord bodies).
@@ -384,6 +386,10 @@ class FakeDiscord:
         self.interactions: dict[str, list[dict[str, Any]]] = {}
         #: guild id (None = global) -> the commands last synced there
         self.synced_commands: dict[int | None, list[dict[str, Any]]] = {}
+        #: (guild id, user id) -> the guild member object GET /guilds/{g}/members/{u} answers
+        self.members: dict[tuple[int, int], dict[str, Any]] = {}
+        #: seconds every member request waits before it is answered
+        self.member_delay = 0.0
         self._port = 0
         for channel_id in channels:
             self.add_channel(channel_id)
@@ -410,6 +416,35 @@ class FakeDiscord:
         }
         self.channels[channel_id] = channel
         return channel
+
+    def add_member(
+        self, guild_id: int, user_id: int, username: str, *, nick: str | None = None,
+        global_name: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Register a guild member (what Discord's Get Guild Member answers for them)."""
+        member: dict[str, Any] = {
+            "user": {
+                "id": str(user_id),
+                "username": username,
+                "discriminator": "0",
+                "global_name": global_name,
+                "avatar": None,
+                "public_flags": 0,
+            },
+            "nick": nick,
+            "avatar": None,
+            "banner": None,
+            "roles": [],
+            "joined_at": "2025-01-01T00:00:00.000000+00:00",
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
+        }
+        self.members[(guild_id, user_id)] = member
+        return member
 
     def fail_next(self, channel_id: int, statuses: Iterable[ScriptedStatus]) -> None:
         """The next message requests to the channel (create or edit) answer these statuses in
@@ -470,6 +505,7 @@ class FakeDiscord:
         app.router.add_get(API_PREFIX + "/users/@me", self._get_me)
         app.router.add_get(API_PREFIX + "/gateway/bot", self._get_gateway_bot)
         app.router.add_get(API_PREFIX + "/channels/{channel_id}", self._get_channel)
+        app.router.add_get(API_PREFIX + "/guilds/{guild_id}/members/{user_id}", self._get_member)
         app.router.add_post(API_PREFIX + "/channels/{channel_id}/messages", self._create_message)
         app.router.add_patch(
             API_PREFIX + "/channels/{channel_id}/messages/{message_id}", self._edit_message
@@ -851,6 +887,19 @@ class FakeDiscord:
                 },
             }
         )
+
+    async def _get_member(self, request: web.Request) -> web.Response:
+        guild_id = _parse_snowflake(request.match_info["guild_id"])
+        user_id = _parse_snowflake(request.match_info["user_id"])
+        if guild_id is None or user_id is None:
+            return _form_error({"guild_id" if guild_id is None else "user_id": _problem(
+                "NUMBER_TYPE_COERCE", "Value is not snowflake.")})  # fmt: skip
+        if self.member_delay:
+            await asyncio.sleep(self.member_delay)
+        member = self.members.get((guild_id, user_id))
+        if member is None:
+            return _error(404, "Unknown Member", 10007)
+        return _json(member)
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         channel_id = self._channel_id(request)
