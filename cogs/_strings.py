@@ -90,6 +90,8 @@ SOURCE_ARG = "Which account"
 ADMIN_GROUP = "Admin tools for members' linked accounts"
 ADMIN_LINK = "Link an account to a member (moves it if another member has it)"
 ADMIN_UNLINK = "Remove a member's linked account"
+ADMIN_MEMBER_ARG = "The member to link the account to"
+ADMIN_UNLINK_MEMBER_ARG = "The member whose account to remove"
 ADMIN_ACCOUNT_ARG = "Steam: SteamID64, profile link or custom URL; Minecraft: the player's UUID"
 
 STEAM_LINKED = "Linked your Steam account **{name}** (`{steam_id}`)."
@@ -133,6 +135,7 @@ PLAYTIME_SHOW = "Show playtime per game and source"
 PLAYTIME_CHART = "A chart of daily playtime, per game"
 PLAYTIME_MEMBER_ARG = "Whose playtime (default: yours)"
 PLAYTIME_GAME_ARG = "Only this game (start typing to pick one)"
+LEADERBOARD_GAME_ARG = "The game (start typing to pick one)"
 PLAYTIME_PERIOD_ARG = (
     "today, the last 7, 30, 90 or 365 days, this calendar week or month, or all time (default)"
 )

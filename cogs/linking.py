@@ -137,7 +137,11 @@ class Linking(commands.Cog):
     )
 
     @admin.command(name="link", description=strings.ADMIN_LINK)
-    @app_commands.describe(account=strings.ADMIN_ACCOUNT_ARG, source=strings.SOURCE_ARG)
+    @app_commands.describe(
+        member=strings.ADMIN_MEMBER_ARG,
+        account=strings.ADMIN_ACCOUNT_ARG,
+        source=strings.SOURCE_ARG,
+    )
     @app_commands.choices(source=SOURCES)
     async def admin_link(
         self,
@@ -175,7 +179,7 @@ class Linking(commands.Cog):
         )
 
     @admin.command(name="unlink", description=strings.ADMIN_UNLINK)
-    @app_commands.describe(source=strings.SOURCE_ARG)
+    @app_commands.describe(member=strings.ADMIN_UNLINK_MEMBER_ARG, source=strings.SOURCE_ARG)
     @app_commands.choices(source=SOURCES)
     async def admin_unlink(
         self,

@@ -234,7 +234,7 @@ class Playtime(commands.Cog):
 
     @app_commands.command(name="leaderboard", description=strings.LEADERBOARD)
     @app_commands.describe(
-        game=strings.PLAYTIME_GAME_ARG,
+        game=strings.LEADERBOARD_GAME_ARG,
         period=strings.PLAYTIME_PERIOD_ARG,
         image=strings.LEADERBOARD_IMAGE_ARG,
     )

@@ -27,6 +27,7 @@ from discord.ext import commands
 from bot.core import Core
 from bot.feed.poster import FeedPoster
 from bot.feed.sender import DiscordSender
+from bot.gateway.translator import CommandTranslator
 from bot.markdown import escape
 from bot.tasks import cancel_task
 
@@ -112,6 +113,7 @@ class Questlog(commands.Bot):
         self.loaded_extensions: list[str] = []
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())  # ru, en-US, en-GB names
         for name in discover_extensions():
             await self.load_extension(name)
             self.loaded_extensions.append(name)
