@@ -19,6 +19,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n import Texts
 from cogs import _strings as strings
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,14 @@ class MemberNames:
         self.ttl = ttl
         self.size = size
         self.clock = clock
-        self._kept: OrderedDict[tuple[int, int], tuple[float, str]] = OrderedDict()
+        self._kept: OrderedDict[tuple[int, int], tuple[float, str | None]] = OrderedDict()
 
     async def names(
-        self, guild_id: int, users: Iterable[int], guild: discord.Guild | None = None
+        self,
+        guild_id: int,
+        users: Iterable[int],
+        t: Texts,
+        guild: discord.Guild | None = None,
     ) -> dict[int, str]:
         """A name for every user in ``users`` (never missing: see the module's words)."""
         found: dict[int, str] = {}
@@ -63,15 +68,15 @@ class MemberNames:
                 continue
             kept = self._kept.get((guild_id, user))
             if kept is not None and kept[0] > now:
-                found[user] = kept[1]
+                found[user] = kept[1] if kept[1] is not None else t(strings.MEMBER_LEFT)
                 self._kept.move_to_end((guild_id, user))
             else:
                 wanted.append(user)
         if wanted:
-            found.update(await self._ask(guild_id, wanted))
+            found.update(await self._ask(guild_id, wanted, t))
         return found
 
-    async def _ask(self, guild_id: int, users: list[int]) -> dict[int, str]:
+    async def _ask(self, guild_id: int, users: list[int], t: Texts) -> dict[int, str]:
         tasks = {
             user: asyncio.ensure_future(self.http.get_member(guild_id, user)) for user in users
         }
@@ -83,15 +88,15 @@ class MemberNames:
         for user, task in tasks.items():
             if task in pending or task.cancelled():
                 late += 1
-                found[user] = strings.MEMBER_UNKNOWN.format(tail=str(user)[-4:])
+                found[user] = t(strings.MEMBER_UNKNOWN, tail=str(user)[-4:])
                 continue
             error = task.exception()
             if isinstance(error, discord.NotFound) and error.code == UNKNOWN_MEMBER_CODE:
-                self._keep(guild_id, user, strings.MEMBER_LEFT)
-                found[user] = strings.MEMBER_LEFT
+                self._keep(guild_id, user, None)
+                found[user] = t(strings.MEMBER_LEFT)
             elif error is not None:
                 log.info("no name for a member of guild %s: %s", guild_id, type(error).__name__)
-                found[user] = strings.MEMBER_UNKNOWN.format(tail=str(user)[-4:])
+                found[user] = t(strings.MEMBER_UNKNOWN, tail=str(user)[-4:])
             else:
                 name = member_name(task.result())
                 self._keep(guild_id, user, name)
@@ -100,7 +105,8 @@ class MemberNames:
             log.info("Discord named %d of %d members in time", len(users) - late, len(users))
         return found
 
-    def _keep(self, guild_id: int, user: int, name: str) -> None:
+    def _keep(self, guild_id: int, user: int, name: str | None) -> None:
+        """Keep a name (None: the member left), in no language: each asker gets their own."""
         self._kept[(guild_id, user)] = (self.clock() + self.ttl, name)
         self._kept.move_to_end((guild_id, user))
         while len(self._kept) > self.size:

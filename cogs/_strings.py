@@ -1,232 +1,216 @@
-"""Every text the cogs show to users, in one place (a later issue adds Russian beside it)."""
+"""Every text the cogs show, as message ids of the catalogues (bot/i18n/en.po and ru.po).
 
-FEED_GROUP = "The activity feed: where Questlog posts what happens on your game servers"
-FEED_CHANNEL = "Post this server's activity feed to a channel"
-FEED_CHANNEL_ARG = "The text channel for the feed"
-FEED_STATUS = "Show the feed: channel, waiting, failed and posted events"
-FEED_TEST = "Post a sample event to the feed channel"
+Two kinds:
 
-FEED_MISSING_PERMISSIONS = (
-    "I can't post the feed in {channel}: I am missing {missing} there. "
-    "Give me those permissions in that channel (or pick another channel) and try again."
-)
-FEED_CHANNEL_SET = (
-    "Done: the activity feed now goes to {channel}. Try `/feed test` to see a sample."
-)
-FEED_NO_CHANNEL = "No feed channel is set yet. Pick one with `/feed channel`."
-FEED_TEST_QUEUED = "A sample event is on its way to {channel}."
-FEED_STATUS_LINES = (
-    "**Channel:** {channel}\n"
-    "**Waiting to post:** {pending}\n"
-    "**Posted:** {sent}\n"
-    "**Failed:** {failed}\n"
-    "**Expired:** {expired}"
-)
-FEED_CHANNEL_BACKFILL_ARG = (
-    "Also post events of the last hours stored before the feed had a channel (0-72, default 0)"
-)
-FEED_CHANNEL_BACKFILLED = (
-    "\nStored events of the last {hours} h posted there too, oldest first: {count}."
-)
-FEED_CHANNEL_NOT_POSTED = (
-    "\nEvents stored before the feed had a channel, not posted: {count}. Run `/feed channel` "
-    "again with `backfill` (hours, at most 72; at most 500 events) to post the recent ones."
-)
-FEED_CHANNEL_RESUMED = "\nPosting there was paused; it resumes now, oldest event first."
-FEED_CHANNEL_MOVED = (
-    "\nEvents still waiting for {old}: {count}. They are posted here instead, oldest first."
-)
-FEED_CHANNEL_MAYBE_POSTED = (
-    "\n⚠️ Messages whose delivery to {old} was never confirmed (Discord's answer was lost): "
-    "{count}. They may already show there, and are posted in {channel} too."
-)
-FEED_STATUS_PAUSED = "\n**Posting is paused** (since {since}): {reason}.\n{next}"
-FEED_STATUS_PROBE = (
-    "Nothing is lost: the events wait in order. Questlog tries again by itself {when} and "
-    "resumes as soon as Discord accepts; once you have fixed it, `/feed channel` resumes at once."
-)
-FEED_STATUS_NO_PROBE = (
-    "Nothing is lost: the events wait in order. Pick a channel with `/feed channel` and they "
-    "are posted there, oldest first."
-)
-FEED_STATUS_FAILURES = "\n**Events Discord refused** (latest first):\n{lines}"
-FEED_STATUS_FAILURE_LINE = "• {title}: {reason}"
-FEED_STATUS_ERROR = "\n**Last error:** {error}"
+* the command tree's texts (group, command and option descriptions, choices) are
+  ``locale_str``: the English of en.po is Discord's default, and the Translator
+  (bot/gateway/translator.py) gives ru, en-US and en-GB by the id;
+* everything else is an id that a reply looks up in the member's language:
+  ``texts_for(interaction)(strings.PLAYTIME_TITLE, name=...)``.
 
-WEBHOOK_GROUP = "Webhook endpoints that game servers and scripts send activity to"
-WEBHOOK_CREATE = "Create an endpoint and show its URLs and secret (shown once)"
-WEBHOOK_CREATE_KIND = "What sends to it (start typing: playtime, minecraft, custom, ...)"
-WEBHOOK_CREATE_SECRET = "Use this secret (BattleMetrics gives you one); leave empty to generate one"
-WEBHOOK_CREATE_GAME = "Playtime endpoints: the Steam app id to store, e.g. 393380 for Squad"
-WEBHOOK_LIST = "List this server's endpoints"
-WEBHOOK_ROTATE = "Give an endpoint a new secret; the old one keeps working for 24 hours"
-WEBHOOK_DISABLE = "Disable an endpoint: it stops accepting anything"
-WEBHOOK_PATH_ARG = "The endpoint (start typing to pick one)"
+An id missing from en.po fails at import, so a typo cannot reach Discord.
+"""
 
-WEBHOOK_NO_PUBLIC_URL = (
-    "Questlog doesn't know the address game servers should use yet. Set `public_url` under "
-    "`[web]` in config.toml to it (for example `https://questlog.example.org`) and restart Questlog."
-)
-WEBHOOK_CREATED = (
-    "**New {kind} endpoint**\n{urls}\n**Secret:** ||{secret}||\n"
-    "Copy the secret now: it is not shown again (use `/webhook rotate` for a new one)."
-)
-WEBHOOK_ROTATED = (
-    "**New secret for** {path}: ||{secret}||\nThe old secret keeps working until {until}."
-)
-WEBHOOK_DISABLED = "Endpoint {path} is disabled: it now answers 404."
-WEBHOOK_NONE = "This server has no endpoints yet. Create one with `/webhook create`."
-WEBHOOK_UNKNOWN = "There is no such endpoint in this server."
-WEBHOOK_LIST_LINE = "{path} · {kind}{game} · {state} · last used {used}"
+from __future__ import annotations
 
-LINK_GROUP = "Link your game accounts to your Discord account in this server"
-LINK_STEAM = "Link your Steam account (SteamID64, profile link or custom URL name)"
-LINK_STEAM_ARG = "Your SteamID64, profile link (steamcommunity.com/...) or custom URL name"
-LINK_MINECRAFT = "Get a one-time code to link your Minecraft account in game"
-UNLINK = "Remove a linked account"
-LINKS = "Show linked accounts"
-LINKS_MEMBER_ARG = "Whose accounts to show (default: yours)"
-SOURCE_ARG = "Which account"
-ADMIN_GROUP = "Admin tools for members' linked accounts"
-ADMIN_LINK = "Link an account to a member (moves it if another member has it)"
-ADMIN_UNLINK = "Remove a member's linked account"
-ADMIN_MEMBER_ARG = "The member to link the account to"
-ADMIN_UNLINK_MEMBER_ARG = "The member whose account to remove"
-ADMIN_ACCOUNT_ARG = "Steam: SteamID64, profile link or custom URL; Minecraft: the player's UUID"
+from discord.app_commands import Choice, locale_str
 
-STEAM_LINKED = "Linked your Steam account **{name}** (`{steam_id}`)."
-STEAM_LINKED_PRIVATE = (
-    "\nYour Steam profile or game details are **private**, so Questlog can't read your Steam "
-    "playtime or achievements. Set *Game details* to *Public* in Steam's privacy settings to "
-    "share them; server playtime from BattleMetrics still counts."
-)
-STEAM_PRIVATE_HINT = (
-    "\n🔒 The linked Steam account's game details are **private**, so Questlog can't read its "
-    "Steam playtime or achievements. In Steam: *Edit Profile → Privacy Settings → Game details: "
-    "Public*. The next sync picks it up (admins can run `/sync now`)."
-)
-STEAM_LINKED_UNCHECKED = (
-    "\n(Steam isn't reachable from here right now, so the profile wasn't checked.)"
-)
-STEAM_VANITY_UNKNOWN = "There is no Steam profile with the custom URL name `{name}`."
-STEAM_NOT_A_PROFILE = "That is not a player's Steam profile (is it a group?)."
-STEAM_NO_PROFILE = "There is no Steam profile with the id `{steam_id}`."
-STEAM_NEEDS_ID = (
-    "Steam lookups aren't set up on this Questlog: give your 17-digit SteamID64 instead."
-)
-STEAM_BUSY = "Steam isn't answering right now. Try again in a few minutes."
-LINK_TAKEN = "That account is already linked to another member of this server. An admin can move it with `/admin link`."
-MINECRAFT_CODE = (
-    "Your code is **{code}**. Join the Minecraft server and enter it with the server's Questlog "
-    "link command (for example `/questlog link {code}`) within 10 minutes. It works once."
-)
-UNLINKED = "Unlinked your {source} account."
-UNLINKED_MEMBER = "Unlinked {member}'s {source} account."
-NOTHING_TO_UNLINK = "There is no {source} account linked here."
-NO_LINKS = "{who} no linked accounts in this server."
-LINK_LINE = "**{source}:** {name}`{external_id}`{flags}"
-ADMIN_LINKED = "Linked {source} account `{external_id}` to {member}."
-BAD_MINECRAFT_UUID = (
-    "A Minecraft account is given by its UUID, like `069a79f4-44e9-4726-a5be-fca90e38aaf5`."
-)
+from bot.i18n import texts
 
-PLAYTIME_GROUP = "Playtime from linked accounts"
-PLAYTIME_SHOW = "Show playtime per game and source"
-PLAYTIME_CHART = "A chart of daily playtime, per game"
-PLAYTIME_MEMBER_ARG = "Whose playtime (default: yours)"
-PLAYTIME_GAME_ARG = "Only this game (start typing to pick one)"
-LEADERBOARD_GAME_ARG = "The game (start typing to pick one)"
-PLAYTIME_PERIOD_ARG = (
-    "today, the last 7, 30, 90 or 365 days, this calendar week or month, or all time (default)"
-)
-LEADERBOARD = "The most played members of a game"
-PLAYTIME_NONE = "{who} no playtime recorded here yet. Link accounts with `/link`."
-PLAYTIME_LINE = "**{game}** · {source}: {duration}"
-PLAYTIME_TITLE = "Playtime of {name}"
-LEADERBOARD_TITLE = "{game} · {period}"
-LEADERBOARD_EMPTY = "Nobody has playtime in {game} for {period} yet."
-LEADERBOARD_PAGE = "Page {page} of {pages}"
-LEADERBOARD_IMAGE_ARG = "Draw the board as a picture (default: a list with mentions)"
-LEADERBOARD_RANKED = "Members ranked: {members} · page {page} of {pages}"
-LEADERBOARD_ALT = "{rank}. {name}: {duration}"
-MEMBER_LEFT = "(left the server)"
-MEMBER_UNKNOWN = "member …{tail}"
-CHART_TITLE = "Playtime per day · {name}"
-CHART_SUBTITLE = "{period} · {total} in all"
-CHART_NOTHING = "{name} has no playtime in {period}: nothing to chart yet."
-CHART_PERIOD_ARG = "today, the last 7, 30, 90 or 365 days (rolling), or all time (default 30 days)"
-STATS_GROUP = "Server statistics"
-STATS_SERVER = "A chart of who played per day and the most played games"
-STATS_TITLE = "Activity · {name}"
-STATS_SUBTITLE = "{period} · {members} members played"
-STATS_NOTHING = "Nobody with a linked account played in {period}: nothing to chart yet."
-WINDOW_NAMES = {
-    "today": "today",
-    "7d": "the last 7 days",
-    "30d": "the last 30 days",
-    "90d": "the last 90 days",
-    "365d": "the last 365 days",
-    "all": "all time",
-}
+_EN = texts("en")
+
+
+def _tree(msgid: str) -> locale_str:
+    english = _EN.get(msgid)
+    if english is None:
+        raise LookupError(f"{msgid!r} is missing from bot/i18n/en.po")
+    return locale_str(english, id=msgid)
+
+
+def choice(msgid: str, value: str) -> Choice[str]:
+    """A slash-command choice named by ``msgid``."""
+    return Choice(name=_tree(msgid), value=value)
+
+
+# ------------------------------------------------------------------ the command tree
+FEED_GROUP = _tree("feed.group")
+FEED_CHANNEL = _tree("feed.channel")
+FEED_CHANNEL_ARG = _tree("feed.channel.arg")
+FEED_CHANNEL_BACKFILL_ARG = _tree("feed.channel.backfill_arg")
+FEED_STATUS = _tree("feed.status")
+FEED_EVENTS = _tree("feed.events")
+FEED_TEST = _tree("feed.test")
+WEBHOOK_GROUP = _tree("webhook.group")
+WEBHOOK_CREATE = _tree("webhook.create")
+WEBHOOK_CREATE_KIND = _tree("webhook.create.kind_arg")
+WEBHOOK_CREATE_SECRET = _tree("webhook.create.secret_arg")
+WEBHOOK_CREATE_GAME = _tree("webhook.create.game_arg")
+WEBHOOK_LIST = _tree("webhook.list")
+WEBHOOK_ROTATE = _tree("webhook.rotate")
+WEBHOOK_DISABLE = _tree("webhook.disable")
+WEBHOOK_PATH_ARG = _tree("webhook.path_arg")
+LINK_GROUP = _tree("link.group")
+LINK_STEAM = _tree("link.steam")
+LINK_STEAM_ARG = _tree("link.steam.arg")
+LINK_MINECRAFT = _tree("link.minecraft")
+UNLINK = _tree("unlink")
+LINKS = _tree("links")
+LINKS_MEMBER_ARG = _tree("links.member_arg")
+SOURCE_ARG = _tree("source_arg")
+ADMIN_GROUP = _tree("admin.group")
+ADMIN_LINK = _tree("admin.link")
+ADMIN_UNLINK = _tree("admin.unlink")
+ADMIN_MEMBER_ARG = _tree("admin.link.member_arg")
+ADMIN_UNLINK_MEMBER_ARG = _tree("admin.unlink.member_arg")
+ADMIN_ACCOUNT_ARG = _tree("admin.link.account_arg")
+PLAYTIME_GROUP = _tree("playtime.group")
+PLAYTIME_SHOW = _tree("playtime.show")
+PLAYTIME_CHART = _tree("playtime.chart")
+PLAYTIME_MEMBER_ARG = _tree("playtime.member_arg")
+PLAYTIME_GAME_ARG = _tree("playtime.game_arg")
+CHART_PERIOD_ARG = _tree("playtime.chart.period_arg")
+LEADERBOARD = _tree("leaderboard")
+LEADERBOARD_GAME_ARG = _tree("leaderboard.game_arg")
+PLAYTIME_PERIOD_ARG = _tree("leaderboard.period_arg")
+LEADERBOARD_IMAGE_ARG = _tree("leaderboard.image_arg")
+STATS_GROUP = _tree("stats.group")
+STATS_SERVER = _tree("stats.server")
+SYNC_GROUP = _tree("sync.group")
+SYNC_NOW = _tree("sync.now")
+SYNC_NOW_MEMBER_ARG = _tree("sync.now.member_arg")
+SYNC_STATUS = _tree("sync.status")
+
+#: The periods of charts and leaderboards (bot/services/leaderboards.py), by their value.
 PERIOD_NAMES = {
-    **WINDOW_NAMES,
-    "week": "this calendar week (from Monday)",
-    "month": "this calendar month",
-}
-SOURCE_NAMES = {
-    "steam": "Steam",
-    "battlemetrics": "this community's servers",
-    "minecraft": "Minecraft server",
+    key: f"period.{key}" for key in ("today", "7d", "30d", "90d", "365d", "all", "week", "month")
 }
 
-FEED_EVENTS = "Choose which kinds of events go to the feed"
-FEED_EVENTS_PROMPT = "Pick the events to post in the feed (all are on by default):"
-FEED_EVENTS_SAVED = "Saved: the feed now posts {kinds}."
-FEED_EVENTS_NONE = "nothing (every kind is off)"
-EVENT_NAMES = {
-    "minecraft.session.started": "Minecraft: joined a server",
-    "minecraft.session.ended": "Minecraft: left a server",
-    "minecraft.achievement": "Minecraft: advancements",
-    "playtime.milestone": "Playtime milestones",
-    "custom.*": "Custom events from scripts",
-    "steam.achievement": "Steam achievements",
-    "steam.game_played": "Steam: played today (one line per game and day)",
-    "steam.session.started": "Steam: started a game (off by default: noisy)",
-    "steam.session.ended": "Steam: stopped playing, with the duration (off by default)",
-}
+# ------------------------------------------------------------------ errors and common words
+GUILD_ONLY = "error.guild_only"
+INTERNAL_ERROR = "error.internal"
+CANNOT_USE = "error.cannot_use"
+MEMBER_PERMISSIONS = "error.member_permissions"
+BOT_PERMISSIONS = "error.bot_permissions"
+BAD_VALUE = "error.bad_value"
+LIST_SEPARATOR = "word.list_separator"
 
-SYNC_GROUP = "Steam sync: read linked Steam accounts now, or see the plan and the day's budget"
-SYNC_NOW = "Read linked Steam libraries now (one member's, or everyone's in this server)"
-SYNC_NOW_MEMBER_ARG = "Only this member's Steam account"
-SYNC_STATUS = "Show the Steam sync's plan and today's API calls"
-SYNC_NO_ACCOUNTS = "No Steam account is linked here{who}. Players link theirs with `/link steam`."
+
+def permission(flag: str) -> str:
+    """A Discord permission's name as Discord's own client shows it (``manage_guild``)."""
+    return f"permission.{flag}"
+
+
+# ------------------------------------------------------------------ /feed
+FEED_MISSING_PERMISSIONS = "feed.missing_permissions"
+FEED_CHANNEL_SET = "feed.channel_set"
+FEED_NO_CHANNEL = "feed.no_channel"
+FEED_TEST_QUEUED = "feed.test_queued"
+FEED_STATUS_LINES = "feed.status_lines"
+FEED_CHANNEL_BACKFILLED = "feed.channel_backfilled"
+FEED_CHANNEL_NOT_POSTED = "feed.channel_not_posted"
+FEED_CHANNEL_RESUMED = "feed.channel_resumed"
+FEED_CHANNEL_MOVED = "feed.channel_moved"
+FEED_CHANNEL_MAYBE_POSTED = "feed.channel_maybe_posted"
+FEED_STATUS_PAUSED = "feed.status_paused"
+FEED_STATUS_PROBE = "feed.status_probe"
+FEED_STATUS_NO_PROBE = "feed.status_no_probe"
+FEED_STATUS_FAILURES = "feed.status_failures"
+FEED_STATUS_FAILURE_LINE = "feed.status_failure_line"
+FEED_STATUS_ERROR = "feed.status_error"
+FEED_EVENTS_PROMPT = "feed.events_prompt"
+FEED_EVENTS_SAVED = "feed.events_saved"
+FEED_EVENTS_NONE = "feed.events_none"
+PAUSE_REASONS = {50001: "feed.pause.50001", 50013: "feed.pause.50013",
+                 10003: "feed.pause.10003", 50008: "feed.pause.50008"}  # fmt: skip
+PAUSE_OTHER = "feed.pause.other"
+
+
+def event_name(event_type: str) -> str:
+    """The name of an event kind in /feed events (``event.steam.achievement``)."""
+    return f"event.{event_type}"
+
+
+# ------------------------------------------------------------------ /webhook
+WEBHOOK_NO_PUBLIC_URL = "webhook.no_public_url"
+WEBHOOK_CREATED = "webhook.created"
+WEBHOOK_ROTATED = "webhook.rotated"
+WEBHOOK_DISABLED = "webhook.disabled"
+WEBHOOK_NONE = "webhook.none"
+WEBHOOK_UNKNOWN = "webhook.unknown"
+WEBHOOK_LIST_LINE = "webhook.list_line"
+WEBHOOK_LIST_GAME = "webhook.list_game"
+WEBHOOK_ACTIVE = "webhook.state_active"
+WEBHOOK_DISABLED_STATE = "webhook.state_disabled"
+WEBHOOK_NEVER_USED = "webhook.never_used"
+WEBHOOK_URL_DEFAULT = "webhook.url.default"
+
+# ------------------------------------------------------------------ linking
+STEAM_LINKED = "steam.linked"
+STEAM_LINKED_PRIVATE = "steam.linked_private"
+STEAM_PRIVATE_HINT = "steam.private_hint"
+STEAM_LINKED_UNCHECKED = "steam.linked_unchecked"
+STEAM_PROBLEMS = {
+    problem: f"steam.{problem}"
+    for problem in ("vanity_unknown", "not_a_profile", "no_profile", "needs_id", "busy")
+}
+STEAM_INPUT_PROBLEMS = {
+    "bad_link": "steam.bad_link",
+    "bad_input": "steam.bad_input",
+    "taken": "link.taken",
+}
+LINK_TAKEN = "link.taken"
+MINECRAFT_CODE = "minecraft.code"
+UNLINKED = "unlink.done"
+UNLINKED_MEMBER = "unlink.done_member"
+NOTHING_TO_UNLINK = "unlink.nothing"
+NO_LINKS_SELF = "links.none_self"
+NO_LINKS_MEMBER = "links.none_member"
+LINK_LINE = "links.line"
+LINK_VERIFIED = "links.verified"
+LINK_PRIVATE = "links.private"
+ADMIN_LINKED = "admin.linked"
+BAD_MINECRAFT_UUID = "admin.bad_minecraft_uuid"
+
+# ------------------------------------------------------------------ playtime
+PLAYTIME_NONE_SELF = "playtime.none_self"
+PLAYTIME_NONE_MEMBER = "playtime.none_member"
+PLAYTIME_LINE = "playtime.line"
+PLAYTIME_TITLE = "playtime.title"
+LEADERBOARD_TITLE = "leaderboard.title"
+LEADERBOARD_EMPTY = "leaderboard.empty"
+LEADERBOARD_PAGE = "leaderboard.page"
+LEADERBOARD_RANKED = "leaderboard.ranked"
+LEADERBOARD_ALT = "leaderboard.alt"
+MEMBER_LEFT = "member.left"
+MEMBER_UNKNOWN = "member.unknown"
+CHART_TITLE = "chart.title"
+CHART_SUBTITLE = "chart.subtitle"
+CHART_NOTHING = "chart.nothing"
+CHART_HOURS = "chart.hours"
+CHART_MINUTES = "chart.minutes"
+CHART_OTHER_GAMES = "chart.other_games"
+STATS_TITLE = "stats.title"
+STATS_SUBTITLE = "stats.subtitle"  # plural: the number of members who played
+STATS_NOTHING = "stats.nothing"
+STATS_MEMBERS_AXIS = "stats.members_axis"
+STATS_GAMES_AXIS = "stats.games_axis"
+SOURCE_NAMES = {key: f"source.{key}" for key in ("steam", "battlemetrics", "minecraft")}
+GAME_MINECRAFT = "game.minecraft"
+GAME_STEAM_APP = "game.steam_app"
+
+# ------------------------------------------------------------------ /sync
+SYNC_NO_ACCOUNTS = "sync.no_accounts"
+SYNC_NO_ACCOUNTS_MEMBER = "sync.no_accounts_member"
 SYNC_NOT_RUNNING = {
-    "not_configured": "Steam sync is off: no Steam API key is configured (`[steam] api_key`).",
-    "disabled": "Steam sync is off (`[steam] sync_enabled = false`).",
-    "invalid_key": (
-        "Steam sync is paused: Steam refused the API key ({detail}). The key is tried again by"
-        " itself (next at {probe}) and the sync resumes when Steam accepts it; check"
-        " `[steam] api_key`."
-    ),
+    state: f"sync.not_running.{state}" for state in ("not_configured", "disabled", "invalid_key")
 }
-SYNC_COOLDOWN = (
-    "Steam libraries were read for this server a short while ago; `/sync now` works again"
-    " {when}. (The Steam sync keeps reading players in a game by itself meanwhile.)"
-)
-SYNC_DONE = "Read {ok} of {total} Steam libraries."
-SYNC_DONE_PRIVATE = " {count} have private game details (the player can make them public in Steam)."
-SYNC_DONE_DEFERRED = " {count} could not be read now (Steam busy or down); they are retried soon."
-SYNC_STATUS_LINES = (
-    "**Steam sync:** {state}\n"
-    "Linked accounts: {accounts} ({in_game} in a game now, {private} private)\n"
-    "Who is playing: checked every {summary}\n"
-    "Players in a game: read every {active}; everyone else once every {sweep}\n"
-    "API calls today: sync {calls:,} of {limit:,} (projected {projected:,} a day);"
-    " lookups and links {lookups:,} of {lookup_limit:,}"
-)
+SYNC_COOLDOWN = "sync.cooldown"
+SYNC_DONE = "sync.done"
+SYNC_DONE_PRIVATE = "sync.done_private"
+SYNC_DONE_DEFERRED = "sync.done_deferred"
+SYNC_STATUS_LINES = "sync.status_lines"
 SYNC_STATES = {
-    "running": "running",
-    "disabled": "off (`[steam] sync_enabled = false`)",
-    "not_configured": "off (no Steam API key)",
-    "invalid_key": "paused: Steam refused the API key since {since}; next probe at {probe}",
+    state: f"sync.state.{state}"
+    for state in ("running", "disabled", "not_configured", "invalid_key")
 }
+SYNC_WHEN_UNKNOWN = "sync.when_unknown"

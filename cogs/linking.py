@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.gateway.client import Questlog, UserError, reply
+from bot.gateway.client import Questlog, UserError, reply, texts_for
 from bot.markdown import escape
 from bot.services.accounts import LinkConflict, LinkError, SteamAccount, SteamLookupError
 from cogs import _strings as strings
@@ -17,19 +17,12 @@ SOURCES = [
     app_commands.Choice(name="Steam", value="steam"),
     app_commands.Choice(name="Minecraft", value="minecraft"),
 ]
-LABELS = {"steam": "Steam", "minecraft": "Minecraft"}
-STEAM_PROBLEMS = {
-    "vanity_unknown": strings.STEAM_VANITY_UNKNOWN,
-    "not_a_profile": strings.STEAM_NOT_A_PROFILE,
-    "no_profile": strings.STEAM_NO_PROFILE,
-    "needs_id": strings.STEAM_NEEDS_ID,
-    "busy": strings.STEAM_BUSY,
-}
+LABELS = {"steam": "Steam", "minecraft": "Minecraft"}  # names of products: never translated
 
 
 def _guild(interaction: discord.Interaction) -> int:
     if interaction.guild_id is None:
-        raise UserError("This command works only in a server.")
+        raise UserError(strings.GUILD_ONLY)
     return interaction.guild_id
 
 
@@ -43,10 +36,10 @@ class Linking(commands.Cog):
         try:
             return await self.core.accounts.steam_account(text)
         except SteamLookupError as exc:
-            problem = STEAM_PROBLEMS[exc.problem]
-            raise UserError(problem.format(name=exc.value, steam_id=exc.value)) from None
+            problem = strings.STEAM_PROBLEMS[exc.problem]
+            raise UserError(problem, name=escape(exc.value), steam_id=escape(exc.value)) from None
         except LinkError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(strings.STEAM_INPUT_PROBLEMS[exc.problem]) from None
 
     link = app_commands.Group(name="link", description=strings.LINK_GROUP, guild_only=True)
 
@@ -67,13 +60,16 @@ class Linking(commands.Cog):
             )
         except LinkConflict:
             raise UserError(strings.LINK_TAKEN) from None
-        text = strings.STEAM_LINKED.format(
-            name=escape(account.name or account.steam_id), steam_id=account.steam_id
+        t = texts_for(interaction)
+        text = t(
+            strings.STEAM_LINKED,
+            name=escape(account.name or account.steam_id),
+            steam_id=account.steam_id,
         )
         if account.status == "private_profile":
-            text += strings.STEAM_LINKED_PRIVATE
+            text += t(strings.STEAM_LINKED_PRIVATE)
         elif not account.checked:
-            text += strings.STEAM_LINKED_UNCHECKED
+            text += t(strings.STEAM_LINKED_UNCHECKED)
         await reply(interaction, text)
 
     @link.command(name="minecraft", description=strings.LINK_MINECRAFT)
@@ -82,7 +78,7 @@ class Linking(commands.Cog):
         code, _ = await self.core.accounts.new_code(
             guild_id=guild_id, discord_user_id=interaction.user.id, source="minecraft"
         )
-        await reply(interaction, strings.MINECRAFT_CODE.format(code=code))
+        await reply(interaction, texts_for(interaction)(strings.MINECRAFT_CODE, code=code))
 
     @app_commands.command(name="unlink", description=strings.UNLINK)
     @app_commands.describe(source=strings.SOURCE_ARG)
@@ -96,7 +92,7 @@ class Linking(commands.Cog):
             guild_id=guild_id, discord_user_id=interaction.user.id, source=source.value
         )
         template = strings.UNLINKED if removed else strings.NOTHING_TO_UNLINK
-        await reply(interaction, template.format(source=LABELS[source.value]))
+        await reply(interaction, texts_for(interaction)(template, source=LABELS[source.value]))
 
     @app_commands.command(name="links", description=strings.LINKS)
     @app_commands.describe(member=strings.LINKS_MEMBER_ARG)
@@ -106,19 +102,23 @@ class Linking(commands.Cog):
     ) -> None:
         guild_id = _guild(interaction)
         target = member or interaction.user
+        t = texts_for(interaction)
         found = await self.core.accounts.links(guild_id, target.id)
         if not found:
-            who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
-            await reply(interaction, strings.NO_LINKS.format(who=who))
+            if target.id == interaction.user.id:
+                await reply(interaction, t(strings.NO_LINKS_SELF))
+            else:
+                await reply(interaction, t(strings.NO_LINKS_MEMBER, member=target.mention))
             return
         lines = []
         for item in found:
-            flags = " ✅ verified" if item.verified else ""
+            flags = t(strings.LINK_VERIFIED) if item.verified else ""
             if item.status == "private_profile":
-                flags += " · private profile"
+                flags += t(strings.LINK_PRIVATE)
             name = f"{escape(item.display_name)} " if item.display_name else ""
             lines.append(
-                strings.LINK_LINE.format(
+                t(
+                    strings.LINK_LINE,
                     source=LABELS.get(item.source, item.source),
                     name=name,
                     external_id=item.external_id,
@@ -126,7 +126,7 @@ class Linking(commands.Cog):
                 )
             )
         if any(item.source == "steam" and item.status == "private_profile" for item in found):
-            lines.append(strings.STEAM_PRIVATE_HINT)
+            lines.append(t(strings.STEAM_PRIVATE_HINT))
         await reply(interaction, "\n".join(lines))
 
     admin = app_commands.Group(
@@ -173,8 +173,11 @@ class Linking(commands.Cog):
         )
         await reply(
             interaction,
-            strings.ADMIN_LINKED.format(
-                source=LABELS[source.value], external_id=external_id, member=member.mention
+            texts_for(interaction)(
+                strings.ADMIN_LINKED,
+                source=LABELS[source.value],
+                external_id=external_id,
+                member=member.mention,
             ),
         )
 
@@ -192,12 +195,13 @@ class Linking(commands.Cog):
             guild_id=guild_id, discord_user_id=member.id, source=source.value
         )
         label = LABELS[source.value]
+        t = texts_for(interaction)
         if removed:
             await reply(
-                interaction, strings.UNLINKED_MEMBER.format(member=member.mention, source=label)
+                interaction, t(strings.UNLINKED_MEMBER, member=member.mention, source=label)
             )
         else:
-            await reply(interaction, strings.NOTHING_TO_UNLINK.format(source=label))
+            await reply(interaction, t(strings.NOTHING_TO_UNLINK, source=label))
 
 
 async def setup(bot: Questlog) -> None:

@@ -12,8 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.charts import BoardRow, Day, render_board, render_daily, render_server
-from bot.gateway.client import Questlog, UserError, reply
+from bot.charts import BoardRow, Day, Words, render_board, render_daily, render_server
+from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.i18n import Texts
 from bot.markdown import escape
 from bot.services.leaderboards import (
     PERIODS,
@@ -26,43 +27,60 @@ from bot.services.leaderboards import (
 )
 from cogs import _strings as strings
 from cogs._names import MemberNames
-from connectors.base import human_duration
 
-PERIOD_CHOICES = [app_commands.Choice(name=strings.PERIOD_NAMES[p], value=p) for p in PERIODS]
-WINDOW_CHOICES = [app_commands.Choice(name=strings.WINDOW_NAMES[w], value=w) for w in WINDOWS]
+PERIOD_CHOICES = [strings.choice(strings.PERIOD_NAMES[p], p) for p in PERIODS]
+WINDOW_CHOICES = [strings.choice(strings.PERIOD_NAMES[w], w) for w in WINDOWS]
 
 
-def playtime_embed(name: str, view: MemberPlaytime, hint: str = "") -> discord.Embed:
+def chart_words(t: Texts) -> Words:
+    """The words and formats of a chart in the member's language."""
+    return Words(
+        hours=t(strings.CHART_HOURS),
+        minutes=t(strings.CHART_MINUTES),
+        other_games=t(strings.CHART_OTHER_GAMES),
+        members_axis=t(strings.STATS_MEMBERS_AXIS),
+        games_axis=t(strings.STATS_GAMES_AXIS),
+        day=t.short_day,
+        hours_value=t.hours,
+    )
+
+
+def playtime_embed(t: Texts, name: str, view: MemberPlaytime, hint: str = "") -> discord.Embed:
     """The /playtime show card: a line per game and source, most played first."""
     lines = [
-        strings.PLAYTIME_LINE.format(
-            game=escape(game_label(t.game_id, view.names)),
-            source=strings.SOURCE_NAMES.get(t.source, t.source),
-            duration=human_duration(t.seconds),
+        t(
+            strings.PLAYTIME_LINE,
+            game=escape(game_label(total.game_id, view.names, t)),
+            source=t(strings.SOURCE_NAMES[total.source])
+            if total.source in strings.SOURCE_NAMES
+            else total.source,
+            duration=t.duration(total.seconds),
         )
-        for t in view.totals[:25]
+        for total in view.totals[:25]
     ]
     return discord.Embed(
-        title=strings.PLAYTIME_TITLE.format(name=escape(name)),
+        title=t(strings.PLAYTIME_TITLE, name=escape(name)),
         description="\n".join(lines) + hint,
         colour=0x5865F2,
     )
 
 
-def board_embed(board: Board, period: Period, *, image: bool = False) -> discord.Embed:
+def board_embed(t: Texts, board: Board, period: Period, *, image: bool = False) -> discord.Embed:
     """The board as a list with mentions, or (``image``) the frame of its picture."""
     lines = [
-        f"**{rank}.** <@{user}> · {human_duration(seconds)}"
+        f"**{rank}.** <@{user}> · {t.duration(seconds)}"
         for rank, (user, seconds) in enumerate(board.rows, start=board.first_rank)
     ]
     embed = discord.Embed(
-        title=strings.LEADERBOARD_TITLE.format(
-            game=escape(board.label), period=strings.PERIOD_NAMES[period]
+        title=t(
+            strings.LEADERBOARD_TITLE,
+            game=escape(board.label),
+            period=t(strings.PERIOD_NAMES[period]),
         ),
         description=None if image else "\n".join(lines),
         colour=0xF1C40F,
     )
-    embed.set_footer(text=strings.LEADERBOARD_PAGE.format(page=board.page + 1, pages=board.pages))
+    embed.set_footer(text=t(strings.LEADERBOARD_PAGE, page=board.page + 1, pages=board.pages))
     if image:
         embed.set_image(url=f"attachment://{BOARD_FILE}")
     return embed
@@ -130,7 +148,7 @@ class LeaderboardView(discord.ui.View):
 
 def _guild(interaction: discord.Interaction) -> int:
     if interaction.guild_id is None:
-        raise UserError("This command works only in a server.")
+        raise UserError(strings.GUILD_ONLY)
     return interaction.guild_id
 
 
@@ -149,7 +167,7 @@ class Playtime(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        games = await self.core.stats.games(interaction.guild_id, current)
+        games = await self.core.stats.games(interaction.guild_id, current, texts_for(interaction))
         return [app_commands.Choice(name=label[:100], value=game) for game, label in games]
 
     @playtime.command(name="show", description=strings.PLAYTIME_SHOW)
@@ -161,14 +179,18 @@ class Playtime(commands.Cog):
         game: str | None = None,
     ) -> None:
         guild_id = _guild(interaction)
+        t = texts_for(interaction)
         target = member or interaction.user
         view = await self.core.stats.member(guild_id, target.id, game)
-        hint = strings.STEAM_PRIVATE_HINT if view.steam_private else ""
+        hint = t(strings.STEAM_PRIVATE_HINT) if view.steam_private else ""
         if not view.totals:
-            who = "You have" if target.id == interaction.user.id else f"{target.mention} has"
-            await reply(interaction, strings.PLAYTIME_NONE.format(who=who) + hint)
+            if target.id == interaction.user.id:
+                text = t(strings.PLAYTIME_NONE_SELF)
+            else:
+                text = t(strings.PLAYTIME_NONE_MEMBER, member=target.mention)
+            await reply(interaction, text + hint)
             return
-        await reply_embed(interaction, playtime_embed(target.display_name, view, hint))
+        await reply_embed(interaction, playtime_embed(t, target.display_name, view, hint))
 
     @playtime.command(name="chart", description=strings.PLAYTIME_CHART)
     @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, period=strings.CHART_PERIOD_ARG)
@@ -180,26 +202,24 @@ class Playtime(commands.Cog):
         period: app_commands.Choice[str] | None = None,
     ) -> None:
         guild_id = _guild(interaction)
+        t = texts_for(interaction)
         await interaction.response.defer(thinking=True)  # rendering takes a moment
         target = member or interaction.user
         window: Window = period.value if period else "30d"  # type: ignore[assignment]
         now = self.core.clock.now()
-        days, names = await self.core.stats.daily_games(guild_id, target.id, window, now)
+        days, names = await self.core.stats.daily_games(guild_id, target.id, window, now, t)
         played = sum(sum(games.values()) for _, games in days)
+        period_name = t(strings.PERIOD_NAMES[window])
         if not played:
             await interaction.followup.send(
-                strings.CHART_NOTHING.format(
-                    name=escape(target.display_name), period=strings.WINDOW_NAMES[window]
-                ),
+                t(strings.CHART_NOTHING, name=escape(target.display_name), period=period_name),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
             return
         bars = [Day(day, {names[g]: s for g, s in games.items()}) for day, games in days]
-        title = strings.CHART_TITLE.format(name=target.display_name)
-        subtitle = strings.CHART_SUBTITLE.format(
-            period=strings.WINDOW_NAMES[window], total=human_duration(played)
-        )
-        png = await asyncio.to_thread(render_daily, bars, title, subtitle)
+        title = t(strings.CHART_TITLE, name=target.display_name)
+        subtitle = t(strings.CHART_SUBTITLE, period=period_name, total=t.duration(played))
+        png = await asyncio.to_thread(render_daily, bars, title, subtitle, chart_words(t))
         await interaction.followup.send(file=discord.File(io.BytesIO(png), filename="playtime.png"))
 
     stats = app_commands.Group(name="stats", description=strings.STATS_GROUP, guild_only=True)
@@ -211,19 +231,20 @@ class Playtime(commands.Cog):
         self, interaction: discord.Interaction, period: app_commands.Choice[str] | None = None
     ) -> None:
         guild_id = _guild(interaction)
+        t = texts_for(interaction)
         await interaction.response.defer(thinking=True)
         window: Window = period.value if period else "30d"  # type: ignore[assignment]
         days, games, members = await self.core.stats.server_days(
-            guild_id, window, self.core.clock.now()
+            guild_id, window, self.core.clock.now(), t
         )
-        period_name = strings.WINDOW_NAMES[window]
+        period_name = t(strings.PERIOD_NAMES[window])
         if not members:
-            await interaction.followup.send(strings.STATS_NOTHING.format(period=period_name))
+            await interaction.followup.send(t(strings.STATS_NOTHING, period=period_name))
             return
         name = interaction.guild.name if interaction.guild else str(guild_id)
-        title = strings.STATS_TITLE.format(name=name)
-        subtitle = strings.STATS_SUBTITLE.format(period=period_name, members=members)
-        png = await asyncio.to_thread(render_server, days, games, title, subtitle)
+        title = t(strings.STATS_TITLE, name=name)
+        subtitle = t.plural(strings.STATS_SUBTITLE, members, period=period_name)
+        png = await asyncio.to_thread(render_server, days, games, title, subtitle, chart_words(t))
         await interaction.followup.send(file=discord.File(io.BytesIO(png), filename="server.png"))
 
     @show.autocomplete("game")
@@ -248,24 +269,27 @@ class Playtime(commands.Cog):
         image: bool = False,
     ) -> None:
         guild_id = _guild(interaction)
+        t = texts_for(interaction)
         name: Period = period.value if period else "all"  # type: ignore[assignment]
         # Deferred: a board of a large community read from a cold disk may take a moment.
         await interaction.response.defer(thinking=True)
         asked = self.core.clock.now()
 
         async def fetch(page: int) -> Board:
-            return await self.core.stats.leaderboard(guild_id, game, name, asked, page)
+            return await self.core.stats.leaderboard(guild_id, game, name, asked, page, t)
 
         async def present(board: Board) -> Shown:
-            embed = board_embed(board, name, image=image)
+            embed = board_embed(t, board, name, image=image)
             if not image:
                 return Shown(embed)
-            return Shown(embed, await self._board_picture(interaction, board, embed))
+            return Shown(embed, await self._board_picture(interaction, t, board, name))
 
         board = await fetch(0)
         if not board.rows:
-            text = strings.LEADERBOARD_EMPTY.format(
-                game=escape(board.label), period=strings.PERIOD_NAMES[name]
+            text = t(
+                strings.LEADERBOARD_EMPTY,
+                game=escape(board.label),
+                period=t(strings.PERIOD_NAMES[name]),
             )
             await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
             return
@@ -283,24 +307,31 @@ class Playtime(commands.Cog):
         )
 
     async def _board_picture(
-        self, interaction: discord.Interaction, board: Board, embed: discord.Embed
+        self, interaction: discord.Interaction, t: Texts, board: Board, period: Period
     ) -> discord.File:
         """The page drawn with the members' names (a picture cannot hold a mention); its alt
         text lists the same lines."""
         assert interaction.guild_id is not None
         names = await self.names.names(
-            interaction.guild_id, [user for user, _ in board.rows], interaction.guild
+            interaction.guild_id, [user for user, _ in board.rows], t, interaction.guild
         )
         rows = [
-            BoardRow(rank, names[user], seconds, human_duration(seconds))
+            BoardRow(rank, names[user], seconds, t.duration(seconds))
             for rank, (user, seconds) in enumerate(board.rows, start=board.first_rank)
         ]
-        subtitle = strings.LEADERBOARD_RANKED.format(
-            members=board.members, page=board.page + 1, pages=board.pages
+        subtitle = t(
+            strings.LEADERBOARD_RANKED,
+            members=t.number(board.members),
+            page=board.page + 1,
+            pages=board.pages,
         )
-        png = await asyncio.to_thread(render_board, rows, embed.title or "", subtitle)
+        # The picture's own title: the embed's is markdown (escaped), a picture shows text as is.
+        title = t(
+            strings.LEADERBOARD_TITLE, game=board.label, period=t(strings.PERIOD_NAMES[period])
+        )
+        png = await asyncio.to_thread(render_board, rows, title, subtitle)
         alt = "\n".join(
-            strings.LEADERBOARD_ALT.format(rank=row.rank, name=row.name, duration=row.label)
+            t(strings.LEADERBOARD_ALT, rank=row.rank, name=row.name, duration=row.label)
             for row in rows
         )
         return discord.File(io.BytesIO(png), filename=BOARD_FILE, description=alt[:1024])

@@ -8,25 +8,32 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.gateway.client import Questlog, UserError, reply
+from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.i18n import Texts
+from bot.markdown import escape
 from bot.steam_sync.sync import SyncStatus
 from cogs import _strings as strings
-from connectors.base import human_duration
 
 
-def _when(moment: datetime | None) -> str:
+def _when(t: Texts, moment: datetime | None) -> str:
     """A time every member sees in their own zone (Discord's timestamp markup)."""
-    return discord.utils.format_dt(moment, "f") if moment is not None else "unknown"
-
-
-def _not_running(status: SyncStatus) -> str:
-    return strings.SYNC_NOT_RUNNING[status.state].format(
-        detail=status.detail, probe=_when(status.next_probe_at)
+    return (
+        discord.utils.format_dt(moment, "f") if moment is not None else t(strings.SYNC_WHEN_UNKNOWN)
     )
 
 
-def _every(seconds: int) -> str:
-    return human_duration(seconds) if seconds % 60 == 0 or seconds > 3600 else f"{seconds} s"
+def _not_running(t: Texts, status: SyncStatus) -> UserError:
+    return UserError(
+        strings.SYNC_NOT_RUNNING[status.state],
+        detail=escape(status.detail or ""),
+        probe=_when(t, status.next_probe_at),
+    )
+
+
+def _every(t: Texts, seconds: int) -> str:
+    if seconds % 60 == 0 or seconds > 3600:
+        return t.duration(seconds)
+    return t("duration.seconds", seconds=seconds)
 
 
 @app_commands.guild_only()
@@ -42,51 +49,64 @@ class Sync(commands.GroupCog, group_name="sync", group_description=strings.SYNC_
         self, interaction: discord.Interaction, member: discord.Member | None = None
     ) -> None:
         if interaction.guild_id is None:
-            raise UserError("This command works only in a server.")
+            raise UserError(strings.GUILD_ONLY)
+        t = texts_for(interaction)
         sync = self.core.steam_sync
         status = await sync.status()
         if status.state != "running":
-            raise UserError(_not_running(status))
+            raise _not_running(t, status)
         accounts = await sync.linked_accounts(
             interaction.guild_id, member.id if member is not None else None
         )
         if not accounts:
-            who = f" for {member.mention}" if member is not None else ""
-            raise UserError(strings.SYNC_NO_ACCOUNTS.format(who=who))
+            if member is not None:
+                raise UserError(strings.SYNC_NO_ACCOUNTS_MEMBER, member=member.mention)
+            raise UserError(strings.SYNC_NO_ACCOUNTS)
         again = sync.claim_sync_now(interaction.guild_id)
         if again is not None:
-            raise UserError(strings.SYNC_COOLDOWN.format(when=discord.utils.format_dt(again, "R")))
+            raise UserError(strings.SYNC_COOLDOWN, when=discord.utils.format_dt(again, "R"))
         await interaction.response.defer(ephemeral=True, thinking=True)  # Steam may be slow
         sync.links_changed()
         report = await sync.sync_report(accounts)
         if report["invalid_key"]:
-            raise UserError(_not_running(await sync.status()))
-        text = strings.SYNC_DONE.format(ok=report["ok"], total=len(accounts))
+            raise _not_running(t, await sync.status())
+        text = t(strings.SYNC_DONE, ok=t.number(report["ok"]), total=t.number(len(accounts)))
         if report["private"]:
-            text += strings.SYNC_DONE_PRIVATE.format(count=report["private"])
+            text += t(strings.SYNC_DONE_PRIVATE, count=t.number(report["private"]))
         if report["deferred"] or report["busy"]:
-            text += strings.SYNC_DONE_DEFERRED.format(count=report["deferred"] + report["busy"])
+            count = t.number(report["deferred"] + report["busy"])
+            text += t(strings.SYNC_DONE_DEFERRED, count=count)
         await reply(interaction, text)
 
     @app_commands.command(name="status", description=strings.SYNC_STATUS)
     async def status(self, interaction: discord.Interaction) -> None:
+        t = texts_for(interaction)
         status = await self.core.steam_sync.status()
         plan = status.plan
-        text = strings.SYNC_STATUS_LINES.format(
-            state=strings.SYNC_STATES.get(status.state, status.state).format(
-                since=_when(status.key_refused_since), probe=_when(status.next_probe_at)
-            ),
-            accounts=status.accounts,
-            in_game=status.in_game,
-            private=status.private,
-            summary=_every(plan.summary_interval),
-            active=_every(plan.active_interval),
-            sweep=_every(plan.sweep_interval),
-            calls=status.calls_today,
-            limit=status.daily_limit,
-            projected=plan.projected_calls,
-            lookups=status.lookup_calls_today,
-            lookup_limit=status.lookup_limit,
+        template = strings.SYNC_STATES.get(status.state)
+        state = (
+            t(
+                template,
+                since=_when(t, status.key_refused_since),
+                probe=_when(t, status.next_probe_at),
+            )
+            if template
+            else status.state
+        )
+        text = t(
+            strings.SYNC_STATUS_LINES,
+            state=state,
+            accounts=t.number(status.accounts),
+            in_game=t.number(status.in_game),
+            private=t.number(status.private),
+            summary=_every(t, plan.summary_interval),
+            active=_every(t, plan.active_interval),
+            sweep=_every(t, plan.sweep_interval),
+            calls=t.number(status.calls_today),
+            limit=t.number(status.daily_limit),
+            projected=t.number(plan.projected_calls),
+            lookups=t.number(status.lookup_calls_today),
+            lookup_limit=t.number(status.lookup_limit),
         )
         await reply(interaction, text)
 

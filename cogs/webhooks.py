@@ -8,10 +8,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.gateway.client import Questlog, UserError, reply
-from bot.markdown import code
+from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.markdown import code, escape
 from bot.services.endpoint_admin import EndpointError, UnknownEndpoint
 from cogs import _strings as strings
+
+
+def _refused(exc: EndpointError) -> UserError:
+    """The service's refusal in the member's language (``endpoint.<code>``)."""
+    return UserError(f"endpoint.{exc.code}", **{k: escape(v) for k, v in exc.fields.items()})
 
 
 @app_commands.guild_only()
@@ -30,7 +35,7 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
     @staticmethod
     def _guild(interaction: discord.Interaction) -> int:
         if interaction.guild_id is None:
-            raise UserError("This command works only in a server.")
+            raise UserError(strings.GUILD_ONLY)
         return interaction.guild_id
 
     @app_commands.command(name="create", description=strings.WEBHOOK_CREATE)
@@ -53,32 +58,38 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
                 kind=kind, guild_id=guild_id, secret=secret, game_id=game_id
             )
         except EndpointError as exc:
-            raise UserError(str(exc)) from None
+            raise _refused(exc) from None
         await self.core.endpoints.refresh()
+        t = texts_for(interaction)
         urls = "\n".join(
-            f"**{label}:** <{url}>" for label, url in self.core.endpoint_admin.urls(endpoint, base)
+            f"**{label or t(strings.WEBHOOK_URL_DEFAULT, kind=endpoint.kind)}:** <{url}>"
+            for label, url in self.core.endpoint_admin.urls(endpoint, base)
         )
         await reply(
             interaction,
-            strings.WEBHOOK_CREATED.format(
-                kind=endpoint.kind, urls=urls, secret=code(endpoint.secret)
-            ),
+            t(strings.WEBHOOK_CREATED, kind=endpoint.kind, urls=urls, secret=code(endpoint.secret)),
         )
 
     @app_commands.command(name="list", description=strings.WEBHOOK_LIST)
     async def list(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild(interaction)
         endpoints = await self.core.endpoint_admin.list(guild_id)
+        t = texts_for(interaction)
         if not endpoints:
-            await reply(interaction, strings.WEBHOOK_NONE)
+            await reply(interaction, t(strings.WEBHOOK_NONE))
             return
         lines = [
-            strings.WEBHOOK_LIST_LINE.format(
+            t(
+                strings.WEBHOOK_LIST_LINE,
                 path=code(e.path),
                 kind=e.kind,
-                game=f" · game {e.game_id}" if e.game_id is not None else "",
-                state="disabled" if e.disabled else "active",
-                used=discord.utils.format_dt(e.last_used_at, "R") if e.last_used_at else "never",
+                game=t(strings.WEBHOOK_LIST_GAME, game_id=e.game_id)
+                if e.game_id is not None
+                else "",
+                state=t(strings.WEBHOOK_DISABLED_STATE if e.disabled else strings.WEBHOOK_ACTIVE),
+                used=discord.utils.format_dt(e.last_used_at, "R")
+                if e.last_used_at
+                else t(strings.WEBHOOK_NEVER_USED),
             )
             for e in endpoints
         ]
@@ -94,12 +105,13 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         except UnknownEndpoint:  # another server's endpoint reads as unknown too
             raise UserError(strings.WEBHOOK_UNKNOWN) from None
         except EndpointError as exc:
-            raise UserError(str(exc)) from None
+            raise _refused(exc) from None
         await self.core.endpoints.refresh()
         until = endpoint.previous_secret_expires_at or self.core.clock.now()
         await reply(
             interaction,
-            strings.WEBHOOK_ROTATED.format(
+            texts_for(interaction)(
+                strings.WEBHOOK_ROTATED,
                 path=code(path),
                 secret=code(endpoint.secret),
                 until=discord.utils.format_dt(until),
@@ -115,7 +127,7 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         except UnknownEndpoint:
             raise UserError(strings.WEBHOOK_UNKNOWN) from None
         await self.core.endpoints.refresh()
-        await reply(interaction, strings.WEBHOOK_DISABLED.format(path=code(path)))
+        await reply(interaction, texts_for(interaction)(strings.WEBHOOK_DISABLED, path=code(path)))
 
     @create.autocomplete("kind")
     async def _kinds(

@@ -24,6 +24,7 @@ from matplotlib.patches import FancyBboxPatch, Rectangle  # noqa: E402
 
 from bot.charts import BoardRow, Day, render_board, render_daily, render_server  # noqa: E402
 from bot.feed.embeds import build_embed  # noqa: E402
+from bot.i18n import texts  # noqa: E402
 from bot.services.leaderboards import Board, MemberPlaytime  # noqa: E402
 from bot.storage.records import Total  # noqa: E402
 from cogs.playtime import board_embed, playtime_embed  # noqa: E402
@@ -140,13 +141,13 @@ def main() -> int:
         Total("730", "steam", 46_200),
     ]
     view = MemberPlaytime(totals, {"393380": "Squad", "730": "Counter-Strike 2"}, False)
-    draw_embeds([playtime_embed("Alice", view).to_dict()], OUT / "playtime-show.png")
+    draw_embeds([playtime_embed(texts("en"), "Alice", view).to_dict()], OUT / "playtime-show.png")
     board = Board(
         [(4000000000000000011, 362_520), (4000000000000000012, 301_900),
          (4000000000000000013, 88_020)],
         "Squad", 0, 1, 3,
     )  # fmt: skip
-    draw_embeds([board_embed(board, "30d").to_dict()], OUT / "leaderboard.png")
+    draw_embeds([board_embed(texts("en"), board, "30d").to_dict()], OUT / "leaderboard.png")
     names = ["Alice", "Boris", "Chen", "Dmitri", "Ebba", "Farid", "Greta", "Hana", "Ivo", "Jun"]
     times = [362_520 * 10 // (rank + 9) - 2000 * rank for rank in range(1, 11)]
     rows = [BoardRow(rank, name, seconds, human_duration(seconds))

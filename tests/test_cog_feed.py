@@ -137,6 +137,7 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
     from unittest import mock
 
     from bot.clock import to_iso
+    from bot.i18n import texts
     from cogs.feed import EventTypesView
     from tests.test_feed import add_events
 
@@ -151,8 +152,9 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
 
     cog = bot.get_cog("Feed")
     view = EventTypesView(
-        cog, GUILD, core.registry.event_types(), None, core.registry.default_off_types()
-    )
+        cog, texts("en"), GUILD, core.registry.event_types(), None,
+        core.registry.default_off_types(),
+    )  # fmt: skip
     clicked = mock.AsyncMock(spec=discord.Interaction)
     clicked.response = mock.AsyncMock(spec=discord.InteractionResponse)
     with mock.patch.object(

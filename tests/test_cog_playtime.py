@@ -13,6 +13,7 @@ import discord
 from bot.clock import ManualClock, to_iso
 from bot.core import Core
 from bot.gateway.client import Questlog
+from bot.i18n import texts
 from bot.services.leaderboards import Board
 from bot.storage.links import link_account
 from bot.storage.playtime import add_playtime, record_playtime
@@ -251,15 +252,25 @@ async def test_member_names_are_kept_and_late_ones_are_placeholders(
 ) -> None:
     discord_api.add_member(GUILD, ALICE, "alice", global_name="Alice")
     names = MemberNames(bot.http, budget=0.3)
-    assert await names.names(GUILD, [ALICE, 77]) == {ALICE: "Alice", 77: "(left the server)"}
+    assert await names.names(GUILD, [ALICE, 77], texts("en")) == {
+        ALICE: "Alice",
+        77: "(left the server)",
+    }
     before = len(discord_api.requests)
-    assert await names.names(GUILD, [ALICE, 77]) == {ALICE: "Alice", 77: "(left the server)"}
+    assert await names.names(GUILD, [ALICE, 77], texts("en")) == {
+        ALICE: "Alice",
+        77: "(left the server)",
+    }
     assert len(discord_api.requests) == before  # both kept
     discord_api.add_member(GUILD, 4000000000000000012, "bob")
     discord_api.member_delay = 1.0  # Discord too slow for the budget
-    assert await names.names(GUILD, [4000000000000000012]) == {4000000000000000012: "member …0012"}
+    assert await names.names(GUILD, [4000000000000000012], texts("en")) == {
+        4000000000000000012: "member …0012"
+    }
     discord_api.member_delay = 0
-    assert await names.names(GUILD, [4000000000000000012]) == {4000000000000000012: "bob"}
+    assert await names.names(GUILD, [4000000000000000012], texts("en")) == {
+        4000000000000000012: "bob"
+    }
 
 
 async def test_leaderboard_view_reads_each_page_when_asked(core: Core, clock: ManualClock) -> None:
@@ -272,7 +283,7 @@ async def test_leaderboard_view_reads_each_page_when_asked(core: Core, clock: Ma
         return await core.stats.leaderboard(GUILD, "393380", "all", asked, page)
 
     async def present(board: Board) -> Shown:
-        return Shown(board_embed(board, "all"))
+        return Shown(board_embed(texts("en"), board, "all"))
 
     view = LeaderboardView(owner_id=1, fetch=fetch, board=await fetch(0), present=present)
     assert view.previous.disabled and not view.next.disabled
@@ -294,7 +305,7 @@ async def test_leaderboard_view_reads_each_page_when_asked(core: Core, clock: Ma
 
     async def picture(board: Board) -> Shown:  # an image board: each page a new picture
         file = discord.File(io.BytesIO(b"png"), filename=f"page{board.page}.png")
-        return Shown(board_embed(board, "all", image=True), file)
+        return Shown(board_embed(texts("en"), board, "all", image=True), file)
 
     drawn = LeaderboardView(owner_id=1, fetch=fetch, board=await fetch(0), present=picture)
     await drawn.next.callback(clicked)

@@ -61,7 +61,7 @@ async def test_sync_now_reads_the_guilds_accounts_and_reports(
     everyone = sync(bot, "now")
     await run_command(bot, everyone)
     text = answer_text(discord_api, everyone)
-    assert "Read 1 of 2" in text and "1 have private game details" in text
+    assert "Read 1 of 2" in text and "With private game details: 1" in text
     assert steam.calls["GetOwnedGames"] == 2
 
     # Asked again at once: the server's cooldown ([steam] sync_now_cooldown_seconds, 600).

@@ -209,3 +209,62 @@ def test_the_checks_catch_what_discord_refuses() -> None:
     problems = command_problems(bad)
     assert any("description 101 chars" in p for p in problems)
     assert any("[ru]: options collide" in p for p in problems)
+
+
+# ------------------------------------------------------------------ guards for what follows
+
+
+def test_every_id_the_cogs_name_is_in_both_catalogues() -> None:
+    from cogs import _strings as strings
+    from cogs.feed import NEEDED
+    from connectors.registry import Registry
+
+    ids: set[str] = set()
+    for name, value in vars(strings).items():
+        if name.startswith("_") or not name.isupper():
+            continue
+        if isinstance(value, str):
+            ids.add(value)
+        elif isinstance(value, dict):
+            ids.update(value.values())
+        elif hasattr(value, "extras"):  # a command tree text: checked at import and by the tree
+            ids.add(value.extras["id"])
+    ids |= {strings.event_name(kind) for kind in Registry().discover().event_types()}
+    ids |= {strings.permission(flag) for flag in (*NEEDED, "manage_guild")}
+    ids |= {"game.minecraft", "game.steam_app"}  # bot/services/leaderboards.py
+    assert len(ids) > 150
+    for lang in LANGUAGES:
+        missing = sorted(i for i in ids if texts(lang).get(i) is None)  # type: ignore[arg-type]
+        assert missing == [], (lang, missing)
+
+
+def test_no_sentence_is_written_into_the_cogs() -> None:
+    """Replies come from the catalogues: a string literal of words in cogs/ (outside docstrings
+    and log lines) is a text that exists in one language only."""
+    import ast
+    import re
+    from pathlib import Path
+
+    words = re.compile(r"[^\W\d_]{2,} [^\W\d_]{2,}")
+    found = []
+    for path in sorted((Path(__file__).resolve().parent.parent / "cogs").glob("*.py")):
+        if path.name == "_strings.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped: set[int] = set()
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+                skipped.add(id(body[0].value))  # a docstring
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "log"
+            ):
+                skipped.update(id(sub) for sub in ast.walk(node))  # logs stay English
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) not in skipped and words.search(node.value):
+                    found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert found == []

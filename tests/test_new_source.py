@@ -97,7 +97,7 @@ async def test_it_is_served_listed_and_creatable(
         await core.endpoints.refresh()
         [(label, url)] = core.endpoint_admin.urls(endpoint, "https://q.example")
         assert (label, url) == (
-            "hello webhook",
+            None,  # the kind's one webhook route: /webhook create and the CLI name it
             f"https://q.example/webhooks/hello/{endpoint.path}",
         )
         async with TestClient(TestServer(create_app(core))) as client:

@@ -1,5 +1,6 @@
 """The README's Minecraft examples are deliveries Questlog accepts, and the two scripted ones
-are different events (the second is not answered "duplicate")."""
+are different events (the second is not answered "duplicate"); the Russian README has the same
+sections."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 from connectors.base import WebhookContext
 from connectors.registry import Registry
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 MINECRAFT = README[README.index("### Minecraft") : README.index("### Custom scripts")]
 CONNECTOR = Registry().discover().get("minecraft")
 
@@ -44,3 +46,26 @@ def test_the_python_and_curl_examples_send_different_events() -> None:
         raw = CONNECTOR.parse_webhook(body, WebhookContext())
         keys.append(CONNECTOR.dedupe_key(raw))
     assert keys[0] != keys[1]
+
+
+def headings(text: str) -> list[tuple[int, str]]:
+    """(level, text) of every Markdown heading outside code fences."""
+    found = []
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            found.append((level, line[level:].strip()))
+    return found
+
+
+def test_the_russian_readme_has_the_same_sections() -> None:
+    english = headings((ROOT / "README.md").read_text(encoding="utf-8"))
+    russian = headings((ROOT / "README.ru.md").read_text(encoding="utf-8"))
+    assert [level for level, _ in russian] == [level for level, _ in english]
+    assert len(english) > 20
+    translated = [ru for (_, en), (_, ru) in zip(english, russian, strict=True) if en != ru]
+    assert len(translated) > len(english) // 2  # the headings are Russian, not copies
+    assert "(README.md)" in (ROOT / "README.ru.md").read_text(encoding="utf-8")[:300]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -42,6 +43,27 @@ class Theme:
     medals: tuple[str, ...] = ("#F0B232", "#C9CDD4", "#D08A4A")  # gold, silver, bronze
 
 
+def _english_day(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
+def _english_hours(hours: float) -> str:
+    return f"{hours:,.1f} h" if hours < 100 else f"{hours:,.0f} h"
+
+
+@dataclass(frozen=True)
+class Words:
+    """The words and formats a chart draws, in the asker's language (English by default)."""
+
+    hours: str = "hours"
+    minutes: str = "minutes"
+    other_games: str = "other games"
+    members_axis: str = "members who played"
+    games_axis: str = "most played"
+    day: Callable[[date], str] = _english_day  # a tick: "Mar 12" / "12 мар."
+    hours_value: Callable[[float], str] = _english_hours  # a bar's label: "12.5 h" / "12,5 ч"
+
+
 @dataclass(frozen=True)
 class Day:
     day: date
@@ -67,9 +89,16 @@ def _tick_step(days: int) -> int:
     return 91
 
 
-def render_daily(days: list[Day], title: str, subtitle: str, theme: Theme | None = None) -> bytes:
+def render_daily(
+    days: list[Day],
+    title: str,
+    subtitle: str,
+    words: Words | None = None,
+    theme: Theme | None = None,
+) -> bytes:
     """A PNG of ``days`` (oldest first, every day present) as bars stacked per game."""
     theme = theme or Theme()
+    words = words or Words()
     totals: dict[str, int] = {}
     for day in days:
         for game, seconds in day.seconds.items():
@@ -79,7 +108,7 @@ def render_daily(days: list[Day], title: str, subtitle: str, theme: Theme | None
     other = [g for g in ranked if g not in shown]
     best = max((sum(d.seconds.values()) for d in days), default=0)
     in_minutes = best < MINUTES_BELOW_HOURS * 3600
-    unit, scale = ("minutes", 60.0) if in_minutes else ("hours", 3600.0)
+    unit, scale = (words.minutes, 60.0) if in_minutes else (words.hours, 3600.0)
 
     figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, facecolor=theme.background)
     FigureCanvasAgg(figure)
@@ -88,7 +117,7 @@ def render_daily(days: list[Day], title: str, subtitle: str, theme: Theme | None
     bottom = [0.0] * len(days)
     series = [(game, theme.palette[i % len(theme.palette)], [game]) for i, game in enumerate(shown)]
     if other:
-        series.append(("other games", theme.other, other))
+        series.append((words.other_games, theme.other, other))
     for label, colour, games in series:
         values = [sum(d.seconds.get(g, 0) for g in games) / scale for d in days]
         top = [b + v for b, v in zip(bottom, values, strict=True)]
@@ -101,7 +130,7 @@ def render_daily(days: list[Day], title: str, subtitle: str, theme: Theme | None
         bottom = top
     step = _tick_step(len(days))
     ticks = list(range(len(days) - 1, -1, -step))[::-1]  # today always labelled
-    axes.set_xticks(ticks, [f"{days[i].day:%b} {days[i].day.day}" for i in ticks])
+    axes.set_xticks(ticks, [words.day(days[i].day) for i in ticks])
     axes.set_xlim(-0.6, len(days) - 0.4)
     axes.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=in_minutes, min_n_ticks=2))
     axes.set_ylim(0, max(bottom) * 1.12 if max(bottom, default=0) > 0 else 1)
@@ -130,11 +159,13 @@ def render_server(
     games: list[tuple[str, int]],
     title: str,
     subtitle: str,
+    words: Words | None = None,
     theme: Theme | None = None,
 ) -> bytes:
     """A PNG of a server's activity: members who played per day (left) and the most played
     games over the same days, in hours (right)."""
     theme = theme or Theme()
+    words = words or Words()
     figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, facecolor=theme.background)
     FigureCanvasAgg(figure)
     left, right = figure.subplots(1, 2, width_ratios=(3, 2))
@@ -152,13 +183,13 @@ def render_server(
         left.fill_between(positions, 0, counts, step="mid", color=colour, linewidth=0)
     step = _tick_step(len(days))
     ticks = list(range(len(days) - 1, -1, -step))[::-1]
-    left.set_xticks(ticks, [f"{days[i][0]:%b} {days[i][0].day}" for i in ticks])
+    left.set_xticks(ticks, [words.day(days[i][0]) for i in ticks])
     left.set_xlim(-0.6, len(days) - 0.4)
     left.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=2))
     left.set_ylim(0, max(counts, default=0) * 1.12 or 1)
     left.grid(axis="y", color=theme.grid, linewidth=0.8)
     left.set_axisbelow(True)
-    left.set_title("members who played", loc="left", color=theme.muted, fontsize=10)
+    left.set_title(words.members_axis, loc="left", color=theme.muted, fontsize=10)
     top = games[:GAMES_DRAWN]
     labels = [_cut(label) for label, _ in top][::-1]
     hours = [seconds / 3600 for _, seconds in top][::-1]
@@ -167,11 +198,11 @@ def render_server(
     for label in right.get_yticklabels():
         label.set_parse_math(False)
         label.set_color(theme.text)
-    right.bar_label(bars, [f"{h:,.1f} h" if h < 100 else f"{h:,.0f} h" for h in hours],
-                    color=theme.muted, fontsize=8, padding=3)  # fmt: skip
+    right.bar_label(bars, [words.hours_value(h) for h in hours], color=theme.muted, fontsize=8,
+                    padding=3)  # fmt: skip
     right.set_xticks([])
     right.set_xlim(0, max(hours, default=0) * 1.35 or 1)
-    right.set_title("most played", loc="left", color=theme.muted, fontsize=10)
+    right.set_title(words.games_axis, loc="left", color=theme.muted, fontsize=10)
     figure.suptitle(f"{title}\n", x=0.01, ha="left", color=theme.text, fontsize=13,
                     fontweight="bold", parse_math=False)  # fmt: skip
     figure.text(0.01, 0.875, subtitle, color=theme.muted, fontsize=10, parse_math=False)

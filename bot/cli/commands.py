@@ -296,7 +296,7 @@ def _print_endpoint(admin: EndpointAdmin, endpoint: Endpoint, base_url: str) -> 
     if endpoint.game_id is not None:
         print(f"fixed game id: {endpoint.game_id}")
     for label, url in admin.urls(endpoint, base_url):
-        print(f"{label} URL: {url}")
+        print(f"{label or f'{endpoint.kind} webhook'} URL: {url}")
     print("Keep the secret safe: it is shown only by this command and `endpoint rotate`.")
 
 

@@ -16,6 +16,7 @@ import pkgutil
 import random
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import discord
@@ -28,6 +29,7 @@ from bot.core import Core
 from bot.feed.poster import FeedPoster
 from bot.feed.sender import DiscordSender
 from bot.gateway.translator import CommandTranslator
+from bot.i18n import Texts, language, texts
 from bot.markdown import escape
 from bot.tasks import cancel_task
 
@@ -38,7 +40,31 @@ BACKOFF_MAX = 300.0
 
 
 class UserError(Exception):
-    """A mistake the user can fix; its message is shown to them as it is (ephemeral)."""
+    """A mistake the user can fix, shown to them (ephemeral) in their language: a message id
+    of the catalogues and its fields, or (``UserError.said``) words already in it."""
+
+    def __init__(self, msgid: str, **fields: Any) -> None:
+        super().__init__(msgid)
+        self.msgid = msgid
+        self.fields = fields
+        self.text: str | None = None
+
+    @classmethod
+    def said(cls, text: str) -> UserError:
+        error = cls(text)
+        error.text = text
+        return error
+
+    def words(self, t: Texts) -> str:
+        return self.text if self.text is not None else t(self.msgid, **self.fields)
+
+
+def texts_for(interaction: discord.Interaction) -> Texts:
+    """The texts of the member's language: their Discord client's locale when Questlog speaks
+    it, else the server's, else English."""
+    guild = interaction.guild_locale.value if interaction.guild_locale else None
+    mine = interaction.locale.value if interaction.locale else None
+    return texts(language(mine, guild))
 
 
 def discover_extensions(package: str = "cogs") -> list[str]:
@@ -71,26 +97,37 @@ async def reply(interaction: discord.Interaction, content: str, *, ephemeral: bo
 
 
 class QuestlogTree(app_commands.CommandTree):
-    """Holds the single app-command error handler: no traceback ever reaches Discord."""
+    """Holds the single app-command error handler: no traceback ever reaches Discord, and every
+    answer is in the member's language."""
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         original = getattr(error, "original", error)
+        t = texts_for(interaction)
         if isinstance(original, UserError):
-            await reply(interaction, str(original))
-        elif isinstance(
-            error, app_commands.MissingPermissions | app_commands.BotMissingPermissions
-        ):
-            await reply(interaction, escape(str(error)))
-        elif isinstance(error, app_commands.CheckFailure | app_commands.TransformerError):
-            # discord.py's message quotes what the member typed (a TransformerError names it).
-            await reply(interaction, escape(str(error)) or "That command cannot be used here.")
+            await reply(interaction, original.words(t))
+        elif isinstance(error, app_commands.MissingPermissions):
+            await reply(interaction, t("error.member_permissions",
+                                       permissions=_permissions(t, error.missing_permissions)))  # fmt: skip
+        elif isinstance(error, app_commands.BotMissingPermissions):
+            await reply(interaction, t("error.bot_permissions",
+                                       permissions=_permissions(t, error.missing_permissions)))  # fmt: skip
+        elif isinstance(error, app_commands.TransformerError):
+            # What the member typed, escaped: it is shown back to them.
+            await reply(interaction, t("error.bad_value", value=escape(str(error.value))[:100]))
+        elif isinstance(error, app_commands.CheckFailure):
+            await reply(interaction, t("error.cannot_use"))
         else:
             reference = secrets.token_hex(4)
             command = interaction.command.qualified_name if interaction.command else "?"
             log.error("command /%s failed [ref %s]", command, reference, exc_info=original)
-            await reply(interaction, f"Something went wrong on our side. Reference: `{reference}`")
+            await reply(interaction, t("error.internal", reference=reference))
+
+
+def _permissions(t: Texts, flags: list[str]) -> str:
+    """Discord permission flags by the names Discord's client shows, in the member's language."""
+    return t("word.list_separator").join(t.get(f"permission.{flag}") or flag for flag in flags)
 
 
 class Questlog(commands.Bot):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -120,6 +120,15 @@ class Texts:
         if minutes:
             return self("duration.minutes", minutes=minutes)
         return self("duration.seconds", seconds=seconds)
+
+    def hours(self, value: float) -> str:
+        """Hours with one decimal below 100 (``12.5 h`` / ``12,5 ч``), whole above."""
+        shown = format_decimal(round(value, 1 if value < 100 else 0), locale=self.locale)
+        return self("duration.hours", hours=shown)
+
+    def short_day(self, value: date) -> str:
+        """A day without the year, as the language writes it (``Mar 12`` / ``12 мар.``)."""
+        return format_skeleton("MMMd", value, locale=self.locale)
 
     def day(self, value: date, form: str = "medium") -> str:
         """A date as the language writes it (``Mar 12, 2025`` / ``12 мар. 2025 г.``)."""

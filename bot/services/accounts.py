@@ -30,12 +30,17 @@ __all__ = ["ConfirmStatus", "Link"]
 
 
 class LinkError(Exception):
-    """A linking mistake the member can fix; str() is the explanation."""
+    """A linking mistake the member can fix; str() is the explanation (English, for the CLI),
+    ``problem`` its code for a translated one (``bad_link``, ``bad_input``, ``taken``)."""
+
+    def __init__(self, message: str, problem: str = "bad_input") -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class LinkConflict(LinkError):
     def __init__(self, message: str, owner_user_id: int) -> None:
-        super().__init__(message)
+        super().__init__(message, "taken")
         self.owner_user_id = owner_user_id
 
 
@@ -73,7 +78,7 @@ def parse_steam_input(text: str) -> SteamInput:
         kind, part = match.group(1).lower(), match.group(2)
         if kind == "profiles":
             if not _STEAM_ID.fullmatch(part):
-                raise LinkError("That profile link has no valid SteamID64 in it.")
+                raise LinkError("That profile link has no valid SteamID64 in it.", "bad_link")
             return SteamInput(steam_id=part)
         value = part
     if _STEAM_ID.fullmatch(value):

@@ -27,7 +27,14 @@ OPTION_FLAGS = {"read_secret": "--read-secret", "game_id": "--game-id"}
 
 
 class EndpointError(Exception):
-    """A user mistake (bad path, unknown endpoint, duplicate path); str() is one clear line."""
+    """A user mistake (bad path, unknown endpoint, duplicate path); str() is one clear line in
+    English (the CLI's), ``code`` and ``fields`` the same for a translated one (the slash
+    commands say ``endpoint.<code>`` of the catalogues)."""
+
+    def __init__(self, message: str, code: str = "other", **fields: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.fields = fields
 
 
 class UnknownEndpoint(EndpointError):
@@ -94,15 +101,21 @@ def secret_warnings(name: str, secret: str) -> list[str]:
 
 def _check_secret(name: str, value: str) -> str:
     if not value or not value.strip():
-        raise EndpointError(f"{name}: must not be empty")
+        raise EndpointError(f"{name}: must not be empty", "secret_empty")
     if len(value) > MAX_SECRET_LENGTH:
-        raise EndpointError(f"{name}: must be at most {MAX_SECRET_LENGTH} characters")
+        raise EndpointError(
+            f"{name}: must be at most {MAX_SECRET_LENGTH} characters",
+            "secret_long",
+            limit=str(MAX_SECRET_LENGTH),
+        )
     if value != value.strip():
-        raise EndpointError(f"{name}: has leading or trailing spaces; paste it exactly")
+        raise EndpointError(
+            f"{name}: has leading or trailing spaces; paste it exactly", "secret_spaces"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise EndpointError(f"{name}: is not valid text (UTF-8)") from None
+        raise EndpointError(f"{name}: is not valid text (UTF-8)", "secret_text") from None
     return value
 
 
@@ -133,7 +146,8 @@ class EndpointAdmin:
     ) -> Endpoint:
         declared = self.kinds.get(kind)
         if declared is None:
-            raise EndpointError(f"kind: must be one of {', '.join(sorted(self.kinds))}")
+            kinds = ", ".join(sorted(self.kinds))
+            raise EndpointError(f"kind: must be one of {kinds}", "kind", kinds=kinds)
         if not 0 < guild_id < 2**63:
             raise EndpointError("guild: must be a Discord server (guild) id")
         if path is not None and not _PATH.fullmatch(path):
@@ -145,14 +159,17 @@ class EndpointAdmin:
         if unfit:
             flags = " and ".join(OPTION_FLAGS[o] for o in unfit)
             where = {_allowing(self.kinds, o) for o in unfit}
+            kinds = " or ".join(sorted(where))
             raise EndpointError(
-                f"{flags} apply only to endpoints of kind {' or '.join(sorted(where))}"
+                f"{flags} apply only to endpoints of kind {kinds}", "option_kind", kinds=kinds
             )
         if game_id is not None and not 0 < game_id < 2**32:
-            raise EndpointError("game-id: must be a Steam app id such as 393380")
+            raise EndpointError("game-id: must be a Steam app id such as 393380", "game_id")
         if not declared.needs_secret:
             if secret is not None:
-                raise EndpointError(f"secret: endpoints of kind {kind} are not signed")
+                raise EndpointError(
+                    f"secret: endpoints of kind {kind} are not signed", "unsigned", kind=kind
+                )
         elif secret is not None:
             secret = _check_secret("secret", secret)
         else:
@@ -178,13 +195,15 @@ class EndpointAdmin:
         """(kind, what sends to it) for every kind the connectors declare."""
         return [(name, kind.description) for name, kind in sorted(self.kinds.items())]
 
-    def urls(self, endpoint: Endpoint, base_url: str) -> list[tuple[str, str]]:
-        """(label, URL) of every route the endpoint serves, as its senders reach them."""
+    def urls(self, endpoint: Endpoint, base_url: str) -> list[tuple[str | None, str]]:
+        """(label, URL) of every route the endpoint serves, as its senders reach them; the
+        label is the route's own (a product name: "BattleMetrics webhook"), or None for the
+        endpoint's one webhook route."""
         kind = self.kinds.get(endpoint.kind)
         base = base_url.rstrip("/")
         return [
             (
-                route.label or f"{endpoint.kind} webhook",
+                route.label or None,
                 base + route.path.replace("{path}", endpoint.path),
             )
             for route in (kind.routes if kind else ())
@@ -216,14 +235,18 @@ class EndpointAdmin:
         # The usual order of complaints (an admin with two mistakes hears about the endpoint
         # first); the store checks the state again in the transaction that changes it.
         if endpoint.disabled:
-            raise EndpointError("endpoint is disabled")
+            raise EndpointError("endpoint is disabled", "disabled")
         kind = self.kinds.get(endpoint.kind)
         if read and (kind is None or "read_secret" not in kind.options):
             raise EndpointError(
                 f"--read applies only to endpoints of kind {_allowing(self.kinds, 'read_secret')}"
             )
         if kind is not None and not kind.needs_secret:
-            raise EndpointError(f"endpoints of kind {endpoint.kind} have no secret to rotate")
+            raise EndpointError(
+                f"endpoints of kind {endpoint.kind} have no secret to rotate",
+                "no_secret",
+                kind=endpoint.kind,
+            )
         value = _check_secret("secret", secret) if secret is not None else new_secret()
         keep = self.clock.now() + grace if grace > timedelta(0) else None
         try:
@@ -231,7 +254,7 @@ class EndpointAdmin:
                 endpoint.id, value, read=read, keep_previous_until=None if read else keep
             )
         except EndpointRefused as refused:
-            raise EndpointError(REFUSED[refused.problem]) from None
+            raise EndpointError(REFUSED[refused.problem], refused.problem) from None
 
     async def disable(self, path: str, *, guild_id: int | None = None) -> Endpoint:
         endpoint = await self.find(path, guild_id=guild_id)

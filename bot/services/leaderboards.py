@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.i18n import DEFAULT, Texts, texts
 from bot.storage import Store
 from bot.storage.records import DayRange, Total
 
@@ -41,10 +42,15 @@ __all__ = [
 ]
 
 
-def game_label(game_id: str, names: dict[str, str] | None = None) -> str:
+def game_label(game_id: str, names: dict[str, str] | None = None, t: Texts | None = None) -> str:
+    """A game's name: the stored one, else "Minecraft" or "Steam app 393380" (in the language
+    of ``t``; English without one, as the CLI writes it)."""
     if names and game_id in names:
         return names[game_id]
-    return "Minecraft" if game_id == "minecraft" else f"Steam app {game_id}"
+    t = t or texts(DEFAULT)
+    if game_id == "minecraft":
+        return t("game.minecraft")
+    return t("game.steam_app", app_id=game_id)
 
 
 def period_days(period: Period, now: datetime, tz: ZoneInfo) -> DayRange | None:
@@ -96,8 +102,11 @@ class PlaytimeStats:
         self.store = store
         self.tz = tz
         self._zone_set = False
-        # guild -> (games_version, [(game id, label, casefolded label)] by label); bounded
-        self._games: OrderedDict[int, tuple[int, list[tuple[str, str, str]]]] = OrderedDict()
+        # (guild, language) -> (games_version, [(game id, label, casefolded label)] by label);
+        # bounded
+        self._games: OrderedDict[tuple[int, str], tuple[int, list[tuple[str, str, str]]]] = (
+            OrderedDict()
+        )
 
     async def prepare(self) -> None:
         """Count the stored days in the community's time zone (rebuilt once when it changed)."""
@@ -116,7 +125,13 @@ class PlaytimeStats:
         )
 
     async def leaderboard(
-        self, guild_id: int, game_id: str, period: Period, now: datetime, page: int = 0
+        self,
+        guild_id: int,
+        game_id: str,
+        period: Period,
+        now: datetime,
+        page: int = 0,
+        t: Texts | None = None,
     ) -> Board:
         """One page of the board (a page past the end shows the last one)."""
         await self.prepare()
@@ -127,16 +142,18 @@ class PlaytimeStats:
         pages = max(1, -(-found.total // PAGE_SIZE))
         page = found.offset // PAGE_SIZE
         names = await self.store.stats.game_names([game_id])
-        return Board(found.rows, game_label(game_id, names), page, pages, found.total)
+        return Board(found.rows, game_label(game_id, names, t), page, pages, found.total)
 
-    async def games(self, guild_id: int, typed: str) -> list[tuple[str, str]]:
+    async def games(
+        self, guild_id: int, typed: str, t: Texts | None = None
+    ) -> list[tuple[str, str]]:
         """(game id, name) of the guild's games whose name contains what the member typed:
         names that start with it first, then alphabetically. Every keystroke asks; the guild's
         list is read again only when a game was listed or renamed since (games_version)."""
         wanted = typed.strip().casefold()
         starts: list[tuple[str, str]] = []
         contains: list[tuple[str, str]] = []
-        for game, label, folded in await self._guild_games(guild_id):
+        for game, label, folded in await self._guild_games(guild_id, t or texts(DEFAULT)):
             if folded.startswith(wanted):
                 starts.append((game, label))
                 if len(starts) == GAMES_SHOWN:
@@ -145,19 +162,20 @@ class PlaytimeStats:
                 contains.append((game, label))
         return (starts + contains)[:GAMES_SHOWN]
 
-    async def _guild_games(self, guild_id: int) -> list[tuple[str, str, str]]:
+    async def _guild_games(self, guild_id: int, t: Texts) -> list[tuple[str, str, str]]:
         version = await self.store.stats.games_version()
-        cached = self._games.get(guild_id)
+        key = (guild_id, t.lang)
+        cached = self._games.get(key)
         if cached is not None and cached[0] == version:
-            self._games.move_to_end(guild_id)
+            self._games.move_to_end(key)
             return cached[1]
         labelled = []
         for game, name in await self.store.stats.guild_games(guild_id):
-            label = game_label(game, {game: name} if name else None)
+            label = game_label(game, {game: name} if name else None, t)
             labelled.append((game, label, label.casefold()))
         labelled.sort(key=lambda item: item[2])
-        self._games[guild_id] = (version, labelled)
-        self._games.move_to_end(guild_id)
+        self._games[key] = (version, labelled)
+        self._games.move_to_end(key)
         while len(self._games) > GAME_LISTS_KEPT:
             self._games.popitem(last=False)
         return labelled
@@ -170,7 +188,7 @@ class PlaytimeStats:
         return today - timedelta(days=days - 1), today
 
     async def daily_games(
-        self, guild_id: int, user_id: int, window: Window, now: datetime
+        self, guild_id: int, user_id: int, window: Window, now: datetime, t: Texts | None = None
     ) -> tuple[list[tuple[date, dict[str, int]]], dict[str, str]]:
         """Seconds per local day and game over the window (every day present; per day and game
         the larger source counts, as everywhere else), and the names of the games played. An
@@ -181,10 +199,10 @@ class PlaytimeStats:
             days = days[next((i for i, (_, games) in enumerate(days) if games), len(days)) :]
         played = sorted({g for _, games in days for g in games})
         names = await self.store.stats.game_names(played) if played else {}
-        return days, {g: game_label(g, names) for g in played}
+        return days, {g: game_label(g, names, t) for g in played}
 
     async def server_days(
-        self, guild_id: int, window: Window, now: datetime
+        self, guild_id: int, window: Window, now: datetime, t: Texts | None = None
     ) -> tuple[list[tuple[date, int]], list[tuple[str, int]], int]:
         """Members who played per local day over the window, the games by seconds played
         (per member, game and day the larger source counts), most played first. An all-time
@@ -210,7 +228,8 @@ class PlaytimeStats:
         names = await self.store.stats.game_names(list(games)) if games else {}
         ranked = sorted(games.items(), key=lambda item: (-item[1], item[0]))
         members = len(set().union(*active.values())) if active else 0
-        return days, [(game_label(game, names), seconds) for game, seconds in ranked], members
+        labelled = [(game_label(game, names, t), seconds) for game, seconds in ranked]
+        return days, labelled, members
 
     async def _member_days(
         self, guild_id: int, user_id: int, first: date, last: date, game_id: str | None = None

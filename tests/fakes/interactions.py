@@ -150,6 +150,8 @@ def command_interaction(
     resolved: dict[str, Any] | None = None,
     user_id: int = ADMIN_ID,
     member_permissions: discord.Permissions = MANAGER,
+    locale: str = "en-US",
+    guild_locale: str = "en-US",
 ) -> discord.Interaction:
     interaction_id = next(_ids)
     payload: dict[str, Any] = {
@@ -181,8 +183,8 @@ def command_interaction(
         },
         "app_permissions": str(ALL_TEXT.value),
         "attachment_size_limit": 10 * 1024 * 1024,
-        "locale": "en-US",
-        "guild_locale": "en-US",
+        "locale": locale,
+        "guild_locale": guild_locale,
         "entitlements": [],
         "authorizing_integration_owners": {"0": str(guild_id)},
         "context": 0,
