@@ -113,6 +113,7 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
                 channel=channel.mention,
                 missing=t(strings.LIST_SEPARATOR).join(missing),
             )
+        await self._note_locale(interaction)
         change = await self.core.feed_admin.set_channel(
             guild_id, channel.id, backfill_hours=backfill
         )
@@ -166,6 +167,8 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
             )
         elif state.last_error:
             text += t(strings.FEED_STATUS_ERROR, error=escape(state.last_error))
+        _, written = await self.core.feed_admin.language(guild_id)
+        text += t(strings.FEED_STATUS_LANGUAGE, language=t(strings.LANGUAGE_NAMES[written]))
         if state.failures:
             lines = "\n".join(
                 t(
@@ -190,6 +193,36 @@ class Feed(commands.GroupCog, group_name="feed", group_description=strings.FEED_
         await interaction.response.send_message(
             t(strings.FEED_EVENTS_PROMPT), view=view, ephemeral=True
         )
+
+    @app_commands.command(name="language", description=strings.FEED_LANGUAGE)
+    @app_commands.describe(language=strings.FEED_LANGUAGE_ARG)
+    @app_commands.choices(
+        language=[
+            strings.choice("feed.language.auto", "auto"),
+            strings.choice("feed.language.ru", "ru"),
+            strings.choice("feed.language.en", "en"),
+        ]
+    )
+    async def language(
+        self, interaction: discord.Interaction, language: app_commands.Choice[str]
+    ) -> None:
+        guild_id = self._guild_id(interaction)
+        t = texts_for(interaction)
+        await self._note_locale(interaction)
+        chosen = None if language.value == "auto" else language.value
+        await self.core.feed_admin.set_language(guild_id, chosen)  # type: ignore[arg-type]
+        _, written = await self.core.feed_admin.language(guild_id)
+        name = t(strings.LANGUAGE_NAMES[written])
+        template = strings.FEED_LANGUAGE_AUTO if chosen is None else strings.FEED_LANGUAGE_SET
+        await reply(interaction, t(template, language=name))
+
+    async def _note_locale(self, interaction: discord.Interaction) -> None:
+        """The server's primary language, as Discord sends it with every interaction (the feed
+        follows it unless /feed language chose one)."""
+        if interaction.guild_id is not None and interaction.guild_locale is not None:
+            await self.core.feed_admin.note_locale(
+                interaction.guild_id, interaction.guild_locale.value
+            )
 
     @app_commands.command(name="test", description=strings.FEED_TEST)
     async def test(self, interaction: discord.Interaction) -> None:

@@ -112,28 +112,32 @@ def draw_embeds(embeds: list[dict[str, Any]], path: Path, author: str = "Questlo
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-def feed_embeds() -> list[dict[str, Any]]:
+def feed_embeds(lang: str = "en") -> list[dict[str, Any]]:
+    """Sample events as the feed writes them, in ``lang``: titles come from each event's kind
+    and data (bot/feed/titles.py), as in a real guild."""
     events = [
-        {"type": "minecraft.session.started", "title": "Steve joined survival",
-         "payload": {"world": "survival"}, "actor_user_id": 4000000000000000013,
-         "occurred_at": "2026-12-02T19:02:00.000000Z"},
-        {"type": "playtime.milestone", "title": "Alice reached 100 h in Squad",
-         "payload": {"game_id": "393380", "game_name": "Squad"},
+        {"type": "minecraft.session.started", "title": "",
+         "payload": {"player_name": "Steve", "world": "survival"},
+         "actor_user_id": 4000000000000000013, "occurred_at": "2026-12-02T19:02:00.000000Z"},
+        {"type": "playtime.milestone", "title": "", "actor_name": "Alice",
+         "payload": {"game_id": "393380", "game_name": "Squad", "hours": 100},
          "actor_user_id": 4000000000000000011, "occurred_at": "2026-12-02T19:40:00.000000Z"},
-        {"type": "steam.achievement", "title": "Boris unlocked Sharpshooter",
-         "payload": {"game_id": "393380", "game_name": "Squad", "rarity": "rare: 2.3 % of players",
+        {"type": "steam.achievement", "title": "", "actor_name": "Boris",
+         "payload": {"game_id": "393380", "game_name": "Squad", "achievement": "Sharpshooter",
+                     "percent": 2.3, "rarity": "rare: 2.3 % of players",
                      "description": "Kill 10 enemies from over 300 m"},
          "actor_user_id": 4000000000000000012, "occurred_at": "2026-12-02T19:55:00.000000Z"},
-        {"type": "steam.game_played", "title": "Chen played Counter-Strike 2 today: 1 h 40 min",
-         "payload": {"game_id": "730", "game_name": "Counter-Strike 2"},
+        {"type": "steam.game_played", "title": "", "actor_name": "Chen",
+         "payload": {"game_id": "730", "game_name": "Counter-Strike 2", "seconds_today": 6000},
          "actor_user_id": 4000000000000000013, "occurred_at": "2026-12-02T20:10:00.000000Z"},
     ]  # fmt: skip
-    return [build_embed(event) for event in events]
+    return [build_embed(event, texts(lang)) for event in events]  # type: ignore[arg-type]
 
 
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     draw_embeds(feed_embeds(), OUT / "feed.png")
+    draw_embeds(feed_embeds("ru"), OUT / "feed-ru.png")
     totals = [
         Total("393380", "steam", 362_520),
         Total("393380", "battlemetrics", 361_800),

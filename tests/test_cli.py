@@ -310,6 +310,15 @@ def test_feed_set_and_status(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    english = cli("feed", "set", "--guild", "7", "--channel", "900", "--config", str(config),
+                  cwd=tmp_path).stdout  # fmt: skip
+    assert "feed posts are written in English" in english
+    russian = cli("feed", "set", "--guild", "7", "--channel", "900", "--language", "ru",
+                  "--config", str(config), cwd=tmp_path).stdout  # fmt: skip
+    assert "feed posts are written in Russian" in russian
+    kept = cli("feed", "set", "--guild", "7", "--channel", "900", "--config", str(config),
+               cwd=tmp_path).stdout  # fmt: skip
+    assert "written in Russian" in kept  # a later set without --language keeps it
 
 
 def test_generated_paths_and_secrets_never_look_like_options() -> None:

@@ -62,7 +62,7 @@ async def test_feed_commands_are_admin_only_and_guild_only(
     assert isinstance(group, discord.app_commands.Group)
     assert group.default_permissions is not None and group.default_permissions.manage_guild
     assert group.guild_only
-    assert {c.name for c in group.commands} == {"channel", "status", "test", "events"}
+    assert {c.name for c in group.commands} == {"channel", "status", "test", "events", "language"}
     synced = {c["name"]: c for c in discord_api.synced_commands[None]}
     assert (
         int(synced["feed"]["default_member_permissions"])

@@ -151,3 +151,29 @@ async def test_the_language_is_the_members_then_the_servers(
     error = discord.app_commands.CommandInvokeError(command, UserError(strings.GUILD_ONLY))  # type: ignore[arg-type]
     await bot.tree.on_error(interaction, error)
     assert answer_text(discord_api, interaction).startswith(expected)
+
+
+async def test_feed_language_is_chosen_with_a_command(
+    bot: Questlog, core: Core, discord_api: FakeDiscord
+) -> None:
+    def choose(value: str, locale: str, guild_locale: str = "en-US") -> discord.Interaction:
+        option = [{"name": "language", "type": 3, "value": value}]
+        return asked(bot, "feed", "language", option, locale=locale, guild_locale=guild_locale)
+
+    russian = choose("ru", "en-US")
+    await run_command(bot, russian)
+    assert answer_text(discord_api, russian) == (
+        "Feed posts are now written in Russian, queued ones included."
+    )
+    assert await core.feed_admin.language(GUILD) == ("ru", "ru")
+    automatic = choose("auto", "ru", guild_locale="ru")  # the server's language is Russian
+    await run_command(bot, automatic)
+    assert answer_text(discord_api, automatic).startswith(
+        "Посты ленты теперь следуют основному языку сервера"
+    )
+    assert answer_text(discord_api, automatic).endswith("сейчас это русский.")
+    assert await core.feed_admin.language(GUILD) == (None, "ru")
+    status = asked(bot, "feed", "status", locale="en-US")
+    await core.store.feed.set_channel(GUILD, HERE, "2025-03-01T00:00:00.000000Z")
+    await run_command(bot, status)
+    assert answer_text(discord_api, status).endswith("**Language:** Russian")

@@ -327,3 +327,31 @@ def test_upgrading_keeps_the_budget_and_marks_battlemetrics_rows() -> None:
     ]
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "activity_events_raw" in indexes
+
+
+def test_upgrading_keeps_the_titles_of_stored_events() -> None:
+    """Migration 0022: events stored before keep their title (the first id whose title the feed
+    writes in the guild's language is the next one); guilds follow their server's language."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(conn, up_to=21)
+    conn.execute("INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, 'x', 'x')")
+    conn.execute(
+        "INSERT INTO raw_events (guild_id, source, dedupe_hash, payload, received_at)"
+        " VALUES (1, 'steam', 'a', '{}', '2026-12-01T00:00:00.000000Z')"
+    )
+    conn.executemany(
+        "INSERT INTO activity_events (guild_id, raw_event_id, type, source, title, payload,"
+        " occurred_at, created_at) VALUES (1, 1, 'steam.game_played', 'steam', ?, '{}', 'x', 'x')",
+        [("Alex played Squad today: 1 h",), ("Alex played Squad today: 2 h",)],
+    )
+    apply_migrations(conn)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'titles_rendered_from'").fetchone()
+    assert row == ("3",)
+    assert conn.execute("SELECT feed_language, preferred_locale FROM guilds").fetchall() == [
+        (None, None)
+    ]
+    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(fresh)  # a new database: every title is written in the feed's language
+    assert fresh.execute(
+        "SELECT value FROM meta WHERE key = 'titles_rendered_from'"
+    ).fetchone() == ("1",)

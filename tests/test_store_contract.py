@@ -171,8 +171,8 @@ async def test_events_are_ingested_once(store: Store) -> None:
 
 class Embeds:
     @staticmethod
-    def embed(event: Any) -> dict[str, Any]:
-        return {"title": event["title"]}
+    def embed(event: Any, language: tuple[str | None, str | None]) -> dict[str, Any]:
+        return {"title": event["title"], "language": list(language)}
 
     @staticmethod
     def pack(embeds: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
@@ -195,6 +195,7 @@ async def test_feed_outbox_from_queue_to_sent(store: Store) -> None:
     assert await feed.due_channels(now) == [900]
     batch = await feed.next_work(900, now, Embeds())
     assert batch is not None and [e["title"] for e in batch.payload["embeds"]] == ["e0", "e1", "e2"]
+    assert batch.payload["embeds"][0]["language"] == [None, None]  # nothing chosen or seen yet
     await feed.mark_sent(batch, 5555, now)  # type: ignore[arg-type]
     assert await feed.due_channels(now) == []
     status = await feed.status(GUILD)
@@ -207,6 +208,14 @@ async def test_feed_outbox_from_queue_to_sent(store: Store) -> None:
     assert await feed.counts() == {"pending": 0, "failed": 0, "paused_channels": 0}
     await feed.set_event_types(GUILD, ["custom.t"], now)
     assert await feed.event_types(GUILD) == ["custom.t"]
+    # The language a batch is written in: the one chosen, and the server's as last seen.
+    assert await feed.note_locale(GUILD, "ru", now)
+    assert not await feed.note_locale(GUILD, "ru", now)
+    await feed.set_language(GUILD, "en", now)
+    assert await feed.language(GUILD) == ("en", "ru")
+    await ingest_custom(store, GUILD, {"event_type": "t", "title": "e3", "id": "f3"})
+    later = await feed.next_work(900, now, Embeds())
+    assert later is not None and later.payload["embeds"][0]["language"] == ["en", "ru"]
 
 
 async def test_feed_pause_and_resume(store: Store) -> None:

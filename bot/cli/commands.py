@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         " stored before the feed had a channel (default 0)",
     )
     feed_set.add_argument(
+        "--language",
+        choices=("ru", "en", "auto"),
+        help="the language feed posts are written in: ru, en, or auto (the Discord server's"
+        " primary language when Questlog speaks it, else English; the default)",
+    )
+    feed_set.add_argument(
         "--max-age",
         type=int,
         metavar="SECONDS",
@@ -481,6 +487,12 @@ def cmd_feed(args: argparse.Namespace, config: Config) -> int:
                 args.guild, args.channel, max_age=args.max_age, backfill_hours=args.backfill
             )
             print(f"events of server {args.guild} now go to channel {args.channel}")
+            if args.language is not None:
+                await admin.set_language(
+                    args.guild, None if args.language == "auto" else args.language
+                )
+            _, written = await admin.language(args.guild)
+            print(f"feed posts are written in {'Russian' if written == 'ru' else 'English'}")
             if change.backfilled:
                 print(f"{change.backfilled} stored events of the last {args.backfill} h are"
                       " posted there too, oldest first")  # fmt: skip

@@ -1,4 +1,5 @@
-"""Activity events as Discord embeds (plain JSON dicts), within every Discord limit.
+"""Activity events as Discord embeds (plain JSON dicts), within every Discord limit, in the
+guild's feed language (titles from bot/feed/titles.py, field names from the catalogues).
 
 discord.py checks only the number of embeds; a message over any other limit is a 400 at run
 time, which would stall a channel's feed. So every limit is enforced here, before a batch is
@@ -14,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.feed.titles import write_description, write_title
+from bot.i18n import DEFAULT, Texts, texts
 from bot.markdown import escape, plain
 
 TITLE_MAX = 256
@@ -34,19 +37,19 @@ _STEAM_ID = re.compile(r"7656119[0-9]{10}", re.ASCII)
 class Style:
     colour: int
     icon: str
-    label: str
+    label: str  # a message id: the footer's first word
 
 
 STYLES: dict[str, Style] = {
-    "minecraft.session.started": Style(0x57F287, "🟢", "Minecraft"),
-    "minecraft.session.ended": Style(0x95A5A6, "🔴", "Minecraft"),
-    "minecraft.achievement": Style(0xF1C40F, "🏆", "Minecraft"),
-    "playtime.milestone": Style(0x9B59B6, "🏅", "Playtime"),
-    "steam.achievement": Style(0x1B2838, "🏆", "Steam"),
-    "steam.game_played": Style(0x1B2838, "🎮", "Steam"),
+    "minecraft.session.started": Style(0x57F287, "🟢", "feed.label.minecraft"),
+    "minecraft.session.ended": Style(0x95A5A6, "🔴", "feed.label.minecraft"),
+    "minecraft.achievement": Style(0xF1C40F, "🏆", "feed.label.minecraft"),
+    "playtime.milestone": Style(0x9B59B6, "🏅", "feed.label.playtime"),
+    "steam.achievement": Style(0x1B2838, "🏆", "feed.label.steam"),
+    "steam.game_played": Style(0x1B2838, "🎮", "feed.label.steam"),
 }
-CUSTOM_STYLE = Style(0x5865F2, "📣", "Server")
-DEFAULT_STYLE = Style(0x99AAB5, "•", "Activity")
+CUSTOM_STYLE = Style(0x5865F2, "📣", "feed.label.server")
+DEFAULT_STYLE = Style(0x99AAB5, "•", "feed.label.activity")
 
 
 def style_for(event_type: str) -> Style:
@@ -94,15 +97,28 @@ def _steam_store(game_id: Any) -> str | None:
     return f"https://store.steampowered.com/app/{game_id}/" if str(game_id).isdigit() else None
 
 
-def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
-    """One embed for one stored activity event row (type, title, payload, actor, occurred_at)."""
+def _rarity(t: Texts, payload: Mapping[str, Any]) -> str | None:
+    """How rare a Steam achievement is, in the feed's language (the stored English otherwise)."""
+    percent, stored = payload.get("percent"), payload.get("rarity")
+    if not isinstance(percent, int | float) or not stored:
+        return str(stored) if stored else None
+    shown = t.number(round(percent, 1 if percent >= 0.1 else 2))
+    key = "feed.rarity.rare" if str(stored).startswith("rare") else "feed.rarity.common"
+    return t(key, percent=shown)
+
+
+def build_embed(event: Mapping[str, Any], t: Texts | None = None) -> dict[str, Any]:
+    """One embed for one stored activity event row (type, title, payload, actor, occurred_at),
+    in the language of ``t`` (English without one)."""
+    t = t or texts(DEFAULT)
     style = style_for(event["type"])
     payload: Mapping[str, Any] = event.get("payload") or {}
     if isinstance(payload, str):
         payload = json.loads(payload)
+    title = write_title(t, {**event, "payload": payload}) or str(event["title"])
     embed: dict[str, Any] = {
         "type": "rich",
-        "title": clip(f"{style.icon} {escape(str(event['title']))}", TITLE_MAX),
+        "title": clip(f"{style.icon} {escape(title)}", TITLE_MAX),
         "color": style.colour,
         "timestamp": event["occurred_at"],
     }
@@ -113,8 +129,9 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
         )  # shown, never pinged (no mentions allowed)
     elif event.get("actor_name"):
         lines.append(escape(str(event["actor_name"])))
-    if payload.get("description"):
-        lines.append(escape(str(payload["description"])))
+    description = write_description(t, {**event, "payload": payload}) or payload.get("description")
+    if description:
+        lines.append(escape(str(description)))
     if lines:
         embed["description"] = clip("\n".join(lines), DESCRIPTION_MAX)
     fields: list[dict[str, Any]] = []
@@ -122,7 +139,7 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
         game = payload.get("game_name") or payload.get("game_id", "?")
         fields.append(
             {
-                "name": "Game",
+                "name": t("feed.field.game"),
                 "value": clip(escape(str(game)), FIELD_VALUE_MAX),
                 "inline": True,
             }
@@ -130,11 +147,12 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
         url = _steam_store(payload.get("game_id"))
         if url:
             embed["url"] = url
-    if payload.get("rarity"):
+    rarity = _rarity(t, payload)
+    if rarity:
         fields.append(
             {
-                "name": "Rarity",
-                "value": clip(escape(str(payload["rarity"])), FIELD_VALUE_MAX),
+                "name": t("feed.field.rarity"),
+                "value": clip(escape(rarity), FIELD_VALUE_MAX),
                 "inline": True,
             }
         )
@@ -144,20 +162,24 @@ def build_embed(event: Mapping[str, Any]) -> dict[str, Any]:
     if payload.get("world") or payload.get("server_id"):
         where = payload.get("world") or payload.get("server_id")
         fields.append(
-            {"name": "Server", "value": clip(escape(str(where)), FIELD_VALUE_MAX), "inline": True}
+            {
+                "name": t("feed.field.server"),
+                "value": clip(escape(str(where)), FIELD_VALUE_MAX),
+                "inline": True,
+            }
         )
     external = str(event.get("actor_external_id") or "")
     if _STEAM_ID.fullmatch(external):
         fields.append(
             {
                 "name": "Steam",
-                "value": f"[profile](https://steamcommunity.com/profiles/{external})",
+                "value": f"[{t('feed.field.profile')}](https://steamcommunity.com/profiles/{external})",
                 "inline": True,
             }
         )
     if fields:
         embed["fields"] = fields[:FIELDS_MAX]
-    embed["footer"] = {"text": clip(plain(f"{style.label} · {event['type']}"), FOOTER_MAX)}
+    embed["footer"] = {"text": clip(plain(f"{t(style.label)} · {event['type']}"), FOOTER_MAX)}
     # One embed must fit one message on its own: trim the description if it is what overflows.
     overflow = embed_length(embed) - CHARS_PER_MESSAGE
     if overflow > 0 and "description" in embed:

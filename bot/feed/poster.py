@@ -54,6 +54,8 @@ from typing import Any, Literal, Protocol
 
 from bot.clock import Clock, to_iso
 from bot.feed.embeds import CHARS_PER_MESSAGE, build_embed, embed_length, pack
+from bot.i18n import language as feed_language
+from bot.i18n import texts
 from bot.storage import Store
 from bot.storage.interface import Refusal
 from bot.storage.records import Batch, Edit
@@ -151,8 +153,12 @@ class _Embeds:
     """How stored events become a message: bot/feed/embeds.py, handed to the store."""
 
     @staticmethod
-    def embed(event: Mapping[str, Any]) -> dict[str, Any]:
-        return build_embed(event)
+    def embed(
+        event: Mapping[str, Any], language: tuple[str | None, str | None] = (None, None)
+    ) -> dict[str, Any]:
+        """In the feed language chosen for the guild, else its Discord server's primary
+        language when Questlog speaks it, else English."""
+        return build_embed(event, texts(feed_language(*language)))
 
     @staticmethod
     def pack(embeds: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:

@@ -165,6 +165,24 @@ class Questlog(commands.Bot):
                 "synced %d commands globally (Discord may take a while to show them)", len(synced)
             )
 
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self._note_locale(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self._note_locale(guild)
+
+    async def on_guild_update(self, before: discord.Guild, after: discord.Guild) -> None:
+        if before.preferred_locale != after.preferred_locale:
+            await self._note_locale(after)
+
+    async def _note_locale(self, guild: discord.Guild) -> None:
+        """The server's primary language, which its feed follows unless /feed language chose
+        one (stored only when it changed)."""
+        try:
+            await self.core.feed_admin.note_locale(guild.id, guild.preferred_locale.value)
+        except Exception:  # the feed keeps its last known language
+            log.exception("could not record the language of server %s", guild.id)
+
     async def on_ready(self) -> None:
         self.core.discord_state = "connected"
         log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.clock import Clock, to_iso
 from bot.feed.poster import pause_reason
+from bot.i18n import LANGUAGES, Language, language
 from bot.storage import Store
 from bot.storage.outbox import BACKFILL_MAX_HOURS
 from bot.storage.records import FeedChange, FeedStatus
@@ -56,6 +57,26 @@ class FeedAdmin:
 
     async def status(self, guild_id: int) -> FeedStatus:
         return await self.store.feed.status(guild_id)
+
+    async def language(self, guild_id: int) -> tuple[Language | None, Language]:
+        """(the feed language chosen for the guild, or None; the language its feed is
+        written in: that one, else the Discord server's primary language when Questlog speaks
+        it, else English)."""
+        chosen, preferred = await self.store.feed.language(guild_id)
+        picked = chosen if chosen in LANGUAGES else None
+        return picked, language(picked, preferred)  # type: ignore[return-value]
+
+    async def set_language(self, guild_id: int, chosen: Language | None) -> None:
+        """``ru`` or ``en``; None: follow the Discord server's primary language. Titles of
+        what is already queued are written in it too (they are written when posted)."""
+        if chosen is not None and chosen not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+        await self.store.feed.set_language(guild_id, chosen, to_iso(self.clock.now()))
+
+    async def note_locale(self, guild_id: int, locale: str) -> bool:
+        """The Discord server's primary language as the bot sees it (a write only when it
+        changed)."""
+        return await self.store.feed.note_locale(guild_id, locale, to_iso(self.clock.now()))
 
     async def event_types(self, guild_id: int) -> list[str] | None:
         """The event types the guild's feed posts; None means the defaults."""

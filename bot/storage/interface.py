@@ -217,7 +217,12 @@ ProbeDelay = Callable[[int | None, int], float | None]
 class Composer(Protocol):
     """How stored events become a message (bot/feed/embeds.py)."""
 
-    def embed(self, event: Mapping[str, Any]) -> dict[str, Any]: ...
+    def embed(
+        self, event: Mapping[str, Any], language: tuple[str | None, str | None]
+    ) -> dict[str, Any]:
+        """One embed in the guild's feed language: (the one chosen, or None; the Discord
+        server's primary language as last seen, or None)."""
+        ...
 
     def pack(
         self, embeds: list[tuple[int, dict[str, Any]]]
@@ -352,6 +357,19 @@ class FeedStore(Protocol):
     async def event_types(self, guild_id: int) -> list[str] | None: ...
 
     async def set_event_types(self, guild_id: int, types: list[str] | None, now: str) -> None: ...
+
+    async def language(self, guild_id: int) -> tuple[str | None, str | None]:
+        """(the feed language chosen with /feed language, or None; the Discord server's
+        primary language as the bot last saw it, or None)."""
+        ...
+
+    async def set_language(self, guild_id: int, language: str | None, now: str) -> None:
+        """``ru``, ``en``, or None: the server's primary language."""
+        ...
+
+    async def note_locale(self, guild_id: int, locale: str, now: str) -> bool:
+        """Remember the Discord server's primary language; True when it changed."""
+        ...
 
     async def channel(self, guild_id: int) -> int | None:
         """The guild's feed channel (None: none set)."""

@@ -193,6 +193,7 @@ class MinecraftConnector(Connector):
             name = raw.get("title") or known.get("title") or raw["key"]
             if known.get("description"):
                 payload["description"] = known["description"]
+            payload["advancement"] = name  # the feed writes its title from it
             return ActivityEvent(
                 type="minecraft.achievement",
                 title=f"{who} made the advancement [{name}]",

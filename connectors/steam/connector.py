@@ -228,7 +228,7 @@ class SteamConnector(Connector):
                 type="steam.session.started",
                 title=f"{who} started playing {game}",
                 occurred_at=at,
-                payload={"game_id": app_id, "game_name": game},
+                payload={"game_id": app_id, "game_name": game_name},
                 external_id=f"{steam_id}:{app_id}:{raw['started']}",
                 **common,
             )
@@ -238,7 +238,7 @@ class SteamConnector(Connector):
                 type="steam.session.ended",
                 title=f"{who} played {game} for {human_duration(seconds)}",
                 occurred_at=at,
-                payload={"game_id": app_id, "game_name": game, "duration_seconds": seconds},
+                payload={"game_id": app_id, "game_name": game_name, "duration_seconds": seconds},
                 external_id=f"{steam_id}:{app_id}:{raw['started']}:ended",
                 **common,
             )
