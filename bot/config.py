@@ -9,6 +9,7 @@ the key.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -120,6 +121,23 @@ def _log_level(key: str, value: Any) -> str:
     text = _string(key, value).upper()
     if text not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{key}: expected one of DEBUG, INFO, WARNING, ERROR")
+    return text
+
+
+def _fernet_key(key: str, value: Any) -> str:
+    """Empty, or a Fernet key (32 bytes in URL-safe base64). The value is never echoed."""
+    text = _string(key, value).strip()
+    if not text:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigError(
+            f"{key}: not a Fernet key (44 characters of URL-safe base64);"
+            " `questlog key new` prints one"
+        )
     return text
 
 
@@ -255,6 +273,17 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             "kept. Playtime totals, days, sessions and milestones are never pruned.",
         ),
     },
+    "security": {
+        "secret_key": (
+            "",
+            _fernet_key,
+            "QUESTLOG_SECRET_KEY",
+            "The instance key that encrypts OAuth tokens at rest (a Fernet key: 44 characters\n"
+            "of URL-safe base64; `questlog key new` prints one). Empty: a file secret.key beside\n"
+            "the database, created on first use (mode 0600): back it up with the database, or\n"
+            "stored tokens cannot be read. Environment: QUESTLOG_SECRET_KEY.",
+        ),
+    },
     "webhooks": {
         "tolerance_seconds": (
             300,
@@ -271,7 +300,7 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
     },
 }
 # Where each section goes in config.toml (connectors' sections before [webhooks]).
-_CORE_ORDER = ("general", "discord", "web", "database")
+_CORE_ORDER = ("general", "discord", "web", "database", "security")
 
 
 def _validator(key: ConfigKey) -> Callable[[str, Any], Any]:
@@ -372,6 +401,11 @@ class Section:
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    secret_key: str = ""
+
+
+@dataclass(frozen=True)
 class WebhooksConfig:
     tolerance_seconds: int = 300
     rotate_grace_hours: float = 24.0
@@ -384,6 +418,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     #: The connectors' sections, by name (also reachable as attributes: ``config.steam``).
     connectors: Mapping[str, Section] = field(default_factory=dict)
     source: Path | None = None  # the file it was read from, when one existed
@@ -404,6 +439,7 @@ _SECTION_TYPES: dict[str, type] = {
     "web": WebConfig,
     "database": DatabaseConfig,
     "webhooks": WebhooksConfig,
+    "security": SecurityConfig,
 }
 
 

@@ -188,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sign.add_argument("file", help="file holding the exact body, or - for standard input")
 
+    key = commands.add_parser("key", parents=[parent], help="the instance key (OAuth tokens)")
+    key_actions = key.add_subparsers(dest="action", required=True, metavar="ACTION")
+    key_actions.add_parser(
+        "new", parents=[parent], help="print a new key for [security] secret_key"
+    )
+    key_actions.add_parser("where", parents=[parent], help="say where this set-up's key is")
+
     backup = commands.add_parser(
         "backup", parents=[parent], help="copy the database safely while it runs"
     )
@@ -596,6 +603,34 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
 
     asyncio.run(backup_database(source, target))
     print(f"backed up {source} to {target}")
+    print(f"remember the instance key too: {_key_location(config)}")
+    return 0
+
+
+def _key_location(config: Config) -> str:
+    """Where the key that opens this database's OAuth tokens is (never the key itself)."""
+    from bot.vault import key_path
+
+    if config.security.secret_key:
+        return "[security] secret_key (or QUESTLOG_SECRET_KEY) in your configuration"
+    path = key_path(config)
+    if path.exists():
+        return f"{path} (back it up with the database: without it members must connect again)"
+    return f"{path} (not created yet: it is made when the first member connects)"
+
+
+def cmd_key(args: argparse.Namespace, config: Config) -> int:
+    from bot.vault import new_key
+
+    if args.action == "new":
+        print(new_key())
+        print(
+            "put it in [security] secret_key or QUESTLOG_SECRET_KEY; a new key cannot open"
+            " tokens sealed with the old one (members then connect again)",
+            file=sys.stderr,
+        )
+        return 0
+    print(_key_location(config))
     return 0
 
 
@@ -871,6 +906,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sign(args)
         if args.command == "backup":
             return cmd_backup(args, config)
+        if args.command == "key":
+            return cmd_key(args, config)
         if args.command == "status":
             return cmd_status(args, config)
         if args.command == "prune":

@@ -26,6 +26,7 @@ from bot.storage.records import (
     FeedStatus,
     IngestResult,
     Link,
+    OAuthState,
     RetentionPolicy,
     StepResult,
     StoredPlaytime,
@@ -507,6 +508,30 @@ class RetentionStore(Protocol):
         ...
 
 
+class OAuthStateStore(Protocol):
+    """States of OAuth and OpenID flows: random, single use, bound, expiring in 10 minutes."""
+
+    async def create(
+        self,
+        *,
+        kind: str,
+        guild_id: int | None,
+        user_id: int | None,
+        language: str,
+        now: datetime,
+    ) -> str:
+        """A new state (returned once; only its hash is stored)."""
+        ...
+
+    async def peek(self, state: str, kind: str, now: datetime) -> str:
+        """What ``consume`` would say now, without taking it."""
+        ...
+
+    async def consume(self, state: str, kind: str, now: datetime) -> tuple[str, OAuthState | None]:
+        """Take a state once: ("ok", it), else ("unknown" | "expired" | "used", it or None)."""
+        ...
+
+
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
 
@@ -518,6 +543,7 @@ class Store(Protocol):
     playtime: PlaytimeStore
     steam: SteamStore
     retention: RetentionStore
+    oauth: OAuthStateStore
 
     async def close(self) -> None: ...
 

@@ -41,10 +41,14 @@ def link_account(
     status: str | None = None,
     reassign: bool = False,
     linked_by: str = "member",
+    verified_by: str | None = None,
 ) -> Link:
     """Link an external account to a member of the guild. An account linked to another member
     raises AccountTaken unless ``reassign`` (admins). ``linked_by``: who made the link
-    (migration 0021)."""
+    (migration 0021); ``verified_by``: how it was proven (migration 0023; default: "admin"
+    for a link an admin made, else "none")."""
+    if verified_by is None:
+        verified_by = "none" if linked_by == "member" else "admin"
     ensure_guild(conn, guild_id, now)
     row = conn.execute(
         "SELECT discord_user_id FROM account_links WHERE guild_id = ? AND source = ? AND external_id = ?",
@@ -55,20 +59,21 @@ def link_account(
     stamp = to_iso(now)
     conn.execute(
         "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
-        " verified, status, linked_by, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " verified, status, linked_by, verified_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
         " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
         " verified = excluded.verified, status = excluded.status,"
-        " linked_by = excluded.linked_by, updated_at = excluded.updated_at",
+        " linked_by = excluded.linked_by, verified_by = excluded.verified_by,"
+        " updated_at = excluded.updated_at",
         (guild_id, discord_user_id, source, external_id, display_name, int(verified), status,
-         linked_by, stamp, stamp),
+         linked_by, verified_by, stamp, stamp),
     )  # fmt: skip
     previous = row[0] if row is not None else None
     move_account_playtime(conn, guild_id, source, external_id, from_user=previous,
                           to_user=discord_user_id)  # fmt: skip
     list_linked_games(conn, guild_id, source, external_id)
-    return Link(source, external_id, display_name, verified, status, linked_by)
+    return Link(source, external_id, display_name, verified, status, linked_by, verified_by)
 
 
 def add_link_code(
@@ -136,10 +141,12 @@ def confirm_link_code(
     ).fetchone()
     conn.execute(
         "INSERT INTO account_links (guild_id, discord_user_id, source, external_id, display_name,"
-        " verified, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
+        " verified, verified_by, linked_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, 1, 'minecraft_code', 'member', ?, ?)"
         " ON CONFLICT (guild_id, source, external_id) DO UPDATE SET"
         " discord_user_id = excluded.discord_user_id, display_name = excluded.display_name,"
-        " verified = 1, updated_at = excluded.updated_at",
+        " verified = 1, verified_by = 'minecraft_code', linked_by = 'member',"
+        " updated_at = excluded.updated_at",
         (guild_id, member, source, external_id, display_name, stamp, stamp),
     )
     move_account_playtime(conn, guild_id, source, external_id,
@@ -248,12 +255,12 @@ class SqliteLinks:
 
     async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]:
         rows = await self._db.fetchall(
-            "SELECT source, external_id, display_name, verified, status, linked_by"
+            "SELECT source, external_id, display_name, verified, status, linked_by, verified_by"
             " FROM account_links WHERE guild_id = ? AND discord_user_id = ?"
             " ORDER BY source, external_id",
             (guild_id, discord_user_id),
         )
-        return [Link(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+        return [Link(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in rows]
 
     async def steam_ids(
         self, guild_id: int | None = None, discord_user_id: int | None = None

@@ -39,6 +39,18 @@ class Link:
     verified: bool
     status: str | None  # e.g. private_profile (seen by the Steam sync)
     linked_by: str = "member"  # member, admin:<discord id>, cli or import
+    verified_by: str = "none"  # none, discord, openid, minecraft_code or admin
+
+
+@dataclass(frozen=True)
+class OAuthState:
+    """What an OAuth or OpenID state was bound to when its flow began."""
+
+    kind: str  # discord, steam or linked_roles
+    guild_id: int | None
+    user_id: int | None
+    language: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,8 @@ PRUNE_COUNTS = (
     "samples_rolled_up",
     "steam_day_counters",
     "link_codes",
+    "oauth_states",
+    "link_notices",
 )
 
 

@@ -61,6 +61,7 @@ class Cutoffs:
     future: str  # samples dated after this are a sender's clock gone wrong
     counters_day: str
     link_codes: str
+    notices: str  # link notices are shown in /links for 30 days
     tz: ZoneInfo
 
     @classmethod
@@ -76,6 +77,7 @@ class Cutoffs:
             future=to_iso(now + timedelta(days=1)),
             counters_day=(now - timedelta(days=COUNTER_DAYS)).strftime("%Y-%m-%d"),
             link_codes=to_iso(now - timedelta(days=1)),
+            notices=to_iso(now - timedelta(days=30)),
             tz=tz,
         )
 
@@ -297,7 +299,18 @@ def _step_counters(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepRe
     budget = conn.execute("DELETE FROM steam_budget WHERE day < ?", (cut.counters_day,)).rowcount
     lookups = conn.execute("DELETE FROM steam_lookups WHERE day < ?", (cut.counters_day,)).rowcount
     codes = conn.execute("DELETE FROM link_codes WHERE expires_at < ?", (cut.link_codes,)).rowcount
-    return StepResult(0, {"steam_day_counters": budget + lookups, "link_codes": codes})
+    states = conn.execute("DELETE FROM oauth_states WHERE expires_at < ?", (cut.link_codes,))
+    nonces = conn.execute("DELETE FROM openid_nonces WHERE expires_at < ?", (cut.link_codes,))
+    notices = conn.execute("DELETE FROM link_notices WHERE created_at < ?", (cut.notices,))
+    return StepResult(
+        0,
+        {
+            "steam_day_counters": budget + lookups,
+            "link_codes": codes,
+            "oauth_states": states.rowcount + nonces.rowcount,
+            "link_notices": notices.rowcount,
+        },
+    )
 
 
 _STEPS = {
@@ -380,6 +393,12 @@ def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
         cut.counters_day, cut.counters_day,
     )  # fmt: skip
     codes = one("SELECT count(*) FROM link_codes WHERE expires_at < ?", cut.link_codes)
+    states = one(
+        "SELECT (SELECT count(*) FROM oauth_states WHERE expires_at < ?)"
+        " + (SELECT count(*) FROM openid_nonces WHERE expires_at < ?)",
+        cut.link_codes, cut.link_codes,
+    )  # fmt: skip
+    notices = one("SELECT count(*) FROM link_notices WHERE created_at < ?", cut.notices)
     return {
         "outbox_rows": outbox,
         "activity_events": events,
@@ -390,6 +409,8 @@ def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
         "samples_rolled_up": rows - groups,
         "steam_day_counters": counters,
         "link_codes": codes,
+        "oauth_states": states,
+        "link_notices": notices,
     }
 
 
