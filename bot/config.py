@@ -141,6 +141,16 @@ def _fernet_key(key: str, value: Any) -> str:
     return text
 
 
+def _snowflake(key: str, value: Any) -> str:
+    """Empty, or a Discord id (digits; TOML may give it as an integer)."""
+    text = str(value).strip() if isinstance(value, int) and not isinstance(value, bool) else None
+    if text is None:
+        text = _string(key, value).strip()
+    if text and not (text.isascii() and text.isdigit() and len(text) <= 20):
+        raise ConfigError(f"{key}: expected a Discord id (digits), got {value!r}")
+    return text
+
+
 def _host(key: str, value: Any) -> str:
     text = _string(key, value).strip()
     if not text:
@@ -194,6 +204,35 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             " Discord proxy\n(for example a shared rate-limit proxy) or a test double.",
         ),
         "gateway_url": ("wss://gateway.discord.gg/", _ws_url, None, ""),
+        "client_id": (
+            "",
+            _snowflake,
+            None,
+            "Login with Discord and Linked Roles (verified Steam links): the application's\n"
+            "Client ID (Developer Portal -> OAuth2). Empty: members link unverified only.",
+        ),
+        "client_secret": (
+            "",
+            _string,
+            "DISCORD_CLIENT_SECRET",
+            "The application's Client Secret (OAuth2 -> Reset Secret). Environment:"
+            " DISCORD_CLIENT_SECRET.",
+        ),
+        "authorize_url": (
+            "https://discord.com/oauth2/authorize",
+            _url(allow_empty=False),
+            None,
+            "Where members approve the link; the token endpoint is {api_base_url}/oauth2/token.",
+        ),
+    },
+    "linked_roles": {
+        "guild_id": (
+            0,
+            _int_range(0, 2**63 - 1),
+            None,
+            "The server whose playtime a member's Linked Roles values come from (a role\n"
+            "connection is per member and application, not per server). 0: Linked Roles off.",
+        ),
     },
     "web": {
         "host": (
@@ -300,7 +339,7 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
     },
 }
 # Where each section goes in config.toml (connectors' sections before [webhooks]).
-_CORE_ORDER = ("general", "discord", "web", "database", "security")
+_CORE_ORDER = ("general", "discord", "linked_roles", "web", "database", "security")
 
 
 def _validator(key: ConfigKey) -> Callable[[str, Any], Any]:
@@ -346,6 +385,14 @@ class DiscordConfig:
     dev_guild_id: int = 0
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
+    client_id: str = ""
+    client_secret: str = ""
+    authorize_url: str = "https://discord.com/oauth2/authorize"
+
+
+@dataclass(frozen=True)
+class LinkedRolesConfig:
+    guild_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -419,6 +466,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    linked_roles: LinkedRolesConfig = field(default_factory=LinkedRolesConfig)
     #: The connectors' sections, by name (also reachable as attributes: ``config.steam``).
     connectors: Mapping[str, Section] = field(default_factory=dict)
     source: Path | None = None  # the file it was read from, when one existed
@@ -440,6 +488,7 @@ _SECTION_TYPES: dict[str, type] = {
     "database": DatabaseConfig,
     "webhooks": WebhooksConfig,
     "security": SecurityConfig,
+    "linked_roles": LinkedRolesConfig,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.identity import IdentityService
 from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
@@ -25,9 +26,11 @@ from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
 from bot.storage.interface import Observer
 from bot.storage.records import RetentionPolicy
+from bot.vault import Vault
 from connectors.base import LinkConfirmation, RouteSpec
+from connectors.discord import DiscordOAuth
 from connectors.registry import Registry
-from connectors.steam import SteamClient
+from connectors.steam import SteamClient, SteamError, SteamOpenID
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class Core:
     steam_sync: SteamSync
     scheduler: Scheduler
     pruner: Pruner
+    identity: IdentityService
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -139,6 +143,35 @@ class Core:
             playtime.key_refused = lambda: steam_sync.key_refused
             playtime.on_key_refused = steam_sync.report_refused_key
             playtime.on_events = wake_feed
+
+            async def steam_name(steam_id: str) -> str | None:
+                try:
+                    found = (await lookups.get_player_summaries([steam_id])).get(steam_id)
+                except SteamError:
+                    return None
+                return found.persona_name if found is not None else None
+
+            oauth = None
+            if config.discord.client_id and config.discord.client_secret:
+                oauth = DiscordOAuth(
+                    client_id=config.discord.client_id,
+                    client_secret=config.discord.client_secret,
+                    api_base_url=config.discord.api_base_url,
+                    authorize_url=config.discord.authorize_url,
+                )
+            identity = IdentityService(
+                config,
+                clock,
+                store,
+                metrics,
+                vault=lambda: Vault.from_config(config),
+                oauth=oauth,
+                openid=SteamOpenID(config.steam.openid_url),
+                steam_name=steam_name,
+                on_links_changed=scheduler.links_changed,
+            )
+            if oauth is not None:
+                identity.vault()  # the key file, with its warning, on the first run
         except BaseException:
             await store.close()
             raise
@@ -160,6 +193,7 @@ class Core:
             steam_sync,
             scheduler,
             pruner,
+            identity,
         )
         metrics.add_collector(lambda: collect_budget(store, clock, shares))
         metrics.add_collector(lambda: _outbox_gauges(store))
@@ -183,6 +217,7 @@ class Core:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self.playtime.close()
             await self.steam.aclose()
+            await self.identity.aclose()
         finally:
             await self.store.close()
 

@@ -29,6 +29,10 @@ _HELP = {
     ),
     "questlog_db_commit_seconds_total": ("counter", "Seconds the writer spent in COMMIT"),
     "questlog_discord_connected": ("gauge", "1 when the Discord bot is connected"),
+    "questlog_oauth_total": (
+        "counter",
+        "Sign-in flows (Login with Discord, Sign in through Steam) by flow and result",
+    ),
 }
 
 LabelKey = tuple[tuple[str, str], ...]

@@ -174,6 +174,27 @@ NO_LINKS_MEMBER = "links.none_member"
 LINK_LINE = "links.line"
 LINK_VERIFIED = "links.verified"
 LINK_PRIVATE = "links.private"
+STEAM_VERIFY_PROMPT = "steam.verify_prompt"
+STEAM_VERIFY_STEAM_ONLY = "steam.verify_steam_only"
+STEAM_VERIFY_OFF = "steam.verify_off"
+BUTTON_VERIFY_DISCORD = "button.verify_discord"
+BUTTON_SIGN_IN_STEAM = "button.sign_in_steam"
+STEAM_LINKED_VERIFIED = "steam.linked_verified"
+STEAM_LINKED_UNVERIFIED = "steam.linked_unverified"
+LINK_UNVERIFIED = "links.unverified"
+LINKS_VERIFY_HINT = "links.verify_hint"
+#: How a link was proven (account_links.verified_by) -> its flag in /links.
+LINK_VERIFIED_BY = {
+    "discord": "links.verified_discord",
+    "openid": "links.verified_openid",
+    "minecraft_code": "links.verified_code",
+    "admin": "links.verified_admin",
+}
+#: Why a member lost a link (link_notices.reason) -> what /links tells them.
+LINK_NOTICES = {
+    "verified_by_other": "links.notice.verified_by_other",
+    "verified_later": "links.notice.verified_later",
+}
 ADMIN_LINKED = "admin.linked"
 BAD_MINECRAFT_UUID = "admin.bad_minecraft_uuid"
 

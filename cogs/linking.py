@@ -43,24 +43,58 @@ class Linking(commands.Cog):
 
     link = app_commands.Group(name="link", description=strings.LINK_GROUP, guild_only=True)
 
+    async def _verify_view(
+        self, interaction: discord.Interaction, guild_id: int
+    ) -> tuple[discord.ui.View | None, str | None]:
+        """Link buttons to verify a Steam account (a fresh state each), and the config key an
+        admin must set for what is missing (None when both flows are offered)."""
+        t = texts_for(interaction)
+        made = await self.core.identity.offer(guild_id, interaction.user.id, t.lang)
+        if made.steam_url is None:
+            return None, made.missing
+        view = discord.ui.View(timeout=None)
+        if made.discord_url is not None:
+            view.add_item(
+                discord.ui.Button(label=t(strings.BUTTON_VERIFY_DISCORD), url=made.discord_url)
+            )
+        view.add_item(discord.ui.Button(label=t(strings.BUTTON_SIGN_IN_STEAM), url=made.steam_url))
+        return view, made.missing
+
     @link.command(name="steam", description=strings.LINK_STEAM)
     @app_commands.describe(profile=strings.LINK_STEAM_ARG)
-    async def link_steam(self, interaction: discord.Interaction, profile: str) -> None:
+    async def link_steam(
+        self, interaction: discord.Interaction, profile: str | None = None
+    ) -> None:
         guild_id = _guild(interaction)
+        t = texts_for(interaction)
+        if profile is None or not profile.strip():
+            view, missing = await self._verify_view(interaction, guild_id)
+            if view is None:
+                await reply(interaction, t(strings.STEAM_VERIFY_OFF, key=missing))
+            elif missing is not None:
+                await reply(interaction, t(strings.STEAM_VERIFY_STEAM_ONLY, key=missing), view=view)
+            else:
+                await reply(interaction, t(strings.STEAM_VERIFY_PROMPT), view=view)
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)  # Steam may be slow
         account = await self._steam_account(profile)
-        try:
-            await self.core.accounts.link(
-                guild_id=guild_id,
-                discord_user_id=interaction.user.id,
-                source="steam",
-                external_id=account.steam_id,
-                display_name=account.name,
-                status=account.status,
+        proven = await self.core.identity.proven_by_discord(interaction.user.id, account.steam_id)
+        if proven:  # a verified connection of theirs: linked as verified (who-wins applies)
+            await self.core.identity.link_proven(
+                guild_id, interaction.user.id, account.steam_id, account.name, "discord"
             )
-        except LinkConflict:
-            raise UserError(strings.LINK_TAKEN) from None
-        t = texts_for(interaction)
+        else:
+            try:
+                await self.core.accounts.link(
+                    guild_id=guild_id,
+                    discord_user_id=interaction.user.id,
+                    source="steam",
+                    external_id=account.steam_id,
+                    display_name=account.name,
+                    status=account.status,
+                )
+            except LinkConflict:
+                raise UserError(strings.LINK_TAKEN) from None
         text = t(
             strings.STEAM_LINKED,
             name=escape(account.name or account.steam_id),
@@ -70,7 +104,14 @@ class Linking(commands.Cog):
             text += t(strings.STEAM_LINKED_PRIVATE)
         elif not account.checked:
             text += t(strings.STEAM_LINKED_UNCHECKED)
-        await reply(interaction, text)
+        view = None
+        if proven:
+            text += t(strings.STEAM_LINKED_VERIFIED)
+        else:
+            view, _ = await self._verify_view(interaction, guild_id)
+            if view is not None:
+                text += t(strings.STEAM_LINKED_UNVERIFIED)
+        await reply(interaction, text, view=view)
 
     @link.command(name="minecraft", description=strings.LINK_MINECRAFT)
     async def link_minecraft(self, interaction: discord.Interaction) -> None:
@@ -104,15 +145,33 @@ class Linking(commands.Cog):
         target = member or interaction.user
         t = texts_for(interaction)
         found = await self.core.accounts.links(guild_id, target.id)
-        if not found:
-            if target.id == interaction.user.id:
+        mine = target.id == interaction.user.id
+        notices = await self.core.accounts.notices(guild_id, target.id) if mine else []
+        if not found and not notices:
+            if mine:
                 await reply(interaction, t(strings.NO_LINKS_SELF))
             else:
                 await reply(interaction, t(strings.NO_LINKS_MEMBER, member=target.mention))
             return
-        lines = []
+        lines = [
+            t(
+                strings.LINK_NOTICES[notice.reason],
+                external_id=notice.external_id,
+                day=t.day(notice.at.date()),
+            )
+            for notice in notices
+        ]
+        if not found:
+            lines.append(t(strings.NO_LINKS_SELF))
+        unverified = False
         for item in found:
-            flags = t(strings.LINK_VERIFIED) if item.verified else ""
+            flag = strings.LINK_VERIFIED_BY.get(item.verified_by)
+            flags = t(flag) if flag is not None else ""
+            if item.source == "steam" and flag is None:
+                flags = t(strings.LINK_UNVERIFIED)
+                unverified = True
+            elif flag is None and item.verified:
+                flags = t(strings.LINK_VERIFIED)
             if item.status == "private_profile":
                 flags += t(strings.LINK_PRIVATE)
             name = f"{escape(item.display_name)} " if item.display_name else ""
@@ -127,7 +186,12 @@ class Linking(commands.Cog):
             )
         if any(item.source == "steam" and item.status == "private_profile" for item in found):
             lines.append(t(strings.STEAM_PRIVATE_HINT))
-        await reply(interaction, "\n".join(lines))
+        view = None
+        if unverified and mine:
+            view, _ = await self._verify_view(interaction, guild_id)
+            if view is not None:
+                lines.append(t(strings.LINKS_VERIFY_HINT))
+        await reply(interaction, "\n".join(lines), view=view)
 
     admin = app_commands.Group(
         name="admin",

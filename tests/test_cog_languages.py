@@ -100,15 +100,17 @@ async def test_links_in_russian_and_english(
 ) -> None:
     await seed(core, clock)
     await core.store.engine.write(
-        lambda c: c.execute("UPDATE account_links SET verified = 1 WHERE source = 'steam'")
+        lambda c: c.execute(
+            "UPDATE account_links SET verified = 1, verified_by = 'discord' WHERE source = 'steam'"
+        )
     )
     ru = asked(bot, None, "links", locale="ru")
     await run_command(bot, ru)
     text = answer_text(discord_api, ru)
-    assert "**Steam:** `76561198000000011` ✅ подтверждён" in text
+    assert "**Steam:** `76561198000000011` ✅ подтверждён через Discord" in text
     en = asked(bot, None, "links", locale="en-US")
     await run_command(bot, en)
-    assert "✅ verified" in answer_text(discord_api, en)
+    assert "✅ verified with Discord" in answer_text(discord_api, en)
     nobody = asked(bot, None, "links", locale="ru", user=4000000000000000099)
     await run_command(bot, nobody)
     assert answer_text(discord_api, nobody) == "У вас нет привязанных аккаунтов на этом сервере."

@@ -58,22 +58,22 @@ async def test_a_state_is_taken_once_and_only_before_it_expires(
     # Only a hash is stored: the database cannot finish anyone's flow.
     stored = await core.store.engine.fetchall("SELECT * FROM oauth_states")  # type: ignore[attr-defined]
     assert state not in repr([tuple(r) for r in stored])
-    assert (await states.consume(state, "steam", now))[0] == "unknown"  # another kind
-    outcome, found = await states.consume(state, "discord", now + timedelta(minutes=9))
+    assert (await states.consume(state, ("steam",), now))[0] == "unknown"  # another kind
+    outcome, found = await states.consume(state, ("discord",), now + timedelta(minutes=9))
     assert outcome == "ok" and found is not None
     assert (found.guild_id, found.user_id, found.language) == (GUILD, MEMBER, "ru")
-    assert (await states.consume(state, "discord", now))[0] == "used"
-    assert (await states.consume("forged" + state[6:], "discord", now))[0] == "unknown"
+    assert (await states.consume(state, ("discord",), now))[0] == "used"
+    assert (await states.consume("forged" + state[6:], ("discord",), now))[0] == "unknown"
 
     late = await states.create(kind="steam", guild_id=GUILD, user_id=MEMBER, language="en-US",
                                now=now)  # fmt: skip
-    assert (await states.consume(late, "steam", now + timedelta(minutes=10)))[0] == "expired"
+    assert (await states.consume(late, ("steam",), now + timedelta(minutes=10)))[0] == "expired"
     # A peek (the start page) does not use the state up.
     fresh = await states.create(kind="steam", guild_id=GUILD, user_id=MEMBER, language="en-US",
                                 now=now)  # fmt: skip
-    assert await states.peek(fresh, "steam", now) == "ok"
-    assert (await states.consume(fresh, "steam", now))[0] == "ok"
-    assert await states.peek(fresh, "steam", now) == "used"
+    assert (await states.peek(fresh, "steam", now))[0] == "ok"
+    assert (await states.consume(fresh, ("steam",), now))[0] == "ok"
+    assert (await states.peek(fresh, "steam", now))[0] == "used"
 
 
 async def test_pruning_forgets_expired_states_a_day_later(core: Core, clock: ManualClock) -> None:

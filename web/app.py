@@ -34,6 +34,8 @@ from bot.ingest import (
 )
 from bot.services.get_playtime import parse_query
 from web.jsonbody import MalformedJson, parse_json
+from web.pages import PER_MINUTE as PAGES_PER_MINUTE
+from web.pages import add_routes as add_pages
 from web.ratelimit import RateLimiter
 from web.refusals import RefusalLog
 from web.signatures import (
@@ -492,6 +494,7 @@ def create_app(core: Core) -> web.Application:
             ),
             name=route.name,
         )
+    add_pages(app, RateLimiter(PAGES_PER_MINUTE, core.clock.monotonic))
     app.router.add_route("*", "/healthz", guarded("healthz", healthz), name="healthz")
     app.router.add_route("*", "/metrics", guarded("metrics", metrics), name="metrics")
     # An address that matches no endpoint (a mistyped URL) is logged like a refusal.

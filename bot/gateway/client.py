@@ -81,16 +81,29 @@ def discover_extensions(package: str = "cogs") -> list[str]:
     return sorted(found)
 
 
-async def reply(interaction: discord.Interaction, content: str, *, ephemeral: bool = True) -> None:
+async def reply(
+    interaction: discord.Interaction,
+    content: str,
+    *,
+    ephemeral: bool = True,
+    view: discord.ui.View | None = None,
+) -> None:
     """Answer whether or not the interaction was already answered; an expired one is logged."""
+    extra: dict[str, Any] = {} if view is None else {"view": view}
     try:
         if interaction.response.is_done():
             await interaction.followup.send(
-                content, ephemeral=ephemeral, allowed_mentions=discord.AllowedMentions.none()
+                content,
+                ephemeral=ephemeral,
+                allowed_mentions=discord.AllowedMentions.none(),
+                **extra,
             )
         else:
             await interaction.response.send_message(
-                content, ephemeral=ephemeral, allowed_mentions=discord.AllowedMentions.none()
+                content,
+                ephemeral=ephemeral,
+                allowed_mentions=discord.AllowedMentions.none(),
+                **extra,
             )
     except discord.NotFound:
         log.warning("interaction expired before Questlog could answer it")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from bot.clock import Clock
 from bot.storage import Store
-from bot.storage.records import AccountTaken, ConfirmStatus, Link
+from bot.storage.records import AccountTaken, ConfirmStatus, Link, LinkNotice
 from connectors.steam import NotConfigured, SteamClient, SteamError, VanityNotFound
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed in game
@@ -173,6 +173,10 @@ class AccountService:
 
     async def links(self, guild_id: int, discord_user_id: int) -> list[Link]:
         return await self.store.links.for_member(guild_id, discord_user_id)
+
+    async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]:
+        """Why the member lost links lately (a proof of another member won)."""
+        return await self.store.links.notices(guild_id, discord_user_id)
 
     async def new_code(
         self, *, guild_id: int, discord_user_id: int, source: str

@@ -26,11 +26,14 @@ from bot.storage.records import (
     FeedStatus,
     IngestResult,
     Link,
+    LinkNotice,
     OAuthState,
     RetentionPolicy,
     StepResult,
     StoredPlaytime,
+    StoredTokens,
     Total,
+    VerifyOutcome,
 )
 from connectors.base import ActivityEvent, Connector, Effect
 from connectors.steam.client import OwnedGame, Unlock
@@ -105,6 +108,22 @@ class LinkStore(Protocol):
         ...
 
     async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int: ...
+
+    async def verify(
+        self,
+        *,
+        guild_id: int,
+        discord_user_id: int,
+        accounts: Sequence[tuple[str, str, str | None]],
+        verified_by: str,
+        now: datetime,
+    ) -> list[VerifyOutcome]:
+        """Link the (source, external id, name) accounts the member proved: a proof beats
+        another member's unverified claim, the later of two proofs wins (the one who lost it
+        finds a notice in /links)."""
+        ...
+
+    async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]: ...
 
     async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]: ...
 
@@ -523,13 +542,44 @@ class OAuthStateStore(Protocol):
         """A new state (returned once; only its hash is stored)."""
         ...
 
-    async def peek(self, state: str, kind: str, now: datetime) -> str:
+    async def peek(self, state: str, kind: str, now: datetime) -> tuple[str, OAuthState | None]:
         """What ``consume`` would say now, without taking it."""
         ...
 
-    async def consume(self, state: str, kind: str, now: datetime) -> tuple[str, OAuthState | None]:
-        """Take a state once: ("ok", it), else ("unknown" | "expired" | "used", it or None)."""
+    async def consume(
+        self, state: str, kinds: Sequence[str], now: datetime
+    ) -> tuple[str, OAuthState | None]:
+        """Take a state of one of ``kinds`` once: ("ok", it), else ("unknown" | "expired" |
+        "used", it or None)."""
         ...
+
+    async def remember_nonce(self, endpoint: str, nonce: str, expires_at: datetime) -> bool:
+        """True the first time an OpenID response nonce is seen (kept until it expires)."""
+        ...
+
+
+class TokenStore(Protocol):
+    """Members' Discord OAuth tokens, sealed by the caller; pushes of role connections."""
+
+    async def save(self, tokens: StoredTokens, now: datetime) -> None: ...
+
+    async def get(self, user_id: int) -> StoredTokens | None: ...
+
+    async def drop(self, user_id: int) -> bool: ...
+
+    async def due(self, now: datetime, limit: int) -> list[StoredTokens]: ...
+
+    async def expiring(self, before: datetime, limit: int) -> list[StoredTokens]: ...
+
+    async def pushed(
+        self, user_id: int, values: str, now: datetime, next_due: datetime | None
+    ) -> None: ...
+
+    async def postpone(self, user_id: int, until: datetime) -> None: ...
+
+    async def mark_due(self, user_ids: Sequence[int], at: datetime) -> int: ...
+
+    async def connected(self) -> list[int]: ...
 
 
 class Store(Protocol):
@@ -544,6 +594,7 @@ class Store(Protocol):
     steam: SteamStore
     retention: RetentionStore
     oauth: OAuthStateStore
+    tokens: TokenStore
 
     async def close(self) -> None: ...
 

@@ -10,7 +10,7 @@ from bot.clock import from_iso, to_iso
 from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
 from bot.storage.playtime import list_linked_games, move_account_playtime
-from bot.storage.records import AccountTaken, ConfirmStatus, Link
+from bot.storage.records import AccountTaken, ConfirmStatus, Link, LinkNotice, VerifyOutcome
 from connectors.base import LinkInfo
 
 
@@ -159,6 +159,57 @@ def confirm_link_code(
     return "linked"
 
 
+#: How a link is proven by a member's own sign-in (Login with Discord, Sign in through Steam).
+PROVEN = ("discord", "openid")
+
+
+def verify_link(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    discord_user_id: int,
+    source: str,
+    external_id: str,
+    verified_by: str,
+    now: datetime,
+    display_name: str | None = None,
+) -> VerifyOutcome:
+    """Link an account the member proved to be theirs. Who wins: a proof beats another member's
+    unverified claim (removed, its owner told in /links: ``verified_by_other``); of two proofs,
+    the later wins (the earlier owner is told: ``verified_later``)."""
+    row = conn.execute(
+        "SELECT discord_user_id, verified_by, display_name FROM account_links"
+        " WHERE guild_id = ? AND source = ? AND external_id = ?",
+        (guild_id, source, external_id),
+    ).fetchone()
+    displaced: int | None = None
+    if row is not None and row[0] != discord_user_id:
+        displaced = row[0]
+        reason = "verified_by_other" if row[1] == "none" else "verified_later"
+        conn.execute(
+            "INSERT INTO link_notices (guild_id, discord_user_id, source, external_id, reason,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (guild_id, displaced, source, external_id, reason, to_iso(now)),
+        )
+    already = row is not None and row[0] == discord_user_id and row[1] == verified_by
+    name = display_name or (row[2] if row is not None else None)
+    link = link_account(
+        conn, guild_id=guild_id, discord_user_id=discord_user_id, source=source,
+        external_id=external_id, now=now, display_name=name, verified=True, reassign=True,
+        linked_by="member", verified_by=verified_by,
+    )  # fmt: skip
+    return VerifyOutcome(link, displaced, changed=not already)
+
+
+def link_notices(conn: sqlite3.Connection, guild_id: int, discord_user_id: int) -> list[LinkNotice]:
+    rows = conn.execute(
+        "SELECT source, external_id, reason, created_at FROM link_notices"
+        " WHERE guild_id = ? AND discord_user_id = ? ORDER BY id DESC LIMIT 10",
+        (guild_id, discord_user_id),
+    ).fetchall()
+    return [LinkNotice(r[0], r[1], r[2], from_iso(r[3])) for r in rows]
+
+
 def unlink_accounts(
     conn: sqlite3.Connection, guild_id: int, discord_user_id: int, source: str
 ) -> int:
@@ -248,6 +299,30 @@ class SqliteLinks:
             return outcomes
 
         return await self._db.write(op)
+
+    async def verify(
+        self,
+        *,
+        guild_id: int,
+        discord_user_id: int,
+        accounts: Sequence[tuple[str, str, str | None]],
+        verified_by: str,
+        now: datetime,
+    ) -> list[VerifyOutcome]:
+        """Link every (source, external id, name) the member proved, in one transaction (see
+        ``verify_link`` for who wins)."""
+        return await self._db.write(
+            lambda c: [
+                verify_link(c, guild_id=guild_id, discord_user_id=discord_user_id, source=source,
+                            external_id=external_id, verified_by=verified_by, now=now,
+                            display_name=name)
+                for source, external_id, name in accounts
+            ]
+        )  # fmt: skip
+
+    async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]:
+        """Why the member lost links lately (newest first, at most 10; kept 30 days)."""
+        return await self._db.read(lambda c: link_notices(c, guild_id, discord_user_id))
 
     async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int:
         """Remove the member's links of that source; returns how many there were."""

@@ -43,6 +43,44 @@ class Link:
 
 
 @dataclass(frozen=True)
+class VerifyOutcome:
+    """A proven link: ``displaced`` is the member who held the account before (told why in
+    /links), ``changed`` False when the member already had it, proven the same way."""
+
+    link: Link
+    displaced: int | None
+    changed: bool = True
+
+
+@dataclass(frozen=True)
+class LinkNotice:
+    source: str
+    external_id: str
+    reason: str  # verified_by_other, verified_later
+    at: datetime
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    """A member's Discord OAuth tokens as stored: ``access_token`` and ``refresh_token`` are
+    sealed (bot/vault), never the tokens themselves."""
+
+    user_id: int
+    access_token: str
+    refresh_token: str
+    scope: str
+    expires_at: datetime
+    locale: str | None = None
+    username: str | None = None
+    pushed_values: str | None = None
+    pushed_at: datetime | None = None
+    push_due_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"StoredTokens(user_id={self.user_id}, expires_at={self.expires_at.isoformat()})"
+
+
+@dataclass(frozen=True)
 class OAuthState:
     """What an OAuth or OpenID state was bound to when its flow began."""
 

@@ -11,7 +11,7 @@ from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database, latest_schema_version
 from bot.storage.events import SqliteEvents
 from bot.storage.links import SqliteLinks
-from bot.storage.oauth import SqliteOAuthStates
+from bot.storage.oauth import SqliteOAuthStates, SqliteTokens
 from bot.storage.outbox import SqliteFeed
 from bot.storage.playtime import SqlitePlaytime
 from bot.storage.retention import SqliteRetention
@@ -32,6 +32,7 @@ class SqliteStore:
         self.steam = SqliteSteam(engine)
         self.retention = SqliteRetention(engine)
         self.oauth = SqliteOAuthStates(engine)
+        self.tokens = SqliteTokens(engine)
 
     @classmethod
     async def open(

@@ -19,14 +19,18 @@ from connectors.steam.errors import (
     Unavailable,
     VanityNotFound,
 )
+from connectors.steam.openid import DEFAULT_OPENID_URL, Assertion, OpenIDError, SteamOpenID
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_OPENID_URL",
     "SUMMARIES_BATCH_SIZE",
+    "Assertion",
     "CallBudget",
     "InvalidKey",
     "MemoryBudget",
     "NotConfigured",
+    "OpenIDError",
     "OwnedGame",
     "PlayerSummary",
     "PrivateProfile",
@@ -34,6 +38,7 @@ __all__ = [
     "SteamClient",
     "SteamConnector",
     "SteamError",
+    "SteamOpenID",
     "Unavailable",
     "VanityNotFound",
 ]

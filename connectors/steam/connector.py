@@ -113,6 +113,13 @@ class SteamConnector(Connector):
             maximum=60,
         ),
         ConfigKey(
+            "openid_url",
+            "https://steamcommunity.com/openid/login",
+            "Sign in through Steam (OpenID 2.0): Steam's provider endpoint. Change it only for a"
+            " test double.",
+            url=True,
+        ),
+        ConfigKey(
             "sync_enabled",
             True,
             "Sync every linked Steam account's library (playtime per day, for the feed, /playtime"

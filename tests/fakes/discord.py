@@ -86,6 +86,8 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.discord_oauth import FakeOAuth
+
 API_PREFIX = "/api/v10"
 JSON_TYPE = "application/json"
 VIA = "1.1 google"
@@ -390,6 +392,8 @@ class FakeDiscord:
         self.members: dict[tuple[int, int], dict[str, Any]] = {}
         #: seconds every member request waits before it is answered
         self.member_delay = 0.0
+        #: Discord's OAuth2 half: the authorize page, tokens, a member's connections, Linked Roles
+        self.oauth = FakeOAuth()
         self._port = 0
         for channel_id in channels:
             self.add_channel(channel_id)
@@ -503,6 +507,7 @@ class FakeDiscord:
     async def start(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get(API_PREFIX + "/users/@me", self._get_me)
+        self.oauth.routes(app, API_PREFIX)
         app.router.add_get(API_PREFIX + "/gateway/bot", self._get_gateway_bot)
         app.router.add_get(API_PREFIX + "/channels/{channel_id}", self._get_channel)
         app.router.add_get(API_PREFIX + "/guilds/{guild_id}/members/{user_id}", self._get_member)
@@ -566,11 +571,20 @@ class FakeDiscord:
         if routing_error is not None:
             status = 405 if routing_error.status == 405 else 404
             response = _generic(status)
-        elif request.headers.get(
-            "Authorization"
-        ) != f"Bot {self.token}" and not request.path.startswith(
-            (API_PREFIX + "/interactions/", API_PREFIX + "/webhooks/", "/gateway")
-        ):  # interaction callbacks and follow-ups are authorised by the interaction token
+        elif (
+            request.headers.get("Authorization") != f"Bot {self.token}"
+            and not request.path.startswith(
+                (
+                    API_PREFIX + "/interactions/",
+                    API_PREFIX + "/webhooks/",
+                    "/gateway",
+                    "/oauth2/",
+                    API_PREFIX + "/oauth2/token",
+                )
+            )
+            and not request.headers.get("Authorization", "").startswith("Bearer ")
+        ):  # interaction callbacks and follow-ups are authorised by the interaction token,
+            # OAuth2 routes by the client's credentials or the member's bearer token
             response = _error(401, "401: Unauthorized", 0)
         elif (limited := self._global_limit()) is not None:
             response = limited
@@ -709,6 +723,8 @@ class FakeDiscord:
     # ------------------------------------------------------------------ routes
 
     async def _get_me(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            return await self.oauth.me(request)  # a member's OAuth token
         return _json(self.bot_user)
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
