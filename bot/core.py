@@ -11,6 +11,7 @@ from typing import Any
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.identity import IdentityService
+from bot.identity.roles import RoleConnections
 from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
@@ -20,7 +21,7 @@ from bot.services.accounts import AccountService, ConfirmStatus
 from bot.services.endpoint_admin import EndpointAdmin
 from bot.services.feed_admin import FeedAdmin
 from bot.services.get_playtime import PlaytimeService
-from bot.services.leaderboards import PlaytimeStats
+from bot.services.leaderboards import PlaytimeStats, period_days
 from bot.steam_sync.budget import LOOKUP, SYNC, DatabaseBudget, Shares, collect_budget
 from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
@@ -64,6 +65,7 @@ class Core:
     scheduler: Scheduler
     pruner: Pruner
     identity: IdentityService
+    roles: RoleConnections | None = None
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -170,8 +172,20 @@ class Core:
                 steam_name=steam_name,
                 on_links_changed=scheduler.links_changed,
             )
+            roles = None
             if oauth is not None:
                 identity.vault()  # the key file, with its warning, on the first run
+                if config.linked_roles.guild_id:
+                    tz = config.general.tz
+
+                    def last_30_days(now: datetime) -> tuple[str, str]:
+                        first, last = period_days("30d", now, tz) or (now.date(), now.date())
+                        return first.isoformat(), last.isoformat()
+
+                    roles = RoleConnections(
+                        config, clock, store, oauth, identity.vault(), days_of=last_30_days
+                    )
+                    identity.on_connected = roles.push_now
         except BaseException:
             await store.close()
             raise
@@ -194,6 +208,7 @@ class Core:
             scheduler,
             pruner,
             identity,
+            roles,
         )
         metrics.add_collector(lambda: collect_budget(store, clock, shares))
         metrics.add_collector(lambda: _outbox_gauges(store))
@@ -212,6 +227,8 @@ class Core:
         try:
             await self.endpoints.stop()
             await self.pruner.stop()
+            if self.roles is not None:
+                await self.roles.stop()
             await self.scheduler.stop()
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)

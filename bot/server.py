@@ -147,6 +147,8 @@ class Server:
             raise
         await self.core.scheduler.start()
         await self.core.pruner.start()
+        if self.core.roles is not None:
+            await self.core.roles.start()
         address = self.runner.addresses[0]
         self.port = int(address[1])
         host = self.config.web.host

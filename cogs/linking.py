@@ -267,6 +267,30 @@ class Linking(commands.Cog):
         else:
             await reply(interaction, t(strings.NOTHING_TO_UNLINK, source=label))
 
+    @admin.command(name="settings", description=strings.ADMIN_SETTINGS)
+    @app_commands.describe(require_verified=strings.ADMIN_SETTINGS_REQUIRE_ARG)
+    async def admin_settings(
+        self, interaction: discord.Interaction, require_verified: bool | None = None
+    ) -> None:
+        guild_id = _guild(interaction)
+        t = texts_for(interaction)
+        accounts = self.core.accounts
+        if require_verified is None:
+            on, unproven = await accounts.verification(guild_id)
+            state = t(strings.SETTINGS_YES if on else strings.SETTINGS_NO)
+            await reply(
+                interaction,
+                t(strings.SETTINGS_CURRENT, require_verified=state, unproven=t.number(unproven)),
+            )
+            return
+        changed, unproven = await accounts.require_verified(guild_id, require_verified)
+        if not changed:
+            state = t(strings.SETTINGS_YES if require_verified else strings.SETTINGS_NO)
+            await reply(interaction, t(strings.SETTINGS_UNCHANGED, require_verified=state))
+            return
+        template = strings.SETTINGS_REQUIRE_ON if require_verified else strings.SETTINGS_REQUIRE_OFF
+        await reply(interaction, t.plural(template, unproven))
+
 
 async def setup(bot: Questlog) -> None:
     await bot.add_cog(Linking(bot))

@@ -174,6 +174,21 @@ class AccountService:
     async def links(self, guild_id: int, discord_user_id: int) -> list[Link]:
         return await self.store.links.for_member(guild_id, discord_user_id)
 
+    async def verification(self, guild_id: int) -> tuple[bool, int]:
+        """(whether the guild requires proven Steam links, how many of its Steam links are
+        unproven)."""
+        on = await self.store.links.require_verified(guild_id)
+        return on, await self.store.links.unproven_steam(guild_id)
+
+    async def require_verified(self, guild_id: int, on: bool) -> tuple[bool, int]:
+        """Set whether the guild counts only proven Steam links; returns (whether it changed,
+        how many Steam links are unproven: they stop counting when on)."""
+        was = await self.store.links.require_verified(guild_id)
+        if was != on:
+            await self.store.links.set_require_verified(guild_id, on, self.clock.now())
+            self.on_links_changed("steam")
+        return was != on, await self.store.links.unproven_steam(guild_id)
+
     async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]:
         """Why the member lost links lately (a proof of another member won)."""
         return await self.store.links.notices(guild_id, discord_user_id)

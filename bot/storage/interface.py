@@ -29,6 +29,7 @@ from bot.storage.records import (
     LinkNotice,
     OAuthState,
     RetentionPolicy,
+    RoleValues,
     StepResult,
     StoredPlaytime,
     StoredTokens,
@@ -125,6 +126,15 @@ class LinkStore(Protocol):
 
     async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]: ...
 
+    async def set_require_verified(self, guild_id: int, on: bool, now: datetime) -> int:
+        """Count only proven Steam links in the guild (on) or every link (off); the summaries
+        follow. Returns how many links changed whether they count."""
+        ...
+
+    async def require_verified(self, guild_id: int) -> bool: ...
+
+    async def unproven_steam(self, guild_id: int) -> int: ...
+
     async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]: ...
 
     async def steam_ids(
@@ -180,6 +190,11 @@ class LinkStore(Protocol):
 class StatsStore(Protocol):
     """Read-only playtime queries; per member and game the larger source counts. Periods are
     local days in the time zone set with ``use_timezone``."""
+
+    async def role_values(self, guild_id: int, user_id: int, first: str, last: str) -> RoleValues:
+        """A member's Linked Roles values (hours, hours in the local days first..last, last
+        played, a proven Steam link) from the links that count in the guild."""
+        ...
 
     async def use_timezone(self, name: str) -> bool:
         """Count days in the IANA zone ``name`` from now on; True when the stored days were

@@ -9,7 +9,12 @@ from datetime import datetime
 from bot.clock import from_iso, to_iso
 from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
-from bot.storage.playtime import list_linked_games, move_account_playtime
+from bot.storage.playtime import (
+    LINK_COUNTS,
+    link_counts,
+    list_linked_games,
+    move_account_playtime,
+)
 from bot.storage.records import AccountTaken, ConfirmStatus, Link, LinkNotice, VerifyOutcome
 from connectors.base import LinkInfo
 
@@ -17,12 +22,14 @@ from connectors.base import LinkInfo
 def find_link(
     conn: sqlite3.Connection, guild_id: int, source: str | None, external_id: str | None
 ) -> LinkInfo | None:
-    """The member who linked this game account in the guild (inside a transaction)."""
+    """The member who linked this game account in the guild (inside a transaction), when the
+    link counts there (an unproven Steam link in a guild that requires verification does not:
+    its events and milestones are nobody's)."""
     if not source or not external_id:
         return None
     row = conn.execute(
-        "SELECT discord_user_id, external_id, display_name FROM account_links"
-        " WHERE guild_id = ? AND source = ? AND external_id = ?",
+        "SELECT l.discord_user_id, l.external_id, l.display_name FROM account_links l"
+        " WHERE l.guild_id = ? AND l.source = ? AND l.external_id = ? AND " + LINK_COUNTS,
         (guild_id, source, external_id),
     ).fetchone()
     return LinkInfo(row[0], row[1], row[2]) if row else None
@@ -51,7 +58,8 @@ def link_account(
         verified_by = "none" if linked_by == "member" else "admin"
     ensure_guild(conn, guild_id, now)
     row = conn.execute(
-        "SELECT discord_user_id FROM account_links WHERE guild_id = ? AND source = ? AND external_id = ?",
+        "SELECT discord_user_id, verified_by FROM account_links"
+        " WHERE guild_id = ? AND source = ? AND external_id = ?",
         (guild_id, source, external_id),
     ).fetchone()
     if row is not None and row[0] != discord_user_id and not reassign:
@@ -69,9 +77,11 @@ def link_account(
         (guild_id, discord_user_id, source, external_id, display_name, int(verified), status,
          linked_by, verified_by, stamp, stamp),
     )  # fmt: skip
-    previous = row[0] if row is not None else None
+    # The playtime follows the link when it counts (before and after).
+    previous = row[0] if row is not None and link_counts(conn, guild_id, source, row[1]) else None
+    now_counts = link_counts(conn, guild_id, source, verified_by)
     move_account_playtime(conn, guild_id, source, external_id, from_user=previous,
-                          to_user=discord_user_id)  # fmt: skip
+                          to_user=discord_user_id if now_counts else None)  # fmt: skip
     list_linked_games(conn, guild_id, source, external_id)
     return Link(source, external_id, display_name, verified, status, linked_by, verified_by)
 
@@ -210,19 +220,44 @@ def link_notices(conn: sqlite3.Connection, guild_id: int, discord_user_id: int) 
     return [LinkNotice(r[0], r[1], r[2], from_iso(r[3])) for r in rows]
 
 
+def set_require_verified(conn: sqlite3.Connection, guild_id: int, on: bool, now: datetime) -> int:
+    """Turn the guild's require-verified setting on or off; the playtime of its unproven Steam
+    links leaves (on) or rejoins (off) their members' summaries. Returns how many links stop
+    (or start again) counting; 0 when the setting was already so."""
+    ensure_guild(conn, guild_id, now)
+    changed = conn.execute(
+        "UPDATE guilds SET require_verified = ?, updated_at = ? WHERE guild_id = ?"
+        " AND require_verified <> ?",
+        (int(on), to_iso(now), guild_id, int(on)),
+    ).rowcount
+    unproven = conn.execute(
+        "SELECT discord_user_id, external_id FROM account_links WHERE guild_id = ?"
+        " AND source = 'steam' AND verified_by NOT IN ('discord', 'openid', 'admin')",
+        (guild_id,),
+    ).fetchall()
+    if not changed:
+        return 0
+    for user_id, external_id in unproven:
+        move_account_playtime(conn, guild_id, "steam", external_id,
+                              from_user=user_id if on else None,
+                              to_user=None if on else user_id)  # fmt: skip
+    return len(unproven)
+
+
 def unlink_accounts(
     conn: sqlite3.Connection, guild_id: int, discord_user_id: int, source: str
 ) -> int:
     """Remove the member's links of that source (their playtime leaves the member's
     summaries); returns how many there were."""
     accounts = conn.execute(
-        "SELECT external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?"
-        " AND source = ?",
+        "SELECT external_id, verified_by FROM account_links WHERE guild_id = ?"
+        " AND discord_user_id = ? AND source = ?",
         (guild_id, discord_user_id, source),
     ).fetchall()
-    for (external_id,) in accounts:
-        move_account_playtime(conn, guild_id, source, external_id, from_user=discord_user_id,
-                              to_user=None)  # fmt: skip
+    for external_id, verified_by in accounts:
+        if link_counts(conn, guild_id, source, verified_by):
+            move_account_playtime(conn, guild_id, source, external_id,
+                                  from_user=discord_user_id, to_user=None)  # fmt: skip
     conn.execute(
         "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = ?",
         (guild_id, discord_user_id, source),
@@ -319,6 +354,25 @@ class SqliteLinks:
                 for source, external_id, name in accounts
             ]
         )  # fmt: skip
+
+    async def set_require_verified(self, guild_id: int, on: bool, now: datetime) -> int:
+        return await self._db.write(lambda c: set_require_verified(c, guild_id, on, now))
+
+    async def unproven_steam(self, guild_id: int) -> int:
+        """How many Steam links of the guild are not proven (they stop counting when the
+        guild requires verification)."""
+        row = await self._db.fetchone(
+            "SELECT count(*) FROM account_links WHERE guild_id = ? AND source = 'steam'"
+            " AND verified_by NOT IN ('discord', 'openid', 'admin')",
+            (guild_id,),
+        )
+        return int(row[0]) if row else 0
+
+    async def require_verified(self, guild_id: int) -> bool:
+        row = await self._db.fetchone(
+            "SELECT require_verified FROM guilds WHERE guild_id = ?", (guild_id,)
+        )
+        return bool(row and row[0])
 
     async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]:
         """Why the member lost links lately (newest first, at most 10; kept 30 days)."""

@@ -29,15 +29,25 @@ PLAYTIME_OF_LINK = (
     ("minecraft", "minecraft", False),
 )
 _LINK_OF = {source: (link, is_global) for link, source, is_global in PLAYTIME_OF_LINK}
+#: How a Steam link is proven well enough for a guild that requires verification
+#: (/admin settings require_verified): by the member's own sign-in, or by an admin.
+PROVEN_STEAM = ("discord", "openid", "admin")
+#: A link of alias ``l`` counts (leaderboards, member summaries, milestones): anything but an
+#: unproven Steam link in a guild that requires verified links.
+LINK_COUNTS = (
+    "(l.source <> 'steam' OR l.verified_by IN ('discord', 'openid', 'admin')"
+    " OR NOT EXISTS (SELECT 1 FROM guilds g WHERE g.guild_id = l.guild_id"
+    " AND g.require_verified = 1))"
+)
 _CREDIT = (
     "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
-    " SELECT guild_id, ?, discord_user_id, ?, ? FROM account_links"
-    " WHERE source = ? AND external_id = ?{guild}"
+    " SELECT l.guild_id, ?, l.discord_user_id, ?, ? FROM account_links l"
+    " WHERE l.source = ? AND l.external_id = ?{guild} AND " + LINK_COUNTS +
     " ON CONFLICT (guild_id, game_id, discord_user_id, source)"
     " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds"
-)
+)  # fmt: skip
 _CREDIT_ANY_GUILD = _CREDIT.format(guild="")
-_CREDIT_ONE_GUILD = _CREDIT.format(guild=" AND guild_id = ?")
+_CREDIT_ONE_GUILD = _CREDIT.format(guild=" AND l.guild_id = ?")
 _ADD_TO_MEMBER = (
     "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, game_id, discord_user_id, source)"
@@ -142,6 +152,15 @@ def _credit_members(conn: sqlite3.Connection, key: tuple[int, str, str, str], de
         conn.execute(_CREDIT_ANY_GUILD, (game_id, source, delta, link_source, player_id))
     else:
         conn.execute(_CREDIT_ONE_GUILD, (game_id, source, delta, link_source, player_id, scope))
+
+
+def link_counts(conn: sqlite3.Connection, guild_id: int, source: str, verified_by: str) -> bool:
+    """Whether a link of this kind counts in the guild (see LINK_COUNTS)."""
+    if source != "steam" or verified_by in PROVEN_STEAM:
+        return True
+    row = conn.execute("SELECT require_verified FROM guilds WHERE guild_id = ?", (guild_id,))
+    found = row.fetchone()
+    return not (found and found[0])
 
 
 def move_account_playtime(

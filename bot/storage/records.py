@@ -61,6 +61,17 @@ class LinkNotice:
 
 
 @dataclass(frozen=True)
+class RoleValues:
+    """What Questlog publishes for a member as their Linked Roles values."""
+
+    hours_total: int
+    hours_30d: int
+    last_played: datetime | None
+    steam_verified: bool
+    steam_name: str | None  # shown as the connection's username in Discord
+
+
+@dataclass(frozen=True)
 class StoredTokens:
     """A member's Discord OAuth tokens as stored: ``access_token`` and ``refresh_token`` are
     sealed (bot/vault), never the tokens themselves."""

@@ -20,9 +20,17 @@ import functools
 import sqlite3
 from datetime import date
 
+from bot.clock import from_iso
 from bot.storage.engine import Database
-from bot.storage.playtime import PLAYTIME_OF_LINK, cover, local_day, periods_of
-from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, DayRange, Total
+from bot.storage.playtime import (
+    LINK_COUNTS,
+    PLAYTIME_OF_LINK,
+    PROVEN_STEAM,
+    cover,
+    local_day,
+    periods_of,
+)
+from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, DayRange, RoleValues, Total
 
 
 def _page_sql(board: str) -> str:
@@ -59,8 +67,9 @@ def _range_board(keys: int, runs: int) -> str:
         "SELECT l.discord_user_id AS user_id, sum(t.seconds) AS seconds"
         f" FROM (SELECT player_id, sum(seconds) AS seconds FROM ({rows}) GROUP BY player_id) t"
         " CROSS JOIN account_links l"  # the players first, each link looked up by its key
-        " ON l.guild_id = ? AND l.source = ? AND l.external_id = t.player_id"
-        " GROUP BY l.discord_user_id"
+        " ON l.guild_id = ? AND l.source = ? AND l.external_id = t.player_id AND "
+        + LINK_COUNTS
+        + " GROUP BY l.discord_user_id"
         for _ in PLAYTIME_OF_LINK
     )
     return _page_sql(
@@ -176,7 +185,7 @@ def _guild_daily(
             "SELECT d.day, d.game_id, l.discord_user_id, d.seconds FROM account_links l"
             " JOIN playtime_daily d ON d.scope_guild_id = ? AND d.source = ?"
             " AND d.player_id = l.external_id AND d.day >= ? AND d.day <= ?"
-            " WHERE l.guild_id = ? AND l.source = ?",
+            " WHERE l.guild_id = ? AND l.source = ? AND " + LINK_COUNTS,
             (0 if is_global else guild_id, source, first.isoformat(), last.isoformat(),
              guild_id, link_source),
         ).fetchall()  # fmt: skip
@@ -260,9 +269,62 @@ def use_timezone(conn: sqlite3.Connection, name: str) -> bool:
     return True
 
 
+def role_values(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, first: str, last: str
+) -> RoleValues:
+    """A member's Linked Roles values in the guild, from the links that count there: hours in
+    all games (per game the best of sources, as leaderboards count), hours in the local days
+    ``first``..``last``, the last time playtime grew, whether a Steam link is proven."""
+    links = conn.execute(
+        "SELECT l.source, l.external_id, l.verified_by, l.display_name FROM account_links l"
+        " WHERE l.guild_id = ? AND l.discord_user_id = ? AND " + LINK_COUNTS,
+        (guild_id, user_id),
+    ).fetchall()
+    best: dict[str, int] = {}
+    recent: dict[str, int] = {}
+    last_at: str | None = None
+    for link_source, external, _, _ in links:
+        for wanted, source, is_global in PLAYTIME_OF_LINK:
+            if wanted != link_source:
+                continue
+            scope = GLOBAL_SCOPE if is_global else guild_id
+            for game, seconds in conn.execute(
+                "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
+                " AND player_id = ?",
+                (scope, source, external),
+            ):
+                best[game] = max(best.get(game, 0), seconds or 0)
+            for game, seconds in conn.execute(
+                "SELECT game_id, sum(seconds) FROM playtime_daily WHERE scope_guild_id = ?"
+                " AND source = ? AND player_id = ? AND day >= ? AND day <= ? GROUP BY game_id",
+                (scope, source, external, first, last),
+            ):
+                recent[game] = max(recent.get(game, 0), seconds or 0)
+            row = conn.execute(
+                "SELECT max(at) FROM playtime_samples WHERE scope_guild_id = ? AND player_id = ?"
+                " AND source = ? AND delta_seconds > 0",
+                (scope, external, source),
+            ).fetchone()
+            if row and row[0] and (last_at is None or row[0] > last_at):
+                last_at = row[0]
+    steam = [(v, name) for source, _, v, name in links if source == "steam"]
+    proven = [name for v, name in steam if v in PROVEN_STEAM]
+    names = [name for _, name in steam if name]
+    return RoleValues(
+        hours_total=sum(best.values()) // 3600,
+        hours_30d=sum(recent.values()) // 3600,
+        last_played=from_iso(last_at) if last_at else None,
+        steam_verified=bool(proven),
+        steam_name=next((n for n in proven if n), names[0] if names else None),
+    )
+
+
 class SqliteStats:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def role_values(self, guild_id: int, user_id: int, first: str, last: str) -> RoleValues:
+        return await self._db.read(lambda c: role_values(c, guild_id, user_id, first, last))
 
     async def use_timezone(self, name: str) -> bool:
         """Days are local days in ``name`` (an IANA zone); rebuilt when it changes (on the

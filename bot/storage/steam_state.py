@@ -20,7 +20,7 @@ from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
 from bot.storage.events import compact_json, dedupe_hash, ingest
 from bot.storage.interface import Growth, Observer
-from bot.storage.playtime import game_name, record_playtime, remember_game_name
+from bot.storage.playtime import LINK_COUNTS, game_name, record_playtime, remember_game_name
 from bot.storage.records import GLOBAL_SCOPE, Delivery, PlaytimeChange
 from connectors.base import Effect, PlaytimeGrew
 from connectors.steam.client import OwnedGame, Unlock
@@ -30,7 +30,8 @@ def _linking_guilds(conn: sqlite3.Connection, steam_id: str) -> list[int]:
     return [
         r[0]
         for r in conn.execute(
-            "SELECT guild_id FROM account_links WHERE source = 'steam' AND external_id = ?",
+            "SELECT l.guild_id FROM account_links l WHERE l.source = 'steam'"
+            " AND l.external_id = ? AND " + LINK_COUNTS,
             (steam_id,),
         ).fetchall()
     ]
