@@ -89,7 +89,7 @@ async def test_link_steam_without_a_profile_offers_both_sign_ins(
     assert set(found) == {"Подтвердить через Discord", "Войти через Steam"}
     assert found["Подтвердить через Discord"].startswith(PUBLIC + "/oauth/discord/start?s=")
     state = parse_qs(urlsplit(found["Подтвердить через Discord"]).query)["s"][0]
-    outcome, stored = await core.store.oauth.peek(state, "discord", core.clock.now())
+    outcome, stored = await core.store.oauth.peek(state, ("discord",), core.clock.now())
     assert outcome == "ok" and stored is not None
     assert (stored.guild_id, stored.user_id, stored.language) == (GUILD, PLAYER_ID, "ru")
     # The member clicks it and approves: the Steam account is linked, verified.
@@ -154,3 +154,17 @@ async def test_without_oauth_keys_link_steam_says_which_key_to_set(
     monkeypatch.setattr(core.identity, "public_problem", lambda: "[web] public_url")
     data = await run(bot, discord_api, "link", "steam")
     assert "[web] public_url" in data["content"] and buttons(data) == {}
+
+
+async def test_typing_your_own_verified_account_again_keeps_it_verified(
+    bot: Questlog, core: Core, client: TestClient, discord_api: FakeDiscord, openid: Any
+) -> None:
+    openid.browser_steam_id = SAPHYEL_ID
+    data = await run(bot, discord_api, "link", "steam")
+    await browse(client, buttons(data)["Sign in through Steam"])
+    [link] = await core.accounts.links(GUILD, PLAYER_ID)
+    assert link.verified_by == "openid"
+    await core.store.tokens.drop(PLAYER_ID)  # no Discord token: the typed id is not "proven"
+    await run(bot, discord_api, "link", "steam", profile=SAPHYEL_ID)
+    [again] = await core.accounts.links(GUILD, PLAYER_ID)
+    assert again.verified_by == "openid"  # still proven: typing it again takes nothing away

@@ -71,9 +71,9 @@ async def test_a_state_is_taken_once_and_only_before_it_expires(
     # A peek (the start page) does not use the state up.
     fresh = await states.create(kind="steam", guild_id=GUILD, user_id=MEMBER, language="en-US",
                                 now=now)  # fmt: skip
-    assert (await states.peek(fresh, "steam", now))[0] == "ok"
+    assert (await states.peek(fresh, ("steam",), now))[0] == "ok"
     assert (await states.consume(fresh, ("steam",), now))[0] == "ok"
-    assert (await states.peek(fresh, "steam", now))[0] == "used"
+    assert (await states.peek(fresh, ("steam",), now))[0] == "used"
 
 
 async def test_pruning_forgets_expired_states_a_day_later(core: Core, clock: ManualClock) -> None:

@@ -3,8 +3,10 @@ after the flow and when they change, token refresh, and what a 429, a 401 or a l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -169,3 +171,45 @@ async def test_a_lost_key_reads_as_not_connected(
     assert await core.identity.access_token(ALICE) is None
     stored = await core.store.tokens.get(ALICE)
     assert stored is not None and json.loads(stored.pushed_values or "{}")  # kept, unreadable
+
+
+async def test_a_refresh_that_keeps_failing_holds_up_nobody_else(
+    core: Core, client: TestClient, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    from bot.storage.records import StoredTokens
+
+    assert core.roles is not None
+    await connect(client)
+    alice = await core.store.tokens.get(ALICE)
+    assert alice is not None
+    # 1,200 members whose tokens this key cannot open, all expiring before Alice's.
+    for n in range(1200):
+        await core.store.tokens.save(
+            StoredTokens(user_id=10**12 + n, access_token="x", refresh_token="x", scope="",
+                         expires_at=alice.expires_at - timedelta(hours=1)),
+            clock.now(),
+        )  # fmt: skip
+    clock.advance(6 * 24 * 3600 + 60)
+    core.roles.pace_seconds = 0
+    first = await core.roles.tick()  # all are tried (pages of 500); the 1,200 back off
+    assert first["refreshed"] == 1
+    assert (await core.roles.tick())["refreshed"] == 0  # backed off: not tried again yet
+    after = await core.store.tokens.get(ALICE)
+    assert after is not None and after.expires_at > alice.expires_at
+
+
+async def test_metadata_registration_is_retried_when_discord_was_down(
+    core: Core, discord_api: FakeDiscord
+) -> None:
+    assert core.roles is not None
+    discord_api.oauth.script("metadata", 503)
+    assert not await core.roles.register()
+    await core.roles.start(every=0.05)
+    try:
+        for _ in range(100):
+            if core.roles.registered:
+                break
+            await asyncio.sleep(0.05)
+        assert core.roles.registered and discord_api.oauth.metadata
+    finally:
+        await core.roles.stop()

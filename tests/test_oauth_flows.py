@@ -246,28 +246,84 @@ async def test_without_oauth_keys_the_flow_is_not_offered(
 
 
 async def test_sign_in_through_steam_links_the_proven_account(
-    core: Core, client: TestClient, openid: FakeSteamOpenID
+    core: Core, client: TestClient, openid: FakeSteamOpenID, discord_api: FakeDiscord
 ) -> None:
     openid.browser_steam_id = ALICE_ALT
     _, start = await offer(core, locale="en-US")
+    # First the browser proves it is the member's (Discord, identify only) ...
     first = await client.get(start[len(PUBLIC) :], allow_redirects=False)
-    sent = parse_qs(urlsplit(first.headers["Location"]).query)
-    state = parse_qs(urlsplit(start).query)["s"][0]
-    assert sent["openid.mode"] == ["checkid_setup"]
-    assert sent["openid.return_to"] == [f"{PUBLIC}/oauth/steam/callback?s={state}"]
-    assert sent["openid.realm"] == [PUBLIC]
+    asked = parse_qs(urlsplit(first.headers["Location"]).query)
+    assert asked["scope"] == ["identify"]
     page = await browse(client, start)
     assert page.status == 200, await page.text()
+    # ... then Steam is asked with a state of that next step, and its answer checked with it.
+    [authorize] = [c for c in discord_api.oauth.calls if c[0] == "authorize"]
+    assert authorize[1] == ALICE and authorize[2]["scope"] == "identify"
+    to_steam = list(openid.checks)
+    assert to_steam and to_steam[-1]["openid.mode"] == "check_authentication"
+    return_to = to_steam[-1]["openid.return_to"]
+    assert return_to.startswith(f"{PUBLIC}/oauth/steam/callback?s=")
     assert await stored_links(core, ALICE) == [(ALICE_ALT, "openid")]
-    assert openid.checks[-1]["openid.mode"] == "check_authentication"
+    assert await core.store.tokens.get(ALICE) is None  # the identify token is not kept
+    assert discord_api.oauth.revoked  # and it is revoked
+
+
+async def test_a_steam_address_sent_to_someone_else_links_nothing(
+    core: Core, client: TestClient, openid: FakeSteamOpenID, discord_api: FakeDiscord
+) -> None:
+    _, start = await offer(core, user=MALLORY, locale="en-US")  # Mallory's button ...
+    discord_api.oauth.browser_user = ALICE  # ... opened by Alice, signed in to Steam
+    page = await browse(client, start)
+    assert page.status == 403 and "Another Discord account" in await page.text()
+    assert openid.checks == []  # Steam was never asked
+    assert await stored_links(core, MALLORY) == []
+
+
+async def test_without_discord_keys_steam_sign_in_goes_straight_to_steam(
+    tmp_path: Path, clock: ManualClock, openid: FakeSteamOpenID
+) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from bot.config import parse_config
+    from web.app import create_app
+
+    openid.clock = clock.now
+    config = parse_config(
+        {"database": {"path": str(tmp_path / "s.sqlite3")}, "web": {"public_url": PUBLIC},
+         "steam": {"openid_url": openid.endpoint}},
+        env={},
+    )  # fmt: skip
+    core = await Core.start(config, clock)
+    try:
+        made = await core.identity.offer(GUILD, ALICE, "en-US")
+        assert made.discord_url is None and made.steam_url is not None
+        assert made.missing is not None and "[discord] client_id" in made.missing
+        async with TestClient(TestServer(create_app(core))) as local:
+            first = await local.get(made.steam_url[len(PUBLIC) :], allow_redirects=False)
+            sent = parse_qs(urlsplit(first.headers["Location"]).query)
+            state = parse_qs(urlsplit(made.steam_url).query)["s"][0]
+            assert sent["openid.mode"] == ["checkid_setup"]
+            assert sent["openid.return_to"] == [f"{PUBLIC}/oauth/steam/callback?s={state}"]
+            assert sent["openid.realm"] == [PUBLIC]
+            page = await browse(local, made.steam_url)
+            assert page.status == 200
+        assert [link.verified_by for link in await core.accounts.links(GUILD, ALICE)] == ["openid"]
+    finally:
+        await core.stop()
+
+
+async def steam_state(core: Core, user: int = ALICE) -> str:
+    """A state of the Steam step itself (as after the browser's Discord check)."""
+    return await core.store.oauth.create(
+        kind="steam", guild_id=GUILD, user_id=user, language="en", now=core.clock.now()
+    )
 
 
 async def steam_callback(
     client: TestClient, core: Core, openid: FakeSteamOpenID, change: Any
 ) -> tuple[int, str]:
     """A callback with an assertion for the state, changed by ``change(fields, state)``."""
-    _, start = await offer(core, locale="en-US")
-    state = parse_qs(urlsplit(start).query)["s"][0]
+    state = await steam_state(core)
     fields = openid.assertion(f"{PUBLIC}/oauth/steam/callback?s={state}")
     fields = change(fields, state) or fields
     response = await client.get("/oauth/steam/callback?" + urlencode({"s": state, **fields}))
@@ -329,8 +385,7 @@ async def test_a_replayed_steam_assertion_is_refused(
     # state is in return_to); a replay to the same state finds it used, and a provider that
     # would confirm it twice is still refused by the nonce.
     openid._checked.clear()
-    _, start = await offer(core, locale="en-US")
-    state = parse_qs(urlsplit(start).query)["s"][0]
+    state = await steam_state(core)
     replay = {**kept, "openid.return_to": f"{PUBLIC}/oauth/steam/callback?s={state}"}
     replay["openid.sig"] = openid.sign(replay)  # a provider that signs anything again
     response = await client.get("/oauth/steam/callback?" + urlencode({"s": state, **replay}))
@@ -338,9 +393,33 @@ async def test_a_replayed_steam_assertion_is_refused(
     assert await stored_links(core, ALICE) == []
 
 
-async def test_repeated_parameters_are_refused(core: Core, client: TestClient) -> None:
-    response = await client.get("/oauth/steam/callback?s=a&s=b")
+async def test_repeated_parameters_are_refused(
+    core: Core, client: TestClient, openid: FakeSteamOpenID
+) -> None:
+    state = await steam_state(core)
+    fields = openid.assertion(f"{PUBLIC}/oauth/steam/callback?s={state}")
+    query = urlencode({"s": state, **fields})
+    # A second claimed id after the signed one: read one way, verified another, if allowed.
+    other = "https://steamcommunity.com/openid/id/" + OTHER_STEAM
+    response = await client.get(
+        "/oauth/steam/callback?" + query + "&" + urlencode({"openid.claimed_id": other})
+    )
     assert response.status == 400
+    assert await stored_links(core, ALICE) == []
+    assert openid.checks == []
+    assert (await core.store.oauth.peek(state, ("steam",), core.clock.now()))[0] == "ok"
+    good = await client.get("/oauth/steam/callback?" + query)  # the same, once: accepted
+    assert good.status == 200
+
+
+async def test_a_nonce_with_an_impossible_time_is_a_page_not_a_500(
+    core: Core, client: TestClient, openid: FakeSteamOpenID
+) -> None:
+    status, text = await steam_callback(
+        client, core, openid,
+        lambda f, s: {**f, "openid.response_nonce": "2026-13-45T99:00:00Zx"},
+    )  # fmt: skip
+    assert status == 400 and "did not pass" in text
 
 
 async def test_steam_down_or_cancelled_reads_as_a_page(

@@ -59,11 +59,24 @@ async def test_only_proven_steam_links_count_while_it_is_on(core: Core, clock: M
     assert (await core.accounts.require_verified(GUILD, False))[0] is False  # already off
 
 
-async def test_new_playtime_of_an_unproven_link_stays_out_and_has_no_milestones(
+async def member_rows(core: Core) -> list[tuple[Any, ...]]:
+    """member_playtime as stored (the boards hide rows at 0 or below; this does not)."""
+    return await core.store.engine.read(  # type: ignore[attr-defined]
+        lambda c: c.execute(
+            "SELECT discord_user_id, source, seconds FROM member_playtime WHERE guild_id = ?"
+            " AND game_id = '393380' ORDER BY discord_user_id, source",
+            (GUILD,),
+        ).fetchall()
+    )
+
+
+async def test_new_playtime_of_an_unproven_link_stays_out_of_the_summaries(
     core: Core, clock: ManualClock
 ) -> None:
     await seed(core, clock)
+    before = await member_rows(core)
     await core.accounts.require_verified(GUILD, True)
+    assert all(seconds == 0 for _, _, seconds in await member_rows(core))
     now = clock.now() + timedelta(hours=3)  # after the seeded reports
 
     def grow(c: Any) -> None:
@@ -72,20 +85,19 @@ async def test_new_playtime_of_an_unproven_link_stays_out_and_has_no_milestones(
                         now_text=to_iso(now))  # fmt: skip
 
     await core.store.engine.write(grow)  # type: ignore[attr-defined]
+    assert all(seconds == 0 for _, _, seconds in await member_rows(core))
     assert (await core.store.stats.leaderboard(GUILD, "393380", None)).rows == []
-    # A Steam observation of an unproven account reaches no guild that requires proof.
-    seen = await core.store.engine.read(  # type: ignore[attr-defined]
-        lambda c: c.execute(
-            "SELECT count(*) FROM activity_events WHERE guild_id = ? AND type LIKE '%milestone%'",
-            (GUILD,),
-        ).fetchone()[0]
-    )
-    assert seen == 0
+    # Unlinking and moving an unproven link while it is on leave the summaries at zero, never
+    # below (their playtime was not in them).
+    await core.accounts.unlink(guild_id=GUILD, discord_user_id=ALICE, source="steam")
+    await core.accounts.link(guild_id=GUILD, discord_user_id=CAROL, source="steam",
+                             external_id="76561198000000022", reassign=True)  # fmt: skip
+    assert all(seconds == 0 for _, _, seconds in await member_rows(core))
     await core.accounts.require_verified(GUILD, False)
-    # Off: Bob's 60 h (BattleMetrics) count again, best of sources as always.
-    rows = (await core.store.stats.leaderboard(GUILD, "393380", None)).rows
-    assert rows[0] == (BOB, 60 * 3600)
-    assert CAROL not in [u for u, _ in rows]
+    # Off: Bob's account (now Carol's) counts with its 60 h, Alice's is unlinked.
+    rows = {(u, src): sec for u, src, sec in await member_rows(core) if sec}
+    assert rows == {(CAROL, "battlemetrics"): 60 * 3600}
+    assert before  # (the seed had summaries to start from)
 
 
 async def test_a_steam_milestone_of_an_unproven_link_is_not_announced(

@@ -10,8 +10,10 @@ Steam failing: each is a page saying what to do, never a 500.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -116,6 +118,12 @@ def _route(flow: Flow, limiter: RateLimiter) -> Callable[[web.Request], Awaitabl
             log.error("storage unavailable for a sign-in page: %s", exc)
             response = render(Page(503, "busy"))
             response.headers["Retry-After"] = "5"
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a defect: logged with a reference, never a traceback to the browser
+            reference = secrets.token_hex(6)
+            log.exception("unexpected error [ref %s] on a sign-in page", reference)
+            response = render(Page(500, "unexpected", fields={"reference": reference}))
         status = response.status
         svc.core.metrics.inc("questlog_http_requests_total", route="oauth", status=str(status))
         return response

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+MAX_KEYS = 50_000
+
 
 class RateLimiter:
     def __init__(self, per_minute: int, monotonic: Callable[[], float]) -> None:
@@ -15,12 +17,19 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.per_minute > 0
 
+    def _evict(self, now: float) -> None:
+        """Forget buckets that have refilled (they would start full anyway)."""
+        full = 60.0  # a whole bucket refills within a minute
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full}
+
     def check(self, key: str) -> float:
         """Take one token; returns 0 when allowed, else the seconds until one is available."""
         if not self.enabled:
             return 0.0
         now = self.monotonic()
         rate = self.per_minute / 60.0
+        if len(self._buckets) > MAX_KEYS and key not in self._buckets:
+            self._evict(now)  # keyed by something outside (an address): stay bounded
         tokens, last = self._buckets.get(key, (float(self.per_minute), now))
         tokens = min(float(self.per_minute), tokens + (now - last) * rate)
         if tokens >= 1.0:

@@ -11,6 +11,7 @@ did not answer) and, for failures, one log line.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,14 @@ DISCORD_START = "/oauth/discord/start"
 STEAM_START = "/oauth/steam/start"
 LINKED_ROLES_ENTRY = "/oauth/discord/linked-roles"
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+#: Unfinished Linked Roles sign-ins at once (each is a row for 10 minutes and a day after).
+MAX_OPEN_ENTRIES = 5_000
+_STEAM_ID = re.compile(r"7656119[0-9]{10}", re.ASCII)
+#: OAuth 2.0's error codes (RFC 6749, 4.1.2.1): counted by name; anything else as other_error.
+_OAUTH_ERRORS = frozenset({
+    "access_denied", "invalid_request", "unauthorized_client", "unsupported_response_type",
+    "invalid_scope", "server_error", "temporarily_unavailable",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -160,8 +169,12 @@ class IdentityService:
                 kind="discord", guild_id=guild_id, user_id=user_id, language=lang, now=now
             )
             discord_url = f"{self.public_url}{DISCORD_START}?s={state}"
+        # With Login with Discord available, the browser that signs in through Steam first
+        # proves it is the member's (Discord, scope identify): a Steam start address sent to
+        # someone else cannot link their Steam account to the sender.
+        kind = "steam_check" if discord_url is not None else "steam"
         state = await self.store.oauth.create(
-            kind="steam", guild_id=guild_id, user_id=user_id, language=lang, now=now
+            kind=kind, guild_id=guild_id, user_id=user_id, language=lang, now=now
         )
         steam_url = f"{self.public_url}{STEAM_START}?s={state}"
         return Offer(discord_url, steam_url, self.discord_problem())
@@ -180,35 +193,49 @@ class IdentityService:
         """The Linked Roles menu sends members here without a state: a flow of its own."""
         if self.discord_problem() is not None or self.oauth is None:
             return Page(404, "oauth_off", fields={"key": self.discord_problem() or ""})
+        now = self.clock.now()
+        # Anyone may open this address (no state of ours yet): the flows begun and not finished
+        # are capped, so it cannot fill the database.
+        if await self.store.oauth.outstanding("linked_roles", now) >= MAX_OPEN_ENTRIES:
+            log.warning("Linked Roles entry: too many unfinished sign-ins; refusing new ones")
+            return Page(429, "busy")
         state = await self.store.oauth.create(
-            kind="linked_roles", guild_id=None, user_id=None, language="en", now=self.clock.now()
+            kind="linked_roles", guild_id=None, user_id=None, language="en", now=now
         )
         return Redirect(self.oauth.authorize_url(state, self.discord_redirect))
 
     async def steam_start(self, state: str) -> Redirect | Page:
         if self.public_problem() is not None:
             return Page(404, "oauth_off", fields={"key": self.public_problem() or ""})
-        refused = await self._peek(state, "steam")
-        if refused is not None:
-            return refused
+        now = self.clock.now()
+        outcome, found = await self.store.oauth.peek(state, ("steam", "steam_check"), now)
+        if outcome != "ok" or found is None:
+            return self._state_page(outcome, found)
+        if found.kind == "steam_check":
+            if self.oauth is None or self.discord_problem() is not None:
+                return Page(404, "oauth_off", fields={"key": self.discord_problem() or ""})
+            return Redirect(
+                self.oauth.authorize_url(state, self.discord_redirect, scopes=("identify",))
+            )
         return Redirect(self.openid.begin_url(self.steam_return_to(state), self.public_url))
 
-    async def discord_callback(self, query: Mapping[str, str]) -> Page:
+    async def discord_callback(self, query: Mapping[str, str]) -> Page | Redirect:
         if self.discord_problem() is not None or self.oauth is None:
             return Page(404, "oauth_off", fields={"key": self.discord_problem() or ""})
         now = self.clock.now()
         outcome, found = await self.store.oauth.consume(
-            query.get("state", ""), ("discord", "linked_roles"), now
+            query.get("state", ""), ("discord", "linked_roles", "steam_check"), now
         )
         if outcome != "ok" or found is None:
             return self._state_page(outcome, found)
         lang = found.language
         error = query.get("error")
         if error is not None:
-            self.metrics.inc("questlog_oauth_total", flow="discord", result=error[:40])
+            known = error if error in _OAUTH_ERRORS else "other_error"
+            self.metrics.inc("questlog_oauth_total", flow="discord", result=known)
             if error == "access_denied":
                 return Page(400, "denied", lang)
-            log.warning("Discord refused a sign-in: %s", error[:100])
+            log.warning("Discord refused a sign-in: %r", error[:100])
             return Page(400, "discord_error", lang, {"error": query.get("error_description")
                                                      or error})  # fmt: skip
         code = query.get("code")
@@ -225,7 +252,18 @@ class IdentityService:
             # Someone else's browser finished this member's flow: refuse, keep nothing.
             self.metrics.inc("questlog_oauth_total", flow="discord", result="other_user")
             log.warning("a Discord sign-in was finished by another account than the one asking")
+            await self._revoke_quietly(tokens)
             return Page(403, "other_user", lang)
+        if found.kind == "steam_check":
+            # The browser is the member's: on to Steam with a state of the next step.
+            await self._revoke_quietly(tokens)  # (identify only; nothing is kept)
+            steam_state = await self.store.oauth.create(
+                kind="steam", guild_id=found.guild_id, user_id=found.user_id,
+                language=found.language, now=now,
+            )  # fmt: skip
+            return Redirect(
+                self.openid.begin_url(self.steam_return_to(steam_state), self.public_url)
+            )
         await self._save_tokens(me, tokens)
         if found.kind == "linked_roles":
             await self._connected(me.id)
@@ -235,7 +273,11 @@ class IdentityService:
             connections = await self.oauth.connections(tokens.access_token)
         except DiscordOAuthError as exc:
             return self._discord_failed(exc, lang)
-        steam = [c for c in connections if c.type == "steam" and c.verified and not c.revoked]
+        steam = [
+            c
+            for c in connections
+            if c.type == "steam" and c.verified and not c.revoked and _STEAM_ID.fullmatch(c.id)
+        ]
         assert found.guild_id is not None
         outcomes = await self._verify(found, [(c.id, c.name or None) for c in steam], "discord")
         await self._connected(me.id)
@@ -363,8 +405,16 @@ class IdentityService:
             log.exception("could not update a member's Linked Roles values")
 
     async def _peek(self, state: str, kind: str) -> Page | None:
-        outcome, found = await self.store.oauth.peek(state, kind, self.clock.now())
+        outcome, found = await self.store.oauth.peek(state, (kind,), self.clock.now())
         return None if outcome == "ok" else self._state_page(outcome, found)
+
+    async def _revoke_quietly(self, tokens: Tokens) -> None:
+        if self.oauth is None:
+            return
+        try:
+            await self.oauth.revoke(tokens.access_token)
+        except DiscordOAuthError as exc:
+            log.info("could not revoke a token Questlog does not keep: %s", exc)
 
     def _state_page(self, outcome: str, found: OAuthState | None) -> Page:
         lang: Language = language(found.language) if found is not None else "en"

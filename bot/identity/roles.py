@@ -42,6 +42,7 @@ DAILY = timedelta(days=1)
 REFRESH_AHEAD = timedelta(days=1)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
 PUSHES_PER_SECOND = 5.0
+REFRESH_PAGES = 40  # at most 20,000 expiring tokens looked at per round
 #: (key, type, name id, description id): Discord's types 2 = integer >=, 6 = datetime >=,
 #: 7 = boolean equal.
 METADATA = (
@@ -101,6 +102,8 @@ class RoleConnections:
         self._task: asyncio.Task[None] | None = None
         self.registered = False
         self.pace_seconds = 1 / PUSHES_PER_SECOND
+        #: member -> no refresh before (after a failure); in memory, one process refreshes
+        self._refresh_after: dict[int, datetime] = {}
 
     # -- start and stop
 
@@ -129,9 +132,10 @@ class RoleConnections:
             self._task = None
 
     async def _run(self, every: float) -> None:
-        await self.register()
         while True:
             try:
+                if not self.registered:  # Discord down at start: tried again each round
+                    await self.register()
                 await self.tick()
             except asyncio.CancelledError:
                 raise
@@ -146,8 +150,16 @@ class RoleConnections:
         scan every connected member for changed values. Returns counts, for tests and logs."""
         now = self.clock.now()
         done = {"refreshed": 0, "pushed": 0, "dropped": 0}
-        for stored in await self.store.tokens.expiring(now + REFRESH_AHEAD, 100):
-            await self._refresh(stored, done)
+        after: tuple[datetime, int] | None = None
+        for _ in range(REFRESH_PAGES):  # every expiring token, a page at a time
+            page = await self.store.tokens.expiring(now + REFRESH_AHEAD, 500, after)
+            for stored in page:
+                if self._refresh_after.get(stored.user_id, now) > now:
+                    continue  # failed lately: not before its backoff (others go on)
+                await self._refresh(stored, done)
+            if len(page) < 500:
+                break
+            after = (page[-1].expires_at, page[-1].user_id)
         due = {t.user_id for t in await self.store.tokens.due(now, 500)}
         if self._last_scan is None or now - self._last_scan >= SCAN_EVERY:
             self._last_scan = now
@@ -168,6 +180,8 @@ class RoleConnections:
             stored = await self.store.tokens.get(user_id)
             if stored is None:
                 continue
+            if stored.push_due_at is not None and stored.push_due_at > now:
+                continue  # postponed (a 429, a failure): not before then
             if stored.pushed_at is None or now - stored.pushed_at >= DAILY:
                 found.add(user_id)
                 continue
@@ -225,20 +239,28 @@ class RoleConnections:
     async def _refresh(self, stored: StoredTokens, done: dict[str, int]) -> None:
         refresh = self.vault.open(stored.refresh_token)
         now = self.clock.now()
-        if refresh is None:
+        if refresh is None:  # the key cannot open it (said once): try again tomorrow
+            self._refresh_after[stored.user_id] = now + DAILY
             return
         try:
             tokens = await self.oauth.refresh(refresh, now)
         except OAuthError as exc:
             if exc.error == "invalid_grant":
                 await self.store.tokens.drop(stored.user_id)
+                self._refresh_after.pop(stored.user_id, None)
                 done["dropped"] += 1
                 return
             log.warning("Linked Roles: a token refresh was refused: %s", exc.error)
+            self._refresh_after[stored.user_id] = now + timedelta(hours=1)
+            return
+        except RateLimited as exc:
+            self._refresh_after[stored.user_id] = now + timedelta(seconds=exc.retry_after)
             return
         except DiscordOAuthError as exc:
             log.warning("Linked Roles: could not refresh a token: %s", exc)
+            self._refresh_after[stored.user_id] = now + RETRY_AFTER_FAILURE
             return
+        self._refresh_after.pop(stored.user_id, None)
         await self.store.tokens.save(
             StoredTokens(
                 user_id=stored.user_id,

@@ -557,7 +557,9 @@ class OAuthStateStore(Protocol):
         """A new state (returned once; only its hash is stored)."""
         ...
 
-    async def peek(self, state: str, kind: str, now: datetime) -> tuple[str, OAuthState | None]:
+    async def peek(
+        self, state: str, kinds: Sequence[str], now: datetime
+    ) -> tuple[str, OAuthState | None]:
         """What ``consume`` would say now, without taking it."""
         ...
 
@@ -566,6 +568,10 @@ class OAuthStateStore(Protocol):
     ) -> tuple[str, OAuthState | None]:
         """Take a state of one of ``kinds`` once: ("ok", it), else ("unknown" | "expired" |
         "used", it or None)."""
+        ...
+
+    async def outstanding(self, kind: str, now: datetime) -> int:
+        """States of this kind neither used nor expired."""
         ...
 
     async def remember_nonce(self, endpoint: str, nonce: str, expires_at: datetime) -> bool:
@@ -584,7 +590,9 @@ class TokenStore(Protocol):
 
     async def due(self, now: datetime, limit: int) -> list[StoredTokens]: ...
 
-    async def expiring(self, before: datetime, limit: int) -> list[StoredTokens]: ...
+    async def expiring(
+        self, before: datetime, limit: int, after: tuple[datetime, int] | None = None
+    ) -> list[StoredTokens]: ...
 
     async def pushed(
         self, user_id: int, values: str, now: datetime, next_due: datetime | None

@@ -54,14 +54,18 @@ def link_account(
     raises AccountTaken unless ``reassign`` (admins). ``linked_by``: who made the link
     (migration 0021); ``verified_by``: how it was proven (migration 0023; default: "admin"
     for a link an admin made, else "none")."""
-    if verified_by is None:
-        verified_by = "none" if linked_by == "member" else "admin"
     ensure_guild(conn, guild_id, now)
     row = conn.execute(
-        "SELECT discord_user_id, verified_by FROM account_links"
+        "SELECT discord_user_id, verified_by, verified FROM account_links"
         " WHERE guild_id = ? AND source = ? AND external_id = ?",
         (guild_id, source, external_id),
     ).fetchone()
+    if verified_by is None:
+        if row is not None and row[0] == discord_user_id and row[1] != "none":
+            # The member links again an account already proven theirs: it stays proven.
+            verified_by, verified = row[1], verified or bool(row[2])
+        else:
+            verified_by = "none" if linked_by == "member" else "admin"
     if row is not None and row[0] != discord_user_id and not reassign:
         raise AccountTaken(row[0])
     stamp = to_iso(now)
@@ -188,7 +192,7 @@ def verify_link(
     unverified claim (removed, its owner told in /links: ``verified_by_other``); of two proofs,
     the later wins (the earlier owner is told: ``verified_later``)."""
     row = conn.execute(
-        "SELECT discord_user_id, verified_by, display_name FROM account_links"
+        "SELECT discord_user_id, verified_by, display_name, status FROM account_links"
         " WHERE guild_id = ? AND source = ? AND external_id = ?",
         (guild_id, source, external_id),
     ).fetchone()
@@ -206,7 +210,7 @@ def verify_link(
     link = link_account(
         conn, guild_id=guild_id, discord_user_id=discord_user_id, source=source,
         external_id=external_id, now=now, display_name=name, verified=True, reassign=True,
-        linked_by="member", verified_by=verified_by,
+        linked_by="member", verified_by=verified_by, status=row[3] if row is not None else None,
     )  # fmt: skip
     return VerifyOutcome(link, displaced, changed=not already)
 

@@ -21,6 +21,11 @@ from bot.storage.records import OAuthState, StoredTokens
 STATE_TTL = timedelta(minutes=10)
 
 
+def _kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """Kinds as a tuple (a bare string would match its substrings)."""
+    return (kinds,) if isinstance(kinds, str) else tuple(kinds)
+
+
 def _hash(state: str) -> str:
     return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -52,7 +57,7 @@ def consume_state(
         " FROM oauth_states WHERE state_hash = ?",
         (_hash(state),),
     ).fetchone()
-    if row is None or row[0] not in kinds:
+    if row is None or row[0] not in _kinds(kinds):
         return "unknown", None
     found = OAuthState(row[0], row[1], row[2], row[3], from_iso(row[4]))
     if row[5] is not None:
@@ -87,14 +92,16 @@ class SqliteOAuthStates:
         )  # fmt: skip
         return state
 
-    async def peek(self, state: str, kind: str, now: datetime) -> tuple[str, OAuthState | None]:
+    async def peek(
+        self, state: str, kinds: Sequence[str], now: datetime
+    ) -> tuple[str, OAuthState | None]:
         """What ``consume`` would say now, without taking the state (the start page)."""
         row = await self._db.fetchone(
             "SELECT kind, guild_id, discord_user_id, language, expires_at, used_at"
             " FROM oauth_states WHERE state_hash = ?",
             (_hash(state),),
         )
-        if row is None or row[0] != kind:
+        if row is None or row[0] not in _kinds(kinds):
             return "unknown", None
         found = OAuthState(row[0], row[1], row[2], row[3], from_iso(row[4]))
         if row[5] is not None:
@@ -105,6 +112,16 @@ class SqliteOAuthStates:
         self, state: str, kinds: Sequence[str], now: datetime
     ) -> tuple[str, OAuthState | None]:
         return await self._db.write(lambda c: consume_state(c, state, kinds, now))
+
+    async def outstanding(self, kind: str, now: datetime) -> int:
+        """States of this kind neither used nor expired (the anonymous Linked Roles entry is
+        capped by it)."""
+        row = await self._db.fetchone(
+            "SELECT count(*) FROM oauth_states WHERE expires_at > ? AND kind = ?"
+            " AND used_at IS NULL",
+            (to_iso(now), kind),
+        )
+        return int(row[0]) if row else 0
 
     async def remember_nonce(self, endpoint: str, nonce: str, expires_at: datetime) -> bool:
         """True the first time an OpenID response nonce is seen."""
@@ -204,12 +221,17 @@ class SqliteTokens:
         )
         return [_token_row(r) for r in rows]
 
-    async def expiring(self, before: datetime, limit: int) -> list[StoredTokens]:
-        """Members whose access token expires before ``before`` (to refresh them)."""
+    async def expiring(
+        self, before: datetime, limit: int, after: tuple[datetime, int] | None = None
+    ) -> list[StoredTokens]:
+        """Members whose access token expires before ``before`` (to refresh them), soonest
+        first; ``after``: the (expiry, member) of the last row of the previous page."""
+        start = (to_iso(after[0]), after[1]) if after else ("", 0)
         rows = await self._db.fetchall(
             f"SELECT {_TOKEN_COLUMNS} FROM discord_tokens WHERE expires_at < ?"
-            " ORDER BY expires_at LIMIT ?",
-            (to_iso(before), limit),
+            " AND (expires_at, discord_user_id) > (?, ?)"
+            " ORDER BY expires_at, discord_user_id LIMIT ?",
+            (to_iso(before), *start, limit),
         )
         return [_token_row(r) for r in rows]
 

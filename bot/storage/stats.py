@@ -45,6 +45,13 @@ def _page_sql(board: str) -> str:
     )
 
 
+#: LINK_COUNTS for one known guild, its require_verified flag given as a parameter (no
+#: correlated subquery per row on the boards' hot path).
+_COUNTS_IN_GUILD = (
+    "(? = 0 OR l.source <> 'steam' OR l.verified_by IN ('discord', 'openid', 'admin'))"
+)
+
+
 @functools.lru_cache(maxsize=32)
 def _range_board(keys: int, runs: int) -> str:
     """Per source the game's summary rows that cover the days (``keys`` playtime_periods keys
@@ -68,7 +75,7 @@ def _range_board(keys: int, runs: int) -> str:
         f" FROM (SELECT player_id, sum(seconds) AS seconds FROM ({rows}) GROUP BY player_id) t"
         " CROSS JOIN account_links l"  # the players first, each link looked up by its key
         " ON l.guild_id = ? AND l.source = ? AND l.external_id = t.player_id AND "
-        + LINK_COUNTS
+        + _COUNTS_IN_GUILD
         + " GROUP BY l.discord_user_id"
         for _ in PLAYTIME_OF_LINK
     )
@@ -104,6 +111,9 @@ def _leaderboard(
         keys, runs = cover(*days)
         if not keys and not runs:
             return BoardPage([], 0, 0)
+        # Whether the guild requires proven Steam links, read once: a constant per row below.
+        row = conn.execute("SELECT require_verified FROM guilds WHERE guild_id = ?", (guild_id,))
+        strict = int(bool((row.fetchone() or (0,))[0]))
         sql = _range_board(len(keys), len(runs))
         for link_source, source, is_global in PLAYTIME_OF_LINK:
             scope = GLOBAL_SCOPE if is_global else guild_id
@@ -111,7 +121,7 @@ def _leaderboard(
                 params += [scope, game_id, source, *keys]
             for first, last in runs:
                 params += [scope, game_id, source, first, last]
-            params += [guild_id, link_source]
+            params += [guild_id, link_source, strict]
     params += [offset, limit, limit, limit]
     rows = conn.execute(sql, params).fetchall()
     if not rows:
@@ -269,6 +279,13 @@ def use_timezone(conn: sqlite3.Connection, name: str) -> bool:
     return True
 
 
+def _best_per_game(seconds: dict[tuple[str, str], int]) -> int:
+    best: dict[str, int] = {}
+    for (game, _source), value in seconds.items():
+        best[game] = max(best.get(game, 0), value)
+    return sum(best.values())
+
+
 def role_values(
     conn: sqlite3.Connection, guild_id: int, user_id: int, first: str, last: str
 ) -> RoleValues:
@@ -280,8 +297,10 @@ def role_values(
         " WHERE l.guild_id = ? AND l.discord_user_id = ? AND " + LINK_COUNTS,
         (guild_id, user_id),
     ).fetchall()
-    best: dict[str, int] = {}
-    recent: dict[str, int] = {}
+    # Per game and source the member's accounts add up; per game the best source counts
+    # (as on the leaderboards: Steam and BattleMetrics report the same Squad hours).
+    totals: dict[tuple[str, str], int] = {}
+    recent: dict[tuple[str, str], int] = {}
     last_at: str | None = None
     for link_source, external, _, _ in links:
         for wanted, source, is_global in PLAYTIME_OF_LINK:
@@ -293,13 +312,13 @@ def role_values(
                 " AND player_id = ?",
                 (scope, source, external),
             ):
-                best[game] = max(best.get(game, 0), seconds or 0)
+                totals[game, source] = totals.get((game, source), 0) + (seconds or 0)
             for game, seconds in conn.execute(
                 "SELECT game_id, sum(seconds) FROM playtime_daily WHERE scope_guild_id = ?"
                 " AND source = ? AND player_id = ? AND day >= ? AND day <= ? GROUP BY game_id",
                 (scope, source, external, first, last),
             ):
-                recent[game] = max(recent.get(game, 0), seconds or 0)
+                recent[game, source] = recent.get((game, source), 0) + (seconds or 0)
             row = conn.execute(
                 "SELECT max(at) FROM playtime_samples WHERE scope_guild_id = ? AND player_id = ?"
                 " AND source = ? AND delta_seconds > 0",
@@ -311,8 +330,8 @@ def role_values(
     proven = [name for v, name in steam if v in PROVEN_STEAM]
     names = [name for _, name in steam if name]
     return RoleValues(
-        hours_total=sum(best.values()) // 3600,
-        hours_30d=sum(recent.values()) // 3600,
+        hours_total=_best_per_game(totals) // 3600,
+        hours_30d=_best_per_game(recent) // 3600,
         last_played=from_iso(last_at) if last_at else None,
         steam_verified=bool(proven),
         steam_name=next((n for n in proven if n), names[0] if names else None),

@@ -142,12 +142,12 @@ class DiscordOAuth:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def authorize_url(self, state: str, redirect_uri: str) -> str:
+    def authorize_url(self, state: str, redirect_uri: str, scopes: tuple[str, ...] = SCOPES) -> str:
         query = urlencode(
             {
                 "response_type": "code",
                 "client_id": self.client_id,
-                "scope": " ".join(SCOPES),
+                "scope": " ".join(scopes),
                 "state": state,
                 "redirect_uri": redirect_uri,
                 "prompt": "consent",
@@ -250,7 +250,9 @@ class DiscordOAuth:
                 access_token=str(body["access_token"]),
                 refresh_token=str(body["refresh_token"]),
                 scope=str(body.get("scope", "")),
-                expires_at=now + timedelta(seconds=int(body.get("expires_in", 604800))),
+                # (bounded: an absurd value must not overflow a datetime)
+                expires_at=now
+                + timedelta(seconds=min(max(int(body.get("expires_in", 604800)), 60), 31_536_000)),
             )
         except (KeyError, TypeError, ValueError):
             raise Unavailable("the token endpoint answered without a token") from None
@@ -281,7 +283,8 @@ class DiscordOAuth:
             retry = body.get("retry_after") if isinstance(body, dict) else None
             if not isinstance(retry, int | float):
                 retry = _float(response.headers.get("Retry-After"), 1.0)
-            raise RateLimited(float(retry))
+            wait = float(retry)
+            raise RateLimited(min(max(wait, 0.0), 3600.0) if wait == wait else 1.0)  # NaN: 1 s
         if status == 401:
             raise Unauthorized(f"{method} {path}: 401")
         if 400 <= status < 500 and isinstance(body, dict) and isinstance(body.get("error"), str):

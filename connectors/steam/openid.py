@@ -109,7 +109,10 @@ class SteamOpenID:
         stamp = _NONCE_TIME.match(nonce)
         if stamp is None or len(nonce) > 255:
             raise OpenIDError("nonce", "the response nonce has no time")
-        issued = datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        try:
+            issued = datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:  # digits in the right places, but no such time (month 13, ...)
+            raise OpenIDError("nonce", "the response nonce's time is not a time") from None
         if issued > now + NONCE_SKEW or issued + NONCE_LIFETIME < now:
             raise OpenIDError("nonce", "the assertion is too old or from the future")
         return Assertion(match.group(1), nonce, issued)
