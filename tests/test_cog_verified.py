@@ -14,11 +14,10 @@ from bot.core import Core
 from bot.gateway.client import Questlog
 from tests.conftest import GUILD
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord_oauth import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.interactions import PLAYER_ID, answers, command_interaction, run_command
 from tests.fakes.steam import SAPHYEL_ID, FakeSteam
 from tests.fakes.steam_openid import FakeSteamOpenID
-from tests.test_oauth_flows import PUBLIC, browse
+from tests.test_oauth_flows import PUBLIC, browse, sign_in_config
 
 HERE = 900000000000000031
 GUILD_CHANNELS = {HERE: None}
@@ -35,27 +34,10 @@ async def openid() -> Any:
 def config_data(
     tmp_path: Path, discord_api: FakeDiscord, steam: FakeSteam, openid: FakeSteamOpenID, clock: Any
 ) -> dict[str, Any]:
-    openid.clock = clock.now
-    discord_api.oauth.redirect_uris.append(PUBLIC + "/oauth/discord/callback")
     discord_api.oauth.add_user(PLAYER_ID, "player", steam=[(SAPHYEL_ID, "Saphyel", True, False)])
     discord_api.oauth.add_user(OTHER, "other", steam=[])
     discord_api.oauth.browser_user = PLAYER_ID
-    return {
-        "database": {"path": str(tmp_path / "q.sqlite3")},
-        "web": {"port": 0, "public_url": PUBLIC},
-        "discord": {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "api_base_url": discord_api.api_base,
-            "authorize_url": discord_api.base_url + "/oauth2/authorize",
-        },
-        "steam": {
-            "api_key": steam.api_key,
-            "api_base_url": steam.base_url,
-            "requests_per_second": 1000.0,
-            "openid_url": openid.endpoint,
-        },
-    }
+    return sign_in_config(tmp_path, discord_api, openid, steam, clock)
 
 
 async def run(

@@ -41,8 +41,6 @@ def config_data(
     steam: FakeSteam,
     clock: ManualClock,
 ) -> dict[str, Any]:
-    openid.clock = clock.now  # its nonces carry Questlog's (test) time
-    discord_api.oauth.redirect_uris.append(PUBLIC + "/oauth/discord/callback")
     discord_api.oauth.add_user(
         ALICE,
         "alice",
@@ -56,6 +54,19 @@ def config_data(
     )
     discord_api.oauth.add_user(MALLORY, "mallory", steam=[])
     discord_api.oauth.browser_user = ALICE
+    return sign_in_config(tmp_path, discord_api, openid, steam, clock)
+
+
+def sign_in_config(
+    tmp_path: Path,
+    discord_api: FakeDiscord,
+    openid: FakeSteamOpenID,
+    steam: FakeSteam,
+    clock: ManualClock,
+) -> dict[str, Any]:
+    """A configuration with both sign-ins pointed at the fakes (whose clocks follow ours)."""
+    openid.clock = clock.now  # its nonces carry Questlog's (test) time
+    discord_api.oauth.redirect_uris.append(PUBLIC + "/oauth/discord/callback")
     return {
         "database": {"path": str(tmp_path / "q.sqlite3")},
         "web": {"port": 0, "public_url": PUBLIC},
