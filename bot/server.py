@@ -123,6 +123,7 @@ class Server:
         from aiohttp import web
 
         from bot.core import Core
+        from web.accesslog import AccessLogger
         from web.app import create_app
 
         self.core = await Core.start(self.config, self.clock)
@@ -134,6 +135,7 @@ class Server:
                 access_log=logging.getLogger("aiohttp.access")
                 if self.config.web.access_log
                 else None,
+                access_log_class=AccessLogger,
                 shutdown_timeout=DRAIN_SECONDS,
                 # Also closes a connection whose request headers are not complete by then
                 # (aiohttp >= 3.14.4; before, such a connection had no limit at all).

@@ -310,13 +310,21 @@ async def test_without_discord_keys_steam_sign_in_goes_straight_to_steam(
         assert made.discord_url is None and made.steam_url is not None
         assert made.missing is not None and "[discord] client_id" in made.missing
         async with TestClient(TestServer(create_app(core))) as local:
-            first = await local.get(made.steam_url[len(PUBLIC) :], allow_redirects=False)
+            # Nothing proves this browser is the member's: a page says what the sign-in does
+            # (and warns about links sent by others) before Steam is asked.
+            warned = await local.get(made.steam_url[len(PUBLIC) :], allow_redirects=False)
+            text = await warned.text()
+            assert warned.status == 200 and "If someone sent you this address" in text
+            go = made.steam_url + "&go=1"
+            assert f'href="{go.replace("&", "&amp;")}"' in text
+            assert openid.checks == []
+            first = await local.get(go[len(PUBLIC) :], allow_redirects=False)
             sent = parse_qs(urlsplit(first.headers["Location"]).query)
             state = parse_qs(urlsplit(made.steam_url).query)["s"][0]
             assert sent["openid.mode"] == ["checkid_setup"]
             assert sent["openid.return_to"] == [f"{PUBLIC}/oauth/steam/callback?s={state}"]
             assert sent["openid.realm"] == [PUBLIC]
-            page = await browse(local, made.steam_url)
+            page = await browse(local, go)
             assert page.status == 200
         assert [link.verified_by for link in await core.accounts.links(GUILD, ALICE)] == ["openid"]
     finally:
@@ -445,3 +453,19 @@ async def test_steam_down_or_cancelled_reads_as_a_page(
     _, start = await offer(core, locale="en-US")
     page = await browse(client, start)
     assert page.status == 400 and "cancelled" in await page.text()
+
+
+def test_the_access_log_leaves_out_sign_in_queries(caplog: pytest.LogCaptureFixture) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from web.accesslog import AccessLogger
+
+    logger = logging.getLogger("test.access")
+    access = AccessLogger(logger, "")
+    with caplog.at_level(logging.INFO, "test.access"):
+        access.log(make_mocked_request("GET", "/oauth/discord/callback?code=SECRETCODE&state=S"),
+                   web.Response(status=200), 0.01)  # fmt: skip
+        access.log(make_mocked_request("GET", "/healthz?x=1"), web.Response(status=200), 0.01)
+    assert "SECRETCODE" not in caplog.text and "/oauth/discord/callback" in caplog.text
+    assert "/healthz?x=1" in caplog.text

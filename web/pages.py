@@ -136,7 +136,7 @@ def add_routes(app: web.Application, limiter: RateLimiter) -> None:
         DISCORD_START: lambda svc, q: svc.discord_start(q.get("s", "")),
         DISCORD_CALLBACK: lambda svc, q: svc.discord_callback(q),
         LINKED_ROLES_ENTRY: lambda svc, q: svc.linked_roles_start(),
-        STEAM_START: lambda svc, q: svc.steam_start(q.get("s", "")),
+        STEAM_START: lambda svc, q: svc.steam_start(q.get("s", ""), q.get("go") == "1"),
         STEAM_CALLBACK: lambda svc, q: svc.steam_callback(q),
     }
     for path, flow in routes.items():

@@ -204,7 +204,7 @@ class IdentityService:
         )
         return Redirect(self.oauth.authorize_url(state, self.discord_redirect))
 
-    async def steam_start(self, state: str) -> Redirect | Page:
+    async def steam_start(self, state: str, confirmed: bool = False) -> Redirect | Page:
         if self.public_problem() is not None:
             return Page(404, "oauth_off", fields={"key": self.public_problem() or ""})
         now = self.clock.now()
@@ -217,6 +217,13 @@ class IdentityService:
             return Redirect(
                 self.oauth.authorize_url(state, self.discord_redirect, scopes=("identify",))
             )
+        if not confirmed:
+            # Without Login with Discord nothing proves this browser is the member's: say what
+            # the sign-in does before Steam is asked (a link someone sent is a trap).
+            return Page(
+                200, "steam_confirm", language(found.language),
+                link=(f"{self.public_url}{STEAM_START}?s={state}&go=1", "page.steam_continue"),
+            )  # fmt: skip
         return Redirect(self.openid.begin_url(self.steam_return_to(state), self.public_url))
 
     async def discord_callback(self, query: Mapping[str, str]) -> Page | Redirect:
@@ -289,7 +296,11 @@ class IdentityService:
             )  # fmt: skip
             return Page(
                 200, "no_steam_connection", lang, {"name": me.display},
-                link=(f"{self.public_url}{STEAM_START}?s={steam_state}", "page.steam_button"),
+                # (this browser just proved it is the member's: no confirmation needed)
+                link=(
+                    f"{self.public_url}{STEAM_START}?s={steam_state}&go=1",
+                    "page.steam_button",
+                ),
             )  # fmt: skip
         names = tuple(
             f"{o.link.display_name or o.link.external_id} ({o.link.external_id})" for o in outcomes
