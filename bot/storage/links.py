@@ -11,6 +11,7 @@ from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
 from bot.storage.playtime import (
     LINK_COUNTS,
+    PROVEN_SQL,
     link_counts,
     list_linked_games,
     move_account_playtime,
@@ -236,7 +237,7 @@ def set_require_verified(conn: sqlite3.Connection, guild_id: int, on: bool, now:
     ).rowcount
     unproven = conn.execute(
         "SELECT discord_user_id, external_id FROM account_links WHERE guild_id = ?"
-        " AND source = 'steam' AND verified_by NOT IN ('discord', 'openid', 'admin')",
+        f" AND source = 'steam' AND verified_by NOT IN {PROVEN_SQL}",
         (guild_id,),
     ).fetchall()
     if not changed:
@@ -367,7 +368,7 @@ class SqliteLinks:
         guild requires verification)."""
         row = await self._db.fetchone(
             "SELECT count(*) FROM account_links WHERE guild_id = ? AND source = 'steam'"
-            " AND verified_by NOT IN ('discord', 'openid', 'admin')",
+            f" AND verified_by NOT IN {PROVEN_SQL}",
             (guild_id,),
         )
         return int(row[0]) if row else 0

@@ -32,10 +32,11 @@ _LINK_OF = {source: (link, is_global) for link, source, is_global in PLAYTIME_OF
 #: How a Steam link is proven well enough for a guild that requires verification
 #: (/admin settings require_verified): by the member's own sign-in, or by an admin.
 PROVEN_STEAM = ("discord", "openid", "admin")
+PROVEN_SQL = "(" + ", ".join(f"'{how}'" for how in PROVEN_STEAM) + ")"
 #: A link of alias ``l`` counts (leaderboards, member summaries, milestones): anything but an
 #: unproven Steam link in a guild that requires verified links.
 LINK_COUNTS = (
-    "(l.source <> 'steam' OR l.verified_by IN ('discord', 'openid', 'admin')"
+    f"(l.source <> 'steam' OR l.verified_by IN {PROVEN_SQL}"
     " OR NOT EXISTS (SELECT 1 FROM guilds g WHERE g.guild_id = l.guild_id"
     " AND g.require_verified = 1))"
 )

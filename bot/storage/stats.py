@@ -25,6 +25,7 @@ from bot.storage.engine import Database
 from bot.storage.playtime import (
     LINK_COUNTS,
     PLAYTIME_OF_LINK,
+    PROVEN_SQL,
     PROVEN_STEAM,
     cover,
     local_day,
@@ -47,9 +48,7 @@ def _page_sql(board: str) -> str:
 
 #: LINK_COUNTS for one known guild, its require_verified flag given as a parameter (no
 #: correlated subquery per row on the boards' hot path).
-_COUNTS_IN_GUILD = (
-    "(? = 0 OR l.source <> 'steam' OR l.verified_by IN ('discord', 'openid', 'admin'))"
-)
+_COUNTS_IN_GUILD = f"(? = 0 OR l.source <> 'steam' OR l.verified_by IN {PROVEN_SQL})"
 
 
 @functools.lru_cache(maxsize=32)
