@@ -12,7 +12,14 @@ from typing import Literal
 
 from bot.clock import Clock
 from bot.storage import Store
-from bot.storage.records import AccountTaken, ConfirmStatus, Link, LinkNotice
+from bot.storage.records import (
+    AccountTaken,
+    ConfirmStatus,
+    Link,
+    LinkNotice,
+    PrivacySummary,
+    Total,
+)
 from connectors.steam import NotConfigured, SteamClient, SteamError, VanityNotFound
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed in game
@@ -188,6 +195,14 @@ class AccountService:
             await self.store.links.set_require_verified(guild_id, on, self.clock.now())
             self.on_links_changed("steam")
         return was != on, await self.store.links.unproven_steam(guild_id)
+
+    async def stored_about(
+        self, guild_id: int, discord_user_id: int
+    ) -> tuple[PrivacySummary, list[Total]]:
+        """What Questlog stores about the member in the guild (/privacy show), and their
+        stored playtime per game and source."""
+        summary = await self.store.privacy.summary(guild_id, discord_user_id)
+        return summary, await self.store.stats.member_totals(guild_id, discord_user_id)
 
     async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]:
         """Why the member lost links lately (a proof of another member won)."""

@@ -28,6 +28,7 @@ from bot.storage.records import (
     Link,
     LinkNotice,
     OAuthState,
+    PrivacySummary,
     RetentionPolicy,
     RoleValues,
     StepResult,
@@ -605,6 +606,12 @@ class TokenStore(Protocol):
     async def connected(self) -> list[int]: ...
 
 
+class PrivacyStore(Protocol):
+    async def summary(self, guild_id: int, user_id: int) -> PrivacySummary:
+        """What is stored about the member in the guild (/privacy show)."""
+        ...
+
+
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
 
@@ -618,6 +625,7 @@ class Store(Protocol):
     retention: RetentionStore
     oauth: OAuthStateStore
     tokens: TokenStore
+    privacy: PrivacyStore
 
     async def close(self) -> None: ...
 

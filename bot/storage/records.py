@@ -61,6 +61,18 @@ class LinkNotice:
 
 
 @dataclass(frozen=True)
+class PrivacySummary:
+    """What Questlog stores about a member in a guild (``/privacy show``): the links (source,
+    external id, how proven) and how many rows of each kind; never a token."""
+
+    links: list[tuple[str, str, str]]
+    sessions: int
+    samples: int
+    events: int
+    tokens: bool
+
+
+@dataclass(frozen=True)
 class RoleValues:
     """What Questlog publishes for a member as their Linked Roles values."""
 

@@ -14,6 +14,7 @@ from bot.storage.links import SqliteLinks
 from bot.storage.oauth import SqliteOAuthStates, SqliteTokens
 from bot.storage.outbox import SqliteFeed
 from bot.storage.playtime import SqlitePlaytime
+from bot.storage.privacy import SqlitePrivacy
 from bot.storage.retention import SqliteRetention
 from bot.storage.stats import SqliteStats
 from bot.storage.steam_state import SqliteSteam
@@ -33,6 +34,7 @@ class SqliteStore:
         self.retention = SqliteRetention(engine)
         self.oauth = SqliteOAuthStates(engine)
         self.tokens = SqliteTokens(engine)
+        self.privacy = SqlitePrivacy(engine)
 
     @classmethod
     async def open(
