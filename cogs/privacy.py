@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections import defaultdict
 
 import discord
@@ -13,6 +15,8 @@ from cogs import _strings as strings
 from cogs.linking import LABELS
 
 SOURCE_LABELS = {**LABELS, "battlemetrics": "BattleMetrics"}
+
+log = logging.getLogger(__name__)
 
 
 class Privacy(commands.Cog):
@@ -71,6 +75,25 @@ class Privacy(commands.Cog):
         lines.append(t(strings.PRIVACY_TOKENS_YES if summary.tokens else strings.PRIVACY_TOKENS_NO))
         lines.append(t(strings.PRIVACY_PRESENCE))
         await reply(interaction, "\n".join(lines))
+
+    @privacy.command(name="export", description=strings.PRIVACY_EXPORT)
+    async def export(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is None:
+            raise UserError(strings.GUILD_ONLY)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        t = texts_for(interaction)
+        body, capped = await self.core.accounts.export(interaction.guild_id, interaction.user.id)
+        name = f"questlog-{interaction.guild_id}-{interaction.user.id}.json.gz"
+        text = t(strings.PRIVACY_EXPORTED_CAPPED if capped else strings.PRIVACY_EXPORTED)
+        try:
+            await interaction.followup.send(
+                text,
+                file=discord.File(io.BytesIO(body), filename=name),
+                ephemeral=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.NotFound:
+            log.warning("interaction expired before Questlog could send a privacy export")
 
 
 async def setup(bot: Questlog) -> None:

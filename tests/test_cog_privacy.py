@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.gateway.client import Questlog
@@ -60,3 +62,69 @@ def test_every_table_with_member_data_is_listed() -> None:
         if columns & {"discord_user_id", "actor_user_id", "player_id"}:
             holding.add(name)
     assert holding <= set(MEMBER_TABLES)
+
+
+async def test_privacy_export_is_a_gzip_json_of_everything_and_no_token(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    import gzip
+    import json
+
+    await seed(core, clock)
+    await core.store.tokens.save(
+        StoredTokens(ALICE, "SEALED-ACCESS", "SEALED-REFRESH", "identify", clock.now()),
+        clock.now(),
+    )
+    interaction = command_interaction(
+        bot, guild_id=GUILD, channel_id=HERE, group="privacy", command="export", options=[],
+        user_id=ALICE,
+    )  # fmt: skip
+    await run_command(bot, interaction)
+    assert "everything Questlog stores about you" in answer_text(discord_api, interaction)
+    [(name, blob)] = discord_api.uploads
+    assert name == f"questlog-{GUILD}-{ALICE}.json.gz"
+    raw = gzip.decompress(blob).decode()
+    assert "SEALED" not in raw  # the tokens never leave, not even sealed
+    data = json.loads(raw)
+    assert [link["external_id"] for link in data["links"]] == [A_STEAM]
+    by_source = {a["source"]: a for a in data["accounts"]}
+    assert set(by_source) == {"steam", "battlemetrics"}
+    assert by_source["steam"]["playtime"][0]["seconds"] == 36000
+    assert len(by_source["battlemetrics"]["samples"]) == 1
+    assert data["discord_sign_in"]["connected"] is True
+    assert {"game_id": "393380", "source": "steam", "seconds": 36000} in data[
+        "playtime_per_game_and_source"
+    ]
+
+
+async def test_an_export_too_large_for_discord_is_capped_with_a_note(
+    core: Core, clock: ManualClock
+) -> None:
+    import gzip
+    import json
+    from datetime import timedelta
+
+    from bot.clock import to_iso
+    from bot.storage.playtime import record_playtime
+
+    await seed(core, clock)
+    start = clock.now()
+
+    def grow(c: Any) -> None:  # 2,000 BattleMetrics reports: 2,000 samples
+        for n in range(1, 2001):
+            at = start + timedelta(hours=2, minutes=n)
+            record_playtime(c, scope=GUILD, source="battlemetrics", player_id=A_STEAM,
+                            game_id="393380", seconds=4 * 3600 + 60 * n, source_time=at,
+                            now_text=to_iso(at))  # fmt: skip
+
+    await core.store.engine.write(grow)  # type: ignore[attr-defined]
+    whole, capped = await core.accounts.export(GUILD, ALICE)
+    assert not capped
+    small, capped = await core.accounts.export(GUILD, ALICE, limit=len(whole) - 1)
+    assert capped and len(small) < len(whole)
+    data = json.loads(gzip.decompress(small))
+    assert "samples left out" in data["note"]
+    assert sum(a.get("samples_left_out", 0) for a in data["accounts"]) == 2001
+    assert all(a["days"] for a in data["accounts"] if a["source"] == "battlemetrics")
+    tiny, capped = await core.accounts.export(GUILD, ALICE, limit=100)
+    assert capped and "only links and totals" in json.loads(gzip.decompress(tiny))["note"]

@@ -611,6 +611,10 @@ class PrivacyStore(Protocol):
         """What is stored about the member in the guild (/privacy show)."""
         ...
 
+    async def export(self, guild_id: int, user_id: int) -> dict[str, object]:
+        """Everything stored about the member in the guild, as plain data (never a token)."""
+        ...
+
 
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
