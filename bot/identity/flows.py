@@ -286,7 +286,10 @@ class IdentityService:
             if c.type == "steam" and c.verified and not c.revoked and _STEAM_ID.fullmatch(c.id)
         ]
         assert found.guild_id is not None
-        outcomes = await self._verify(found, [(c.id, c.name or None) for c in steam], "discord")
+        assert found.guild_id is not None and found.user_id is not None
+        outcomes = await self._verify(
+            found.guild_id, found.user_id, [(c.id, c.name or None) for c in steam], "discord"
+        )
         await self._connected(me.id)
         self.metrics.inc("questlog_oauth_total", flow="discord", result="ok")
         if not outcomes:
@@ -335,7 +338,10 @@ class IdentityService:
             log.warning("a Sign in through Steam assertion was replayed")
             return Page(400, "steam_refused", lang)
         name = await self._steam_name(assertion.steam_id)
-        [done] = await self._verify(found, [(assertion.steam_id, name)], "openid")
+        assert found.guild_id is not None and found.user_id is not None
+        [done] = await self._verify(
+            found.guild_id, found.user_id, [(assertion.steam_id, name)], "openid"
+        )
         self.metrics.inc("questlog_oauth_total", flow="steam", result="ok")
         shown = f"{done.link.display_name or assertion.steam_id} ({assertion.steam_id})"
         return Page(200, "steam_linked", lang, items=(shown,))
@@ -365,8 +371,7 @@ class IdentityService:
         self, guild_id: int, user_id: int, steam_id: str, name: str | None, how: str
     ) -> VerifyOutcome:
         """Link a Steam account the member proved (a typed id Discord knows as theirs)."""
-        found = OAuthState("discord", guild_id, user_id, "en", self.clock.now())
-        [done] = await self._verify(found, [(steam_id, name)], how)
+        [done] = await self._verify(guild_id, user_id, [(steam_id, name)], how)
         return done
 
     async def access_token(self, user_id: int) -> str | None:
@@ -378,12 +383,11 @@ class IdentityService:
     # -- helpers
 
     async def _verify(
-        self, found: OAuthState, accounts: list[tuple[str, str | None]], how: str
+        self, guild_id: int, user_id: int, accounts: list[tuple[str, str | None]], how: str
     ) -> list[VerifyOutcome]:
-        assert found.guild_id is not None and found.user_id is not None
         outcomes = await self.store.links.verify(
-            guild_id=found.guild_id,
-            discord_user_id=found.user_id,
+            guild_id=guild_id,
+            discord_user_id=user_id,
             accounts=[("steam", steam_id, name) for steam_id, name in accounts],
             verified_by=how,
             now=self.clock.now(),

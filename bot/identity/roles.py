@@ -176,10 +176,8 @@ class RoleConnections:
 
     async def _changed(self, now: datetime) -> set[int]:
         found = set()
-        for user_id in await self.store.tokens.connected():
-            stored = await self.store.tokens.get(user_id)
-            if stored is None:
-                continue
+        for stored in await self.store.tokens.connected():
+            user_id = stored.user_id
             if stored.push_due_at is not None and stored.push_due_at > now:
                 continue  # postponed (a 429, a failure): not before then
             if stored.pushed_at is None or now - stored.pushed_at >= DAILY:

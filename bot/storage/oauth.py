@@ -270,6 +270,7 @@ class SqliteTokens:
 
         return await self._db.write(op)
 
-    async def connected(self) -> list[int]:
-        rows = await self._db.fetchall("SELECT discord_user_id FROM discord_tokens")
-        return [r[0] for r in rows]
+    async def connected(self) -> list[StoredTokens]:
+        """Every connected member's (sealed) tokens and push state, in one read."""
+        rows = await self._db.fetchall(f"SELECT {_TOKEN_COLUMNS} FROM discord_tokens")
+        return [_token_row(r) for r in rows]

@@ -10,6 +10,7 @@ import sqlite3
 from bot.storage.engine import Database
 from bot.storage.playtime import PLAYTIME_OF_LINK
 from bot.storage.records import GLOBAL_SCOPE, PrivacySummary
+from bot.storage.stats import linked_keys
 
 #: Tables with rows about a member (directly, or through their linked accounts).
 MEMBER_TABLES = (
@@ -26,20 +27,16 @@ def privacy_summary(conn: sqlite3.Connection, guild_id: int, user_id: int) -> Pr
         (guild_id, user_id),
     ).fetchall()
     sessions = samples = 0
-    for link_source, external, _ in links:
-        for wanted, source, is_global in PLAYTIME_OF_LINK:
-            if wanted != link_source:
-                continue
-            scope = GLOBAL_SCOPE if is_global else guild_id
-            sessions += conn.execute(
-                "SELECT count(*) FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?",
-                (guild_id, source, external),
-            ).fetchone()[0]
-            samples += conn.execute(
-                "SELECT count(*) FROM playtime_samples WHERE scope_guild_id = ?"
-                " AND player_id = ? AND source = ?",
-                (scope, external, source),
-            ).fetchone()[0]
+    for source, scope, external in linked_keys(conn, guild_id, user_id):
+        sessions += conn.execute(
+            "SELECT count(*) FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?",
+            (guild_id, source, external),
+        ).fetchone()[0]
+        samples += conn.execute(
+            "SELECT count(*) FROM playtime_samples WHERE scope_guild_id = ? AND player_id = ?"
+            " AND source = ?",
+            (scope, external, source),
+        ).fetchone()[0]
     events = conn.execute(
         "SELECT count(*) FROM activity_events WHERE guild_id = ? AND actor_user_id = ?",
         (guild_id, user_id),

@@ -128,7 +128,9 @@ def _leaderboard(
     return BoardPage([(r[0], r[1]) for r in rows], rows[0][2], rows[0][3])
 
 
-def _keys(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[tuple[str, int, str]]:
+def linked_keys(
+    conn: sqlite3.Connection, guild_id: int, user_id: int
+) -> list[tuple[str, int, str]]:
     """(playtime source, scope, player id) of every account the member linked in the guild."""
     links = conn.execute(
         "SELECT source, external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
@@ -146,7 +148,7 @@ def _member_totals(
     conn: sqlite3.Connection, guild_id: int, user_id: int, game_id: str | None
 ) -> list[Total]:
     totals: list[Total] = []
-    for source, scope_id, external in _keys(conn, guild_id, user_id):
+    for source, scope_id, external in linked_keys(conn, guild_id, user_id):
         sql = (
             "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
             " AND player_id = ? AND seconds IS NOT NULL"
@@ -168,7 +170,7 @@ def _daily(
     game_id: str | None,
 ) -> list[DailyPlaytime]:
     found: list[DailyPlaytime] = []
-    for source, scope_id, external in _keys(conn, guild_id, user_id):
+    for source, scope_id, external in linked_keys(conn, guild_id, user_id):
         sql = (
             "SELECT day, game_id, seconds FROM playtime_daily WHERE scope_guild_id = ?"
             " AND source = ? AND player_id = ? AND day >= ? AND day <= ?"
