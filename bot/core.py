@@ -15,6 +15,7 @@ from bot.identity.roles import RoleConnections
 from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
+from bot.privacy import PrivacyService
 from bot.pruning import Pruner
 from bot.scheduler import Scheduler
 from bot.services.accounts import AccountService, ConfirmStatus
@@ -65,6 +66,7 @@ class Core:
     scheduler: Scheduler
     pruner: Pruner
     identity: IdentityService
+    privacy: PrivacyService
     roles: RoleConnections | None = None
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -186,6 +188,14 @@ class Core:
                         config, clock, store, oauth, identity.vault(), days_of=last_30_days
                     )
                     identity.on_connected = roles.push_now
+            privacy = PrivacyService(
+                store,
+                clock,
+                vault=identity.vault,
+                oauth=oauth,
+                linked_roles_guild=config.linked_roles.guild_id,
+                on_links_changed=scheduler.links_changed,
+            )
         except BaseException:
             await store.close()
             raise
@@ -208,6 +218,7 @@ class Core:
             scheduler,
             pruner,
             identity,
+            privacy,
             roles,
         )
         metrics.add_collector(lambda: collect_budget(store, clock, shares))

@@ -79,6 +79,43 @@ PRIVACY_COUNTS = "privacy.counts"
 PRIVACY_TOKENS_YES = "privacy.tokens_yes"
 PRIVACY_TOKENS_NO = "privacy.tokens_no"
 PRIVACY_PRESENCE = "privacy.presence"
+PRIVACY_COLLECTING_ON = "privacy.collecting_on"
+PRIVACY_COLLECTING_OFF = "privacy.collecting_off"
+PRIVACY_OFF = _tree("privacy.off")
+PRIVACY_OFF_DONE = "privacy.off_done"
+PRIVACY_OFF_ALREADY = "privacy.off_already"
+PRIVACY_ON = _tree("privacy.on")
+PRIVACY_ON_DONE = "privacy.on_done"
+PRIVACY_ON_ALREADY = "privacy.on_already"
+PRIVACY_DELETE = _tree("privacy.delete")
+PRIVACY_DELETE_CONFIRM = "privacy.delete_confirm"
+PRIVACY_DELETE_NOTHING = "privacy.delete_nothing"
+PRIVACY_DELETE_BUTTON = "privacy.delete_button"
+PRIVACY_CANCEL_BUTTON = "privacy.cancel_button"
+PRIVACY_DELETE_CANCELLED = "privacy.delete_cancelled"
+PRIVACY_DELETE_EXPIRED = "privacy.delete_expired"
+PRIVACY_DELETED = "privacy.deleted"  # plural
+PRIVACY_DISCORD = {  # what became of the member's Discord sign-in (bot.privacy.DiscordOutcome)
+    "cleared": "privacy.discord.cleared",
+    "unreachable": "privacy.discord.unreachable",
+    "revoked": "privacy.discord.revoked",
+    "kept": "privacy.discord.kept",
+}
+PRIVACY_SHARED_STEAM = "privacy.shared_steam"
+PRIVACY_OPT_OUT_KEPT = "privacy.opt_out_kept"
+ADMIN_FORGET = _tree("admin.forget")
+ADMIN_FORGET_USER_ARG = _tree("admin.forget.user_id_arg")
+ADMIN_FORGET_BAD_ID = "admin.forget.bad_id"
+ADMIN_FORGET_CONFIRM = "admin.forget.confirm"
+ADMIN_FORGET_NOTHING = "admin.forget.nothing"
+ADMIN_FORGET_BUTTON = "admin.forget.button"
+ADMIN_FORGOT = "admin.forgot"  # plural
+ADMIN_FORGOT_DISCORD = {
+    "cleared": "admin.forgot.discord.cleared",
+    "unreachable": "admin.forgot.discord.unreachable",
+    "revoked": "admin.forgot.discord.revoked",
+    "kept": "privacy.discord.kept",
+}
 ADMIN_SETTINGS = _tree("admin.settings")
 ADMIN_SETTINGS_REQUIRE_ARG = _tree("admin.settings.require_verified_arg")
 SETTINGS_CURRENT = "admin.settings.current"

@@ -12,6 +12,7 @@ from bot.gateway.client import Questlog, UserError, reply, texts_for
 from bot.markdown import escape
 from bot.services.accounts import LinkConflict, LinkError, SteamAccount, SteamLookupError
 from cogs import _strings as strings
+from cogs._views import ConfirmView, forgotten_text
 
 SOURCES = [
     app_commands.Choice(name="Steam", value="steam"),
@@ -290,6 +291,31 @@ class Linking(commands.Cog):
             return
         template = strings.SETTINGS_REQUIRE_ON if require_verified else strings.SETTINGS_REQUIRE_OFF
         await reply(interaction, t.plural(template, unproven))
+
+    @admin.command(name="forget", description=strings.ADMIN_FORGET)
+    @app_commands.describe(user_id=strings.ADMIN_FORGET_USER_ARG)
+    async def admin_forget(self, interaction: discord.Interaction, user_id: str) -> None:
+        """A user id, not a member option: the member may have left the server."""
+        guild_id = _guild(interaction)
+        t = texts_for(interaction)
+        typed = user_id.strip().strip("<@!>")
+        if not (typed.isascii() and typed.isdigit() and 15 <= len(typed) <= 20):
+            raise UserError(strings.ADMIN_FORGET_BAD_ID)
+        member = int(typed)
+        summary, totals, _, _ = await self.core.privacy.stored_about(guild_id, member)
+        if not (summary.links or summary.events or summary.tokens or totals):
+            await reply(interaction, t(strings.ADMIN_FORGET_NOTHING, user_id=member))
+            return
+
+        async def forget() -> str:
+            done = await self.core.privacy.forget(guild_id, member, by_member=False)
+            return forgotten_text(t, done, user_id=member, by_member=False)
+
+        view = ConfirmView(
+            interaction.user.id, t, strings.ADMIN_FORGET_BUTTON, forget, origin=interaction
+        )
+        text = t(strings.ADMIN_FORGET_CONFIRM, user_id=member, links=t.number(len(summary.links)))
+        await reply(interaction, text, view=view)
 
 
 async def setup(bot: Questlog) -> None:

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply, texts_for
 from cogs import _strings as strings
+from cogs._views import ConfirmView, forgotten_text
 from cogs.linking import LABELS
 
 SOURCE_LABELS = {**LABELS, "battlemetrics": "BattleMetrics"}
@@ -31,7 +32,7 @@ class Privacy(commands.Cog):
         if interaction.guild_id is None:
             raise UserError(strings.GUILD_ONLY)
         t = texts_for(interaction)
-        summary, totals = await self.core.accounts.stored_about(
+        summary, totals, choice, _ = await self.core.privacy.stored_about(
             interaction.guild_id, interaction.user.id
         )
         lines = [t(strings.PRIVACY_TITLE)]
@@ -74,6 +75,8 @@ class Privacy(commands.Cog):
         )
         lines.append(t(strings.PRIVACY_TOKENS_YES if summary.tokens else strings.PRIVACY_TOKENS_NO))
         lines.append(t(strings.PRIVACY_PRESENCE))
+        on = strings.PRIVACY_COLLECTING_ON if choice.collecting else strings.PRIVACY_COLLECTING_OFF
+        lines.append(t(on))
         await reply(interaction, "\n".join(lines))
 
     @privacy.command(name="export", description=strings.PRIVACY_EXPORT)
@@ -82,7 +85,7 @@ class Privacy(commands.Cog):
             raise UserError(strings.GUILD_ONLY)
         await interaction.response.defer(ephemeral=True, thinking=True)
         t = texts_for(interaction)
-        body, capped = await self.core.accounts.export(interaction.guild_id, interaction.user.id)
+        body, capped = await self.core.privacy.export(interaction.guild_id, interaction.user.id)
         name = f"questlog-{interaction.guild_id}-{interaction.user.id}.json.gz"
         text = t(strings.PRIVACY_EXPORTED_CAPPED if capped else strings.PRIVACY_EXPORTED)
         try:
@@ -94,6 +97,44 @@ class Privacy(commands.Cog):
             )
         except discord.NotFound:
             log.warning("interaction expired before Questlog could send a privacy export")
+
+    @privacy.command(name="off", description=strings.PRIVACY_OFF)
+    async def off(self, interaction: discord.Interaction) -> None:
+        await self._collecting(interaction, False)
+
+    @privacy.command(name="on", description=strings.PRIVACY_ON)
+    async def on(self, interaction: discord.Interaction) -> None:
+        await self._collecting(interaction, True)
+
+    async def _collecting(self, interaction: discord.Interaction, on: bool) -> None:
+        if interaction.guild_id is None:
+            raise UserError(strings.GUILD_ONLY)
+        changed = await self.core.privacy.set_collecting(
+            interaction.guild_id, interaction.user.id, on
+        )
+        if on:
+            said = strings.PRIVACY_ON_DONE if changed else strings.PRIVACY_ON_ALREADY
+        else:
+            said = strings.PRIVACY_OFF_DONE if changed else strings.PRIVACY_OFF_ALREADY
+        await reply(interaction, texts_for(interaction)(said))
+
+    @privacy.command(name="delete", description=strings.PRIVACY_DELETE)
+    async def delete(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is None:
+            raise UserError(strings.GUILD_ONLY)
+        guild_id, user_id = interaction.guild_id, interaction.user.id
+        t = texts_for(interaction)
+        summary, totals, _, _ = await self.core.privacy.stored_about(guild_id, user_id)
+        if not (summary.links or summary.events or summary.tokens or totals):
+            await reply(interaction, t(strings.PRIVACY_DELETE_NOTHING))
+            return
+
+        async def forget() -> str:
+            done = await self.core.privacy.forget(guild_id, user_id, by_member=True)
+            return forgotten_text(t, done, user_id=user_id, by_member=True)
+
+        view = ConfirmView(user_id, t, strings.PRIVACY_DELETE_BUTTON, forget, origin=interaction)
+        await reply(interaction, t(strings.PRIVACY_DELETE_CONFIRM), view=view)
 
 
 async def setup(bot: Questlog) -> None:

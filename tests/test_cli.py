@@ -630,3 +630,22 @@ def test_links_made_before_the_upgrade_are_the_members(tmp_path: Path) -> None:
         )
         apply_migrations(conn)
         assert conn.execute("SELECT linked_by FROM account_links").fetchall() == [("member",)]
+
+
+def test_forget_from_the_command_line_asks_unless_yes(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    run = lambda *a, check=True, stdin=None: cli(  # noqa: E731
+        *a, "--config", str(config), cwd=tmp_path, check=check, stdin=stdin
+    )
+    user, sid = "111111111111111111", "76561198000000042"
+    run("link", "--guild", "1", "--user", user, "--steam", sid)
+    run("link", "--guild", "2", "--user", user, "--steam", "76561198000000043")
+    refused = run("forget", "--guild", "1", "--user", user, check=False, stdin=b"")
+    assert refused.returncode == 1 and "pass --yes" in refused.stderr  # not a terminal
+    assert len(linked_rows(tmp_path)) == 2
+    done = json.loads(run("forget", "--guild", "1", "--user", user, "--yes", "--json").stdout)
+    assert done["rows_removed"] >= 1 and done["removed"]["account_links"] == 1
+    assert done["discord_sign_in"] == "kept"  # the member has links in server 2
+    assert linked_rows(tmp_path) == [(111111111111111111, "steam", "76561198000000043", "cli")]
+    again = run("forget", "--guild", "1", "--user", user, "--yes").stdout
+    assert "nothing stored about" in again

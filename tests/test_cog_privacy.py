@@ -43,6 +43,10 @@ async def test_privacy_show_lists_links_playtime_counts_and_tokens(
     ru = await show(bot, discord_api, ALICE, "ru")
     assert "Вход через Discord: подключён" in ru and "sealed" not in ru
     assert "Игровое время из Steam: 10 ч в 1 игре" in ru
+    assert "Collecting: on" in text
+    await core.privacy.set_collecting(GUILD, ALICE, False)
+    assert "Collecting: **off**" in await show(bot, discord_api, ALICE)
+    assert "Сбор данных: **выключен**" in await show(bot, discord_api, ALICE, "ru")
     nobody = await show(bot, discord_api, 4000000000000000099)
     assert "Linked accounts: none" in nobody and "Playtime: none stored" in nobody
 
@@ -118,13 +122,13 @@ async def test_an_export_too_large_for_discord_is_capped_with_a_note(
                             now_text=to_iso(at))  # fmt: skip
 
     await core.store.engine.write(grow)  # type: ignore[attr-defined]
-    whole, capped = await core.accounts.export(GUILD, ALICE)
+    whole, capped = await core.privacy.export(GUILD, ALICE)
     assert not capped
-    small, capped = await core.accounts.export(GUILD, ALICE, limit=len(whole) - 1)
+    small, capped = await core.privacy.export(GUILD, ALICE, limit=len(whole) - 1)
     assert capped and len(small) < len(whole)
     data = json.loads(gzip.decompress(small))
     assert "samples left out" in data["note"]
     assert sum(a.get("samples_left_out", 0) for a in data["accounts"]) == 2001
     assert all(a["days"] for a in data["accounts"] if a["source"] == "battlemetrics")
-    tiny, capped = await core.accounts.export(GUILD, ALICE, limit=100)
+    tiny, capped = await core.privacy.export(GUILD, ALICE, limit=100)
     assert capped and "only links and totals" in json.loads(gzip.decompress(tiny))["note"]

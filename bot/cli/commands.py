@@ -240,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("steam", "minecraft"),
         help="only this kind of account (default: every link of the member)",
     )
+    forget = commands.add_parser(
+        "forget",
+        parents=[parent],
+        help="delete everything stored about a member in a server (one who left, say)",
+    )
+    forget.add_argument("--guild", required=True, type=int, metavar="ID", help="Discord server id")
+    forget.add_argument(
+        "--user", required=True, type=int, metavar="ID", help="the member's Discord user id"
+    )
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    forget.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
     prune = commands.add_parser(
         "prune",
@@ -735,6 +746,77 @@ def cmd_unlink(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace, config: Config) -> int:
+    """An admin's forget, as /admin forget does it: everything about the member in the guild,
+    and their Discord sign-in when it serves only this guild (cleared at Discord when OAuth is
+    configured and Discord answers)."""
+    from bot.privacy import PrivacyService
+    from bot.vault import Vault
+    from connectors.discord import DiscordOAuth
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("this deletes data for good: pass --yes to confirm")
+        answer = input(f"Forget user {args.user} in server {args.guild}? Type yes: ")
+        if answer.strip().lower() != "yes":
+            print("nothing was deleted")
+            return 1
+    clock = SystemClock()
+
+    async def work(store: Store) -> tuple[Any, int]:
+        summary = await store.privacy.summary(args.guild, args.user)
+        oauth = None
+        if config.discord.client_id and config.discord.client_secret:
+            oauth = DiscordOAuth(
+                client_id=config.discord.client_id,
+                client_secret=config.discord.client_secret,
+                api_base_url=config.discord.api_base_url,
+                authorize_url=config.discord.authorize_url,
+            )
+        service = PrivacyService(
+            store,
+            clock,
+            vault=lambda: Vault.from_config(config),
+            oauth=oauth,
+            linked_roles_guild=config.linked_roles.guild_id,
+            on_links_changed=lambda source: None,  # a running server notices at its next pass
+        )
+        try:
+            return await service.forget(args.guild, args.user, by_member=False), len(summary.links)
+        finally:
+            if oauth is not None:
+                await oauth.aclose()
+
+    forgotten, links = _with_store(config, work)
+    report = forgotten.report
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "guild_id": args.guild,
+                    "user_id": args.user,
+                    "links": links,
+                    "rows_removed": report.total,
+                    "removed": report.removed,
+                    "shared_steam_kept": report.shared_steam,
+                    "opt_out_kept": report.kept_opt_out,
+                    "discord_sign_in": forgotten.discord,
+                }
+            )
+        )
+        return 0
+    if not report.total:
+        print(f"nothing stored about {args.user} in {args.guild}")
+        return 0
+    print(f"forgot {args.user} in {args.guild}: {report.total:,} rows removed")
+    for table, count in report.removed.items():
+        print(f"  {table:<24} {count:,}")
+    if report.shared_steam:
+        print(f"  kept: Steam data of {', '.join(report.shared_steam)} (linked in another server)")
+    print(f"Discord sign-in: {forgotten.discord.replace('_', ' ')}")
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace, config: Config) -> int:
     from bot.pruning import Pruner
     from bot.storage.records import RetentionPolicy
@@ -916,6 +998,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_link(args, config)
         if args.command == "unlink":
             return cmd_unlink(args, config)
+        if args.command == "forget":
+            return cmd_forget(args, config)
         if args.command == "vacuum":
             return cmd_vacuum(args, config)
         if args.command == "sync":

@@ -110,7 +110,8 @@ class Pipeline:
         result = await self.store.events.ingest(
             delivery, connector, raw, connector.effects(raw), self.policy
         )
-        self.metrics.inc("questlog_ingest_total", source=connector.key, result=result.status)
+        status = "withheld" if result.details.get("withheld") else result.status
+        self.metrics.inc("questlog_ingest_total", source=connector.key, result=status)
         if result.event_ids and self.on_event is not None:
             self.on_event()
         return result

@@ -3,8 +3,6 @@ confirmation of a /link minecraft code."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 import secrets
 from collections.abc import Callable
@@ -12,23 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.clock import Clock, to_iso
+from bot.clock import Clock
 from bot.storage import Store
 from bot.storage.records import (
     AccountTaken,
     ConfirmStatus,
     Link,
     LinkNotice,
-    PrivacySummary,
-    Total,
 )
 from connectors.steam import NotConfigured, SteamClient, SteamError, VanityNotFound
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed in game
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=10)
-#: /privacy export's file: under the 8 MiB every Discord server accepts from a bot.
-EXPORT_LIMIT = 8 * 1024 * 1024
 
 _STEAM_ID = re.compile(r"7656119[0-9]{10}", re.ASCII)
 _VANITY = re.compile(r"[A-Za-z0-9_-]{2,32}", re.ASCII)
@@ -79,11 +73,6 @@ class SteamAccount:
     name: str | None  # the persona name, when Steam was asked
     status: str | None  # private_profile when its game details are private
     checked: bool  # False when Steam could not be asked (the link is made unchecked)
-
-
-def _gzip_json(data: object) -> bytes:
-    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True, default=str)
-    return gzip.compress(text.encode("utf-8"), mtime=0)
 
 
 def parse_steam_input(text: str) -> SteamInput:
@@ -204,46 +193,6 @@ class AccountService:
             await self.store.links.set_require_verified(guild_id, on, self.clock.now())
             self.on_links_changed("steam")
         return was != on, await self.store.links.unproven_steam(guild_id)
-
-    async def stored_about(
-        self, guild_id: int, discord_user_id: int
-    ) -> tuple[PrivacySummary, list[Total]]:
-        """What Questlog stores about the member in the guild (/privacy show), and their
-        stored playtime per game and source."""
-        summary = await self.store.privacy.summary(guild_id, discord_user_id)
-        return summary, await self.store.stats.member_totals(guild_id, discord_user_id)
-
-    async def export(
-        self, guild_id: int, discord_user_id: int, limit: int = EXPORT_LIMIT
-    ) -> tuple[bytes, bool]:
-        """Everything stored about the member in the guild as gzip-compressed JSON of at most
-        ``limit`` bytes, and whether it had to be capped: first the samples are left out
-        (their sums stay in the days, weeks and months), then the days, each with a note."""
-        data = await self.store.privacy.export(guild_id, discord_user_id)
-        data["exported_at"] = to_iso(self.clock.now())
-        body = _gzip_json(data)
-        capped = False
-        for part in ("samples", "days"):
-            if len(body) <= limit:
-                break
-            capped = True
-            for account in data["accounts"]:  # type: ignore[attr-defined]
-                account[f"{part}_left_out"] = len(account[part])
-                account[part] = []
-            data["note"] = (
-                f"capped to fit Discord's upload limit: {part} left out (counted in *_left_out)"
-            )
-            body = _gzip_json(data)
-        if len(body) > limit:  # still too large: the links and summaries, per account counts
-            for account in data["accounts"]:  # type: ignore[attr-defined]
-                for part in ("weeks_and_months", "sessions", "milestones"):
-                    account[f"{part}_left_out"] = len(account[part])
-                    account[part] = []
-            data["feed_events_left_out"] = len(data["feed_events"])  # type: ignore[arg-type]
-            data["feed_events"] = []
-            data["note"] = "capped to fit Discord's upload limit: only links and totals kept"
-            body = _gzip_json(data)
-        return body, capped
 
     async def notices(self, guild_id: int, discord_user_id: int) -> list[LinkNotice]:
         """Why the member lost links lately (a proof of another member won)."""

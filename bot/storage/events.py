@@ -11,6 +11,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,14 @@ from bot.storage.engine import Database
 from bot.storage.interface import IngestPolicy
 from bot.storage.links import find_link
 from bot.storage.outbox import feed_accepts
-from bot.storage.playtime import add_playtime, game_name, reached_milestones, record_playtime
+from bot.storage.playtime import (
+    LINK_COLLECTS,
+    LINK_COUNTS,
+    add_playtime,
+    game_name,
+    reached_milestones,
+    record_playtime,
+)
 from bot.storage.records import Delivery, IngestResult, PlaytimeChange
 from bot.storage.sessions import end_session, start_session
 from connectors.base import (
@@ -32,6 +40,11 @@ from connectors.base import (
     SetPlaytime,
     sha256_hex,
 )
+
+#: The payload kept for a raw event that is withheld or forgotten (issue 16), as pruning blanks
+#: old ones: only its dedupe hash stays, so a retried delivery stays a duplicate and nothing
+#: about the player comes back.
+WITHHELD_PAYLOAD = ""
 
 # Built once: json.dumps with options builds a new encoder per call (twice per webhook).
 compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -150,6 +163,23 @@ def _insert_event(
     return event_id
 
 
+def _opted_out(
+    conn: sqlite3.Connection, guild_id: int, link_source: str | None, players: set[str]
+) -> set[str]:
+    """The players whose account in the guild is linked to a member who turned collection off
+    (/privacy off), among links that count there (so an unproven claim in a guild that
+    requires verification cannot silence another player)."""
+    if link_source is None or not players:
+        return set()
+    marks = ", ".join("?" * len(players))
+    rows = conn.execute(
+        "SELECT l.external_id FROM account_links l WHERE l.guild_id = ? AND l.source = ?"
+        f" AND l.external_id IN ({marks}) AND NOT ({LINK_COLLECTS}) AND {LINK_COUNTS}",
+        (guild_id, link_source, *players),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def ingest(
     conn: sqlite3.Connection,
     delivery: Delivery,
@@ -162,10 +192,23 @@ def ingest(
     here and changes nothing), apply the connector's playtime and session effects, normalize it
     into at most one activity event, announce the milestones the change reached, and queue
     what the guild's feed wants."""
+    player = connector.player_id(raw) if connector.link_source else None
+    withheld = _opted_out(
+        conn,
+        delivery.guild_id,
+        connector.link_source,
+        {effect.player_id for effect in effects} | ({player} if player else set()),
+    )
+    if player in withheld:  # kept only as a dedupe hash, so a retry is a duplicate
+        delivery = replace(delivery, payload=WITHHELD_PAYLOAD)
     stored = _insert_raw(conn, delivery)
     if stored is None:
         return IngestResult("duplicate")
     raw_id = stored
+    if player in withheld:
+        return IngestResult("accepted", raw_event_id=raw_id, details={"withheld": True})
+    if withheld:
+        effects = [effect for effect in effects if effect.player_id not in withheld]
     guild_id, now_text, source = delivery.guild_id, delivery.received_at, connector.key
     derived: dict[str, Any] = {}
     reached: list[tuple[str, str, int, int, datetime]] = []

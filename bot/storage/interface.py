@@ -24,10 +24,12 @@ from bot.storage.records import (
     Endpoint,
     FeedChange,
     FeedStatus,
+    ForgetReport,
     IngestResult,
     Link,
     LinkNotice,
     OAuthState,
+    PrivacyChoice,
     PrivacySummary,
     RetentionPolicy,
     RoleValues,
@@ -171,6 +173,10 @@ class LinkStore(Protocol):
 
     async def steam_private(self, guild_id: int, discord_user_id: int) -> bool:
         """Whether the member's linked Steam account hides its game details."""
+        ...
+
+    async def linked_elsewhere(self, discord_user_id: int, guild_id: int) -> bool:
+        """Whether the member has links in a guild other than ``guild_id``."""
         ...
 
     async def count(self) -> int: ...
@@ -613,6 +619,27 @@ class PrivacyStore(Protocol):
 
     async def export(self, guild_id: int, user_id: int) -> dict[str, object]:
         """Everything stored about the member in the guild, as plain data (never a token)."""
+        ...
+
+    async def choice(self, guild_id: int, user_id: int) -> PrivacyChoice:
+        """The member's privacy choices in the guild (defaults when they made none)."""
+        ...
+
+    async def set_choice(
+        self, guild_id: int, user_id: int, choice: PrivacyChoice, now: datetime
+    ) -> bool:
+        """Store the member's choices; whether they changed."""
+        ...
+
+    async def presence_default(self, guild_id: int) -> bool: ...
+
+    async def set_presence_default(self, guild_id: int, on: bool, now: datetime) -> bool: ...
+
+    async def forget(
+        self, guild_id: int, user_id: int, now: datetime, *, drop_tokens: bool
+    ) -> ForgetReport:
+        """Remove everything stored about the member in the guild, in one transaction (see
+        bot/storage/privacy.py, forget_member)."""
         ...
 
 

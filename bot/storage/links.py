@@ -464,6 +464,14 @@ class SqliteLinks:
         )
         return row is not None
 
+    async def linked_elsewhere(self, discord_user_id: int, guild_id: int) -> bool:
+        """Whether the member has links in a guild other than ``guild_id``."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM account_links WHERE discord_user_id = ? AND guild_id <> ? LIMIT 1",
+            (discord_user_id, guild_id),
+        )
+        return row is not None
+
     async def count(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM account_links")
         return int(row[0]) if row else 0

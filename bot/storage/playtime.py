@@ -40,10 +40,17 @@ LINK_COUNTS = (
     " OR NOT EXISTS (SELECT 1 FROM guilds g WHERE g.guild_id = l.guild_id"
     " AND g.require_verified = 1))"
 )
+#: The member of link ``l`` lets Questlog collect (no /privacy off in its guild): new data is
+#: credited to them, their Steam accounts are synced and their accounts' events are kept.
+LINK_COLLECTS = (
+    "NOT EXISTS (SELECT 1 FROM member_privacy p WHERE p.guild_id = l.guild_id"
+    " AND p.discord_user_id = l.discord_user_id AND p.collecting = 0)"
+)
 _CREDIT = (
     "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
     " SELECT l.guild_id, ?, l.discord_user_id, ?, ? FROM account_links l"
     " WHERE l.source = ? AND l.external_id = ?{guild} AND " + LINK_COUNTS +
+    " AND " + LINK_COLLECTS +
     " ON CONFLICT (guild_id, game_id, discord_user_id, source)"
     " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds"
 )  # fmt: skip
@@ -81,9 +88,11 @@ def record_playtime(
     source_time: datetime,
     now_text: str,
     status: str = "ok",
+    sample: bool = True,
 ) -> PlaytimeChange:
     """Store a measured *total*. An older measurement never overwrites a newer one; an increase
-    over a known value is sampled for charts and period leaderboards."""
+    over a known value is sampled for charts and period leaderboards, unless ``sample`` is
+    false (a baseline read: what grew while Questlog was not looking is no one period's)."""
     key = (scope, source, player_id, game_id)
     row = conn.execute(
         "SELECT seconds, source_time FROM playtime"
@@ -102,7 +111,7 @@ def record_playtime(
         " source_time = excluded.source_time, updated_at = excluded.updated_at",
         (*key, seconds, status, when, now_text, now_text),
     )
-    if old is not None and seconds is not None and seconds > old:
+    if sample and old is not None and seconds is not None and seconds > old:
         _sample(conn, key, when, seconds - old, seconds)
     if seconds is not None and old is None:  # the player has a value for this game from now on
         _list_game(conn, scope, source, player_id, game_id)

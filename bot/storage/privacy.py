@@ -1,23 +1,95 @@
-"""What Questlog stores about one member in one guild, counted (``/privacy show``).
+"""What Questlog stores about one member in one guild: counted (``/privacy show``), exported
+(``/privacy export``), and forgotten (``/privacy delete``, ``/admin forget``, ``questlog
+forget``); and the member's privacy choices (``/privacy off|on``, ``/privacy presence``).
 
-Every table that holds member data is read here; issue 16's export and delete will walk the
-same list (``MEMBER_TABLES``)."""
+Every table that holds member data is in ``MEMBER_TABLES``, and each is read by the export and
+emptied by ``forget_member``; a test fails when a new table with a member's or a player's id is
+missing from the list."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections import Counter
+from datetime import datetime
 
+from bot.clock import to_iso
+from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
+from bot.storage.events import WITHHELD_PAYLOAD
 from bot.storage.playtime import PLAYTIME_OF_LINK
-from bot.storage.records import GLOBAL_SCOPE, PrivacySummary
+from bot.storage.records import GLOBAL_SCOPE, ForgetReport, PrivacyChoice, PrivacySummary
 from bot.storage.stats import linked_keys
 
 #: Tables with rows about a member (directly, or through their linked accounts).
 MEMBER_TABLES = (
-    "account_links", "link_codes", "link_notices", "member_playtime", "sessions",
-    "activity_events", "discord_tokens", "oauth_states", "playtime", "playtime_daily",
-    "playtime_periods", "playtime_samples", "milestones",
+    "account_links", "link_codes", "link_notices", "member_playtime", "member_privacy",
+    "sessions", "activity_events", "feed_outbox", "feed_batches", "raw_events",
+    "discord_tokens", "oauth_states", "playtime", "playtime_daily", "playtime_periods",
+    "playtime_samples", "milestones", "steam_accounts", "steam_achievements",
+    "steam_achievement_games", "steam_pending_checks",
 )  # fmt: skip
+#: What stands in a posted feed message's stored copy for an embed about a forgotten member, so
+#: a later edit of that message (another event's update) also takes it out of Discord.
+REMOVED_EMBED = {"description": "\u2014"}
+_STEAM_TABLES = (
+    "steam_accounts",
+    "steam_achievements",
+    "steam_achievement_games",
+    "steam_pending_checks",
+)
+
+
+def privacy_choice(conn: sqlite3.Connection, guild_id: int, user_id: int) -> PrivacyChoice:
+    row = conn.execute(
+        "SELECT collecting, presence FROM member_privacy WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id),
+    ).fetchone()
+    if row is None:
+        return PrivacyChoice()
+    return PrivacyChoice(bool(row[0]), None if row[1] is None else bool(row[1]))
+
+
+def set_privacy_choice(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, choice: PrivacyChoice, now: datetime
+) -> bool:
+    """Store the member's choices (a row only while they differ from the defaults); whether
+    anything changed."""
+    if privacy_choice(conn, guild_id, user_id) == choice:
+        return False
+    if choice == PrivacyChoice():
+        conn.execute(
+            "DELETE FROM member_privacy WHERE guild_id = ? AND discord_user_id = ?",
+            (guild_id, user_id),
+        )
+        return True
+    ensure_guild(conn, guild_id, now)
+    presence = None if choice.presence is None else int(choice.presence)
+    conn.execute(
+        "INSERT INTO member_privacy (guild_id, discord_user_id, collecting, presence, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, discord_user_id) DO UPDATE SET"
+        " collecting = excluded.collecting, presence = excluded.presence,"
+        " updated_at = excluded.updated_at",
+        (guild_id, user_id, int(choice.collecting), presence, to_iso(now)),
+    )
+    return True
+
+
+def presence_default(conn: sqlite3.Connection, guild_id: int) -> bool:
+    row = conn.execute("SELECT presence_default FROM guilds WHERE guild_id = ?", (guild_id,))
+    found = row.fetchone()
+    return bool(found and found[0])
+
+
+def set_presence_default(conn: sqlite3.Connection, guild_id: int, on: bool, now: datetime) -> bool:
+    if presence_default(conn, guild_id) == on:
+        return False
+    ensure_guild(conn, guild_id, now)
+    conn.execute(
+        "UPDATE guilds SET presence_default = ?, updated_at = ? WHERE guild_id = ?",
+        (int(on), to_iso(now), guild_id),
+    )
+    return True
 
 
 def privacy_summary(conn: sqlite3.Connection, guild_id: int, user_id: int) -> PrivacySummary:
@@ -63,6 +135,41 @@ class SqlitePrivacy:
     async def export(self, guild_id: int, user_id: int) -> dict[str, object]:
         """Everything stored about the member in the guild (one read transaction)."""
         return await self._db.read(lambda c: privacy_export(c, guild_id, user_id))
+
+    async def choice(self, guild_id: int, user_id: int) -> PrivacyChoice:
+        return await self._db.read(lambda c: privacy_choice(c, guild_id, user_id))
+
+    async def set_choice(
+        self, guild_id: int, user_id: int, choice: PrivacyChoice, now: datetime
+    ) -> bool:
+        return await self._db.write(lambda c: set_privacy_choice(c, guild_id, user_id, choice, now))
+
+    async def presence_default(self, guild_id: int) -> bool:
+        return await self._db.read(lambda c: presence_default(c, guild_id))
+
+    async def set_presence_default(self, guild_id: int, on: bool, now: datetime) -> bool:
+        return await self._db.write(lambda c: set_presence_default(c, guild_id, on, now))
+
+    async def forget(
+        self, guild_id: int, user_id: int, now: datetime, *, drop_tokens: bool
+    ) -> ForgetReport:
+        """forget_member in one write transaction. The search of the guild's raw events for
+        the member's ids (a scan) runs first in a read, which does not hold the writer up;
+        the write searches only what arrived since."""
+        raw_ids, scanned_to = await self._db.read(lambda c: _raw_naming(c, guild_id, user_id))
+
+        def op(conn: sqlite3.Connection) -> ForgetReport:
+            secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed in the file
+            try:
+                return forget_member(
+                    conn, guild_id, user_id, now, drop_tokens=drop_tokens,
+                    raw_ids=raw_ids, raw_scanned_to=scanned_to,
+                )  # fmt: skip
+            finally:
+                conn.execute(f"PRAGMA secure_delete = {int(secure)}")
+
+        return await self._db.write(op)
 
 
 def _rows(
@@ -118,6 +225,17 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
                                     " AND source IN (?, 'best') ORDER BY reached_at",
                                     (guild_id, link["external_id"], source)),
             })  # fmt: skip
+    steam_ids = sorted({str(link["external_id"]) for link in links if link["source"] == "steam"})
+    marks = _marks(steam_ids)
+    steam = {
+        "accounts": _rows(conn, "SELECT steam_id, state, baseline_at, last_synced_at,"
+                          " private_since, in_game_app, in_game_since, last_logoff FROM"
+                          f" steam_accounts WHERE steam_id IN ({marks})", tuple(steam_ids)),
+        "achievements": _rows(conn, "SELECT steam_id, app_id, api_name, unlocked_at, noticed_at"
+                              f" FROM steam_achievements WHERE steam_id IN ({marks})"
+                              " ORDER BY steam_id, app_id, api_name", tuple(steam_ids)),
+    } if steam_ids else {"accounts": [], "achievements": []}  # fmt: skip
+    choice = privacy_choice(conn, guild_id, user_id)
     tokens = conn.execute(
         "SELECT scope, expires_at, locale, pushed_values, pushed_at, created_at"
         " FROM discord_tokens WHERE discord_user_id = ?",
@@ -138,6 +256,11 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
                                               " discord_user_id = ? AND seconds <> 0"
                                               " ORDER BY game_id, source", (guild_id, user_id)),
         "accounts": accounts,
+        "steam": steam,
+        "privacy_choices": {
+            "collecting": choice.collecting,
+            "presence": "guild default" if choice.presence is None else choice.presence,
+        },
         "feed_events": _rows(conn, "SELECT type, source, actor_external_id, actor_name, title,"
                              " payload, occurred_at, created_at FROM activity_events WHERE"
                              " guild_id = ? AND actor_user_id = ? ORDER BY id",
@@ -151,3 +274,194 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
                                 " FROM oauth_states WHERE guild_id = ? AND discord_user_id = ?",
                                 (guild_id, user_id)),
     }  # fmt: skip
+
+
+def _linked_elsewhere(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, source: str, external_id: str
+) -> bool:
+    """Whether a link other than this member's in this guild names the account."""
+    row = conn.execute(
+        "SELECT 1 FROM account_links WHERE source = ? AND external_id = ?"
+        " AND NOT (guild_id = ? AND discord_user_id = ?) LIMIT 1",
+        (source, external_id, guild_id, user_id),
+    ).fetchone()
+    return row is not None
+
+
+def _marks(values: list[object] | set[object] | tuple[object, ...]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def forget_member(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    now: datetime,
+    *,
+    drop_tokens: bool,
+    raw_ids: list[int] | None = None,
+    raw_scanned_to: int = 0,
+) -> ForgetReport:
+    """Remove everything stored about the member in the guild, in the caller's transaction:
+    their links, codes, notices, sign-ins begun, summaries and feed events; per linked account
+    its playtime, days, weeks, months, samples, sessions and milestones (a Steam account's
+    shared totals and achievements only when no other link names it); their queued feed rows
+    (a pending message holding one is given up and the others are batched again; a posted
+    message's stored copy loses its embed); the raw events about them keep only their dedupe
+    hash, so a retried delivery stays a duplicate. ``drop_tokens``: also their sign-in tokens
+    (a member's own request). The row recording an opt-out (/privacy off) stays, so their
+    choice outlives their data. ``raw_ids``: raw events a read already found to name them, up
+    to ``raw_scanned_to``; the rest is searched here."""
+    removed: Counter[str] = Counter()
+
+    def run(table: str, sql: str, params: tuple[object, ...] | list[object]) -> None:
+        removed[table] += conn.execute(sql, params).rowcount
+
+    links = conn.execute(
+        "SELECT source, external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id),
+    ).fetchall()
+    externals = sorted({external for _, external in links})
+    shared: list[str] = []
+    for link_source, external in links:
+        elsewhere = _linked_elsewhere(conn, guild_id, user_id, link_source, external)
+        if link_source == "steam" and elsewhere:
+            shared.append(external)
+        for wanted, source, is_global in PLAYTIME_OF_LINK:
+            if wanted != link_source:
+                continue
+            scope = GLOBAL_SCOPE if is_global else guild_id
+            if not (is_global and elsewhere):
+                for table in ("playtime", "playtime_daily", "playtime_periods", "playtime_samples"):
+                    run(table, f"DELETE FROM {table} WHERE scope_guild_id = ? AND source = ?"
+                        " AND player_id = ?", (scope, source, external))  # fmt: skip
+            run("sessions", "DELETE FROM sessions WHERE guild_id = ? AND source = ?"
+                " AND player_id = ?", (guild_id, source, external))  # fmt: skip
+            run("milestones", "DELETE FROM milestones WHERE scope_guild_id = ? AND player_id = ?"
+                " AND source IN (?, 'best')", (guild_id, external, source))  # fmt: skip
+        if link_source == "steam" and not elsewhere:
+            for table in _STEAM_TABLES:
+                run(table, f"DELETE FROM {table} WHERE steam_id = ?", (external,))
+    run("member_playtime", "DELETE FROM member_playtime WHERE guild_id = ?"
+        " AND discord_user_id = ?", (guild_id, user_id))  # fmt: skip
+
+    # Feed events about them, with their outbox rows; the raw events behind them blanked.
+    who = "actor_user_id = ?"
+    params: list[object] = [guild_id, user_id]
+    if externals:
+        who += f" OR actor_external_id IN ({_marks(externals)})"
+        params += externals
+    events = conn.execute(
+        f"SELECT id, raw_event_id FROM activity_events WHERE guild_id = ? AND ({who})", params
+    ).fetchall()
+    event_ids = [row[0] for row in events]
+    raw = {row[1] for row in events if row[1] is not None} | set(raw_ids or ())
+    for chunk in _chunks(event_ids):
+        _drop_feed_rows(conn, chunk, removed)
+        run("activity_events", f"DELETE FROM activity_events WHERE id IN ({_marks(chunk)})", chunk)
+    raw |= set(_raw_naming(conn, guild_id, user_id, raw_scanned_to)[0])
+    for chunk in _chunks(sorted(raw)):
+        run("raw_events", f"UPDATE raw_events SET payload = ? WHERE id IN ({_marks(chunk)})"
+            " AND payload NOT IN ('', ?)", (WITHHELD_PAYLOAD, *chunk, WITHHELD_PAYLOAD))  # fmt: skip
+
+    run("account_links", "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id))  # fmt: skip
+    run("link_codes", "DELETE FROM link_codes WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id))  # fmt: skip
+    # Their notices, and other members' notices that name one of their accounts.
+    run("link_notices", "DELETE FROM link_notices WHERE guild_id = ? AND (discord_user_id = ?"
+        + (f" OR external_id IN ({_marks(externals)})" if externals else "") + ")",
+        (guild_id, user_id, *externals))  # fmt: skip
+    run("oauth_states", "DELETE FROM oauth_states WHERE discord_user_id = ?"
+        + (" AND (guild_id = ? OR guild_id IS NULL)" if drop_tokens else " AND guild_id = ?"),
+        (user_id, guild_id))  # fmt: skip
+    if drop_tokens:
+        run("discord_tokens", "DELETE FROM discord_tokens WHERE discord_user_id = ?", (user_id,))
+    choice = privacy_choice(conn, guild_id, user_id)
+    kept = not choice.collecting
+    if kept:  # the opt-out stays; a presence choice means nothing while it holds
+        set_privacy_choice(conn, guild_id, user_id, PrivacyChoice(False, None), now)
+    else:
+        run("member_privacy", "DELETE FROM member_privacy WHERE guild_id = ?"
+            " AND discord_user_id = ?", (guild_id, user_id))  # fmt: skip
+    return ForgetReport(
+        removed={table: n for table, n in sorted(removed.items()) if n},
+        shared_steam=shared,
+        kept_opt_out=kept,
+    )
+
+
+def _needles(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id),
+    ).fetchall()
+    return [str(user_id), *sorted(row[0] for row in rows)]
+
+
+def _raw_naming(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, after: int = 0
+) -> tuple[list[int], int]:
+    """The guild's raw events (after id ``after``) whose payload names the member or one of
+    their linked accounts, and the last raw event id looked at."""
+    needles = _needles(conn, guild_id, user_id)
+    (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM raw_events").fetchone()
+    found = conn.execute(
+        "SELECT id FROM raw_events WHERE guild_id = ? AND id > ? AND id <= ? AND payload != ''"
+        f" AND ({' OR '.join('instr(payload, ?) > 0' for _ in needles)})",
+        (guild_id, after, last, *needles),
+    ).fetchall()
+    return [row[0] for row in found], int(last)
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _drop_feed_rows(conn: sqlite3.Connection, event_ids: list[int], removed: Counter[str]) -> None:
+    """The outbox rows of these events leave. A pending message that holds one is given up
+    (its other events are batched again, under a new nonce); a posted message's stored copy
+    gets REMOVED_EMBED in place of each of theirs."""
+    marks = _marks(event_ids)
+    rows = conn.execute(
+        "SELECT o.id, o.status, o.batch_id, o.embed_index, b.status FROM feed_outbox o"
+        f" LEFT JOIN feed_batches b ON b.id = o.batch_id WHERE o.event_id IN ({marks})",
+        event_ids,
+    ).fetchall()
+    pending_batches = {row[2] for row in rows if row[2] is not None and row[4] == "pending"}
+    posted: dict[int, list[int]] = {}
+    for _, status, batch_id, index, batch_status in rows:
+        if (
+            status == "sent"
+            and batch_id is not None
+            and batch_status == "sent"
+            and index is not None
+        ):
+            posted.setdefault(batch_id, []).append(index)
+    for batch_id in sorted(pending_batches):
+        conn.execute(
+            "UPDATE feed_batches SET status = 'replaced', payload = ?,"
+            " last_error = 'a member asked to be forgotten' WHERE id = ?",
+            (json.dumps({"embeds": []}), batch_id),
+        )
+        conn.execute(
+            "UPDATE feed_outbox SET batch_id = NULL, embed_index = NULL WHERE batch_id = ?"
+            " AND status = 'pending'",
+            (batch_id,),
+        )
+        removed["feed_batches"] += 1
+    for batch_id, indexes in sorted(posted.items()):
+        stored = conn.execute("SELECT payload FROM feed_batches WHERE id = ?", (batch_id,))
+        payload = json.loads(stored.fetchone()[0])
+        embeds = payload.get("embeds", [])
+        for index in indexes:
+            if 0 <= index < len(embeds):
+                embeds[index] = REMOVED_EMBED
+        conn.execute(
+            "UPDATE feed_batches SET payload = ? WHERE id = ?",
+            (json.dumps(payload, ensure_ascii=False), batch_id),
+        )
+        removed["feed_batches"] += 1
+    removed["feed_outbox"] += conn.execute(
+        f"DELETE FROM feed_outbox WHERE event_id IN ({marks})", event_ids
+    ).rowcount

@@ -73,6 +73,30 @@ class PrivacySummary:
 
 
 @dataclass(frozen=True)
+class PrivacyChoice:
+    """A member's privacy choices in a guild: whether Questlog collects about them (False
+    after /privacy off) and their presence choice (None: the guild's default)."""
+
+    collecting: bool = True
+    presence: bool | None = None
+
+
+@dataclass
+class ForgetReport:
+    """What forgetting a member in a guild removed: rows per table (only tables that had
+    any), the Steam accounts whose shared data stayed because another guild links them, and
+    whether the row that records their opt-out stayed."""
+
+    removed: dict[str, int] = field(default_factory=dict)
+    shared_steam: list[str] = field(default_factory=list)
+    kept_opt_out: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+
+@dataclass(frozen=True)
 class RoleValues:
     """What Questlog publishes for a member as their Linked Roles values."""
 

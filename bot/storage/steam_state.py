@@ -20,7 +20,13 @@ from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
 from bot.storage.events import compact_json, dedupe_hash, ingest
 from bot.storage.interface import Growth, Observer
-from bot.storage.playtime import LINK_COUNTS, game_name, record_playtime, remember_game_name
+from bot.storage.playtime import (
+    LINK_COLLECTS,
+    LINK_COUNTS,
+    game_name,
+    record_playtime,
+    remember_game_name,
+)
 from bot.storage.records import GLOBAL_SCOPE, Delivery, PlaytimeChange
 from connectors.base import Effect, PlaytimeGrew
 from connectors.steam.client import OwnedGame, Unlock
@@ -31,7 +37,7 @@ def _linking_guilds(conn: sqlite3.Connection, steam_id: str) -> list[int]:
         r[0]
         for r in conn.execute(
             "SELECT l.guild_id FROM account_links l WHERE l.source = 'steam'"
-            " AND l.external_id = ? AND " + LINK_COUNTS,
+            " AND l.external_id = ? AND " + LINK_COUNTS + " AND " + LINK_COLLECTS,
             (steam_id,),
         ).fetchall()
     ]
@@ -57,6 +63,11 @@ def _observe(
     return stored
 
 
+def _enrolled(conn: sqlite3.Connection, steam_id: str) -> bool:
+    found = conn.execute("SELECT 1 FROM steam_accounts WHERE steam_id = ?", (steam_id,))
+    return found.fetchone() is not None
+
+
 def _name_or_app(conn: sqlite3.Connection, app_id: int) -> str:
     return game_name(conn, str(app_id)) or f"app {app_id}"
 
@@ -70,7 +81,8 @@ def enrol(
     linked = {
         r[0]
         for r in conn.execute(
-            "SELECT DISTINCT external_id FROM account_links WHERE source = 'steam'"
+            "SELECT DISTINCT l.external_id FROM account_links l WHERE l.source = 'steam'"
+            " AND " + LINK_COLLECTS  # a member's /privacy off stops the sync of their accounts
         ).fetchall()
     }
     known = {r[0] for r in conn.execute("SELECT steam_id FROM steam_accounts").fetchall()}
@@ -238,7 +250,9 @@ def apply_library(
     account = conn.execute(
         "SELECT baseline_at, in_game_app FROM steam_accounts WHERE steam_id = ?", (steam_id,)
     ).fetchone()
-    baseline = account is None or account[0] is None
+    if account is None:
+        return 0  # unlinked (or forgotten) while the library was being read: nothing is kept
+    baseline = account[0] is None
     stored = 0
     for game in games:
         if game.name:
@@ -252,6 +266,7 @@ def apply_library(
             seconds=game.playtime_seconds,
             source_time=now,
             now_text=now_text,
+            sample=not baseline,
         )
         if not baseline and change.applied:
             stored += announce_growth(conn, steam_id, game.app_id, game.name, change, now, growth)
@@ -342,6 +357,8 @@ def store_unlocks(
     earlier unlocks (``silent``) are stored without a word; new ones (``fresh``) are stored and
     announced once to every guild that links the account; the pending check is cleared. All in
     one transaction, so a failure loses nothing and nothing is announced twice."""
+    if not _enrolled(conn, steam_id):
+        return 0  # unlinked (or forgotten) while the achievements were being read
     now_text = to_iso(now)
     if baseline:
         conn.executemany(

@@ -222,3 +222,75 @@ def answers(fake: Any, interaction: discord.Interaction) -> list[dict[str, Any]]
 
 def answer_text(fake: Any, interaction: discord.Interaction) -> str:
     return "\n".join(a["data"].get("content") or "" for a in answers(fake, interaction))
+
+
+def component_interaction(
+    bot: discord.Client,
+    *,
+    guild_id: int,
+    channel_id: int,
+    custom_id: str,
+    user_id: int,
+    locale: str = "en-US",
+) -> discord.Interaction:
+    """A button press (type 3) on an ephemeral message the bot sent, as Discord sends it."""
+    interaction_id = next(_ids)
+    message = {
+        "id": str(next(_ids)),
+        "channel_id": str(channel_id),
+        "author": user_payload(BOT_USER_ID, "questlog"),
+        "content": "",
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+        "flags": 64,
+        "components": [],
+    }
+    payload: dict[str, Any] = {
+        "id": str(interaction_id),
+        "application_id": str(BOT_USER_ID),
+        "type": 3,
+        "token": f"token-{interaction_id}",
+        "version": 1,
+        "guild_id": str(guild_id),
+        "channel_id": str(channel_id),
+        "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
+        "member": {
+            "user": user_payload(user_id, "player"),
+            "roles": [],
+            "permissions": "0",
+            "joined_at": "2025-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        },
+        "data": {"custom_id": custom_id, "component_type": 2},
+        "message": message,
+        "app_permissions": str(ALL_TEXT.value),
+        "attachment_size_limit": 10 * 1024 * 1024,
+        "locale": locale,
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": str(guild_id)},
+        "context": 0,
+    }
+    return discord.Interaction(data=payload, state=bot._connection)
+
+
+def sent_view(bot: discord.Client, kind: type[discord.ui.View]) -> Any:
+    """The newest live view of this class the bot sent (discord.py's own view store)."""
+    found = [
+        item.view
+        for items in bot._connection._view_store._views.values()  # type: ignore[attr-defined]
+        for item in items.values()
+        if isinstance(item.view, kind)
+    ]
+    assert found, f"no {kind.__name__} was sent"
+    return found[-1]
