@@ -234,6 +234,50 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             "connection is per member and application, not per server). 0: Linked Roles off.",
         ),
     },
+    "presence": {
+        "enabled": (
+            False,
+            _boolean,
+            None,
+            "Presence playtime: time members play what their Discord status shows (for games\n"
+            "not on Steam or a game server). Needs the Presence and Server Members intents\n"
+            "(Developer Portal -> Bot -> Privileged Gateway Intents); without them the bot runs\n"
+            "on without presence. Collected only for members who consent (/privacy presence;\n"
+            "a server's default: /admin settings presence_default).",
+        ),
+        "pause_when_idle": (
+            True,
+            _boolean,
+            None,
+            'A member whose status is "idle" is not counted as playing meanwhile.',
+        ),
+        "max_session_hours": (
+            12,
+            _int_range(1, 168),
+            None,
+            "A session stops counting after this many hours (a game left running).",
+        ),
+        "min_session_seconds": (
+            120,
+            _int_range(0, 3_600),
+            None,
+            "Sessions shorter than this are dropped (a game opened and closed).",
+        ),
+        "flush_seconds": (
+            60,
+            _int_range(5, 3_600),
+            None,
+            "Open sessions are written this often, so a crash loses at most this much.",
+        ),
+        "disconnect_grace_seconds": (
+            120,
+            _int_range(0, 86_400),
+            None,
+            "Time the bot was away from Discord's gateway counts as played when the member's\n"
+            "presence is unchanged after a disconnect at most this long; a longer one does not\n"
+            "count.",
+        ),
+    },
     "web": {
         "host": (
             "127.0.0.1",
@@ -339,7 +383,7 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
     },
 }
 # Where each section goes in config.toml (connectors' sections before [webhooks]).
-_CORE_ORDER = ("general", "discord", "linked_roles", "web", "database", "security")
+_CORE_ORDER = ("general", "discord", "linked_roles", "presence", "web", "database", "security")
 
 
 def _validator(key: ConfigKey) -> Callable[[str, Any], Any]:
@@ -448,6 +492,16 @@ class Section:
 
 
 @dataclass(frozen=True)
+class PresenceConfig:
+    enabled: bool = False
+    pause_when_idle: bool = True
+    max_session_hours: int = 12
+    min_session_seconds: int = 120
+    flush_seconds: int = 60
+    disconnect_grace_seconds: int = 120
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     secret_key: str = ""
 
@@ -467,6 +521,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     linked_roles: LinkedRolesConfig = field(default_factory=LinkedRolesConfig)
+    presence: PresenceConfig = field(default_factory=PresenceConfig)
     #: The connectors' sections, by name (also reachable as attributes: ``config.steam``).
     connectors: Mapping[str, Section] = field(default_factory=dict)
     source: Path | None = None  # the file it was read from, when one existed
@@ -489,6 +544,7 @@ _SECTION_TYPES: dict[str, type] = {
     "webhooks": WebhooksConfig,
     "security": SecurityConfig,
     "linked_roles": LinkedRolesConfig,
+    "presence": PresenceConfig,
 }
 
 

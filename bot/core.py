@@ -10,11 +10,12 @@ from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.identity import IdentityService
+from bot.identity import IdentityService, oauth_client
 from bot.identity.roles import RoleConnections
 from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
 from bot.metrics import Metrics
+from bot.presence import PresenceTracker
 from bot.privacy import PrivacyService
 from bot.pruning import Pruner
 from bot.scheduler import Scheduler
@@ -30,7 +31,6 @@ from bot.storage.interface import Observer
 from bot.storage.records import RetentionPolicy
 from bot.vault import Vault
 from connectors.base import LinkConfirmation, RouteSpec
-from connectors.discord import DiscordOAuth
 from connectors.registry import Registry
 from connectors.steam import SteamClient, SteamError, SteamOpenID
 
@@ -68,6 +68,7 @@ class Core:
     identity: IdentityService
     privacy: PrivacyService
     roles: RoleConnections | None = None
+    presence: PresenceTracker | None = None  # [presence] enabled: started with the bot
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -155,14 +156,7 @@ class Core:
                     return None
                 return found.persona_name if found is not None else None
 
-            oauth = None
-            if config.discord.client_id and config.discord.client_secret:
-                oauth = DiscordOAuth(
-                    client_id=config.discord.client_id,
-                    client_secret=config.discord.client_secret,
-                    api_base_url=config.discord.api_base_url,
-                    authorize_url=config.discord.authorize_url,
-                )
+            oauth = oauth_client(config)
             identity = IdentityService(
                 config,
                 clock,
@@ -221,6 +215,9 @@ class Core:
             privacy,
             roles,
         )
+        if config.presence.enabled:
+            core.presence = PresenceTracker(store, pipeline, clock, config.presence)
+            privacy.presence = core.presence
         metrics.add_collector(lambda: collect_budget(store, clock, shares))
         metrics.add_collector(lambda: _outbox_gauges(store))
         metrics.add_collector(core._store_stats)
@@ -240,6 +237,8 @@ class Core:
             await self.pruner.stop()
             if self.roles is not None:
                 await self.roles.stop()
+            if self.presence is not None:
+                await self.presence.stop()  # what the open sessions added is written
             await self.scheduler.stop()
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)

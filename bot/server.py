@@ -111,11 +111,14 @@ class Server:
         DiscordComponent.use_endpoints(
             self.config.discord.api_base_url, self.config.discord.gateway_url
         )
+        if self.core.presence is not None:
+            await self.core.presence.start()
         self.discord = DiscordComponent(
             self.core,
             self.poster,
             self.config.discord.token,
             dev_guild_id=self.config.discord.dev_guild_id,
+            presence=self.core.presence is not None,
         )
         await self.discord.start()
 

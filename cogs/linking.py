@@ -18,7 +18,8 @@ SOURCES = [
     app_commands.Choice(name="Steam", value="steam"),
     app_commands.Choice(name="Minecraft", value="minecraft"),
 ]
-LABELS = {"steam": "Steam", "minecraft": "Minecraft"}  # names of products: never translated
+# Names of products: never translated ("discord": the presence link, the member's own account).
+LABELS = {"steam": "Steam", "minecraft": "Minecraft", "discord": "Discord"}
 
 
 def _guild(interaction: discord.Interaction) -> int:
@@ -269,28 +270,60 @@ class Linking(commands.Cog):
             await reply(interaction, t(strings.NOTHING_TO_UNLINK, source=label))
 
     @admin.command(name="settings", description=strings.ADMIN_SETTINGS)
-    @app_commands.describe(require_verified=strings.ADMIN_SETTINGS_REQUIRE_ARG)
+    @app_commands.describe(
+        require_verified=strings.ADMIN_SETTINGS_REQUIRE_ARG,
+        presence_default=strings.ADMIN_SETTINGS_PRESENCE_ARG,
+    )
     async def admin_settings(
-        self, interaction: discord.Interaction, require_verified: bool | None = None
+        self,
+        interaction: discord.Interaction,
+        require_verified: bool | None = None,
+        presence_default: bool | None = None,
     ) -> None:
         guild_id = _guild(interaction)
         t = texts_for(interaction)
-        accounts = self.core.accounts
-        if require_verified is None:
+        accounts, privacy = self.core.accounts, self.core.privacy
+        state = lambda on: t(strings.SETTINGS_YES if on else strings.SETTINGS_NO)  # noqa: E731
+        if require_verified is None and presence_default is None:
             on, unproven = await accounts.verification(guild_id)
-            state = t(strings.SETTINGS_YES if on else strings.SETTINGS_NO)
-            await reply(
-                interaction,
-                t(strings.SETTINGS_CURRENT, require_verified=state, unproven=t.number(unproven)),
-            )
+            lines = [
+                t(strings.SETTINGS_CURRENT, require_verified=state(on), unproven=t.number(unproven)),
+                t(strings.SETTINGS_PRESENCE_LINE,
+                  presence_default=state(await privacy.presence_default(guild_id))),
+            ]  # fmt: skip
+            if not privacy.presence_running:
+                lines[-1] += " " + t(strings.PRIVACY_PRESENCE_NOT_RUNNING)
+            await reply(interaction, "\n".join(lines))
             return
-        changed, unproven = await accounts.require_verified(guild_id, require_verified)
-        if not changed:
-            state = t(strings.SETTINGS_YES if require_verified else strings.SETTINGS_NO)
-            await reply(interaction, t(strings.SETTINGS_UNCHANGED, require_verified=state))
-            return
-        template = strings.SETTINGS_REQUIRE_ON if require_verified else strings.SETTINGS_REQUIRE_OFF
-        await reply(interaction, t.plural(template, unproven))
+        lines = []
+        if require_verified is not None:
+            changed, unproven = await accounts.require_verified(guild_id, require_verified)
+            if not changed:
+                lines.append(
+                    t(strings.SETTINGS_UNCHANGED, require_verified=state(require_verified))
+                )
+            else:
+                template = (
+                    strings.SETTINGS_REQUIRE_ON
+                    if require_verified
+                    else strings.SETTINGS_REQUIRE_OFF
+                )
+                lines.append(t.plural(template, unproven))
+        if presence_default is not None:
+            if await privacy.set_presence_default(guild_id, presence_default):
+                on = (
+                    strings.SETTINGS_PRESENCE_ON
+                    if presence_default
+                    else strings.SETTINGS_PRESENCE_OFF
+                )
+                lines.append(t(on))
+            else:
+                lines.append(
+                    t(strings.SETTINGS_PRESENCE_UNCHANGED, presence_default=state(presence_default))
+                )
+            if presence_default and not privacy.presence_running:
+                lines.append(t(strings.PRIVACY_PRESENCE_NOT_RUNNING))
+        await reply(interaction, "\n".join(lines))
 
     @admin.command(name="forget", description=strings.ADMIN_FORGET)
     @app_commands.describe(user_id=strings.ADMIN_FORGET_USER_ARG)

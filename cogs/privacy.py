@@ -11,6 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.i18n import Texts
+from bot.privacy import PrivacyChoice
 from cogs import _strings as strings
 from cogs._views import ConfirmView, forgotten_text
 from cogs.linking import LABELS
@@ -32,7 +34,7 @@ class Privacy(commands.Cog):
         if interaction.guild_id is None:
             raise UserError(strings.GUILD_ONLY)
         t = texts_for(interaction)
-        summary, totals, choice, _ = await self.core.privacy.stored_about(
+        summary, totals, choice, default = await self.core.privacy.stored_about(
             interaction.guild_id, interaction.user.id
         )
         lines = [t(strings.PRIVACY_TITLE)]
@@ -74,9 +76,48 @@ class Privacy(commands.Cog):
             )
         )
         lines.append(t(strings.PRIVACY_TOKENS_YES if summary.tokens else strings.PRIVACY_TOKENS_NO))
-        lines.append(t(strings.PRIVACY_PRESENCE))
+        lines.append(self._presence_line(t, choice, default))
         on = strings.PRIVACY_COLLECTING_ON if choice.collecting else strings.PRIVACY_COLLECTING_OFF
         lines.append(t(on))
+        await reply(interaction, "\n".join(lines))
+
+    def _presence_line(self, t: Texts, choice: PrivacyChoice, default: bool) -> str:
+        counted = choice.collecting and (default if choice.presence is None else choice.presence)
+        line = t(
+            strings.PRIVACY_PRESENCE_STATE_ON if counted else strings.PRIVACY_PRESENCE_STATE_OFF
+        )
+        why = (
+            strings.PRIVACY_PRESENCE_WHY_DEFAULT
+            if choice.presence is None
+            else (strings.PRIVACY_PRESENCE_WHY_CHOICE)
+        )
+        line += t(why)
+        if not self.core.privacy.presence_running:
+            line += " " + t(strings.PRIVACY_PRESENCE_NOT_RUNNING)
+        return line
+
+    presence = app_commands.Group(
+        name="presence", description=strings.PRIVACY_PRESENCE_GROUP, parent=privacy
+    )
+
+    @presence.command(name="on", description=strings.PRIVACY_PRESENCE_ON)
+    async def presence_on(self, interaction: discord.Interaction) -> None:
+        await self._presence(interaction, True)
+
+    @presence.command(name="off", description=strings.PRIVACY_PRESENCE_OFF)
+    async def presence_off(self, interaction: discord.Interaction) -> None:
+        await self._presence(interaction, False)
+
+    async def _presence(self, interaction: discord.Interaction, on: bool) -> None:
+        if interaction.guild_id is None:
+            raise UserError(strings.GUILD_ONLY)
+        t = texts_for(interaction)
+        choice = await self.core.privacy.set_presence(interaction.guild_id, interaction.user.id, on)
+        lines = [t(strings.PRIVACY_PRESENCE_NOW_ON if on else strings.PRIVACY_PRESENCE_NOW_OFF)]
+        if on and not choice.collecting:
+            lines.append(t(strings.PRIVACY_PRESENCE_BLOCKED))
+        if on and not self.core.privacy.presence_running:
+            lines.append(t(strings.PRIVACY_PRESENCE_NOT_RUNNING))
         await reply(interaction, "\n".join(lines))
 
     @privacy.command(name="export", description=strings.PRIVACY_EXPORT)

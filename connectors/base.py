@@ -204,14 +204,29 @@ class SessionStart:
 
 @dataclass(slots=True)
 class SessionEnd:
-    """Closes the open session; its duration adds to playtime. ``duration_hint`` is used when
-    no matching start was recorded."""
+    """Closes the open session; its duration minus ``idle_seconds`` (time the player was idle
+    or away from the keyboard) adds to playtime, unless ``credited`` (the time was added while
+    the session ran, by PlaytimeAdded). ``duration_hint`` is used when no matching start was
+    recorded."""
 
     player_id: str
     server_id: str
     game_id: str
     at: datetime
     duration_hint: int | None = None
+    idle_seconds: int = 0
+    credited: bool = False
+
+
+@dataclass(slots=True)
+class PlaytimeAdded:
+    """Seconds of play to add now, from a session still running (presence flushes its open
+    sessions so that a crash loses little)."""
+
+    player_id: str
+    game_id: str
+    seconds: int
+    at: datetime
 
 
 @dataclass(slots=True)
@@ -226,7 +241,7 @@ class PlaytimeGrew:
     at: datetime
 
 
-Effect = SetPlaytime | SessionStart | SessionEnd | PlaytimeGrew
+Effect = SetPlaytime | SessionStart | SessionEnd | PlaytimeGrew | PlaytimeAdded
 
 
 # --------------------------------------------------------------------------- errors

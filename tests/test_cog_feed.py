@@ -147,7 +147,10 @@ async def test_events_select_saves_the_choice_and_filters_the_feed(
     select = answer["data"]["components"][0]["components"][0]
     values = {o["value"]: o.get("default") for o in select["options"]}
     assert set(values) == set(core.registry.event_types())
-    quiet = {"steam.session.started", "steam.session.ended"}
+    quiet = {
+        "steam.session.started", "steam.session.ended",
+        "discord.session.started", "discord.session.ended",
+    }  # fmt: skip
     assert {t for t, on in values.items() if not on} == quiet  # the rest is on by default
 
     cog = bot.get_cog("Feed")

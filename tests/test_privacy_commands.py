@@ -152,3 +152,33 @@ async def test_admin_forget_takes_a_user_id_and_confirms(
     assert "Forgot `4000000000000000011`" in said
     assert (await core.store.privacy.summary(GUILD, 4000000000000000011)).links == []
     assert A_STEAM not in str(await core.store.engine.fetchall("SELECT * FROM account_links"))
+
+
+async def test_presence_choices_and_the_guild_default(
+    core: Core, bot: Questlog, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    from tests.fakes.interactions import ADMIN_ID
+
+    await seed(core, clock)
+    _, shown = await command(bot, discord_api, "settings", ADMIN_ID, group="admin")
+    assert "Presence playtime for members who did not choose: **off**" in shown
+    assert "does not collect presence at all" in shown  # [presence] enabled is off here
+    interaction = command_interaction(
+        bot, guild_id=GUILD, channel_id=HERE, group="admin", command="settings",
+        user_id=ADMIN_ID, options=[{"name": "presence_default", "type": 5, "value": True}],
+    )  # fmt: skip
+    await run_command(bot, interaction)
+    assert "Presence playtime is now on" in answer_text(discord_api, interaction)
+    assert await core.privacy.presence_default(GUILD)
+    _, mine = await command(bot, discord_api, "show", ALICE)
+    assert "Discord presence (what you play): counted (this server's default)" in mine
+    on = command_interaction(
+        bot, guild_id=GUILD, channel_id=HERE, group="privacy", command="presence",
+        user_id=ALICE, options=[{"name": "off", "type": 1, "options": []}], locale="ru",
+    )  # fmt: skip
+    await run_command(bot, on)
+    assert "больше не учитывает" in answer_text(discord_api, on)
+    assert (await core.store.privacy.choice(GUILD, ALICE)).presence is False
+    _, mine = await command(bot, discord_api, "show", ALICE)
+    assert "not counted (your choice)" in mine
+    assert not await core.store.presence.consent(GUILD, ALICE)

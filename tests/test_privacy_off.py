@@ -143,7 +143,7 @@ def test_upgrading_adds_privacy_choices_with_defaults() -> None:
     conn.execute(
         "INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, '2025-01-01', '2025-01-01')"
     )
-    assert apply_migrations(conn) == [24]
+    assert apply_migrations(conn, up_to=24) == [24]
     assert conn.execute("SELECT presence_default FROM guilds").fetchall() == [(0,)]
     assert conn.execute("SELECT count(*) FROM member_privacy").fetchone() == (0,)
 

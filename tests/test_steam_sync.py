@@ -436,7 +436,10 @@ async def test_sessions_are_stored_and_posted_only_where_turned_on(
     core: Core, clock: ManualClock, steam: FakeSteam
 ) -> None:
     off = core.pipeline.policy.off_by_default
-    assert off == {"steam.session.started", "steam.session.ended"}  # from the EventSpecs
+    assert off == {  # from the EventSpecs
+        "steam.session.started", "steam.session.ended",
+        "discord.session.started", "discord.session.ended",
+    }  # fmt: skip
     await set_feed(core)  # GUILD posts the default types: sessions are off
     await link(core, SAPHYEL_ID, GUILD, ALICE)
     await link(core, SAPHYEL_ID, OTHER_GUILD, BOB)

@@ -750,9 +750,9 @@ def cmd_forget(args: argparse.Namespace, config: Config) -> int:
     """An admin's forget, as /admin forget does it: everything about the member in the guild,
     and their Discord sign-in when it serves only this guild (cleared at Discord when OAuth is
     configured and Discord answers)."""
+    from bot.identity import oauth_client
     from bot.privacy import PrivacyService
     from bot.vault import Vault
-    from connectors.discord import DiscordOAuth
 
     if not args.yes:
         if not sys.stdin.isatty():
@@ -765,14 +765,7 @@ def cmd_forget(args: argparse.Namespace, config: Config) -> int:
 
     async def work(store: Store) -> tuple[Any, int]:
         summary = await store.privacy.summary(args.guild, args.user)
-        oauth = None
-        if config.discord.client_id and config.discord.client_secret:
-            oauth = DiscordOAuth(
-                client_id=config.discord.client_id,
-                client_secret=config.discord.client_secret,
-                api_base_url=config.discord.api_base_url,
-                authorize_url=config.discord.authorize_url,
-            )
+        oauth = oauth_client(config)
         service = PrivacyService(
             store,
             clock,

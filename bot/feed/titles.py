@@ -83,6 +83,13 @@ WRITERS: dict[str, Writer] = {
         "feed.title.minecraft.advancement", who=_minecraft_player(t, e),
         name=p.get("advancement") or p.get("title") or p.get("key") or "?",
     ),
+    "discord.session.started": lambda t, e, p: t(
+        "feed.title.discord.session.started", who=_steam_player(t, e), game=_game(t, p)
+    ),
+    "discord.session.ended": lambda t, e, p: t(
+        "feed.title.discord.session.ended", who=_steam_player(t, e), game=_game(t, p),
+        duration=t.duration(p["active_seconds"]),
+    ),
     "playtime.milestone": _milestone,
     "feed.test": lambda t, e, p: t("feed.title.test"),
 }  # fmt: skip

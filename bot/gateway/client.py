@@ -28,6 +28,7 @@ from discord.ext import commands
 from bot.core import Core
 from bot.feed.poster import FeedPoster
 from bot.feed.sender import DiscordSender
+from bot.gateway.activities import PORTAL_HINT, PRIVILEGED, guild_presences, presence_of
 from bot.gateway.translator import CommandTranslator
 from bot.i18n import Texts, language, texts
 from bot.markdown import escape
@@ -144,9 +145,12 @@ def _permissions(t: Texts, flags: list[str]) -> str:
 
 
 class Questlog(commands.Bot):
-    def __init__(self, core: Core, *, dev_guild_id: int = 0) -> None:
+    def __init__(self, core: Core, *, dev_guild_id: int = 0, presence: bool = False) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # the minimum for slash commands and channel checks
+        if presence:  # privileged: enabled in the Developer Portal, or Discord closes 4014
+            for name in PRIVILEGED:
+                setattr(intents, name, True)
         # Questlog has no voice features: without these, discord.py warns at every start that
         # PyNaCl and davey are missing (the discord.client logger keeps its level).
         discord.VoiceClient.warn_nacl = False
@@ -161,6 +165,8 @@ class Questlog(commands.Bot):
         self.core = core
         self.dev_guild_id = dev_guild_id
         self.loaded_extensions: list[str] = []
+        #: The presence tracker, when this client asked for the presence intents.
+        self.tracker = core.presence if presence else None
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CommandTranslator())  # ru, en-US, en-GB names
@@ -180,6 +186,12 @@ class Questlog(commands.Bot):
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         await self._note_locale(guild)
+        if self.tracker is not None:  # members already playing are picked up
+            await self.tracker.pick_up(guild.id, guild_presences(guild))
+
+    async def on_presence_update(self, before: discord.Member, after: discord.Member) -> None:
+        if self.tracker is not None and not after.bot:
+            await self.tracker.update(after.guild.id, presence_of(after))
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._note_locale(guild)
@@ -199,12 +211,20 @@ class Questlog(commands.Bot):
     async def on_ready(self) -> None:
         self.core.discord_state = "connected"
         log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+        await self._presence_back()
 
     async def on_disconnect(self) -> None:
         self.core.discord_state = "disconnected"
+        if self.tracker is not None:
+            self.tracker.gateway_lost()
 
     async def on_resumed(self) -> None:
         self.core.discord_state = "connected"
+        await self._presence_back()
+
+    async def _presence_back(self) -> None:
+        if self.tracker is not None:
+            await self.tracker.gateway_back({g.id: guild_presences(g) for g in self.guilds})
 
 
 Connect = Callable[[Questlog], Awaitable[None]]
@@ -227,8 +247,10 @@ class DiscordComponent:
         dev_guild_id: int = 0,
         connect: Connect = _gateway,
         backoff_base: float = BACKOFF_BASE,
+        presence: bool = False,
     ) -> None:
         self.core = core
+        self.presence = presence  # ask for the presence intents (until Discord refuses them)
         self.poster = poster
         self.token = token
         self.dev_guild_id = dev_guild_id
@@ -264,7 +286,7 @@ class DiscordComponent:
         failures = 0
         while True:
             self.attempts += 1
-            self.bot = Questlog(self.core, dev_guild_id=self.dev_guild_id)
+            self.bot = Questlog(self.core, dev_guild_id=self.dev_guild_id, presence=self.presence)
             try:
                 await self.bot.login(self.token)
                 self.poster.sender = DiscordSender(self.bot.http)
@@ -272,6 +294,13 @@ class DiscordComponent:
                 failures = 0
                 await self.connect(self.bot)
                 reason = "the gateway connection closed"
+            except discord.PrivilegedIntentsRequired:
+                # Retrying would be refused forever: a client without them, at once.
+                log.error(PORTAL_HINT)
+                self.presence = False
+                self.core.discord_state = "connecting"
+                await self._close_bot()
+                continue
             except discord.LoginFailure:
                 log.error(
                     "Discord rejected the bot token: set a valid [discord] token or DISCORD_TOKEN"

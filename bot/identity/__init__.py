@@ -11,6 +11,7 @@ from bot.identity.flows import (
     Offer,
     Page,
     Redirect,
+    oauth_client,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "Offer",
     "Page",
     "Redirect",
+    "oauth_client",
 ]

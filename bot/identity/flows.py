@@ -450,3 +450,16 @@ class IdentityService:
         self.metrics.inc("questlog_oauth_total", flow="discord", result=key)
         log.warning("Login with Discord failed: %s", exc)
         return Page(status, key, lang)
+
+
+def oauth_client(config: Config) -> DiscordOAuth | None:
+    """The Discord OAuth2 client of this set-up, or None when ``[discord] client_id`` and
+    ``client_secret`` are not both set (members then link unverified only)."""
+    if not (config.discord.client_id and config.discord.client_secret):
+        return None
+    return DiscordOAuth(
+        client_id=config.discord.client_id,
+        client_secret=config.discord.client_secret,
+        api_base_url=config.discord.api_base_url,
+        authorize_url=config.discord.authorize_url,
+    )

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.clock import Clock, to_iso
+from bot.presence import PresenceTracker
 from bot.storage import Store
 from bot.storage.records import ForgetReport, PrivacyChoice, PrivacySummary, StoredTokens, Total
 from bot.vault import Vault
 from connectors.discord import DiscordOAuth, DiscordOAuthError, OAuthError, Unauthorized
 
 log = logging.getLogger(__name__)
+
+__all__ = ["DiscordOutcome", "Forgotten", "PrivacyChoice", "PrivacyService"]
 
 #: /privacy export's file: under the 8 MiB every Discord server accepts from a bot.
 EXPORT_LIMIT = 8 * 1024 * 1024
@@ -63,6 +66,7 @@ class PrivacyService:
         self.oauth = oauth
         self.linked_roles_guild = linked_roles_guild
         self.on_links_changed = on_links_changed
+        self.presence: PresenceTracker | None = None  # set by the core when presence is on
 
     # -- seeing
 
@@ -121,6 +125,8 @@ class PrivacyService:
         )
         if changed:
             self.on_links_changed("steam")
+            if self.presence is not None:
+                await self.presence.member_changed(guild_id, user_id)
         return changed
 
     async def set_presence(self, guild_id: int, user_id: int, on: bool) -> PrivacyChoice:
@@ -128,13 +134,23 @@ class PrivacyService:
         choice = await self.store.privacy.choice(guild_id, user_id)
         new = PrivacyChoice(choice.collecting, on)
         await self.store.privacy.set_choice(guild_id, user_id, new, self.clock.now())
+        if self.presence is not None:
+            await self.presence.member_changed(guild_id, user_id)
         return new
+
+    @property
+    def presence_running(self) -> bool:
+        """Whether this Questlog collects presence at all ([presence] enabled)."""
+        return self.presence is not None
 
     async def presence_default(self, guild_id: int) -> bool:
         return await self.store.privacy.presence_default(guild_id)
 
     async def set_presence_default(self, guild_id: int, on: bool) -> bool:
-        return await self.store.privacy.set_presence_default(guild_id, on, self.clock.now())
+        changed = await self.store.privacy.set_presence_default(guild_id, on, self.clock.now())
+        if changed and self.presence is not None:
+            await self.presence.member_changed(guild_id)
+        return changed
 
     # -- forgetting
 
@@ -144,6 +160,10 @@ class PrivacyService:
         tokens). An admin's forget ends it only when it serves this guild: the guild is the
         Linked Roles guild, or the member has links in no other guild."""
         drop_tokens = by_member or await self._sign_in_serves_only(guild_id, user_id)
+        if self.presence is not None:
+            await self.presence.drop_member(
+                guild_id, user_id
+            )  # their open sessions are not written
         outcome: DiscordOutcome = "kept"
         if drop_tokens:
             tokens = await self.store.tokens.get(user_id)

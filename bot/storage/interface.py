@@ -643,6 +643,27 @@ class PrivacyStore(Protocol):
         ...
 
 
+class PresenceStore(Protocol):
+    async def consent(self, guild_id: int, user_id: int) -> bool:
+        """Whether presence is collected for the member in the guild (their choice, else the
+        guild's default; never while they turned collecting off)."""
+        ...
+
+    async def game(self, application_id: str | None, name: str, now: datetime) -> str:
+        """The game id a Discord activity's time lands under (learnt and kept)."""
+        ...
+
+    async def ensure_link(
+        self, guild_id: int, user_id: int, name: str | None, now: datetime
+    ) -> None:
+        """The member's presence link (their Discord account as a playtime source)."""
+        ...
+
+    async def close_interrupted(self) -> int:
+        """Close presence sessions an earlier process left open; how many."""
+        ...
+
+
 class Store(Protocol):
     """One database. ``open`` and ``close`` are the backend's own (see ``open_store``)."""
 
@@ -657,6 +678,7 @@ class Store(Protocol):
     oauth: OAuthStateStore
     tokens: TokenStore
     privacy: PrivacyStore
+    presence: PresenceStore
 
     async def close(self) -> None: ...
 

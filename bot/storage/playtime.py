@@ -22,11 +22,13 @@ _MILESTONE_SOURCES = (("guild", "battlemetrics"), ("guild", "minecraft"), ("glob
 
 # (link source, playtime source, global scope?): where a linked account's playtime lives. A
 # Steam link reads the global Steam totals and its guild's BattleMetrics totals; a Minecraft
-# link its guild's Minecraft sessions. (Migration 0015 spells the same mapping in SQL.)
+# link its guild's Minecraft sessions; the presence link (the member's Discord id, made when
+# presence first counts for them) its guild's presence sessions. (Migration 0015 spells the same mapping in SQL.)
 PLAYTIME_OF_LINK = (
     ("steam", "steam", True),
     ("steam", "battlemetrics", False),
     ("minecraft", "minecraft", False),
+    ("discord", "discord", False),  # presence: the member's own Discord account (issue 16)
 )
 _LINK_OF = {source: (link, is_global) for link, source, is_global in PLAYTIME_OF_LINK}
 #: How a Steam link is proven well enough for a guild that requires verification

@@ -38,7 +38,16 @@ def close_open_sessions(
 
 
 def end_session(conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd) -> int:
-    """Close the player's open session on that server; returns the seconds it lasted."""
+    """Close the player's open session on that server; returns the seconds it adds to
+    playtime: its duration minus its idle time (none when the effect says the time was
+    credited while it ran)."""
+    seconds = _close(conn, guild_id, source, effect)
+    if effect.credited:
+        return 0
+    return max(0, seconds - max(0, effect.idle_seconds))
+
+
+def _close(conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd) -> int:
     end = to_iso(effect.at)
     row = conn.execute(
         "SELECT id, started_at FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?"
@@ -49,8 +58,9 @@ def end_session(conn: sqlite3.Connection, guild_id: int, source: str, effect: Se
     if row is not None:
         seconds = max(0, int((effect.at - from_iso(row[1])).total_seconds()))
         conn.execute(
-            "UPDATE sessions SET ended_at = ?, duration_seconds = ?, closed_reason = 'ended' WHERE id = ?",
-            (end, seconds, row[0]),
+            "UPDATE sessions SET ended_at = ?, duration_seconds = ?, idle_seconds = ?,"
+            " closed_reason = 'ended' WHERE id = ?",
+            (end, seconds, min(seconds, max(0, effect.idle_seconds)), row[0]),
         )
         return seconds
     seconds = max(0, effect.duration_hint or 0)
@@ -59,7 +69,10 @@ def end_session(conn: sqlite3.Connection, guild_id: int, source: str, effect: Se
     )
     conn.execute(
         "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at, ended_at,"
-        " duration_seconds, closed_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ended')",
-        (guild_id, source, effect.player_id, effect.server_id, effect.game_id, start, end, seconds),
-    )
+        " duration_seconds, idle_seconds, closed_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ended')",
+        (
+            guild_id, source, effect.player_id, effect.server_id, effect.game_id, start, end,
+            seconds, min(seconds, max(0, effect.idle_seconds)),
+        ),
+    )  # fmt: skip
     return seconds

@@ -14,6 +14,7 @@ from bot.storage.links import SqliteLinks
 from bot.storage.oauth import SqliteOAuthStates, SqliteTokens
 from bot.storage.outbox import SqliteFeed
 from bot.storage.playtime import SqlitePlaytime
+from bot.storage.presence import SqlitePresence
 from bot.storage.privacy import SqlitePrivacy
 from bot.storage.retention import SqliteRetention
 from bot.storage.stats import SqliteStats
@@ -35,6 +36,7 @@ class SqliteStore:
         self.oauth = SqliteOAuthStates(engine)
         self.tokens = SqliteTokens(engine)
         self.privacy = SqlitePrivacy(engine)
+        self.presence = SqlitePresence(engine)
 
     @classmethod
     async def open(

@@ -380,7 +380,11 @@ class FakeDiscord:
         #: IDENTIFY payloads received, and gateway connections made (RESUMEs included)
         self.identified: list[dict[str, Any]] = []
         self.gateway_connections = 0
+        #: whether the application may use the privileged intents (Developer Portal switches);
+        #: an IDENTIFY asking for one that is off is closed with 4014, as Discord does
+        self.privileged_intents = True
         self._sockets: list[web.WebSocketResponse] = []
+        self._sequences: dict[int, int] = {}  # per socket: the last sequence number sent
         #: every uploaded file, in order: (filename, bytes)
         self.uploads: list[tuple[str, bytes]] = []
         #: interaction token -> every answer given to it, in order: {"kind": "callback" |
@@ -498,6 +502,13 @@ class FakeDiscord:
     @property
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self._port}/gateway"
+
+    async def dispatch(self, event: str, data: Any) -> None:
+        """Send a gateway event to every identified connection (PRESENCE_UPDATE, ...)."""
+        for socket in list(self._sockets):
+            sequence = self._sequences.get(id(socket), 0) + 1
+            self._sequences[id(socket)] = sequence
+            await socket.send_json({"op": 0, "t": event, "s": sequence, "d": data})
 
     async def drop_gateway(self, code: int = 1001) -> None:
         """Close every gateway connection, as Discord does when it restarts a gateway node."""
@@ -733,12 +744,11 @@ class FakeDiscord:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self.gateway_connections += 1
-        self._sockets.append(socket)
-        sequence = 0
+        self._sequences[id(socket)] = 0
 
         async def dispatch(event: str, data: Any) -> None:
-            nonlocal sequence
-            sequence += 1
+            self._sequences[id(socket)] += 1
+            sequence = self._sequences[id(socket)]
             await socket.send_json({"op": 0, "t": event, "s": sequence, "d": data})
 
         try:
@@ -757,6 +767,11 @@ class FakeDiscord:
                         await socket.close(code=4004, message=b"Authentication failed.")
                         break
                     self.identified.append(payload["d"])
+                    privileged = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, content
+                    if payload["d"].get("intents", 0) & privileged and not self.privileged_intents:
+                        await socket.close(code=4014, message=b"Disallowed intent(s).")
+                        break
+                    self._sockets.append(socket)
                     await dispatch(
                         "READY",
                         {
@@ -773,9 +788,12 @@ class FakeDiscord:
                     for guild in self.gateway_guilds.values():
                         await dispatch("GUILD_CREATE", guild)
                 elif op == 6:
+                    self._sockets.append(socket)
                     await dispatch("RESUMED", {})
         finally:
-            self._sockets.remove(socket)
+            if socket in self._sockets:
+                self._sockets.remove(socket)
+            self._sequences.pop(id(socket), None)
         return socket
 
     async def _get_application(self, request: web.Request) -> web.Response:

@@ -1,0 +1,328 @@
+"""Presence playtime: what members play, as their Discord status shows it.
+
+The gateway (bot/gateway/presence.py) hands the tracker each member's games and status as
+Discord reports them, per guild (a PRESENCE_UPDATE arrives once per shared guild); the tracker
+keeps one session per (guild, member, game) and hands what they add up to the one ingest path
+as raw events of the Discord connector (connectors/discord/connector.py):
+
+* a session opens when a Playing or Competing activity appears and closes when it goes; several
+  games at once are several sessions; an ``idle`` status pauses them (``pause_when_idle``);
+* every ``flush_seconds`` the open sessions' new time is written (a crash loses at most that
+  much; a retried write is a duplicate by its dedupe key, so time never counts twice);
+* a session shorter than ``min_session_seconds`` leaves nothing; one reaching
+  ``max_session_hours`` stops counting until the game goes and comes back;
+* when the gateway connection drops, the sessions stop counting; on reconnection within
+  ``disconnect_grace_seconds`` the gap counts and they go on, after a longer one they close at
+  the moment the connection dropped and what Discord shows now opens new ones;
+* a member is tracked only with consent (bot/storage/presence.py, presence_consent), read
+  when a session would open and cached for a minute; a privacy change drops the cache at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.clock import Clock, to_iso
+from bot.config import PresenceConfig
+from bot.ingest.pipeline import Pipeline
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+CONSENT_TTL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class PlayedGame:
+    """A Playing (0) or Competing (5) activity: its application id when Discord gives one."""
+
+    name: str
+    application_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberPresence:
+    user_id: int
+    status: str  # online, idle, dnd, offline
+    games: tuple[PlayedGame, ...] = ()
+    name: str | None = None  # the member's display name (their presence link's)
+
+
+@dataclass
+class _Session:
+    sid: str
+    guild_id: int
+    user_id: int
+    game_id: str
+    name: str
+    started: datetime
+    since: datetime  # counted up to here
+    paused: bool
+    active: float = 0.0
+    idle: float = 0.0
+    credited: int = 0  # active seconds written
+    seq: int = 0
+    announced: bool = False
+    capped: bool = False
+    unsent: list[dict[str, object]] = field(default_factory=list)  # raw events to (re)send
+
+
+class PresenceTracker:
+    def __init__(
+        self, store: Store, pipeline: Pipeline, clock: Clock, config: PresenceConfig
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.clock = clock
+        self.config = config
+        self.sessions: dict[tuple[int, int, str], _Session] = {}
+        self._capped: set[tuple[int, int, str]] = set()  # stays until the game goes
+        self._consent: dict[tuple[int, int], tuple[bool, datetime]] = {}
+        self._games: dict[tuple[str | None, str], str] = {}
+        self._linked: set[tuple[int, int, str | None]] = set()  # presence links made or seen
+        self._orphans: list[_Session] = []  # closed, with events the database did not take yet
+        self._lost_at: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        closed = await self.store.presence.close_interrupted()
+        if closed:
+            log.info("presence: closed %d sessions the last run left open", closed)
+        self._task = asyncio.create_task(self._run(), name="questlog-presence")
+
+    async def stop(self) -> None:
+        """Write what the open sessions added (a clean stop loses nothing) and stop."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_seconds)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("presence: a flush failed; it is tried again")
+
+    # -- what Discord says
+
+    async def update(self, guild_id: int, member: MemberPresence) -> None:
+        """A member's presence in a guild (PRESENCE_UPDATE, or a guild's presences at start)."""
+        now = self.clock.now()
+        async with self._lock:
+            if self._lost_at is not None:
+                return  # counted from the next connection's picture
+            await self._apply(guild_id, member, now)
+
+    async def pick_up(self, guild_id: int, members: Iterable[MemberPresence]) -> None:
+        """A guild's presences as the gateway shows them (start-up, a new gateway session)."""
+        for member in members:
+            if member.games:
+                await self.update(guild_id, member)
+
+    def gateway_lost(self) -> None:
+        """The gateway connection dropped: nothing counts until it is back."""
+        if self._lost_at is None:
+            self._lost_at = self.clock.now()
+            for session in self.sessions.values():
+                self._advance(session, self._lost_at)
+
+    async def gateway_back(self, snapshot: dict[int, list[MemberPresence]]) -> None:
+        """Connected again; ``snapshot``: every guild's presences as the cache holds them now.
+        Within the grace the gap counts and sessions go on; after a longer gap they closed
+        when the connection dropped, and the snapshot opens new ones."""
+        now = self.clock.now()
+        async with self._lock:
+            lost, self._lost_at = self._lost_at, None
+            if lost is not None and now - lost > timedelta(
+                seconds=self.config.disconnect_grace_seconds
+            ):
+                for session in list(self.sessions.values()):
+                    self._advance(session, lost)
+                    await self._close(session, lost, "disconnected")
+                log.info(
+                    "presence: the gateway was away %.0f s (over the %d s grace): not counted",
+                    (now - lost).total_seconds(),
+                    self.config.disconnect_grace_seconds,
+                )
+            for guild_id, members in snapshot.items():
+                for member in members:
+                    await self._apply(guild_id, member, now)
+
+    async def member_changed(self, guild_id: int, user_id: int | None = None) -> None:
+        """A privacy choice changed (a member's, or the guild's default when ``user_id`` is
+        None): read consent again, and close the sessions of members who withdrew it."""
+        for key in list(self._consent):
+            if key[0] == guild_id and (user_id is None or key[1] == user_id):
+                del self._consent[key]
+        now = self.clock.now()
+        async with self._lock:
+            for session in list(self.sessions.values()):
+                if session.guild_id != guild_id or (
+                    user_id is not None and session.user_id != user_id
+                ):
+                    continue
+                if not await self._consents(guild_id, session.user_id, now):
+                    self._advance(session, now)
+                    await self._close(session, now, "stopped")
+
+    async def drop_member(self, guild_id: int, user_id: int) -> None:
+        """Forget the member's open sessions without writing them (they asked to be
+        forgotten); a flush under way finishes first, so nothing of theirs is written after."""
+        async with self._lock:
+            self._drop(guild_id, user_id)
+
+    def _drop(self, guild_id: int, user_id: int) -> None:
+        for key in [k for k in self.sessions if k[0] == guild_id and k[1] == user_id]:
+            del self.sessions[key]
+        self._orphans = [
+            s for s in self._orphans if not (s.guild_id == guild_id and s.user_id == user_id)
+        ]
+        self._capped = {k for k in self._capped if not (k[0] == guild_id and k[1] == user_id)}
+        self._consent.pop((guild_id, user_id), None)
+        self._linked = {k for k in self._linked if not (k[0] == guild_id and k[1] == user_id)}
+
+    # -- counting
+
+    async def flush(self) -> None:
+        now = self.clock.now()
+        async with self._lock:
+            for orphan in list(self._orphans):
+                await self._send(orphan)
+                if not orphan.unsent:
+                    self._orphans.remove(orphan)
+            for session in list(self.sessions.values()):
+                if self._lost_at is None:
+                    self._advance(session, now)
+                if self._reached_cap(session):
+                    await self._close(session, now, "capped")
+                    continue
+                self._queue_progress(session, now)
+                await self._send(session)
+
+    async def _apply(self, guild_id: int, member: MemberPresence, now: datetime) -> None:
+        wanted: dict[str, str] = {}
+        reason = "ended"
+        if member.status != "offline" and member.games:
+            if await self._consents(guild_id, member.user_id, now):
+                for game in member.games:
+                    game_id = await self._game(game)
+                    wanted.setdefault(game_id, game.name)
+            else:
+                reason = "stopped"
+        paused = member.status == "idle" and self.config.pause_when_idle
+        for key, session in list(self.sessions.items()):
+            if key[0] != guild_id or key[1] != member.user_id:
+                continue
+            self._advance(session, now)
+            if key[2] not in wanted:
+                await self._close(session, now, reason)
+            else:
+                session.paused = paused
+        for key in [k for k in self._capped if k[0] == guild_id and k[1] == member.user_id]:
+            if key[2] not in wanted:
+                self._capped.discard(key)  # the game went: it may count again
+        for game_id, name in wanted.items():
+            key = (guild_id, member.user_id, game_id)
+            if key in self.sessions or key in self._capped:
+                continue
+            if (guild_id, member.user_id, member.name) not in self._linked:
+                await self.store.presence.ensure_link(guild_id, member.user_id, member.name, now)
+                self._linked.add((guild_id, member.user_id, member.name))
+            self.sessions[key] = _Session(
+                sid=secrets.token_hex(8), guild_id=guild_id, user_id=member.user_id,
+                game_id=game_id, name=name, started=now, since=now, paused=paused,
+            )  # fmt: skip
+
+    def _advance(self, session: _Session, now: datetime) -> None:
+        seconds = max(0.0, (now - session.since).total_seconds())
+        session.since = max(session.since, now)
+        if session.paused:
+            session.idle += seconds
+        else:  # past the cap nothing counts (the next flush closes the session)
+            session.active = min(session.active + seconds, self.config.max_session_hours * 3600.0)
+
+    def _reached_cap(self, session: _Session) -> bool:
+        return session.active >= self.config.max_session_hours * 3600.0
+
+    def _queue_progress(self, session: _Session, now: datetime) -> None:
+        """The session's new time as raw events (once it is long enough to count)."""
+        if session.active < self.config.min_session_seconds:
+            return
+        base = {"session": session.sid, "user_id": str(session.user_id),
+                "game_id": session.game_id, "game_name": session.name}  # fmt: skip
+        if not session.announced:
+            session.announced = True
+            session.unsent.append(
+                {"type": "presence.session.started", **base, "at": to_iso(session.started)}
+            )
+        new = int(session.active) - session.credited
+        if new > 0:
+            session.seq += 1
+            session.credited += new
+            session.unsent.append(
+                {
+                    "type": "presence.played",
+                    **base,
+                    "seq": session.seq,
+                    "seconds": new,
+                    "at": to_iso(now),
+                }
+            )
+
+    async def _close(self, session: _Session, at: datetime, reason: str) -> None:
+        key = (session.guild_id, session.user_id, session.game_id)
+        self.sessions.pop(key, None)
+        if reason == "capped":
+            self._capped.add(key)
+        if session.active < self.config.min_session_seconds and not session.announced:
+            return  # too short: nothing of it is kept
+        self._queue_progress(session, at)
+        session.unsent.append({
+            "type": "presence.session.ended", "session": session.sid,
+            "user_id": str(session.user_id), "game_id": session.game_id,
+            "game_name": session.name, "started_at": to_iso(session.started), "at": to_iso(at),
+            "active_seconds": session.credited, "idle_seconds": int(session.idle),
+            "reason": reason,
+        })  # fmt: skip
+        await self._send(session)
+        if session.unsent:  # the database refused: the next flush sends them
+            self._orphans.append(session)
+
+    async def _send(self, session: _Session) -> None:
+        while session.unsent:
+            raw = session.unsent[0]
+            try:
+                # "timestamped": retried only now, with the same key and time, so pruning may
+                # remove its dedupe row with its payload (one per flush would pile up).
+                await self.pipeline.ingest("discord", session.guild_id, raw, timestamped=True)
+            except Exception:
+                log.exception("presence: could not store a session's time; it is retried")
+                return
+            session.unsent.pop(0)
+
+    async def _consents(self, guild_id: int, user_id: int, now: datetime) -> bool:
+        cached = self._consent.get((guild_id, user_id))
+        if cached is not None and now - cached[1] < CONSENT_TTL:
+            return cached[0]
+        allowed = await self.store.presence.consent(guild_id, user_id)
+        self._consent[(guild_id, user_id)] = (allowed, now)
+        return allowed
+
+    async def _game(self, game: PlayedGame) -> str:
+        key = (game.application_id, game.name.casefold())
+        found = self._games.get(key)
+        if found is None:
+            found = await self.store.presence.game(game.application_id, game.name, self.clock.now())
+            self._games[key] = found
+        return found

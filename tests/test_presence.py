@@ -1,0 +1,369 @@
+"""Presence playtime through the fake gateway: discord.py's own websocket client receives
+GUILD_CREATE and PRESENCE_UPDATE as Discord sends them, the bot hands them to the tracker, and
+the tracker's sessions go through the one ingest path (issue 16)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import discord.gateway
+import pytest
+import yarl
+
+from bot.clock import ManualClock
+from bot.config import parse_config
+from bot.core import Core
+from bot.feed.poster import FeedPoster
+from bot.gateway.client import DiscordComponent
+from tests.conftest import GUILD
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.interactions import guild_payload, user_payload
+from tests.test_gateway import wait_until
+
+ALICE = 4000000000000000201
+BOB = 4000000000000000202
+FACTORIO = {"name": "Factorio", "type": 0, "application_id": "363409179668398080"}
+HADES = {"name": "Hades", "type": 0}  # a Game without an application id
+CHESS = {"name": "Chess Tournament", "type": 5}  # Competing
+SPOTIFY = {
+    "name": "Spotify",
+    "type": 2,
+    "id": "spotify:1",
+    "sync_id": "x",
+    "party": {"id": "spotify:1"},
+}
+CUSTOM = {"name": "Custom Status", "type": 4, "state": "afk for a bit"}
+STREAMING = {"name": "Twitch", "type": 1, "url": "https://twitch.tv/x"}
+
+
+@pytest.fixture
+def config_data(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "database": {"path": str(tmp_path / "questlog.sqlite3")},
+        "web": {"port": 0},
+        "presence": {
+            "enabled": True,
+            "min_session_seconds": 120,
+            "flush_seconds": 30,
+            "max_session_hours": 2,
+            "disconnect_grace_seconds": 120,
+        },
+    }
+
+
+def member(user_id: int, name: str) -> dict[str, Any]:
+    return {
+        "user": user_payload(user_id, name),
+        "roles": [],
+        "joined_at": "2025-01-01T00:00:00+00:00",
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+    }
+
+
+def presence(user_id: int, status: str, *activities: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user": {"id": str(user_id)},
+        "guild_id": str(GUILD),
+        "status": status,
+        "activities": [{"created_at": 1735689600000, **a} for a in activities],
+        "client_status": {"desktop": status} if status != "offline" else {},
+    }
+
+
+class Gateway:
+    """The bot connected to the fake gateway, with a way to send presences and wait until
+    the bot has handled them."""
+
+    def __init__(self, core: Core, fake: FakeDiscord, component: DiscordComponent) -> None:
+        self.core, self.fake, self.component = core, fake, component
+
+    async def send(self, *presences: dict[str, Any]) -> None:
+        handled = self.core.presence
+        assert handled is not None
+        for item in presences:
+            before = self._seen(item)
+            await self.fake.dispatch("PRESENCE_UPDATE", item)
+            await wait_until(lambda item=item, before=before: self._seen(item) != before)
+        await asyncio.sleep(0.05)  # the listener's task runs after the cache update
+
+    def _seen(self, item: dict[str, Any]) -> Any:
+        bot = self.component.bot
+        guild = bot.get_guild(GUILD) if bot else None
+        found = guild.get_member(int(item["user"]["id"])) if guild else None
+        if found is None:
+            return None
+        return (str(found.status), tuple((a.type, a.name) for a in found.activities))
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    core: Core,
+    clock: ManualClock,
+    fake: FakeDiscord,
+    monkeypatch: pytest.MonkeyPatch,
+    presences: list[dict[str, Any]] | None = None,
+) -> AsyncIterator[Gateway]:
+    """The bot on the fake gateway with presence on; ``presences``: what GUILD_CREATE shows
+    (members already playing). Presence is on by the guild's default."""
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url)
+    )
+    guild = guild_payload(GUILD, {})
+    guild["members"] += [member(ALICE, "Alice"), member(BOB, "Bob")]
+    guild["presences"] = presences or []
+    fake.gateway_guilds[GUILD] = guild
+    await core.privacy.set_presence_default(GUILD, True)
+    assert core.presence is not None
+    await core.presence.start()
+    component = DiscordComponent(core, FeedPoster(core.store, clock), fake.token, presence=True)
+    await component.start()
+    try:
+        await wait_until(lambda: core.discord_state == "connected")
+        await asyncio.sleep(0.05)
+        yield Gateway(core, fake, component)
+    finally:
+        await component.stop()
+
+
+@pytest.fixture
+async def gateway(
+    core: Core, clock: ManualClock, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Gateway]:
+    async with connected(core, clock, discord_api, monkeypatch) as gw:
+        yield gw
+
+
+async def seconds(core: Core, user: int = ALICE, game: str | None = None) -> int:
+    sql = (
+        "SELECT coalesce(sum(seconds), 0) FROM playtime WHERE source = 'discord' AND player_id = ?"
+    )
+    params: tuple[Any, ...] = (str(user),)
+    if game is not None:
+        sql += " AND game_id = ?"
+        params += (game,)
+    return int((await core.store.engine.fetchone(sql, params))[0])
+
+
+async def sessions(core: Core) -> list[tuple[Any, ...]]:
+    rows = await core.store.engine.fetchall(
+        "SELECT player_id, game_id, duration_seconds, idle_seconds, closed_reason FROM sessions"
+        " WHERE source = 'discord' ORDER BY id"
+    )
+    return [tuple(r) for r in rows]
+
+
+async def play(gw: Gateway, clock: ManualClock, minutes: float, *, flush: bool = True) -> None:
+    """Time passes (flushed every 30 s, as the tracker's loop would)."""
+    assert gw.core.presence is not None
+    for _ in range(int(minutes * 2)):
+        clock.advance(30)
+        if flush:
+            await gw.core.presence.flush()
+
+
+async def test_a_session_starts_counts_and_stops(gateway: Gateway, clock: ManualClock) -> None:
+    core = gateway.core
+    assert gateway.fake.identified[0]["intents"] & (1 << 8)  # presences asked for
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 10)
+    assert await seconds(core) == 600  # flushed as it went
+    await gateway.send(presence(ALICE, "online"))
+    factorio = "discord:app:363409179668398080"
+    assert await sessions(core) == [(str(ALICE), factorio, 600, 0, "ended")]
+    assert await seconds(core, game=factorio) == 600
+    name = await core.store.engine.fetchone("SELECT name FROM games WHERE game_id = ?", (factorio,))
+    assert name[0] == "Factorio"
+    [link] = [x for x in await core.accounts.links(GUILD, ALICE) if x.source == "discord"]
+    assert link.external_id == str(ALICE) and link.verified_by == "discord"
+    totals = await core.store.stats.member_totals(GUILD, ALICE)
+    assert [(t.source, t.seconds) for t in totals] == [("discord", 600)]  # its own source
+    board = await core.stats.leaderboard(GUILD, factorio, "all", clock.now())
+    assert board.rows == [(ALICE, 600)]
+    week = await core.stats.leaderboard(GUILD, factorio, "7d", clock.now())
+    assert week.rows == [(ALICE, 600)]
+    events = await core.store.engine.fetchall(
+        "SELECT type FROM activity_events WHERE guild_id = ? ORDER BY id", (GUILD,)
+    )
+    assert [r[0] for r in events] == ["discord.session.started", "discord.session.ended"]
+    assert "discord.session.started" in core.pipeline.policy.off_by_default  # quiet feed
+
+
+async def test_idle_pauses_and_online_resumes(gateway: Gateway, clock: ManualClock) -> None:
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 5)
+    await gateway.send(presence(ALICE, "idle", FACTORIO))
+    await play(gateway, clock, 4)
+    await gateway.send(presence(ALICE, "dnd", FACTORIO))  # do not disturb still plays
+    await play(gateway, clock, 1)
+    await gateway.send(presence(ALICE, "offline"))
+    [(_, _, duration, idle, reason)] = await sessions(gateway.core)
+    assert (duration, idle, reason) == (600, 240, "ended")
+    assert await seconds(gateway.core) == 360  # duration minus idle
+
+
+async def test_two_games_are_two_sessions_and_other_activities_are_ignored(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    await gateway.send(presence(ALICE, "online", FACTORIO, CHESS, SPOTIFY, CUSTOM, STREAMING))
+    await play(gateway, clock, 3)
+    await gateway.send(presence(ALICE, "online", CHESS, SPOTIFY))  # Factorio closed
+    await play(gateway, clock, 2)
+    await gateway.send(presence(ALICE, "online", SPOTIFY, CUSTOM))
+    found = {game: duration for _, game, duration, _, _ in await sessions(gateway.core)}
+    assert found == {"discord:app:363409179668398080": 180, "discord:name:chess tournament": 300}
+    assert await seconds(gateway.core) == 480
+
+
+async def test_a_short_session_leaves_nothing_and_a_long_one_is_capped(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    core = gateway.core
+    await gateway.send(presence(ALICE, "online", HADES))
+    await play(gateway, clock, 1.5)  # 90 s: under the 120 s minimum
+    await gateway.send(presence(ALICE, "online"))
+    assert await sessions(core) == [] and await seconds(core) == 0
+    raw = await core.store.engine.fetchone("SELECT count(*) FROM raw_events")
+    assert raw[0] == 0
+    await gateway.send(presence(ALICE, "online", HADES))
+    await play(gateway, clock, 180)  # three hours, capped at two
+    assert await seconds(core) == 7200
+    assert [s[4] for s in await sessions(core)] == ["ended"]  # closed when the cap was reached
+    await play(gateway, clock, 10)
+    assert await seconds(core) == 7200  # still running: not reopened until the game goes
+    await gateway.send(presence(ALICE, "online"))
+    await gateway.send(presence(ALICE, "online", HADES))
+    await play(gateway, clock, 5)
+    assert await seconds(core) == 7200 + 300
+
+
+async def test_consent_rules(gateway: Gateway, clock: ManualClock) -> None:
+    core = gateway.core
+    await core.privacy.set_presence(GUILD, BOB, False)  # Bob opts out of the default
+    await gateway.send(presence(ALICE, "online", FACTORIO), presence(BOB, "online", FACTORIO))
+    await play(gateway, clock, 5)
+    assert await seconds(core, ALICE) == 300 and await seconds(core, BOB) == 0
+    await core.privacy.set_presence_default(GUILD, False)  # the default off: Alice stops
+    await play(gateway, clock, 5)
+    assert await seconds(core, ALICE) == 300
+    await core.privacy.set_presence(GUILD, BOB, True)  # Bob's own choice counts
+    await gateway.send(presence(BOB, "online", HADES))
+    await play(gateway, clock, 5)
+    assert await seconds(core, BOB) == 300
+    await core.privacy.set_collecting(GUILD, BOB, False)  # /privacy off stops presence too
+    await play(gateway, clock, 5)
+    assert await seconds(core, BOB) == 300
+    assert not await core.store.presence.consent(GUILD, BOB)
+
+
+async def test_a_long_disconnect_is_not_counted_and_a_short_one_is(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    core = gateway.core
+    tracker = core.presence
+    assert tracker is not None
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 5)
+    await gateway.fake.drop_gateway()  # the bot resumes on its own
+    await wait_until(lambda: tracker._lost_at is not None or gateway.fake.gateway_connections > 1)
+    await wait_until(lambda: core.discord_state == "connected" and tracker._lost_at is None)
+    await play(gateway, clock, 1)
+    assert await seconds(core) == 360  # a blip: the session went on
+    tracker.gateway_lost()  # away for ten minutes
+    clock.advance(600)
+    await tracker.gateway_back({GUILD: [_member_playing(ALICE)]})
+    await play(gateway, clock, 3)  # a new session from what Discord shows now
+    assert await seconds(core) == 360 + 180  # the ten minutes away do not count
+    assert [s[4] for s in await sessions(core)] == ["ended", None]  # closed when it dropped
+    tracker.gateway_lost()  # away for a minute: within the grace, it counts
+    clock.advance(60)
+    await tracker.gateway_back({GUILD: [_member_playing(ALICE)]})
+    await play(gateway, clock, 1)
+    assert await seconds(core) == 540 + 60 + 60
+
+
+def _member_playing(user: int) -> Any:
+    from bot.presence import MemberPresence, PlayedGame
+
+    return MemberPresence(user, "online", (PlayedGame("Factorio", "363409179668398080"),))
+
+
+async def test_a_crash_loses_at_most_one_flush_and_the_session_is_closed_at_restart(
+    gateway: Gateway, clock: ManualClock, config_data: dict[str, Any]
+) -> None:
+    core = gateway.core
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    clock.advance(150)
+    await core.presence.flush()  # type: ignore[union-attr]
+    clock.advance(30)
+    await core.presence.flush()  # type: ignore[union-attr]
+    clock.advance(25)  # 205 s played; the process dies before the next flush
+    assert await seconds(core) == 180
+    assert 205 - await seconds(core) <= 30
+    core.presence = None  # the crash: the open session is never written
+    restarted = await Core.start(parse_config(config_data, env={}), clock)
+    try:
+        assert restarted.presence is not None
+        await restarted.presence.start()
+        assert [s[4] for s in await sessions(restarted)] == ["interrupted"]
+        assert await seconds(restarted) == 180
+    finally:
+        await restarted.stop()
+
+
+async def test_members_already_playing_are_picked_up_at_start(
+    core: Core, clock: ManualClock, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    playing = [presence(ALICE, "online", FACTORIO), presence(BOB, "online", SPOTIFY)]
+    async with connected(core, clock, discord_api, monkeypatch, playing) as gw:
+        await play(gw, clock, 5)
+        assert await seconds(core) == 300 and await seconds(core, BOB) == 0
+
+
+async def test_refused_intents_run_on_without_presence(
+    core: Core, clock: ManualClock, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(discord_api.gateway_url)
+    )
+    discord_api.privileged_intents = False  # the Developer Portal switches are off
+    discord_api.gateway_guilds[GUILD] = guild_payload(GUILD, {})
+    component = DiscordComponent(
+        core, FeedPoster(core.store, clock), discord_api.token, presence=True, backoff_base=0.01
+    )
+    with caplog.at_level(logging.INFO):
+        await component.start()
+        try:
+            await wait_until(lambda: core.discord_state == "connected")
+            intents = [i["intents"] for i in discord_api.identified]
+            assert intents[0] & (1 << 8) and intents[-1] == discord.Intents(guilds=True).value
+            assert len(intents) == 2  # refused once, then straight on without them
+            assert component.bot is not None and component.bot.tracker is None
+        finally:
+            await component.stop()
+    hints = [r for r in caplog.records if "Privileged Gateway Intents" in r.getMessage()]
+    assert len(hints) == 1 and "4014" in hints[0].getMessage()
+
+
+async def test_an_activity_lands_under_the_game_of_the_same_name(core: Core) -> None:
+    from bot.storage.playtime import remember_game_name
+
+    now = core.clock.now()
+    await core.store.engine.write(lambda c: remember_game_name(c, "427520", "Factorio", "x"))
+    assert await core.store.presence.game("363409179668398080", "factorio", now) == "427520"
+    # Learnt for the application: kept even if the name changes later.
+    assert await core.store.presence.game("363409179668398080", "Factorio: Space Age", now) == (
+        "427520"
+    )
+    assert await core.store.presence.game(None, "Ёлки Палки", now) == "discord:name:ёлки палки"
+    await core.store.engine.write(lambda c: remember_game_name(c, "999", "Ёлки Палки", "x"))
+    assert await core.store.presence.game(None, "ёлки палки", now) == "999"  # beyond ASCII case
+    assert await core.store.presence.game("42", "Unknown Thing", now) == "discord:app:42"
