@@ -335,8 +335,8 @@ class Linking(commands.Cog):
         if not (typed.isascii() and typed.isdigit() and 15 <= len(typed) <= 20):
             raise UserError(strings.ADMIN_FORGET_BAD_ID)
         member = int(typed)
-        summary, totals, _, _ = await self.core.privacy.stored_about(guild_id, member)
-        if not (summary.links or summary.events or summary.tokens or totals):
+        about = await self.core.privacy.stored_about(guild_id, member)
+        if not about.anything:
             await reply(interaction, t(strings.ADMIN_FORGET_NOTHING, user_id=member))
             return
 
@@ -347,7 +347,9 @@ class Linking(commands.Cog):
         view = ConfirmView(
             interaction.user.id, t, strings.ADMIN_FORGET_BUTTON, forget, origin=interaction
         )
-        text = t(strings.ADMIN_FORGET_CONFIRM, user_id=member, links=t.number(len(summary.links)))
+        text = t(
+            strings.ADMIN_FORGET_CONFIRM, user_id=member, links=t.number(len(about.summary.links))
+        )
         await reply(interaction, text, view=view)
 
 

@@ -12,7 +12,9 @@ from discord.ext import commands
 
 from bot.gateway.client import Questlog, UserError, reply, texts_for
 from bot.i18n import Texts
+from bot.markdown import escape
 from bot.privacy import PrivacyChoice
+from bot.services.leaderboards import Total, game_label
 from cogs import _strings as strings
 from cogs._views import ConfirmView, forgotten_text
 from cogs.linking import LABELS
@@ -20,6 +22,8 @@ from cogs.linking import LABELS
 SOURCE_LABELS = {**LABELS, "battlemetrics": "BattleMetrics"}
 
 log = logging.getLogger(__name__)
+
+GAMES_SHOWN = 10  # per source; the rest are counted (the export has them all)
 
 
 class Privacy(commands.Cog):
@@ -34,9 +38,8 @@ class Privacy(commands.Cog):
         if interaction.guild_id is None:
             raise UserError(strings.GUILD_ONLY)
         t = texts_for(interaction)
-        summary, totals, choice, default = await self.core.privacy.stored_about(
-            interaction.guild_id, interaction.user.id
-        )
+        about = await self.core.privacy.stored_about(interaction.guild_id, interaction.user.id)
+        summary = about.summary
         lines = [t(strings.PRIVACY_TITLE)]
         if not summary.links:
             lines.append(t(strings.PRIVACY_NO_LINKS))
@@ -50,22 +53,27 @@ class Privacy(commands.Cog):
                     flags=t(flag) if flag else t(strings.LINK_UNVERIFIED),
                 )
             )
-        per_source: dict[str, int] = defaultdict(int)
-        games: dict[str, set[str]] = defaultdict(set)
-        for total in totals:
-            per_source[total.source] += total.seconds
-            games[total.source].add(total.game_id)
-        if per_source:
-            for source, seconds in sorted(per_source.items(), key=lambda kv: -kv[1]):
-                lines.append(
-                    t(
-                        strings.PRIVACY_PLAYTIME,
-                        source=SOURCE_LABELS.get(source, source),
-                        duration=t.duration(seconds),
-                        games=t.plural("count.games", len(games[source])),
-                    )
+        per_source: dict[str, list[Total]] = defaultdict(list)
+        for total in about.totals:
+            per_source[total.source].append(total)
+        for source, found in sorted(
+            per_source.items(), key=lambda kv: -sum(x.seconds for x in kv[1])
+        ):
+            lines.append(
+                t(
+                    strings.PRIVACY_PLAYTIME,
+                    source=SOURCE_LABELS.get(source, source),
+                    duration=t.duration(sum(x.seconds for x in found)),
+                    games=t.plural("count.games", len({x.game_id for x in found})),
                 )
-        else:
+            )
+            ranked = sorted(found, key=lambda x: -x.seconds)
+            for total in ranked[:GAMES_SHOWN]:
+                game = escape(game_label(total.game_id, about.names, t))
+                lines.append(t(strings.PRIVACY_GAME, game=game, duration=t.duration(total.seconds)))
+            if len(ranked) > GAMES_SHOWN:
+                lines.append(t.plural(strings.PRIVACY_MORE_GAMES, len(ranked) - GAMES_SHOWN))
+        if not per_source:
             lines.append(t(strings.PRIVACY_NO_PLAYTIME))
         lines.append(
             t(
@@ -76,8 +84,9 @@ class Privacy(commands.Cog):
             )
         )
         lines.append(t(strings.PRIVACY_TOKENS_YES if summary.tokens else strings.PRIVACY_TOKENS_NO))
-        lines.append(self._presence_line(t, choice, default))
-        on = strings.PRIVACY_COLLECTING_ON if choice.collecting else strings.PRIVACY_COLLECTING_OFF
+        lines.append(self._presence_line(t, about.choice, about.presence_default))
+        collecting = about.choice.collecting
+        on = strings.PRIVACY_COLLECTING_ON if collecting else strings.PRIVACY_COLLECTING_OFF
         lines.append(t(on))
         await reply(interaction, "\n".join(lines))
 
@@ -165,8 +174,7 @@ class Privacy(commands.Cog):
             raise UserError(strings.GUILD_ONLY)
         guild_id, user_id = interaction.guild_id, interaction.user.id
         t = texts_for(interaction)
-        summary, totals, _, _ = await self.core.privacy.stored_about(guild_id, user_id)
-        if not (summary.links or summary.events or summary.tokens or totals):
+        if not (await self.core.privacy.stored_about(guild_id, user_id)).anything:
             await reply(interaction, t(strings.PRIVACY_DELETE_NOTHING))
             return
 

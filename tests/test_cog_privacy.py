@@ -35,6 +35,7 @@ async def test_privacy_show_lists_links_playtime_counts_and_tokens(
     assert f"**Steam** `{A_STEAM}` · not verified" in text
     assert "Playtime from Steam: 10 h in 1 game" in text
     assert "Playtime from BattleMetrics: 4 h in 1 game" in text
+    assert "· Steam app 393380: 10 h" in text  # each game under its source
     assert "playtime samples: 1" in text  # first reports are baselines: one increase (BM +1 h)
     assert "not connected (no tokens stored)" in text
     await core.store.tokens.save(

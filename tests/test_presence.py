@@ -367,3 +367,22 @@ async def test_an_activity_lands_under_the_game_of_the_same_name(core: Core) -> 
     await core.store.engine.write(lambda c: remember_game_name(c, "999", "Ёлки Палки", "x"))
     assert await core.store.presence.game(None, "ёлки палки", now) == "999"  # beyond ASCII case
     assert await core.store.presence.game("42", "Unknown Thing", now) == "discord:app:42"
+
+
+def test_upgrading_gives_every_session_no_idle_time() -> None:
+    import sqlite3
+
+    from bot.storage.engine import apply_migrations
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(conn, up_to=24)
+    conn.execute(
+        "INSERT INTO sessions (guild_id, source, player_id, game_id, started_at, ended_at,"
+        " duration_seconds, closed_reason) VALUES (1, 'minecraft', 'p', 'minecraft', 'a', 'b',"
+        " 600, 'ended')"
+    )
+    assert apply_migrations(conn, up_to=25) == [25]
+    assert conn.execute("SELECT duration_seconds, idle_seconds FROM sessions").fetchall() == [
+        (600, 0)
+    ]
+    assert conn.execute("SELECT count(*) FROM presence_games").fetchone() == (0,)

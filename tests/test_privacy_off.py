@@ -54,7 +54,7 @@ async def test_off_stops_the_steam_sync_and_on_resumes_without_filling_in(
     assert (
         await count(core, "SELECT count(*) FROM steam_accounts WHERE steam_id = ?", SAPHYEL_ID) == 0
     )
-    assert (await core.privacy.stored_about(GUILD, ALICE))[0].links  # the link stays
+    assert (await core.privacy.stored_about(GUILD, ALICE)).summary.links  # the link stays
 
     assert await core.privacy.set_collecting(GUILD, ALICE, True)
     clock.advance(60)
@@ -150,8 +150,9 @@ def test_upgrading_adds_privacy_choices_with_defaults() -> None:
 
 async def test_privacy_show_says_whether_collecting_is_on(core: Core) -> None:
     await core.privacy.set_collecting(GUILD, ALICE, False)
-    _, _, choice, default = await core.privacy.stored_about(GUILD, ALICE)
-    assert not choice.collecting and choice.presence is None and default is False
+    about = await core.privacy.stored_about(GUILD, ALICE)
+    assert not about.choice.collecting and about.choice.presence is None
+    assert about.presence_default is False
     await core.privacy.set_collecting(GUILD, ALICE, True)
     rows = await core.store.engine.fetchone("SELECT count(*) FROM member_privacy")
     assert rows[0] == 0  # back at the defaults: no row kept

@@ -29,7 +29,7 @@ from connectors.discord import DiscordOAuth, DiscordOAuthError, OAuthError, Unau
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DiscordOutcome", "Forgotten", "PrivacyChoice", "PrivacyService"]
+__all__ = ["DiscordOutcome", "Forgotten", "PrivacyChoice", "PrivacyService", "StoredAbout"]
 
 #: /privacy export's file: under the 8 MiB every Discord server accepts from a bot.
 EXPORT_LIMIT = 8 * 1024 * 1024
@@ -41,6 +41,24 @@ PLATFORM_NAME = "Questlog"
 #: not be asked: the tokens are deleted anyway; the member can remove the app under Authorized
 #: Apps), ``revoked`` (Discord no longer honoured the token: nothing to clear with it).
 DiscordOutcome = Literal["cleared", "not_connected", "kept", "unreachable", "revoked"]
+
+
+@dataclass(frozen=True)
+class StoredAbout:
+    """What /privacy show lists: the counts, the stored playtime per game and source (with
+    the games' names), the member's choices and the guild's presence default."""
+
+    summary: PrivacySummary
+    totals: list[Total]
+    choice: PrivacyChoice
+    presence_default: bool
+    names: dict[str, str]
+
+    @property
+    def anything(self) -> bool:
+        """Whether there is anything to delete."""
+        s = self.summary
+        return bool(s.links or s.events or s.tokens or self.totals)
 
 
 @dataclass(frozen=True)
@@ -70,16 +88,16 @@ class PrivacyService:
 
     # -- seeing
 
-    async def stored_about(
-        self, guild_id: int, user_id: int
-    ) -> tuple[PrivacySummary, list[Total], PrivacyChoice, bool]:
-        """What Questlog stores about the member in the guild (/privacy show): the counts,
-        their stored playtime per game and source, their choices and the guild's presence
-        default."""
-        summary = await self.store.privacy.summary(guild_id, user_id)
+    async def stored_about(self, guild_id: int, user_id: int) -> StoredAbout:
+        """What Questlog stores about the member in the guild (/privacy show)."""
         totals = await self.store.stats.member_totals(guild_id, user_id)
-        choice = await self.store.privacy.choice(guild_id, user_id)
-        return summary, totals, choice, await self.store.privacy.presence_default(guild_id)
+        return StoredAbout(
+            summary=await self.store.privacy.summary(guild_id, user_id),
+            totals=totals,
+            choice=await self.store.privacy.choice(guild_id, user_id),
+            presence_default=await self.store.privacy.presence_default(guild_id),
+            names=await self.store.stats.game_names(sorted({t.game_id for t in totals})),
+        )
 
     async def export(
         self, guild_id: int, user_id: int, limit: int = EXPORT_LIMIT
