@@ -51,7 +51,11 @@ class ConfirmView(discord.ui.View):
         self.done = True
         self.stop()
         await interaction.response.defer()  # acknowledged at once; the work may take seconds
-        text = await self.action()
+        try:
+            text = await self.action()
+        except Exception:
+            log.exception("a confirmed action failed")
+            text = self.t(strings.INTERNAL_ERROR)
         await interaction.edit_original_response(
             content=text, view=None, allowed_mentions=discord.AllowedMentions.none()
         )

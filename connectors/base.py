@@ -269,6 +269,9 @@ class Connector:
     actions: ClassVar[Sequence[ActionSpec]] = ()
     #: ``account_links.source`` whose external ids identify this connector's players.
     link_source: ClassVar[str | None] = None
+    #: True for a source whose players are members themselves (presence): its events are kept
+    #: only while the member's link exists, so nothing lands after a member was forgotten.
+    requires_link: ClassVar[bool] = False
     #: False for a source whose raw events are state, never news by themselves (BattleMetrics
     #: playtime reports): the pipeline then skips normalize() and the linked-member lookup.
     announces: ClassVar[bool] = True

@@ -386,3 +386,101 @@ def test_upgrading_gives_every_session_no_idle_time() -> None:
         (600, 0)
     ]
     assert conn.execute("SELECT count(*) FROM presence_games").fetchone() == (0,)
+
+
+async def test_who_stopped_while_the_bot_was_away_is_closed_on_reconnection(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    core, tracker = gateway.core, gateway.core.presence
+    assert tracker is not None
+    await gateway.send(presence(ALICE, "online", FACTORIO), presence(BOB, "online", HADES))
+    await play(gateway, clock, 5)
+    tracker.gateway_lost()
+    clock.advance(60)  # within the grace; Bob stopped meanwhile: the cache no longer shows him
+    await tracker.gateway_back({GUILD: [_member_playing(ALICE)]})
+    await play(gateway, clock, 5)
+    assert await seconds(core, BOB) == 300 + 60  # up to the reconnection, no further
+    assert await seconds(core, ALICE) == 300 + 60 + 300
+
+
+async def test_leaving_the_server_ends_the_session(gateway: Gateway, clock: ManualClock) -> None:
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 5)
+    await gateway.fake.dispatch(
+        "GUILD_MEMBER_REMOVE", {"guild_id": str(GUILD), "user": user_payload(ALICE, "Alice")}
+    )
+    await wait_until(lambda: not gateway.core.presence.sessions)  # type: ignore[union-attr]
+    await play(gateway, clock, 5)
+    assert await seconds(gateway.core) == 300
+
+
+async def test_consent_given_mid_game_counts_from_then_and_off_writes_the_session(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    core = gateway.core
+    await core.privacy.set_presence(GUILD, ALICE, False)
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 5)
+    assert await seconds(core) == 0
+    await core.privacy.set_presence(GUILD, ALICE, True)  # while playing: no update needed
+    await play(gateway, clock, 5)
+    assert await seconds(core) == 300
+    await core.privacy.set_collecting(GUILD, ALICE, False)  # /privacy off: closed and written
+    [(_, _, duration, _, reason)] = await sessions(core)
+    assert (duration, reason) == (300, "ended")
+    await play(gateway, clock, 5)
+    assert await seconds(core) == 300
+
+
+async def test_a_forget_while_playing_leaves_nothing_and_opens_nothing(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    core = gateway.core
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 5)
+    assert await seconds(core) == 300
+    done = await core.privacy.forget(GUILD, ALICE, by_member=True)
+    assert done.report.removed["playtime"] >= 1
+    await play(gateway, clock, 5)
+    rows = await core.store.engine.fetchall(
+        "SELECT 'playtime' FROM playtime WHERE player_id = ? UNION ALL"
+        " SELECT 'session' FROM sessions WHERE player_id = ? UNION ALL"
+        " SELECT 'link' FROM account_links WHERE discord_user_id = ?",
+        (str(ALICE), str(ALICE), ALICE),
+    )
+    assert rows == []  # her open session was dropped unwritten
+    # A stale flush that races the forget is withheld: her presence link is gone.
+    stale = {"type": "presence.played", "session": "s", "seq": 9, "user_id": str(ALICE),
+             "game_id": "x", "game_name": "X", "seconds": 60, "at": "2025-03-01T00:00:00Z"}  # fmt: skip
+    result = await core.pipeline.ingest("discord", GUILD, stale)
+    assert result.details == {"withheld": True}
+
+
+async def test_refused_intents_tell_members_presence_is_not_collected(
+    core: Core, clock: ManualClock, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(discord_api.gateway_url)
+    )
+    discord_api.privileged_intents = False
+    discord_api.gateway_guilds[GUILD] = guild_payload(GUILD, {})
+    assert core.privacy.presence_running
+    component = DiscordComponent(
+        core, FeedPoster(core.store, clock), discord_api.token, presence=True, backoff_base=0.01
+    )
+    await component.start()
+    try:
+        await wait_until(lambda: core.discord_state == "connected")
+        assert not core.privacy.presence_running
+    finally:
+        await component.stop()
+
+
+async def test_a_refresh_under_way_brings_no_forgotten_tokens_back(core: Core) -> None:
+    from bot.storage.records import StoredTokens
+
+    now = core.clock.now()
+    assert not await core.store.tokens.refreshed(
+        StoredTokens(ALICE, "a", "r", "identify", now), now
+    )
+    assert await core.store.tokens.get(ALICE) is None

@@ -19,7 +19,7 @@ from bot.storage.links import link_account
 from bot.storage.records import StoredTokens
 from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
 from tests.fakes.steam import MODERN_ID, SAPHYEL_ID, FakeSteam
-from tests.test_feed import MemoryDiscord, set_feed
+from tests.test_feed import CHANNEL, MemoryDiscord, set_feed
 from tests.test_ingest import bm_raw, mc_raw
 
 ALICE = 4000000000000000101  # the member who asks to be forgotten
@@ -78,6 +78,14 @@ async def populate(
     play(steam, SAPHYEL_ID, GRIM_DAWN, 90)
     clock.advance(600)
     await core.steam_sync.sync_now()  # Alice's Steam time grew: a sample, a feed line
+    at = to_iso(clock.now())
+    await core.store.engine.write(  # Steam shows her in a game: a (global) session
+        lambda c: c.execute(
+            "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at)"
+            " VALUES (0, 'steam', ?, '', ?, ?)",
+            (SAPHYEL_ID, str(GRIM_DAWN), at),
+        )
+    )
     delivered = []
     for n in (1, 2):
         delivered.append(bm_raw(core, 3600 * (7 + 2 * n), n, str(n) * 64, steam_id=SAPHYEL_ID))
@@ -93,6 +101,13 @@ async def populate(
     discord_api.failures.append(SendError.retry("Discord answered 503"))
     await FeedPoster(core.store, clock, discord_api).run_once()  # a batch waits for its retry
     await minecraft_session(core, GUILD, ALICE_MC, "AliceInGame", "2025-03-01T14:00:00Z")
+    await core.store.engine.write(  # a message Discord refused once: never posted, kept
+        lambda c: c.execute(
+            "INSERT INTO feed_batches (guild_id, channel_id, nonce, payload, status, created_at)"
+            " VALUES (?, ?, 'n-failed', ?, 'failed', ?)",
+            (GUILD, CHANNEL, '{"embeds": [{"title": "AliceInGame joined"}]}', to_iso(clock.now())),
+        )
+    )
     now = clock.now()
     await core.accounts.new_code(guild_id=GUILD, discord_user_id=ALICE, source="minecraft")
     for user in (ALICE, BOB):
@@ -274,3 +289,34 @@ async def test_forgetting_is_fast_on_a_guild_with_many_raw_events(
         "SELECT count(*) FROM raw_events WHERE payload != ''", ()
     )
     assert left[0] == 5000
+
+
+async def test_rows_written_between_the_read_and_the_write_go_too(
+    core: Core, clock: ManualClock
+) -> None:
+    """The forget's scans run in a read first; what lands before its write transaction (a
+    sample, this week's and month's keys, a session) is removed by the write itself."""
+    from bot.storage.playtime import add_playtime
+    from bot.storage.privacy import find_member_rows, forget_member
+
+    await link(core, GUILD, ALICE, "minecraft", ALICE_MC)
+    await minecraft_session(core, GUILD, ALICE_MC, "AliceInGame", "2025-03-01T10:00:00Z")
+    now = clock.now()
+    plan = await core.store.engine.read(lambda c: find_member_rows(c, GUILD, ALICE, now))
+    assert plan.samples and plan.sessions
+
+    def late(conn: sqlite3.Connection) -> None:  # a session ends meanwhile
+        add_playtime(conn, scope=GUILD, source="minecraft", player_id=ALICE_MC,
+                     game_id="minecraft", delta=600, at=now, now_text=to_iso(now))  # fmt: skip
+        conn.execute(
+            "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at)"
+            " VALUES (?, 'minecraft', ?, 's2', 'minecraft', ?)",
+            (GUILD, ALICE_MC, to_iso(now)),
+        )
+
+    await core.store.engine.write(late)
+    await core.store.engine.write(
+        lambda c: forget_member(c, GUILD, ALICE, now, drop_tokens=True, plan=plan)
+    )
+    rows = await core.store.engine.read(dump)
+    assert naming(rows, ALICE_MARKS) == []

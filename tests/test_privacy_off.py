@@ -156,3 +156,20 @@ async def test_privacy_show_says_whether_collecting_is_on(core: Core) -> None:
     await core.privacy.set_collecting(GUILD, ALICE, True)
     rows = await core.store.engine.fetchone("SELECT count(*) FROM member_privacy")
     assert rows[0] == 0  # back at the defaults: no row kept
+
+
+async def test_a_get_playtime_lookup_keeps_nothing_about_an_opted_out_account(
+    core: Core, clock: ManualClock
+) -> None:
+    await link(core, GUILD, ALICE, "steam", SAPHYEL_ID)
+    await core.privacy.set_collecting(GUILD, ALICE, False)
+    kept = await core.store.steam.record_lookup(
+        SAPHYEL_ID, GRIM_DAWN, seconds=3600, status="ok", name="Grim Dawn", now=clock.now()
+    )
+    assert kept == 0
+    assert await count(core, "SELECT count(*) FROM playtime WHERE player_id = ?", SAPHYEL_ID) == 0
+    await link(core, OTHER_GUILD, BOB, "steam", SAPHYEL_ID)  # someone who collects links it
+    await core.store.steam.record_lookup(
+        SAPHYEL_ID, GRIM_DAWN, seconds=3600, status="ok", name="Grim Dawn", now=clock.now()
+    )
+    assert await count(core, "SELECT count(*) FROM playtime WHERE player_id = ?", SAPHYEL_ID) == 1

@@ -32,6 +32,7 @@ from bot.gateway.activities import PORTAL_HINT, PRIVILEGED, guild_presences, pre
 from bot.gateway.translator import CommandTranslator
 from bot.i18n import Texts, language, texts
 from bot.markdown import escape
+from bot.presence import MemberPresence
 from bot.tasks import cancel_task
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,8 @@ class Questlog(commands.Bot):
         self.loaded_extensions: list[str] = []
         #: The presence tracker, when this client asked for the presence intents.
         self.tracker = core.presence if presence else None
+        if self.tracker is not None:
+            self.tracker.current = self._current_presences
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CommandTranslator())  # ru, en-US, en-GB names
@@ -192,6 +195,14 @@ class Questlog(commands.Bot):
     async def on_presence_update(self, before: discord.Member, after: discord.Member) -> None:
         if self.tracker is not None and not after.bot:
             await self.tracker.update(after.guild.id, presence_of(after))
+
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        if self.tracker is not None:
+            await self.tracker.member_left(payload.guild_id, payload.user.id)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        if self.tracker is not None:
+            await self.tracker.guild_left(guild.id)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._note_locale(guild)
@@ -221,6 +232,15 @@ class Questlog(commands.Bot):
     async def on_resumed(self) -> None:
         self.core.discord_state = "connected"
         await self._presence_back()
+
+    def _current_presences(self, guild_id: int, user_id: int | None) -> list[MemberPresence]:
+        guild = self.get_guild(guild_id)
+        if guild is None:
+            return []
+        if user_id is None:
+            return guild_presences(guild)
+        member = guild.get_member(user_id)
+        return [presence_of(member)] if member is not None and not member.bot else []
 
     async def _presence_back(self) -> None:
         if self.tracker is not None:
@@ -298,6 +318,9 @@ class DiscordComponent:
                 # Retrying would be refused forever: a client without them, at once.
                 log.error(PORTAL_HINT)
                 self.presence = False
+                if self.core.presence is not None:
+                    self.core.presence.available = False
+                    await self.core.presence.gateway_back({})  # nothing will come
                 self.core.discord_state = "connecting"
                 await self._close_bot()
                 continue

@@ -259,7 +259,7 @@ class RoleConnections:
             self._refresh_after[stored.user_id] = now + RETRY_AFTER_FAILURE
             return
         self._refresh_after.pop(stored.user_id, None)
-        await self.store.tokens.save(
+        await self.store.tokens.refreshed(  # not when the member was forgotten meanwhile
             StoredTokens(
                 user_id=stored.user_id,
                 access_token=self.vault.seal(tokens.access_token),

@@ -21,9 +21,10 @@ as raw events of the Discord connector (connectors/discord/connector.py):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -85,6 +86,12 @@ class PresenceTracker:
         self._consent: dict[tuple[int, int], tuple[bool, datetime]] = {}
         self._games: dict[tuple[str | None, str], str] = {}
         self._linked: set[tuple[int, int, str | None]] = set()  # presence links made or seen
+        self._blocked: set[tuple[int, int]] = set()  # members being forgotten
+        #: What the gateway's cache shows a guild's members (or one member) playing now; set
+        #: by the bot. None: no gateway (consent given mid-game then waits for an update).
+        self.current: Callable[[int, int | None], list[MemberPresence]] | None = None
+        #: False once Discord refused the presence intents (the bot runs on without them).
+        self.available = True
         self._orphans: list[_Session] = []  # closed, with events the database did not take yet
         self._lost_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
@@ -156,17 +163,45 @@ class PresenceTracker:
                     self.config.disconnect_grace_seconds,
                 )
             for guild_id, members in snapshot.items():
+                playing = {member.user_id for member in members}
+                for session in list(self.sessions.values()):  # stopped while we were away
+                    if session.guild_id == guild_id and session.user_id not in playing:
+                        self._advance(session, now)
+                        await self._close(session, now, "ended")
                 for member in members:
                     await self._apply(guild_id, member, now)
 
-    async def member_changed(self, guild_id: int, user_id: int | None = None) -> None:
-        """A privacy choice changed (a member's, or the guild's default when ``user_id`` is
-        None): read consent again, and close the sessions of members who withdrew it."""
-        for key in list(self._consent):
-            if key[0] == guild_id and (user_id is None or key[1] == user_id):
-                del self._consent[key]
+    async def member_left(self, guild_id: int, user_id: int) -> None:
+        """The member left the guild (or was removed): their sessions there end now."""
+        await self.update(guild_id, MemberPresence(user_id, "offline"))
+
+    async def guild_left(self, guild_id: int) -> None:
+        """The bot left the guild: every session there ends now."""
         now = self.clock.now()
         async with self._lock:
+            for session in [s for s in self.sessions.values() if s.guild_id == guild_id]:
+                self._advance(session, now)
+                await self._close(session, now, "ended")
+
+    async def stop_member(self, guild_id: int, user_id: int) -> None:
+        """Close the member's sessions now and write them (before they turn collecting off:
+        afterwards their events would be withheld, and the sessions left open)."""
+        now = self._lost_at or self.clock.now()
+        async with self._lock:
+            for session in list(self.sessions.values()):
+                if session.guild_id == guild_id and session.user_id == user_id:
+                    self._advance(session, now)
+                    await self._close(session, now, "stopped")
+
+    async def member_changed(self, guild_id: int, user_id: int | None = None) -> None:
+        """A privacy choice changed (a member's, or the guild's default when ``user_id`` is
+        None): read consent again, close the sessions of members who withdrew it, and open
+        them for members who gave it while playing (from ``current``, the gateway's cache)."""
+        now = self._lost_at or self.clock.now()
+        async with self._lock:
+            for key in list(self._consent):
+                if key[0] == guild_id and (user_id is None or key[1] == user_id):
+                    del self._consent[key]
             for session in list(self.sessions.values()):
                 if session.guild_id != guild_id or (
                     user_id is not None and session.user_id != user_id
@@ -175,12 +210,23 @@ class PresenceTracker:
                 if not await self._consents(guild_id, session.user_id, now):
                     self._advance(session, now)
                     await self._close(session, now, "stopped")
+            if self.current is not None and self._lost_at is None:
+                for member in self.current(guild_id, user_id):
+                    await self._apply(guild_id, member, now)
 
-    async def drop_member(self, guild_id: int, user_id: int) -> None:
-        """Forget the member's open sessions without writing them (they asked to be
-        forgotten); a flush under way finishes first, so nothing of theirs is written after."""
+    @contextlib.asynccontextmanager
+    async def forgetting(self, guild_id: int, user_id: int) -> AsyncIterator[None]:
+        """While a member is being forgotten: their open sessions are dropped unwritten and
+        none opens for them (so no presence link is made again) until the forget is done."""
         async with self._lock:
             self._drop(guild_id, user_id)
+            self._blocked.add((guild_id, user_id))
+        try:
+            yield
+        finally:
+            async with self._lock:
+                self._drop(guild_id, user_id)
+                self._blocked.discard((guild_id, user_id))
 
     def _drop(self, guild_id: int, user_id: int) -> None:
         for key in [k for k in self.sessions if k[0] == guild_id and k[1] == user_id]:
@@ -211,6 +257,8 @@ class PresenceTracker:
                 await self._send(session)
 
     async def _apply(self, guild_id: int, member: MemberPresence, now: datetime) -> None:
+        if (guild_id, member.user_id) in self._blocked:
+            return
         wanted: dict[str, str] = {}
         reason = "ended"
         if member.status != "offline" and member.games:

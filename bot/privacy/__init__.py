@@ -138,6 +138,8 @@ class PrivacyService:
         another guild's member who collects links one), their accounts' webhook events are
         withheld, presence stops; what is stored stays."""
         choice = await self.store.privacy.choice(guild_id, user_id)
+        if not on and choice.collecting and self.presence is not None:
+            await self.presence.stop_member(guild_id, user_id)  # written before it is withheld
         changed = await self.store.privacy.set_choice(
             guild_id, user_id, PrivacyChoice(on, choice.presence), self.clock.now()
         )
@@ -158,8 +160,9 @@ class PrivacyService:
 
     @property
     def presence_running(self) -> bool:
-        """Whether this Questlog collects presence at all ([presence] enabled)."""
-        return self.presence is not None
+        """Whether this Questlog collects presence at all ([presence] enabled, and Discord
+        granted the intents)."""
+        return self.presence is not None and self.presence.available
 
     async def presence_default(self, guild_id: int) -> bool:
         return await self.store.privacy.presence_default(guild_id)
@@ -176,12 +179,15 @@ class PrivacyService:
         """Remove everything stored about the member in the guild. ``by_member``: their own
         /privacy delete, which also ends their Login with Discord (role connection and
         tokens). An admin's forget ends it only when it serves this guild: the guild is the
-        Linked Roles guild, or the member has links in no other guild."""
+        Linked Roles guild, or the member has links in no other guild. While it runs, presence
+        opens no session for them."""
+        if self.presence is None:
+            return await self._forget(guild_id, user_id, by_member=by_member)
+        async with self.presence.forgetting(guild_id, user_id):
+            return await self._forget(guild_id, user_id, by_member=by_member)
+
+    async def _forget(self, guild_id: int, user_id: int, *, by_member: bool) -> Forgotten:
         drop_tokens = by_member or await self._sign_in_serves_only(guild_id, user_id)
-        if self.presence is not None:
-            await self.presence.drop_member(
-                guild_id, user_id
-            )  # their open sessions are not written
         outcome: DiscordOutcome = "kept"
         if drop_tokens:
             tokens = await self.store.tokens.get(user_id)

@@ -164,7 +164,10 @@ def _insert_event(
     return event_id
 
 
-_ANY_OPT_OUT = "SELECT 1 FROM member_privacy WHERE guild_id = ? AND collecting = 0 LIMIT 1"
+_ANY_OPT_OUT = (
+    "SELECT 1 FROM member_privacy INDEXED BY member_privacy_opt_outs"
+    " WHERE guild_id = ? AND collecting = 0 LIMIT 1"
+)
 
 
 def _opted_out(
@@ -205,6 +208,13 @@ def ingest(
         connector.link_source,
         {effect.player_id for effect in effects} | ({player} if player else set()),
     )
+    if (
+        player is not None
+        and player not in withheld
+        and connector.requires_link
+        and find_link(conn, delivery.guild_id, connector.link_source, player) is None
+    ):
+        withheld.add(player)  # no link (any more): nothing about the member is kept
     if player in withheld:  # kept only as a dedupe hash, so a retry is a duplicate
         delivery = replace(delivery, payload=WITHHELD_PAYLOAD)
     stored = _insert_raw(conn, delivery)

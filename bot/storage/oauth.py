@@ -195,6 +195,20 @@ class SqliteTokens:
     async def save(self, tokens: StoredTokens, now: datetime) -> None:
         await self._db.write(lambda c: save_tokens(c, tokens, now))
 
+    async def refreshed(self, tokens: StoredTokens, now: datetime) -> bool:
+        """Replace a member's tokens after a refresh, only while they are still stored (a
+        refresh that was under way when the member was forgotten brings nothing back)."""
+
+        def op(conn: sqlite3.Connection) -> bool:
+            return conn.execute(
+                "UPDATE discord_tokens SET access_token = ?, refresh_token = ?, scope = ?,"
+                " expires_at = ?, push_due_at = ?, updated_at = ? WHERE discord_user_id = ?",
+                (tokens.access_token, tokens.refresh_token, tokens.scope,
+                 to_iso(tokens.expires_at), to_iso(now), to_iso(now), tokens.user_id),
+            ).rowcount > 0  # fmt: skip
+
+        return await self._db.write(op)
+
     async def get(self, user_id: int) -> StoredTokens | None:
         row = await self._db.fetchone(
             f"SELECT {_TOKEN_COLUMNS} FROM discord_tokens WHERE discord_user_id = ?", (user_id,)

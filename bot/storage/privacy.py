@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.clock import to_iso
 from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
 from bot.storage.events import WITHHELD_PAYLOAD
-from bot.storage.playtime import PLAYTIME_OF_LINK
+from bot.storage.playtime import PLAYTIME_OF_LINK, local_day, periods_of, summary_zone
 from bot.storage.records import GLOBAL_SCOPE, ForgetReport, PrivacyChoice, PrivacySummary
 from bot.storage.stats import linked_keys
 
@@ -102,7 +104,7 @@ def privacy_summary(conn: sqlite3.Connection, guild_id: int, user_id: int) -> Pr
     for source, scope, external in linked_keys(conn, guild_id, user_id):
         sessions += conn.execute(
             "SELECT count(*) FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?",
-            (guild_id, source, external),
+            (scope, source, external),
         ).fetchone()[0]
         samples += conn.execute(
             "SELECT count(*) FROM playtime_samples WHERE scope_guild_id = ? AND player_id = ?"
@@ -153,19 +155,19 @@ class SqlitePrivacy:
     async def forget(
         self, guild_id: int, user_id: int, now: datetime, *, drop_tokens: bool
     ) -> ForgetReport:
-        """forget_member in one write transaction. The search of the guild's raw events for
-        the member's ids (a scan) runs first in a read, which does not hold the writer up;
-        the write searches only what arrived since."""
-        raw_ids, scanned_to = await self._db.read(lambda c: _raw_naming(c, guild_id, user_id))
+        """forget_member in one write transaction. The searches that scan (the guild's raw
+        events, samples, sessions and weeks and months, which have no index by player) run
+        first in a read, which does not hold the writer up; the write removes what they found
+        by key, and looks only at what arrived since."""
+        plan = await self._db.read(lambda c: find_member_rows(c, guild_id, user_id, now))
 
         def op(conn: sqlite3.Connection) -> ForgetReport:
             secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
             conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed in the file
             try:
                 return forget_member(
-                    conn, guild_id, user_id, now, drop_tokens=drop_tokens,
-                    raw_ids=raw_ids, raw_scanned_to=scanned_to,
-                )  # fmt: skip
+                    conn, guild_id, user_id, now, drop_tokens=drop_tokens, plan=plan
+                )
             finally:
                 conn.execute(f"PRAGMA secure_delete = {int(secure)}")
 
@@ -217,9 +219,9 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
                                  " playtime_samples WHERE scope_guild_id = ? AND source = ?"
                                  " AND player_id = ? ORDER BY at", key),
                 "sessions": _rows(conn, "SELECT game_id, server_id, started_at, ended_at,"
-                                  " duration_seconds, closed_reason FROM sessions WHERE"
-                                  " guild_id = ? AND source = ? AND player_id = ?"
-                                  " ORDER BY started_at", (guild_id, source, link["external_id"])),
+                                  " duration_seconds, idle_seconds, closed_reason FROM sessions"
+                                  " WHERE guild_id = ? AND source = ? AND player_id = ?"
+                                  " ORDER BY started_at", key),
                 "milestones": _rows(conn, "SELECT game_id, threshold, reached_at FROM milestones"
                                     " WHERE scope_guild_id = ? AND player_id = ?"
                                     " AND source IN (?, 'best') ORDER BY reached_at",
@@ -299,8 +301,7 @@ def forget_member(
     now: datetime,
     *,
     drop_tokens: bool,
-    raw_ids: list[int] | None = None,
-    raw_scanned_to: int = 0,
+    plan: MemberRows | None = None,
 ) -> ForgetReport:
     """Remove everything stored about the member in the guild, in the caller's transaction:
     their links, codes, notices, sign-ins begun, summaries and feed events; per linked account
@@ -310,17 +311,16 @@ def forget_member(
     message's stored copy loses its embed); the raw events about them keep only their dedupe
     hash, so a retried delivery stays a duplicate. ``drop_tokens``: also their sign-in tokens
     (a member's own request). The row recording an opt-out (/privacy off) stays, so their
-    choice outlives their data. ``raw_ids``: raw events a read already found to name them, up
-    to ``raw_scanned_to``; the rest is searched here."""
+    choice outlives their data. ``plan``: what a read found by scanning (find_member_rows);
+    without one, the scans run here."""
     removed: Counter[str] = Counter()
 
     def run(table: str, sql: str, params: tuple[object, ...] | list[object]) -> None:
         removed[table] += conn.execute(sql, params).rowcount
 
-    links = conn.execute(
-        "SELECT source, external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
-        (guild_id, user_id),
-    ).fetchall()
+    if plan is None:
+        plan = find_member_rows(conn, guild_id, user_id, now)
+    links = _member_links(conn, guild_id, user_id)
     externals = sorted({external for _, external in links})
     shared: list[str] = []
     for link_source, external in links:
@@ -332,11 +332,7 @@ def forget_member(
                 continue
             scope = GLOBAL_SCOPE if is_global else guild_id
             if not (is_global and elsewhere):
-                for table in ("playtime", "playtime_daily", "playtime_periods", "playtime_samples"):
-                    run(table, f"DELETE FROM {table} WHERE scope_guild_id = ? AND source = ?"
-                        " AND player_id = ?", (scope, source, external))  # fmt: skip
-            run("sessions", "DELETE FROM sessions WHERE guild_id = ? AND source = ?"
-                " AND player_id = ?", (guild_id, source, external))  # fmt: skip
+                _forget_account(conn, plan, (scope, source, external), now, run)
             run("milestones", "DELETE FROM milestones WHERE scope_guild_id = ? AND player_id = ?"
                 " AND source IN (?, 'best')", (guild_id, external, source))  # fmt: skip
         if link_source == "steam" and not elsewhere:
@@ -355,11 +351,19 @@ def forget_member(
         f"SELECT id, raw_event_id FROM activity_events WHERE guild_id = ? AND ({who})", params
     ).fetchall()
     event_ids = [row[0] for row in events]
-    raw = {row[1] for row in events if row[1] is not None} | set(raw_ids or ())
+    raw = {row[1] for row in events if row[1] is not None}
     for chunk in _chunks(event_ids):
         _drop_feed_rows(conn, chunk, removed)
         run("activity_events", f"DELETE FROM activity_events WHERE id IN ({_marks(chunk)})", chunk)
-    raw |= set(_raw_naming(conn, guild_id, user_id, raw_scanned_to)[0])
+    names = conn.execute(
+        "SELECT DISTINCT display_name FROM account_links WHERE guild_id = ? AND discord_user_id = ?"
+        " AND display_name IS NOT NULL AND length(display_name) >= 3",
+        (guild_id, user_id),
+    ).fetchall()
+    _scrub_unsendable_batches(
+        conn, guild_id, [str(user_id), *externals, *(row[0] for row in names)], removed
+    )
+    raw |= set(plan.raw) | set(_raw_naming(conn, guild_id, user_id, plan.raw_to)[0])
     for chunk in _chunks(sorted(raw)):
         run("raw_events", f"UPDATE raw_events SET payload = ? WHERE id IN ({_marks(chunk)})"
             " AND payload NOT IN ('', ?)", (WITHHELD_PAYLOAD, *chunk, WITHHELD_PAYLOAD))  # fmt: skip
@@ -391,6 +395,108 @@ def forget_member(
     )
 
 
+Key = tuple[int, str, str]  # (scope, playtime source, player id)
+
+
+@dataclass
+class MemberRows:
+    """What a read found of a member's accounts in the tables a player's rows can only be
+    found in by scanning: sample and session row ids and week/month keys per account, and the
+    raw events that name them; ``*_to``: the last row id the read saw."""
+
+    samples: dict[Key, list[int]] = field(default_factory=dict)
+    samples_to: int = 0
+    sessions: dict[Key, list[int]] = field(default_factory=dict)
+    sessions_to: int = 0
+    periods: dict[Key, list[tuple[str, str]]] = field(default_factory=dict)  # (game, period)
+    raw: list[int] = field(default_factory=list)
+    raw_to: int = 0
+
+
+def _member_links(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[tuple[str, str]]:
+    """(link source, external id) of the member's links in the guild, and their presence
+    account (keyed by their own id: forgotten even if its link went first)."""
+    links = conn.execute(
+        "SELECT source, external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id),
+    ).fetchall()
+    return sorted({(str(s), str(e)) for s, e in links} | {("discord", str(user_id))})
+
+
+def _account_keys(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[Key]:
+    return [
+        (GLOBAL_SCOPE if is_global else guild_id, source, external)
+        for link_source, external in _member_links(conn, guild_id, user_id)
+        for wanted, source, is_global in PLAYTIME_OF_LINK
+        if wanted == link_source
+    ]
+
+
+def find_member_rows(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, now: datetime
+) -> MemberRows:
+    """The scans of a forget, for a read transaction (see MemberRows)."""
+    plan = MemberRows()
+    plan.samples_to = conn.execute("SELECT coalesce(max(id), 0) FROM playtime_samples").fetchone()[
+        0
+    ]
+    plan.sessions_to = conn.execute("SELECT coalesce(max(id), 0) FROM sessions").fetchone()[0]
+    for key in _account_keys(conn, guild_id, user_id):
+        plan.samples[key] = [r[0] for r in conn.execute(
+            "SELECT id FROM playtime_samples WHERE scope_guild_id = ? AND source = ?"
+            " AND player_id = ? AND id <= ?", (*key, plan.samples_to))]  # fmt: skip
+        plan.sessions[key] = [r[0] for r in conn.execute(
+            "SELECT id FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?"
+            " AND id <= ?", (*key, plan.sessions_to))]  # fmt: skip
+        plan.periods[key] = [(r[0], r[1]) for r in conn.execute(
+            "SELECT game_id, period FROM playtime_periods WHERE scope_guild_id = ?"
+            " AND source = ? AND player_id = ?", key)]  # fmt: skip
+    plan.raw, plan.raw_to = _raw_naming(conn, guild_id, user_id)
+    return plan
+
+
+def _forget_account(
+    conn: sqlite3.Connection,
+    plan: MemberRows,
+    key: Key,
+    now: datetime,
+    run: Callable[[str, str, tuple[object, ...] | list[object]], None],
+) -> None:
+    """One account's playtime, days, weeks and months, samples and sessions, by key: what
+    the read found, and what arrived since (newer row ids; this week's and month's keys)."""
+    scope, source, player = key
+    games = [r[0] for r in conn.execute(
+        "SELECT game_id FROM playtime WHERE scope_guild_id = ? AND source = ? AND player_id = ?",
+        key)]  # fmt: skip
+    run("playtime", "DELETE FROM playtime WHERE scope_guild_id = ? AND source = ?"
+        " AND player_id = ?", key)  # fmt: skip
+    run(
+        "playtime_daily",
+        "DELETE FROM playtime_daily WHERE scope_guild_id = ? AND source = ? AND player_id = ?",
+        key,
+    )  # indexed by player
+    for table, found, newer in (("playtime_samples", plan.samples, plan.samples_to),
+                                ("sessions", plan.sessions, plan.sessions_to)):  # fmt: skip
+        column = "scope_guild_id" if table == "playtime_samples" else "guild_id"
+        if key not in found:  # linked after the read looked: a scan, here (rare)
+            newer = 0
+        for chunk in _chunks(found.get(key, [])):
+            run(table, f"DELETE FROM {table} WHERE id IN ({_marks(chunk)})", chunk)
+        run(
+            table,
+            f"DELETE FROM {table} WHERE id > ? AND {column} = ? AND source = ? AND player_id = ?",
+            (newer, *key),
+        )  # a range of the newest ids
+    current = periods_of(local_day(to_iso(now), summary_zone(conn)))
+    if key not in plan.periods:  # linked after the read looked: a scan, here (rare)
+        run("playtime_periods", "DELETE FROM playtime_periods WHERE scope_guild_id = ?"
+            " AND source = ? AND player_id = ?", key)  # fmt: skip
+    periods = set(plan.periods.get(key, [])) | {(g, p) for g in games for p in current}
+    for row in [(scope, game, period, source, player) for game, period in sorted(periods)]:
+        run("playtime_periods", "DELETE FROM playtime_periods WHERE scope_guild_id = ?"
+            " AND game_id = ? AND period = ? AND source = ? AND player_id = ?", row)  # fmt: skip
+
+
 def _needles(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[str]:
     rows = conn.execute(
         "SELECT DISTINCT external_id FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
@@ -419,49 +525,78 @@ def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
 
 
 def _drop_feed_rows(conn: sqlite3.Connection, event_ids: list[int], removed: Counter[str]) -> None:
-    """The outbox rows of these events leave. A pending message that holds one is given up
-    (its other events are batched again, under a new nonce); a posted message's stored copy
-    gets REMOVED_EMBED in place of each of theirs."""
+    """The outbox rows of these events leave. A message not posted yet loses their embeds and
+    keeps its nonce (the other events go out as before, and a message whose answer was lost is
+    not posted twice); one left with nothing is given up. A posted message's stored copy gets
+    REMOVED_EMBED in place of each of theirs."""
     marks = _marks(event_ids)
     rows = conn.execute(
-        "SELECT o.id, o.status, o.batch_id, o.embed_index, b.status FROM feed_outbox o"
-        f" LEFT JOIN feed_batches b ON b.id = o.batch_id WHERE o.event_id IN ({marks})",
+        "SELECT o.batch_id, o.embed_index, o.status, b.status FROM feed_outbox o"
+        f" JOIN feed_batches b ON b.id = o.batch_id WHERE o.event_id IN ({marks})",
         event_ids,
     ).fetchall()
-    pending_batches = {row[2] for row in rows if row[2] is not None and row[4] == "pending"}
-    posted: dict[int, list[int]] = {}
-    for _, status, batch_id, index, batch_status in rows:
-        if (
-            status == "sent"
-            and batch_id is not None
-            and batch_status == "sent"
-            and index is not None
-        ):
-            posted.setdefault(batch_id, []).append(index)
-    for batch_id in sorted(pending_batches):
-        conn.execute(
-            "UPDATE feed_batches SET status = 'replaced', payload = ?,"
-            " last_error = 'a member asked to be forgotten' WHERE id = ?",
-            (json.dumps({"embeds": []}), batch_id),
-        )
-        conn.execute(
-            "UPDATE feed_outbox SET batch_id = NULL, embed_index = NULL WHERE batch_id = ?"
-            " AND status = 'pending'",
+    unsent: dict[int, set[int]] = {}
+    posted: dict[int, set[int]] = {}
+    for batch_id, index, status, batch_status in rows:
+        if index is None:
+            continue
+        if batch_status == "pending":
+            unsent.setdefault(batch_id, set()).add(index)
+        elif batch_status == "sent" and status == "sent":
+            posted.setdefault(batch_id, set()).add(index)
+    removed["feed_outbox"] += conn.execute(
+        f"DELETE FROM feed_outbox WHERE event_id IN ({marks})", event_ids
+    ).rowcount
+    for batch_id in sorted(unsent):
+        embeds = _stored_embeds(conn, batch_id)
+        left = conn.execute(
+            "SELECT id, embed_index FROM feed_outbox WHERE batch_id = ? ORDER BY embed_index",
             (batch_id,),
-        )
+        ).fetchall()
+        if not left:
+            conn.execute(
+                "UPDATE feed_batches SET status = 'replaced', payload = ?,"
+                " last_error = 'a member asked to be forgotten' WHERE id = ?",
+                (json.dumps({"embeds": []}), batch_id),
+            )
+        else:
+            kept = [embeds[i] for _, i in left if i is not None and 0 <= i < len(embeds)]
+            conn.executemany(
+                "UPDATE feed_outbox SET embed_index = ? WHERE id = ?",
+                [(n, outbox_id) for n, (outbox_id, _) in enumerate(left)],
+            )
+            conn.execute(
+                "UPDATE feed_batches SET payload = ? WHERE id = ?",
+                (json.dumps({"embeds": kept}, ensure_ascii=False), batch_id),
+            )
         removed["feed_batches"] += 1
     for batch_id, indexes in sorted(posted.items()):
-        stored = conn.execute("SELECT payload FROM feed_batches WHERE id = ?", (batch_id,))
-        payload = json.loads(stored.fetchone()[0])
-        embeds = payload.get("embeds", [])
+        embeds = _stored_embeds(conn, batch_id)
         for index in indexes:
             if 0 <= index < len(embeds):
                 embeds[index] = REMOVED_EMBED
         conn.execute(
             "UPDATE feed_batches SET payload = ? WHERE id = ?",
-            (json.dumps(payload, ensure_ascii=False), batch_id),
+            (json.dumps({"embeds": embeds}, ensure_ascii=False), batch_id),
         )
         removed["feed_batches"] += 1
-    removed["feed_outbox"] += conn.execute(
-        f"DELETE FROM feed_outbox WHERE event_id IN ({marks})", event_ids
+
+
+def _stored_embeds(conn: sqlite3.Connection, batch_id: int) -> list[object]:
+    row = conn.execute("SELECT payload FROM feed_batches WHERE id = ?", (batch_id,)).fetchone()
+    return list(json.loads(row[0]).get("embeds", [])) if row else []
+
+
+def _scrub_unsendable_batches(
+    conn: sqlite3.Connection, guild_id: int, needles: list[str], removed: Counter[str]
+) -> None:
+    """Messages that will never be posted or edited (failed, or given up for new batches)
+    keep no copy of an embed that names the member."""
+    if not needles:
+        return
+    found = " OR ".join("instr(payload, ?) > 0" for _ in needles)
+    removed["feed_batches"] += conn.execute(
+        "UPDATE feed_batches SET payload = '{\"embeds\": []}' WHERE guild_id = ?"
+        f" AND status IN ('failed', 'replaced') AND ({found})",
+        (guild_id, *needles),
     ).rowcount

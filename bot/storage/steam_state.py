@@ -63,6 +63,17 @@ def _observe(
     return stored
 
 
+def _opted_out_everywhere(conn: sqlite3.Connection, steam_id: str) -> bool:
+    """Whether the account is linked, and only by members who turned collecting off (what
+    Questlog does not sync, a lookup does not keep either)."""
+    links = conn.execute(
+        "SELECT max(" + LINK_COLLECTS + ") FROM account_links l"
+        " WHERE l.source = 'steam' AND l.external_id = ?",
+        (steam_id,),
+    ).fetchone()
+    return links[0] is not None and not links[0]
+
+
 def _enrolled(conn: sqlite3.Connection, steam_id: str) -> bool:
     found = conn.execute("SELECT 1 FROM steam_accounts WHERE steam_id = ?", (steam_id,))
     return found.fetchone() is not None
@@ -463,6 +474,8 @@ class SqliteSteam:
         name; a total that grew is announced like the sync's own reads. Returns the events."""
 
         def op(conn: sqlite3.Connection) -> int:
+            if _opted_out_everywhere(conn, steam_id):
+                return 0  # the server gets its answer; nothing about the player is kept
             change = record_playtime(
                 conn,
                 scope=GLOBAL_SCOPE,

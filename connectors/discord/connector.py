@@ -52,6 +52,7 @@ class DiscordConnector(Connector):
         EventSpec("discord.session.ended", "A member stopped playing (Discord status)", False),
     )
     link_source = "discord"
+    requires_link = True  # the member's presence link (made by the tracker before any event)
 
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
         return ":".join(
