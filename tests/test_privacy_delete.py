@@ -21,6 +21,7 @@ from tests.conftest import GUILD, OTHER_GUILD, steam_config_data
 from tests.fakes.steam import MODERN_ID, SAPHYEL_ID, FakeSteam
 from tests.test_feed import CHANNEL, MemoryDiscord, set_feed
 from tests.test_ingest import bm_raw, mc_raw
+from tests.test_steam_sync import play
 
 ALICE = 4000000000000000101  # the member who asks to be forgotten
 DAVE = 4000000000000000104  # another member of the same guild
@@ -45,14 +46,6 @@ async def link(core: Core, guild: int, user: int, source: str, external: str) ->
             now=now, display_name="AliceInGame" if user == ALICE else None,
         )
     )  # fmt: skip
-
-
-def play(steam: FakeSteam, steam_id: str, app_id: int, minutes: int) -> None:
-    for game in steam.players[steam_id]:
-        if game["appid"] == app_id:
-            game["playtime_forever"] += minutes
-            return
-    raise AssertionError(f"{steam_id} does not own {app_id}")
 
 
 async def minecraft_session(core: Core, guild: int, uuid: str, name: str, start: str) -> None:
@@ -320,3 +313,19 @@ async def test_rows_written_between_the_read_and_the_write_go_too(
     )
     rows = await core.store.engine.read(dump)
     assert naming(rows, ALICE_MARKS) == []
+
+
+async def test_links_a_forgotten_admin_made_no_longer_name_them(
+    core: Core, clock: ManualClock
+) -> None:
+    now = clock.now()
+    await core.store.engine.write(
+        lambda c: link_account(
+            c, guild_id=GUILD, discord_user_id=DAVE, source="minecraft", external_id=DAVE_MC,
+            now=now, linked_by=f"admin:{ALICE}",
+        )
+    )  # fmt: skip
+    await link(core, GUILD, ALICE, "minecraft", ALICE_MC)
+    await core.privacy.forget(GUILD, ALICE, by_member=False)
+    rows = await core.store.engine.fetchall("SELECT discord_user_id, linked_by FROM account_links")
+    assert [tuple(r) for r in rows] == [(DAVE, "admin")]

@@ -241,12 +241,14 @@ class PresenceTracker:
     # -- counting
 
     async def flush(self) -> None:
+        """Write what every open session added. The sessions are sent side by side (each in
+        its own order), so the store's writer commits them in a few batches, not one round
+        trip each."""
         now = self.clock.now()
         async with self._lock:
-            for orphan in list(self._orphans):
-                await self._send(orphan)
-                if not orphan.unsent:
-                    self._orphans.remove(orphan)
+            await asyncio.gather(*(self._send(orphan) for orphan in self._orphans))
+            self._orphans = [orphan for orphan in self._orphans if orphan.unsent]
+            running = []
             for session in list(self.sessions.values()):
                 if self._lost_at is None:
                     self._advance(session, now)
@@ -254,7 +256,8 @@ class PresenceTracker:
                     await self._close(session, now, "capped")
                     continue
                 self._queue_progress(session, now)
-                await self._send(session)
+                running.append(session)
+            await asyncio.gather(*(self._send(session) for session in running))
 
     async def _apply(self, guild_id: int, member: MemberPresence, now: datetime) -> None:
         if (guild_id, member.user_id) in self._blocked:

@@ -370,6 +370,11 @@ def forget_member(
 
     run("account_links", "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ?",
         (guild_id, user_id))  # fmt: skip
+    # Links they made for others as an admin keep that an admin made them, not which one.
+    conn.execute(
+        "UPDATE account_links SET linked_by = 'admin' WHERE guild_id = ? AND linked_by = ?",
+        (guild_id, f"admin:{user_id}"),
+    )
     run("link_codes", "DELETE FROM link_codes WHERE guild_id = ? AND discord_user_id = ?",
         (guild_id, user_id))  # fmt: skip
     # Their notices, and other members' notices that name one of their accounts.

@@ -139,6 +139,19 @@ def guild_payload(
     }
 
 
+def _member(user_id: int, permissions: discord.Permissions) -> dict[str, Any]:
+    """The interaction's member, as Discord sends it (with their permissions in the channel)."""
+    return {
+        "user": user_payload(user_id, "admin" if user_id == ADMIN_ID else "player"),
+        "roles": [],
+        "permissions": str(permissions.value),
+        "joined_at": "2025-01-01T00:00:00+00:00",
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+    }
+
+
 def command_interaction(
     bot: discord.Client,
     *,
@@ -163,15 +176,7 @@ def command_interaction(
         "guild_id": str(guild_id),
         "channel_id": str(channel_id),
         "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
-        "member": {
-            "user": user_payload(user_id, "admin" if user_id == ADMIN_ID else "player"),
-            "roles": [],
-            "permissions": str(member_permissions.value),
-            "joined_at": "2025-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-        },
+        "member": _member(user_id, member_permissions),
         "data": {
             "id": "1",
             "name": group or command,
@@ -262,15 +267,7 @@ def component_interaction(
         "guild_id": str(guild_id),
         "channel_id": str(channel_id),
         "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
-        "member": {
-            "user": user_payload(user_id, "player"),
-            "roles": [],
-            "permissions": "0",
-            "joined_at": "2025-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-        },
+        "member": _member(user_id, discord.Permissions.none()),
         "data": {"custom_id": custom_id, "component_type": 2},
         "message": message,
         "app_permissions": str(ALL_TEXT.value),
