@@ -64,6 +64,7 @@ from bot.clock import Clock  # noqa: E402
 from bot.config import Config, load_config  # noqa: E402
 from bot.core import Core  # noqa: E402
 from bot.ingest.policy import IngestPolicy  # noqa: E402
+from bot.server import settle_heap  # noqa: E402
 from bot.services.get_playtime import PlaytimeQuery  # noqa: E402
 from bot.services.leaderboards import PERIODS  # noqa: E402
 from bot.services.status import status_report  # noqa: E402
@@ -427,7 +428,9 @@ def bench_config(directory: Path, database: Path, port: int = 0) -> Path:
 
 
 async def start_core(config: Config) -> Core:
-    return await Core.start(config, FixedClock())
+    core = await Core.start(config, FixedClock())
+    settle_heap()  # as the server does once it has started
+    return core
 
 
 # --------------------------------------------------------------------------- page cache

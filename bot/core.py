@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.actions import ActionWorker
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.identity import IdentityService, oauth_client
@@ -65,6 +66,7 @@ class Core:
     steam_sync: SteamSync
     scheduler: Scheduler
     pruner: Pruner
+    actions: ActionWorker
     identity: IdentityService
     privacy: PrivacyService
     roles: RoleConnections | None = None
@@ -211,6 +213,7 @@ class Core:
             steam_sync,
             scheduler,
             pruner,
+            ActionWorker(store, registry, clock),
             identity,
             privacy,
             roles,
@@ -235,6 +238,7 @@ class Core:
         try:
             await self.endpoints.stop()
             await self.pruner.stop()
+            await self.actions.stop()
             if self.roles is not None:
                 await self.roles.stop()
             if self.presence is not None:

@@ -317,3 +317,14 @@ SYNC_STATES = {
     for state in ("running", "disabled", "not_configured", "invalid_key")
 }
 SYNC_WHEN_UNKNOWN = "sync.when_unknown"
+
+# /actions status
+ACTIONS_GROUP = _tree("actions.group")
+ACTIONS_STATUS = _tree("actions.status")
+ACTIONS_TITLE = "actions.title"
+ACTIONS_NONE = "actions.none"
+ACTIONS_COUNTS = "actions.counts"
+ACTIONS_PAUSE = "actions.pause"
+ACTIONS_ROW = "actions.row"
+ACTIONS_MEMBER = "actions.member"
+ACTIONS_ERROR = "actions.error"

@@ -31,11 +31,13 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
 
 # --------------------------------------------------------------------------- declarations
 
@@ -138,16 +140,54 @@ class LinkConfirmation:
 
 @dataclass(frozen=True)
 class ActionSpec:
+    """An outbound operation a connector offers: its payload ``model`` (a pydantic model: a
+    payload that does not fit is refused naming the field) and the ``handler`` that carries it
+    out, a method of the connector or one the core provides (``Connector.provide``: the
+    Discord connector declares role actions whose handler is the bot's own HTTP client).
+    ``idempotent``: running it twice has the effect of once (a role added), so it is retried
+    until done; otherwise (a console command) it is retried only when it failed before
+    anything was sent."""
+
     name: str
     description: str
-    model: type
+    model: type[BaseModel]
     handler: str
+    idempotent: bool = True
 
 
 @dataclass(frozen=True)
 class Action:
     type: str
     payload: Mapping[str, Any]
+
+
+class ActionError(Exception):
+    """An action that did not happen; ``str()`` is safe to show an admin (no secret)."""
+
+
+class ActionRetry(ActionError):
+    """A passing failure (the target is down, a 429, a timeout): try again later, after
+    ``retry_after`` seconds when the target said. ``sent``: bytes may have reached the target
+    (a non-idempotent action then has an unknown outcome and is not sent again); a handler
+    says ``sent=False`` only when it knows nothing left (the connection was refused)."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, sent: bool = True):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.sent = sent
+
+
+class ActionPaused(ActionError):
+    """A refusal an admin can fix (a missing permission, a role moved above the bot): the
+    actions of the same ``pause_key`` wait, and are probed now and then, instead of failing."""
+
+
+class ActionFailed(ActionError):
+    """A permanent failure (the payload can never work): recorded, never retried."""
+
+
+class ActionDone(ActionError):
+    """Nothing to do, which counts as done (the member it was for left the server)."""
 
 
 # --------------------------------------------------------------------------- values
@@ -282,6 +322,7 @@ class Connector:
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self.secret_values: dict[str, str] = dict(secrets or {})
+        self._handlers: dict[str, Callable[[Any], Awaitable[Any]]] = {}
 
     # -- identity of raw events
     def dedupe_key(self, raw: Mapping[str, Any]) -> str:
@@ -317,15 +358,38 @@ class Connector:
         return None
 
     # -- outbound
-    async def execute(self, action: Action) -> Any:
-        spec = next((a for a in self.actions if a.name == action.type), None)
+    def action_spec(self, name: str) -> ActionSpec:
+        spec = next((a for a in self.actions if a.name == name), None)
         if spec is None:
-            raise SchemaError("type", f"unknown action {action.type!r} for {self.key}")
+            raise SchemaError("type", f"unknown action {name!r} for {self.key}")
+        return spec
+
+    def validate_action(self, action: Action) -> BaseModel:
+        """The action's payload as its model, or SchemaError naming the first bad field
+        (dotted for a nested one: ``target.role_id``)."""
+        spec = self.action_spec(action.type)
         try:
-            payload = spec.model(**dict(action.payload))
-        except TypeError as exc:
-            raise SchemaError("payload", str(exc)) from None
-        return await getattr(self, spec.handler)(payload)
+            return spec.model.model_validate(dict(action.payload))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+            raise SchemaError(where, str(first.get("msg", "is not valid"))) from None
+
+    def provide(self, handler: str, function: Callable[[Any], Awaitable[Any]]) -> None:
+        """The core supplies a handler the connector declares but cannot run itself."""
+        self._handlers[handler] = function
+
+    async def execute(self, action: Action) -> Any:
+        """Validate the payload, then run the declared handler (ActionError subclasses say
+        what became of it)."""
+        spec = self.action_spec(action.type)
+        payload = self.validate_action(action)
+        handler = self._handlers.get(spec.handler) or getattr(self, spec.handler, None)
+        if handler is None:  # e.g. the bot's own client, while only the web server runs
+            raise ActionRetry(
+                f"nothing in this process carries out {self.key}.{action.type} yet", sent=False
+            )
+        return await handler(payload)
 
     @classmethod
     def event_names(cls) -> list[str]:

@@ -252,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     forget.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
+    actions_cmd = commands.add_parser(
+        "actions", parents=[parent], help="what Questlog does on its own (roles, console lines)"
+    )
+    actions_what = actions_cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions_status = actions_what.add_parser(
+        "status", parents=[parent], help="pending, paused, failed and recent actions"
+    )
+    actions_status.add_argument("--guild", type=int, metavar="ID", help="one server only")
+    actions_status.add_argument("--json", action="store_true", help="print one JSON object")
+
     prune = commands.add_parser(
         "prune",
         parents=[parent],
@@ -810,6 +820,38 @@ def cmd_forget(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_actions(args: argparse.Namespace, config: Config) -> int:
+    now = SystemClock().now()
+    found = _with_store(config, lambda store: store.actions.status(args.guild, now, limit=50))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "counts": found.counts,
+                    "paused": [
+                        {"guild_id": g, "key": k, "reason": r, "since": s, "next_probe_at": n}
+                        for g, k, r, s, n in found.pauses
+                    ],
+                    "actions": [dataclasses.asdict(row) for row in found.recent],
+                }
+            )
+        )
+        return 0
+    if not found.counts:
+        print("no actions queued yet")
+        return 0
+    print(", ".join(f"{status} {count:,}" for status, count in sorted(found.counts.items())))
+    for guild, key, reason, since, probe in found.pauses:
+        print(f"paused  guild {guild} {key} since {since}: {reason} (next try {probe})")
+    for row in found.recent:
+        error = f" - {row.last_error}" if row.last_error else ""
+        print(
+            f"#{row.id:<6} {row.status:<9} guild {row.guild_id} {row.connector}.{row.action}"
+            f" ({row.attempts} attempts){error}"
+        )
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace, config: Config) -> int:
     from bot.pruning import Pruner
     from bot.storage.records import RetentionPolicy
@@ -993,6 +1035,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_unlink(args, config)
         if args.command == "forget":
             return cmd_forget(args, config)
+        if args.command == "actions":
+            return cmd_actions(args, config)
         if args.command == "vacuum":
             return cmd_vacuum(args, config)
         if args.command == "sync":

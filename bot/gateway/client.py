@@ -29,6 +29,7 @@ from bot.core import Core
 from bot.feed.poster import FeedPoster
 from bot.feed.sender import DiscordSender
 from bot.gateway.activities import PORTAL_HINT, PRIVILEGED, guild_presences, presence_of
+from bot.gateway.role_actions import RoleActions
 from bot.gateway.translator import CommandTranslator
 from bot.i18n import Texts, language, texts
 from bot.markdown import escape
@@ -271,6 +272,10 @@ class DiscordComponent:
     ) -> None:
         self.core = core
         self.presence = presence  # ask for the presence intents (until Discord refuses them)
+        self.roles = RoleActions()  # the Discord connector's role actions, on this bot's client
+        discord_connector = core.registry.get("discord")
+        discord_connector.provide("grant_role", self.roles.grant)
+        discord_connector.provide("remove_role", self.roles.remove)
         self.poster = poster
         self.token = token
         self.dev_guild_id = dev_guild_id
@@ -298,6 +303,7 @@ class DiscordComponent:
 
     async def _close_bot(self) -> None:
         self.poster.sender = None
+        self.roles.http = None
         if self.bot is not None:
             await self.bot.close()
             self.bot = None
@@ -311,6 +317,8 @@ class DiscordComponent:
                 await self.bot.login(self.token)
                 self.poster.sender = DiscordSender(self.bot.http)
                 self.poster.wake()
+                self.roles.http = self.bot.http
+                self.core.actions.wake()
                 failures = 0
                 await self.connect(self.bot)
                 reason = "the gateway connection closed"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot.storage.records import (
+    ActionStatus,
     Batch,
     BoardPage,
     ConfirmStatus,
@@ -31,6 +32,7 @@ from bot.storage.records import (
     OAuthState,
     PrivacyChoice,
     PrivacySummary,
+    QueuedAction,
     RetentionPolicy,
     RoleValues,
     StepResult,
@@ -39,7 +41,7 @@ from bot.storage.records import (
     Total,
     VerifyOutcome,
 )
-from connectors.base import ActivityEvent, Connector, Effect
+from connectors.base import Action, ActivityEvent, Connector, Effect
 from connectors.steam.client import OwnedGame, Unlock
 
 
@@ -647,6 +649,65 @@ class PrivacyStore(Protocol):
         ...
 
 
+class ActionStore(Protocol):
+    """The action outbox (bot/storage/actions.py has what each step means)."""
+
+    async def enqueue(
+        self,
+        *,
+        guild_id: int,
+        connector: str,
+        action: str,
+        payload: Mapping[str, Any],
+        idempotent: bool,
+        pause_key: str,
+        now: datetime,
+        user_id: int | None = None,
+    ) -> int: ...
+
+    async def queue(
+        self,
+        connector: Connector,
+        action: Action,
+        *,
+        guild_id: int,
+        pause_key: str,
+        now: datetime,
+        user_id: int | None = None,
+    ) -> int:
+        """Validate the payload with the action's model (SchemaError names the field), then
+        queue it; idempotence comes from the ActionSpec."""
+        ...
+
+    async def begin(self, action: QueuedAction, now: datetime) -> bool:
+        """Mark a claimed action in flight before its attempt; False when it no longer waits."""
+        ...
+
+    async def recover(self, now: datetime) -> tuple[int, int]: ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[QueuedAction]: ...
+
+    async def done(self, action: QueuedAction, now: datetime, note: str | None = None) -> None: ...
+
+    async def retry(
+        self, action: QueuedAction, reason: str, retry_at: datetime, now: datetime
+    ) -> None: ...
+
+    async def final(
+        self, action: QueuedAction, status: str, reason: str, now: datetime
+    ) -> None: ...
+
+    async def paused(
+        self, action: QueuedAction, reason: str, now: datetime, probe_every: timedelta
+    ) -> None: ...
+
+    async def status(
+        self, guild_id: int | None, now: datetime, limit: int = 20
+    ) -> ActionStatus: ...
+
+    async def next_due(self) -> str | None: ...
+
+
 class PresenceStore(Protocol):
     async def consent(self, guild_id: int, user_id: int) -> bool:
         """Whether presence is collected for the member in the guild (their choice, else the
@@ -683,6 +744,7 @@ class Store(Protocol):
     tokens: TokenStore
     privacy: PrivacyStore
     presence: PresenceStore
+    actions: ActionStore
 
     async def close(self) -> None: ...
 

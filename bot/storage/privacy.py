@@ -29,7 +29,7 @@ MEMBER_TABLES = (
     "sessions", "activity_events", "feed_outbox", "feed_batches", "raw_events",
     "discord_tokens", "oauth_states", "playtime", "playtime_daily", "playtime_periods",
     "playtime_samples", "milestones", "steam_accounts", "steam_achievements",
-    "steam_achievement_games", "steam_pending_checks",
+    "steam_achievement_games", "steam_pending_checks", "action_outbox",
 )  # fmt: skip
 #: What stands in a posted feed message's stored copy for an embed about a forgotten member, so
 #: a later edit of that message (another event's update) also takes it out of Discord.
@@ -263,6 +263,9 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
             "collecting": choice.collecting,
             "presence": "guild default" if choice.presence is None else choice.presence,
         },
+        "actions": _rows(conn, "SELECT connector, action, payload, status, attempts, last_error,"
+                         " created_at, finished_at FROM action_outbox WHERE guild_id = ?"
+                         " AND discord_user_id = ? ORDER BY id", (guild_id, user_id)),
         "feed_events": _rows(conn, "SELECT type, source, actor_external_id, actor_name, title,"
                              " payload, occurred_at, created_at FROM activity_events WHERE"
                              " guild_id = ? AND actor_user_id = ? ORDER BY id",
@@ -377,6 +380,11 @@ def forget_member(
     )
     run("link_codes", "DELETE FROM link_codes WHERE guild_id = ? AND discord_user_id = ?",
         (guild_id, user_id))  # fmt: skip
+    run(
+        "action_outbox",
+        "DELETE FROM action_outbox WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id),
+    )  # fmt: skip (a role for them, a line about them: nothing more)
     # Their notices, and other members' notices that name one of their accounts.
     run("link_notices", "DELETE FROM link_notices WHERE guild_id = ? AND (discord_user_id = ?"
         + (f" OR external_id IN ({_marks(externals)})" if externals else "") + ")",

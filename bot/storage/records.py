@@ -73,6 +73,53 @@ class PrivacySummary:
 
 
 @dataclass(frozen=True)
+class QueuedAction:
+    """An action the worker claimed (marked in flight); ``probe``: the one action tried to
+    see whether its paused key works again."""
+
+    id: int
+    guild_id: int
+    connector: str
+    action: str
+    payload: dict[str, Any]
+    idempotent: bool
+    user_id: int | None
+    pause_key: str
+    attempts: int
+    probe: bool = False
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """An action as /actions status shows it."""
+
+    id: int
+    guild_id: int
+    connector: str
+    action: str
+    payload: dict[str, Any]
+    idempotent: bool
+    user_id: int | None
+    pause_key: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: str
+    created_at: str
+    finished_at: str | None
+
+
+@dataclass
+class ActionStatus:
+    """Counts per status, paused keys (guild, key, reason, paused at, next probe) and the
+    actions worth looking at."""
+
+    counts: dict[str, int]
+    pauses: list[tuple[Any, ...]]
+    recent: list[ActionRow]
+
+
+@dataclass(frozen=True)
 class PrivacyChoice:
     """A member's privacy choices in a guild: whether Questlog collects about them (False
     after /privacy off) and their presence choice (None: the guild's default)."""

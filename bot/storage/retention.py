@@ -24,7 +24,8 @@ What goes, and what never does:
   so playtime_daily rebuilt from them is unchanged. A sample dated more than a day ahead (a
   sender's clock) is garbage and does not hold the walk up.
 * ``counters``: the Steam budget's and lookups' per-day counts older than a week, link codes
-  that expired a day ago.
+  that expired a day ago, and finished actions (done, failed, unknown) older than
+  ``feed_history_days``.
 
 Never pruned: playtime totals, playtime_daily and playtime_periods, member_playtime, sessions,
 milestones and the Steam sync's state (charts, leaderboards and announce-once depend on them).
@@ -302,15 +303,25 @@ def _step_counters(conn: sqlite3.Connection, cut: Cutoffs, limit: int) -> StepRe
     states = conn.execute("DELETE FROM oauth_states WHERE expires_at < ?", (cut.link_codes,))
     nonces = conn.execute("DELETE FROM openid_nonces WHERE expires_at < ?", (cut.link_codes,))
     notices = conn.execute("DELETE FROM link_notices WHERE created_at < ?", (cut.notices,))
+    actions = conn.execute(_OLD_ACTIONS.format(verb="DELETE"), (cut.feed, limit)).rowcount
     return StepResult(
-        0,
+        actions if actions >= limit else 0,  # a full page of actions: another step follows
         {
             "steam_day_counters": budget + lookups,
             "link_codes": codes,
             "oauth_states": states.rowcount + nonces.rowcount,
             "link_notices": notices.rowcount,
+            "actions": actions,
         },
     )
+
+
+# Finished actions (done, failed, unknown) kept as long as the feed's history; at most
+# ``limit`` a step (a busy reward system finishes many).
+_OLD_ACTIONS = (
+    "{verb} FROM action_outbox WHERE id IN (SELECT id FROM action_outbox"
+    " WHERE status IN ('done', 'failed', 'unknown') AND finished_at < ? LIMIT ?)"
+)
 
 
 _STEPS = {
@@ -399,6 +410,7 @@ def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
         cut.link_codes, cut.link_codes,
     )  # fmt: skip
     notices = one("SELECT count(*) FROM link_notices WHERE created_at < ?", cut.notices)
+    actions = one(_OLD_ACTIONS.format(verb="SELECT count(*)"), cut.feed, -1)
     return {
         "outbox_rows": outbox,
         "activity_events": events,
@@ -411,6 +423,7 @@ def _pending(conn: sqlite3.Connection, cut: Cutoffs) -> dict[str, int]:
         "link_codes": codes,
         "oauth_states": states,
         "link_notices": notices,
+        "actions": actions,
     }
 
 

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from bot.storage.actions import SqliteActions
 from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database, latest_schema_version
 from bot.storage.events import SqliteEvents
@@ -37,6 +38,7 @@ class SqliteStore:
         self.tokens = SqliteTokens(engine)
         self.privacy = SqlitePrivacy(engine)
         self.presence = SqlitePresence(engine)
+        self.actions = SqliteActions(engine)
 
     @classmethod
     async def open(

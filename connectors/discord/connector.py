@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from connectors.base import (
+    ActionSpec,
     ActivityEvent,
     Capabilities,
     Connector,
@@ -38,6 +41,17 @@ from connectors.base import (
 TYPES = ("presence.session.started", "presence.played", "presence.session.ended")
 
 
+class RoleChange(BaseModel):
+    """A role given to or taken from a member (Discord's Add/Remove Guild Member Role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    guild_id: int = Field(gt=0)
+    user_id: int = Field(gt=0)
+    role_id: int = Field(gt=0)
+    reason: str | None = Field(default=None, max_length=512)  # the audit log's reason
+
+
 class DiscordConnector(Connector):
     key = "discord"
     name = "Discord"
@@ -51,6 +65,14 @@ class DiscordConnector(Connector):
         EventSpec("discord.session.started", "Discord shows a member playing a game", False),
         EventSpec("discord.session.ended", "A member stopped playing (Discord status)", False),
     )
+    # Roles: idempotent (adding a role the member has, or removing one they lack, changes
+    # nothing). The handlers are the core's, sending through the bot's own HTTP client (this
+    # package imports no discord.py); see bot/gateway/role_actions.py.
+    actions = (
+        ActionSpec("grant_role", "Give a member a role", RoleChange, "grant_role"),
+        ActionSpec("remove_role", "Take a role Questlog gave from a member", RoleChange,
+                   "remove_role"),
+    )  # fmt: skip
     link_source = "discord"
     requires_link = True  # the member's presence link (made by the tracker before any event)
 

@@ -392,6 +392,14 @@ class FakeDiscord:
         self.interactions: dict[str, list[dict[str, Any]]] = {}
         #: guild id (None = global) -> the commands last synced there
         self.synced_commands: dict[int | None, list[dict[str, Any]]] = {}
+        #: guild id -> role id -> position; the bot's top role position per guild; guilds
+        #: where the bot lacks Manage Roles; (guild, user) -> the roles Questlog's calls gave
+        self.guild_roles: dict[int, dict[int, int]] = {}
+        self.bot_top_role: dict[int, int] = {}
+        self.no_manage_roles: set[int] = set()
+        self.member_roles: dict[tuple[int, int], set[int]] = {}
+        #: statuses the next role calls answer instead (503, 429, ...), in order
+        self.role_failures: deque[int] = deque()
         #: (guild id, user id) -> the guild member object GET /guilds/{g}/members/{u} answers
         self.members: dict[tuple[int, int], dict[str, Any]] = {}
         #: seconds every member request waits before it is answered
@@ -522,6 +530,11 @@ class FakeDiscord:
         app.router.add_get(API_PREFIX + "/gateway/bot", self._get_gateway_bot)
         app.router.add_get(API_PREFIX + "/channels/{channel_id}", self._get_channel)
         app.router.add_get(API_PREFIX + "/guilds/{guild_id}/members/{user_id}", self._get_member)
+        for method in ("PUT", "DELETE"):
+            app.router.add_route(
+                method, API_PREFIX + "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
+                self._member_role,
+            )  # fmt: skip
         app.router.add_post(API_PREFIX + "/channels/{channel_id}/messages", self._create_message)
         app.router.add_patch(
             API_PREFIX + "/channels/{channel_id}/messages/{message_id}", self._edit_message
@@ -934,6 +947,36 @@ class FakeDiscord:
         if member is None:
             return _error(404, "Unknown Member", 10007)
         return _json(member)
+
+    async def _member_role(self, request: web.Request) -> web.Response:
+        """Add/Remove Guild Member Role, as Discord answers them: 204; 404 Unknown Member
+        (10007) or Unknown Role (10011); 403 Missing Permissions (50013) without Manage Roles
+        or for a role at or above the bot's top role."""
+        ids = [_parse_snowflake(request.match_info[k]) for k in ("guild_id", "user_id", "role_id")]
+        if None in ids:
+            return _form_error(
+                {"role_id": _problem("NUMBER_TYPE_COERCE", "Value is not snowflake.")}
+            )
+        guild_id, user_id, role_id = (int(i) for i in ids if i is not None)
+        if self.role_failures:
+            status = self.role_failures.popleft()
+            if status == 429:
+                return _json({"message": "You are being rate limited.", "retry_after": 0.01,
+                              "global": False}, 429)  # fmt: skip
+            return _error(status, "Server Error", 0)
+        if (guild_id, user_id) not in self.members:
+            return _error(404, "Unknown Member", 10007)
+        roles = self.guild_roles.get(guild_id, {})
+        if role_id not in roles:
+            return _error(404, "Unknown Role", 10011)
+        if guild_id in self.no_manage_roles or roles[role_id] >= self.bot_top_role.get(guild_id, 0):
+            return _error(403, "Missing Permissions", 50013)
+        held = self.member_roles.setdefault((guild_id, user_id), set())
+        if request.method == "PUT":
+            held.add(role_id)
+        else:
+            held.discard(role_id)
+        return web.Response(status=204, headers={"Via": "1.1 google"})
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         channel_id = self._channel_id(request)

@@ -1,0 +1,69 @@
+"""The Discord connector's role actions (``grant_role``, ``remove_role``), carried out with the
+bot's own discord.py HTTP client, so its rate limiter (and the global budget the feed shares)
+applies. Discord's answers become the action worker's outcomes:
+
+* 10007 Unknown Member: nothing to do (the member left): done;
+* 50013 Missing Permissions, 50001 Missing Access, 10011 Unknown Role, 10004 Unknown Guild:
+  an admin can fix it (Manage Roles, the role below the bot's top role, a role re-made):
+  paused, and probed;
+* a 5xx, a 429 discord.py did not wait out, a lost connection, no connection yet: tried again;
+* any other 4xx: failed, with Discord's words.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import discord
+from discord.http import HTTPClient
+
+from connectors.base import ActionDone, ActionFailed, ActionPaused, ActionRetry
+from connectors.discord.connector import RoleChange
+
+UNKNOWN_MEMBER = 10007
+FIXABLE = {
+    50013: "Missing Permissions (50013): the bot needs Manage Roles, and its top role must be"
+    " above the role",
+    50001: "Missing Access (50001): the bot cannot see that server",
+    10011: "Unknown Role (10011): the role was deleted",
+    10004: "Unknown Guild (10004): the bot is no longer in that server",
+}
+
+
+class RoleActions:
+    """The handlers; ``http`` is the logged-in bot's client (None while not connected)."""
+
+    def __init__(self) -> None:
+        self.http: HTTPClient | None = None
+
+    async def grant(self, change: RoleChange) -> None:
+        await self._call(True, change)
+
+    async def remove(self, change: RoleChange) -> None:
+        await self._call(False, change)
+
+    async def _call(self, add: bool, change: RoleChange) -> None:
+        if self.http is None:
+            raise ActionRetry("not connected to Discord yet", sent=False)
+        call = self.http.add_role if add else self.http.remove_role
+        try:
+            await call(change.guild_id, change.user_id, change.role_id, reason=change.reason)
+        except discord.RateLimited as exc:  # longer than discord.py waits by itself
+            raise ActionRetry("rate limited", retry_after=exc.retry_after) from None
+        except discord.HTTPException as exc:
+            raise _outcome(exc) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise ActionRetry(f"connection to Discord failed: {type(exc).__name__}") from None
+
+
+def _outcome(exc: discord.HTTPException) -> Exception:
+    if exc.code == UNKNOWN_MEMBER:
+        return ActionDone("Unknown Member (10007): they left the server")
+    if exc.code in FIXABLE:
+        return ActionPaused(FIXABLE[exc.code])
+    if isinstance(exc, discord.Forbidden):
+        return ActionPaused(f"403 ({exc.code}): {exc.text or 'Forbidden'}")
+    if isinstance(exc, discord.DiscordServerError):
+        return ActionRetry(f"Discord answered {exc.status}")
+    if exc.status == 429:
+        return ActionRetry("rate limited")
+    return ActionFailed(f"Discord refused it ({exc.status}, {exc.code}): {exc.text}")
