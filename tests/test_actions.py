@@ -333,3 +333,20 @@ async def test_a_claimed_action_never_begun_is_not_lost(
     assert await core.store.actions.recover(clock.now()) == (0, 0)
     await worker.run_once()
     assert (await statuses(core))[say][0] == "done" and echo.done == [("say", Say(line="one"))]
+
+
+def test_upgrading_adds_an_empty_action_outbox() -> None:
+    import sqlite3
+
+    from bot.storage.engine import apply_migrations
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(conn, up_to=26)
+    conn.execute(
+        "INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, '2025-01-01', '2025-01-01')"
+    )
+    assert apply_migrations(conn, up_to=27) == [27]
+    assert conn.execute("SELECT count(*) FROM action_outbox").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM action_pauses").fetchone() == (0,)
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(action_outbox)")}
+    assert {"action_outbox_due", "action_outbox_paused", "action_outbox_member"} <= indexes
