@@ -1,10 +1,12 @@
-"""Time sources. Everything in Questlog asks a Clock, so tests can move time by hand."""
+"""Time sources (everything in Questlog asks a Clock, so tests can move time by hand) and the
+periods of local days that leaderboards, charts and rewards share."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from connectors.base import iso
 
@@ -69,3 +71,30 @@ def from_iso(text: str) -> datetime:
     if dt.tzinfo is None:
         raise ValueError("timestamp has no timezone offset")
     return dt.astimezone(UTC)
+
+
+#: The rolling windows charts, leaderboards and everything after them use: today since local
+#: midnight, the last N local days including today, or all time.
+Window = Literal["today", "7d", "30d", "90d", "365d", "all"]
+WINDOWS: tuple[Window, ...] = ("today", "7d", "30d", "90d", "365d", "all")
+#: Leaderboards also rank the calendar week (Monday to Sunday) and month that today is in.
+Period = Literal["today", "7d", "30d", "90d", "365d", "all", "week", "month"]
+PERIODS: tuple[Period, ...] = (*WINDOWS, "week", "month")
+WINDOW_DAYS: dict[str, int] = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
+
+
+def period_days(period: Period, now: datetime, tz: ZoneInfo) -> tuple[date, date] | None:
+    """The local days a leaderboard of ``period`` ranks, first and last included, in the
+    community's time zone: today; the last N days including today; the calendar week (Monday
+    to Sunday) or month that today is in; None for all time."""
+    today = now.astimezone(tz).date()
+    if period == "all":
+        return None
+    if period == "week":
+        monday = today - timedelta(days=today.weekday())
+        return monday, monday + timedelta(days=6)
+    if period == "month":
+        first = today.replace(day=1)
+        following = (first + timedelta(days=31)).replace(day=1)
+        return first, following - timedelta(days=1)
+    return today - timedelta(days=WINDOW_DAYS[period] - 1), today

@@ -19,6 +19,7 @@ from bot.metrics import Metrics
 from bot.presence import PresenceTracker
 from bot.privacy import PrivacyService
 from bot.pruning import Pruner
+from bot.rewards import RewardService
 from bot.scheduler import Scheduler
 from bot.services.accounts import AccountService, ConfirmStatus
 from bot.services.endpoint_admin import EndpointAdmin
@@ -69,6 +70,7 @@ class Core:
     actions: ActionWorker
     identity: IdentityService
     privacy: PrivacyService
+    rewards: RewardService
     roles: RoleConnections | None = None
     presence: PresenceTracker | None = None  # [presence] enabled: started with the bot
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
@@ -184,6 +186,9 @@ class Core:
                         config, clock, store, oauth, identity.vault(), days_of=last_30_days
                     )
                     identity.on_connected = roles.push_now
+            actions = ActionWorker(store, registry, clock)
+            pipeline.on_actions = actions.wake
+            rewards = RewardService(store, clock, config.general.tz, wake=actions.wake)
             privacy = PrivacyService(
                 store,
                 clock,
@@ -213,9 +218,10 @@ class Core:
             steam_sync,
             scheduler,
             pruner,
-            ActionWorker(store, registry, clock),
+            actions,
             identity,
             privacy,
+            rewards,
             roles,
         )
         if config.presence.enabled:
@@ -238,6 +244,7 @@ class Core:
         try:
             await self.endpoints.stop()
             await self.pruner.stop()
+            await self.rewards.stop()
             await self.actions.stop()
             if self.roles is not None:
                 await self.roles.stop()

@@ -163,6 +163,7 @@ class Server:
         await self.core.scheduler.start()
         await self.core.pruner.start()
         await self.core.actions.start()
+        await self.core.rewards.start()
         settle_heap()
         if self.core.roles is not None:
             await self.core.roles.start()

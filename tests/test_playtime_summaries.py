@@ -258,7 +258,9 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
         assert any(_reference(links, samples, "730", None, zone))
         # Unlinks, and an account that moves to another member: the all-time sums follow.
         for member in (3, 4, 5):
-            await store.links.unlink(guild_id=GUILD, discord_user_id=member, source="steam")
+            await store.links.unlink(
+                guild_id=GUILD, discord_user_id=member, source="steam", now=NOW
+            )
         links[:] = [item for item in links if not (item[1] in (3, 4, 5) and item[2] == "steam")]
         moved = next(item for item in links if item[1] == 7 and item[2] == "steam")
         links[links.index(moved)] = (GUILD, 8, "steam", moved[3])

@@ -137,7 +137,7 @@ async def test_links_and_codes(store: Store) -> None:
     assert await links.steam_private(GUILD, 2) and not await links.steam_private(OTHER, 3)
     assert await links.steam_ids() == [SID] and await links.steam_ids(GUILD, 1) == []
     assert await links.count() == 2
-    assert await links.unlink(guild_id=GUILD, discord_user_id=2, source="steam") == 1
+    assert await links.unlink(guild_id=GUILD, discord_user_id=2, source="steam", now=NOW) == 1
     code = dict(guild_id=GUILD, discord_user_id=4, source="minecraft", now=NOW)
     assert await links.add_code(code="ABCD2345", expires=NOW + timedelta(minutes=10), **code)
     assert not await links.add_code(code="ABCD2345", expires=NOW, **code)  # taken

@@ -747,7 +747,10 @@ def cmd_unlink(args: argparse.Namespace, config: Config) -> int:
         removed = 0
         for source in sources:
             removed += await store.links.unlink(
-                guild_id=args.guild, discord_user_id=args.user, source=source
+                guild_id=args.guild,
+                discord_user_id=args.user,
+                source=source,
+                now=datetime.now(UTC),
             )
         return removed
 

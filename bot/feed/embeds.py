@@ -45,6 +45,7 @@ STYLES: dict[str, Style] = {
     "minecraft.session.ended": Style(0x95A5A6, "🔴", "feed.label.minecraft"),
     "minecraft.achievement": Style(0xF1C40F, "🏆", "feed.label.minecraft"),
     "playtime.milestone": Style(0x9B59B6, "🏅", "feed.label.playtime"),
+    "reward.granted": Style(0xE67E22, "🎖️", "feed.label.playtime"),
     "steam.achievement": Style(0x1B2838, "🏆", "feed.label.steam"),
     "steam.game_played": Style(0x1B2838, "🎮", "feed.label.steam"),
 }
@@ -147,6 +148,14 @@ def build_embed(event: Mapping[str, Any], t: Texts | None = None) -> dict[str, A
         url = _steam_store(payload.get("game_id"))
         if url:
             embed["url"] = url
+    if event["type"] == "reward.granted" and str(payload.get("role_id", "")).isdigit():
+        fields.append(
+            {
+                "name": t("feed.field.role"),
+                "value": f"<@&{int(payload['role_id'])}>",  # shown, never pinged
+                "inline": True,
+            }
+        )
     rarity = _rarity(t, payload)
     if rarity:
         fields.append(

@@ -59,6 +59,18 @@ def _milestone(t: Texts, event: Mapping[str, Any], payload: Mapping[str, Any]) -
     return t("feed.title.milestone", who=who, hours=hours)
 
 
+def _reward(t: Texts, event: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+    who = str(event.get("actor_name") or t("feed.reward.member"))
+    hours = t.plural("count.hours", int(payload["hours"]))
+    game = payload.get("game_name") or (_game(t, payload) if payload.get("game_id") else None)
+    period = str(payload.get("period") or "all")
+    if period != "all":
+        hours = t("feed.reward.in_period", hours=hours, period=t(f"period.{period}"))
+    if game:
+        return t("feed.title.reward.game", who=who, hours=hours, game=game)
+    return t("feed.title.reward", who=who, hours=hours)
+
+
 WRITERS: dict[str, Writer] = {
     "steam.game_played": lambda t, e, p: t(
         "feed.title.steam.game_played", who=_steam_player(t, e), game=_game(t, p),
@@ -91,6 +103,7 @@ WRITERS: dict[str, Writer] = {
         duration=t.duration(p["active_seconds"]),
     ),
     "playtime.milestone": _milestone,
+    "reward.granted": _reward,
     "feed.test": lambda t, e, p: t("feed.title.test"),
 }  # fmt: skip
 #: Kinds whose description the feed writes too (the rest show the payload's, as sent).

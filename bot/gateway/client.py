@@ -197,6 +197,16 @@ class Questlog(commands.Bot):
         if self.tracker is not None and not after.bot:
             await self.tracker.update(after.guild.id, presence_of(after))
 
+    async def on_member_join(self, member: discord.Member) -> None:
+        """(With the Server Members intent.) A member back in the server has none of the roles
+        rewards gave them: what they earn is granted again."""
+        if member.bot:
+            return
+        try:
+            await self.core.rewards.member_joined(member.guild.id, member.id)
+        except Exception:
+            log.exception("rewards: could not check a member who joined server %s", member.guild.id)
+
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         if self.tracker is not None:
             await self.tracker.member_left(payload.guild_id, payload.user.id)

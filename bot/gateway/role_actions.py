@@ -2,7 +2,8 @@
 bot's own discord.py HTTP client, so its rate limiter (and the global budget the feed shares)
 applies. Discord's answers become the action worker's outcomes:
 
-* 10007 Unknown Member: nothing to do (the member left): done;
+* 10007 Unknown Member: nothing to do (the member left): done; so is 10011 Unknown Role for a
+  removal (a deleted role has nobody left to take it from);
 * 50013 Missing Permissions, 50001 Missing Access, 10011 Unknown Role, 10004 Unknown Guild:
   an admin can fix it (Manage Roles, the role below the bot's top role, a role re-made):
   paused, and probed;
@@ -20,6 +21,7 @@ from connectors.base import ActionDone, ActionFailed, ActionPaused, ActionRetry
 from connectors.discord.connector import RoleChange
 
 UNKNOWN_MEMBER = 10007
+UNKNOWN_ROLE = 10011
 FIXABLE = {
     50013: "Missing Permissions (50013): the bot needs Manage Roles, and its top role must be"
     " above the role",
@@ -50,6 +52,10 @@ class RoleActions:
         except discord.RateLimited as exc:  # longer than discord.py waits by itself
             raise ActionRetry("rate limited", retry_after=exc.retry_after) from None
         except discord.HTTPException as exc:
+            if not add and exc.code == UNKNOWN_ROLE:
+                raise ActionDone(
+                    "Unknown Role (10011): the role is gone, nothing to take back"
+                ) from None
             raise _outcome(exc) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ActionRetry(f"connection to Discord failed: {type(exc).__name__}") from None

@@ -50,6 +50,7 @@ class Pipeline:
         self.clock = clock
         self.metrics = metrics
         self.on_event = on_event  # wakes the feed poster in-process
+        self.on_actions: Callable[[], None] | None = None  # wakes the action worker
 
     def parse_webhook(self, source: str, body: Any, context: WebhookContext) -> dict[str, Any]:
         """Validate a decoded webhook body with the source's connector (SchemaError -> 422,
@@ -114,4 +115,6 @@ class Pipeline:
         self.metrics.inc("questlog_ingest_total", source=connector.key, result=status)
         if result.event_ids and self.on_event is not None:
             self.on_event()
+        if result.actions and self.on_actions is not None:
+            self.on_actions()
         return result

@@ -171,7 +171,10 @@ class AccountService:
 
     async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int:
         removed = await self.store.links.unlink(
-            guild_id=guild_id, discord_user_id=discord_user_id, source=source
+            guild_id=guild_id,
+            discord_user_id=discord_user_id,
+            source=source,
+            now=self.clock.now(),
         )
         self.on_links_changed(source)
         return removed

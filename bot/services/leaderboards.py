@@ -7,21 +7,13 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.clock import PERIODS, WINDOW_DAYS, WINDOWS, Period, Window, period_days
 from bot.i18n import DEFAULT, Texts, texts
 from bot.storage import Store
-from bot.storage.records import DayRange, Total
+from bot.storage.records import Total
 
-#: The rolling windows charts, leaderboards and everything after them use: today since local
-#: midnight, the last N local days including today, or all time.
-Window = Literal["today", "7d", "30d", "90d", "365d", "all"]
-WINDOWS: tuple[Window, ...] = ("today", "7d", "30d", "90d", "365d", "all")
-#: Leaderboards also rank the calendar week (Monday to Sunday) and month that today is in.
-Period = Literal["today", "7d", "30d", "90d", "365d", "all", "week", "month"]
-PERIODS: tuple[Period, ...] = (*WINDOWS, "week", "month")
-WINDOW_DAYS: dict[str, int] = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
 CHART_DAYS_MAX = 365  # an all-time chart shows at most the last 365 days
 GAMES_SHOWN = 25  # Discord shows at most 25 autocomplete choices
 PAGE_SIZE = 10  # leaderboard rows per page
@@ -51,23 +43,6 @@ def game_label(game_id: str, names: dict[str, str] | None = None, t: Texts | Non
     if game_id == "minecraft":
         return t("game.minecraft")
     return t("game.steam_app", app_id=game_id)
-
-
-def period_days(period: Period, now: datetime, tz: ZoneInfo) -> DayRange | None:
-    """The local days a leaderboard of ``period`` ranks, first and last included, in the
-    community's time zone: today; the last N days including today; the calendar week (Monday
-    to Sunday) or month that today is in; None for all time."""
-    today = now.astimezone(tz).date()
-    if period == "all":
-        return None
-    if period == "week":
-        monday = today - timedelta(days=today.weekday())
-        return monday, monday + timedelta(days=6)
-    if period == "month":
-        first = today.replace(day=1)
-        following = (first + timedelta(days=31)).replace(day=1)
-        return first, following - timedelta(days=1)
-    return today - timedelta(days=WINDOW_DAYS[period] - 1), today
 
 
 def _each_day(first: date, last: date) -> Iterator[date]:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.clock import to_iso
+from bot.clock import from_iso, to_iso
 from bot.storage.engine import Database
 from bot.storage.interface import IngestPolicy
 from bot.storage.links import find_link
@@ -29,6 +29,7 @@ from bot.storage.playtime import (
     record_playtime,
 )
 from bot.storage.records import Delivery, IngestResult, PlaytimeChange
+from bot.storage.rewards import check_players, members_of, reward_events
 from bot.storage.sessions import end_session, start_session
 from connectors.base import (
     ActivityEvent,
@@ -228,6 +229,9 @@ def ingest(
     guild_id, now_text, source = delivery.guild_id, delivery.received_at, connector.key
     derived: dict[str, Any] = {}
     reached: list[tuple[str, str, int, int, datetime]] = []
+    # Players whose playtime changed -> whether a reward they earn by it is announced (not
+    # when the change is a source's first report of them: a silent baseline, as milestones).
+    grew: dict[str, bool] = {}
     for effect in effects:
         if isinstance(effect, SetPlaytime):
             change = record_playtime(
@@ -241,6 +245,8 @@ def ingest(
                 now_text=now_text,
             )
             derived["playtime_updated"] = change.applied
+            if change.applied and change.new != change.old:
+                grew[effect.player_id] = grew.get(effect.player_id, True) and change.old is not None
             if change.applied:
                 reached += _reached(
                     conn, policy, guild_id, source, effect, change, effect.source_time
@@ -262,6 +268,7 @@ def ingest(
                     at=effect.at,
                     now_text=now_text,
                 )
+                grew.setdefault(effect.player_id, True)
                 reached += _reached(conn, policy, guild_id, source, effect, change, effect.at)
         elif isinstance(effect, PlaytimeAdded):
             # Presence's running sessions; no milestones (its player is the member, whose
@@ -277,8 +284,10 @@ def ingest(
                     at=effect.at,
                     now_text=now_text,
                 )
+                grew.setdefault(effect.player_id, True)
         elif isinstance(effect, PlaytimeGrew):
             change = PlaytimeChange(effect.old, effect.new, applied=True)
+            grew.setdefault(effect.player_id, True)
             reached += _reached(conn, policy, guild_id, source, effect, change, effect.at)
 
     result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
@@ -307,6 +316,16 @@ def ingest(
         result.event_ids.append(
             _insert_event(conn, milestone, guild_id, raw_id, now_text, policy.off_by_default)
         )
+    if grew and connector.link_source:
+        link_source, now = connector.link_source, from_iso(now_text)
+        rewards = check_players(conn, guild_id, link_source, grew, now)
+        result.actions = rewards.queued
+        if rewards.granted:
+            loud = set(members_of(conn, guild_id, link_source, [p for p, on in grew.items() if on]))
+            for event in reward_events(conn, rewards, loud, now):
+                result.event_ids.append(
+                    _insert_event(conn, event, guild_id, raw_id, now_text, policy.off_by_default)
+                )
     return result
 
 

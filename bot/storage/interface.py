@@ -34,6 +34,9 @@ from bot.storage.records import (
     PrivacySummary,
     QueuedAction,
     RetentionPolicy,
+    Reward,
+    RewardChanges,
+    RewardSummary,
     RoleValues,
     StepResult,
     StoredPlaytime,
@@ -113,7 +116,9 @@ class LinkStore(Protocol):
         guild holds it, unless ``reassign``. ``linked_by``: member, admin:<id>, cli, import."""
         ...
 
-    async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int: ...
+    async def unlink(
+        self, *, guild_id: int, discord_user_id: int, source: str, now: datetime
+    ) -> int: ...
 
     async def verify(
         self,
@@ -708,6 +713,53 @@ class ActionStore(Protocol):
     async def next_due(self) -> str | None: ...
 
 
+class RewardStore(Protocol):
+    """Role rewards (bot/storage/rewards.py has how a member's hours are counted)."""
+
+    async def add(
+        self,
+        *,
+        guild_id: int,
+        role_id: int,
+        hours: int,
+        game_id: str | None,
+        period: str,
+        source: str,
+        mode: str,
+        created_by: int | None,
+        now: datetime,
+    ) -> Reward: ...
+
+    async def list(self, guild_id: int) -> list[Reward]: ...
+
+    async def summaries(self, guild_id: int) -> list[RewardSummary]: ...
+
+    async def guilds(self) -> list[int]:
+        """The guilds with at least one reward."""
+        ...
+
+    async def candidates(self, guild_id: int, now: datetime) -> list[int]:
+        """The members a full check must look at: who earns any reward now or holds a grant."""
+        ...
+
+    async def check(self, guild_id: int, users: Sequence[int], now: datetime) -> RewardChanges:
+        """Grant and take away these members' rewards (role actions queued in the same
+        transaction)."""
+        ...
+
+    async def preview(
+        self, reward: Reward, now: datetime, limit: int = 10
+    ) -> tuple[int, list[tuple[int, int]]]: ...
+
+    async def remove(
+        self, guild_id: int, reward_id: int, *, take_back: bool, now: datetime
+    ) -> list[int] | None: ...
+
+    async def known_game(self, guild_id: int, game_id: str) -> bool: ...
+
+    async def forget_grants(self, guild_id: int, user_id: int) -> int: ...
+
+
 class PresenceStore(Protocol):
     async def consent(self, guild_id: int, user_id: int) -> bool:
         """Whether presence is collected for the member in the guild (their choice, else the
@@ -745,6 +797,7 @@ class Store(Protocol):
     privacy: PrivacyStore
     presence: PresenceStore
     actions: ActionStore
+    rewards: RewardStore
 
     async def close(self) -> None: ...
 

@@ -17,6 +17,7 @@ from bot.storage.playtime import (
     move_account_playtime,
 )
 from bot.storage.records import AccountTaken, ConfirmStatus, Link, LinkNotice, VerifyOutcome
+from bot.storage.rewards import check_members
 from connectors.base import LinkInfo
 
 
@@ -88,6 +89,7 @@ def link_account(
     move_account_playtime(conn, guild_id, source, external_id, from_user=previous,
                           to_user=discord_user_id if now_counts else None)  # fmt: skip
     list_linked_games(conn, guild_id, source, external_id)
+    check_members(conn, guild_id, {discord_user_id} | ({row[0]} if row else set()), now)
     return Link(source, external_id, display_name, verified, status, linked_by, verified_by)
 
 
@@ -167,6 +169,7 @@ def confirm_link_code(
     move_account_playtime(conn, guild_id, source, external_id,
                           from_user=holder[0] if holder else None, to_user=member)  # fmt: skip
     list_linked_games(conn, guild_id, source, external_id)
+    check_members(conn, guild_id, {member} | ({holder[0]} if holder else set()), now)
     conn.execute(
         "UPDATE link_codes SET used_at = ?, used_by = ? WHERE guild_id = ? AND code = ?",
         (stamp, external_id, guild_id, code.upper()),
@@ -246,11 +249,16 @@ def set_require_verified(conn: sqlite3.Connection, guild_id: int, on: bool, now:
         move_account_playtime(conn, guild_id, "steam", external_id,
                               from_user=user_id if on else None,
                               to_user=None if on else user_id)  # fmt: skip
+    check_members(conn, guild_id, {user_id for user_id, _ in unproven}, now)
     return len(unproven)
 
 
 def unlink_accounts(
-    conn: sqlite3.Connection, guild_id: int, discord_user_id: int, source: str
+    conn: sqlite3.Connection,
+    guild_id: int,
+    discord_user_id: int,
+    source: str,
+    now: datetime | None = None,
 ) -> int:
     """Remove the member's links of that source (their playtime leaves the member's
     summaries); returns how many there were."""
@@ -267,6 +275,8 @@ def unlink_accounts(
         "DELETE FROM account_links WHERE guild_id = ? AND discord_user_id = ? AND source = ?",
         (guild_id, discord_user_id, source),
     )
+    if accounts and now is not None:  # rewards the accounts earned go with them
+        check_members(conn, guild_id, [discord_user_id], now)
     return len(accounts)
 
 
@@ -383,9 +393,14 @@ class SqliteLinks:
         """Why the member lost links lately (newest first, at most 10; kept 30 days)."""
         return await self._db.read(lambda c: link_notices(c, guild_id, discord_user_id))
 
-    async def unlink(self, *, guild_id: int, discord_user_id: int, source: str) -> int:
-        """Remove the member's links of that source; returns how many there were."""
-        return await self._db.write(lambda c: unlink_accounts(c, guild_id, discord_user_id, source))
+    async def unlink(
+        self, *, guild_id: int, discord_user_id: int, source: str, now: datetime
+    ) -> int:
+        """Remove the member's links of that source (rewards they earned go too); returns how
+        many there were."""
+        return await self._db.write(
+            lambda c: unlink_accounts(c, guild_id, discord_user_id, source, now)
+        )
 
     async def for_member(self, guild_id: int, discord_user_id: int) -> list[Link]:
         rows = await self._db.fetchall(

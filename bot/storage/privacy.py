@@ -29,7 +29,8 @@ MEMBER_TABLES = (
     "sessions", "activity_events", "feed_outbox", "feed_batches", "raw_events",
     "discord_tokens", "oauth_states", "playtime", "playtime_daily", "playtime_periods",
     "playtime_samples", "milestones", "steam_accounts", "steam_achievements",
-    "steam_achievement_games", "steam_pending_checks", "action_outbox",
+    "steam_achievement_games", "steam_pending_checks", "action_outbox", "reward_grants",
+    "rewards",
 )  # fmt: skip
 #: What stands in a posted feed message's stored copy for an embed about a forgotten member, so
 #: a later edit of that message (another event's update) also takes it out of Discord.
@@ -263,6 +264,14 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
             "collecting": choice.collecting,
             "presence": "guild default" if choice.presence is None else choice.presence,
         },
+        "rewards_held": _rows(conn, "SELECT g.reward_id, g.role_id, g.seconds, g.granted_at,"
+                              " r.hours, r.game_id, r.period, r.source, r.mode FROM"
+                              " reward_grants g LEFT JOIN rewards r ON r.reward_id = g.reward_id"
+                              " WHERE g.guild_id = ? AND g.discord_user_id = ?"
+                              " ORDER BY g.reward_id", (guild_id, user_id)),
+        "rewards_created": _rows(conn, "SELECT reward_id, role_id, hours, game_id, period,"
+                                 " source, mode, created_at FROM rewards WHERE guild_id = ?"
+                                 " AND created_by = ? ORDER BY reward_id", (guild_id, user_id)),
         "actions": _rows(conn, "SELECT connector, action, payload, status, attempts, last_error,"
                          " created_at, finished_at FROM action_outbox WHERE guild_id = ?"
                          " AND discord_user_id = ? ORDER BY id", (guild_id, user_id)),
@@ -379,6 +388,12 @@ def forget_member(
         (guild_id, f"admin:{user_id}"),
     )
     run("link_codes", "DELETE FROM link_codes WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id))  # fmt: skip
+    # The rewards they earned: Questlog forgets it granted them (their roles stay as they are,
+    # so no action naming them is queued); rewards they made as an admin lose their name.
+    run("reward_grants", "DELETE FROM reward_grants WHERE guild_id = ? AND discord_user_id = ?",
+        (guild_id, user_id))  # fmt: skip
+    run("rewards", "UPDATE rewards SET created_by = NULL WHERE guild_id = ? AND created_by = ?",
         (guild_id, user_id))  # fmt: skip
     run(
         "action_outbox",

@@ -335,6 +335,7 @@ class IngestResult:
     raw_event_id: int | None = None
     event_ids: list[int] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    actions: int = 0  # role actions queued (rewards earned or lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,3 +397,50 @@ class StepResult:
     examined: int
     changed: dict[str, int]
     seconds: float = 0.0  # how long the step held the writer
+
+
+@dataclass(frozen=True)
+class Reward:
+    """A role for hours played (``/rewards add``). ``game_id`` None: the member's best game;
+    ``source`` ``any``: the best known total across sources; ``mode`` ``replace``: only the
+    highest earned of the replace rewards of the same game and period is held."""
+
+    id: int
+    guild_id: int
+    role_id: int
+    hours: int
+    game_id: str | None
+    period: str
+    source: str
+    mode: str
+    created_at: str
+    created_by: int | None = None
+
+
+@dataclass(frozen=True)
+class RewardSummary:
+    """A reward as /rewards list shows it: how many hold it through Questlog, how many of its
+    actions wait, and why its actions are paused (None when they are not)."""
+
+    reward: Reward
+    holders: int
+    waiting: int
+    paused_reason: str | None
+    paused_since: str | None
+
+
+@dataclass
+class RewardChanges:
+    """What a reward check queued: (reward, member, seconds) granted and taken away."""
+
+    granted: list[tuple[Reward, int, int]] = field(default_factory=list)
+    removed: list[tuple[Reward, int]] = field(default_factory=list)
+
+    def __iadd__(self, other: RewardChanges) -> RewardChanges:
+        self.granted += other.granted
+        self.removed += other.removed
+        return self
+
+    @property
+    def queued(self) -> int:
+        return len(self.granted) + len(self.removed)

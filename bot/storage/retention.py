@@ -28,7 +28,9 @@ What goes, and what never does:
   ``feed_history_days``.
 
 Never pruned: playtime totals, playtime_daily and playtime_periods, member_playtime, sessions,
-milestones and the Steam sync's state (charts, leaderboards and announce-once depend on them).
+milestones and the Steam sync's state (charts, leaderboards and announce-once depend on them);
+rewards and reward_grants, which are current state (Questlog takes away only a role it has a
+grant for): a reward's grants go when it is removed, a member's when they are forgotten.
 """
 
 from __future__ import annotations

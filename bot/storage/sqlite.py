@@ -18,6 +18,7 @@ from bot.storage.playtime import SqlitePlaytime
 from bot.storage.presence import SqlitePresence
 from bot.storage.privacy import SqlitePrivacy
 from bot.storage.retention import SqliteRetention
+from bot.storage.rewards import SqliteRewards
 from bot.storage.stats import SqliteStats
 from bot.storage.steam_state import SqliteSteam
 
@@ -39,6 +40,7 @@ class SqliteStore:
         self.privacy = SqlitePrivacy(engine)
         self.presence = SqlitePresence(engine)
         self.actions = SqliteActions(engine)
+        self.rewards = SqliteRewards(engine)
 
     @classmethod
     async def open(

@@ -28,6 +28,7 @@ from bot.storage.playtime import (
     remember_game_name,
 )
 from bot.storage.records import GLOBAL_SCOPE, Delivery, PlaytimeChange
+from bot.storage.rewards import check_linking_guilds
 from connectors.base import Effect, PlaytimeGrew
 from connectors.steam.client import OwnedGame, Unlock
 
@@ -281,6 +282,8 @@ def apply_library(
         )
         if not baseline and change.applied:
             stored += announce_growth(conn, steam_id, game.app_id, game.name, change, now, growth)
+    if baseline:  # growth is checked through the ingest path; a baseline is checked here
+        check_linking_guilds(conn, "steam", steam_id, now)
     next_read = soon if account is not None and account[1] is not None else later
     conn.execute(
         "INSERT INTO steam_accounts (steam_id, state, baseline_at, last_synced_at, next_sync_at,"

@@ -64,6 +64,8 @@ class DiscordConnector(Connector):
     events = (
         EventSpec("discord.session.started", "Discord shows a member playing a game", False),
         EventSpec("discord.session.ended", "A member stopped playing (Discord status)", False),
+        # Announced by the core when a member's playtime earns a role reward (grant_role).
+        EventSpec("reward.granted", "A member earned a role reward for their playtime"),
     )
     # Roles: idempotent (adding a role the member has, or removing one they lack, changes
     # nothing). The handlers are the core's, sending through the bot's own HTTP client (this

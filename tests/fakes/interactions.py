@@ -34,15 +34,30 @@ def user_payload(user_id: int, name: str) -> dict[str, Any]:
     }
 
 
+def role_payload(
+    role_id: int, name: str, position: int, *, managed: bool = False
+) -> dict[str, Any]:
+    """A role as Discord sends it (the bot's own role is at position 1)."""
+    return {
+        "id": str(role_id), "name": name, "permissions": "0", "position": position, "color": 0,
+        "hoist": False, "managed": managed, "mentionable": False, "flags": 0,
+    }  # fmt: skip
+
+
 def add_guild(
     bot: discord.Client,
     guild_id: int,
     channels: dict[int, discord.Permissions | None],
     *,
     bot_permissions: discord.Permissions = ALL_TEXT,
+    roles: list[dict[str, Any]] | None = None,
+    bot_position: int = 1,
 ) -> discord.Guild:
-    """Cache a guild with text channels, as a GUILD_CREATE would."""
+    """Cache a guild with text channels (and more roles, the bot's at ``bot_position``), as a
+    GUILD_CREATE would."""
     data = guild_payload(guild_id, channels, bot_permissions=bot_permissions)
+    data["roles"][1]["position"] = bot_position
+    data["roles"] += roles or []
     return bot._connection._add_guild_from_data(data)
 
 

@@ -1,0 +1,568 @@
+"""Role rewards in SQLite (``rewards``, ``reward_grants``): which members earn which reward,
+and the role actions that follow, queued in the caller's transaction.
+
+A member's hours for a reward are read from the summaries the playtime writers keep, from the
+links that count in the guild (an unproven Steam link does not where verification is
+required): all time from ``member_playtime``; a period from the local days of their accounts in
+``playtime_daily``. Per game the sources are compared, never added (Steam and BattleMetrics
+report the same Squad hours); a member's accounts of one source add up. Without a game, the
+member's best game counts.
+
+A check compares what a member earns with what Questlog granted them: a reward newly earned
+queues ``grant_role`` and records the grant; one no longer earned (a period that moved on, a
+higher tier in replace mode, an unlinked account) queues ``remove_role`` and drops it. A role
+still held through another grant is neither granted again nor taken away, and a change
+supersedes the member's earlier, not yet sent, action on the same role, so the last decision
+is the one carried out. Questlog only ever takes away a role it has a grant row for.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from bot.clock import PERIODS, Period, period_days, to_iso
+from bot.storage.actions import queue_action
+from bot.storage.endpoints import ensure_guild
+from bot.storage.engine import Database
+from bot.storage.playtime import LINK_COUNTS, PLAYTIME_OF_LINK, game_name, summary_zone
+from bot.storage.records import GLOBAL_SCOPE, Reward, RewardChanges, RewardSummary
+from connectors.base import Action, ActivityEvent
+from connectors.discord.connector import DiscordConnector
+
+#: ``any``, or one playtime source (PLAYTIME_OF_LINK).
+REWARD_SOURCES = ("any", *dict.fromkeys(source for _, source, _ in PLAYTIME_OF_LINK))
+REWARD_MODES = ("stack", "replace")
+MAX_REWARDS = 25  # per guild: /rewards list fits one message, a check stays cheap
+#: The connector that declares grant_role and remove_role (its handlers are the core's).
+ROLE_ACTIONS = DiscordConnector()
+_COLUMNS = (
+    "reward_id, guild_id, role_id, hours, game_id, period, source, mode, created_at, created_by"
+)
+_CHUNK = 500  # ids per IN (...)
+
+Values = dict[tuple[str, str], int]  # (game, source) -> seconds
+
+
+def _reward(row: Sequence[object]) -> Reward:
+    return Reward(*row)  # type: ignore[arg-type]
+
+
+def guild_rewards(conn: sqlite3.Connection, guild_id: int) -> list[Reward]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM rewards WHERE guild_id = ? ORDER BY reward_id", (guild_id,)
+    ).fetchall()
+    return [_reward(row) for row in rows]
+
+
+def has_rewards(conn: sqlite3.Connection, guild_id: int) -> bool:
+    found = conn.execute("SELECT 1 FROM rewards WHERE guild_id = ? LIMIT 1", (guild_id,))
+    return found.fetchone() is not None
+
+
+def add_reward(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    role_id: int,
+    hours: int,
+    game_id: str | None,
+    period: str,
+    source: str,
+    mode: str,
+    created_by: int | None,
+    now: datetime,
+) -> Reward:
+    """Store a reward (checked by the caller: its role assignable, the values known)."""
+    if period not in PERIODS or source not in REWARD_SOURCES or mode not in REWARD_MODES:
+        raise ValueError(f"not a reward: period {period!r}, source {source!r}, mode {mode!r}")
+    ensure_guild(conn, guild_id, now)
+    cur = conn.execute(
+        "INSERT INTO rewards (guild_id, role_id, hours, game_id, period, source, mode,"
+        " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (guild_id, role_id, hours, game_id, period, source, mode, created_by, to_iso(now)),
+    )
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM rewards WHERE reward_id = ?", (cur.lastrowid,)
+    ).fetchone()
+    return _reward(row)
+
+
+def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def member_values(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    users: Sequence[int] | None,
+    days: tuple[str, str] | None,
+) -> dict[int, Values]:
+    """Seconds per (game, source) of these members (every member when None): all time, or
+    played on the local days ``days`` (first and last included)."""
+    found: dict[int, Values] = {}
+    if days is None:
+        if users is None:
+            batches: Iterable[Sequence[int] | None] = [None]
+        else:
+            batches = _chunks(users)
+        for batch in batches:
+            sql = (
+                "SELECT discord_user_id, game_id, source, seconds FROM member_playtime"
+                " WHERE guild_id = ? AND seconds > 0"
+            )
+            params: list[object] = [guild_id]
+            if batch is not None:
+                sql += f" AND discord_user_id IN ({','.join('?' * len(batch))})"
+                params += batch
+            for user, game, source, seconds in conn.execute(sql, params):
+                found.setdefault(user, {})[game, source] = seconds
+        return found
+    links: list[tuple[int, str, str]] = []
+    for batch in [None] if users is None else _chunks(users):
+        sql = (
+            "SELECT l.discord_user_id, l.source, l.external_id FROM account_links l"
+            " WHERE l.guild_id = ? AND " + LINK_COUNTS
+        )
+        params = [guild_id]
+        if batch is not None:
+            sql += f" AND l.discord_user_id IN ({','.join('?' * len(batch))})"
+            params += batch
+        links += conn.execute(sql, params).fetchall()
+    for user, link_source, external in links:
+        values = found.setdefault(user, {})
+        for wanted, source, is_global in PLAYTIME_OF_LINK:
+            if wanted != link_source:
+                continue
+            for game, seconds in conn.execute(
+                "SELECT game_id, sum(seconds) FROM playtime_daily WHERE scope_guild_id = ?"
+                " AND source = ? AND player_id = ? AND day >= ? AND day <= ? GROUP BY game_id",
+                (GLOBAL_SCOPE if is_global else guild_id, source, external, *days),
+            ):
+                if seconds:
+                    values[game, source] = values.get((game, source), 0) + seconds
+    return found
+
+
+def reward_seconds(reward: Reward, values: Values) -> int:
+    """The member's hours (in seconds) that count for the reward: its game's (else their best
+    game's) best source, or its one source."""
+    best = 0
+    for (game, source), seconds in values.items():
+        if reward.game_id is not None and game != reward.game_id:
+            continue
+        if reward.source != "any" and source != reward.source:
+            continue
+        best = max(best, seconds)
+    return best
+
+
+def earned(rewards: Sequence[Reward], values: dict[str, Values]) -> dict[int, int]:
+    """reward id -> seconds, for the rewards these values (per period) earn; in replace mode
+    only the highest earned reward of each tier (game and period)."""
+    won = {
+        r.id: seconds
+        for r in rewards
+        if (seconds := reward_seconds(r, values.get(r.period, {}))) >= r.hours * 3600
+    }
+    tiers: dict[tuple[str | None, str], Reward] = {}
+    for reward in rewards:
+        if reward.mode != "replace" or reward.id not in won:
+            continue
+        key = (reward.game_id, reward.period)
+        top = tiers.get(key)
+        if top is None or (reward.hours, -reward.id) > (top.hours, -top.id):
+            if top is not None:
+                del won[top.id]
+            tiers[key] = reward
+        else:
+            del won[reward.id]
+    return won
+
+
+def _days(conn: sqlite3.Connection, period: str, now: datetime) -> tuple[str, str] | None:
+    found = period_days(_period(period), now, summary_zone(conn))
+    return None if found is None else (found[0].isoformat(), found[1].isoformat())
+
+
+def _period(period: str) -> Period:
+    if period not in PERIODS:
+        raise ValueError(f"unknown period {period!r}")
+    return period  # type: ignore[return-value]
+
+
+def _values_by_period(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    rewards: Sequence[Reward],
+    users: Sequence[int] | None,
+    now: datetime,
+) -> dict[str, dict[int, Values]]:
+    return {
+        period: member_values(conn, guild_id, users, _days(conn, period, now))
+        for period in sorted({r.period for r in rewards})
+    }
+
+
+def _held(
+    conn: sqlite3.Connection, guild_id: int, users: Sequence[int]
+) -> dict[int, dict[int, int]]:
+    """member -> {reward id: role id} of the grants Questlog made."""
+    held: dict[int, dict[int, int]] = {}
+    for batch in _chunks(users):
+        for reward_id, user, role_id in conn.execute(
+            "SELECT reward_id, discord_user_id, role_id FROM reward_grants WHERE guild_id = ?"
+            f" AND discord_user_id IN ({','.join('?' * len(batch))})",
+            (guild_id, *batch),
+        ):
+            held.setdefault(user, {})[reward_id] = role_id
+    return held
+
+
+def _queue_role(
+    conn: sqlite3.Connection, reward: Reward, user_id: int, add: bool, now: datetime
+) -> None:
+    """Queue the role change (the member's earlier unsent change of the same role gives way)."""
+    stamp = to_iso(now)
+    conn.execute(
+        "UPDATE action_outbox SET status = 'done', last_error = 'superseded by a later change',"
+        " finished_at = ?, updated_at = ? WHERE guild_id = ? AND discord_user_id = ?"
+        " AND connector = ? AND action IN ('grant_role', 'remove_role')"
+        " AND status IN ('pending', 'paused') AND json_extract(payload, '$.role_id') = ?",
+        (stamp, stamp, reward.guild_id, user_id, ROLE_ACTIONS.key, reward.role_id),
+    )
+    payload = {
+        "guild_id": reward.guild_id,
+        "user_id": user_id,
+        "role_id": reward.role_id,
+        "reason": f"Questlog reward #{reward.id}: {reward.hours} h",
+    }
+    queue_action(
+        conn,
+        ROLE_ACTIONS,
+        Action("grant_role" if add else "remove_role", payload),
+        guild_id=reward.guild_id,
+        pause_key=f"reward:{reward.id}",
+        now=now,
+        user_id=user_id,
+    )
+
+
+def check_members(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    users: Iterable[int],
+    now: datetime,
+    *,
+    rewards: Sequence[Reward] | None = None,
+) -> RewardChanges:
+    """Bring these members' rewards up to date: grant what they earn and do not hold, take
+    away what Questlog granted that they no longer earn (``rewards``: all of the guild's)."""
+    members = sorted(set(users))
+    changes = RewardChanges()
+    if rewards is None:
+        rewards = guild_rewards(conn, guild_id)
+    if not members or not rewards:
+        return changes
+    by_id = {r.id: r for r in rewards}
+    values = _values_by_period(conn, guild_id, rewards, members, now)
+    held = _held(conn, guild_id, members)
+    stamp = to_iso(now)
+    for user in members:
+        won = earned(rewards, {period: found.get(user, {}) for period, found in values.items()})
+        have = held.get(user, {})
+        keep_roles = {by_id[r].role_id for r in won}
+        holding = {role for rid, role in have.items() if rid in won}
+        for reward_id, seconds in won.items():
+            if reward_id in have:
+                continue
+            reward = by_id[reward_id]
+            conn.execute(
+                "INSERT INTO reward_grants (reward_id, discord_user_id, guild_id, role_id,"
+                " seconds, granted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (reward_id, user, guild_id, reward.role_id, seconds, stamp),
+            )
+            if reward.role_id not in holding:
+                _queue_role(conn, reward, user, True, now)
+                holding.add(reward.role_id)
+            changes.granted.append((reward, user, seconds))
+        for reward_id, role_id in have.items():
+            if reward_id in won:
+                continue
+            conn.execute(
+                "DELETE FROM reward_grants WHERE reward_id = ? AND discord_user_id = ?",
+                (reward_id, user),
+            )
+            reward = by_id.get(reward_id)
+            if reward is None:
+                continue  # a grant of a reward removed meanwhile (removed with it)
+            if role_id not in keep_roles:
+                _queue_role(conn, reward, user, False, now)
+                keep_roles.add(role_id)  # one removal per role
+            changes.removed.append((reward, user))
+    return changes
+
+
+def reward_events(
+    conn: sqlite3.Connection, changes: RewardChanges, members: set[int], now: datetime
+) -> list[ActivityEvent]:
+    """The feed's ``reward.granted`` events for the grants of these members (the ones whose
+    own playtime earned them now; a check after a link or a new reward is silent)."""
+    events = []
+    for reward, user, seconds in changes.granted:
+        if user not in members:
+            continue
+        named = conn.execute(
+            "SELECT display_name FROM account_links WHERE guild_id = ? AND discord_user_id = ?"
+            " AND display_name IS NOT NULL ORDER BY source = 'discord', source LIMIT 1",
+            (reward.guild_id, user),
+        ).fetchone()
+        name = named[0] if named else None
+        game = game_name(conn, reward.game_id) if reward.game_id else None
+        events.append(
+            ActivityEvent(
+                type="reward.granted",
+                title=f"{name or user} earned a reward for {reward.hours} h"
+                + (f" in {game}" if game else ""),
+                occurred_at=now,
+                source="questlog",
+                payload={
+                    "reward_id": reward.id,
+                    "role_id": reward.role_id,
+                    "hours": reward.hours,
+                    "game_id": reward.game_id,
+                    "game_name": game,
+                    "period": reward.period,
+                    "seconds": seconds,
+                },
+                guild_id=reward.guild_id,
+                actor_user_id=user,
+                actor_name=name,
+                external_id=f"reward:{reward.id}:{user}:{to_iso(now)}",
+            )
+        )
+    return events
+
+
+def members_of(
+    conn: sqlite3.Connection, guild_id: int, link_source: str, players: Iterable[str]
+) -> list[int]:
+    """The members of the guild who link any of these accounts."""
+    wanted = sorted(set(players))
+    if not wanted:
+        return []
+    rows = conn.execute(
+        "SELECT DISTINCT discord_user_id FROM account_links WHERE guild_id = ? AND source = ?"
+        f" AND external_id IN ({','.join('?' * len(wanted))})",
+        (guild_id, link_source, *wanted),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def check_players(
+    conn: sqlite3.Connection, guild_id: int, link_source: str, players: Iterable[str], now: datetime
+) -> RewardChanges:
+    """After these accounts' playtime changed: check the members who link them, when the
+    guild has rewards (one indexed lookup otherwise)."""
+    rewards = guild_rewards(conn, guild_id)
+    if not rewards:
+        return RewardChanges()
+    users = members_of(conn, guild_id, link_source, players)
+    return check_members(conn, guild_id, users, now, rewards=rewards)
+
+
+def check_linking_guilds(
+    conn: sqlite3.Connection, link_source: str, external_id: str, now: datetime
+) -> RewardChanges:
+    """An account's global playtime changed outside the ingest path (a Steam baseline): check
+    the members who link it, in every guild with rewards."""
+    changes = RewardChanges()
+    guilds = conn.execute(
+        "SELECT DISTINCT l.guild_id FROM account_links l JOIN rewards r ON r.guild_id = l.guild_id"
+        " WHERE l.source = ? AND l.external_id = ?",
+        (link_source, external_id),
+    ).fetchall()
+    for (guild_id,) in guilds:
+        changes += check_players(conn, guild_id, link_source, [external_id], now)
+    return changes
+
+
+def candidates(conn: sqlite3.Connection, guild_id: int, now: datetime) -> list[int]:
+    """The members a full check of the guild must look at (a read, before the writes check
+    them in batches): those who earn any reward now, and those Questlog granted one."""
+    rewards = guild_rewards(conn, guild_id)
+    found = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT discord_user_id FROM reward_grants WHERE guild_id = ?", (guild_id,)
+        )
+    }
+    if rewards:
+        values = _values_by_period(conn, guild_id, rewards, None, now)
+        users = {user for found_ in values.values() for user in found_}
+        for user in users:
+            if earned(rewards, {p: v.get(user, {}) for p, v in values.items()}):
+                found.add(user)
+    return sorted(found)
+
+
+def preview(
+    conn: sqlite3.Connection, reward: Reward, now: datetime, limit: int = 10
+) -> tuple[int, list[tuple[int, int]]]:
+    """Who would earn this reward now, by itself: how many, and the first ``limit``
+    (member, seconds) with the most hours."""
+    values = member_values(conn, reward.guild_id, None, _days(conn, reward.period, now))
+    over = sorted(
+        (
+            (user, seconds)
+            for user, found in values.items()
+            if (seconds := reward_seconds(reward, found)) >= reward.hours * 3600
+        ),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    return len(over), over[:limit]
+
+
+def remove_reward(
+    conn: sqlite3.Connection, guild_id: int, reward_id: int, *, take_back: bool, now: datetime
+) -> list[int] | None:
+    """Delete a reward; None when the guild has no such reward. Its waiting actions give way;
+    with ``take_back`` its role is taken from every member Questlog granted it to (unless
+    another of their grants holds the same role). Returns the members it was granted to."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM rewards WHERE guild_id = ? AND reward_id = ?",
+        (guild_id, reward_id),
+    ).fetchone()
+    if row is None:
+        return None
+    reward = _reward(row)
+    stamp = to_iso(now)
+    key = f"reward:{reward_id}"
+    conn.execute(
+        "UPDATE action_outbox SET status = 'done', last_error = 'the reward was removed',"
+        " finished_at = ?, updated_at = ? WHERE guild_id = ? AND pause_key = ?"
+        " AND status IN ('pending', 'paused')",
+        (stamp, stamp, guild_id, key),
+    )
+    conn.execute("DELETE FROM action_pauses WHERE guild_id = ? AND pause_key = ?", (guild_id, key))
+    holders = [
+        r[0]
+        for r in conn.execute(
+            "SELECT discord_user_id FROM reward_grants WHERE reward_id = ? ORDER BY discord_user_id",
+            (reward_id,),
+        )
+    ]
+    conn.execute("DELETE FROM reward_grants WHERE reward_id = ?", (reward_id,))
+    conn.execute("DELETE FROM rewards WHERE reward_id = ?", (reward_id,))
+    if take_back:
+        still = {
+            r[0]
+            for r in conn.execute(
+                "SELECT discord_user_id FROM reward_grants WHERE guild_id = ? AND role_id = ?",
+                (guild_id, reward.role_id),
+            )
+        }
+        for user in holders:
+            if user not in still:
+                _queue_role(conn, reward, user, False, now)
+    return holders
+
+
+def reward_summaries(conn: sqlite3.Connection, guild_id: int) -> list[RewardSummary]:
+    found = []
+    for reward in guild_rewards(conn, guild_id):
+        key = f"reward:{reward.id}"
+        holders = conn.execute(
+            "SELECT count(*) FROM reward_grants WHERE reward_id = ?", (reward.id,)
+        ).fetchone()[0]
+        waiting = conn.execute(
+            "SELECT count(*) FROM action_outbox WHERE guild_id = ? AND pause_key = ?"
+            " AND status IN ('pending', 'in_flight', 'paused')",
+            (guild_id, key),
+        ).fetchone()[0]
+        pause = conn.execute(
+            "SELECT reason, paused_at FROM action_pauses WHERE guild_id = ? AND pause_key = ?",
+            (guild_id, key),
+        ).fetchone()
+        found.append(
+            RewardSummary(
+                reward, holders, waiting, pause[0] if pause else None, pause[1] if pause else None
+            )
+        )
+    return found
+
+
+class SqliteRewards:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        *,
+        guild_id: int,
+        role_id: int,
+        hours: int,
+        game_id: str | None,
+        period: str,
+        source: str,
+        mode: str,
+        created_by: int | None,
+        now: datetime,
+    ) -> Reward:
+        return await self._db.write(
+            lambda c: add_reward(
+                c, guild_id=guild_id, role_id=role_id, hours=hours, game_id=game_id,
+                period=period, source=source, mode=mode, created_by=created_by, now=now,
+            )
+        )  # fmt: skip
+
+    async def list(self, guild_id: int) -> list[Reward]:
+        return await self._db.read(lambda c: guild_rewards(c, guild_id))
+
+    async def summaries(self, guild_id: int) -> list[RewardSummary]:
+        return await self._db.read(lambda c: reward_summaries(c, guild_id))
+
+    async def guilds(self) -> list[int]:
+        rows = await self._db.fetchall("SELECT DISTINCT guild_id FROM rewards ORDER BY guild_id")
+        return [row[0] for row in rows]
+
+    async def candidates(self, guild_id: int, now: datetime) -> list[int]:
+        return await self._db.read(lambda c: candidates(c, guild_id, now))
+
+    async def check(self, guild_id: int, users: Sequence[int], now: datetime) -> RewardChanges:
+        return await self._db.write(lambda c: check_members(c, guild_id, users, now))
+
+    async def preview(
+        self, reward: Reward, now: datetime, limit: int = 10
+    ) -> tuple[int, list[tuple[int, int]]]:
+        return await self._db.read(lambda c: preview(c, reward, now, limit))
+
+    async def remove(
+        self, guild_id: int, reward_id: int, *, take_back: bool, now: datetime
+    ) -> list[int] | None:
+        return await self._db.write(
+            lambda c: remove_reward(c, guild_id, reward_id, take_back=take_back, now=now)
+        )
+
+    async def known_game(self, guild_id: int, game_id: str) -> bool:
+        """Whether the game has playtime in the guild or a known name (a reward's game)."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM guild_games WHERE guild_id = ? AND game_id = ?"
+            " UNION ALL SELECT 1 FROM games WHERE game_id = ? LIMIT 1",
+            (guild_id, game_id, game_id),
+        )
+        return row is not None
+
+    async def forget_grants(self, guild_id: int, user_id: int) -> int:
+        """A member came back to the server (their roles are gone): their grants go, and the
+        next check grants what they earn again."""
+        return await self._db.write(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM reward_grants WHERE guild_id = ? AND discord_user_id = ?",
+                    (guild_id, user_id),
+                ).rowcount
+            )
+        )

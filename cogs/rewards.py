@@ -1,0 +1,293 @@
+"""/rewards add|list|remove|preview: a role for hours played.
+
+Before a reward is saved, the bot must be able to give its role: Manage Roles, and a role that
+``Role.is_assignable()`` (not @everyone, not managed by an integration, below the bot's top
+role). The admin must be able to give it too (below their own top role, or they own the server
+or are an administrator): a reward is no way round Discord's role hierarchy.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.clock import PERIODS, from_iso
+from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.i18n import Texts
+from bot.markdown import escape
+from bot.rewards import REWARD_SOURCES, Reward, RewardRefused, RewardSummary
+from bot.services.leaderboards import game_label
+from cogs import _strings as strings
+
+PERIOD_CHOICES = [strings.choice(strings.PERIOD_NAMES[p], p) for p in PERIODS]
+SOURCE_CHOICES = [strings.choice(f"choice.{s}", s) for s in REWARD_SOURCES]
+MODE_CHOICES = [
+    strings.choice("choice.stack", "stack"),
+    strings.choice("choice.replace", "replace"),
+]
+SHOWN = 10  # members a preview names
+
+
+def _guild(interaction: discord.Interaction) -> discord.Guild:
+    if interaction.guild is None:
+        raise UserError(strings.GUILD_ONLY)
+    return interaction.guild
+
+
+def _when(text: str) -> str:
+    return f"<t:{int(from_iso(text).timestamp())}:R>"
+
+
+def check_assignable(
+    interaction: discord.Interaction, guild: discord.Guild, role: discord.Role
+) -> None:
+    """Refuse (UserError) a role the bot, or the admin asking, cannot give."""
+    me = guild.me
+    if me is None or not me.guild_permissions.manage_roles:
+        raise UserError(strings.REWARDS_NO_MANAGE_ROLES)
+    if role.is_default():
+        raise UserError(strings.REWARDS_EVERYONE)
+    if role.managed:
+        raise UserError(strings.REWARDS_MANAGED, role=role.mention)
+    if not role.is_assignable():
+        raise UserError(strings.REWARDS_ABOVE_BOT, role=role.mention, top=me.top_role.mention)
+    member = interaction.user
+    if (
+        isinstance(member, discord.Member)
+        and member.id != guild.owner_id
+        and not member.guild_permissions.administrator
+        and role >= member.top_role
+    ):
+        raise UserError(strings.REWARDS_ABOVE_YOU, role=role.mention)
+
+
+def describe(t: Texts, reward: Reward, names: dict[str, str]) -> str:
+    """ "@Veteran · 100 hours in Squad · all time · the best source · stack"."""
+    game = (
+        escape(game_label(reward.game_id, names, t))
+        if reward.game_id
+        else t(strings.REWARDS_BEST_GAME)
+    )
+    return t(
+        strings.REWARDS_DESCRIBE,
+        role=f"<@&{reward.role_id}>",
+        hours=t.plural("count.hours", reward.hours),
+        game=game,
+        period=t(strings.PERIOD_NAMES[reward.period]),
+        source=t(f"choice.{reward.source}"),
+        mode=t(f"choice.{reward.mode}"),
+    )
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_roles=True)
+class Rewards(commands.GroupCog, group_name="rewards", group_description=strings.REWARDS_GROUP):
+    def __init__(self, bot: Questlog) -> None:
+        self.bot = bot
+        self.core = bot.core
+
+    async def _game(self, guild_id: int, game: str | None) -> str | None:
+        if game is None:
+            return None
+        game = game.strip()
+        if not await self.core.store.rewards.known_game(guild_id, game):
+            raise UserError(strings.REWARDS_UNKNOWN_GAME, game=escape(game[:100]))
+        return game
+
+    @app_commands.command(name="add", description=strings.REWARDS_ADD)
+    @app_commands.describe(
+        hours=strings.REWARDS_HOURS_ARG,
+        role=strings.REWARDS_ROLE_ARG,
+        game=strings.REWARDS_GAME_ARG,
+        period=strings.REWARDS_PERIOD_ARG,
+        source=strings.REWARDS_SOURCE_ARG,
+        mode=strings.REWARDS_MODE_ARG,
+    )
+    @app_commands.choices(period=PERIOD_CHOICES, source=SOURCE_CHOICES, mode=MODE_CHOICES)
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        hours: app_commands.Range[int, 1, 100_000],
+        role: discord.Role,
+        game: str | None = None,
+        period: app_commands.Choice[str] | None = None,
+        source: app_commands.Choice[str] | None = None,
+        mode: app_commands.Choice[str] | None = None,
+    ) -> None:
+        guild = _guild(interaction)
+        t = texts_for(interaction)
+        check_assignable(interaction, guild, role)
+        game_id = await self._game(guild.id, game)
+        try:
+            reward = await self.core.rewards.add(
+                guild_id=guild.id,
+                role_id=role.id,
+                hours=hours,
+                game_id=game_id,
+                period=period.value if period else "all",
+                source=source.value if source else "any",
+                mode=mode.value if mode else "stack",
+                created_by=interaction.user.id,
+            )
+        except RewardRefused as refused:
+            raise UserError(refused.msgid, **refused.fields) from None
+        count, _ = await self.core.rewards.preview(
+            guild_id=guild.id, hours=reward.hours, game_id=reward.game_id,
+            period=reward.period, source=reward.source, limit=0,
+        )  # fmt: skip
+        names = await self.core.store.stats.game_names([game_id] if game_id else [])
+        lines = [t(strings.REWARDS_ADDED, id=reward.id, reward=describe(t, reward, names))]
+        lines.append(
+            t.plural(strings.REWARDS_ADDED_NOW, count) if count else t(strings.REWARDS_ADDED_NONE)
+        )
+        await reply(interaction, "\n".join(lines))
+
+    @app_commands.command(name="list", description=strings.REWARDS_LIST)
+    async def list_(self, interaction: discord.Interaction) -> None:
+        guild = _guild(interaction)
+        t = texts_for(interaction)
+        found = await self.core.rewards.summaries(guild.id)
+        if not found:
+            await reply(interaction, t(strings.REWARDS_NONE))
+            return
+        names = await self.core.store.stats.game_names(
+            sorted({s.reward.game_id for s in found if s.reward.game_id})
+        )
+        lines = [t(strings.REWARDS_TITLE)]
+        lines += [self._line(t, summary, names) for summary in found]
+        await reply(interaction, _fit(lines))
+
+    def _line(self, t: Texts, summary: RewardSummary, names: dict[str, str]) -> str:
+        line = t(
+            strings.REWARDS_ROW,
+            id=summary.reward.id,
+            reward=describe(t, summary.reward, names),
+            holders=t.plural("count.members", summary.holders),
+        )
+        if summary.paused_reason:
+            line += "\n" + t(
+                strings.REWARDS_PAUSED,
+                since=_when(summary.paused_since or ""),
+                reason=escape(summary.paused_reason),
+            )
+        elif summary.waiting:
+            line += "\n" + t.plural(strings.REWARDS_WAITING, summary.waiting)
+        return line
+
+    @app_commands.command(name="remove", description=strings.REWARDS_REMOVE)
+    @app_commands.describe(reward=strings.REWARDS_REWARD_ARG, keep_roles=strings.REWARDS_KEEP_ARG)
+    async def remove(
+        self, interaction: discord.Interaction, reward: int, keep_roles: bool = False
+    ) -> None:
+        guild = _guild(interaction)
+        t = texts_for(interaction)
+        holders = await self.core.rewards.remove(guild.id, reward, take_back=not keep_roles)
+        if holders is None:
+            raise UserError(strings.REWARDS_UNKNOWN, id=reward)
+        if keep_roles or not holders:
+            text = t.plural(strings.REWARDS_REMOVED_KEPT, len(holders), id=reward)
+        else:
+            text = t.plural(strings.REWARDS_REMOVED, len(holders), id=reward)
+        await reply(interaction, text)
+
+    @remove.autocomplete("reward")
+    async def _rewards(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        if interaction.guild is None:
+            return []
+        t = texts_for(interaction)
+        found = await self.core.rewards.rewards(interaction.guild.id)
+        names = await self.core.store.stats.game_names(
+            sorted({r.game_id for r in found if r.game_id})
+        )
+        choices = []
+        for reward in found:
+            role = interaction.guild.get_role(reward.role_id)
+            game = (
+                game_label(reward.game_id, names, t)
+                if reward.game_id
+                else t(strings.REWARDS_BEST_GAME)
+            )
+            label = t(
+                strings.REWARDS_CHOICE,
+                id=reward.id,
+                role=role.name if role else str(reward.role_id),
+                hours=t.plural("count.hours", reward.hours),
+                game=game,
+            )
+            if current.strip().casefold() in label.casefold():
+                choices.append(app_commands.Choice(name=label[:100], value=reward.id))
+        return choices[:25]
+
+    @app_commands.command(name="preview", description=strings.REWARDS_PREVIEW)
+    @app_commands.describe(
+        hours=strings.REWARDS_HOURS_ARG,
+        game=strings.REWARDS_GAME_ARG,
+        period=strings.REWARDS_PERIOD_ARG,
+        source=strings.REWARDS_SOURCE_ARG,
+    )
+    @app_commands.choices(period=PERIOD_CHOICES, source=SOURCE_CHOICES)
+    async def preview(
+        self,
+        interaction: discord.Interaction,
+        hours: app_commands.Range[int, 1, 100_000],
+        game: str | None = None,
+        period: app_commands.Choice[str] | None = None,
+        source: app_commands.Choice[str] | None = None,
+    ) -> None:
+        guild = _guild(interaction)
+        t = texts_for(interaction)
+        game_id = await self._game(guild.id, game)
+        count, top = await self.core.rewards.preview(
+            guild_id=guild.id, hours=hours, game_id=game_id,
+            period=period.value if period else "all", source=source.value if source else "any",
+            limit=SHOWN,
+        )  # fmt: skip
+        if not count:
+            await reply(interaction, t(strings.REWARDS_PREVIEW_NONE))
+            return
+        lines = [t.plural(strings.REWARDS_PREVIEW_SOME, count)]
+        lines += [
+            t(strings.REWARDS_PREVIEW_ROW, user_id=user, duration=t.duration(seconds))
+            for user, seconds in top
+        ]
+        if count > len(top):
+            lines.append(t.plural(strings.REWARDS_PREVIEW_MORE, count - len(top)))
+        await reply(interaction, "\n".join(lines))
+
+    @add.autocomplete("game")
+    async def _add_game(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._games(interaction, current)
+
+    @preview.autocomplete("game")
+    async def _preview_game(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._games(interaction, current)
+
+    async def _games(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        games = await self.core.stats.games(interaction.guild_id, current, texts_for(interaction))
+        return [app_commands.Choice(name=label[:100], value=game) for game, label in games]
+
+
+def _fit(lines: list[str]) -> str:
+    """Whole lines within Discord's 2,000 characters."""
+    shown: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in shown) + len(line) > 1990:
+            shown.append("…")
+            break
+        shown.append(line)
+    return "\n".join(shown)
+
+
+async def setup(bot: Questlog) -> None:
+    await bot.add_cog(Rewards(bot))
