@@ -232,6 +232,7 @@ def ingest(
     # Players whose playtime changed -> whether a reward they earn by it is announced (not
     # when the change is a source's first report of them: a silent baseline, as milestones).
     grew: dict[str, bool] = {}
+    games: set[str] = set()
     for effect in effects:
         if isinstance(effect, SetPlaytime):
             change = record_playtime(
@@ -247,6 +248,7 @@ def ingest(
             derived["playtime_updated"] = change.applied
             if change.applied and change.new != change.old:
                 grew[effect.player_id] = grew.get(effect.player_id, True) and change.old is not None
+                games.add(effect.game_id)
             if change.applied:
                 reached += _reached(
                     conn, policy, guild_id, source, effect, change, effect.source_time
@@ -269,6 +271,7 @@ def ingest(
                     now_text=now_text,
                 )
                 grew.setdefault(effect.player_id, True)
+                games.add(effect.game_id)
                 reached += _reached(conn, policy, guild_id, source, effect, change, effect.at)
         elif isinstance(effect, PlaytimeAdded):
             # Presence's running sessions; no milestones (its player is the member, whose
@@ -285,9 +288,11 @@ def ingest(
                     now_text=now_text,
                 )
                 grew.setdefault(effect.player_id, True)
+                games.add(effect.game_id)
         elif isinstance(effect, PlaytimeGrew):
             change = PlaytimeChange(effect.old, effect.new, applied=True)
             grew.setdefault(effect.player_id, True)
+            games.add(effect.game_id)
             reached += _reached(conn, policy, guild_id, source, effect, change, effect.at)
 
     result = IngestResult("accepted", raw_event_id=raw_id, details=derived)
@@ -318,7 +323,7 @@ def ingest(
         )
     if grew and connector.link_source:
         link_source, now = connector.link_source, from_iso(now_text)
-        rewards = check_players(conn, guild_id, link_source, grew, now)
+        rewards = check_players(conn, guild_id, link_source, grew, now, games=games, source=source)
         result.actions = rewards.queued
         if rewards.granted:
             loud = set(members_of(conn, guild_id, link_source, [p for p, on in grew.items() if on]))

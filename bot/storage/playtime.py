@@ -48,6 +48,13 @@ LINK_COLLECTS = (
     "NOT EXISTS (SELECT 1 FROM member_privacy p WHERE p.guild_id = l.guild_id"
     " AND p.discord_user_id = l.discord_user_id AND p.collecting = 0)"
 )
+#: One account's seconds per game over a range of local days, by the per-player index (left to
+#: itself the planner reads every row of the scope by the primary key: all of a guild's days).
+PLAYER_DAYS = (
+    "SELECT game_id, sum(seconds) FROM playtime_daily INDEXED BY playtime_daily_player"
+    " WHERE scope_guild_id = ? AND source = ? AND player_id = ? AND day >= ? AND day <= ?"
+    " GROUP BY game_id"
+)
 _CREDIT = (
     "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
     " SELECT l.guild_id, ?, l.discord_user_id, ?, ? FROM account_links l"

@@ -26,7 +26,12 @@ from bot.clock import PERIODS, Period, period_days, to_iso
 from bot.storage.actions import queue_action
 from bot.storage.endpoints import ensure_guild
 from bot.storage.engine import Database
-from bot.storage.playtime import LINK_COUNTS, PLAYTIME_OF_LINK, game_name, summary_zone
+from bot.storage.playtime import (
+    LINK_COUNTS,
+    PLAYTIME_OF_LINK,
+    game_name,
+    summary_zone,
+)
 from bot.storage.records import GLOBAL_SCOPE, Reward, RewardChanges, RewardSummary
 from connectors.base import Action, ActivityEvent
 from connectors.discord.connector import DiscordConnector
@@ -102,47 +107,77 @@ def member_values(
 ) -> dict[int, Values]:
     """Seconds per (game, source) of these members (every member when None): all time, or
     played on the local days ``days`` (first and last included)."""
-    found: dict[int, Values] = {}
     if days is None:
-        if users is None:
-            batches: Iterable[Sequence[int] | None] = [None]
-        else:
-            batches = _chunks(users)
-        for batch in batches:
-            sql = (
-                "SELECT discord_user_id, game_id, source, seconds FROM member_playtime"
-                " WHERE guild_id = ? AND seconds > 0"
-            )
-            params: list[object] = [guild_id]
-            if batch is not None:
-                sql += f" AND discord_user_id IN ({','.join('?' * len(batch))})"
-                params += batch
-            for user, game, source, seconds in conn.execute(sql, params):
-                found.setdefault(user, {})[game, source] = seconds
+        return _all_time(conn, guild_id, users)
+    return _ranged(conn, guild_id, users, {"days": days})["days"]
+
+
+def _all_time(
+    conn: sqlite3.Connection, guild_id: int, users: Sequence[int] | None
+) -> dict[int, Values]:
+    found: dict[int, Values] = {}
+    for batch in [None] if users is None else _chunks(users):
+        # Members' rows by the member index (the planner would read all of the guild's).
+        by = "" if batch is None else " INDEXED BY member_playtime_member"
+        sql = (
+            f"SELECT discord_user_id, game_id, source, seconds FROM member_playtime{by}"
+            " WHERE guild_id = ? AND seconds > 0"
+        )
+        params: list[object] = [guild_id]
+        if batch is not None:
+            sql += f" AND discord_user_id IN ({','.join('?' * len(batch))})"
+            params += batch
+        for user, game, source, seconds in conn.execute(sql, params):
+            found.setdefault(user, {})[game, source] = seconds
+    return found
+
+
+#: One account's days in a range, by the per-player index (the planner would read every row of
+#: the scope by the primary key).
+_ACCOUNT_DAYS = (
+    "SELECT day, game_id, seconds FROM playtime_daily INDEXED BY playtime_daily_player"
+    " WHERE scope_guild_id = ? AND source = ? AND player_id = ? AND day >= ? AND day <= ?"
+)
+
+
+def _ranged(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    users: Sequence[int] | None,
+    ranges: dict[str, tuple[str, str]],
+) -> dict[str, dict[int, Values]]:
+    """Per named range of local days, seconds per (game, source) of these members: each
+    counting link's days are read once, over all the ranges together."""
+    found: dict[str, dict[int, Values]] = {name: {} for name in ranges}
+    if not ranges:
         return found
+    first = min(a for a, _ in ranges.values())
+    last = max(b for _, b in ranges.values())
     links: list[tuple[int, str, str]] = []
     for batch in [None] if users is None else _chunks(users):
         sql = (
             "SELECT l.discord_user_id, l.source, l.external_id FROM account_links l"
             " WHERE l.guild_id = ? AND " + LINK_COUNTS
         )
-        params = [guild_id]
+        params: list[object] = [guild_id]
         if batch is not None:
             sql += f" AND l.discord_user_id IN ({','.join('?' * len(batch))})"
             params += batch
         links += conn.execute(sql, params).fetchall()
     for user, link_source, external in links:
-        values = found.setdefault(user, {})
         for wanted, source, is_global in PLAYTIME_OF_LINK:
             if wanted != link_source:
                 continue
-            for game, seconds in conn.execute(
-                "SELECT game_id, sum(seconds) FROM playtime_daily WHERE scope_guild_id = ?"
-                " AND source = ? AND player_id = ? AND day >= ? AND day <= ? GROUP BY game_id",
-                (GLOBAL_SCOPE if is_global else guild_id, source, external, *days),
+            scope = GLOBAL_SCOPE if is_global else guild_id
+            for day, game, seconds in conn.execute(
+                _ACCOUNT_DAYS, (scope, source, external, first, last)
             ):
-                if seconds:
-                    values[game, source] = values.get((game, source), 0) + seconds
+                if not seconds:
+                    continue
+                for name, (a, b) in ranges.items():
+                    if a <= day <= b:
+                        values = found[name].setdefault(user, {})
+                        values[game, source] = values.get((game, source), 0) + seconds
     return found
 
 
@@ -200,10 +235,12 @@ def _values_by_period(
     users: Sequence[int] | None,
     now: datetime,
 ) -> dict[str, dict[int, Values]]:
-    return {
-        period: member_values(conn, guild_id, users, _days(conn, period, now))
-        for period in sorted({r.period for r in rewards})
-    }
+    periods = sorted({r.period for r in rewards})
+    ranges = {p: days for p in periods if (days := _days(conn, p, now)) is not None}
+    found = _ranged(conn, guild_id, users, ranges)
+    if "all" in periods:
+        found["all"] = _all_time(conn, guild_id, users)
+    return found
 
 
 def _held(
@@ -362,13 +399,25 @@ def members_of(
 
 
 def check_players(
-    conn: sqlite3.Connection, guild_id: int, link_source: str, players: Iterable[str], now: datetime
+    conn: sqlite3.Connection,
+    guild_id: int,
+    link_source: str,
+    players: Iterable[str],
+    now: datetime,
+    *,
+    games: Iterable[str] | None = None,
+    source: str | None = None,
 ) -> RewardChanges:
-    """After these accounts' playtime changed: check the members who link them, when the
-    guild has rewards (one indexed lookup otherwise)."""
+    """After these accounts' playtime in ``games`` from ``source`` grew: check the members who
+    link them, when a reward of the guild counts those hours (one indexed lookup otherwise)."""
     rewards = guild_rewards(conn, guild_id)
-    if not rewards:
-        return RewardChanges()
+    if games is not None:
+        grown = set(games)
+        if not any(
+            (r.game_id is None or r.game_id in grown) and r.source in ("any", source)
+            for r in rewards
+        ):
+            return RewardChanges()  # nothing they earn can have changed
     users = members_of(conn, guild_id, link_source, players)
     return check_members(conn, guild_id, users, now, rewards=rewards)
 

@@ -24,6 +24,7 @@ from bot.clock import from_iso
 from bot.storage.engine import Database
 from bot.storage.playtime import (
     LINK_COUNTS,
+    PLAYER_DAYS,
     PLAYTIME_OF_LINK,
     PROVEN_SQL,
     PROVEN_STEAM,
@@ -314,11 +315,7 @@ def role_values(
                 (scope, source, external),
             ):
                 totals[game, source] = totals.get((game, source), 0) + (seconds or 0)
-            for game, seconds in conn.execute(
-                "SELECT game_id, sum(seconds) FROM playtime_daily WHERE scope_guild_id = ?"
-                " AND source = ? AND player_id = ? AND day >= ? AND day <= ? GROUP BY game_id",
-                (scope, source, external, first, last),
-            ):
+            for game, seconds in conn.execute(PLAYER_DAYS, (scope, source, external, first, last)):
                 recent[game, source] = recent.get((game, source), 0) + (seconds or 0)
             row = conn.execute(
                 "SELECT max(at) FROM playtime_samples WHERE scope_guild_id = ? AND player_id = ?"
