@@ -2,8 +2,8 @@
 
 Before a reward is saved, the bot must be able to give its role: Manage Roles, and a role that
 ``Role.is_assignable()`` (not @everyone, not managed by an integration, below the bot's top
-role). The admin must be able to give it too (below their own top role, or they own the server
-or are an administrator): a reward is no way round Discord's role hierarchy.
+role). The admin must be able to give it too (below their own top role, unless they own the
+server): a reward is no way round Discord's role hierarchy.
 """
 
 from __future__ import annotations
@@ -52,11 +52,10 @@ def check_assignable(
         raise UserError(strings.REWARDS_MANAGED, role=role.mention)
     if not role.is_assignable():
         raise UserError(strings.REWARDS_ABOVE_BOT, role=role.mention, top=me.top_role.mention)
-    member = interaction.user
+    member = interaction.user  # Discord holds administrators to the hierarchy too
     if (
         isinstance(member, discord.Member)
         and member.id != guild.owner_id
-        and not member.guild_permissions.administrator
         and role >= member.top_role
     ):
         raise UserError(strings.REWARDS_ABOVE_YOU, role=role.mention)
@@ -118,6 +117,8 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         guild = _guild(interaction)
         t = texts_for(interaction)
         check_assignable(interaction, guild, role)
+        # Counting who qualifies reads the whole server's playtime: answered in a moment.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         game_id = await self._game(guild.id, game)
         try:
             reward = await self.core.rewards.add(
@@ -239,6 +240,7 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
     ) -> None:
         guild = _guild(interaction)
         t = texts_for(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         game_id = await self._game(guild.id, game)
         count, top = await self.core.rewards.preview(
             guild_id=guild.id, hours=hours, game_id=game_id,

@@ -187,7 +187,13 @@ class ActionFailed(ActionError):
 
 
 class ActionDone(ActionError):
-    """Nothing to do, which counts as done (the member it was for left the server)."""
+    """Nothing to do, which counts as done (the member it was for left the server).
+    ``already``: the target was already as the action would make it (the member had the
+    role), so what is there now is not the action's doing."""
+
+    def __init__(self, reason: str, *, already: bool = False) -> None:
+        super().__init__(reason)
+        self.already = already
 
 
 # --------------------------------------------------------------------------- values

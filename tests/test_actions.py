@@ -350,3 +350,24 @@ def test_upgrading_adds_an_empty_action_outbox() -> None:
     assert conn.execute("SELECT count(*) FROM action_pauses").fetchone() == (0,)
     indexes = {r[1] for r in conn.execute("PRAGMA index_list(action_outbox)")}
     assert {"action_outbox_due", "action_outbox_paused", "action_outbox_member"} <= indexes
+
+
+async def test_a_probe_with_nothing_to_do_proves_nothing_and_the_next_is_probed(
+    core: Core, clock: ManualClock, worker: ActionWorker, echo: EchoConnector
+) -> None:
+    a = await queue(core, "grant", {"user_id": 1, "role_id": 5})
+    b = await queue(core, "grant", {"user_id": 2, "role_id": 5})
+    c = await queue(core, "grant", {"user_id": 3, "role_id": 5})
+    echo.script = [ActionPaused("Missing Permissions (50013)")]
+    await worker.run_once()
+    clock.advance(600)
+    echo.script = [ActionDone("Unknown Member (10007): they left the server")]
+    assert await worker.run_once() == 1  # the probe: a member who left
+    found = await statuses(core)
+    assert found[a][0] == "done" and found[b][0] == found[c][0] == "paused"  # still paused
+    echo.script = [ActionPaused("still refused")]
+    assert await worker.run_once() == 1  # the next one is probed at once, and refused
+    assert {found[0] for found in (await statuses(core)).values()} == {"done", "paused"}
+    assert [p[1] for p in (await core.store.actions.status(GUILD, clock.now())).pauses] == [
+        "reward:1"
+    ]

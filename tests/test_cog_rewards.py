@@ -119,9 +119,11 @@ async def test_add_list_preview_and_remove(
     await bm(core, ALICE_STEAM, 150, "a")
     await bm(core, BOB_STEAM, 20, "b")
     preview = await rewards(bot, discord_api, "preview", hours=100, game=SQUAD)
-    assert preview.splitlines() == ["1 member would get it now:", f"<@{ALICE}> · 150 h"]
+    assert preview.strip().splitlines() == ["1 member would get it now:", f"<@{ALICE}> · 150 h"]
     text = await rewards(bot, discord_api, "add", hours=100, role=VETERAN, game=SQUAD)
-    assert text.splitlines()[0].startswith(f"Reward #1 added: <@&{VETERAN}> for 100 hours in")
+    assert (
+        text.strip().splitlines()[0].startswith(f"Reward #1 added: <@&{VETERAN}> for 100 hours in")
+    )
     assert "1 member already qualifies" in text
     await core.rewards.settled()
     await run_actions(core)

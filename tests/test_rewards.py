@@ -150,7 +150,7 @@ async def test_a_battlemetrics_report_crossing_the_threshold_grants_once_and_ann
     assert result.actions == 1
     assert await actions(core) == [("grant_role", ALICE, VETERAN, "pending")]
     [event] = await events(core)
-    assert event["user"] == ALICE and "reward" in event["title"]
+    assert (event["user"], event["title"]) == (ALICE, "player-401 earned a reward for 100 h")
     await run_actions(core)
     assert discord_api.member_roles[(GUILD, ALICE)] == {VETERAN}
     for n, sig in enumerate("defg"):  # more hours, the same reward: nothing more is sent
@@ -232,9 +232,9 @@ async def test_replace_mode_keeps_only_the_highest_tier(
     await bm(core, ALICE_STEAM, 510, "c")  # Alice climbs a tier
     await run_actions(core)
     assert discord_api.member_roles[(GUILD, ALICE)] == {ELDER, WEEKLY}
-    titles = [e["payload"] for e in await events(core)]
-    assert len(titles) == 1 and f'"reward_id":{low.id + 1}' in titles[0]
-    assert stacked.mode == "stack"
+    payloads = [e["payload"] for e in await events(core)]
+    assert len(payloads) == 1 and f'"reward_id":{low.id + 1}' in payloads[0]
+    assert stacked.id not in [r.id for r, _ in (await core.rewards.check_guild(GUILD)).removed]
 
 
 async def test_a_role_deleted_later_pauses_its_reward_and_shows_without_blocking_others(
@@ -358,3 +358,117 @@ def test_upgrading_adds_empty_reward_tables_and_the_member_index() -> None:
     ).fetchall()
     assert "member_playtime_member" in " ".join(str(row[-1]) for row in plan)
     assert conn.execute("SELECT seconds FROM member_playtime").fetchone() == (3600,)
+
+
+async def test_a_role_the_member_had_already_is_never_taken_away(
+    core: Core, clock: ManualClock, roles: RoleActions, discord_api: FakeDiscord
+) -> None:
+    await link(core, BOB, BOB_STEAM)
+    await steam_total(core, BOB_STEAM, SQUAD, 500)
+    discord_api.member_roles[(GUILD, BOB)] = {WEEKLY}  # given by hand
+    await core.rewards.add(guild_id=GUILD, role_id=WEEKLY, hours=10, period="week")
+    clock.advance(3600)
+    await steam_total(core, BOB_STEAM, SQUAD, 520)  # Bob earns it this week
+    await core.rewards.check_guild(GUILD)
+    await run_actions(core)
+    row = await core.store.engine.fetchone("SELECT status, last_error FROM action_outbox")
+    assert tuple(row) == ("done", "the member already had the role")
+    owned = await core.store.engine.fetchone("SELECT owned FROM reward_grants")
+    assert owned[0] == 0
+    clock.set(datetime(2026, 12, 7, 0, 5, tzinfo=UTC))  # a new week: he no longer earns it
+    changes = await core.rewards.check_all()
+    assert len(changes.removed) == 1 and len(await actions(core)) == 1  # no removal queued
+    assert discord_api.member_roles[(GUILD, BOB)] == {WEEKLY}
+
+
+async def test_a_grant_in_flight_when_the_member_unlinks_cannot_undo_the_removal(
+    core: Core, roles: RoleActions, discord_api: FakeDiscord
+) -> None:
+    import asyncio
+
+    await link(core, ALICE, ALICE_STEAM)
+    await steam_total(core, ALICE_STEAM, SQUAD, 200)
+    await core.rewards.add(guild_id=GUILD, role_id=VETERAN, hours=100)
+    await core.rewards.settled()
+    discord_api.member_delay = 0.3  # the grant reads the member first: in flight meanwhile
+    discord_api.role_failures.append(503)  # and then fails, to be tried again
+    attempt = asyncio.create_task(core.actions.run_once())
+    await asyncio.sleep(0.1)
+    await core.accounts.unlink(guild_id=GUILD, discord_user_id=ALICE, source="steam")
+    await attempt
+    discord_api.member_delay = 0
+    assert await actions(core) == [
+        ("grant_role", ALICE, VETERAN, "done"), ("remove_role", ALICE, VETERAN, "pending"),
+    ]  # fmt: skip
+    row = await core.store.engine.fetchone("SELECT last_error FROM action_outbox WHERE id = 1")
+    assert row[0] == "superseded by a later change"
+    core.clock.advance(3600)  # type: ignore[attr-defined]
+    await run_actions(core)
+    assert discord_api.member_roles.get((GUILD, ALICE), set()) == set()
+
+
+async def test_removing_a_reward_still_takes_back_what_waited_behind_a_pause(
+    core: Core, roles: RoleActions, discord_api: FakeDiscord
+) -> None:
+    await link(core, ALICE, ALICE_STEAM)
+    await link(core, BOB, BOB_STEAM)
+    await bm(core, ALICE_STEAM, 1, "a")
+    await bm(core, BOB_STEAM, 1, "b")
+    reward = await core.rewards.add(
+        guild_id=GUILD, role_id=WEEKLY, hours=5, game_id=SQUAD, period="week"
+    )
+    await bm(core, ALICE_STEAM, 7, "c")  # Alice earns it: granted
+    await run_actions(core)
+    assert discord_api.member_roles[(GUILD, ALICE)] == {WEEKLY}
+    discord_api.no_manage_roles.add(GUILD)  # an admin took Manage Roles away
+    await bm(core, BOB_STEAM, 7, "d")  # Bob's grant is refused: the reward pauses
+    await run_actions(core)
+    [summary] = await core.rewards.summaries(GUILD)
+    assert summary.paused_reason is not None and "50013" in summary.paused_reason
+    discord_api.no_manage_roles.discard(GUILD)
+    holders = await core.rewards.remove(GUILD, reward.id, take_back=True)
+    assert holders == [ALICE, BOB]
+    await run_actions(core)
+    assert discord_api.member_roles[(GUILD, ALICE)] == set()  # taken back
+    assert WEEKLY not in discord_api.member_roles.get((GUILD, BOB), set())  # never given
+    assert (await core.store.actions.status(GUILD, core.clock.now())).pauses == []
+
+
+def test_the_feed_writes_a_reward_in_the_guilds_language() -> None:
+    from bot.feed.embeds import build_embed
+    from bot.feed.titles import write_title
+    from bot.i18n import texts
+
+    event = {
+        "type": "reward.granted", "actor_name": "Alice", "actor_user_id": ALICE,
+        "payload": {"reward_id": 1, "role_id": VETERAN, "hours": 100, "game_id": SQUAD,
+                    "game_name": "Squad", "period": "all", "seconds": 101 * H},
+    }  # fmt: skip
+    assert write_title(texts("en"), event) == "Alice earned a reward for 100 hours in Squad"
+    assert write_title(texts("ru"), event) == "Alice получает награду за 100 часов в Squad"
+    weekly = {**event, "payload": {**event["payload"], "game_id": None, "game_name": None,
+                                   "period": "week", "hours": 21}}  # fmt: skip
+    assert (
+        write_title(texts("ru"), weekly) == "Alice получает награду за 21 час игры на этой неделе"
+    )
+    assert write_title(texts("en"), weekly) == "Alice earned a reward for 21 hours played this week"
+    embed = build_embed({**event, "title": "stored", "occurred_at": "2026-12-02T12:00:00Z"})
+    assert {"name": "Role", "value": f"<@&{VETERAN}>", "inline": True} in embed["fields"]
+    assert embed["description"] == f"<@{ALICE}>"
+
+
+def test_upgrading_to_0029_keeps_grants_owned_and_indexes_a_keys_actions() -> None:
+    import sqlite3
+
+    from bot.storage.engine import apply_migrations
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(conn, up_to=28)
+    conn.execute(
+        "INSERT INTO reward_grants (reward_id, discord_user_id, guild_id, role_id, seconds,"
+        " granted_at) VALUES (1, 7, 1, 9, 3600, '2026-12-01T00:00:00.000000Z')"
+    )
+    assert apply_migrations(conn, up_to=29) == [29]
+    assert conn.execute("SELECT owned FROM reward_grants").fetchone() == (1,)
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(action_outbox)")}
+    assert "action_outbox_key" in indexes

@@ -137,7 +137,7 @@ class ActionWorker:
         try:
             await connector.execute(Action(queued.action, queued.payload))
         except ActionDone as exc:
-            await actions.done(queued, self.clock.now(), str(exc))
+            await actions.done(queued, self.clock.now(), str(exc), already=exc.already)
         except ActionRetry as exc:
             now = self.clock.now()
             if exc.sent and not queued.idempotent:

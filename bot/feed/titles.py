@@ -64,11 +64,10 @@ def _reward(t: Texts, event: Mapping[str, Any], payload: Mapping[str, Any]) -> s
     hours = t.plural("count.hours", int(payload["hours"]))
     game = payload.get("game_name") or (_game(t, payload) if payload.get("game_id") else None)
     period = str(payload.get("period") or "all")
-    if period != "all":
-        hours = t("feed.reward.in_period", hours=hours, period=t(f"period.{period}"))
+    when = "" if period == "all" else t(f"feed.reward.period.{period}")
     if game:
-        return t("feed.title.reward.game", who=who, hours=hours, game=game)
-    return t("feed.title.reward", who=who, hours=hours)
+        return t("feed.title.reward.game", who=who, hours=hours, game=game, period=when).strip()
+    return t("feed.title.reward", who=who, hours=hours, period=when).strip()
 
 
 WRITERS: dict[str, Writer] = {

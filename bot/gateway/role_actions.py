@@ -4,6 +4,8 @@ applies. Discord's answers become the action worker's outcomes:
 
 * 10007 Unknown Member: nothing to do (the member left): done; so is 10011 Unknown Role for a
   removal (a deleted role has nobody left to take it from);
+* a grant first reads the member (Get Guild Member): one who has the role already is done, and
+  marked so, since that role is not Questlog's to take away later;
 * 50013 Missing Permissions, 50001 Missing Access, 10011 Unknown Role, 10004 Unknown Guild:
   an admin can fix it (Manage Roles, the role below the bot's top role, a role re-made):
   paused, and probed;
@@ -13,6 +15,9 @@ applies. Discord's answers become the action worker's outcomes:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 import aiohttp
 import discord
 from discord.http import HTTPClient
@@ -20,6 +25,7 @@ from discord.http import HTTPClient
 from connectors.base import ActionDone, ActionFailed, ActionPaused, ActionRetry
 from connectors.discord.connector import RoleChange
 
+T = TypeVar("T")
 UNKNOWN_MEMBER = 10007
 UNKNOWN_ROLE = 10011
 FIXABLE = {
@@ -38,27 +44,45 @@ class RoleActions:
         self.http: HTTPClient | None = None
 
     async def grant(self, change: RoleChange) -> None:
-        await self._call(True, change)
+        """Give the role, unless the member has it already: then it is not Questlog's doing
+        (given by hand, by another bot), and Questlog will not take it away."""
+        http = self._client()
+        member = await _answer(http.get_member(change.guild_id, change.user_id))
+        if str(change.role_id) in member.get("roles", []):
+            raise ActionDone("the member already had the role", already=True)
+        await _answer(
+            http.add_role(change.guild_id, change.user_id, change.role_id, reason=change.reason)
+        )
 
     async def remove(self, change: RoleChange) -> None:
-        await self._call(False, change)
+        await _answer(
+            self._client().remove_role(
+                change.guild_id, change.user_id, change.role_id, reason=change.reason
+            ),
+            removing=True,
+        )
 
-    async def _call(self, add: bool, change: RoleChange) -> None:
+    def _client(self) -> HTTPClient:
         if self.http is None:
             raise ActionRetry("not connected to Discord yet", sent=False)
-        call = self.http.add_role if add else self.http.remove_role
-        try:
-            await call(change.guild_id, change.user_id, change.role_id, reason=change.reason)
-        except discord.RateLimited as exc:  # longer than discord.py waits by itself
-            raise ActionRetry("rate limited", retry_after=exc.retry_after) from None
-        except discord.HTTPException as exc:
-            if not add and exc.code == UNKNOWN_ROLE:
-                raise ActionDone(
-                    "Unknown Role (10011): the role is gone, nothing to take back"
-                ) from None
-            raise _outcome(exc) from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise ActionRetry(f"connection to Discord failed: {type(exc).__name__}") from None
+        return self.http
+
+
+async def _answer(request: Awaitable[T], *, removing: bool = False) -> T:
+    """Discord's answer, or the action worker's outcome for its refusal or failure (taking
+    away a role that was deleted has nothing to do)."""
+    try:
+        return await request
+    except discord.RateLimited as exc:  # longer than discord.py waits by itself
+        raise ActionRetry("rate limited", retry_after=exc.retry_after) from None
+    except discord.HTTPException as exc:
+        if removing and exc.code == UNKNOWN_ROLE:
+            raise ActionDone(
+                "Unknown Role (10011): the role is gone, nothing to take back"
+            ) from None
+        raise _outcome(exc) from None
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise ActionRetry(f"connection to Discord failed: {type(exc).__name__}") from None
 
 
 def _outcome(exc: discord.HTTPException) -> Exception:

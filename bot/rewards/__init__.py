@@ -222,6 +222,9 @@ class RewardService:
     async def _daily(self) -> None:
         await asyncio.sleep(FIRST_CHECK.total_seconds())
         while True:
-            await self.check_all()
+            try:
+                await self.check_all()
+            except Exception:  # the database away for a moment: tomorrow's check still runs
+                log.exception("rewards: the daily check failed")
             now = self.clock.now()
             await asyncio.sleep(max(1.0, (self.next_daily(now) - now).total_seconds()))

@@ -156,26 +156,75 @@ def _resume(conn: sqlite3.Connection, guild_id: int, key: str, stamp: str) -> No
     )
 
 
+#: Role changes: a later one for the same member and role is the decision that stands.
+_ROLE_CHANGES = ("grant_role", "remove_role")
+
+
 def mark_done(
-    conn: sqlite3.Connection, action: QueuedAction, now: datetime, note: str | None = None
+    conn: sqlite3.Connection,
+    action: QueuedAction,
+    now: datetime,
+    note: str | None = None,
+    *,
+    already: bool = False,
 ) -> None:
     """It happened (or there was nothing to do: ``note`` says why). A probe that succeeds
-    lifts its key's pause."""
+    lifts its key's pause; one with nothing to do proves nothing, and the next of its key is
+    probed at once. ``already``: a role the member had before Questlog granted it, which its
+    reward grants then do not own (Questlog never takes it away)."""
     stamp = to_iso(now)
     conn.execute(
         "UPDATE action_outbox SET status = 'done', attempts = attempts + 1, last_error = ?,"
         " finished_at = ?, updated_at = ? WHERE id = ?",
         (note, stamp, stamp, action.id),
     )
-    if action.probe:
+    if already and action.action == "grant_role" and action.user_id is not None:
+        conn.execute(
+            "UPDATE reward_grants SET owned = 0 WHERE guild_id = ? AND discord_user_id = ?"
+            " AND role_id = ?",
+            (action.guild_id, action.user_id, action.payload.get("role_id")),
+        )
+    if action.probe and note is None:
         _resume(conn, action.guild_id, action.pause_key, stamp)
+    elif action.probe:
+        conn.execute(
+            "UPDATE action_pauses SET next_probe_at = ? WHERE guild_id = ? AND pause_key = ?",
+            (stamp, action.guild_id, action.pause_key),
+        )
+
+
+def _superseded(conn: sqlite3.Connection, action: QueuedAction, stamp: str) -> bool:
+    """A role change decided again since this one began (a later change of the same member's
+    role waits): finished as done instead of tried again, so it cannot undo the later one."""
+    if action.action not in _ROLE_CHANGES or action.user_id is None:
+        return False
+    later = conn.execute(
+        "SELECT 1 FROM action_outbox WHERE guild_id = ? AND discord_user_id = ? AND id > ?"
+        " AND connector = ? AND action IN ('grant_role', 'remove_role')"
+        " AND status IN ('pending', 'in_flight', 'paused')"
+        " AND json_extract(payload, '$.role_id') = ? LIMIT 1",
+        (action.guild_id, action.user_id, action.id, action.connector,
+         action.payload.get("role_id")),
+    ).fetchone()  # fmt: skip
+    if later is None:
+        return False
+    conn.execute(
+        "UPDATE action_outbox SET status = 'done', attempts = attempts + 1,"
+        " last_error = 'superseded by a later change', finished_at = ?, updated_at = ?"
+        " WHERE id = ?",
+        (stamp, stamp, action.id),
+    )
+    return True
 
 
 def mark_retry(
     conn: sqlite3.Connection, action: QueuedAction, reason: str, retry_at: datetime, now: datetime
 ) -> None:
-    """A passing failure: tried again at ``retry_at`` (a probe keeps its key paused)."""
+    """A passing failure: tried again at ``retry_at`` (a probe keeps its key paused), unless
+    a later decision superseded it meanwhile."""
     stamp = to_iso(now)
+    if _superseded(conn, action, stamp):
+        return
     status = "paused" if action.probe else "pending"
     conn.execute(
         "UPDATE action_outbox SET status = ?, attempts = attempts + 1, last_error = ?,"
@@ -215,8 +264,9 @@ def mark_paused(
 ) -> None:
     """A refusal an admin can fix: the action and every other of its key wait (paused), and
     one is tried again after ``probe_every``, doubling with each refused probe (at most a
-    day apart)."""
+    day apart). A role change superseded meanwhile is done instead; the key pauses anyway."""
     stamp = to_iso(now)
+    superseded = _superseded(conn, action, stamp)
     row = conn.execute(
         "SELECT probes FROM action_pauses WHERE guild_id = ? AND pause_key = ?",
         (action.guild_id, action.pause_key),
@@ -230,11 +280,12 @@ def mark_paused(
         " next_probe_at = excluded.next_probe_at",
         (action.guild_id, action.pause_key, reason, stamp, probes, to_iso(now + wait)),
     )
-    conn.execute(
-        "UPDATE action_outbox SET status = 'paused', attempts = attempts + 1, last_error = ?,"
-        " updated_at = ? WHERE id = ?",
-        (reason, stamp, action.id),
-    )
+    if not superseded:
+        conn.execute(
+            "UPDATE action_outbox SET status = 'paused', attempts = attempts + 1,"
+            " last_error = ?, updated_at = ? WHERE id = ?",
+            (reason, stamp, action.id),
+        )
     conn.execute(
         "UPDATE action_outbox SET status = 'paused', updated_at = ? WHERE guild_id = ?"
         " AND pause_key = ? AND status IN ('pending', 'in_flight')",  # claimed with it, not tried
@@ -332,8 +383,15 @@ class SqliteActions:
     async def claim_due(self, now: datetime, limit: int) -> list[QueuedAction]:
         return await self._db.write(lambda c: claim_due(c, now, limit))
 
-    async def done(self, action: QueuedAction, now: datetime, note: str | None = None) -> None:
-        await self._db.write(lambda c: mark_done(c, action, now, note))
+    async def done(
+        self,
+        action: QueuedAction,
+        now: datetime,
+        note: str | None = None,
+        *,
+        already: bool = False,
+    ) -> None:
+        await self._db.write(lambda c: mark_done(c, action, now, note, already=already))
 
     async def retry(
         self, action: QueuedAction, reason: str, retry_at: datetime, now: datetime

@@ -692,7 +692,17 @@ class ActionStore(Protocol):
 
     async def claim_due(self, now: datetime, limit: int) -> list[QueuedAction]: ...
 
-    async def done(self, action: QueuedAction, now: datetime, note: str | None = None) -> None: ...
+    async def done(
+        self,
+        action: QueuedAction,
+        now: datetime,
+        note: str | None = None,
+        *,
+        already: bool = False,
+    ) -> None:
+        """Done (``note``: why there was nothing to do; ``already``: a role the member had
+        before, so not Questlog's)."""
+        ...
 
     async def retry(
         self, action: QueuedAction, reason: str, retry_at: datetime, now: datetime

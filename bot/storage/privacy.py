@@ -265,6 +265,7 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
             "presence": "guild default" if choice.presence is None else choice.presence,
         },
         "rewards_held": _rows(conn, "SELECT g.reward_id, g.role_id, g.seconds, g.granted_at,"
+                              " g.owned AS role_given_by_questlog,"
                               " r.hours, r.game_id, r.period, r.source, r.mode FROM"
                               " reward_grants g LEFT JOIN rewards r ON r.reward_id = g.reward_id"
                               " WHERE g.guild_id = ? AND g.discord_user_id = ?"

@@ -18,6 +18,7 @@ is the one carried out. Questlog only ever takes away a role it has a grant row 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -61,9 +62,18 @@ def guild_rewards(conn: sqlite3.Connection, guild_id: int) -> list[Reward]:
     return [_reward(row) for row in rows]
 
 
-def has_rewards(conn: sqlite3.Connection, guild_id: int) -> bool:
-    found = conn.execute("SELECT 1 FROM rewards WHERE guild_id = ? LIMIT 1", (guild_id,))
-    return found.fetchone() is not None
+def may_have_rewards(conn: sqlite3.Connection, guild_id: int) -> bool:
+    """Whether the guild may have rewards: False only when it has none. The ingest path asks
+    for every webhook, and nearly every guild has none: the guilds with rewards are read once
+    per connection (engine.Connection keeps them) and every reward this connection adds joins
+    them. They only grow (one removed, or rolled back, costs a needless check), and rewards
+    are only written through the writer; any other connection reads the table each time."""
+    known: set[int] | None = getattr(conn, "reward_guilds", None)
+    if known is None:
+        known = {row[0] for row in conn.execute("SELECT DISTINCT guild_id FROM rewards")}
+        with contextlib.suppress(AttributeError):  # not an engine.Connection: nothing kept
+            conn.reward_guilds = known  # type: ignore[attr-defined]
+    return guild_id in known
 
 
 def add_reward(
@@ -83,6 +93,9 @@ def add_reward(
     if period not in PERIODS or source not in REWARD_SOURCES or mode not in REWARD_MODES:
         raise ValueError(f"not a reward: period {period!r}, source {source!r}, mode {mode!r}")
     ensure_guild(conn, guild_id, now)
+    known: set[int] | None = getattr(conn, "reward_guilds", None)
+    if known is not None:
+        known.add(guild_id)
     cur = conn.execute(
         "INSERT INTO rewards (guild_id, role_id, hours, game_id, period, source, mode,"
         " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -245,16 +258,17 @@ def _values_by_period(
 
 def _held(
     conn: sqlite3.Connection, guild_id: int, users: Sequence[int]
-) -> dict[int, dict[int, int]]:
-    """member -> {reward id: role id} of the grants Questlog made."""
-    held: dict[int, dict[int, int]] = {}
+) -> dict[int, dict[int, tuple[int, bool]]]:
+    """member -> {reward id: (role id, owned)} of the grants Questlog made; not owned: the
+    member had the role already when it was granted."""
+    held: dict[int, dict[int, tuple[int, bool]]] = {}
     for batch in _chunks(users):
-        for reward_id, user, role_id in conn.execute(
-            "SELECT reward_id, discord_user_id, role_id FROM reward_grants WHERE guild_id = ?"
-            f" AND discord_user_id IN ({','.join('?' * len(batch))})",
+        for reward_id, user, role_id, owned in conn.execute(
+            "SELECT reward_id, discord_user_id, role_id, owned FROM reward_grants"
+            f" WHERE guild_id = ? AND discord_user_id IN ({','.join('?' * len(batch))})",
             (guild_id, *batch),
         ):
-            held.setdefault(user, {})[reward_id] = role_id
+            held.setdefault(user, {})[reward_id] = (role_id, bool(owned))
     return held
 
 
@@ -311,21 +325,23 @@ def check_members(
         won = earned(rewards, {period: found.get(user, {}) for period, found in values.items()})
         have = held.get(user, {})
         keep_roles = {by_id[r].role_id for r in won}
-        holding = {role for rid, role in have.items() if rid in won}
+        # The roles kept through a grant that stays, and whether Questlog owns them there.
+        holding = {role: owned for rid, (role, owned) in have.items() if rid in won}
         for reward_id, seconds in won.items():
             if reward_id in have:
                 continue
             reward = by_id[reward_id]
+            owned = holding.get(reward.role_id, True)  # a role held already keeps its owner
             conn.execute(
                 "INSERT INTO reward_grants (reward_id, discord_user_id, guild_id, role_id,"
-                " seconds, granted_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (reward_id, user, guild_id, reward.role_id, seconds, stamp),
+                " seconds, granted_at, owned) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (reward_id, user, guild_id, reward.role_id, seconds, stamp, int(owned)),
             )
             if reward.role_id not in holding:
                 _queue_role(conn, reward, user, True, now)
-                holding.add(reward.role_id)
+                holding[reward.role_id] = True
             changes.granted.append((reward, user, seconds))
-        for reward_id, role_id in have.items():
+        for reward_id, (role_id, owned) in have.items():
             if reward_id in won:
                 continue
             conn.execute(
@@ -336,7 +352,8 @@ def check_members(
             if reward is None:
                 continue  # a grant of a reward removed meanwhile (removed with it)
             if role_id not in keep_roles:
-                _queue_role(conn, reward, user, False, now)
+                if owned:  # a role the member had before stays theirs
+                    _queue_role(conn, reward, user, False, now)
                 keep_roles.add(role_id)  # one removal per role
             changes.removed.append((reward, user))
     return changes
@@ -409,7 +426,9 @@ def check_players(
     source: str | None = None,
 ) -> RewardChanges:
     """After these accounts' playtime in ``games`` from ``source`` grew: check the members who
-    link them, when a reward of the guild counts those hours (one indexed lookup otherwise)."""
+    link them, when a reward of the guild counts those hours."""
+    if not may_have_rewards(conn, guild_id):
+        return RewardChanges()
     rewards = guild_rewards(conn, guild_id)
     if games is not None:
         grown = set(games)
@@ -489,20 +508,28 @@ def remove_reward(
     reward = _reward(row)
     stamp = to_iso(now)
     key = f"reward:{reward_id}"
+    # Its grants not sent yet give way; its removals still go (their pause lifted: the key's
+    # next refusal pauses them again).
     conn.execute(
         "UPDATE action_outbox SET status = 'done', last_error = 'the reward was removed',"
         " finished_at = ?, updated_at = ? WHERE guild_id = ? AND pause_key = ?"
-        " AND status IN ('pending', 'paused')",
+        " AND status IN ('pending', 'in_flight', 'paused') AND status <> 'in_flight'"
+        " AND action = 'grant_role'",
+        (stamp, stamp, guild_id, key),
+    )
+    conn.execute(
+        "UPDATE action_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?"
+        " WHERE guild_id = ? AND pause_key = ? AND status IN ('pending', 'in_flight', 'paused')"
+        " AND status = 'paused'",
         (stamp, stamp, guild_id, key),
     )
     conn.execute("DELETE FROM action_pauses WHERE guild_id = ? AND pause_key = ?", (guild_id, key))
-    holders = [
-        r[0]
-        for r in conn.execute(
-            "SELECT discord_user_id FROM reward_grants WHERE reward_id = ? ORDER BY discord_user_id",
-            (reward_id,),
-        )
-    ]
+    grants = conn.execute(
+        "SELECT discord_user_id, owned FROM reward_grants WHERE reward_id = ?"
+        " ORDER BY discord_user_id",
+        (reward_id,),
+    ).fetchall()
+    holders = [row[0] for row in grants]
     conn.execute("DELETE FROM reward_grants WHERE reward_id = ?", (reward_id,))
     conn.execute("DELETE FROM rewards WHERE reward_id = ?", (reward_id,))
     if take_back:
@@ -513,8 +540,8 @@ def remove_reward(
                 (guild_id, reward.role_id),
             )
         }
-        for user in holders:
-            if user not in still:
+        for user, owned in grants:
+            if owned and user not in still:
                 _queue_role(conn, reward, user, False, now)
     return holders
 
@@ -526,7 +553,7 @@ def reward_summaries(conn: sqlite3.Connection, guild_id: int) -> list[RewardSumm
         holders = conn.execute(
             "SELECT count(*) FROM reward_grants WHERE reward_id = ?", (reward.id,)
         ).fetchone()[0]
-        waiting = conn.execute(
+        waiting = conn.execute(  # by action_outbox_key (migration 0029)
             "SELECT count(*) FROM action_outbox WHERE guild_id = ? AND pause_key = ?"
             " AND status IN ('pending', 'in_flight', 'paused')",
             (guild_id, key),

@@ -946,7 +946,8 @@ class FakeDiscord:
         member = self.members.get((guild_id, user_id))
         if member is None:
             return _error(404, "Unknown Member", 10007)
-        return _json(member)
+        held = self.member_roles.get((guild_id, user_id), set())  # the roles they have now
+        return _json({**member, "roles": sorted(str(role) for role in held)})
 
     async def _member_role(self, request: web.Request) -> web.Response:
         """Add/Remove Guild Member Role, as Discord answers them: 204; 404 Unknown Member
