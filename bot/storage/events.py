@@ -29,7 +29,7 @@ from bot.storage.playtime import (
     record_playtime,
 )
 from bot.storage.records import Delivery, IngestResult, PlaytimeChange
-from bot.storage.rewards import check_players, members_of, reward_events
+from bot.storage.rewards import check_players, may_have_rewards, members_of, reward_events
 from bot.storage.sessions import end_session, start_session
 from connectors.base import (
     ActivityEvent,
@@ -321,7 +321,7 @@ def ingest(
         result.event_ids.append(
             _insert_event(conn, milestone, guild_id, raw_id, now_text, policy.off_by_default)
         )
-    if grew and connector.link_source:
+    if grew and connector.link_source and may_have_rewards(conn, guild_id):
         link_source, now = connector.link_source, from_iso(now_text)
         rewards = check_players(conn, guild_id, link_source, grew, now, games=games, source=source)
         result.actions = rewards.queued
