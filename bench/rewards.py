@@ -12,7 +12,7 @@ kind (all time, a week, 30 days, the best game, a replace tier); the other none.
 2. a full check of the guild with rewards (its candidates read, then the writes in batches of
    200 members): seconds, and milliseconds per 1,000 members.
 
-    .venv/bin/python bench/rewards.py [--members 5000] [--days 30] [--reports 2000]
+    .venv/bin/python bench/rewards.py [--members 5000] [--days 30] [--reports 2000] [--all-time]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def report(core: Core, i: int, seconds: int, at: datetime, n: int) -> dict[str, 
     return core.registry.get("battlemetrics").parse_webhook(body, context)
 
 
-async def run(members: int, days: int, reports: int, rewards: int) -> int:
+async def run(members: int, days: int, reports: int, rewards: int, all_time: bool) -> int:
     with tempfile.TemporaryDirectory() as folder:
         config = parse_config(
             {"database": {"path": str(Path(folder) / "q.sqlite3")}, "web": {"port": 0}}, env={}
@@ -98,6 +98,8 @@ async def run(members: int, days: int, reports: int, rewards: int) -> int:
                 {"hours": 60, "game_id": SQUAD, "period": "30d"},
                 {"hours": 800},  # the best game
             ]
+            if all_time:  # the common case: hours of all time only
+                kinds = [k for k in kinds if "period" not in k]
             for n in range(rewards):
                 kind = kinds[n % len(kinds)]
                 await core.store.rewards.add(
@@ -164,8 +166,9 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--reports", type=int, default=2000, help="per guild")
     parser.add_argument("--rewards", type=int, default=6)
+    parser.add_argument("--all-time", action="store_true", help="no period rewards")
     args = parser.parse_args()
-    return asyncio.run(run(args.members, args.days, args.reports, args.rewards))
+    return asyncio.run(run(args.members, args.days, args.reports, args.rewards, args.all_time))
 
 
 if __name__ == "__main__":

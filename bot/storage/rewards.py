@@ -19,9 +19,11 @@ is the one carried out. Questlog only ever takes away a role it has a grant row 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.clock import PERIODS, Period, period_days, to_iso
 from bot.storage.actions import queue_action
@@ -145,12 +147,20 @@ def _all_time(
     return found
 
 
-#: One account's days in a range, by the per-player index (the planner would read every row of
-#: the scope by the primary key).
-_ACCOUNT_DAYS = (
-    "SELECT day, game_id, seconds FROM playtime_daily INDEXED BY playtime_daily_player"
-    " WHERE scope_guild_id = ? AND source = ? AND player_id = ? AND day >= ? AND day <= ?"
-)
+@functools.lru_cache(maxsize=16)
+def _account_days(ranges: int) -> str:
+    """One account's seconds per game in each of ``ranges`` ranges of days, summed by SQLite
+    in one pass over its days (by the per-player index: the planner would read every row of
+    the scope by the primary key). Parameters: each range's first and last day, then scope,
+    source, player and the first and last day of them all."""
+    sums = ", ".join(
+        "sum(CASE WHEN day >= ? AND day <= ? THEN seconds ELSE 0 END)" for _ in range(ranges)
+    )
+    return (
+        f"SELECT game_id, {sums} FROM playtime_daily INDEXED BY playtime_daily_player"
+        " WHERE scope_guild_id = ? AND source = ? AND player_id = ? AND day >= ? AND day <= ?"
+        " GROUP BY game_id"
+    )
 
 
 def _ranged(
@@ -164,8 +174,11 @@ def _ranged(
     found: dict[str, dict[int, Values]] = {name: {} for name in ranges}
     if not ranges:
         return found
+    names = list(ranges)
     first = min(a for a, _ in ranges.values())
     last = max(b for _, b in ranges.values())
+    per_game = _account_days(len(names))
+    bounds = [day for name in names for day in ranges[name]]
     links: list[tuple[int, str, str]] = []
     for batch in [None] if users is None else _chunks(users):
         sql = (
@@ -182,13 +195,11 @@ def _ranged(
             if wanted != link_source:
                 continue
             scope = GLOBAL_SCOPE if is_global else guild_id
-            for day, game, seconds in conn.execute(
-                _ACCOUNT_DAYS, (scope, source, external, first, last)
+            for game, *sums in conn.execute(
+                per_game, (*bounds, scope, source, external, first, last)
             ):
-                if not seconds:
-                    continue
-                for name, (a, b) in ranges.items():
-                    if a <= day <= b:
+                for name, seconds in zip(names, sums, strict=True):
+                    if seconds:
                         values = found[name].setdefault(user, {})
                         values[game, source] = values.get((game, source), 0) + seconds
     return found
@@ -230,8 +241,10 @@ def earned(rewards: Sequence[Reward], values: dict[str, Values]) -> dict[int, in
     return won
 
 
-def _days(conn: sqlite3.Connection, period: str, now: datetime) -> tuple[str, str] | None:
-    found = period_days(_period(period), now, summary_zone(conn))
+def _days(
+    conn: sqlite3.Connection, period: str, now: datetime, zone: ZoneInfo | None = None
+) -> tuple[str, str] | None:
+    found = period_days(_period(period), now, zone or summary_zone(conn))
     return None if found is None else (found[0].isoformat(), found[1].isoformat())
 
 
@@ -247,12 +260,16 @@ def _values_by_period(
     rewards: Sequence[Reward],
     users: Sequence[int] | None,
     now: datetime,
+    ever: dict[int, Values] | None = None,
 ) -> dict[str, dict[int, Values]]:
+    """Per period of the rewards, the members' values (``ever``: their all-time ones, if read
+    already)."""
     periods = sorted({r.period for r in rewards})
-    ranges = {p: days for p in periods if (days := _days(conn, p, now)) is not None}
+    zone = summary_zone(conn) if any(p != "all" for p in periods) else None
+    ranges = {p: days for p in periods if (days := _days(conn, p, now, zone)) is not None}
     found = _ranged(conn, guild_id, users, ranges)
     if "all" in periods:
-        found["all"] = _all_time(conn, guild_id, users)
+        found["all"] = ever if ever is not None else _all_time(conn, guild_id, users)
     return found
 
 
@@ -308,9 +325,15 @@ def check_members(
     now: datetime,
     *,
     rewards: Sequence[Reward] | None = None,
+    grew: bool = False,
 ) -> RewardChanges:
     """Bring these members' rewards up to date: grant what they earn and do not hold, take
-    away what Questlog granted that they no longer earn (``rewards``: all of the guild's)."""
+    away what Questlog granted that they no longer earn (``rewards``: all of the guild's).
+
+    ``grew``: their hours just grew (an ingest), so only a reward they do not hold yet can
+    change. A period's hours are never more than all time's, so only members whose all-time
+    hours reach a reward they lack are checked (their days read); the others have nothing to
+    gain, and what the passing days take away is the daily check's."""
     members = sorted(set(users))
     changes = RewardChanges()
     if rewards is None:
@@ -318,8 +341,18 @@ def check_members(
     if not members or not rewards:
         return changes
     by_id = {r.id: r for r in rewards}
-    values = _values_by_period(conn, guild_id, rewards, members, now)
     held = _held(conn, guild_id, members)
+    ever = None
+    if grew:
+        ever = _all_time(conn, guild_id, members)
+        members = [
+            user
+            for user in members
+            if _may_gain(rewards, by_id, held.get(user, {}), ever.get(user, {}))
+        ]
+        if not members:
+            return changes
+    values = _values_by_period(conn, guild_id, rewards, members, now, ever)
     stamp = to_iso(now)
     for user in members:
         won = earned(rewards, {period: found.get(user, {}) for period, found in values.items()})
@@ -357,6 +390,28 @@ def check_members(
                 keep_roles.add(role_id)  # one removal per role
             changes.removed.append((reward, user))
     return changes
+
+
+def _may_gain(
+    rewards: Sequence[Reward],
+    by_id: dict[int, Reward],
+    have: dict[int, tuple[int, bool]],
+    ever: Values,
+) -> bool:
+    """Whether all-time hours ``ever`` (at least any period's) reach a reward not held: in
+    replace mode, one above the member's tier."""
+    tops: dict[tuple[str | None, str], int] = {}
+    for reward_id in have:
+        held = by_id.get(reward_id)
+        if held is not None and held.mode == "replace":
+            key = (held.game_id, held.period)
+            tops[key] = max(tops.get(key, 0), held.hours)
+    return any(
+        r.id not in have
+        and (r.mode != "replace" or r.hours > tops.get((r.game_id, r.period), 0))
+        and reward_seconds(r, ever) >= r.hours * 3600
+        for r in rewards
+    )
 
 
 def reward_events(
@@ -438,7 +493,7 @@ def check_players(
         ):
             return RewardChanges()  # nothing they earn can have changed
     users = members_of(conn, guild_id, link_source, players)
-    return check_members(conn, guild_id, users, now, rewards=rewards)
+    return check_members(conn, guild_id, users, now, rewards=rewards, grew=True)
 
 
 def check_linking_guilds(
