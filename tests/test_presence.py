@@ -484,3 +484,44 @@ async def test_a_refresh_under_way_brings_no_forgotten_tokens_back(core: Core) -
         StoredTokens(ALICE, "a", "r", "identify", now), now
     )
     assert await core.store.tokens.get(ALICE) is None
+
+
+async def test_a_member_back_in_the_server_gets_their_rewards_again(gateway: Gateway) -> None:
+    """With the Server Members intent (asked for with presence), GUILD_MEMBER_ADD reaches the
+    bot: a member who left lost their roles, so their grants are made again."""
+    core = gateway.core
+    steam_id = "76561198000000201"
+    await core.store.links.link(
+        guild_id=GUILD, discord_user_id=ALICE, source="steam", external_id=steam_id,
+        now=core.clock.now(),
+    )  # fmt: skip
+    await core.store.engine.write(
+        lambda c: c.execute(
+            "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
+            " VALUES (?, '393380', ?, 'steam', ?)",
+            (GUILD, ALICE, 200 * 3600),
+        )
+    )
+    await core.rewards.add(guild_id=GUILD, role_id=1400000000000000031, hours=100)
+    await core.rewards.settled()
+
+    async def grants() -> int:
+        row = await core.store.engine.fetchone(
+            "SELECT count(*) FROM action_outbox WHERE action = 'grant_role'"
+        )
+        return int(row[0])
+
+    assert await grants() == 1
+    await gateway.fake.dispatch(  # she leaves (her roles go with her), then comes back
+        "GUILD_MEMBER_REMOVE", {"guild_id": str(GUILD), "user": user_payload(ALICE, "Alice")}
+    )
+    await wait_until(lambda: gateway.component.bot.get_guild(GUILD).get_member(ALICE) is None)  # type: ignore[union-attr]
+    await gateway.fake.dispatch(
+        "GUILD_MEMBER_ADD",
+        {**member(ALICE, "Alice"), "guild_id": str(GUILD), "joined_at": "2026-12-02T12:00:00Z"},
+    )
+    for _ in range(100):
+        if await grants() == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert await grants() == 2
