@@ -77,9 +77,9 @@ def recover(conn: sqlite3.Connection, now: datetime) -> tuple[int, int]:
     again; any other may have been sent, so its outcome is unknown and it is never sent again.
     Returns (tried again, unknown)."""
     stamp = to_iso(now)
-    again = conn.execute(
-        "UPDATE action_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?"
-        " WHERE status = 'in_flight' AND idempotent = 1",
+    again = conn.execute(  # the attempt counts: it may have happened
+        "UPDATE action_outbox SET status = 'pending', attempts = attempts + 1,"
+        " next_attempt_at = ?, updated_at = ? WHERE status = 'in_flight' AND idempotent = 1",
         (stamp, stamp),
     ).rowcount
     unknown = conn.execute(
@@ -135,8 +135,10 @@ def claim_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[Queue
 def begin_attempt(conn: sqlite3.Connection, action: QueuedAction, now: datetime) -> bool:
     """Mark the action in flight before anything is sent (committed first: a process that
     dies now leaves a non-idempotent action "unknown", never sent twice); False when it is no
-    longer waiting (forgotten, or taken meanwhile)."""
+    longer waiting (forgotten, taken meanwhile, or a role change decided again since)."""
     waiting = "paused" if action.probe else "pending"
+    if _superseded(conn, action, to_iso(now)):
+        return False
     return (
         conn.execute(
             "UPDATE action_outbox SET status = 'in_flight', updated_at = ? WHERE id = ?"
@@ -171,14 +173,15 @@ def mark_done(
     """It happened (or there was nothing to do: ``note`` says why). A probe that succeeds
     lifts its key's pause; one with nothing to do proves nothing, and the next of its key is
     probed at once. ``already``: a role the member had before Questlog granted it, which its
-    reward grants then do not own (Questlog never takes it away)."""
+    reward grants then do not own (Questlog never takes it away), when this was the grant's
+    first attempt."""
     stamp = to_iso(now)
     conn.execute(
         "UPDATE action_outbox SET status = 'done', attempts = attempts + 1, last_error = ?,"
         " finished_at = ?, updated_at = ? WHERE id = ?",
         (note, stamp, stamp, action.id),
     )
-    if already and action.action == "grant_role" and action.user_id is not None:
+    if already and action.action == "grant_role" and _not_ours(conn, action):
         conn.execute(
             "UPDATE reward_grants SET owned = 0 WHERE guild_id = ? AND discord_user_id = ?"
             " AND role_id = ?",
@@ -193,15 +196,32 @@ def mark_done(
         )
 
 
+def _not_ours(conn: sqlite3.Connection, action: QueuedAction) -> bool:
+    """Whether a role the member has when Questlog's grant arrives is someone else's: not if
+    an earlier attempt of this grant may have given it, nor if the last change of it Questlog
+    carried out was a grant (a removal refused or given way since, then earned again)."""
+    if action.attempts or action.user_id is None:
+        return False
+    last = conn.execute(
+        "SELECT action FROM action_outbox WHERE guild_id = ? AND discord_user_id = ? AND id <> ?"
+        " AND connector = ? AND action IN ('grant_role', 'remove_role') AND status = 'done'"
+        " AND last_error IS NULL AND json_extract(payload, '$.role_id') = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (action.guild_id, action.user_id, action.id, action.connector,
+         action.payload.get("role_id")),
+    ).fetchone()  # fmt: skip
+    return last is None or last[0] != "grant_role"
+
+
 def _superseded(conn: sqlite3.Connection, action: QueuedAction, stamp: str) -> bool:
-    """A role change decided again since this one began (a later change of the same member's
-    role waits): finished as done instead of tried again, so it cannot undo the later one."""
+    """A role change decided again since it was queued (a later change of the same member's
+    role exists, waiting or carried out): finished as done instead of tried, so it can never
+    undo the later one (a retry, a restart's recovery, two in one round)."""
     if action.action not in _ROLE_CHANGES or action.user_id is None:
         return False
     later = conn.execute(
         "SELECT 1 FROM action_outbox WHERE guild_id = ? AND discord_user_id = ? AND id > ?"
         " AND connector = ? AND action IN ('grant_role', 'remove_role')"
-        " AND status IN ('pending', 'in_flight', 'paused')"
         " AND json_extract(payload, '$.role_id') = ? LIMIT 1",
         (action.guild_id, action.user_id, action.id, action.connector,
          action.payload.get("role_id")),

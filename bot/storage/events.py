@@ -233,6 +233,7 @@ def ingest(
     # when the change is a source's first report of them: a silent baseline, as milestones).
     grew: dict[str, bool] = {}
     games: set[str] = set()
+    fell = False  # a total reported lower than before (a server's reset): no shortcut
     for effect in effects:
         if isinstance(effect, SetPlaytime):
             change = record_playtime(
@@ -249,6 +250,7 @@ def ingest(
             if change.applied and change.new != change.old:
                 grew[effect.player_id] = grew.get(effect.player_id, True) and change.old is not None
                 games.add(effect.game_id)
+                fell = fell or (change.new or 0) < (change.old or 0)
             if change.applied:
                 reached += _reached(
                     conn, policy, guild_id, source, effect, change, effect.source_time
@@ -323,7 +325,9 @@ def ingest(
         )
     if grew and connector.link_source and may_have_rewards(conn, guild_id):
         link_source, now = connector.link_source, from_iso(now_text)
-        rewards = check_players(conn, guild_id, link_source, grew, now, games=games, source=source)
+        rewards = check_players(
+            conn, guild_id, link_source, grew, now, games=games, source=source, grew=not fell
+        )
         result.actions = rewards.queued
         if rewards.granted:
             loud = set(members_of(conn, guild_id, link_source, [p for p, on in grew.items() if on]))

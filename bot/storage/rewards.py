@@ -292,15 +292,27 @@ def _held(
 def _queue_role(
     conn: sqlite3.Connection, reward: Reward, user_id: int, add: bool, now: datetime
 ) -> None:
-    """Queue the role change (the member's earlier unsent change of the same role gives way)."""
+    """Queue the role change. The member's earlier change of the same role still waiting
+    gives way; when it is the opposite change and was never tried, the role is still as this
+    change would make it, so nothing is queued (a removal waiting behind a pause, then the
+    reward earned again: the role Questlog gave is still on)."""
     stamp = to_iso(now)
-    conn.execute(
-        "UPDATE action_outbox SET status = 'done', last_error = 'superseded by a later change',"
-        " finished_at = ?, updated_at = ? WHERE guild_id = ? AND discord_user_id = ?"
-        " AND connector = ? AND action IN ('grant_role', 'remove_role')"
+    wanted = "grant_role" if add else "remove_role"
+    waiting = conn.execute(  # a refused (paused) change did nothing either
+        "SELECT id, action, CASE WHEN status = 'paused' THEN 0 ELSE attempts END"
+        " FROM action_outbox WHERE guild_id = ?"
+        " AND discord_user_id = ? AND connector = ? AND action IN ('grant_role', 'remove_role')"
         " AND status IN ('pending', 'paused') AND json_extract(payload, '$.role_id') = ?",
-        (stamp, stamp, reward.guild_id, user_id, ROLE_ACTIONS.key, reward.role_id),
-    )
+        (reward.guild_id, user_id, ROLE_ACTIONS.key, reward.role_id),
+    ).fetchall()
+    for action_id, _, _ in waiting:
+        conn.execute(
+            "UPDATE action_outbox SET status = 'done', last_error = 'superseded by a later"
+            " change', finished_at = ?, updated_at = ? WHERE id = ?",
+            (stamp, stamp, action_id),
+        )
+    if waiting and all(action != wanted and not attempts for _, action, attempts in waiting):
+        return
     payload = {
         "guild_id": reward.guild_id,
         "user_id": user_id,
@@ -310,7 +322,7 @@ def _queue_role(
     queue_action(
         conn,
         ROLE_ACTIONS,
-        Action("grant_role" if add else "remove_role", payload),
+        Action(wanted, payload),
         guild_id=reward.guild_id,
         pause_key=f"reward:{reward.id}",
         now=now,
@@ -331,9 +343,9 @@ def check_members(
     away what Questlog granted that they no longer earn (``rewards``: all of the guild's).
 
     ``grew``: their hours just grew (an ingest), so only a reward they do not hold yet can
-    change. A period's hours are never more than all time's, so only members whose all-time
-    hours reach a reward they lack are checked (their days read); the others have nothing to
-    gain, and what the passing days take away is the daily check's."""
+    change: members who lack no period reward and whose all-time hours reach no all-time
+    reward they lack have nothing to gain and are not read further; what the passing days take
+    away is the daily check's."""
     members = sorted(set(users))
     changes = RewardChanges()
     if rewards is None:
@@ -358,8 +370,11 @@ def check_members(
         won = earned(rewards, {period: found.get(user, {}) for period, found in values.items()})
         have = held.get(user, {})
         keep_roles = {by_id[r].role_id for r in won}
-        # The roles kept through a grant that stays, and whether Questlog owns them there.
-        holding = {role: owned for rid, (role, owned) in have.items() if rid in won}
+        # The roles the member holds through a grant, and whether Questlog owns them: one a
+        # grant dropped below holds is handed to a reward won here with the same role.
+        holding: dict[int, bool] = {}
+        for role, owned in have.values():
+            holding[role] = holding.get(role, True) and owned
         for reward_id, seconds in won.items():
             if reward_id in have:
                 continue
@@ -398,8 +413,10 @@ def _may_gain(
     have: dict[int, tuple[int, bool]],
     ever: Values,
 ) -> bool:
-    """Whether all-time hours ``ever`` (at least any period's) reach a reward not held: in
-    replace mode, one above the member's tier."""
+    """Whether the member may gain a reward not held (in replace mode, one above their tier):
+    an all-time reward when their all-time hours ``ever`` reach it; a period reward always
+    (a period's hours can exceed all time's: a server that reset its totals, a member who
+    paused collecting while a shared Steam account went on)."""
     tops: dict[tuple[str | None, str], int] = {}
     for reward_id in have:
         held = by_id.get(reward_id)
@@ -409,7 +426,7 @@ def _may_gain(
     return any(
         r.id not in have
         and (r.mode != "replace" or r.hours > tops.get((r.game_id, r.period), 0))
-        and reward_seconds(r, ever) >= r.hours * 3600
+        and (r.period != "all" or reward_seconds(r, ever) >= r.hours * 3600)
         for r in rewards
     )
 
@@ -479,9 +496,11 @@ def check_players(
     *,
     games: Iterable[str] | None = None,
     source: str | None = None,
+    grew: bool = True,
 ) -> RewardChanges:
-    """After these accounts' playtime in ``games`` from ``source`` grew: check the members who
-    link them, when a reward of the guild counts those hours."""
+    """After these accounts' playtime in ``games`` from ``source`` changed: check the members
+    who link them, when a reward of the guild counts those hours (``grew``: it only grew, so
+    only what they lack can change)."""
     if not may_have_rewards(conn, guild_id):
         return RewardChanges()
     rewards = guild_rewards(conn, guild_id)
@@ -493,7 +512,7 @@ def check_players(
         ):
             return RewardChanges()  # nothing they earn can have changed
     users = members_of(conn, guild_id, link_source, players)
-    return check_members(conn, guild_id, users, now, rewards=rewards, grew=True)
+    return check_members(conn, guild_id, users, now, rewards=rewards, grew=grew)
 
 
 def check_linking_guilds(
@@ -565,13 +584,19 @@ def remove_reward(
     key = f"reward:{reward_id}"
     # Its grants not sent yet give way; its removals still go (their pause lifted: the key's
     # next refusal pauses them again).
-    conn.execute(
-        "UPDATE action_outbox SET status = 'done', last_error = 'the reward was removed',"
-        " finished_at = ?, updated_at = ? WHERE guild_id = ? AND pause_key = ?"
-        " AND status IN ('pending', 'in_flight', 'paused') AND status <> 'in_flight'"
-        " AND action = 'grant_role'",
-        (stamp, stamp, guild_id, key),
-    )
+    cancelled = conn.execute(
+        "SELECT id, discord_user_id, attempts FROM action_outbox WHERE guild_id = ?"
+        " AND pause_key = ? AND status IN ('pending', 'in_flight', 'paused')"
+        " AND status <> 'in_flight' AND action = 'grant_role'",
+        (guild_id, key),
+    ).fetchall()
+    for action_id, _, _ in cancelled:
+        conn.execute(
+            "UPDATE action_outbox SET status = 'done', last_error = 'the reward was removed',"
+            " finished_at = ?, updated_at = ? WHERE id = ?",
+            (stamp, stamp, action_id),
+        )
+    never_given = {user for _, user, attempts in cancelled if not attempts}
     conn.execute(
         "UPDATE action_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?"
         " WHERE guild_id = ? AND pause_key = ? AND status IN ('pending', 'in_flight', 'paused')"
@@ -587,16 +612,21 @@ def remove_reward(
     holders = [row[0] for row in grants]
     conn.execute("DELETE FROM reward_grants WHERE reward_id = ?", (reward_id,))
     conn.execute("DELETE FROM rewards WHERE reward_id = ?", (reward_id,))
+    # Members who hold the same role through another reward keep it; one whose grant of it
+    # was this reward's and never sent gets it under the other reward instead.
+    others = {r.id: r for r in guild_rewards(conn, guild_id)}
+    still: dict[int, Reward] = {}
+    for user, other_id in conn.execute(
+        "SELECT discord_user_id, reward_id FROM reward_grants WHERE guild_id = ? AND role_id = ?",
+        (guild_id, reward.role_id),
+    ):
+        if other_id in others:
+            still.setdefault(user, others[other_id])
+    for user in sorted({user for _, user, _ in cancelled} & set(still)):
+        _queue_role(conn, still[user], user, True, now)
     if take_back:
-        still = {
-            r[0]
-            for r in conn.execute(
-                "SELECT discord_user_id FROM reward_grants WHERE guild_id = ? AND role_id = ?",
-                (guild_id, reward.role_id),
-            )
-        }
         for user, owned in grants:
-            if owned and user not in still:
+            if owned and user not in still and user not in never_given:
                 _queue_role(conn, reward, user, False, now)
     return holders
 
