@@ -26,6 +26,7 @@ from bot.services.leaderboards import (
     game_label,
 )
 from cogs import _strings as strings
+from cogs._games import game_choices
 from cogs._names import MemberNames
 
 PERIOD_CHOICES = [strings.choice(strings.PERIOD_NAMES[p], p) for p in PERIODS]
@@ -165,10 +166,7 @@ class Playtime(commands.Cog):
     async def _games(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
-            return []
-        games = await self.core.stats.games(interaction.guild_id, current, texts_for(interaction))
-        return [app_commands.Choice(name=label[:100], value=game) for game, label in games]
+        return await game_choices(self.core, interaction, current)
 
     @playtime.command(name="show", description=strings.PLAYTIME_SHOW)
     @app_commands.describe(member=strings.PLAYTIME_MEMBER_ARG, game=strings.PLAYTIME_GAME_ARG)

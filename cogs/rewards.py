@@ -19,6 +19,7 @@ from bot.markdown import escape
 from bot.rewards import REWARD_SOURCES, Reward, RewardRefused, RewardSummary
 from bot.services.leaderboards import game_label
 from cogs import _strings as strings
+from cogs._games import game_choices
 
 PERIOD_CHOICES = [strings.choice(strings.PERIOD_NAMES[p], p) for p in PERIODS]
 SOURCE_CHOICES = [strings.choice(f"choice.{s}", s) for s in REWARD_SOURCES]
@@ -274,10 +275,7 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
     async def _games(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
-            return []
-        games = await self.core.stats.games(interaction.guild_id, current, texts_for(interaction))
-        return [app_commands.Choice(name=label[:100], value=game) for game, label in games]
+        return await game_choices(self.core, interaction, current)
 
 
 def _fit(lines: list[str]) -> str:

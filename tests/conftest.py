@@ -155,3 +155,24 @@ async def steam() -> AsyncIterator[Any]:
 
     async with FakeSteam() as fake:
         yield fake
+
+
+def provide_role_actions(
+    core: Core, bot: Any, fake: Any, roles: dict[int, int], members: dict[int, str]
+) -> Any:
+    """The Discord connector's role actions on the test bot's client, against the fake
+    Discord with these roles (id -> position; the bot's top role is 9 unless set) and
+    members (id -> name)."""
+    from bot.gateway.role_actions import RoleActions
+
+    guild = GUILD
+    fake.guild_roles[guild] = dict(roles)
+    fake.bot_top_role.setdefault(guild, 9)
+    for user, name in members.items():
+        fake.add_member(guild, user, name)
+    handlers = RoleActions()
+    handlers.http = bot.http
+    connector = core.registry.get("discord")
+    connector.provide("grant_role", handlers.grant)
+    connector.provide("remove_role", handlers.remove)
+    return handlers

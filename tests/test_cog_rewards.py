@@ -12,7 +12,7 @@ import pytest
 from bot.core import Core
 from bot.gateway.client import Questlog
 from bot.gateway.role_actions import RoleActions
-from tests.conftest import GUILD
+from tests.conftest import GUILD, provide_role_actions
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.interactions import (
     ALL_TEXT,
@@ -46,16 +46,10 @@ def cache_guild(bot: Questlog, *, manage_roles: bool = True) -> None:
 @pytest.fixture
 def roles(core: Core, bot: Questlog, discord_api: FakeDiscord) -> RoleActions:
     cache_guild(bot)
-    discord_api.guild_roles[GUILD] = {VETERAN: 2, HIGH: 7, BOOSTER: 3}
     discord_api.bot_top_role[GUILD] = 5
-    for user, name in ((ALICE, "alice"), (BOB, "bob")):
-        discord_api.add_member(GUILD, user, name)
-    handlers = RoleActions()
-    handlers.http = bot.http
-    connector = core.registry.get("discord")
-    connector.provide("grant_role", handlers.grant)
-    connector.provide("remove_role", handlers.remove)
-    return handlers
+    return provide_role_actions(
+        core, bot, discord_api, {VETERAN: 2, HIGH: 7, BOOSTER: 3}, {ALICE: "alice", BOB: "bob"}
+    )
 
 
 async def rewards(

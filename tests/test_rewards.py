@@ -18,7 +18,7 @@ from bot.gateway.role_actions import RoleActions
 from bot.rewards import RewardRefused
 from bot.storage.playtime import record_playtime
 from bot.storage.rewards import earned, member_values
-from tests.conftest import GUILD
+from tests.conftest import GUILD, provide_role_actions
 from tests.fakes.discord import FakeDiscord
 from tests.test_ingest import bm_raw
 
@@ -39,16 +39,10 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def roles(core: Core, bot: Questlog, discord_api: FakeDiscord) -> RoleActions:
-    discord_api.guild_roles[GUILD] = {VETERAN: 2, ELDER: 3, WEEKLY: 4}
-    discord_api.bot_top_role[GUILD] = 9
-    for user, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")):
-        discord_api.add_member(GUILD, user, name)
-    handlers = RoleActions()
-    handlers.http = bot.http
-    connector = core.registry.get("discord")
-    connector.provide("grant_role", handlers.grant)
-    connector.provide("remove_role", handlers.remove)
-    return handlers
+    return provide_role_actions(
+        core, bot, discord_api, {VETERAN: 2, ELDER: 3, WEEKLY: 4},
+        {ALICE: "alice", BOB: "bob", CAROL: "carol"},
+    )  # fmt: skip
 
 
 async def link(core: Core, user: int, steam_id: str, verified_by: str | None = None) -> None:

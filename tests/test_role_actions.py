@@ -11,7 +11,7 @@ from bot.core import Core
 from bot.gateway.client import Questlog
 from bot.gateway.role_actions import RoleActions
 from connectors.base import Action, SchemaError
-from tests.conftest import GUILD
+from tests.conftest import GUILD, provide_role_actions
 from tests.fakes.discord import FakeDiscord
 
 HERE = 900000000000000081
@@ -22,15 +22,8 @@ VETERAN, ABOVE = 1400000000000000001, 1400000000000000002
 
 @pytest.fixture
 def roles(core: Core, bot: Questlog, discord_api: FakeDiscord) -> RoleActions:
-    discord_api.guild_roles[GUILD] = {VETERAN: 1, ABOVE: 9}
     discord_api.bot_top_role[GUILD] = 5
-    discord_api.add_member(GUILD, ALICE, "alice")
-    handlers = RoleActions()
-    handlers.http = bot.http
-    connector = core.registry.get("discord")
-    connector.provide("grant_role", handlers.grant)
-    connector.provide("remove_role", handlers.remove)
-    return handlers
+    return provide_role_actions(core, bot, discord_api, {VETERAN: 1, ABOVE: 9}, {ALICE: "alice"})
 
 
 async def queue(core: Core, action: str, role: int, user: int = ALICE) -> int:
