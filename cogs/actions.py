@@ -8,7 +8,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import from_iso
-from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.gateway.client import Questlog, UserError, reply, texts_for, whole_lines
 from bot.markdown import code, escape
 from cogs import _strings as strings
 
@@ -58,13 +58,7 @@ class Actions(commands.GroupCog, group_name="actions", group_description=strings
                   id=row.id, member=member, status=t(f"actions.state.{row.status}"),
                   attempts=t.plural("count.attempts", row.attempts), error=error)
             )  # fmt: skip
-        shown: list[str] = []
-        for line in lines:  # whole lines within Discord's 2,000 characters
-            if sum(len(x) + 1 for x in shown) + len(line) > 1990:
-                shown.append("…")
-                break
-            shown.append(line)
-        await reply(interaction, "\n".join(shown))
+        await reply(interaction, whole_lines(lines))
 
 
 async def setup(bot: Questlog) -> None:

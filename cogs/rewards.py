@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import PERIODS, from_iso
-from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.gateway.client import Questlog, UserError, reply, texts_for, whole_lines
 from bot.i18n import Texts
 from bot.markdown import escape
 from bot.rewards import REWARD_SOURCES, Reward, RewardRefused, RewardSummary
@@ -158,7 +158,7 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         )
         lines = [t(strings.REWARDS_TITLE)]
         lines += [self._line(t, summary, names) for summary in found]
-        await reply(interaction, _fit(lines))
+        await reply(interaction, whole_lines(lines))
 
     def _line(self, t: Texts, summary: RewardSummary, names: dict[str, str]) -> str:
         line = t(
@@ -276,17 +276,6 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await game_choices(self.core, interaction, current)
-
-
-def _fit(lines: list[str]) -> str:
-    """Whole lines within Discord's 2,000 characters."""
-    shown: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in shown) + len(line) > 1990:
-            shown.append("…")
-            break
-        shown.append(line)
-    return "\n".join(shown)
 
 
 async def setup(bot: Questlog) -> None:

@@ -176,3 +176,14 @@ def provide_role_actions(
     connector.provide("grant_role", handlers.grant)
     connector.provide("remove_role", handlers.remove)
     return handlers
+
+
+def database_at(version: int) -> Any:
+    """An in-memory database migrated up to ``version``, for upgrade tests (autocommit)."""
+    import sqlite3
+
+    from bot.storage.engine import apply_migrations
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(conn, up_to=version)
+    return conn

@@ -25,7 +25,7 @@ from connectors.base import (
     SchemaError,
 )
 from connectors.registry import Registry
-from tests.conftest import GUILD
+from tests.conftest import GUILD, database_at
 
 
 class Grant(BaseModel):
@@ -336,12 +336,9 @@ async def test_a_claimed_action_never_begun_is_not_lost(
 
 
 def test_upgrading_adds_an_empty_action_outbox() -> None:
-    import sqlite3
-
     from bot.storage.engine import apply_migrations
 
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    apply_migrations(conn, up_to=26)
+    conn = database_at(26)
     conn.execute(
         "INSERT INTO guilds (guild_id, created_at, updated_at) VALUES (1, '2025-01-01', '2025-01-01')"
     )

@@ -18,7 +18,7 @@ from bot.gateway.role_actions import RoleActions
 from bot.rewards import RewardRefused
 from bot.storage.playtime import record_playtime
 from bot.storage.rewards import earned, member_values
-from tests.conftest import GUILD, provide_role_actions
+from tests.conftest import GUILD, database_at, provide_role_actions
 from tests.fakes.discord import FakeDiscord
 from tests.test_ingest import bm_raw
 
@@ -333,12 +333,9 @@ async def test_the_daily_check_is_just_after_the_communitys_midnight(core: Core)
 
 
 def test_upgrading_adds_empty_reward_tables_and_the_member_index() -> None:
-    import sqlite3
-
     from bot.storage.engine import apply_migrations
 
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    apply_migrations(conn, up_to=27)
+    conn = database_at(27)
     conn.execute(
         "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
         " VALUES (1, '393380', 7, 'steam', 3600)"
@@ -452,12 +449,9 @@ def test_the_feed_writes_a_reward_in_the_guilds_language() -> None:
 
 
 def test_upgrading_to_0029_keeps_grants_owned_and_indexes_a_keys_actions() -> None:
-    import sqlite3
-
     from bot.storage.engine import apply_migrations
 
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    apply_migrations(conn, up_to=28)
+    conn = database_at(28)
     conn.execute(
         "INSERT INTO reward_grants (reward_id, discord_user_id, guild_id, role_id, seconds,"
         " granted_at) VALUES (1, 7, 1, 9, 3600, '2026-12-01T00:00:00.000000Z')"

@@ -84,6 +84,19 @@ def discover_extensions(package: str = "cogs") -> list[str]:
     return sorted(found)
 
 
+def whole_lines(lines: list[str], limit: int = 1990) -> str:
+    """As many whole lines as fit in one Discord message (2,000 characters), then "…"."""
+    shown: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) > limit:
+            shown.append("…")
+            break
+        shown.append(line)
+        size += len(line) + 1
+    return "\n".join(shown)
+
+
 async def reply(
     interaction: discord.Interaction,
     content: str,

@@ -26,7 +26,7 @@ import sqlite3
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,6 +141,12 @@ class Connection(sqlite3.Connection):
     """sqlite3's connection, with room for what the storage code reads once per connection
     (bot/storage/events.py keeps migration 0017's upgrade hour on it). The writer and
     connect_sync's connections are of this class; readers never ingest."""
+
+
+def chunks(values: Sequence[T], size: int = 500) -> list[Sequence[T]]:
+    """``values`` in slices of at most ``size``: one slice per ``IN (...)`` (SQLite's limit on
+    bound parameters is far above it)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def connect_sync(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -330,7 +330,11 @@ def ingest(
         )
         result.actions = rewards.queued
         if rewards.granted:
-            loud = set(members_of(conn, guild_id, link_source, [p for p, on in grew.items() if on]))
+            if all(grew.values()):  # the usual case: every grant here was earned by playing
+                loud = {user for _, user, _ in rewards.granted}
+            else:
+                playing = [p for p, on in grew.items() if on]
+                loud = set(members_of(conn, guild_id, link_source, playing))
             for event in reward_events(conn, rewards, loud, now):
                 result.event_ids.append(
                     _insert_event(conn, event, guild_id, raw_id, now_text, policy.off_by_default)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from bot.clock import to_iso
 from bot.storage.endpoints import ensure_guild
-from bot.storage.engine import Database
+from bot.storage.engine import Database, chunks
 from bot.storage.events import WITHHELD_PAYLOAD
 from bot.storage.playtime import PLAYTIME_OF_LINK, local_day, periods_of, summary_zone
 from bot.storage.records import GLOBAL_SCOPE, ForgetReport, PrivacyChoice, PrivacySummary
@@ -365,7 +365,7 @@ def forget_member(
     ).fetchall()
     event_ids = [row[0] for row in events]
     raw = {row[1] for row in events if row[1] is not None}
-    for chunk in _chunks(event_ids):
+    for chunk in chunks(event_ids):
         _drop_feed_rows(conn, chunk, removed)
         run("activity_events", f"DELETE FROM activity_events WHERE id IN ({_marks(chunk)})", chunk)
     names = conn.execute(
@@ -377,7 +377,7 @@ def forget_member(
         conn, guild_id, [str(user_id), *externals, *(row[0] for row in names)], removed
     )
     raw |= set(plan.raw) | set(_raw_naming(conn, guild_id, user_id, plan.raw_to)[0])
-    for chunk in _chunks(sorted(raw)):
+    for chunk in chunks(sorted(raw)):
         run("raw_events", f"UPDATE raw_events SET payload = ? WHERE id IN ({_marks(chunk)})"
             " AND payload NOT IN ('', ?)", (WITHHELD_PAYLOAD, *chunk, WITHHELD_PAYLOAD))  # fmt: skip
 
@@ -509,7 +509,7 @@ def _forget_account(
         column = "scope_guild_id" if table == "playtime_samples" else "guild_id"
         if key not in found:  # linked after the read looked: a scan, here (rare)
             newer = 0
-        for chunk in _chunks(found.get(key, [])):
+        for chunk in chunks(found.get(key, [])):
             run(table, f"DELETE FROM {table} WHERE id IN ({_marks(chunk)})", chunk)
         run(
             table,
@@ -547,10 +547,6 @@ def _raw_naming(
         (guild_id, after, last, *needles),
     ).fetchall()
     return [row[0] for row in found], int(last)
-
-
-def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _drop_feed_rows(conn: sqlite3.Connection, event_ids: list[int], removed: Counter[str]) -> None:

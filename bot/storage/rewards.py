@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import PERIODS, Period, period_days, to_iso
 from bot.storage.actions import queue_action
 from bot.storage.endpoints import ensure_guild
-from bot.storage.engine import Database
+from bot.storage.engine import Database, chunks
 from bot.storage.playtime import (
     LINK_COUNTS,
     PLAYTIME_OF_LINK,
@@ -48,7 +48,6 @@ ROLE_ACTIONS = DiscordConnector()
 _COLUMNS = (
     "reward_id, guild_id, role_id, hours, game_id, period, source, mode, created_at, created_by"
 )
-_CHUNK = 500  # ids per IN (...)
 
 Values = dict[tuple[str, str], int]  # (game, source) -> seconds
 
@@ -109,11 +108,6 @@ def add_reward(
     return _reward(row)
 
 
-def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
 def member_values(
     conn: sqlite3.Connection,
     guild_id: int,
@@ -131,7 +125,7 @@ def _all_time(
     conn: sqlite3.Connection, guild_id: int, users: Sequence[int] | None
 ) -> dict[int, Values]:
     found: dict[int, Values] = {}
-    for batch in [None] if users is None else _chunks(users):
+    for batch in [None] if users is None else chunks(users):
         # Members' rows by the member index (the planner would read all of the guild's).
         by = "" if batch is None else " INDEXED BY member_playtime_member"
         sql = (
@@ -180,7 +174,7 @@ def _ranged(
     per_game = _account_days(len(names))
     bounds = [day for name in names for day in ranges[name]]
     links: list[tuple[int, str, str]] = []
-    for batch in [None] if users is None else _chunks(users):
+    for batch in [None] if users is None else chunks(users):
         sql = (
             "SELECT l.discord_user_id, l.source, l.external_id FROM account_links l"
             " WHERE l.guild_id = ? AND " + LINK_COUNTS
@@ -279,7 +273,7 @@ def _held(
     """member -> {reward id: (role id, owned)} of the grants Questlog made; not owned: the
     member had the role already when it was granted."""
     held: dict[int, dict[int, tuple[int, bool]]] = {}
-    for batch in _chunks(users):
+    for batch in chunks(users):
         for reward_id, user, role_id, owned in conn.execute(
             "SELECT reward_id, discord_user_id, role_id, owned FROM reward_grants"
             f" WHERE guild_id = ? AND discord_user_id IN ({','.join('?' * len(batch))})",
