@@ -22,6 +22,7 @@ from bot.pruning import Pruner
 from bot.rewards import RewardService
 from bot.scheduler import Scheduler
 from bot.services.accounts import AccountService, ConfirmStatus
+from bot.services.console_admin import ConsoleAdmin
 from bot.services.endpoint_admin import EndpointAdmin
 from bot.services.feed_admin import FeedAdmin
 from bot.services.get_playtime import PlaytimeService
@@ -33,6 +34,7 @@ from bot.storage.interface import Observer
 from bot.storage.records import RetentionPolicy
 from bot.vault import Vault
 from connectors.base import LinkConfirmation, RouteSpec
+from connectors.rcon import ConsoleActions, RconPool
 from connectors.registry import Registry
 from connectors.steam import SteamClient, SteamError, SteamOpenID
 
@@ -71,6 +73,8 @@ class Core:
     identity: IdentityService
     privacy: PrivacyService
     rewards: RewardService
+    consoles: ConsoleAdmin
+    rcon: RconPool
     roles: RoleConnections | None = None
     presence: PresenceTracker | None = None  # [presence] enabled: started with the bot
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
@@ -187,6 +191,12 @@ class Core:
                     )
                     identity.on_connected = roles.push_now
             actions = ActionWorker(store, registry, clock)
+            consoles = ConsoleAdmin(store, clock, endpoint_admin, identity.vault)
+            rcon = RconPool()  # one kept connection per game server console
+            for key in registry.keys():
+                connector = registry.get(key)
+                if isinstance(connector, ConsoleActions):
+                    connector.use_consoles(consoles.target, rcon)
             pipeline.on_actions = actions.wake
             rewards = RewardService(store, clock, config.general.tz, wake=actions.wake)
             privacy = PrivacyService(
@@ -222,6 +232,8 @@ class Core:
             identity,
             privacy,
             rewards,
+            consoles,
+            rcon,
             roles,
         )
         if config.presence.enabled:
@@ -246,6 +258,7 @@ class Core:
             await self.pruner.stop()
             await self.rewards.stop()
             await self.actions.stop()
+            await self.rcon.close()
             if self.roles is not None:
                 await self.roles.stop()
             if self.presence is not None:

@@ -51,6 +51,12 @@ WEBHOOK_LIST = _tree("webhook.list")
 WEBHOOK_ROTATE = _tree("webhook.rotate")
 WEBHOOK_DISABLE = _tree("webhook.disable")
 WEBHOOK_PATH_ARG = _tree("webhook.path_arg")
+WEBHOOK_RCON = _tree("webhook.rcon")
+WEBHOOK_RCON_GAME = _tree("webhook.rcon.game_arg")
+WEBHOOK_RCON_HOST = _tree("webhook.rcon.host_arg")
+WEBHOOK_RCON_PORT = _tree("webhook.rcon.port_arg")
+WEBHOOK_RCON_ANNOUNCE = _tree("webhook.rcon.announce_arg")
+WEBHOOK_RCON_REMOVE = _tree("webhook.rcon_remove")
 LINK_GROUP = _tree("link.group")
 LINK_STEAM = _tree("link.steam")
 LINK_STEAM_ARG = _tree("link.steam.arg")
@@ -225,6 +231,14 @@ WEBHOOK_ACTIVE = "webhook.state_active"
 WEBHOOK_DISABLED_STATE = "webhook.state_disabled"
 WEBHOOK_NEVER_USED = "webhook.never_used"
 WEBHOOK_URL_DEFAULT = "webhook.url.default"
+WEBHOOK_RCON_MODAL_TITLE = "webhook.rcon.modal_title"
+WEBHOOK_RCON_MODAL_PASSWORD = "webhook.rcon.modal_password"
+WEBHOOK_RCON_SAVED = "webhook.rcon.saved"
+WEBHOOK_RCON_SAVED_QUIET = "webhook.rcon.saved_quiet"
+WEBHOOK_RCON_WORKS = "webhook.rcon.works"
+WEBHOOK_RCON_FAILED = "webhook.rcon.failed"
+WEBHOOK_RCON_REMOVED = "webhook.rcon.removed"
+WEBHOOK_RCON_NONE = "webhook.rcon.none"
 
 # ------------------------------------------------------------------ linking
 STEAM_LINKED = "steam.linked"

@@ -8,8 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core import Core
 from bot.gateway.client import Questlog, UserError, reply, texts_for
+from bot.i18n import Texts
 from bot.markdown import code, escape
+from bot.services.console_admin import MAX_PASSWORD
 from bot.services.endpoint_admin import EndpointError, UnknownEndpoint
 from cogs import _strings as strings
 
@@ -129,6 +132,54 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
         await self.core.endpoints.refresh()
         await reply(interaction, texts_for(interaction)(strings.WEBHOOK_DISABLED, path=code(path)))
 
+    @app_commands.command(name="rcon", description=strings.WEBHOOK_RCON)
+    @app_commands.describe(
+        path=strings.WEBHOOK_PATH_ARG,
+        game=strings.WEBHOOK_RCON_GAME,
+        host=strings.WEBHOOK_RCON_HOST,
+        port=strings.WEBHOOK_RCON_PORT,
+        announce=strings.WEBHOOK_RCON_ANNOUNCE,
+    )
+    @app_commands.choices(
+        game=[
+            strings.choice("choice.minecraft", "minecraft"),
+            strings.choice("choice.squad", "squad"),
+        ]
+    )
+    async def rcon(
+        self,
+        interaction: discord.Interaction,
+        path: str,
+        game: str,
+        host: app_commands.Range[str, 1, 253],
+        port: app_commands.Range[int, 1, 65535],
+        announce: bool = True,
+    ) -> None:
+        """The password is typed into a modal: a slash command's options show in the
+        client's history and reach Discord's logs as plain text."""
+        guild_id = self._guild(interaction)
+        try:
+            await self.core.endpoint_admin.find(path, guild_id=guild_id)
+        except UnknownEndpoint:
+            raise UserError(strings.WEBHOOK_UNKNOWN) from None
+        modal = ConsolePassword(
+            self.core, texts_for(interaction), path=path, game=game, host=host, port=port,
+            announce=announce, guild_id=guild_id,
+        )  # fmt: skip
+        await interaction.response.send_modal(modal)
+
+    @app_commands.command(name="rcon-remove", description=strings.WEBHOOK_RCON_REMOVE)
+    @app_commands.describe(path=strings.WEBHOOK_PATH_ARG)
+    async def rcon_remove(self, interaction: discord.Interaction, path: str) -> None:
+        guild_id = self._guild(interaction)
+        try:
+            removed = await self.core.consoles.remove(path, guild_id=guild_id)
+        except UnknownEndpoint:
+            raise UserError(strings.WEBHOOK_UNKNOWN) from None
+        t = texts_for(interaction)
+        message = strings.WEBHOOK_RCON_REMOVED if removed else strings.WEBHOOK_RCON_NONE
+        await reply(interaction, t(message, path=code(path)))
+
     @create.autocomplete("kind")
     async def _kinds(
         self, interaction: discord.Interaction, current: str
@@ -142,6 +193,8 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
 
     @rotate.autocomplete("path")
     @disable.autocomplete("path")
+    @rcon.autocomplete("path")
+    @rcon_remove.autocomplete("path")
     async def _paths(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
@@ -154,6 +207,60 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
             for e in endpoints
             if not e.disabled and current.lower() in e.path.lower()
         ][:25]
+
+
+class ConsolePassword(discord.ui.Modal):
+    """The RCON password, typed where Discord does not keep it; saved sealed, then a log-in
+    is tried so the admin learns at once whether the settings work."""
+
+    def __init__(
+        self,
+        core: Core,
+        t: Texts,
+        *,
+        path: str,
+        game: str,
+        host: str,
+        port: int,
+        announce: bool,
+        guild_id: int,
+    ) -> None:
+        super().__init__(title=t(strings.WEBHOOK_RCON_MODAL_TITLE)[:45], timeout=600)
+        self.core, self.t = core, t
+        self.settings = {"path": path, "game": game, "host": host, "port": port,
+                         "announce": announce, "guild_id": guild_id}  # fmt: skip
+        self.password: discord.ui.TextInput[ConsolePassword] = discord.ui.TextInput(
+            label=t(strings.WEBHOOK_RCON_MODAL_PASSWORD)[:45],
+            style=discord.TextStyle.short,
+            required=True,
+            max_length=MAX_PASSWORD,
+        )
+        self.add_item(self.password)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        t = self.t
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            settings = await self.core.consoles.set(password=self.password.value, **self.settings)  # type: ignore[arg-type]
+        except UnknownEndpoint:
+            await reply(interaction, t(strings.WEBHOOK_UNKNOWN))
+            return
+        except EndpointError as exc:
+            refused = _refused(exc)
+            await reply(interaction, t(refused.msgid, **refused.fields))
+            return
+        problem = await self.core.consoles.check(settings.endpoint_id)
+        where = code(f"{settings.host}:{settings.port}")
+        said = t(
+            strings.WEBHOOK_RCON_SAVED if settings.announce else strings.WEBHOOK_RCON_SAVED_QUIET,
+            where=where,
+            game=t(f"game.{settings.game}"),
+        )
+        if problem is None:
+            said += "\n" + t(strings.WEBHOOK_RCON_WORKS)
+        else:
+            said += "\n" + t(strings.WEBHOOK_RCON_FAILED, problem=escape(problem))
+        await reply(interaction, said)
 
 
 async def setup(bot: Questlog) -> None:

@@ -23,8 +23,12 @@ non-idempotent console action may be tried again. The password never appears in 
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from connectors.base import ActionFailed, ActionPaused, ActionRetry
 
 AUTH = 3
 AUTH_RESPONSE = 2
@@ -147,6 +151,15 @@ class RconClient:
                 await self._close()
                 raise RconError(f"{self.where} dropped the connection ({exc})", sent=True) from None
 
+    async def check(self) -> None:
+        """Connect and log in now (when not already): what an admin's settings test does.
+        Raises RconError."""
+        async with self._lock:
+            if self._stale():
+                await self._close()
+            if self._writer is None:
+                await self._open()
+
     def _stale(self) -> bool:
         """The kept connection was closed by the server meanwhile (a restart): seen before
         anything is written on it, so nothing is sent into a dead socket."""
@@ -242,3 +255,58 @@ class RconPool:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
+
+
+# --------------------------------------------------------------------------- console actions
+
+#: Line breaks, other control characters and Unicode's own line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: A Minecraft formatting code: the section sign and the character it colours with.
+_SECTION_CODE = re.compile("\u00a7.?", re.DOTALL)
+_SPACES = re.compile(r"\s{2,}")
+
+
+def one_line(text: str, *, max_len: int) -> str:
+    """Text from outside (a name, a game) made one safe console line: line breaks and control
+    characters become spaces, Minecraft colour codes go, runs of spaces shrink, and a text
+    longer than ``max_len`` is cut with an ellipsis."""
+    line = _CONTROL.sub(" ", _SECTION_CODE.sub("", text))
+    line = _SPACES.sub(" ", line).strip()
+    if len(line) > max_len:
+        line = line[: max_len - 1].rstrip() + "\u2026"
+    return line
+
+
+#: Finds a console's settings by endpoint id (the core reads and decrypts them); None when the
+#: endpoint has none any more.
+ConsoleLookup = Callable[[int], Awaitable[RconTarget | None]]
+_UNKNOWN_COMMAND = re.compile(r"^\s*unknown (or incomplete )?command", re.IGNORECASE)
+
+
+class ConsoleActions:
+    """For a connector whose actions are console commands sent over RCON: the core hands it
+    how to find a console (``use_consoles``); ``send`` carries a command out and says what
+    became of it in the action outbox's terms (connectors/base.py)."""
+
+    consoles: ConsoleLookup | None = None
+    rcon: RconPool | None = None
+
+    def use_consoles(self, lookup: ConsoleLookup, pool: RconPool) -> None:
+        self.consoles = lookup
+        self.rcon = pool
+
+    async def send(self, endpoint_id: int, command: str) -> str:
+        if self.consoles is None or self.rcon is None:
+            raise ActionRetry("no console access in this process yet", sent=False)
+        target = await self.consoles(endpoint_id)
+        if target is None:
+            raise ActionFailed("the endpoint has no RCON settings any more (or is disabled)")
+        try:
+            answer = await self.rcon.command(endpoint_id, target, command)
+        except RconAuthFailed as exc:
+            raise ActionPaused(f"{exc}: set the password again with /webhook rcon") from None
+        except RconError as exc:
+            raise ActionRetry(str(exc), sent=exc.sent) from None
+        if _UNKNOWN_COMMAND.match(answer):
+            raise ActionFailed(f"the console refused the command: {one_line(answer, max_len=120)}")
+        return answer

@@ -151,3 +151,68 @@ async def test_two_rotations_at_once_keep_the_middle_secret_in_grace(
     # on either of the store's readers); the later one keeps the earlier one's secret.
     earlier, later = (first, second) if second.previous_secret == "s1" else (second, first)
     assert (earlier.previous_secret, later.previous_secret) == ("s0", earlier.secret)
+
+
+async def test_rcon_asks_the_password_in_a_form_and_logs_in_with_it(
+    bot: Questlog, core: Core, discord_api: FakeDiscord
+) -> None:
+    from tests.fakes.interactions import sent_modal, submit_modal
+    from tests.fakes.rcon import FakeRcon
+
+    endpoint = await core.endpoint_admin.create(kind="minecraft", guild_id=GUILD)
+    async with FakeRcon("s3cret-rcon") as server:
+        options = [
+            {"name": "path", "type": 3, "value": endpoint.path},
+            {"name": "game", "type": 3, "value": "minecraft"},
+            {"name": "host", "type": 3, "value": "127.0.0.1"},
+            {"name": "port", "type": 4, "value": server.port},
+        ]
+        ask = command_interaction(
+            bot, guild_id=GUILD, channel_id=HERE, group="webhook", command="rcon",
+            options=options, locale="ru",
+        )  # fmt: skip
+        await run_command(bot, ask)
+        form = sent_modal(discord_api, ask)
+        assert form["title"] == "Пароль RCON"
+        assert await core.store.consoles.list(GUILD) == []  # nothing saved before the form
+        submitted = await submit_modal(
+            bot, form, ["s3cret-rcon"], guild_id=GUILD, channel_id=HERE, locale="ru"
+        )
+    said = answer_text(discord_api, submitted)
+    assert "Консоль сохранена" in said and "Вход по паролю удался" in said
+    assert "s3cret-rcon" not in json.dumps(discord_api.interactions)
+    assert server.logins == 1
+    (console,) = await core.store.consoles.list(GUILD)
+    assert (console.game, console.port, console.announce) == ("minecraft", server.port, True)
+
+    command = next(c for c in bot.tree.get_commands() if c.name == "webhook")
+    rcon = command.get_command("rcon")  # type: ignore[union-attr]
+    assert "password" not in [p.name for p in rcon.parameters]  # never a slash option
+
+    gone = webhook(bot, "rcon-remove", path=endpoint.path)
+    await run_command(bot, gone)
+    assert "forgotten" in answer_text(discord_api, gone)
+    assert await core.store.consoles.list(GUILD) == []
+
+
+async def test_rcon_refuses_a_squad_console_on_a_minecraft_endpoint(
+    bot: Questlog, core: Core, discord_api: FakeDiscord
+) -> None:
+    from tests.fakes.interactions import sent_modal, submit_modal
+
+    endpoint = await core.endpoint_admin.create(kind="minecraft", guild_id=GUILD)
+    options = [
+        {"name": "path", "type": 3, "value": endpoint.path},
+        {"name": "game", "type": 3, "value": "squad"},
+        {"name": "host", "type": 3, "value": "127.0.0.1"},
+        {"name": "port", "type": 4, "value": 21114},
+    ]
+    ask = command_interaction(
+        bot, guild_id=GUILD, channel_id=HERE, group="webhook", command="rcon", options=options
+    )
+    await run_command(bot, ask)
+    submitted = await submit_modal(
+        bot, sent_modal(discord_api, ask), ["pw"], guild_id=GUILD, channel_id=HERE
+    )
+    assert "393380" in answer_text(discord_api, submitted)
+    assert await core.store.consoles.list(GUILD) == []

@@ -129,6 +129,30 @@ def build_parser() -> argparse.ArgumentParser:
         "enable", parents=[parent], help="enable a disabled endpoint again (same secrets)"
     )
     enable.add_argument("path", help="the endpoint's path (from `endpoint list`)")
+    rcon = actions.add_parser(
+        "rcon",
+        parents=[parent],
+        help="give an endpoint its game server's RCON console (announcements in game)",
+    )
+    rcon.add_argument("path", help="the endpoint's path (from `endpoint list`)")
+    rcon.add_argument(
+        "--game",
+        choices=("minecraft", "squad"),
+        help="minecraft (a minecraft endpoint) or squad (a playtime endpoint of game 393380)",
+    )
+    rcon.add_argument("--host", help="the server's RCON address (host name or IP)")
+    rcon.add_argument("--port", type=int, help="the server's RCON port")
+    rcon.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the RCON password from standard input (never an argument: shells log those)",
+    )
+    rcon.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="do not announce milestones and rewards in game over this console",
+    )
+    rcon.add_argument("--remove", action="store_true", help="forget the endpoint's console")
 
     feed = commands.add_parser(
         "feed", parents=[parent], help="set or inspect a server's activity feed"
@@ -492,9 +516,49 @@ def cmd_endpoint(args: argparse.Namespace, config: Config) -> int:
         elif args.action == "enable":
             endpoint = await admin.enable(args.path)
             print(f"enabled {endpoint.path}: it answers again, with the same secrets")
+        elif args.action == "rcon":
+            await _endpoint_rcon(args, config, store, admin)
 
     _with_store(config, work, create=args.action == "create")
     return 0
+
+
+async def _endpoint_rcon(
+    args: argparse.Namespace, config: Config, store: Store, admin: EndpointAdmin
+) -> None:
+    from bot.services.console_admin import ConsoleAdmin
+    from bot.vault import Vault
+
+    consoles = ConsoleAdmin(store, SystemClock(), admin, lambda: Vault.from_config(config))
+    if args.remove:
+        removed = await consoles.remove(args.path)
+        print("console removed" if removed else "the endpoint had no console")
+        return
+    missing = [f for f, v in (("--game", args.game), ("--host", args.host),
+                              ("--port", args.port)) if v is None]  # fmt: skip
+    if missing:
+        raise CliError(f"{', '.join(missing)} required (or --remove)")
+    if not args.password_stdin:
+        raise CliError(
+            "give the RCON password on standard input with --password-stdin"
+            " (for example: questlog endpoint rcon PATH ... --password-stdin < rcon-password)"
+        )
+    password = sys.stdin.readline()
+    settings = await consoles.set(
+        args.path, game=args.game, host=args.host, port=args.port, password=password,
+        announce=not args.no_announce,
+    )  # fmt: skip
+    what = "announces milestones and rewards" if settings.announce else "does not announce"
+    print(f"console saved: {settings.game} at {settings.host}:{settings.port}; it {what} in game")
+    problem = await consoles.check(settings.endpoint_id)
+    if problem is None:
+        print("logged in to the console: the settings work")
+    else:
+        print(
+            f"warning: could not log in now ({problem}); the settings are saved, and what is"
+            " queued for this console waits until it answers",
+            file=sys.stderr,
+        )
 
 
 def cmd_feed(args: argparse.Namespace, config: Config) -> int:

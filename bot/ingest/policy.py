@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from bot.feed.titles import write_title
+from bot.i18n import language as pick_language
+from bot.i18n import texts
 from connectors.base import ActivityEvent
 from connectors.registry import Registry
 
@@ -62,3 +67,10 @@ class IngestPolicy:
             actor_name=name,
             external_id=f"{player_id}:{game_id}:{hours}",
         )
+
+    def console_line(
+        self, event: Mapping[str, Any], language: tuple[str | None, str | None]
+    ) -> str | None:
+        """The event's feed title as a line for a game server's chat ("Notch reached 100
+        hours in Squad"), in the feed's language; the console action makes it safe there."""
+        return write_title(texts(pick_language(*language)), event)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import from_iso, to_iso
+from bot.storage.consoles import announce_in_game
 from bot.storage.engine import Database
 from bot.storage.interface import IngestPolicy
 from bot.storage.links import find_link
@@ -305,6 +306,7 @@ def ingest(
             result.event_ids.append(
                 _insert_event(conn, event, guild_id, raw_id, now_text, policy.off_by_default)
             )
+    announced: list[ActivityEvent] = []  # in game too, where the guild has consoles
     for player, game, hours, total, at in reached:
         who = find_link(conn, guild_id, connector.link_source, player)
         name = raw.get("player_name") or raw.get("name") or (who.display_name if who else None)
@@ -323,6 +325,7 @@ def ingest(
         result.event_ids.append(
             _insert_event(conn, milestone, guild_id, raw_id, now_text, policy.off_by_default)
         )
+        announced.append(milestone)
     if grew and connector.link_source and may_have_rewards(conn, guild_id):
         link_source, now = connector.link_source, from_iso(now_text)
         rewards = check_players(
@@ -339,6 +342,12 @@ def ingest(
                 result.event_ids.append(
                     _insert_event(conn, event, guild_id, raw_id, now_text, policy.off_by_default)
                 )
+                announced.append(event)
+    if announced:
+        in_game = announce_in_game(
+            conn, guild_id, announced, policy.console_line, from_iso(now_text)
+        )
+        result.actions += len(in_game)
     return result
 
 

@@ -18,6 +18,7 @@ from bot.storage.records import (
     Batch,
     BoardPage,
     ConfirmStatus,
+    ConsoleSettings,
     DailyPlaytime,
     DayRange,
     Delivery,
@@ -312,6 +313,12 @@ class IngestPolicy(Protocol):
         name: str | None,
         user_id: int | None,
     ) -> ActivityEvent: ...
+
+    def console_line(
+        self, event: Mapping[str, Any], language: tuple[str | None, str | None]
+    ) -> str | None:
+        """An event as one plain line for a game server's chat, in the feed's language."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -770,6 +777,30 @@ class RewardStore(Protocol):
     async def forget_grants(self, guild_id: int, user_id: int) -> int: ...
 
 
+class ConsoleStore(Protocol):
+    """Endpoints' game server consoles (RCON settings, the password sealed by the caller)."""
+
+    async def set(
+        self,
+        endpoint_id: int,
+        *,
+        game: str,
+        host: str,
+        port: int,
+        sealed_password: str,
+        announce: bool,
+        now: datetime,
+    ) -> ConsoleSettings: ...
+
+    async def get(self, endpoint_id: int) -> ConsoleSettings | None:
+        """The console of an enabled endpoint, None when it has none or is disabled."""
+        ...
+
+    async def list(self, guild_id: int | None = None) -> list[ConsoleSettings]: ...
+
+    async def remove(self, endpoint_id: int) -> bool: ...
+
+
 class PresenceStore(Protocol):
     async def consent(self, guild_id: int, user_id: int) -> bool:
         """Whether presence is collected for the member in the guild (their choice, else the
@@ -808,6 +839,7 @@ class Store(Protocol):
     presence: PresenceStore
     actions: ActionStore
     rewards: RewardStore
+    consoles: ConsoleStore
 
     async def close(self) -> None: ...
 

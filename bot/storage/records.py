@@ -335,7 +335,7 @@ class IngestResult:
     raw_event_id: int | None = None
     event_ids: list[int] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
-    actions: int = 0  # role actions queued (rewards earned or lost)
+    actions: int = 0  # actions queued (role rewards earned or lost, lines said in game)
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +397,22 @@ class StepResult:
     examined: int
     changed: dict[str, int]
     seconds: float = 0.0  # how long the step held the writer
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """An endpoint's game server console (RCON). ``sealed_password``: encrypted with the
+    instance key (bot/vault); never shown. ``announce``: milestones and rewards of linked
+    members are announced in game."""
+
+    endpoint_id: int
+    game: str  # minecraft | squad
+    host: str
+    port: int
+    sealed_password: str = field(repr=False)
+    announce: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

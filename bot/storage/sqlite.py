@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.storage.actions import SqliteActions
+from bot.storage.consoles import SqliteConsoles
 from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database, latest_schema_version
 from bot.storage.events import SqliteEvents
@@ -41,6 +42,7 @@ class SqliteStore:
         self.presence = SqlitePresence(engine)
         self.actions = SqliteActions(engine)
         self.rewards = SqliteRewards(engine)
+        self.consoles = SqliteConsoles(engine)
 
     @classmethod
     async def open(

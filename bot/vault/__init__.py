@@ -1,10 +1,11 @@
-"""Credentials at rest: OAuth tokens sealed with the instance key (``cryptography``'s Fernet:
+"""Credentials at rest: OAuth tokens and game server (RCON) passwords sealed with the instance key (``cryptography``'s Fernet:
 AES-128-CBC with an HMAC-SHA256, authenticated, timestamped).
 
 The key is ``[security] secret_key`` (or ``QUESTLOG_SECRET_KEY``); without one, a file
 ``secret.key`` beside the SQLite database, created on first use with mode 0600 and a warning to
 back it up with the database. A sealed value the key cannot open (the key file was lost or
-replaced) reads as None, logged once per process: its member is then simply not connected.
+replaced) reads as None, logged once per process: its member is then simply not connected, and
+a console's password must be set again.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class Vault:
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:
             handle.write(key + "\n")
         log.warning(
-            "created the instance key %s: it encrypts OAuth tokens; back it up with the"
-            " database (without it, members must connect again)",
+            "created the instance key %s: it encrypts OAuth tokens and RCON passwords; back"
+            " it up with the database (without it, members must connect again and consoles"
+            " need their passwords again)",
             path,
         )
         return cls(key, str(path))
@@ -69,8 +71,9 @@ class Vault:
             if not self._warned:
                 self._warned = True
                 log.error(
-                    "stored tokens cannot be decrypted with the instance key (%s): members"
-                    " show as not connected until they connect again",
+                    "stored credentials cannot be decrypted with the instance key (%s):"
+                    " members show as not connected until they connect again, and consoles"
+                    " need their RCON passwords set again",
                     self.where,
                 )
             return None

@@ -14,9 +14,12 @@ import uuid
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.base import (
+    ActionSpec,
     ActivityEvent,
     Capabilities,
     Connector,
@@ -37,6 +40,7 @@ from connectors.base import (
     optional_text,
     timestamp,
 )
+from connectors.rcon import ConsoleActions, one_line
 
 GAME_ID = "minecraft"
 TYPES = ("session.started", "session.ended", "achievement.unlocked", "link.confirm")
@@ -69,7 +73,50 @@ def _player_uuid(value: Any) -> str:
         ) from None
 
 
-class MinecraftConnector(Connector):
+#: What a console line may hold (Minecraft's chat shows up to 256 characters).
+MAX_LINE = 256
+_PLAYER_NAME = r"^[A-Za-z0-9_]{1,16}$"
+
+
+class RunCommand(BaseModel):
+    """A console command from the allow-list: ``say`` and ``tellraw`` (to everyone) a text,
+    ``whitelist add`` a player name. Nothing else can be sent: the text is cleaned into one
+    line and written into its argument (``command_line``), never spliced into a command."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_id: int = Field(gt=0)
+    template: Literal["say", "tellraw", "whitelist add"]
+    text: str | None = Field(default=None, max_length=1000)
+    player: str | None = Field(default=None, pattern=_PLAYER_NAME)
+
+    @model_validator(mode="after")
+    def _fits_template(self) -> Self:
+        if self.template == "whitelist add":
+            if self.player is None or self.text is not None:
+                raise ValueError("whitelist add takes a player name and no text")
+        elif self.text is None or not one_line(self.text, max_len=MAX_LINE):
+            raise ValueError(f"{self.template} takes a text that is not empty")
+        elif self.player is not None:
+            raise ValueError(f"{self.template} takes no player name")
+        return self
+
+
+def command_line(command: RunCommand) -> str:
+    """The console line for a command: ``say`` with the text made one line and its target
+    selectors disarmed (``say`` expands ``@a``), ``tellraw @a`` with the text as a JSON string
+    (quotes, backslashes and brackets escaped by the encoder), ``whitelist add`` with a name
+    its pattern has checked."""
+    if command.template == "whitelist add":
+        return f"whitelist add {command.player}"
+    line = one_line(command.text or "", max_len=MAX_LINE)
+    if command.template == "say":
+        return "say " + line.replace("@", "\uff20")
+    component = json.dumps({"text": line, "color": "gold"}, ensure_ascii=True)
+    return f"tellraw @a {component}"
+
+
+class MinecraftConnector(ConsoleActions, Connector):
     key = "minecraft"
     name = "Minecraft"
     capabilities = Capabilities(can_webhook=True)
@@ -77,6 +124,15 @@ class MinecraftConnector(Connector):
         EventSpec("minecraft.session.started", "A player joined a Minecraft server"),
         EventSpec("minecraft.session.ended", "A player left a Minecraft server"),
         EventSpec("minecraft.achievement", "A player made a Minecraft advancement"),
+    )
+    actions = (
+        ActionSpec(
+            "run_command",
+            "A console command over RCON (say, tellraw, whitelist add)",
+            RunCommand,
+            "run_command",
+            idempotent=False,
+        ),
     )
     link_source = "minecraft"
     endpoint_kinds = (
@@ -86,6 +142,9 @@ class MinecraftConnector(Connector):
             routes=(RouteSpec("/webhooks/minecraft/{path}", "minecraft"),),
         ),
     )
+
+    async def run_command(self, command: RunCommand) -> str:
+        return await self.send(command.endpoint_id, command_line(command))
 
     def link_confirmation(self, raw: Mapping[str, Any]) -> LinkConfirmation | None:
         if raw.get("type") != "link.confirm":

@@ -865,6 +865,16 @@ class FakeDiscord:
         answers = self.interactions.setdefault(token, [])
         if any(a["kind"] == "callback" for a in answers):
             return _error(400, "Interaction has already been acknowledged.", 40060)
+        if kind == 9 and not (  # a modal: Discord's form limits (title and labels 1-45)
+            0 < len(data.get("title") or "") <= 45
+            and 0 < len(data.get("components") or []) <= 5
+            and all(
+                0 < len(inner.get("label") or "") <= 45
+                for row in data["components"]
+                for inner in row.get("components") or [row.get("component") or {}]
+            )
+        ):
+            return _error(400, "Invalid Form Body", 50035)
         answers.append({"kind": "callback", "type": kind, "data": data})
         body: dict[str, Any] = {
             "interaction": {

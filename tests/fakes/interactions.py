@@ -296,6 +296,58 @@ def component_interaction(
     return discord.Interaction(data=payload, state=bot._connection)
 
 
+def sent_modal(fake: Any, interaction: discord.Interaction) -> dict[str, Any]:
+    """The form the bot answered an interaction with (callback type 9)."""
+    (answer,) = answers(fake, interaction)
+    assert answer["type"] == 9, f"answered with type {answer['type']}, not a modal"
+    return answer["data"]
+
+
+async def submit_modal(
+    bot: discord.Client,
+    form: dict[str, Any],
+    values: list[str],
+    *,
+    guild_id: int,
+    channel_id: int,
+    user_id: int = ADMIN_ID,
+    locale: str = "en-US",
+) -> discord.Interaction:
+    """A member filling in a form the bot sent and pressing Submit (interaction type 5, with
+    the text inputs' values in its rows, as Discord sends it), dispatched to the modal that
+    discord.py keeps for it, and awaited."""
+    interaction_id = next(_ids)
+    inputs = [inner for row in form["components"] for inner in row["components"]]
+    components = [
+        {"type": 1, "components": [{"type": 4, "custom_id": item["custom_id"], "value": value}]}
+        for item, value in zip(inputs, values, strict=True)
+    ]
+    payload: dict[str, Any] = {
+        "id": str(interaction_id),
+        "application_id": str(BOT_USER_ID),
+        "type": 5,
+        "token": f"token-{interaction_id}",
+        "version": 1,
+        "guild_id": str(guild_id),
+        "channel_id": str(channel_id),
+        "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
+        "member": _member(user_id, MANAGER),
+        "data": {"custom_id": form["custom_id"], "components": components},
+        "app_permissions": str(ALL_TEXT.value),
+        "attachment_size_limit": 10 * 1024 * 1024,
+        "locale": locale,
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": str(guild_id)},
+        "context": 0,
+    }
+    interaction = discord.Interaction(data=payload, state=bot._connection)
+    store = bot._connection._view_store  # type: ignore[attr-defined]
+    modal = store._modals[form["custom_id"]]
+    await modal._dispatch_submit(interaction, components, {})
+    return interaction
+
+
 def sent_view(bot: discord.Client, kind: type[discord.ui.View]) -> Any:
     """The newest live view of this class the bot sent (discord.py's own view store)."""
     found = [
