@@ -27,6 +27,7 @@ from bot.services.endpoint_admin import EndpointAdmin
 from bot.services.feed_admin import FeedAdmin
 from bot.services.get_playtime import PlaytimeService
 from bot.services.leaderboards import PlaytimeStats, period_days
+from bot.services.squad_admins import SquadAdminLists
 from bot.steam_sync.budget import LOOKUP, SYNC, DatabaseBudget, Shares, collect_budget
 from bot.steam_sync.sync import SteamSync
 from bot.storage import Endpoint, SqliteStore, Store, open_store
@@ -75,6 +76,7 @@ class Core:
     rewards: RewardService
     consoles: ConsoleAdmin
     rcon: RconPool
+    squad_lists: SquadAdminLists
     roles: RoleConnections | None = None
     presence: PresenceTracker | None = None  # [presence] enabled: started with the bot
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
@@ -234,6 +236,7 @@ class Core:
             rewards,
             consoles,
             rcon,
+            SquadAdminLists(store, clock),
             roles,
         )
         if config.presence.enabled:

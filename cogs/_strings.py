@@ -221,6 +221,7 @@ def event_name(event_type: str) -> str:
 # ------------------------------------------------------------------ /webhook
 WEBHOOK_NO_PUBLIC_URL = "webhook.no_public_url"
 WEBHOOK_CREATED = "webhook.created"
+WEBHOOK_CREATED_UNSIGNED = "webhook.created_unsigned"
 WEBHOOK_ROTATED = "webhook.rotated"
 WEBHOOK_DISABLED = "webhook.disabled"
 WEBHOOK_NONE = "webhook.none"
@@ -357,6 +358,8 @@ REWARDS_SOURCE_ARG = _tree("rewards.source_arg")
 REWARDS_MODE_ARG = _tree("rewards.mode_arg")
 REWARDS_REWARD_ARG = _tree("rewards.reward_arg")
 REWARDS_KEEP_ARG = _tree("rewards.keep_arg")
+REWARDS_SQUAD_GROUP_ARG = _tree("rewards.squad_group_arg")
+REWARDS_SQUAD_PERMISSIONS_ARG = _tree("rewards.squad_permissions_arg")
 REWARDS_NO_MANAGE_ROLES = "rewards.refused.manage_roles"
 REWARDS_EVERYONE = "rewards.refused.everyone"
 REWARDS_MANAGED = "rewards.refused.managed"
@@ -365,6 +368,7 @@ REWARDS_ABOVE_YOU = "rewards.refused.above_you"
 REWARDS_UNKNOWN_GAME = "rewards.refused.game"
 REWARDS_UNKNOWN = "rewards.unknown"
 REWARDS_DESCRIBE = "rewards.describe"
+REWARDS_SQUAD_TARGET = "rewards.squad_target"
 REWARDS_BEST_GAME = "rewards.best_game"
 REWARDS_ADDED = "rewards.added"
 REWARDS_ADDED_NOW = "rewards.added_now"

@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.clock import PERIODS, from_iso
 from bot.gateway.client import Questlog, UserError, reply, texts_for, whole_lines
 from bot.i18n import Texts
-from bot.markdown import escape
+from bot.markdown import code, escape
 from bot.rewards import REWARD_SOURCES, Reward, RewardRefused, RewardSummary
 from bot.services.leaderboards import game_label
 from cogs import _strings as strings
@@ -69,9 +69,18 @@ def describe(t: Texts, reward: Reward, names: dict[str, str]) -> str:
         if reward.game_id
         else t(strings.REWARDS_BEST_GAME)
     )
+    targets = [f"<@&{reward.role_id}>"] if reward.role_id else []
+    if reward.squad_group:
+        targets.append(
+            t(
+                strings.REWARDS_SQUAD_TARGET,
+                group=code(reward.squad_group),
+                permissions=escape(reward.squad_permissions or "reserve"),
+            )
+        )
     return t(
         strings.REWARDS_DESCRIBE,
-        role=f"<@&{reward.role_id}>",
+        role=" + ".join(targets),
         hours=t.plural("count.hours", reward.hours),
         game=game,
         period=t(strings.PERIOD_NAMES[reward.period]),
@@ -103,34 +112,43 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         period=strings.REWARDS_PERIOD_ARG,
         source=strings.REWARDS_SOURCE_ARG,
         mode=strings.REWARDS_MODE_ARG,
+        squad_group=strings.REWARDS_SQUAD_GROUP_ARG,
+        squad_permissions=strings.REWARDS_SQUAD_PERMISSIONS_ARG,
     )
     @app_commands.choices(period=PERIOD_CHOICES, source=SOURCE_CHOICES, mode=MODE_CHOICES)
     async def add(
         self,
         interaction: discord.Interaction,
         hours: app_commands.Range[int, 1, 100_000],
-        role: discord.Role,
+        role: discord.Role | None = None,
         game: str | None = None,
         period: app_commands.Choice[str] | None = None,
         source: app_commands.Choice[str] | None = None,
         mode: app_commands.Choice[str] | None = None,
+        squad_group: app_commands.Range[str, 1, 32] | None = None,
+        squad_permissions: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
         guild = _guild(interaction)
         t = texts_for(interaction)
-        check_assignable(interaction, guild, role)
+        if role is not None:
+            check_assignable(interaction, guild, role)
+        elif squad_group is None:
+            raise UserError("rewards.refused.no_target")
         # Counting who qualifies reads the whole server's playtime: answered in a moment.
         await interaction.response.defer(ephemeral=True, thinking=True)
         game_id = await self._game(guild.id, game)
         try:
             reward = await self.core.rewards.add(
                 guild_id=guild.id,
-                role_id=role.id,
+                role_id=role.id if role is not None else None,
                 hours=hours,
                 game_id=game_id,
                 period=period.value if period else "all",
                 source=source.value if source else "any",
                 mode=mode.value if mode else "stack",
                 created_by=interaction.user.id,
+                squad_group=squad_group,
+                squad_permissions=squad_permissions,
             )
         except RewardRefused as refused:
             raise UserError(refused.msgid, **refused.fields) from None

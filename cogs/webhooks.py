@@ -68,10 +68,13 @@ class Webhooks(commands.GroupCog, group_name="webhook", group_description=string
             f"**{label or t(strings.WEBHOOK_URL_DEFAULT, kind=endpoint.kind)}:** <{url}>"
             for label, url in self.core.endpoint_admin.urls(endpoint, base)
         )
-        await reply(
-            interaction,
-            t(strings.WEBHOOK_CREATED, kind=endpoint.kind, urls=urls, secret=code(endpoint.secret)),
-        )
+        if endpoint.secret is None:  # a kind nobody signs for (Squad's admin list)
+            said = t(strings.WEBHOOK_CREATED_UNSIGNED, kind=endpoint.kind, urls=urls)
+        else:
+            said = t(
+                strings.WEBHOOK_CREATED, kind=endpoint.kind, urls=urls, secret=code(endpoint.secret)
+            )
+        await reply(interaction, said)
 
     @app_commands.command(name="list", description=strings.WEBHOOK_LIST)
     async def list(self, interaction: discord.Interaction) -> None:

@@ -63,7 +63,7 @@ async def rewards(
     **options: Any,
 ) -> str:
     kinds = {"hours": 4, "game": 3, "period": 3, "source": 3, "mode": 3, "reward": 4,
-             "keep_roles": 5}  # fmt: skip
+             "keep_roles": 5, "squad_group": 3, "squad_permissions": 3}  # fmt: skip
     opts = [{"name": k, "type": kinds[k], "value": v} for k, v in options.items()]
     resolved = None
     if role is not None:
@@ -141,3 +141,24 @@ async def test_add_list_preview_and_remove(
     assert "Reward #1 removed" in removed and "2 members" in removed
     assert "no reward #1" in await rewards(bot, discord_api, "remove", reward=1)
     assert "no rewards yet" in await rewards(bot, discord_api, "list")
+
+
+async def test_a_reward_of_a_squad_group_needs_no_role(
+    core: Core, bot: Questlog, discord_api: FakeDiscord, roles: RoleActions
+) -> None:
+    text = await rewards(bot, discord_api, "add", hours=100)
+    assert "needs a role, a Squad group, or both" in text
+    text = await rewards(
+        bot, discord_api, "add", hours=100, squad_group="Regulars",
+        squad_permissions="reserve,cameraman",
+    )  # fmt: skip
+    assert "Reward #1 added: Squad group `Regulars` (reserve,cameraman) for 100 hours" in text
+    text = await rewards(
+        bot, discord_api, "add", hours=50, role=VETERAN, squad_group="Veterans", locale="ru"
+    )
+    assert f"<@&{VETERAN}> + группа Squad `Veterans` (reserve)" in text
+    text = await rewards(
+        bot, discord_api, "add", hours=10, squad_group="Bad", squad_permissions="god"
+    )
+    assert "god is not a Squad permission" in text
+    assert len(await core.rewards.rewards(GUILD)) == 2

@@ -17,7 +17,8 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from aiohttp import web
@@ -400,9 +401,61 @@ async def get_playtime(
     return web.json_response(answer)
 
 
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match: ``*`` or a list of ETags, weak ones (``W/"..."``) compared weakly."""
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+async def squad_admins(
+    request: web.Request, svc: Services, source: str, kind: str, route: Route
+) -> web.Response:
+    """A Squad server's admin list (GET or HEAD; no signature, since Squad cannot sign: the
+    unguessable path is the key). 304 when the server already has this version."""
+    core = svc.core
+    endpoint = _endpoint(request, core, kind)
+    if request.method not in ("GET", "HEAD"):
+        raise HttpError(405, "method_not_allowed", "use GET", {"Allow": "GET, HEAD"})
+    _rate_limit(svc.limiter, endpoint)
+    listed = await core.squad_lists.serve(endpoint)
+    core.touch(endpoint)
+    headers = {
+        "ETag": listed.etag,
+        "Last-Modified": format_datetime(listed.last_modified, usegmt=True),
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    matches = request.headers.get("If-None-Match")
+    if matches is not None:
+        if _etag_matches(matches, listed.etag):
+            return web.Response(status=304, headers=headers)
+    elif (since := _http_date(request.headers.get("If-Modified-Since"))) is not None:
+        if listed.last_modified <= since:
+            return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=listed.body, content_type="text/plain", charset="utf-8", headers=headers
+    )
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 #: What the core does with a verified request, by the name a connector's route gives.
 RouteHandler = Callable[[web.Request, Services, str, str, Route], Awaitable[web.Response]]
-ROUTE_HANDLERS: dict[str, RouteHandler] = {"webhook": webhook, "get_playtime": get_playtime}
+ROUTE_HANDLERS: dict[str, RouteHandler] = {
+    "webhook": webhook,
+    "get_playtime": get_playtime,
+    "squad_admins": squad_admins,
+}
+#: Handlers that check no signature (what they serve holds no secret and changes nothing).
+UNSIGNED_HANDLERS = frozenset({"squad_admins"})
 
 
 async def not_found(request: web.Request, svc: Services) -> web.Response:
@@ -477,16 +530,21 @@ def create_app(core: Core) -> web.Application:
     # this module knows no connector).
     for source, kind, route in core.routes():
         handler = ROUTE_HANDLERS.get(route.handler)
-        if handler is None or route.scheme not in schemes:
+        unsigned = route.scheme == "none" and route.handler in UNSIGNED_HANDLERS
+        if handler is None or (route.scheme not in schemes and not unsigned):
             raise ValueError(
                 f"{source}: route {route.path} needs handler {route.handler!r} and scheme"
                 f" {route.scheme!r}, which the web server does not have"
             )
         # Served with and without the trailing slash, never by redirect (BattleMetrics does not
         # follow redirects). Every method reaches the handler so 404 can win over 405.
+        if route.path.rstrip("/").endswith("{path}"):
+            pattern = route.path.rstrip("/").replace("{path}", "{path:[^/]+}{slash:/?}")
+        else:  # a file name around the token (Squad's admins .cfg): no trailing slash
+            pattern = route.path.replace("{path}", "{path:[A-Za-z0-9_-]+}")
         app.router.add_route(
             "*",
-            route.path.rstrip("/").replace("{path}", "{path:[^/]+}{slash:/?}"),
+            pattern,
             guarded(
                 route.name,
                 functools.partial(handler, source=source, kind=kind, route=route),

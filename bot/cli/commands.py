@@ -348,7 +348,10 @@ def _print_endpoint(admin: EndpointAdmin, endpoint: Endpoint, base_url: str) -> 
     print(f"kind:    {endpoint.kind}")
     print(f"guild:   {endpoint.guild_id}")
     print(f"path:    {endpoint.path}")
-    print(f"secret:  {endpoint.secret}")
+    if endpoint.secret is not None:
+        print(f"secret:  {endpoint.secret}")
+    else:
+        print("secret:  none (its address is its only key: keep the path private)")
     if endpoint.read_secret:
         print(f"read secret (get-playtime only): {endpoint.read_secret}")
     if endpoint.game_id is not None:

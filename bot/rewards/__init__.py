@@ -29,6 +29,7 @@ from bot.clock import PERIODS, Clock
 from bot.storage import Store
 from bot.storage.records import Reward, RewardChanges, RewardSummary
 from bot.storage.rewards import MAX_REWARDS, REWARD_MODES, REWARD_SOURCES
+from connectors.squad import GROUP_NAME, PERMISSIONS
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,20 @@ BATCH = 200  # members per write transaction of a full check
 MAX_HOURS = 100_000
 DAILY_AFTER_MIDNIGHT = timedelta(minutes=5)
 FIRST_CHECK = timedelta(minutes=1)  # after start: what changed while Questlog was stopped
+
+
+def squad_permission_list(text: str) -> str:
+    """Squad permissions as typed ("reserve, cameraman"): checked against Squad's list and
+    kept comma-separated, each once, in Squad's spelling. RewardRefused names an unknown one."""
+    wanted = [part.strip().lower() for part in text.replace(" ", ",").split(",") if part.strip()]
+    unknown = [p for p in wanted if p not in PERMISSIONS]
+    if unknown or not wanted:
+        raise RewardRefused(
+            "rewards.refused.squad_permission",
+            permission=(unknown or [text])[0][:32],
+            known=", ".join(PERMISSIONS),
+        )
+    return ",".join(dict.fromkeys(wanted))
 
 
 class RewardRefused(Exception):
@@ -72,16 +87,27 @@ class RewardService:
         self,
         *,
         guild_id: int,
-        role_id: int,
+        role_id: int | None,
         hours: int,
         game_id: str | None = None,
         period: str = "all",
         source: str = "any",
         mode: str = "stack",
         created_by: int | None = None,
+        squad_group: str | None = None,
+        squad_permissions: str | None = None,
     ) -> Reward:
         """Store a reward (the caller checked that the bot can assign the role) and start
-        granting it to everyone already over it."""
+        granting it to everyone already over it. Its target is a role, a Squad group (with
+        Squad permissions, ``reserve`` unless given), or both."""
+        if squad_group is None and squad_permissions is not None:
+            raise RewardRefused("rewards.refused.squad_permissions_alone")
+        if role_id is None and squad_group is None:
+            raise RewardRefused("rewards.refused.no_target")
+        if squad_group is not None and not GROUP_NAME.fullmatch(squad_group):
+            raise RewardRefused("rewards.refused.squad_group")
+        if squad_group is not None:
+            squad_permissions = squad_permission_list(squad_permissions or "reserve")
         if not 1 <= hours <= MAX_HOURS:
             raise RewardRefused("rewards.refused.hours", max=MAX_HOURS)
         if period not in PERIODS or source not in REWARD_SOURCES or mode not in REWARD_MODES:
@@ -91,11 +117,13 @@ class RewardService:
             raise RewardRefused("rewards.refused.too_many", max=MAX_REWARDS)
         for other in existing:
             same = (other.game_id, other.period) == (game_id, period)
-            if same and other.hours == hours and (other.role_id == role_id or mode == "replace"):
+            target = (other.role_id, other.squad_group) == (role_id, squad_group)
+            if same and other.hours == hours and (target or mode == "replace"):
                 raise RewardRefused("rewards.refused.duplicate", id=other.id)
         reward = await self.store.rewards.add(
             guild_id=guild_id, role_id=role_id, hours=hours, game_id=game_id, period=period,
             source=source, mode=mode, created_by=created_by, now=self.clock.now(),
+            squad_group=squad_group, squad_permissions=squad_permissions,
         )  # fmt: skip
         self.check_soon(guild_id)
         return reward

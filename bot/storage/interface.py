@@ -737,7 +737,7 @@ class RewardStore(Protocol):
         self,
         *,
         guild_id: int,
-        role_id: int,
+        role_id: int | None,
         hours: int,
         game_id: str | None,
         period: str,
@@ -745,6 +745,8 @@ class RewardStore(Protocol):
         mode: str,
         created_by: int | None,
         now: datetime,
+        squad_group: str | None = None,
+        squad_permissions: str | None = None,
     ) -> Reward: ...
 
     async def list(self, guild_id: int) -> list[Reward]: ...
@@ -801,6 +803,19 @@ class ConsoleStore(Protocol):
     async def remove(self, endpoint_id: int) -> bool: ...
 
 
+class SquadListStore(Protocol):
+    async def admins(
+        self, guild_id: int
+    ) -> tuple[dict[str, set[str]], list[tuple[str, str, str | None]]]:
+        """The guild's Squad groups (name -> permissions) and (SteamID64, group, name) of the
+        members holding one."""
+        ...
+
+    async def changed_at(self, endpoint_id: int, etag: str, now: datetime) -> datetime:
+        """Since when the endpoint's list has had this ETag."""
+        ...
+
+
 class PresenceStore(Protocol):
     async def consent(self, guild_id: int, user_id: int) -> bool:
         """Whether presence is collected for the member in the guild (their choice, else the
@@ -840,6 +855,7 @@ class Store(Protocol):
     actions: ActionStore
     rewards: RewardStore
     consoles: ConsoleStore
+    squad_lists: SquadListStore
 
     async def close(self) -> None: ...
 

@@ -264,14 +264,16 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
             "collecting": choice.collecting,
             "presence": "guild default" if choice.presence is None else choice.presence,
         },
-        "rewards_held": _rows(conn, "SELECT g.reward_id, g.role_id, g.seconds, g.granted_at,"
-                              " g.owned AS role_given_by_questlog,"
-                              " r.hours, r.game_id, r.period, r.source, r.mode FROM"
+        "rewards_held": _rows(conn, "SELECT g.reward_id, nullif(g.role_id, 0) AS role_id,"
+                              " g.seconds, g.granted_at, g.owned AS role_given_by_questlog,"
+                              " r.hours, r.game_id, r.period, r.source, r.mode,"
+                              " r.squad_group FROM"
                               " reward_grants g LEFT JOIN rewards r ON r.reward_id = g.reward_id"
                               " WHERE g.guild_id = ? AND g.discord_user_id = ?"
                               " ORDER BY g.reward_id", (guild_id, user_id)),
-        "rewards_created": _rows(conn, "SELECT reward_id, role_id, hours, game_id, period,"
-                                 " source, mode, created_at FROM rewards WHERE guild_id = ?"
+        "rewards_created": _rows(conn, "SELECT reward_id, nullif(role_id, 0) AS role_id, hours,"
+                                 " game_id, period, source, mode, squad_group, created_at"
+                                 " FROM rewards WHERE guild_id = ?"
                                  " AND created_by = ? ORDER BY reward_id", (guild_id, user_id)),
         "actions": _rows(conn, "SELECT connector, action, payload, status, attempts, last_error,"
                          " created_at, finished_at FROM action_outbox WHERE guild_id = ?"

@@ -423,7 +423,7 @@ class Reward:
 
     id: int
     guild_id: int
-    role_id: int
+    role_id: int | None  # None: no role (only a Squad group)
     hours: int
     game_id: str | None
     period: str
@@ -431,6 +431,8 @@ class Reward:
     mode: str
     created_at: str
     created_by: int | None = None
+    squad_group: str | None = None  # listed in the guild's Squad admin lists
+    squad_permissions: str | None = None  # comma-separated, Squad's names
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ is the one carried out. Questlog only ever takes away a role it has a grant row 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -46,14 +47,18 @@ MAX_REWARDS = 25  # per guild: /rewards list fits one message, a check stays che
 #: The connector that declares grant_role and remove_role (its handlers are the core's).
 ROLE_ACTIONS = DiscordConnector()
 _COLUMNS = (
-    "reward_id, guild_id, role_id, hours, game_id, period, source, mode, created_at, created_by"
+    "reward_id, guild_id, role_id, hours, game_id, period, source, mode, created_at, created_by,"
+    " squad_group, squad_permissions"
 )
 
 Values = dict[tuple[str, str], int]  # (game, source) -> seconds
 
 
 def _reward(row: Sequence[object]) -> Reward:
-    return Reward(*row)  # type: ignore[arg-type]
+    reward = Reward(*row)  # type: ignore[arg-type]
+    if not reward.role_id:  # 0: a reward without a role (migration 0031)
+        return dataclasses.replace(reward, role_id=None)
+    return reward
 
 
 def guild_rewards(conn: sqlite3.Connection, guild_id: int) -> list[Reward]:
@@ -81,7 +86,7 @@ def add_reward(
     conn: sqlite3.Connection,
     *,
     guild_id: int,
-    role_id: int,
+    role_id: int | None,
     hours: int,
     game_id: str | None,
     period: str,
@@ -89,18 +94,24 @@ def add_reward(
     mode: str,
     created_by: int | None,
     now: datetime,
+    squad_group: str | None = None,
+    squad_permissions: str | None = None,
 ) -> Reward:
-    """Store a reward (checked by the caller: its role assignable, the values known)."""
+    """Store a reward (checked by the caller: its role assignable, the values known, a role
+    or a Squad group)."""
     if period not in PERIODS or source not in REWARD_SOURCES or mode not in REWARD_MODES:
         raise ValueError(f"not a reward: period {period!r}, source {source!r}, mode {mode!r}")
     ensure_guild(conn, guild_id, now)
     known: set[int] | None = getattr(conn, "reward_guilds", None)
     if known is not None:
         known.add(guild_id)
+    values = (guild_id, role_id or 0, hours, game_id, period, source, mode, created_by,
+              to_iso(now), squad_group, squad_permissions)  # fmt: skip
     cur = conn.execute(
         "INSERT INTO rewards (guild_id, role_id, hours, game_id, period, source, mode,"
-        " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (guild_id, role_id, hours, game_id, period, source, mode, created_by, to_iso(now)),
+        " created_by, created_at, squad_group, squad_permissions)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        values,
     )
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM rewards WHERE reward_id = ?", (cur.lastrowid,)
@@ -289,7 +300,10 @@ def _queue_role(
     """Queue the role change. The member's earlier change of the same role still waiting
     gives way; when it is the opposite change and was never tried, the role is still as this
     change would make it, so nothing is queued (a removal waiting behind a pause, then the
-    reward earned again: the role Questlog gave is still on)."""
+    reward earned again: the role Questlog gave is still on). Nothing for a reward without
+    a role."""
+    if reward.role_id is None:
+        return
     stamp = to_iso(now)
     wanted = "grant_role" if add else "remove_role"
     waiting = conn.execute(  # a refused (paused) change did nothing either
@@ -377,7 +391,7 @@ def check_members(
             conn.execute(
                 "INSERT INTO reward_grants (reward_id, discord_user_id, guild_id, role_id,"
                 " seconds, granted_at, owned) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (reward_id, user, guild_id, reward.role_id, seconds, stamp, int(owned)),
+                (reward_id, user, guild_id, reward.role_id or 0, seconds, stamp, int(owned)),
             )
             if reward.role_id not in holding:
                 _queue_role(conn, reward, user, True, now)
@@ -657,7 +671,7 @@ class SqliteRewards:
         self,
         *,
         guild_id: int,
-        role_id: int,
+        role_id: int | None,
         hours: int,
         game_id: str | None,
         period: str,
@@ -665,11 +679,14 @@ class SqliteRewards:
         mode: str,
         created_by: int | None,
         now: datetime,
+        squad_group: str | None = None,
+        squad_permissions: str | None = None,
     ) -> Reward:
         return await self._db.write(
             lambda c: add_reward(
                 c, guild_id=guild_id, role_id=role_id, hours=hours, game_id=game_id,
                 period=period, source=source, mode=mode, created_by=created_by, now=now,
+                squad_group=squad_group, squad_permissions=squad_permissions,
             )
         )  # fmt: skip
 

@@ -20,6 +20,7 @@ from bot.storage.presence import SqlitePresence
 from bot.storage.privacy import SqlitePrivacy
 from bot.storage.retention import SqliteRetention
 from bot.storage.rewards import SqliteRewards
+from bot.storage.squad_lists import SqliteSquadLists
 from bot.storage.stats import SqliteStats
 from bot.storage.steam_state import SqliteSteam
 
@@ -43,6 +44,7 @@ class SqliteStore:
         self.actions = SqliteActions(engine)
         self.rewards = SqliteRewards(engine)
         self.consoles = SqliteConsoles(engine)
+        self.squad_lists = SqliteSquadLists(engine)
 
     @classmethod
     async def open(
