@@ -265,6 +265,31 @@ class SessionEnd:
 
 
 @dataclass(slots=True)
+class SessionSeen:
+    """The player did something on that server (any event but a join or a leave): the open
+    session's last activity. A session a server restart leaves open (no leave ever comes) is
+    closed at its last activity when the player joins again, not at the join."""
+
+    player_id: str
+    server_id: str
+    game_id: str
+    at: datetime
+
+
+@dataclass(slots=True)
+class SessionAway:
+    """The player went away from the keyboard (``away``) or came back, in their open session
+    on that server: the away time is left out of the session's active time, as presence's idle
+    time is. It is activity seen too."""
+
+    player_id: str
+    server_id: str
+    game_id: str
+    at: datetime
+    away: bool
+
+
+@dataclass(slots=True)
 class PlaytimeAdded:
     """Seconds of play to add now, from a session still running (presence flushes its open
     sessions so that a crash loses little)."""
@@ -287,7 +312,15 @@ class PlaytimeGrew:
     at: datetime
 
 
-Effect = SetPlaytime | SessionStart | SessionEnd | PlaytimeGrew | PlaytimeAdded
+Effect = (
+    SetPlaytime
+    | SessionStart
+    | SessionEnd
+    | PlaytimeGrew
+    | PlaytimeAdded
+    | SessionSeen
+    | SessionAway
+)
 
 
 # --------------------------------------------------------------------------- errors

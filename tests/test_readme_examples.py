@@ -30,7 +30,7 @@ def test_the_json_examples_validate() -> None:
     block = MINECRAFT[MINECRAFT.index("```json") + 7 :]
     block = block[: block.index("```")]
     events = [json.loads(chunk) for chunk in re.findall(r"\{.*?\}(?=\n\{|\n?$)", block, re.S)]
-    assert len(events) == 4
+    assert len(events) == 6
     for event in events:
         CONNECTOR.parse_webhook(event, WebhookContext())
 

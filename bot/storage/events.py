@@ -31,14 +31,16 @@ from bot.storage.playtime import (
 )
 from bot.storage.records import Delivery, IngestResult, PlaytimeChange
 from bot.storage.rewards import check_players, may_have_rewards, members_of, reward_events
-from bot.storage.sessions import end_session, start_session
+from bot.storage.sessions import end_session, session_activity, start_session
 from connectors.base import (
     ActivityEvent,
     Connector,
     Effect,
     PlaytimeAdded,
     PlaytimeGrew,
+    SessionAway,
     SessionEnd,
+    SessionSeen,
     SessionStart,
     SetPlaytime,
     sha256_hex,
@@ -256,12 +258,16 @@ def ingest(
                 reached += _reached(
                     conn, policy, guild_id, source, effect, change, effect.source_time
                 )
-        elif isinstance(effect, SessionStart):
-            start_session(conn, guild_id, source, effect)
-        elif isinstance(effect, SessionEnd):
-            seconds = end_session(conn, guild_id, source, effect)
-            if not effect.credited:
-                derived["duration_seconds"] = seconds
+        elif isinstance(effect, SessionSeen | SessionAway):
+            session_activity(conn, guild_id, source, effect)
+        elif isinstance(effect, SessionStart | SessionEnd):
+            at = effect.at
+            if isinstance(effect, SessionStart):  # what a restart left open counts up to then
+                seconds, at = start_session(conn, guild_id, source, effect)
+            else:
+                seconds = end_session(conn, guild_id, source, effect)
+                if not effect.credited:
+                    derived["duration_seconds"] = seconds
             if seconds:
                 change = add_playtime(
                     conn,
@@ -270,12 +276,12 @@ def ingest(
                     player_id=effect.player_id,
                     game_id=effect.game_id,
                     delta=seconds,
-                    at=effect.at,
+                    at=at,
                     now_text=now_text,
                 )
                 grew.setdefault(effect.player_id, True)
                 games.add(effect.game_id)
-                reached += _reached(conn, policy, guild_id, source, effect, change, effect.at)
+                reached += _reached(conn, policy, guild_id, source, effect, change, at)
         elif isinstance(effect, PlaytimeAdded):
             # Presence's running sessions; no milestones (its player is the member, whose
             # other sources' totals live under other ids: a best-of would count twice).
@@ -356,7 +362,7 @@ def _reached(
     policy: IngestPolicy,
     guild_id: int,
     source: str,
-    effect: SetPlaytime | SessionEnd | PlaytimeGrew,
+    effect: SetPlaytime | SessionStart | SessionEnd | PlaytimeGrew,
     change: PlaytimeChange,
     at: datetime,
 ) -> list[tuple[str, str, int, int, datetime]]:

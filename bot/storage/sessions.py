@@ -1,39 +1,94 @@
 """Play sessions in SQLite (start, end, duration), per guild, source, player and server. The
-functions run inside the caller's transaction."""
+functions run inside the caller's transaction.
+
+A session's active time is its duration less its idle time: away-from-keyboard spans a game
+server reports (``SessionAway``) and the idle time presence measures. A session a server
+restart leaves open (its leave never comes) is closed when the player joins that server again,
+at the last activity seen in it (``SessionSeen``, ``SessionAway``): what was active until then
+counts, the silent gap after it does not."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import from_iso, to_iso
-from connectors.base import SessionEnd, SessionStart
+from connectors.base import SessionAway, SessionEnd, SessionSeen, SessionStart
+
+_OPEN = (
+    "guild_id = ? AND source = ? AND player_id = ? AND server_id = ? AND ended_at IS NULL"
+    " AND closed_reason IS NULL"
+)
+
+
+def _span(start: str | None, end: str | None) -> int:
+    if not start or not end or end <= start:
+        return 0
+    return int((from_iso(end) - from_iso(start)).total_seconds())
 
 
 def start_session(
     conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionStart
-) -> None:
-    """A new open session; an earlier one still open on that server is closed as superseded."""
-    close_open_sessions(conn, guild_id, source, effect.player_id, effect.server_id, "superseded")
+) -> tuple[int, datetime]:
+    """A new open session. An earlier one still open on that server is closed as superseded,
+    at its last activity when one was seen (a server restart left it open): returns the active
+    seconds that adds to playtime (0 when nothing but its join was seen) and when it ended."""
+    credit, last = 0, effect.at
+    for session_id, started, seen, away, idle in conn.execute(
+        "SELECT id, started_at, last_seen_at, away_since, idle_seconds FROM sessions"
+        f" WHERE {_OPEN}",
+        (guild_id, source, effect.player_id, effect.server_id),
+    ).fetchall():
+        if seen is None or seen > to_iso(effect.at):
+            conn.execute(
+                "UPDATE sessions SET closed_reason = 'superseded' WHERE id = ?", (session_id,)
+            )
+            continue
+        duration = _span(started, seen)
+        idle = min(duration, (idle or 0) + _span(away, seen))
+        conn.execute(
+            "UPDATE sessions SET ended_at = ?, duration_seconds = ?, idle_seconds = ?,"
+            " away_since = NULL, closed_reason = 'last_activity' WHERE id = ?",
+            (seen, duration, idle, session_id),
+        )
+        credit += duration - idle
+        last = min(last, from_iso(seen))
     conn.execute(
         "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (guild_id, source, effect.player_id, effect.server_id, effect.game_id, to_iso(effect.at)),
     )
+    return credit, last
 
 
-def close_open_sessions(
-    conn: sqlite3.Connection, guild_id: int, source: str, player: str, server: str, reason: str
+def session_activity(
+    conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionSeen | SessionAway
 ) -> None:
-    # Usually there is none: a read is cheaper than an UPDATE that matches nothing.
-    open_ids = conn.execute(
-        "SELECT id FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?"
-        " AND server_id = ? AND ended_at IS NULL AND closed_reason IS NULL",
-        (guild_id, source, player, server),
-    ).fetchall()
-    if open_ids:
-        conn.executemany(
-            "UPDATE sessions SET closed_reason = ? WHERE id = ?", [(reason, i) for (i,) in open_ids]
+    """Note activity in the player's open session on that server (none open: nothing to do);
+    an away span starts, or ends and adds to the session's idle time."""
+    at = to_iso(effect.at)
+    row = conn.execute(
+        f"SELECT id, started_at, last_seen_at, away_since FROM sessions WHERE {_OPEN}"
+        " AND started_at <= ? ORDER BY started_at DESC LIMIT 1",
+        (guild_id, source, effect.player_id, effect.server_id, at),
+    ).fetchone()
+    if row is None:
+        return
+    session_id, _, seen, away = row
+    seen = at if seen is None or at > seen else seen
+    if not isinstance(effect, SessionAway):
+        conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (seen, session_id))
+    elif effect.away:
+        conn.execute(
+            "UPDATE sessions SET last_seen_at = ?, away_since = coalesce(away_since, ?)"
+            " WHERE id = ?",
+            (seen, at, session_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE sessions SET last_seen_at = ?, away_since = NULL,"
+            " idle_seconds = idle_seconds + ? WHERE id = ?",
+            (seen, _span(away, at), session_id),
         )
 
 
@@ -41,28 +96,33 @@ def end_session(conn: sqlite3.Connection, guild_id: int, source: str, effect: Se
     """Close the player's open session on that server; returns the seconds it adds to
     playtime: its duration minus its idle time (none when the effect says the time was
     credited while it ran)."""
-    seconds = _close(conn, guild_id, source, effect)
+    seconds, idle = _close(conn, guild_id, source, effect)
     if effect.credited:
         return 0
-    return max(0, seconds - max(0, effect.idle_seconds))
+    return max(0, seconds - idle)
 
 
-def _close(conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd) -> int:
+def _close(
+    conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd
+) -> tuple[int, int]:
+    """(duration, idle seconds) of the session the effect closes."""
     end = to_iso(effect.at)
     row = conn.execute(
-        "SELECT id, started_at FROM sessions WHERE guild_id = ? AND source = ? AND player_id = ?"
-        " AND server_id = ? AND ended_at IS NULL AND closed_reason IS NULL AND started_at <= ?"
-        " ORDER BY started_at DESC LIMIT 1",
+        f"SELECT id, started_at, idle_seconds, away_since FROM sessions WHERE {_OPEN}"
+        " AND started_at <= ? ORDER BY started_at DESC LIMIT 1",
         (guild_id, source, effect.player_id, effect.server_id, end),
     ).fetchone()
     if row is not None:
         seconds = max(0, int((effect.at - from_iso(row[1])).total_seconds()))
+        # the server's away spans (an open one ends with the session) and presence's idle time
+        idle = (row[2] or 0) + _span(row[3], end) + max(0, effect.idle_seconds)
+        idle = min(seconds, idle)
         conn.execute(
             "UPDATE sessions SET ended_at = ?, duration_seconds = ?, idle_seconds = ?,"
-            " closed_reason = 'ended' WHERE id = ?",
-            (end, seconds, min(seconds, max(0, effect.idle_seconds)), row[0]),
+            " away_since = NULL, closed_reason = 'ended' WHERE id = ?",
+            (end, seconds, idle, row[0]),
         )
-        return seconds
+        return seconds, idle
     seconds = max(0, effect.duration_hint or 0)
     start = (
         to_iso(effect.at - timedelta(seconds=seconds)) if effect.duration_hint is not None else None
@@ -75,4 +135,4 @@ def _close(conn: sqlite3.Connection, guild_id: int, source: str, effect: Session
             seconds, min(seconds, max(0, effect.idle_seconds)),
         ),
     )  # fmt: skip
-    return seconds
+    return seconds, min(seconds, max(0, effect.idle_seconds))

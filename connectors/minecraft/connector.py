@@ -1,6 +1,7 @@
 """Minecraft server webhooks (a plugin, mod or log bridge posts them).
 
-Payload types (seed 000): ``session.started``, ``session.ended``, ``achievement.unlocked``, and
+Payload types (seed 000): ``session.started``, ``session.ended``, ``achievement.unlocked``,
+``afk.started`` and ``afk.ended`` (an AFK plugin's spans, left out of active time), and
 ``link.confirm`` (a player typed the one-time code from ``/link minecraft`` in game; the core
 answers it, it is not an activity). Playtime comes from start/end pairs under the game key
 ``minecraft``; ``server_id`` keeps sessions of different servers apart.
@@ -30,7 +31,9 @@ from connectors.base import (
     LinkInfo,
     RouteSpec,
     SchemaError,
+    SessionAway,
     SessionEnd,
+    SessionSeen,
     SessionStart,
     WebhookContext,
     expect_object,
@@ -43,7 +46,12 @@ from connectors.base import (
 from connectors.rcon import ConsoleActions, one_line
 
 GAME_ID = "minecraft"
-TYPES = ("session.started", "session.ended", "achievement.unlocked", "link.confirm")
+TYPES = (
+    "session.started", "session.ended", "achievement.unlocked", "afk.started", "afk.ended",
+    "link.confirm",
+)  # fmt: skip
+#: Raw events that are state for the session, never posted to the feed by themselves.
+SILENT = frozenset({"afk.started", "afk.ended"})
 _ADVANCEMENT_KEY = re.compile(r"[a-z0-9_.-]+:[a-z0-9_./-]+", re.ASCII)
 _LINK_CODE = re.compile(r"[A-Za-z0-9-]{4,32}", re.ASCII)
 _CANONICAL_UUID = re.compile(
@@ -214,10 +222,14 @@ class MinecraftConnector(ConsoleActions, Connector):
             return [SessionStart(player, server, GAME_ID, at)]
         if raw["type"] == "session.ended":
             return [SessionEnd(player, server, GAME_ID, at, raw.get("duration_seconds"))]
-        return []
+        if raw["type"] in SILENT:  # away from the keyboard, or back: not active time
+            return [SessionAway(player, server, GAME_ID, at, away=raw["type"] == "afk.started")]
+        return [SessionSeen(player, server, GAME_ID, at)]  # any other event is activity
 
     def normalize(self, raw: Mapping[str, Any], link: LinkInfo | None) -> ActivityEvent | None:
         kind = raw["type"]
+        if kind in SILENT:
+            return None
         who = (
             raw.get("player_name")
             or (link.display_name if link else None)
