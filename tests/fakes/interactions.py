@@ -167,6 +167,41 @@ def _member(user_id: int, permissions: discord.Permissions) -> dict[str, Any]:
     }
 
 
+def _payload(
+    kind: int,
+    *,
+    guild_id: int,
+    channel_id: int,
+    member: dict[str, Any],
+    data: dict[str, Any],
+    locale: str,
+    guild_locale: str = "en-US",
+    **extra: Any,
+) -> dict[str, Any]:
+    """An interaction as Discord sends it (type 2 command, 3 component, 5 modal submit)."""
+    interaction_id = next(_ids)
+    return {
+        "id": str(interaction_id),
+        "application_id": str(BOT_USER_ID),
+        "type": kind,
+        "token": f"token-{interaction_id}",
+        "version": 1,
+        "guild_id": str(guild_id),
+        "channel_id": str(channel_id),
+        "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
+        "member": member,
+        "data": data,
+        **extra,
+        "app_permissions": str(ALL_TEXT.value),
+        "attachment_size_limit": 10 * 1024 * 1024,
+        "locale": locale,
+        "guild_locale": guild_locale,
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": str(guild_id)},
+        "context": 0,
+    }
+
+
 def command_interaction(
     bot: discord.Client,
     *,
@@ -181,18 +216,12 @@ def command_interaction(
     locale: str = "en-US",
     guild_locale: str = "en-US",
 ) -> discord.Interaction:
-    interaction_id = next(_ids)
-    payload: dict[str, Any] = {
-        "id": str(interaction_id),
-        "application_id": str(BOT_USER_ID),
-        "type": 2,
-        "token": f"token-{interaction_id}",
-        "version": 1,
-        "guild_id": str(guild_id),
-        "channel_id": str(channel_id),
-        "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
-        "member": _member(user_id, member_permissions),
-        "data": {
+    payload = _payload(
+        2,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        member=_member(user_id, member_permissions),
+        data={
             "id": "1",
             "name": group or command,
             "type": 1,
@@ -201,14 +230,9 @@ def command_interaction(
             else options or [],
             **({"resolved": resolved} if resolved else {}),
         },
-        "app_permissions": str(ALL_TEXT.value),
-        "attachment_size_limit": 10 * 1024 * 1024,
-        "locale": locale,
-        "guild_locale": guild_locale,
-        "entitlements": [],
-        "authorizing_integration_owners": {"0": str(guild_id)},
-        "context": 0,
-    }
+        locale=locale,
+        guild_locale=guild_locale,
+    )
     return discord.Interaction(data=payload, state=bot._connection)
 
 
@@ -254,7 +278,6 @@ def component_interaction(
     locale: str = "en-US",
 ) -> discord.Interaction:
     """A button press (type 3) on an ephemeral message the bot sent, as Discord sends it."""
-    interaction_id = next(_ids)
     message = {
         "id": str(next(_ids)),
         "channel_id": str(channel_id),
@@ -273,26 +296,15 @@ def component_interaction(
         "flags": 64,
         "components": [],
     }
-    payload: dict[str, Any] = {
-        "id": str(interaction_id),
-        "application_id": str(BOT_USER_ID),
-        "type": 3,
-        "token": f"token-{interaction_id}",
-        "version": 1,
-        "guild_id": str(guild_id),
-        "channel_id": str(channel_id),
-        "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
-        "member": _member(user_id, discord.Permissions.none()),
-        "data": {"custom_id": custom_id, "component_type": 2},
-        "message": message,
-        "app_permissions": str(ALL_TEXT.value),
-        "attachment_size_limit": 10 * 1024 * 1024,
-        "locale": locale,
-        "guild_locale": "en-US",
-        "entitlements": [],
-        "authorizing_integration_owners": {"0": str(guild_id)},
-        "context": 0,
-    }
+    payload = _payload(
+        3,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        member=_member(user_id, discord.Permissions.none()),
+        data={"custom_id": custom_id, "component_type": 2},
+        locale=locale,
+        message=message,
+    )
     return discord.Interaction(data=payload, state=bot._connection)
 
 
@@ -316,31 +328,19 @@ async def submit_modal(
     """A member filling in a form the bot sent and pressing Submit (interaction type 5, with
     the text inputs' values in its rows, as Discord sends it), dispatched to the modal that
     discord.py keeps for it, and awaited."""
-    interaction_id = next(_ids)
     inputs = [inner for row in form["components"] for inner in row["components"]]
     components = [
         {"type": 1, "components": [{"type": 4, "custom_id": item["custom_id"], "value": value}]}
         for item, value in zip(inputs, values, strict=True)
     ]
-    payload: dict[str, Any] = {
-        "id": str(interaction_id),
-        "application_id": str(BOT_USER_ID),
-        "type": 5,
-        "token": f"token-{interaction_id}",
-        "version": 1,
-        "guild_id": str(guild_id),
-        "channel_id": str(channel_id),
-        "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "here"},
-        "member": _member(user_id, MANAGER),
-        "data": {"custom_id": form["custom_id"], "components": components},
-        "app_permissions": str(ALL_TEXT.value),
-        "attachment_size_limit": 10 * 1024 * 1024,
-        "locale": locale,
-        "guild_locale": "en-US",
-        "entitlements": [],
-        "authorizing_integration_owners": {"0": str(guild_id)},
-        "context": 0,
-    }
+    payload = _payload(
+        5,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        member=_member(user_id, MANAGER),
+        data={"custom_id": form["custom_id"], "components": components},
+        locale=locale,
+    )
     interaction = discord.Interaction(data=payload, state=bot._connection)
     store = bot._connection._view_store  # type: ignore[attr-defined]
     modal = store._modals[form["custom_id"]]
