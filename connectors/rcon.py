@@ -201,15 +201,10 @@ class RconClient:
                 f"{self.where} did not answer the RCON log-in within {self.connect_timeout:g} s"
             ) from None
         except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+            # A server starting or stopping closes connections too: tried again later (a wrong
+            # password is answered with id -1, which pauses the console instead).
             await self._close()
-            if isinstance(exc, asyncio.IncompleteReadError | EOFError):
-                # Minecraft closes the connection instead of answering -1 on some versions
-                raise RconAuthFailed(
-                    f"{self.where} closed the connection at log-in (a wrong RCON password?)"
-                ) from None
-            raise RconUnavailable(
-                f"{self.where} dropped the connection at log-in ({exc})"
-            ) from None
+            raise RconUnavailable(f"{self.where} closed the connection at log-in ({exc})") from None
 
     async def _close(self) -> None:
         writer, self._reader, self._writer = self._writer, None, None

@@ -142,3 +142,16 @@ async def test_a_pool_replaces_a_client_whose_settings_changed() -> None:
 def test_packets_follow_the_source_layout() -> None:
     packet = encode_packet(5, 2, "say hi")
     assert packet == b"\x10\x00\x00\x00\x05\x00\x00\x00\x02\x00\x00\x00say hi\x00\x00"
+
+
+async def test_a_server_closing_the_connection_at_log_in_is_tried_again_later() -> None:
+    async with FakeRcon(PASSWORD) as server:
+        server.close_at_login = True
+        console = client(server)
+        with pytest.raises(RconUnavailable) as closed:  # not a refused password: no pause
+            await console.command("say hi")
+        assert closed.value.sent is False
+        server.close_at_login = False
+        assert await console.command("say hi") == ""
+        await console.close()
+    assert server.commands == ["say hi"]

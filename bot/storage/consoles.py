@@ -4,6 +4,7 @@ transaction that decides them (at most once: console commands are not idempotent
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -14,10 +15,11 @@ from bot.storage.actions import queue_action
 from bot.storage.engine import Database
 from bot.storage.outbox import feed_language
 from bot.storage.records import ConsoleSettings
-from connectors.base import Action, ActivityEvent, Connector
+from connectors.base import Action, ActivityEvent, Connector, SchemaError
 from connectors.minecraft.connector import MinecraftConnector
 from connectors.squad.connector import SquadConnector
 
+log = logging.getLogger(__name__)
 _COLUMNS = "endpoint_id, game, host, port, password, announce, created_at, updated_at"
 #: Validates what is queued (the payload models of the console actions).
 _MINECRAFT, _SQUAD = MinecraftConnector(), SquadConnector()
@@ -75,17 +77,21 @@ def announce_in_game(
         for endpoint_id, game in consoles:
             connector, action = _announcement(endpoint_id, game, line)
             key, user = pause_key(endpoint_id), event.actor_user_id
-            queued.append(
-                queue_action(
+            try:
+                action_id = queue_action(
                     conn, connector, action, guild_id=guild_id, pause_key=key, now=now, user_id=user
                 )
-            )
+            except SchemaError as exc:  # a line its model refuses is not said; the event stays
+                log.warning("in-game line for console %s not queued: %s", endpoint_id, exc)
+            else:
+                queued.append(action_id)
     return queued
 
 
 def _announcement(endpoint_id: int, game: str, line: str) -> tuple[Connector, Action]:
     """A line said to everyone on the server: ``tellraw @a`` on Minecraft, ``AdminBroadcast``
-    on Squad."""
+    on Squad. (Both cut a line to what their chat shows; the models take at most 1,000.)"""
+    line = line[:1000]
     if game == "minecraft":
         payload = {"endpoint_id": endpoint_id, "template": "tellraw", "text": line}
         return _MINECRAFT, Action("run_command", payload)

@@ -16,7 +16,7 @@ behaviour as their client authors describe it):
 * a ``squad`` server streams chat as type-1 packets with id 0 on the same connection:
   ``chat_before_answer`` puts one before every answer.
 
-Faults: ``silent`` (accepts connections, never answers anything), ``silent_commands``
+Faults: ``close_at_login`` (a server starting or stopping), ``silent`` (accepts connections, never answers anything), ``silent_commands``
 (logs in, never answers a command), ``wrong_id_first`` (answers each command first with
 another id), ``drop_after_receive`` (closes the connection after reading the next command,
 before answering: the command was received). ``commands`` lists what reached the console.
@@ -50,6 +50,7 @@ class FakeRcon:
         self.wrong_id_first = False
         self.chat_before_answer = False
         self.drop_after_receive = 0  # how many commands to drop the connection after
+        self.close_at_login = False  # closes the connection instead of answering a log-in
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -104,6 +105,8 @@ class FakeRcon:
                 if self.silent:
                     continue
                 if kind == AUTH:
+                    if self.close_at_login:
+                        return
                     if self.dialect == "squad":
                         writer.write(_packet(request_id, RESPONSE_VALUE, ""))
                     if body == self.password:
