@@ -46,8 +46,21 @@ def chart_words(t: Texts) -> Words:
     )
 
 
+def played(t: Texts, seconds: int, away: int) -> str:
+    """Active time, with the total beside it where AFK or idle time makes them differ."""
+    if away <= 0:
+        return t.duration(seconds)
+    return t(
+        strings.PLAYTIME_WITH_TOTAL,
+        active=t.duration(seconds),
+        total=t.duration(seconds + away),
+    )
+
+
 def playtime_embed(t: Texts, name: str, view: MemberPlaytime, hint: str = "") -> discord.Embed:
-    """The /playtime show card: a line per game and source, most played first."""
+    """The /playtime show card: a line per game and source, most played first, and a footnote
+    on what the figures are (active time; BattleMetrics' totals)."""
+    shown = view.totals[:25]
     lines = [
         t(
             strings.PLAYTIME_LINE,
@@ -55,21 +68,29 @@ def playtime_embed(t: Texts, name: str, view: MemberPlaytime, hint: str = "") ->
             source=t(strings.SOURCE_NAMES[total.source])
             if total.source in strings.SOURCE_NAMES
             else total.source,
-            duration=t.duration(total.seconds),
+            duration=played(t, total.seconds, total.away),
         )
-        for total in view.totals[:25]
+        for total in shown
     ]
-    return discord.Embed(
+    embed = discord.Embed(
         title=t(strings.PLAYTIME_TITLE, name=escape(name)),
         description="\n".join(lines) + hint,
         colour=0x5865F2,
     )
+    notes = []
+    if any(total.away > 0 for total in shown):
+        notes.append(t(strings.PLAYTIME_NOTE_ACTIVE))
+    if any(total.source == "battlemetrics" for total in shown):
+        notes.append(t(strings.PLAYTIME_NOTE_BATTLEMETRICS))
+    if notes:
+        embed.set_footer(text=" ".join(notes))
+    return embed
 
 
 def board_embed(t: Texts, board: Board, period: Period, *, image: bool = False) -> discord.Embed:
     """The board as a list with mentions, or (``image``) the frame of its picture."""
     lines = [
-        f"**{rank}.** <@{user}> · {t.duration(seconds)}"
+        f"**{rank}.** <@{user}> · {played(t, seconds, board.away.get(user, 0))}"
         for rank, (user, seconds) in enumerate(board.rows, start=board.first_rank)
     ]
     embed = discord.Embed(
@@ -81,7 +102,10 @@ def board_embed(t: Texts, board: Board, period: Period, *, image: bool = False) 
         description=None if image else "\n".join(lines),
         colour=0xF1C40F,
     )
-    embed.set_footer(text=t(strings.LEADERBOARD_PAGE, page=board.page + 1, pages=board.pages))
+    footer = t(strings.LEADERBOARD_PAGE, page=board.page + 1, pages=board.pages)
+    if any(board.away.get(user, 0) > 0 for user, _ in board.rows):
+        footer += " · " + t(strings.PLAYTIME_NOTE_ACTIVE)
+    embed.set_footer(text=footer)
     if image:
         embed.set_image(url=f"attachment://{BOARD_FILE}")
     return embed
@@ -314,7 +338,7 @@ class Playtime(commands.Cog):
             interaction.guild_id, [user for user, _ in board.rows], t, interaction.guild
         )
         rows = [
-            BoardRow(rank, names[user], seconds, t.duration(seconds))
+            BoardRow(rank, names[user], seconds, played(t, seconds, board.away.get(user, 0)))
             for rank, (user, seconds) in enumerate(board.rows, start=board.first_rank)
         ]
         subtitle = t(

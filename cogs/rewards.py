@@ -16,7 +16,7 @@ from bot.clock import PERIODS, from_iso
 from bot.gateway.client import Questlog, UserError, reply, texts_for, whole_lines
 from bot.i18n import Texts
 from bot.markdown import code, escape
-from bot.rewards import REWARD_SOURCES, Reward, RewardRefused, RewardSummary
+from bot.rewards import REWARD_COUNTS, REWARD_SOURCES, Reward, RewardRefused, RewardSummary
 from bot.services.leaderboards import game_label
 from cogs import _strings as strings
 from cogs._games import game_choices
@@ -27,6 +27,7 @@ MODE_CHOICES = [
     strings.choice("choice.stack", "stack"),
     strings.choice("choice.replace", "replace"),
 ]
+COUNT_CHOICES = [strings.choice(f"choice.{c}", c) for c in REWARD_COUNTS]
 SHOWN = 10  # members a preview names
 
 
@@ -86,7 +87,7 @@ def describe(t: Texts, reward: Reward, names: dict[str, str]) -> str:
         period=t(strings.PERIOD_NAMES[reward.period]),
         source=t(f"choice.{reward.source}"),
         mode=t(f"choice.{reward.mode}"),
-    )
+    ) + (t(strings.REWARDS_COUNTS_TOTAL) if reward.counting == "total" else "")
 
 
 @app_commands.guild_only()
@@ -114,8 +115,11 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         mode=strings.REWARDS_MODE_ARG,
         squad_group=strings.REWARDS_SQUAD_GROUP_ARG,
         squad_permissions=strings.REWARDS_SQUAD_PERMISSIONS_ARG,
+        count=strings.REWARDS_COUNT_ARG,
     )
-    @app_commands.choices(period=PERIOD_CHOICES, source=SOURCE_CHOICES, mode=MODE_CHOICES)
+    @app_commands.choices(
+        period=PERIOD_CHOICES, source=SOURCE_CHOICES, mode=MODE_CHOICES, count=COUNT_CHOICES
+    )
     async def add(
         self,
         interaction: discord.Interaction,
@@ -127,6 +131,7 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         mode: app_commands.Choice[str] | None = None,
         squad_group: app_commands.Range[str, 1, 32] | None = None,
         squad_permissions: app_commands.Range[str, 1, 200] | None = None,
+        count: app_commands.Choice[str] | None = None,
     ) -> None:
         guild = _guild(interaction)
         t = texts_for(interaction)
@@ -149,17 +154,20 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
                 created_by=interaction.user.id,
                 squad_group=squad_group,
                 squad_permissions=squad_permissions,
+                counting=count.value if count else "active",
             )
         except RewardRefused as refused:
             raise UserError(refused.msgid, **refused.fields) from None
-        count, _ = await self.core.rewards.preview(
+        members, _ = await self.core.rewards.preview(
             guild_id=guild.id, hours=reward.hours, game_id=reward.game_id,
-            period=reward.period, source=reward.source, limit=0,
+            period=reward.period, source=reward.source, counting=reward.counting, limit=0,
         )  # fmt: skip
         names = await self.core.store.stats.game_names([game_id] if game_id else [])
         lines = [t(strings.REWARDS_ADDED, id=reward.id, reward=describe(t, reward, names))]
         lines.append(
-            t.plural(strings.REWARDS_ADDED_NOW, count) if count else t(strings.REWARDS_ADDED_NONE)
+            t.plural(strings.REWARDS_ADDED_NOW, members)
+            if members
+            else t(strings.REWARDS_ADDED_NONE)
         )
         await reply(interaction, "\n".join(lines))
 
@@ -247,8 +255,9 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         game=strings.REWARDS_GAME_ARG,
         period=strings.REWARDS_PERIOD_ARG,
         source=strings.REWARDS_SOURCE_ARG,
+        count=strings.REWARDS_COUNT_ARG,
     )
-    @app_commands.choices(period=PERIOD_CHOICES, source=SOURCE_CHOICES)
+    @app_commands.choices(period=PERIOD_CHOICES, source=SOURCE_CHOICES, count=COUNT_CHOICES)
     async def preview(
         self,
         interaction: discord.Interaction,
@@ -256,26 +265,27 @@ class Rewards(commands.GroupCog, group_name="rewards", group_description=strings
         game: str | None = None,
         period: app_commands.Choice[str] | None = None,
         source: app_commands.Choice[str] | None = None,
+        count: app_commands.Choice[str] | None = None,
     ) -> None:
         guild = _guild(interaction)
         t = texts_for(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         game_id = await self._game(guild.id, game)
-        count, top = await self.core.rewards.preview(
+        members, top = await self.core.rewards.preview(
             guild_id=guild.id, hours=hours, game_id=game_id,
             period=period.value if period else "all", source=source.value if source else "any",
-            limit=SHOWN,
+            counting=count.value if count else "active", limit=SHOWN,
         )  # fmt: skip
-        if not count:
+        if not members:
             await reply(interaction, t(strings.REWARDS_PREVIEW_NONE))
             return
-        lines = [t.plural(strings.REWARDS_PREVIEW_SOME, count)]
+        lines = [t.plural(strings.REWARDS_PREVIEW_SOME, members)]
         lines += [
             t(strings.REWARDS_PREVIEW_ROW, user_id=user, duration=t.duration(seconds))
             for user, seconds in top
         ]
-        if count > len(top):
-            lines.append(t.plural(strings.REWARDS_PREVIEW_MORE, count - len(top)))
+        if members > len(top):
+            lines.append(t.plural(strings.REWARDS_PREVIEW_MORE, members - len(top)))
         await reply(interaction, "\n".join(lines))
 
     @add.autocomplete("game")

@@ -292,12 +292,14 @@ class SessionAway:
 @dataclass(slots=True)
 class PlaytimeAdded:
     """Seconds of play to add now, from a session still running (presence flushes its open
-    sessions so that a crash loses little)."""
+    sessions so that a crash loses little); ``away_seconds``: idle time since the last flush,
+    which counts in the total only."""
 
     player_id: str
     game_id: str
     seconds: int
     at: datetime
+    away_seconds: int = 0
 
 
 @dataclass(slots=True)

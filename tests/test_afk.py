@@ -5,8 +5,10 @@ restart left open closed at the player's last activity (not at the next join).""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.core import Core
@@ -31,6 +33,15 @@ async def seconds(core: Core) -> int:
     return int(row[0]) if row else 0
 
 
+async def away(core: Core) -> int:
+    row = await core.store.engine.fetchone(
+        "SELECT away_seconds FROM playtime WHERE scope_guild_id = ? AND source = 'minecraft'"
+        " AND player_id = ?",
+        (GUILD, STEVE),
+    )
+    return int(row[0]) if row else 0
+
+
 async def sessions(core: Core) -> list[tuple[int | None, int, str | None]]:
     rows = await core.store.engine.fetchall(
         "SELECT duration_seconds, idle_seconds, closed_reason FROM sessions"
@@ -48,6 +59,7 @@ async def test_an_afk_span_is_left_out_of_the_session(core: Core) -> None:
     await event(core, "afk.ended", t + timedelta(hours=3))
     await event(core, "session.ended", t + timedelta(hours=5))
     assert await seconds(core) == 3 * H
+    assert await away(core) == 2 * H  # kept apart: the total is 5 h
     assert await sessions(core) == [(5 * H, 2 * H, "ended")]
 
 
@@ -57,6 +69,7 @@ async def test_an_afk_span_still_open_ends_with_the_session(core: Core) -> None:
     await event(core, "afk.started", t + timedelta(hours=2))
     await event(core, "session.ended", t + timedelta(hours=6))
     assert await seconds(core) == 2 * H
+    assert await away(core) == 4 * H
     assert await sessions(core) == [(6 * H, 4 * H, "ended")]
 
 
@@ -91,6 +104,7 @@ async def test_a_restart_left_session_that_went_afk_counts_until_the_afk_began(
     await event(core, "afk.started", t + timedelta(hours=1))
     await event(core, "session.started", t + timedelta(hours=9))
     assert await seconds(core) == 1 * H
+    assert await away(core) == 0  # nothing was seen after the AFK began: no time at all
 
 
 async def test_a_session_with_nothing_but_its_join_credits_nothing_when_superseded(
@@ -138,3 +152,26 @@ def test_upgrading_to_0032_keeps_open_sessions_open() -> None:
     assert conn.execute(
         "SELECT last_seen_at, away_since, idle_seconds, closed_reason FROM sessions"
     ).fetchall() == [(None, None, 0, None)]
+
+
+def test_upgrading_to_0033_counts_earlier_time_as_active_and_rewards_as_active() -> None:
+    from bot.storage.engine import apply_migrations
+    from bot.storage.rewards import guild_rewards
+    from tests.conftest import database_at
+
+    conn = database_at(32)
+    conn.execute(
+        "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, created_at,"
+        " updated_at) VALUES (1, 'minecraft', 'u1', 'minecraft', 7200, 'x', 'x')"
+    )
+    conn.execute(
+        "INSERT INTO rewards (guild_id, role_id, hours, created_at)"
+        " VALUES (1, 1400000000000000001, 10, '2026-12-01T00:00:00.000000Z')"
+    )
+    assert apply_migrations(conn) == [33]
+    row = conn.execute("SELECT seconds, away_seconds FROM playtime").fetchone()
+    assert row == (7200, 0)
+    (reward,) = guild_rewards(conn, 1)
+    assert reward.counting == "active"
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # only active or total
+        conn.execute("UPDATE rewards SET counting = 'afk'")

@@ -146,6 +146,49 @@ async def test_show_lists_games_and_sources(
     assert "Game details: Public" in embed["description"]
 
 
+async def test_afk_time_shows_as_the_total_beside_the_active_time(
+    bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
+) -> None:
+    await seed(core, clock)  # Minecraft: 6 h active
+    start = clock.now()
+
+    def afk(c: Any) -> None:
+        add_playtime(
+            c, scope=GUILD, source="minecraft", player_id=C_MC, game_id="minecraft",
+            delta=0, away=2 * 3600, at=start - timedelta(days=1), now_text=to_iso(start),
+        )  # fmt: skip
+        record_playtime(
+            c, scope=GUILD, source="battlemetrics", player_id=A_STEAM, game_id="393380",
+            seconds=3600, source_time=start, now_text=to_iso(start),
+        )  # fmt: skip
+
+    await core.store.engine.write(afk)
+    show = interaction(bot, "playtime", "show")
+    await run_command(bot, show)
+    [embed] = answers(discord_api, show)[0]["data"]["embeds"]
+    assert "**Minecraft** · Minecraft server: 6 h (total 8 h)" in embed["description"]
+    assert "**Steam app 393380** · Steam: 12 h 30 min\n" in embed["description"] + "\n"
+    assert embed["footer"]["text"] == (
+        "Active time; in brackets, the total with AFK and idle time."
+        " BattleMetrics reports totals on its servers, AFK time included."
+    )
+    for period in ("all", "7d"):
+        asked = interaction(
+            bot, None, "leaderboard",
+            [{"name": "game", "type": 3, "value": "minecraft"},
+             {"name": "period", "type": 3, "value": period}],
+        )  # fmt: skip
+        await run_command(bot, asked)
+        [embed] = answers(discord_api, asked)[-1]["data"]["embeds"]
+        assert embed["description"] == f"**1.** <@{ALICE}> · 6 h (total 8 h)"
+        assert embed["footer"]["text"].endswith("the total with AFK and idle time.")
+    squad = interaction(bot, None, "leaderboard", [{"name": "game", "type": 3, "value": "393380"}])
+    await run_command(bot, squad)
+    [embed] = answers(discord_api, squad)[-1]["data"]["embeds"]
+    assert embed["description"] == f"**1.** <@{ALICE}> · 12 h 30 min"  # no AFK: one figure
+    assert embed["footer"]["text"] == "Page 1 of 1"
+
+
 async def test_leaderboard_pages(
     bot: Questlog, core: Core, clock: ManualClock, discord_api: FakeDiscord
 ) -> None:

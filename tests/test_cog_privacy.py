@@ -97,7 +97,7 @@ async def test_privacy_export_is_a_gzip_json_of_everything_and_no_token(
     assert by_source["steam"]["playtime"][0]["seconds"] == 36000
     assert len(by_source["battlemetrics"]["samples"]) == 1
     assert data["discord_sign_in"]["connected"] is True
-    assert {"game_id": "393380", "source": "steam", "seconds": 36000} in data[
+    assert {"game_id": "393380", "source": "steam", "seconds": 36000, "away_seconds": 0} in data[
         "playtime_per_game_and_source"
     ]
 

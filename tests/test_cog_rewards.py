@@ -63,7 +63,7 @@ async def rewards(
     **options: Any,
 ) -> str:
     kinds = {"hours": 4, "game": 3, "period": 3, "source": 3, "mode": 3, "reward": 4,
-             "keep_roles": 5, "squad_group": 3, "squad_permissions": 3}  # fmt: skip
+             "keep_roles": 5, "squad_group": 3, "squad_permissions": 3, "count": 3}  # fmt: skip
     opts = [{"name": k, "type": kinds[k], "value": v} for k, v in options.items()]
     resolved = None
     if role is not None:
@@ -141,6 +141,22 @@ async def test_add_list_preview_and_remove(
     assert "Reward #1 removed" in removed and "2 members" in removed
     assert "no reward #1" in await rewards(bot, discord_api, "remove", reward=1)
     assert "no rewards yet" in await rewards(bot, discord_api, "list")
+
+
+async def test_a_reward_may_count_the_total_time(
+    core: Core, bot: Questlog, discord_api: FakeDiscord, roles: RoleActions
+) -> None:
+    await link(core, ALICE, ALICE_STEAM)
+    await bm(core, ALICE_STEAM, 150, "a")
+    preview = await rewards(bot, discord_api, "preview", hours=100, game=SQUAD, count="total")
+    assert preview.strip().splitlines() == ["1 member would get it now:", f"<@{ALICE}> · 150 h"]
+    text = await rewards(bot, discord_api, "add", hours=100, role=VETERAN, count="total")
+    assert text.strip().splitlines()[0].endswith(" · stack · AFK and idle time included.")
+    [reward] = await core.store.rewards.list(GUILD)
+    assert reward.counting == "total"
+    listed = await rewards(bot, discord_api, "list")
+    assert "· AFK and idle time included" in listed
+    assert "· с AFK и бездействием" in await rewards(bot, discord_api, "list", locale="ru")
 
 
 async def test_a_reward_of_a_squad_group_needs_no_role(

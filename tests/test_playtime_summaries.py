@@ -203,6 +203,7 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
     players += [(GUILD, "minecraft", f"m{m}") for m in range(45)]
     players += [(OTHER, "battlemetrics", "s1-0")]
     samples: list[tuple[int, str, str, str, datetime, int]] = []
+    aways: list[tuple[str, datetime, int]] = []  # Minecraft's AFK time, beside its samples
 
     def link(c: sqlite3.Connection, items: list[tuple[int, int, str, str]]) -> None:
         for guild, member, source, external in items:
@@ -217,20 +218,37 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
                 at += timedelta(days=rng.randrange(0, 12), minutes=rng.randrange(0, 1440))
                 at = min(at, NOW)
                 delta = rng.randrange(60, 7200)
+                away = rng.choice((0, rng.randrange(1, 900))) if source == "minecraft" else 0
                 add_playtime(c, scope=scope, source=source, player_id=player, game_id=game,
-                             delta=delta, at=at, now_text="x")  # fmt: skip
+                             delta=delta, at=at, now_text="x", away=away)  # fmt: skip
                 samples.append((scope, source, player, game, at, delta))
+                aways.append((player, at, away))
 
     async def compare(spans: tuple[DayRange | None, ...]) -> None:
         for game in ("730", "440", "minecraft"):
             for span in spans:
                 expected = _reference(links, samples, game, span, zone)
-                got = []
+                got, away = [], {}
                 for offset in range(0, len(expected), 7):
                     page = await store.stats.leaderboard(GUILD, game, span, offset, 7)
                     assert (page.total, page.offset) == (len(expected), offset)
                     got += page.rows
+                    away |= page.away
                 assert got == expected, (game, span)
+                if game == "minecraft":  # the total beside the active time
+                    linked = {
+                        member: external for guild, member, source, external in links
+                        if guild == GUILD and source == "minecraft"
+                    }  # fmt: skip
+                    want = {
+                        member: spent
+                        for member, _ in expected
+                        if (spent := sum(
+                            a for player, at, a in aways
+                            if player == linked[member] and _within(at, span, zone)
+                        ))
+                    }  # fmt: skip
+                    assert away == want, span
                 past = await store.stats.leaderboard(GUILD, game, span, len(expected) + 7, 7)
                 assert past.rows == (got[(len(got) - 1) // 7 * 7 :] if got else [])
 
@@ -272,6 +290,10 @@ async def test_leaderboard_matches_a_reference_on_random_data(tmp_path: Path) ->
         await store.close()
 
 
+def _within(at: datetime, span: DayRange | None, zone: ZoneInfo) -> bool:
+    return span is None or span[0] <= at.astimezone(zone).date() <= span[1]
+
+
 def _reference(
     links: list[tuple[int, int, str, str]],
     samples: list[tuple[int, str, str, str, datetime, int]],
@@ -286,9 +308,7 @@ def _reference(
     }
 
     def within(at: datetime) -> bool:
-        if span is None:
-            return True
-        return span[0] <= at.astimezone(zone).date() <= span[1]
+        return _within(at, span, zone)
 
     per: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for guild, member, link_source, external in links:
@@ -329,7 +349,9 @@ def test_migration_0015_sums_each_members_linked_accounts(tmp_path: Path) -> Non
     )
     conn.execute("INSERT INTO meta (key, value) VALUES ('summary_timezone', 'UTC')")
     apply_migrations(conn)
-    rows = conn.execute("SELECT * FROM member_playtime ORDER BY 1, 2, 3, 4").fetchall()
+    rows = conn.execute(
+        "SELECT guild_id, game_id, discord_user_id, source, seconds FROM member_playtime ORDER BY 1, 2, 3, 4"
+    ).fetchall()
     assert [tuple(r) for r in rows] == [
         (GUILD, "730", 10, "battlemetrics", 120),
         (GUILD, "730", 10, "steam", 150),

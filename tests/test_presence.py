@@ -207,6 +207,31 @@ async def test_idle_pauses_and_online_resumes(gateway: Gateway, clock: ManualClo
     [(_, _, duration, idle, reason)] = await sessions(gateway.core)
     assert (duration, idle, reason) == (600, 240, "ended")
     assert await seconds(gateway.core) == 360  # duration minus idle
+    away = await gateway.core.store.engine.fetchone(
+        "SELECT sum(away_seconds) FROM playtime WHERE source = 'discord'"
+    )
+    assert tuple(away) == (240,)  # the idle time counts in the total only
+
+
+async def test_idle_time_is_flushed_apart_while_the_session_runs(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 5)
+    await gateway.send(presence(ALICE, "idle", FACTORIO))
+    await play(gateway, clock, 6)  # still running: the flushes carry the idle time apart
+    core = gateway.core
+    row = await core.store.engine.fetchone(
+        "SELECT sum(seconds), sum(away_seconds) FROM playtime WHERE source = 'discord'"
+    )
+    assert tuple(row) == (300, 360)
+    factorio = "discord:app:363409179668398080"
+    for period in ("all", "7d"):
+        board = await core.stats.leaderboard(GUILD, factorio, period, clock.now())
+        assert board.rows == [(ALICE, 300)]  # ranked by active time
+        assert board.away == {ALICE: 360}
+    totals = await core.store.stats.member_totals(GUILD, ALICE)
+    assert [(t.seconds, t.away) for t in totals] == [(300, 360)]
 
 
 async def test_two_games_are_two_sessions_and_other_activities_are_ignored(

@@ -210,27 +210,28 @@ async def test_old_samples_roll_up_into_one_row_per_day_with_the_same_totals(
         for hour in range(6):
             at = to_iso(start + timedelta(days=day, hours=hour * 3))
             for player in ("a", "b"):
-                samples.append((GUILD, "battlemetrics", player, "393380", at, 60 + hour, 0))
+                samples.append((GUILD, "minecraft", player, "minecraft", at, 60 + hour, hour, 0))
     young = to_iso(clock.now() - timedelta(days=10))
-    samples += [(GUILD, "battlemetrics", "a", "393380", young, 5, 0)] * 3
+    samples += [(GUILD, "minecraft", "a", "minecraft", young, 5, 1, 0)] * 3
     await core.store.engine.write(
         lambda c: c.executemany(
             "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
-            " delta_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " delta_seconds, away_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             samples,
         )
     )
-    per_day = """SELECT player_id, substr(at, 1, 10), sum(delta_seconds), count(*)
-        FROM playtime_samples GROUP BY 1, 2 ORDER BY 1, 2"""
+    per_day = """SELECT player_id, substr(at, 1, 10), sum(delta_seconds), sum(away_seconds),
+        count(*) FROM playtime_samples GROUP BY 1, 2 ORDER BY 1, 2"""
     before = [tuple(r) for r in await rows(core, per_day)]
     core.pruner.step_rows = 7  # days split across steps are still summed right
     report = await core.pruner.run_once()
     after = [tuple(r) for r in await rows(core, per_day)]
-    assert [r[:3] for r in after] == [r[:3] for r in before]  # the same seconds per day
-    old_counts = [r[3] for r in after if r[1] < young[:10]]
+    assert [r[:4] for r in after] == [r[:4] for r in before]  # the same seconds per day
+    assert sum(r[3] for r in after) == 2 * 5 * 15 + 3  # away time too (issue 18)
+    old_counts = [r[4] for r in after if r[1] < young[:10]]
     groups = [r for r in before if r[1] < young[:10]]
     assert old_counts == [1] * len(groups)  # 60 samples: one row per player and day
-    assert [r[3] for r in after if r[1] == young[:10]] == [3]  # younger than a year: untouched
+    assert [r[4] for r in after if r[1] == young[:10]] == [3]  # younger than a year: untouched
     assert report.steps > 5
 
 

@@ -111,8 +111,8 @@ async def test_hours_are_the_best_known_total_across_sources_never_a_sum(core: C
         return member_values(c, GUILD, [ALICE], None)
 
     found = (await core.store.engine.read(values))[ALICE]
-    assert found == {(SQUAD, "steam"): 90 * H, (GRIM, "steam"): 120 * H,
-                     (SQUAD, "battlemetrics"): 95 * H}  # fmt: skip
+    assert found == {(SQUAD, "steam"): (90 * H, 0), (GRIM, "steam"): (120 * H, 0),
+                     (SQUAD, "battlemetrics"): (95 * H, 0)}  # fmt: skip
     squad = await core.rewards.add(guild_id=GUILD, role_id=VETERAN, hours=100, game_id=SQUAD)
     best = await core.rewards.add(guild_id=GUILD, role_id=ELDER, hours=110)  # best game
     steam_only = await core.rewards.add(
@@ -120,7 +120,7 @@ async def test_hours_are_the_best_known_total_across_sources_never_a_sum(core: C
     )
     won = earned([squad, best, steam_only], {"all": found})
     assert won == {best.id: 120 * H}  # not 185 h of Squad; Steam alone has 90 h
-    found[SQUAD, "battlemetrics"] = 101 * H
+    found[SQUAD, "battlemetrics"] = (101 * H, 0)
     assert earned([squad, best, steam_only], {"all": found}) == {
         squad.id: 101 * H, best.id: 120 * H,
     }  # fmt: skip
@@ -577,3 +577,41 @@ async def test_a_reset_total_still_earns_a_period_reward_at_once(
     await core.rewards.settled()
     result = await bm(core, ALICE_STEAM, 5, "d")  # 12 h this week, 5 h "in all"
     assert result.actions == 1
+
+
+async def test_a_reward_counts_active_time_unless_it_counts_the_total(
+    core: Core, roles: RoleActions
+) -> None:
+    from tests.test_afk import STEVE, event
+
+    await core.store.links.link(
+        guild_id=GUILD, discord_user_id=ALICE, source="minecraft", external_id=STEVE,
+        now=core.clock.now(), display_name="Steve",
+    )  # fmt: skip
+    active = await core.rewards.add(guild_id=GUILD, role_id=VETERAN, hours=3, game_id="minecraft")
+    total = await core.rewards.add(
+        guild_id=GUILD, role_id=ELDER, hours=3, game_id="minecraft", counting="total"
+    )
+    await core.rewards.add(
+        guild_id=GUILD, role_id=WEEKLY, hours=3, game_id="minecraft", period="7d",
+        counting="total",
+    )  # fmt: skip
+    assert (active.counting, total.counting) == ("active", "total")
+    await core.rewards.settled()
+    t = core.clock.now() - timedelta(hours=5)
+    await event(core, "session.started", t)
+    await event(core, "afk.started", t + timedelta(hours=1))
+    await event(core, "afk.ended", t + timedelta(hours=3))
+    await event(core, "session.ended", t + timedelta(hours=4))  # 2 h active, 4 h in all
+    await core.rewards.settled()
+    await core.rewards.check_guild(GUILD)
+    granted = {(member, role) for _, member, role, _ in await actions(core)}
+    assert granted == {(ALICE, ELDER), (ALICE, WEEKLY)}  # not VETERAN: 2 h of active time
+    assert await core.rewards.preview(guild_id=GUILD, hours=3, game_id="minecraft") == (0, [])
+    assert await core.rewards.preview(
+        guild_id=GUILD, hours=3, game_id="minecraft", counting="total"
+    ) == (1, [(ALICE, 4 * H)])
+    with pytest.raises(RewardRefused):
+        await core.rewards.add(guild_id=GUILD, role_id=VETERAN, hours=9, counting="afk")
+    [listed] = [r for r in await core.store.rewards.list(GUILD) if r.id == total.id]
+    assert listed.counting == "total"  # stored, not only returned

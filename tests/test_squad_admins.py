@@ -196,6 +196,8 @@ def test_upgrading_to_0030_and_0031_keeps_rewards_and_adds_consoles() -> None:
         " VALUES (1, 1400000000000000001, 10, '2026-12-01T00:00:00.000000Z')"
     )
     assert apply_migrations(conn, up_to=31) == [30, 31]
+    assert conn.execute("SELECT count(*) FROM endpoint_consoles").fetchone() == (0,)
+    apply_migrations(conn)  # today's code reads today's schema
     (reward,) = guild_rewards(conn, 1)
     assert (reward.role_id, reward.squad_group, reward.squad_permissions) == (
         1400000000000000001, None, None,

@@ -7,8 +7,9 @@ as raw events of the Discord connector (connectors/discord/connector.py):
 
 * a session opens when a Playing or Competing activity appears and closes when it goes; several
   games at once are several sessions; an ``idle`` status pauses them (``pause_when_idle``);
-* every ``flush_seconds`` the open sessions' new time is written (a crash loses at most that
-  much; a retried write is a duplicate by its dedupe key, so time never counts twice);
+* every ``flush_seconds`` the open sessions' new time is written, active and idle apart (idle
+  time counts in the total only); a crash loses at most that much; a retried write is a
+  duplicate by its dedupe key, so time never counts twice;
 * a session shorter than ``min_session_seconds`` leaves nothing; one reaching
   ``max_session_hours`` stops counting until the game goes and comes back;
 * when the gateway connection drops, the sessions stop counting; on reconnection within
@@ -67,6 +68,7 @@ class _Session:
     active: float = 0.0
     idle: float = 0.0
     credited: int = 0  # active seconds written
+    idle_credited: int = 0  # idle seconds written (the total's part)
     seq: int = 0
     announced: bool = False
     capped: bool = False
@@ -318,15 +320,18 @@ class PresenceTracker:
                 {"type": "presence.session.started", **base, "at": to_iso(session.started)}
             )
         new = int(session.active) - session.credited
-        if new > 0:
+        idle = int(session.idle) - session.idle_credited
+        if new > 0 or idle > 0:
             session.seq += 1
             session.credited += new
+            session.idle_credited += idle
             session.unsent.append(
                 {
                     "type": "presence.played",
                     **base,
                     "seq": session.seq,
                     "seconds": new,
+                    "idle_seconds": idle,
                     "at": to_iso(now),
                 }
             )

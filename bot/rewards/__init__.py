@@ -28,14 +28,14 @@ from zoneinfo import ZoneInfo
 from bot.clock import PERIODS, Clock
 from bot.storage import Store
 from bot.storage.records import Reward, RewardChanges, RewardSummary
-from bot.storage.rewards import MAX_REWARDS, REWARD_MODES, REWARD_SOURCES
+from bot.storage.rewards import MAX_REWARDS, REWARD_COUNTS, REWARD_MODES, REWARD_SOURCES
 from connectors.squad import GROUP_NAME, PERMISSIONS
 
 log = logging.getLogger(__name__)
 
 # What the cogs use (they do not import the storage package).
-__all__ = ["REWARD_SOURCES", "Reward", "RewardChanges", "RewardRefused", "RewardService",
-           "RewardSummary"]  # fmt: skip
+__all__ = ["REWARD_COUNTS", "REWARD_SOURCES", "Reward", "RewardChanges", "RewardRefused",
+           "RewardService", "RewardSummary"]  # fmt: skip
 
 BATCH = 200  # members per write transaction of a full check
 MAX_HOURS = 100_000
@@ -96,10 +96,12 @@ class RewardService:
         created_by: int | None = None,
         squad_group: str | None = None,
         squad_permissions: str | None = None,
+        counting: str = "active",
     ) -> Reward:
         """Store a reward (the caller checked that the bot can assign the role) and start
         granting it to everyone already over it. Its target is a role, a Squad group (with
-        Squad permissions, ``reserve`` unless given), or both."""
+        Squad permissions, ``reserve`` unless given), or both; it counts active time, or
+        (``counting`` ``total``) the total with AFK and idle time."""
         if squad_group is None and squad_permissions is not None:
             raise RewardRefused("rewards.refused.squad_permissions_alone")
         if role_id is None and squad_group is None:
@@ -110,7 +112,12 @@ class RewardService:
             squad_permissions = squad_permission_list(squad_permissions or "reserve")
         if not 1 <= hours <= MAX_HOURS:
             raise RewardRefused("rewards.refused.hours", max=MAX_HOURS)
-        if period not in PERIODS or source not in REWARD_SOURCES or mode not in REWARD_MODES:
+        if (
+            period not in PERIODS
+            or source not in REWARD_SOURCES
+            or mode not in REWARD_MODES
+            or counting not in REWARD_COUNTS
+        ):
             raise RewardRefused("rewards.refused.choice")
         existing = await self.store.rewards.list(guild_id)
         if len(existing) >= MAX_REWARDS:
@@ -123,7 +130,7 @@ class RewardService:
         reward = await self.store.rewards.add(
             guild_id=guild_id, role_id=role_id, hours=hours, game_id=game_id, period=period,
             source=source, mode=mode, created_by=created_by, now=self.clock.now(),
-            squad_group=squad_group, squad_permissions=squad_permissions,
+            squad_group=squad_group, squad_permissions=squad_permissions, counting=counting,
         )  # fmt: skip
         self.check_soon(guild_id)
         return reward
@@ -153,10 +160,15 @@ class RewardService:
         game_id: str | None = None,
         period: str = "all",
         source: str = "any",
+        counting: str = "active",
         limit: int = 10,
     ) -> tuple[int, list[tuple[int, int]]]:
         """Who would earn such a reward now: how many, and the ``limit`` with most hours."""
-        unsaved = Reward(0, guild_id, 0, hours, game_id, period, source, "stack", "")
+        if counting not in REWARD_COUNTS:
+            raise RewardRefused("rewards.refused.choice")
+        unsaved = Reward(
+            0, guild_id, 0, hours, game_id, period, source, "stack", "", counting=counting
+        )
         return await self.store.rewards.preview(unsaved, self.clock.now(), limit)
 
     async def check_guild(self, guild_id: int) -> RewardChanges:

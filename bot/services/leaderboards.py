@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,6 +66,7 @@ class Board:
     page: int  # 0-based, within the board
     pages: int
     members: int  # how many members the whole board ranks
+    away: dict[int, int] = field(default_factory=dict)  # AFK and idle seconds beside a row
 
     @property
     def first_rank(self) -> int:
@@ -117,7 +118,8 @@ class PlaytimeStats:
         pages = max(1, -(-found.total // PAGE_SIZE))
         page = found.offset // PAGE_SIZE
         names = await self.store.stats.game_names([game_id])
-        return Board(found.rows, game_label(game_id, names, t), page, pages, found.total)
+        label = game_label(game_id, names, t)
+        return Board(found.rows, label, page, pages, found.total, found.away)
 
     async def games(
         self, guild_id: int, typed: str, t: Texts | None = None

@@ -263,12 +263,12 @@ def ingest(
         elif isinstance(effect, SessionStart | SessionEnd):
             at = effect.at
             if isinstance(effect, SessionStart):  # what a restart left open counts up to then
-                seconds, at = start_session(conn, guild_id, source, effect)
+                seconds, away, at = start_session(conn, guild_id, source, effect)
             else:
-                seconds = end_session(conn, guild_id, source, effect)
+                seconds, away = end_session(conn, guild_id, source, effect)
                 if not effect.credited:
                     derived["duration_seconds"] = seconds
-            if seconds:
+            if seconds or away:
                 change = add_playtime(
                     conn,
                     scope=guild_id,
@@ -278,6 +278,7 @@ def ingest(
                     delta=seconds,
                     at=at,
                     now_text=now_text,
+                    away=away,
                 )
                 grew.setdefault(effect.player_id, True)
                 games.add(effect.game_id)
@@ -285,16 +286,17 @@ def ingest(
         elif isinstance(effect, PlaytimeAdded):
             # Presence's running sessions; no milestones (its player is the member, whose
             # other sources' totals live under other ids: a best-of would count twice).
-            if effect.seconds > 0:
+            if effect.seconds > 0 or effect.away_seconds > 0:
                 add_playtime(
                     conn,
                     scope=guild_id,
                     source=source,
                     player_id=effect.player_id,
                     game_id=effect.game_id,
-                    delta=effect.seconds,
+                    delta=max(0, effect.seconds),
                     at=effect.at,
                     now_text=now_text,
+                    away=max(0, effect.away_seconds),
                 )
                 grew.setdefault(effect.player_id, True)
                 games.add(effect.game_id)

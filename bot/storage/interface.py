@@ -747,6 +747,7 @@ class RewardStore(Protocol):
         now: datetime,
         squad_group: str | None = None,
         squad_permissions: str | None = None,
+        counting: str = "active",
     ) -> Reward: ...
 
     async def list(self, guild_id: int) -> list[Reward]: ...

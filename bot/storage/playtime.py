@@ -56,19 +56,22 @@ PLAYER_DAYS = (
     " GROUP BY game_id"
 )
 _CREDIT = (
-    "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
-    " SELECT l.guild_id, ?, l.discord_user_id, ?, ? FROM account_links l"
+    "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds,"
+    " away_seconds) SELECT l.guild_id, ?, l.discord_user_id, ?, ?, ? FROM account_links l"
     " WHERE l.source = ? AND l.external_id = ?{guild} AND " + LINK_COUNTS +
     " AND " + LINK_COLLECTS +
     " ON CONFLICT (guild_id, game_id, discord_user_id, source)"
-    " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds"
+    " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds,"
+    " away_seconds = member_playtime.away_seconds + excluded.away_seconds"
 )  # fmt: skip
 _CREDIT_ANY_GUILD = _CREDIT.format(guild="")
 _CREDIT_ONE_GUILD = _CREDIT.format(guild=" AND l.guild_id = ?")
 _ADD_TO_MEMBER = (
-    "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, game_id, discord_user_id, source)"
-    " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds"
+    "INSERT INTO member_playtime (guild_id, game_id, discord_user_id, source, seconds,"
+    " away_seconds) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (guild_id, game_id, discord_user_id, source)"
+    " DO UPDATE SET seconds = member_playtime.seconds + excluded.seconds,"
+    " away_seconds = member_playtime.away_seconds + excluded.away_seconds"
 )
 
 
@@ -121,10 +124,10 @@ def record_playtime(
         (*key, seconds, status, when, now_text, now_text),
     )
     if sample and old is not None and seconds is not None and seconds > old:
-        _sample(conn, key, when, seconds - old, seconds)
+        _sample(conn, key, when, seconds - old, 0, seconds)
     if seconds is not None and old is None:  # the player has a value for this game from now on
         _list_game(conn, scope, source, player_id, game_id)
-    _credit_members(conn, key, (seconds or 0) - (old or 0))
+    _credit_members(conn, key, (seconds or 0) - (old or 0), 0)
     return PlaytimeChange(old, seconds, applied=True)
 
 
@@ -138,39 +141,48 @@ def add_playtime(
     delta: int,
     at: datetime,
     now_text: str,
+    away: int = 0,
 ) -> PlaytimeChange:
+    """Add a session's active seconds (``delta``) and its away seconds (``away``: AFK and
+    idle time, which only the total counts)."""
     key = (scope, source, player_id, game_id)
     row = conn.execute(
         "INSERT INTO playtime (scope_guild_id, source, player_id, game_id, seconds, status,"
-        " source_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?)"
+        " source_time, created_at, updated_at, away_seconds)"
+        " VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?)"
         " ON CONFLICT (scope_guild_id, source, player_id, game_id) DO UPDATE SET"
         " seconds = coalesce(playtime.seconds, 0) + excluded.seconds,"
+        " away_seconds = playtime.away_seconds + excluded.away_seconds,"
         " source_time = max(coalesce(playtime.source_time, ''), excluded.source_time),"
         " updated_at = excluded.updated_at"
-        " RETURNING seconds",
-        (*key, delta, to_iso(at), now_text, now_text),
+        " RETURNING seconds, away_seconds",
+        (*key, delta, to_iso(at), now_text, now_text, away),
     ).fetchone()
     total = int(row[0])
-    if delta > 0:
-        _sample(conn, key, to_iso(at), delta, total)
-    if total == delta:  # the row is new (or had no value)
+    if delta > 0 or away > 0:
+        _sample(conn, key, to_iso(at), delta, away, total)
+    if total == delta and row[1] == away:  # the row is new (or had no value)
         _list_game(conn, scope, source, player_id, game_id)
-    _credit_members(conn, key, delta)
+    _credit_members(conn, key, delta, away)
     return PlaytimeChange(total - delta, total, applied=True)
 
 
-def _credit_members(conn: sqlite3.Connection, key: tuple[int, str, str, str], delta: int) -> None:
+def _credit_members(
+    conn: sqlite3.Connection, key: tuple[int, str, str, str], delta: int, away: int
+) -> None:
     """Keep member_playtime (all-time leaderboards): the change goes to every member who links
     the account, in the guild of the row's scope (a global Steam row: in every guild)."""
     scope, source, player_id, game_id = key
     found = _LINK_OF.get(source)
-    if not delta or found is None:
+    if not (delta or away) or found is None:
         return
     link_source, is_global = found
     if is_global:
-        conn.execute(_CREDIT_ANY_GUILD, (game_id, source, delta, link_source, player_id))
+        conn.execute(_CREDIT_ANY_GUILD, (game_id, source, delta, away, link_source, player_id))
     else:
-        conn.execute(_CREDIT_ONE_GUILD, (game_id, source, delta, link_source, player_id, scope))
+        conn.execute(
+            _CREDIT_ONE_GUILD, (game_id, source, delta, away, link_source, player_id, scope)
+        )
 
 
 def link_counts(conn: sqlite3.Connection, guild_id: int, source: str, verified_by: str) -> bool:
@@ -199,42 +211,55 @@ def move_account_playtime(
         if wanted != link_source:
             continue
         rows = conn.execute(
-            "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
-            " AND player_id = ? AND seconds > 0",
+            "SELECT game_id, coalesce(seconds, 0), away_seconds FROM playtime"
+            " WHERE scope_guild_id = ? AND source = ? AND player_id = ?"
+            " AND (seconds > 0 OR away_seconds > 0)",
             (GLOBAL_SCOPE if is_global else guild_id, source, external_id),
         ).fetchall()
         for user, sign in ((from_user, -1), (to_user, 1)):
             if user is not None and rows:
                 conn.executemany(
                     _ADD_TO_MEMBER,
-                    [(guild_id, game, user, source, sign * seconds) for game, seconds in rows],
+                    [
+                        (guild_id, game, user, source, sign * seconds, sign * away)
+                        for game, seconds, away in rows
+                    ],
                 )
 
 
 def _sample(
-    conn: sqlite3.Connection, key: tuple[int, str, str, str], at: str, delta: int, total: int
+    conn: sqlite3.Connection,
+    key: tuple[int, str, str, str],
+    at: str,
+    delta: int,
+    away: int,
+    total: int,
 ) -> None:
-    """One increase: a sample (the history), its local day (playtime_daily: today's boards,
-    charts) and its week and month (playtime_periods: those boards)."""
+    """One increase (active ``delta``, ``away`` beside it): a sample (the history), its local
+    day (playtime_daily: today's boards, charts) and its week and month (playtime_periods:
+    those boards)."""
     conn.execute(
         "INSERT INTO playtime_samples (scope_guild_id, source, player_id, game_id, at,"
-        " delta_seconds, total_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (*key, at, delta, total),
+        " delta_seconds, total_seconds, away_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (*key, at, delta, total, away),
     )
     scope, source, player_id, game_id = key
     day = local_day(at, summary_zone(conn))
     conn.execute(
-        "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope_guild_id, game_id, day, source, player_id)"
-        " DO UPDATE SET seconds = playtime_daily.seconds + excluded.seconds",
-        (scope, game_id, day, source, player_id, delta),
+        "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds,"
+        " away_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (scope_guild_id, game_id, day, source, player_id)"
+        " DO UPDATE SET seconds = playtime_daily.seconds + excluded.seconds,"
+        " away_seconds = playtime_daily.away_seconds + excluded.away_seconds",
+        (scope, game_id, day, source, player_id, delta, away),
     )
     conn.executemany(
         "INSERT INTO playtime_periods (scope_guild_id, game_id, period, source, player_id,"
-        " seconds) VALUES (?, ?, ?, ?, ?, ?)"
+        " seconds, away_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (scope_guild_id, game_id, period, source, player_id)"
-        " DO UPDATE SET seconds = playtime_periods.seconds + excluded.seconds",
-        [(scope, game_id, period, source, player_id, delta) for period in periods_of(day)],
+        " DO UPDATE SET seconds = playtime_periods.seconds + excluded.seconds,"
+        " away_seconds = playtime_periods.away_seconds + excluded.away_seconds",
+        [(scope, game_id, period, source, player_id, delta, away) for period in periods_of(day)],
     )
 
 

@@ -206,19 +206,20 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
                 "link_source": wanted,
                 "external_id": link["external_id"],
                 "source": source,
-                "playtime": _rows(conn, "SELECT game_id, seconds, status, source_time,"
-                                  " created_at, updated_at FROM playtime WHERE scope_guild_id = ?"
-                                  " AND source = ? AND player_id = ? ORDER BY game_id", key),
-                "days": _rows(conn, "SELECT game_id, day, seconds FROM playtime_daily WHERE"
-                              " scope_guild_id = ? AND source = ? AND player_id = ?"
-                              " ORDER BY day, game_id", key),
-                "weeks_and_months": _rows(conn, "SELECT game_id, period, seconds FROM"
-                                          " playtime_periods WHERE scope_guild_id = ? AND"
+                "playtime": _rows(conn, "SELECT game_id, seconds, away_seconds, status,"
+                                  " source_time, created_at, updated_at FROM playtime"
+                                  " WHERE scope_guild_id = ? AND source = ? AND player_id = ?"
+                                  " ORDER BY game_id", key),
+                "days": _rows(conn, "SELECT game_id, day, seconds, away_seconds FROM"
+                              " playtime_daily WHERE scope_guild_id = ? AND source = ?"
+                              " AND player_id = ? ORDER BY day, game_id", key),
+                "weeks_and_months": _rows(conn, "SELECT game_id, period, seconds, away_seconds"
+                                          " FROM playtime_periods WHERE scope_guild_id = ? AND"
                                           " source = ? AND player_id = ? ORDER BY period, game_id",
                                           key),
-                "samples": _rows(conn, "SELECT game_id, at, delta_seconds, total_seconds FROM"
-                                 " playtime_samples WHERE scope_guild_id = ? AND source = ?"
-                                 " AND player_id = ? ORDER BY at", key),
+                "samples": _rows(conn, "SELECT game_id, at, delta_seconds, away_seconds,"
+                                 " total_seconds FROM playtime_samples WHERE scope_guild_id = ?"
+                                 " AND source = ? AND player_id = ? ORDER BY at", key),
                 "sessions": _rows(conn, "SELECT game_id, server_id, started_at, ended_at,"
                                   " duration_seconds, idle_seconds, closed_reason FROM sessions"
                                   " WHERE guild_id = ? AND source = ? AND player_id = ?"
@@ -254,9 +255,10 @@ def privacy_export(conn: sqlite3.Connection, guild_id: int, user_id: int) -> dic
         "link_notices": _rows(conn, "SELECT source, external_id, reason, created_at FROM"
                               " link_notices WHERE guild_id = ? AND discord_user_id = ?",
                               (guild_id, user_id)),
-        "playtime_per_game_and_source": _rows(conn, "SELECT game_id, source, seconds FROM"
-                                              " member_playtime WHERE guild_id = ? AND"
-                                              " discord_user_id = ? AND seconds <> 0"
+        "playtime_per_game_and_source": _rows(conn, "SELECT game_id, source, seconds, away_seconds"
+                                              " FROM member_playtime WHERE guild_id = ? AND"
+                                              " discord_user_id = ? AND (seconds <> 0"
+                                              " OR away_seconds <> 0)"
                                               " ORDER BY game_id, source", (guild_id, user_id)),
         "accounts": accounts,
         "steam": steam,

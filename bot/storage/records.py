@@ -221,11 +221,13 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Total:
-    """A member's stored playtime for one game from one source."""
+    """A member's stored playtime for one game from one source: ``seconds`` active, and
+    ``away`` seconds of AFK and idle time in the same sessions (total: their sum)."""
 
     game_id: str
     source: str
     seconds: int
+    away: int = 0
 
 
 @dataclass(frozen=True)
@@ -244,12 +246,14 @@ DayRange = tuple[date, date]
 
 @dataclass(frozen=True)
 class BoardPage:
-    """One page of a leaderboard: (discord user, seconds) best first, and how many members
-    the whole board ranks."""
+    """One page of a leaderboard: (discord user, active seconds) best first, and how many
+    members the whole board ranks; ``away``: the AFK and idle seconds beside a row's active
+    time (members with none left out)."""
 
     rows: list[tuple[int, int]]
     total: int
     offset: int  # the rank of the first row, minus one
+    away: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -433,6 +437,7 @@ class Reward:
     created_by: int | None = None
     squad_group: str | None = None  # listed in the guild's Squad admin lists
     squad_permissions: str | None = None  # comma-separated, Squad's names
+    counting: str = "active"  # or "total": AFK and idle time included
 
 
 @dataclass(frozen=True)

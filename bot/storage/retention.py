@@ -261,7 +261,7 @@ def _step_samples(
     day that spans two steps still ends as one row. The row kept is always the group's last
     (its newest id, time and total), so the table's newest id is never removed."""
     rows = conn.execute(
-        "SELECT id, at, scope_guild_id, source, player_id, game_id, delta_seconds"
+        "SELECT id, at, scope_guild_id, source, player_id, game_id, delta_seconds, away_seconds"
         " FROM playtime_samples WHERE id > ? ORDER BY id LIMIT ?",
         (_cursor(conn, "samples"), limit),
     ).fetchall()
@@ -280,7 +280,8 @@ def _step_samples(
         prior_id = tail.get(key)
         prior = (
             conn.execute(
-                "SELECT delta_seconds FROM playtime_samples WHERE id = ?", (prior_id,)
+                "SELECT delta_seconds, away_seconds FROM playtime_samples WHERE id = ?",
+                (prior_id,),
             ).fetchone()
             if prior_id is not None
             else None
@@ -289,7 +290,11 @@ def _step_samples(
         if prior is None and len(group) == 1:
             continue
         delta = sum(r[6] for r in group) + (prior[0] if prior is not None else 0)
-        conn.execute("UPDATE playtime_samples SET delta_seconds = ? WHERE id = ?", (delta, last[0]))
+        away = sum(r[7] for r in group) + (prior[1] if prior is not None else 0)
+        conn.execute(
+            "UPDATE playtime_samples SET delta_seconds = ?, away_seconds = ? WHERE id = ?",
+            (delta, away, last[0]),
+        )
         gone = [r[0] for r in group[:-1]] + ([prior_id] if prior is not None else [])
         merged += conn.execute(
             f"DELETE FROM playtime_samples WHERE id IN ({_marks(gone)})", gone

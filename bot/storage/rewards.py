@@ -43,15 +43,18 @@ from connectors.discord.connector import DiscordConnector
 #: ``any``, or one playtime source (PLAYTIME_OF_LINK).
 REWARD_SOURCES = ("any", *dict.fromkeys(source for _, source, _ in PLAYTIME_OF_LINK))
 REWARD_MODES = ("stack", "replace")
+#: What a reward counts: active time (AFK and idle time left out) or the total.
+REWARD_COUNTS = ("active", "total")
 MAX_REWARDS = 25  # per guild: /rewards list fits one message, a check stays cheap
 #: The connector that declares grant_role and remove_role (its handlers are the core's).
 ROLE_ACTIONS = DiscordConnector()
 _COLUMNS = (
     "reward_id, guild_id, role_id, hours, game_id, period, source, mode, created_at, created_by,"
-    " squad_group, squad_permissions"
+    " squad_group, squad_permissions, counting"
 )
 
-Values = dict[tuple[str, str], int]  # (game, source) -> seconds
+#: (game, source) -> (active seconds, away seconds): the total is their sum.
+Values = dict[tuple[str, str], tuple[int, int]]
 
 
 def _reward(row: Sequence[object]) -> Reward:
@@ -96,21 +99,30 @@ def add_reward(
     now: datetime,
     squad_group: str | None = None,
     squad_permissions: str | None = None,
+    counting: str = "active",
 ) -> Reward:
     """Store a reward (checked by the caller: its role assignable, the values known, a role
     or a Squad group)."""
-    if period not in PERIODS or source not in REWARD_SOURCES or mode not in REWARD_MODES:
-        raise ValueError(f"not a reward: period {period!r}, source {source!r}, mode {mode!r}")
+    if (
+        period not in PERIODS
+        or source not in REWARD_SOURCES
+        or mode not in REWARD_MODES
+        or counting not in REWARD_COUNTS
+    ):
+        raise ValueError(
+            f"not a reward: period {period!r}, source {source!r}, mode {mode!r},"
+            f" counting {counting!r}"
+        )
     ensure_guild(conn, guild_id, now)
     known: set[int] | None = getattr(conn, "reward_guilds", None)
     if known is not None:
         known.add(guild_id)
     values = (guild_id, role_id or 0, hours, game_id, period, source, mode, created_by,
-              to_iso(now), squad_group, squad_permissions)  # fmt: skip
+              to_iso(now), squad_group, squad_permissions, counting)  # fmt: skip
     cur = conn.execute(
         "INSERT INTO rewards (guild_id, role_id, hours, game_id, period, source, mode,"
-        " created_by, created_at, squad_group, squad_permissions)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_by, created_at, squad_group, squad_permissions, counting)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         values,
     )
     row = conn.execute(
@@ -125,8 +137,8 @@ def member_values(
     users: Sequence[int] | None,
     days: tuple[str, str] | None,
 ) -> dict[int, Values]:
-    """Seconds per (game, source) of these members (every member when None): all time, or
-    played on the local days ``days`` (first and last included)."""
+    """(Active, away) seconds per (game, source) of these members (every member when None):
+    all time, or played on the local days ``days`` (first and last included)."""
     if days is None:
         return _all_time(conn, guild_id, users)
     return _ranged(conn, guild_id, users, {"days": days})["days"]
@@ -140,26 +152,30 @@ def _all_time(
         # Members' rows by the member index (the planner would read all of the guild's).
         by = "" if batch is None else " INDEXED BY member_playtime_member"
         sql = (
-            f"SELECT discord_user_id, game_id, source, seconds FROM member_playtime{by}"
-            " WHERE guild_id = ? AND seconds > 0"
+            "SELECT discord_user_id, game_id, source, seconds, away_seconds"
+            f" FROM member_playtime{by}"
+            " WHERE guild_id = ? AND (seconds > 0 OR away_seconds > 0)"
         )
         params: list[object] = [guild_id]
         if batch is not None:
             sql += f" AND discord_user_id IN ({','.join('?' * len(batch))})"
             params += batch
-        for user, game, source, seconds in conn.execute(sql, params):
-            found.setdefault(user, {})[game, source] = seconds
+        for user, game, source, seconds, away in conn.execute(sql, params):
+            found.setdefault(user, {})[game, source] = (seconds, away)
     return found
 
 
 @functools.lru_cache(maxsize=16)
 def _account_days(ranges: int) -> str:
-    """One account's seconds per game in each of ``ranges`` ranges of days, summed by SQLite
-    in one pass over its days (by the per-player index: the planner would read every row of
-    the scope by the primary key). Parameters: each range's first and last day, then scope,
-    source, player and the first and last day of them all."""
+    """One account's active seconds per game in each of ``ranges`` ranges of days, then its
+    away seconds in each, summed by SQLite in one pass over its days (by the per-player
+    index: the planner would read every row of the scope by the primary key). Parameters:
+    each range's first and last day twice over, then scope, source, player and the first and
+    last day of them all."""
     sums = ", ".join(
-        "sum(CASE WHEN day >= ? AND day <= ? THEN seconds ELSE 0 END)" for _ in range(ranges)
+        f"sum(CASE WHEN day >= ? AND day <= ? THEN {column} ELSE 0 END)"
+        for column in ("seconds", "away_seconds")
+        for _ in range(ranges)
     )
     return (
         f"SELECT game_id, {sums} FROM playtime_daily INDEXED BY playtime_daily_player"
@@ -174,8 +190,8 @@ def _ranged(
     users: Sequence[int] | None,
     ranges: dict[str, tuple[str, str]],
 ) -> dict[str, dict[int, Values]]:
-    """Per named range of local days, seconds per (game, source) of these members: each
-    counting link's days are read once, over all the ranges together."""
+    """Per named range of local days, (active, away) seconds per (game, source) of these
+    members: each counting link's days are read once, over all the ranges together."""
     found: dict[str, dict[int, Values]] = {name: {} for name in ranges}
     if not ranges:
         return found
@@ -183,7 +199,7 @@ def _ranged(
     first = min(a for a, _ in ranges.values())
     last = max(b for _, b in ranges.values())
     per_game = _account_days(len(names))
-    bounds = [day for name in names for day in ranges[name]]
+    bounds = [day for name in names for day in ranges[name]] * 2
     links: list[tuple[int, str, str]] = []
     for batch in [None] if users is None else chunks(users):
         sql = (
@@ -203,23 +219,27 @@ def _ranged(
             for game, *sums in conn.execute(
                 per_game, (*bounds, scope, source, external, first, last)
             ):
-                for name, seconds in zip(names, sums, strict=True):
-                    if seconds:
+                count = len(names)
+                for name, seconds, away in zip(names, sums[:count], sums[count:], strict=True):
+                    if seconds or away:
                         values = found[name].setdefault(user, {})
-                        values[game, source] = values.get((game, source), 0) + seconds
+                        had, had_away = values.get((game, source), (0, 0))
+                        values[game, source] = (had + seconds, had_away + away)
     return found
 
 
 def reward_seconds(reward: Reward, values: Values) -> int:
     """The member's hours (in seconds) that count for the reward: its game's (else their best
-    game's) best source, or its one source."""
+    game's) best source, or its one source; active time, or the total where the reward counts
+    it."""
     best = 0
-    for (game, source), seconds in values.items():
+    total = reward.counting == "total"
+    for (game, source), (seconds, away) in values.items():
         if reward.game_id is not None and game != reward.game_id:
             continue
         if reward.source != "any" and source != reward.source:
             continue
-        best = max(best, seconds)
+        best = max(best, seconds + away if total else seconds)
     return best
 
 
@@ -681,12 +701,14 @@ class SqliteRewards:
         now: datetime,
         squad_group: str | None = None,
         squad_permissions: str | None = None,
+        counting: str = "active",
     ) -> Reward:
         return await self._db.write(
             lambda c: add_reward(
                 c, guild_id=guild_id, role_id=role_id, hours=hours, game_id=game_id,
                 period=period, source=source, mode=mode, created_by=created_by, now=now,
                 squad_group=squad_group, squad_permissions=squad_permissions,
+                counting=counting,
             )
         )  # fmt: skip
 

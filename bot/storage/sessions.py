@@ -29,11 +29,12 @@ def _span(start: str | None, end: str | None) -> int:
 
 def start_session(
     conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionStart
-) -> tuple[int, datetime]:
+) -> tuple[int, int, datetime]:
     """A new open session. An earlier one still open on that server is closed as superseded,
     at its last activity when one was seen (a server restart left it open): returns the active
-    seconds that adds to playtime (0 when nothing but its join was seen) and when it ended."""
-    credit, last = 0, effect.at
+    and away seconds that adds to playtime (0 when nothing but its join was seen) and when it
+    ended."""
+    credit, away_credit, last = 0, 0, effect.at
     for session_id, started, seen, away, idle in conn.execute(
         "SELECT id, started_at, last_seen_at, away_since, idle_seconds FROM sessions"
         f" WHERE {_OPEN}",
@@ -52,13 +53,14 @@ def start_session(
             (seen, duration, idle, session_id),
         )
         credit += duration - idle
+        away_credit += idle
         last = min(last, from_iso(seen))
     conn.execute(
         "INSERT INTO sessions (guild_id, source, player_id, server_id, game_id, started_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (guild_id, source, effect.player_id, effect.server_id, effect.game_id, to_iso(effect.at)),
     )
-    return credit, last
+    return credit, away_credit, last
 
 
 def session_activity(
@@ -92,14 +94,16 @@ def session_activity(
         )
 
 
-def end_session(conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd) -> int:
-    """Close the player's open session on that server; returns the seconds it adds to
-    playtime: its duration minus its idle time (none when the effect says the time was
-    credited while it ran)."""
+def end_session(
+    conn: sqlite3.Connection, guild_id: int, source: str, effect: SessionEnd
+) -> tuple[int, int]:
+    """Close the player's open session on that server; returns the active and away seconds it
+    adds to playtime: its duration minus its idle time, and that idle time (none when the
+    effect says the time was credited while it ran)."""
     seconds, idle = _close(conn, guild_id, source, effect)
     if effect.credited:
-        return 0
-    return max(0, seconds - idle)
+        return 0, 0
+    return max(0, seconds - idle), idle
 
 
 def _close(

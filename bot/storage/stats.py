@@ -36,13 +36,13 @@ from bot.storage.records import GLOBAL_SCOPE, BoardPage, DailyPlaytime, DayRange
 
 
 def _page_sql(board: str) -> str:
-    """``board`` (user_id, seconds per member) ranked, one page of it: parameters offset and
-    the limit three times. A page past the end is the last page."""
+    """``board`` (user_id, seconds, away per member) ranked, one page of it: parameters offset
+    and the limit three times. A page past the end is the last page."""
     return (
         f"WITH {board},"
         " page AS (SELECT count(*) AS members,"
         " max(0, min(?, (count(*) - 1) / ? * ?)) AS start FROM board)"
-        " SELECT user_id, seconds, members, start FROM board, page"
+        " SELECT user_id, seconds, away, members, start FROM board, page"
         " ORDER BY seconds DESC, user_id LIMIT ? OFFSET (SELECT start FROM page)"
     )
 
@@ -62,17 +62,18 @@ def _range_board(keys: int, runs: int) -> str:
     parts = []
     if keys:
         parts.append(
-            "SELECT player_id, seconds FROM playtime_periods WHERE scope_guild_id = ?"
+            "SELECT player_id, seconds, away_seconds FROM playtime_periods WHERE scope_guild_id = ?"
             f" AND game_id = ? AND source = ? AND period IN ({','.join('?' * keys)})"
         )
     parts += [
-        "SELECT player_id, seconds FROM playtime_daily WHERE scope_guild_id = ?"
+        "SELECT player_id, seconds, away_seconds FROM playtime_daily WHERE scope_guild_id = ?"
         " AND game_id = ? AND source = ? AND day >= ? AND day <= ?"
     ] * runs
     rows = " UNION ALL ".join(parts)
     per_source = " UNION ALL ".join(
-        "SELECT l.discord_user_id AS user_id, sum(t.seconds) AS seconds"
-        f" FROM (SELECT player_id, sum(seconds) AS seconds FROM ({rows}) GROUP BY player_id) t"
+        "SELECT l.discord_user_id AS user_id, sum(t.seconds) AS seconds, sum(t.away) AS away"
+        " FROM (SELECT player_id, sum(seconds) AS seconds, sum(away_seconds) AS away"
+        f" FROM ({rows}) GROUP BY player_id) t"
         " CROSS JOIN account_links l"  # the players first, each link looked up by its key
         " ON l.guild_id = ? AND l.source = ? AND l.external_id = t.player_id AND "
         + _COUNTS_IN_GUILD
@@ -81,7 +82,9 @@ def _range_board(keys: int, runs: int) -> str:
     )
     return _page_sql(
         f"per_source AS ({per_source}),"
-        " board AS MATERIALIZED (SELECT user_id, max(seconds) AS seconds FROM per_source"
+        # the away time of the source that counts (SQLite: a bare column beside max() is
+        # the max row's)
+        " board AS MATERIALIZED (SELECT user_id, max(seconds) AS seconds, away FROM per_source"
         " GROUP BY user_id HAVING max(seconds) > 0)"
     )
 
@@ -90,8 +93,8 @@ def _range_board(keys: int, runs: int) -> str:
 # order). Days: the game's whole months and weeks of them from playtime_periods and the rest
 # from playtime_daily (a rolling year is about 12 months, 8 weeks and 20 days per player).
 _BOARD_ALL = _page_sql(
-    "board AS MATERIALIZED (SELECT discord_user_id AS user_id, max(seconds) AS seconds"
-    " FROM member_playtime WHERE guild_id = ? AND game_id = ?"
+    "board AS MATERIALIZED (SELECT discord_user_id AS user_id, max(seconds) AS seconds,"
+    " away_seconds AS away FROM member_playtime WHERE guild_id = ? AND game_id = ?"
     " GROUP BY discord_user_id HAVING max(seconds) > 0)"
 )
 
@@ -126,7 +129,8 @@ def _leaderboard(
     rows = conn.execute(sql, params).fetchall()
     if not rows:
         return BoardPage([], 0, 0)
-    return BoardPage([(r[0], r[1]) for r in rows], rows[0][2], rows[0][3])
+    away = {r[0]: r[2] for r in rows if r[2]}
+    return BoardPage([(r[0], r[1]) for r in rows], rows[0][3], rows[0][4], away)
 
 
 def linked_keys(
@@ -151,14 +155,14 @@ def _member_totals(
     totals: list[Total] = []
     for source, scope_id, external in linked_keys(conn, guild_id, user_id):
         sql = (
-            "SELECT game_id, seconds FROM playtime WHERE scope_guild_id = ? AND source = ?"
-            " AND player_id = ? AND seconds IS NOT NULL"
+            "SELECT game_id, seconds, away_seconds FROM playtime WHERE scope_guild_id = ?"
+            " AND source = ? AND player_id = ? AND seconds IS NOT NULL"
         )
         params: list[object] = [scope_id, source, external]
         if game_id is not None:
             sql += " AND game_id = ?"
             params.append(game_id)
-        totals.extend(Total(r[0], source, r[1]) for r in conn.execute(sql, params).fetchall())
+        totals.extend(Total(r[0], source, r[1], r[2]) for r in conn.execute(sql, params).fetchall())
     return sorted(totals, key=lambda t: (-t.seconds, t.game_id, t.source))
 
 
@@ -251,17 +255,18 @@ def use_timezone(conn: sqlite3.Connection, name: str) -> bool:
         conn.execute("DELETE FROM playtime_daily")
         conn.execute("DELETE FROM playtime_periods")
         conn.execute(
-            "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds)"
-            " SELECT scope_guild_id, game_id, questlog_day(at) AS day, source, player_id,"
-            " sum(delta_seconds) FROM playtime_samples"
+            "INSERT INTO playtime_daily (scope_guild_id, game_id, day, source, player_id, seconds,"
+            " away_seconds) SELECT scope_guild_id, game_id, questlog_day(at) AS day, source,"
+            " player_id, sum(delta_seconds), sum(away_seconds) FROM playtime_samples"
             " GROUP BY scope_guild_id, game_id, day, source, player_id"
             " ORDER BY scope_guild_id, game_id, day, source, player_id"
         )
         for period in ("questlog_week", "questlog_month"):
             conn.execute(
                 "INSERT INTO playtime_periods (scope_guild_id, game_id, period, source,"
-                f" player_id, seconds) SELECT scope_guild_id, game_id, {period}(day) AS period,"
-                " source, player_id, sum(seconds) FROM playtime_daily"
+                f" player_id, seconds, away_seconds) SELECT scope_guild_id, game_id,"
+                f" {period}(day) AS period, source, player_id, sum(seconds), sum(away_seconds)"
+                " FROM playtime_daily"
                 " GROUP BY scope_guild_id, game_id, period, source, player_id"
                 " ORDER BY scope_guild_id, game_id, period, source, player_id"
             )

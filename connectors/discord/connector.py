@@ -7,7 +7,8 @@ webhook; each is about one member (``user_id``, their Discord id as text, which 
 external id of their presence link):
 
 * ``presence.session.started``: a session reached the minimum length (``at`` its start);
-* ``presence.played``: ``seconds`` more of an open session, flushed (``seq`` counts them);
+* ``presence.played``: ``seconds`` more active time of an open session and ``idle_seconds``
+  more idle time (counted in the total only), flushed (``seq`` counts them);
 * ``presence.session.ended``: the session closed (``active_seconds``, ``idle_seconds``,
   ``reason``: ``ended``, ``capped``, ``disconnected``, ``stopped``).
 
@@ -95,7 +96,8 @@ class DiscordConnector(Connector):
         if raw["type"] == "presence.session.started":
             return [SessionStart(user, game, game, at)]  # one open session per game
         if raw["type"] == "presence.played":
-            return [PlaytimeAdded(user, game, int(raw["seconds"]), at)]
+            idle = int(raw.get("idle_seconds") or 0)  # absent before issue 18
+            return [PlaytimeAdded(user, game, int(raw["seconds"]), at, away_seconds=idle)]
         if raw["type"] == "presence.session.ended":
             return [
                 SessionEnd(
