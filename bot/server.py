@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # imported when the server starts: `questlog sign` needs only
     from bot.core import Core
     from bot.feed.poster import FeedPoster
     from bot.gateway.client import DiscordComponent
+    from bot.storage.instance import ServerLock
 
 log = logging.getLogger("questlog")
 
@@ -108,6 +109,7 @@ class Server:
         self.port: int | None = None
         self.poster: FeedPoster | None = None
         self.discord: DiscordComponent | None = None
+        self.lock: ServerLock | None = None
 
     async def start_discord(self) -> None:
         """Start the feed poster and the bot; a Discord outage never stops the webhooks."""
@@ -136,10 +138,17 @@ class Server:
         from aiohttp import web
 
         from bot.core import Core
+        from bot.storage.instance import hold_server_lock
         from web.accesslog import AccessLogger
         from web.app import create_app
 
-        self.core = await Core.start(self.config, self.clock)
+        self.lock = hold_server_lock(self.config.database.path)  # one server per SQLite file
+        try:
+            self.core = await Core.start(self.config, self.clock)
+        except BaseException:
+            self.lock.release()
+            self.lock = None
+            raise
         try:
             app = create_app(self.core)
             self.runner = web.AppRunner(
@@ -201,6 +210,9 @@ class Server:
                 await step()
             except Exception:
                 log.exception("shutdown: %s failed; continuing", what)
+        if self.lock is not None:  # the database is closed: another server may take it
+            self.lock.release()
+            self.lock = None
 
 
 async def serve(

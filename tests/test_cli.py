@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.config import Config
 from tests.conftest import load_json
 from tests.process import cli, running, write_config
 
@@ -649,3 +650,37 @@ def test_forget_from_the_command_line_asks_unless_yes(tmp_path: Path) -> None:
     assert linked_rows(tmp_path) == [(111111111111111111, "steam", "76561198000000043", "cli")]
     again = run("forget", "--guild", "1", "--user", user, "--yes").stdout
     assert "nothing stored about" in again
+
+
+def test_a_second_server_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    with running(config, "--web-only", cwd=tmp_path) as first:
+        second = cli("run", "--web-only", "--config", str(config), cwd=tmp_path, check=False)
+        assert second.returncode == 1
+        message = second.stderr.strip().splitlines()[-1]
+        assert message.startswith(
+            f"questlog: database error: another `questlog run` (pid {first.process.pid})"
+            f" is serving {tmp_path / 'data' / 'q.sqlite3'}: SQLite allows one server per"
+        )
+        assert "Traceback" not in second.stderr
+        status = cli("status", "--config", str(config), cwd=tmp_path)  # the CLI still works
+        assert status.returncode == 0
+        first.stop(signal.SIGKILL)  # however it ends, the kernel frees the lock
+    with running(config, "--web-only", cwd=tmp_path) as again:
+        assert again.stop() == 0
+
+
+async def test_the_server_lock_is_released_when_the_server_stops(config: Config) -> None:
+    from bot.server import Server
+    from bot.storage.instance import ServerRunning
+
+    first = Server(config)
+    await first.start()
+    try:
+        with pytest.raises(ServerRunning, match="one server per database file"):
+            await Server(config).start()
+    finally:
+        await first.stop()
+    again = Server(config)
+    await again.start()  # stopped: the file is free again
+    await again.stop()
