@@ -151,6 +151,22 @@ def _snowflake(key: str, value: Any) -> str:
     return text
 
 
+MAX_SHARDS = 4096
+
+
+def _shard_ids(key: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple) or len(value) > MAX_SHARDS:
+        raise ConfigError(f"{key}: expected a list of shard ids, e.g. [0, 1]")
+    ids = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < MAX_SHARDS:
+            raise ConfigError(f"{key}: every entry must be a shard id, 0-{MAX_SHARDS - 1}")
+        ids.append(item)
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{key}: a shard appears twice")
+    return tuple(sorted(ids))
+
+
 def _host(key: str, value: Any) -> str:
     text = _string(key, value).strip()
     if not text:
@@ -223,6 +239,20 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             _url(allow_empty=False),
             None,
             "Where members approve the link; the token endpoint is {api_base_url}/oauth2/token.",
+        ),
+        "shard_count": (
+            0,
+            _int_range(0, MAX_SHARDS),
+            None,
+            "Gateway shards in all, across every process; 0: the count Discord recommends for\n"
+            "the bot (one per about 1,000 servers).",
+        ),
+        "shard_ids": (
+            (),
+            _shard_ids,
+            None,
+            "The shards this process runs, e.g. [0, 1] (needs shard_count); empty: all of them.\n"
+            "Slash commands are synced by the process that runs shard 0.",
         ),
     },
     "linked_roles": {
@@ -432,6 +462,20 @@ class DiscordConfig:
     client_id: str = ""
     client_secret: str = ""
     authorize_url: str = "https://discord.com/oauth2/authorize"
+    shard_count: int = 0
+    shard_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.shard_ids and not self.shard_count:
+            raise ConfigError(
+                "discord.shard_ids: needs discord.shard_count (how many shards all the"
+                " processes run together)"
+            )
+        if self.shard_ids and self.shard_ids[-1] >= self.shard_count:
+            raise ConfigError(
+                f"discord.shard_ids: shard {self.shard_ids[-1]} is not below shard_count"
+                f" {self.shard_count} (shard ids count from 0)"
+            )
 
 
 @dataclass(frozen=True)

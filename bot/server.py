@@ -131,6 +131,8 @@ class Server:
             self.config.discord.token,
             dev_guild_id=self.config.discord.dev_guild_id,
             presence=self.core.presence is not None,
+            shard_count=self.config.discord.shard_count,
+            shard_ids=self.config.discord.shard_ids,
         )
         await self.discord.start()
 

@@ -81,7 +81,7 @@ async def test_login_returns_the_bot_user(fake: FakeDiscord) -> None:
     assert len(me["discriminator"]) == 4  # bots kept their discriminators
     assert (fake.requests[0].method, fake.requests[0].path) == ("GET", "/api/v10/users/@me")
     assert fake.requests[0].status == 200
-    assert (shards, url) == (1, "wss://gateway.discord.gg")
+    assert (shards, url) == (1, fake.gateway_url)  # its own gateway, as Discord answers its own
     assert session_start_limit["max_concurrency"] == 1
 
 

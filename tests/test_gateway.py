@@ -194,3 +194,87 @@ def test_no_voice_warnings_at_start(
         Questlog(core)
     assert not [r for r in caplog.records if "voice will NOT be supported" in r.getMessage()]
     assert logging.getLogger("discord.client").level == logging.NOTSET  # not silenced by level
+
+
+def shard_of(guild_id: int, shards: int = 2) -> int:
+    return (guild_id >> 22) % shards
+
+
+async def test_two_processes_split_the_gateway_and_only_shard_0_syncs_commands(
+    core: Core, clock: ManualClock, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(discord_api.gateway_url)
+    )
+    other = GUILD + (1 << 22)  # on the other shard of two
+    discord_api.gateway_guilds[GUILD] = guild_payload(GUILD, GUILD_CHANNELS)
+    discord_api.gateway_guilds[other] = guild_payload(other, {})
+    components = [
+        DiscordComponent(
+            core,
+            FeedPoster(core.store, clock),
+            discord_api.token,
+            shard_count=2,
+            shard_ids=(shard,),
+        )
+        for shard in (0, 1)
+    ]
+    for component in components:
+        await component.start()
+    try:
+        await wait_until(lambda: all(c.bot is not None and c.bot.is_ready() for c in components))
+        for shard, component in enumerate(components):
+            assert component.bot is not None
+            assert [g.id for g in component.bot.guilds] == [
+                g for g in (GUILD, other) if shard_of(g) == shard
+            ]
+        assert sorted(tuple(i["shard"]) for i in discord_api.identified) == [(0, 2), (1, 2)]
+        assert discord_api.command_syncs == 1  # by the process with shard 0 only
+        assert core.discord_state == "connected"
+        await discord_api.drop_gateway(shard=1)  # one shard's node restarts
+        await wait_until(
+            lambda: discord_api.gateway_connections == 3 and core.discord_state == "connected"
+        )
+        assert len(discord_api.identified) == 2  # resumed; shard 0 untouched
+    finally:
+        for component in components:
+            await component.stop()
+
+
+async def test_without_a_shard_count_the_recommended_one_runs_in_one_process(
+    core: Core, clock: ManualClock, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(discord_api.gateway_url)
+    )
+    discord_api.recommended_shards = 2
+    other = GUILD + (1 << 22)
+    discord_api.gateway_guilds[GUILD] = guild_payload(GUILD, GUILD_CHANNELS)
+    discord_api.gateway_guilds[other] = guild_payload(other, {})
+    component = DiscordComponent(core, FeedPoster(core.store, clock), discord_api.token)
+    await component.start()
+    try:
+        await wait_until(lambda: component.bot is not None and component.bot.is_ready())
+        assert component.bot is not None and component.bot.shard_count == 2
+        assert sorted(g.id for g in component.bot.guilds) == sorted((GUILD, other))
+        assert sorted(tuple(i["shard"]) for i in discord_api.identified) == [(0, 2), (1, 2)]
+        assert discord_api.command_syncs == 1
+        await wait_until(lambda: core.discord_state == "connected")
+    finally:
+        await component.stop()
+
+
+def test_shard_settings_are_checked() -> None:
+    from bot.config import ConfigError, parse_config
+
+    ok = parse_config({"discord": {"shard_count": 4, "shard_ids": [3, 1]}}, env={})
+    assert (ok.discord.shard_count, ok.discord.shard_ids) == (4, (1, 3))
+    for bad, said in (
+        ({"shard_ids": [0]}, "needs discord.shard_count"),
+        ({"shard_count": 2, "shard_ids": [2]}, "shard 2 is not below shard_count 2"),
+        ({"shard_count": 2, "shard_ids": [1, 1]}, "a shard appears twice"),
+        ({"shard_count": 2, "shard_ids": "0"}, "expected a list of shard ids"),
+        ({"shard_count": -1}, "must be between 0 and 4096"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            parse_config({"discord": bad}, env={})

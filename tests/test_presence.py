@@ -297,8 +297,8 @@ async def test_a_long_disconnect_is_not_counted_and_a_short_one_is(
     await gateway.send(presence(ALICE, "online", FACTORIO))
     await play(gateway, clock, 5)
     await gateway.fake.drop_gateway()  # the bot resumes on its own
-    await wait_until(lambda: tracker._lost_at is not None or gateway.fake.gateway_connections > 1)
-    await wait_until(lambda: core.discord_state == "connected" and tracker._lost_at is None)
+    await wait_until(lambda: bool(tracker.lost_shards) or gateway.fake.gateway_connections > 1)
+    await wait_until(lambda: core.discord_state == "connected" and not tracker.lost_shards)
     await play(gateway, clock, 1)
     assert await seconds(core) == 360  # a blip: the session went on
     tracker.gateway_lost()  # away for ten minutes
@@ -312,6 +312,43 @@ async def test_a_long_disconnect_is_not_counted_and_a_short_one_is(
     await tracker.gateway_back({GUILD: [_member_playing(ALICE)]})
     await play(gateway, clock, 1)
     assert await seconds(core) == 540 + 60 + 60
+
+
+async def test_a_dropped_shard_stops_counting_only_its_own_guilds(
+    core: Core, clock: ManualClock
+) -> None:
+    tracker = core.presence
+    assert tracker is not None
+    other = GUILD + (1 << 22)  # the next shard of two
+    tracker.shard_of = lambda guild_id: (guild_id >> 22) % 2
+    dropped = tracker.shard_of(other)
+    assert tracker.shard_of(GUILD) != dropped
+    for guild in (GUILD, other):
+        await core.privacy.set_presence_default(guild, True)
+        await tracker.update(guild, _member_playing(ALICE))
+
+    async def minutes(n: int) -> None:
+        for _ in range(n * 2):
+            clock.advance(30)
+            await tracker.flush()
+
+    await minutes(5)
+    tracker.gateway_lost(dropped)
+    assert tracker.lost_shards == [dropped]
+    await minutes(10)  # longer than the grace (120 s)
+    await tracker.update(other, _member_playing(BOB))  # nothing arrives on a dropped shard
+    await tracker.gateway_back({other: [_member_playing(ALICE)]}, dropped)
+    assert tracker.lost_shards == []
+    await minutes(3)
+    rows = await core.store.engine.fetchall(
+        "SELECT scope_guild_id, sum(seconds) FROM playtime WHERE source = 'discord'"
+        " GROUP BY scope_guild_id ORDER BY scope_guild_id"
+    )
+    assert {r[0]: r[1] for r in rows} == {GUILD: 18 * 60, other: 8 * 60}
+    reasons = await core.store.engine.fetchall(
+        "SELECT guild_id, closed_reason FROM sessions WHERE source = 'discord' ORDER BY id"
+    )
+    assert [tuple(r) for r in reasons] == [(GUILD, None), (other, "ended"), (other, None)]
 
 
 def _member_playing(user: int) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import discord
 import discord.gateway
+import discord.shard
 import yarl
 from discord import app_commands
 from discord.ext import commands
@@ -159,8 +160,21 @@ def _permissions(t: Texts, flags: list[str]) -> str:
     return t("word.list_separator").join(t.get(f"permission.{flag}") or flag for flag in flags)
 
 
-class Questlog(commands.Bot):
-    def __init__(self, core: Core, *, dev_guild_id: int = 0, presence: bool = False) -> None:
+class Questlog(commands.AutoShardedBot):
+    """The bot, on the gateway shards this process runs (``shard_ids`` of ``shard_count``; all
+    of them when not given). ``shard_count`` None: the count Discord recommends, asked for
+    before connecting (DiscordComponent)."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        dev_guild_id: int = 0,
+        presence: bool = False,
+        shard_count: int | None = None,
+        shard_ids: list[int] | None = None,
+        sync_commands: bool = True,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # the minimum for slash commands and channel checks
         if presence:  # privileged: enabled in the Developer Portal, or Discord closes 4014
@@ -176,21 +190,56 @@ class Questlog(commands.Bot):
             tree_cls=QuestlogTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=shard_count,
+            shard_ids=shard_ids,
         )
         self.core = core
         self.dev_guild_id = dev_guild_id
+        self.sync_commands = sync_commands
+        self._down: set[int] = set()  # shards of this process whose connection dropped
         self.loaded_extensions: list[str] = []
         #: The presence tracker, when this client asked for the presence intents.
         self.tracker = core.presence if presence else None
         if self.tracker is not None:
             self.tracker.current = self._current_presences
+            self.tracker.shard_of = self.shard_of
+
+    def shard_of(self, guild_id: int) -> int:
+        """The shard that carries a guild (Discord's rule: ``(guild_id >> 22) % shards``)."""
+        return (guild_id >> 22) % (self.shard_count or 1)
+
+    async def launch_shard(
+        self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
+    ) -> None:
+        """One shard's connection. discord.py's own retries a shard that cannot connect every
+        5 s for ever, logging a traceback each time; here the failure is raised, so that the
+        DiscordComponent backs off with jitter and reports the state, as without shards."""
+        ws = await asyncio.wait_for(
+            discord.gateway.DiscordWebSocket.from_client(
+                self, initial=initial, gateway=gateway, shard_id=shard_id
+            ),
+            timeout=self.shard_connect_timeout,
+        )
+        # discord.py keeps the shards and their event queue in name-mangled attributes.
+        queue = getattr(self, "_AutoShardedClient__queue")  # noqa: B009
+        shards = getattr(self, "_AutoShardedClient__shards")  # noqa: B009
+        shards[shard_id] = shard = discord.shard.Shard(ws, self, queue.put_nowait)
+        shard.launch()
+
+    async def close(self) -> None:
+        # discord.py's AutoShardedClient.close expects the event queue that logging in creates.
+        if getattr(self, "_AutoShardedClient__queue", None) is None:
+            setattr(self, "_AutoShardedClient__queue", asyncio.PriorityQueue())  # noqa: B010
+        await super().close()
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CommandTranslator())  # ru, en-US, en-GB names
         for name in discover_extensions():
             await self.load_extension(name)
             self.loaded_extensions.append(name)
-        if self.dev_guild_id:
+        if not self.sync_commands:
+            log.info("slash commands are synced by the process that runs shard 0")
+        elif self.dev_guild_id:
             guild = discord.Object(id=self.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
@@ -244,18 +293,37 @@ class Questlog(commands.Bot):
             log.exception("could not record the language of server %s", guild.id)
 
     async def on_ready(self) -> None:
-        self.core.discord_state = "connected"
-        log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
-        await self._presence_back()
+        if not self._down:
+            self.core.discord_state = "connected"
+        shards = self.shard_ids or range(self.shard_count or 1)
+        log.info(
+            "connected to Discord as %s in %d servers (shards %s of %d)",
+            self.user, len(self.guilds), ", ".join(map(str, shards)), self.shard_count or 1,
+        )  # fmt: skip
 
-    async def on_disconnect(self) -> None:
+    async def on_shard_ready(self, shard_id: int) -> None:
+        await self._shard_back(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        await self._shard_back(shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        """One shard's connection dropped: its guilds' presence stops counting until it is
+        back; the other shards go on."""
+        self._down.add(shard_id)
         self.core.discord_state = "disconnected"
         if self.tracker is not None:
-            self.tracker.gateway_lost()
+            self.tracker.gateway_lost(shard_id)
 
-    async def on_resumed(self) -> None:
-        self.core.discord_state = "connected"
-        await self._presence_back()
+    async def _shard_back(self, shard_id: int) -> None:
+        self._down.discard(shard_id)
+        if not self._down and self.is_ready():
+            self.core.discord_state = "connected"
+        if self.tracker is not None:
+            await self.tracker.gateway_back(
+                {g.id: guild_presences(g) for g in self.guilds if g.shard_id == shard_id},
+                shard_id,
+            )
 
     def _current_presences(self, guild_id: int, user_id: int | None) -> list[MemberPresence]:
         guild = self.get_guild(guild_id)
@@ -265,10 +333,6 @@ class Questlog(commands.Bot):
             return guild_presences(guild)
         member = guild.get_member(user_id)
         return [presence_of(member)] if member is not None and not member.bot else []
-
-    async def _presence_back(self) -> None:
-        if self.tracker is not None:
-            await self.tracker.gateway_back({g.id: guild_presences(g) for g in self.guilds})
 
 
 Connect = Callable[[Questlog], Awaitable[None]]
@@ -292,8 +356,12 @@ class DiscordComponent:
         connect: Connect = _gateway,
         backoff_base: float = BACKOFF_BASE,
         presence: bool = False,
+        shard_count: int = 0,
+        shard_ids: tuple[int, ...] = (),
     ) -> None:
         self.core = core
+        self.shard_count = shard_count  # 0: Discord's recommendation, asked at each login
+        self.shard_ids = list(shard_ids) or None
         self.presence = presence  # ask for the presence intents (until Discord refuses them)
         self.roles = RoleActions()  # the Discord connector's role actions, on this bot's client
         discord_connector = core.registry.get("discord")
@@ -335,14 +403,28 @@ class DiscordComponent:
         failures = 0
         while True:
             self.attempts += 1
-            self.bot = Questlog(self.core, dev_guild_id=self.dev_guild_id, presence=self.presence)
+            connecting = False  # logged in: what fails now is the gateway connection
+            self.bot = Questlog(
+                self.core,
+                dev_guild_id=self.dev_guild_id,
+                presence=self.presence,
+                shard_count=self.shard_count or None,
+                shard_ids=self.shard_ids,
+                sync_commands=not self.shard_ids or 0 in self.shard_ids,
+            )
             try:
                 await self.bot.login(self.token)
+                if self.bot.shard_count is None:
+                    # Asked here rather than by discord.py, which would also take the gateway
+                    # address from the answer instead of [discord] gateway_url.
+                    shards, _url, _limits = await self.bot.http.get_bot_gateway()
+                    self.bot.shard_count = max(1, int(shards))
                 self.poster.sender = DiscordSender(self.bot.http)
                 self.poster.wake()
                 self.roles.http = self.bot.http
                 self.core.actions.wake()
                 failures = 0
+                connecting = True
                 await self.connect(self.bot)
                 reason = "the gateway connection closed"
             except discord.PrivilegedIntentsRequired:
@@ -351,7 +433,8 @@ class DiscordComponent:
                 self.presence = False
                 if self.core.presence is not None:
                     self.core.presence.available = False
-                    await self.core.presence.gateway_back({})  # nothing will come
+                    for shard in self.core.presence.lost_shards or [0]:
+                        await self.core.presence.gateway_back({}, shard)  # nothing will come
                 self.core.discord_state = "connecting"
                 await self._close_bot()
                 continue
@@ -372,13 +455,8 @@ class DiscordComponent:
                 OSError,
             ) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-            except AttributeError as exc:
-                if self.bot is None or self.bot.ws is not None:
-                    log.exception("the Discord bot failed")
-                    reason = "an unexpected error (see the log above)"
-                else:
-                    # discord.py's connect() fails this way when the first gateway handshake fails
-                    reason = f"could not reach the Discord gateway ({exc})"
+                if connecting:
+                    reason = f"could not reach the Discord gateway ({reason})"
             except Exception:
                 log.exception("the Discord bot failed")
                 reason = "an unexpected error (see the log above)"

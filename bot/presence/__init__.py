@@ -95,7 +95,10 @@ class PresenceTracker:
         #: False once Discord refused the presence intents (the bot runs on without them).
         self.available = True
         self._orphans: list[_Session] = []  # closed, with events the database did not take yet
-        self._lost_at: datetime | None = None
+        #: The gateway shard of a guild (set by the bot); a shard whose connection dropped
+        #: stops counting its guilds only.
+        self.shard_of: Callable[[int], int] = lambda guild_id: 0
+        self._lost: dict[int, datetime] = {}  # shard -> when its connection dropped
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -129,7 +132,7 @@ class PresenceTracker:
         """A member's presence in a guild (PRESENCE_UPDATE, or a guild's presences at start)."""
         now = self.clock.now()
         async with self._lock:
-            if self._lost_at is not None:
+            if self._lost_at(guild_id) is not None:
                 return  # counted from the next connection's picture
             await self._apply(guild_id, member, now)
 
@@ -139,24 +142,39 @@ class PresenceTracker:
             if member.games:
                 await self.update(guild_id, member)
 
-    def gateway_lost(self) -> None:
-        """The gateway connection dropped: nothing counts until it is back."""
-        if self._lost_at is None:
-            self._lost_at = self.clock.now()
-            for session in self.sessions.values():
-                self._advance(session, self._lost_at)
+    def _lost_at(self, guild_id: int) -> datetime | None:
+        """When the connection of the guild's shard dropped, while it is down."""
+        return self._lost.get(self.shard_of(guild_id)) if self._lost else None
 
-    async def gateway_back(self, snapshot: dict[int, list[MemberPresence]]) -> None:
-        """Connected again; ``snapshot``: every guild's presences as the cache holds them now.
-        Within the grace the gap counts and sessions go on; after a longer gap they closed
-        when the connection dropped, and the snapshot opens new ones."""
+    @property
+    def lost_shards(self) -> list[int]:
+        """The shards whose connection is down now."""
+        return sorted(self._lost)
+
+    def gateway_lost(self, shard_id: int = 0) -> None:
+        """A gateway connection (shard) dropped: nothing in its guilds counts until it is
+        back."""
+        if shard_id not in self._lost:
+            self._lost[shard_id] = lost = self.clock.now()
+            for session in self.sessions.values():
+                if self.shard_of(session.guild_id) == shard_id:
+                    self._advance(session, lost)
+
+    async def gateway_back(
+        self, snapshot: dict[int, list[MemberPresence]], shard_id: int = 0
+    ) -> None:
+        """The shard is connected again; ``snapshot``: its guilds' presences as the cache
+        holds them now. Within the grace the gap counts and sessions go on; after a longer gap
+        they closed when the connection dropped, and the snapshot opens new ones."""
         now = self.clock.now()
         async with self._lock:
-            lost, self._lost_at = self._lost_at, None
+            lost = self._lost.pop(shard_id, None)
             if lost is not None and now - lost > timedelta(
                 seconds=self.config.disconnect_grace_seconds
             ):
                 for session in list(self.sessions.values()):
+                    if self.shard_of(session.guild_id) != shard_id:
+                        continue
                     self._advance(session, lost)
                     await self._close(session, lost, "disconnected")
                 log.info(
@@ -188,7 +206,7 @@ class PresenceTracker:
     async def stop_member(self, guild_id: int, user_id: int) -> None:
         """Close the member's sessions now and write them (before they turn collecting off:
         afterwards their events would be withheld, and the sessions left open)."""
-        now = self._lost_at or self.clock.now()
+        now = self._lost_at(guild_id) or self.clock.now()
         async with self._lock:
             for session in list(self.sessions.values()):
                 if session.guild_id == guild_id and session.user_id == user_id:
@@ -199,7 +217,8 @@ class PresenceTracker:
         """A privacy choice changed (a member's, or the guild's default when ``user_id`` is
         None): read consent again, close the sessions of members who withdrew it, and open
         them for members who gave it while playing (from ``current``, the gateway's cache)."""
-        now = self._lost_at or self.clock.now()
+        lost = self._lost_at(guild_id)
+        now = lost or self.clock.now()
         async with self._lock:
             for key in list(self._consent):
                 if key[0] == guild_id and (user_id is None or key[1] == user_id):
@@ -212,7 +231,7 @@ class PresenceTracker:
                 if not await self._consents(guild_id, session.user_id, now):
                     self._advance(session, now)
                     await self._close(session, now, "stopped")
-            if self.current is not None and self._lost_at is None:
+            if self.current is not None and lost is None:
                 for member in self.current(guild_id, user_id):
                     await self._apply(guild_id, member, now)
 
@@ -252,7 +271,7 @@ class PresenceTracker:
             self._orphans = [orphan for orphan in self._orphans if orphan.unsent]
             running = []
             for session in list(self.sessions.values()):
-                if self._lost_at is None:
+                if self._lost_at(session.guild_id) is None:
                     self._advance(session, now)
                 if self._reached_cap(session):
                     await self._close(session, now, "capped")

@@ -380,6 +380,12 @@ class FakeDiscord:
         #: IDENTIFY payloads received, and gateway connections made (RESUMEs included)
         self.identified: list[dict[str, Any]] = []
         self.gateway_connections = 0
+        #: what GET /gateway/bot recommends; an IDENTIFY with ``shard: [id, count]`` gets
+        #: only the guilds of that shard, ``(guild_id >> 22) % count == id``, as Discord does
+        self.recommended_shards = 1
+        self._socket_shards: dict[int, int] = {}  # per socket: the shard it identified as
+        #: how many times the commands were synced (bulk overwrites, any scope)
+        self.command_syncs = 0
         #: whether the application may use the privileged intents (Developer Portal switches);
         #: an IDENTIFY asking for one that is off is closed with 4014, as Discord does
         self.privileged_intents = True
@@ -518,10 +524,12 @@ class FakeDiscord:
             self._sequences[id(socket)] = sequence
             await socket.send_json({"op": 0, "t": event, "s": sequence, "d": data})
 
-    async def drop_gateway(self, code: int = 1001) -> None:
-        """Close every gateway connection, as Discord does when it restarts a gateway node."""
+    async def drop_gateway(self, code: int = 1001, shard: int | None = None) -> None:
+        """Close every gateway connection (or one shard's), as Discord does when it restarts a
+        gateway node."""
         for socket in list(self._sockets):
-            await socket.close(code=code)
+            if shard is None or self._socket_shards.get(id(socket), 0) == shard:
+                await socket.close(code=code)
 
     async def start(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._middleware])
@@ -785,28 +793,37 @@ class FakeDiscord:
                         await socket.close(code=4014, message=b"Disallowed intent(s).")
                         break
                     self._sockets.append(socket)
+                    shard_id, shards = payload["d"].get("shard") or (0, 1)
+                    self._socket_shards[id(socket)] = shard_id
+                    guilds = {
+                        g: data
+                        for g, data in self.gateway_guilds.items()
+                        if (g >> 22) % shards == shard_id
+                    }
                     await dispatch(
                         "READY",
                         {
                             "v": 10,
                             "user": {**self.bot_user, "bot": True},
-                            "guilds": [
-                                {"id": str(g), "unavailable": True} for g in self.gateway_guilds
-                            ],
-                            "session_id": "fake-session",
+                            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+                            "shard": [shard_id, shards],
+                            "session_id": f"fake-session-{shard_id}",
                             "resume_gateway_url": self.gateway_url,
                             "application": {"id": str(BOT_USER_ID), "flags": 0},
                         },
                     )
-                    for guild in self.gateway_guilds.values():
+                    for guild in guilds.values():
                         await dispatch("GUILD_CREATE", guild)
                 elif op == 6:
+                    session = str(payload["d"].get("session_id") or "")
+                    self._socket_shards[id(socket)] = int(session.rpartition("-")[2] or 0)
                     self._sockets.append(socket)
                     await dispatch("RESUMED", {})
         finally:
             if socket in self._sockets:
                 self._sockets.remove(socket)
             self._sequences.pop(id(socket), None)
+            self._socket_shards.pop(id(socket), None)
         return socket
 
     async def _get_application(self, request: web.Request) -> web.Response:
@@ -929,13 +946,14 @@ class FakeDiscord:
                 item["guild_id"] = guild
             stored.append(item)
         self.synced_commands[int(guild) if guild else None] = stored
+        self.command_syncs += 1
         return _json(stored)
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
         return _json(
             {
-                "url": "wss://gateway.discord.gg",
-                "shards": 1,
+                "url": self.gateway_url,
+                "shards": self.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
