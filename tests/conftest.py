@@ -187,3 +187,46 @@ def database_at(version: int) -> Any:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     apply_migrations(conn, up_to=version)
     return conn
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Any:
+    """A throwaway PostgreSQL cluster for the whole run (tests/postgres.py); skipped with one
+    reason when this machine has no PostgreSQL, failed instead under QUESTLOG_REQUIRE_POSTGRES."""
+    import os
+
+    from tests.postgres import REQUIRED, Unavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except Unavailable as exc:
+        if os.environ.get(REQUIRED) == "1":
+            pytest.fail(f"{exc} ({REQUIRED}=1: CI must run the PostgreSQL tests)")
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: Any) -> AsyncIterator[str]:
+    """A new, empty database of the cluster for one test, dropped afterwards."""
+    import secrets
+
+    import asyncpg
+
+    name = f"test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres_cluster.url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield postgres_cluster.database_url(name)
+    finally:
+        admin = await asyncpg.connect(postgres_cluster.url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

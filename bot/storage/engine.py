@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,9 +58,11 @@ class StorageError(Exception):
     """The database could not do what was asked (locked for too long, disk full, closed)."""
 
 
-def _migrations() -> list[tuple[int, str, str]]:
+def read_migrations(folder: Traversable) -> list[tuple[int, str, str]]:
+    """(number, name, script) of every ``NNNN_name.sql`` in ``folder``, in order; the numbers
+    must run 1..N without gaps (SQLite's and PostgreSQL's migrations alike)."""
     found = []
-    for entry in resources.files("bot.storage.migrations").iterdir():
+    for entry in folder.iterdir():
         match = re.fullmatch(r"(\d{4})_([a-z0-9_]+)\.sql", entry.name)
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
@@ -68,6 +71,10 @@ def _migrations() -> list[tuple[int, str, str]]:
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migration numbers must be 1..N without gaps, found {numbers}")
     return found
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    return read_migrations(resources.files("bot.storage.migrations"))
 
 
 def latest_schema_version() -> int:
