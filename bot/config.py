@@ -285,7 +285,8 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             12,
             _int_range(1, 168),
             None,
-            "A session stops counting after this many hours (a game left running).",
+            "A session stops counting after this many hours, idle time included (a game left\n"
+            "running).",
         ),
         "min_session_seconds": (
             120,

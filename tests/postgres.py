@@ -82,6 +82,7 @@ def _run(
         text=True,
         timeout=120,
         user=user,
+        cwd=tempfile.gettempdir(),  # a folder the server's user may enter
         env={**os.environ, "LC_ALL": "C"},
     )
     if result.returncode != 0:

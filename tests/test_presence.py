@@ -314,6 +314,35 @@ async def test_a_long_disconnect_is_not_counted_and_a_short_one_is(
     assert await seconds(core) == 540 + 60 + 60
 
 
+async def test_the_cap_bounds_the_whole_session_idle_time_included(
+    gateway: Gateway, clock: ManualClock
+) -> None:
+    core = gateway.core
+    await gateway.send(presence(ALICE, "online", FACTORIO))
+    await play(gateway, clock, 60)
+    await gateway.send(presence(ALICE, "idle", FACTORIO))  # the game left running, idle
+    await play(gateway, clock, 600)  # ten hours more: the cap is two hours in all
+    row = await core.store.engine.fetchone(
+        "SELECT sum(seconds), sum(away_seconds) FROM playtime WHERE source = 'discord'"
+    )
+    assert tuple(row) == (3600, 3600)  # the total never grows past the cap
+    assert [s[4] for s in await sessions(core)] == ["ended"]  # closed at the cap
+
+
+async def test_a_bot_that_fails_as_a_whole_loses_every_shard(core: Core) -> None:
+    from bot.gateway.client import Questlog
+
+    tracker = core.presence
+    assert tracker is not None
+    component = DiscordComponent(core, FeedPoster(core.store, core.clock), "token")
+    component.bot = Questlog(core, presence=True, shard_count=3, shard_ids=[1, 2])
+    component._shards_lost()  # closing the bot sends no per-shard events
+    assert tracker.lost_shards == [1, 2]
+    tracker.reshard(4)  # the next login is told to use four shards
+    assert tracker.lost_shards == [0, 1, 2, 3]
+    await component._close_bot()
+
+
 async def test_a_dropped_shard_stops_counting_only_its_own_guilds(
     core: Core, clock: ManualClock
 ) -> None:

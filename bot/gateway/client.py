@@ -373,6 +373,7 @@ class DiscordComponent:
         self.connect = connect
         self.backoff_base = backoff_base
         self.bot: Questlog | None = None
+        self._shards_seen: int | None = None  # the shard count of the last bot that logged in
         self.attempts = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -391,6 +392,14 @@ class DiscordComponent:
         await cancel_task(self._task)
         self._task = None
         await self._close_bot()
+
+    def _shards_lost(self) -> None:
+        """The bot failed as a whole: closing it ends every shard's connection without the
+        per-shard events, so presence learns here that none of them counts now."""
+        bot, tracker = self.bot, self.core.presence
+        if bot is not None and tracker is not None and bot.shard_count:
+            for shard_id in bot.shard_ids or range(bot.shard_count):
+                tracker.gateway_lost(shard_id)
 
     async def _close_bot(self) -> None:
         self.poster.sender = None
@@ -419,6 +428,10 @@ class DiscordComponent:
                     # address from the answer instead of [discord] gateway_url.
                     shards, _url, _limits = await self.bot.http.get_bot_gateway()
                     self.bot.shard_count = max(1, int(shards))
+                if self.core.presence is not None and self.bot.shard_count != self._shards_seen:
+                    if self._shards_seen is not None:
+                        self.core.presence.reshard(self.bot.shard_count)
+                    self._shards_seen = self.bot.shard_count
                 self.poster.sender = DiscordSender(self.bot.http)
                 self.poster.wake()
                 self.roles.http = self.bot.http
@@ -460,6 +473,7 @@ class DiscordComponent:
             except Exception:
                 log.exception("the Discord bot failed")
                 reason = "an unexpected error (see the log above)"
+            self._shards_lost()
             await self._close_bot()
             self.core.discord_state = "disconnected"
             failures += 1

@@ -151,6 +151,14 @@ class PresenceTracker:
         """The shards whose connection is down now."""
         return sorted(self._lost)
 
+    def reshard(self, shards: int) -> None:
+        """The bot now runs with another shard count (Discord's recommendation changed between
+        logins): shards that were down are down under the new numbering too, since when the
+        first of them dropped."""
+        if self._lost:
+            since = min(self._lost.values())
+            self._lost = dict.fromkeys(range(shards), since)
+
     def gateway_lost(self, shard_id: int = 0) -> None:
         """A gateway connection (shard) dropped: nothing in its guilds counts until it is
         back."""
@@ -319,13 +327,16 @@ class PresenceTracker:
     def _advance(self, session: _Session, now: datetime) -> None:
         seconds = max(0.0, (now - session.since).total_seconds())
         session.since = max(session.since, now)
+        # The cap bounds the session's whole length, idle time included (it counts in the
+        # total): past it nothing counts, and the next flush closes the session.
+        room = max(0.0, self.config.max_session_hours * 3600.0 - session.active - session.idle)
         if session.paused:
-            session.idle += seconds
-        else:  # past the cap nothing counts (the next flush closes the session)
-            session.active = min(session.active + seconds, self.config.max_session_hours * 3600.0)
+            session.idle += min(seconds, room)
+        else:
+            session.active += min(seconds, room)
 
     def _reached_cap(self, session: _Session) -> bool:
-        return session.active >= self.config.max_session_hours * 3600.0
+        return session.active + session.idle >= self.config.max_session_hours * 3600.0
 
     def _queue_progress(self, session: _Session, now: datetime) -> None:
         """The session's new time as raw events (once it is long enough to count)."""

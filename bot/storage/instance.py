@@ -41,7 +41,7 @@ def lock_path(database: str | Path) -> Path:
 
 def hold_server_lock(database: str | Path) -> ServerLock:
     """Take the server lock of the SQLite file at ``database`` or raise ServerRunning."""
-    path = lock_path(database)
+    path = lock_path(Path(database).resolve())  # one lock whatever path leads to the file
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
