@@ -58,9 +58,10 @@ class StorageError(Exception):
     """The database could not do what was asked (locked for too long, disk full, closed)."""
 
 
-def read_migrations(folder: Traversable) -> list[tuple[int, str, str]]:
+def read_migrations(folder: Traversable, first: int = 1) -> list[tuple[int, str, str]]:
     """(number, name, script) of every ``NNNN_name.sql`` in ``folder``, in order; the numbers
-    must run 1..N without gaps (SQLite's and PostgreSQL's migrations alike)."""
+    must run ``first``..N without gaps (SQLite's from 1; PostgreSQL's from the version its
+    whole-schema migration stands for)."""
     found = []
     for entry in folder.iterdir():
         match = re.fullmatch(r"(\d{4})_([a-z0-9_]+)\.sql", entry.name)
@@ -68,8 +69,8 @@ def read_migrations(folder: Traversable) -> list[tuple[int, str, str]]:
             found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     found.sort()
     numbers = [n for n, _, _ in found]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise RuntimeError(f"migration numbers must be 1..N without gaps, found {numbers}")
+    if numbers != list(range(first, first + len(numbers))):
+        raise RuntimeError(f"migration numbers must be {first}..N without gaps, found {numbers}")
     return found
 
 

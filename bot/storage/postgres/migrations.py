@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from importlib import resources
 
 import asyncpg
 
+from bot.storage.engine import read_migrations
+
 log = logging.getLogger(__name__)
+
+#: The schema version PostgreSQL's first migration brings a new database to at once (SQLite
+#: reached it through migrations 1-33, from before PostgreSQL was supported).
+BASELINE = 33
 
 #: The advisory lock key of the migrations: "questlog" as a big-endian 64-bit integer.
 MIGRATION_LOCK = int.from_bytes(b"questlog", "big")
@@ -60,3 +67,8 @@ async def schema_version(conn: asyncpg.Connection) -> int:
     if not exists:
         return 0
     return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+
+
+def postgres_migrations() -> list[tuple[int, str, str]]:
+    """PostgreSQL's migrations (bot/storage/migrations_pg/), from BASELINE on."""
+    return read_migrations(resources.files("bot.storage.migrations_pg"), first=BASELINE)
