@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -209,24 +210,31 @@ def postgres_cluster() -> Any:
         cluster.stop()
 
 
-@pytest.fixture
-async def postgres_url(postgres_cluster: Any) -> AsyncIterator[str]:
-    """A new, empty database of the cluster for one test, dropped afterwards."""
+@contextlib.asynccontextmanager
+async def postgres_database(cluster: Any) -> AsyncIterator[str]:
+    """A new, empty database of the cluster (its URL), dropped afterwards."""
     import secrets
 
     import asyncpg
 
     name = f"test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(postgres_cluster.url)
+    admin = await asyncpg.connect(cluster.url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     try:
-        yield postgres_cluster.database_url(name)
+        yield cluster.database_url(name)
     finally:
-        admin = await asyncpg.connect(postgres_cluster.url)
+        admin = await asyncpg.connect(cluster.url)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: Any) -> AsyncIterator[str]:
+    """A new, empty database of the cluster for one test."""
+    async with postgres_database(postgres_cluster) as url:
+        yield url

@@ -1,8 +1,9 @@
 """The store's contract (bot/storage/interface.py), run against every backend.
 
-Only interface methods are used here, so a second backend (PostgreSQL) is added by naming it in
-BACKENDS; what is specific to SQLite (group commit, migrations, checkpoints) is tested in
-tests/test_storage.py."""
+Only interface methods are used here. PostgreSQL is being built part by part: each test names
+the part it is about (``@part``), and runs on every backend that has that part (PostgreSQL's are
+``PostgresStore.PARTS``, on the throwaway cluster of tests/postgres.py). What is specific to
+SQLite (group commit, migrations, checkpoints) is tested in tests/test_storage.py."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import pytest
 from bot.clock import to_iso
 from bot.ingest.policy import IngestPolicy
 from bot.storage import Store, interface
+from bot.storage.postgres.store import PostgresStore
 from bot.storage.records import GLOBAL_SCOPE, AccountTaken, Delivery, EndpointRefused
 from bot.storage.sqlite import SqliteStore
 from connectors.base import WebhookContext
 from connectors.registry import Registry
+from tests.conftest import postgres_database
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 GUILD, OTHER = 111, 222
@@ -39,13 +42,37 @@ PARTS = {
 }
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await BACKENDS[request.param](tmp_path / "store.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
+BUILT = {"sqlite": set(PARTS), "postgresql": set(PostgresStore.PARTS)}
+
+
+def part(name: str) -> pytest.MarkDecorator:
+    """The part of the store a test is about: it runs on every backend that has it."""
+    return pytest.mark.part(name)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("part")
+        wanted = marker.args[0] if marker else None
+        backends = [b for b, built in sorted(BUILT.items()) if wanted in built or b == "sqlite"]
+        metafunc.parametrize("store", backends, indirect=True)
+
+
+@pytest.fixture
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param != "postgresql":
+        opened = await BACKENDS[request.param](tmp_path / "store.db")
+        try:
+            yield opened
+        finally:
+            await opened.close()
+        return
+    async with postgres_database(request.getfixturevalue("postgres_cluster")) as url:
+        pg = await PostgresStore.open(url)
+        try:
+            yield pg
+        finally:
+            await pg.close()
 
 
 def _methods(cls: type) -> dict[str, inspect.Signature]:
@@ -70,6 +97,22 @@ async def test_every_part_implements_the_interface(backend: str, tmp_path: Path)
         await store.close()
 
 
+async def test_the_postgres_store_implements_its_parts_of_the_interface(
+    postgres_url: str,
+) -> None:
+    store = await PostgresStore.open(postgres_url)
+    try:
+        assert await store.ping()
+        assert set(PostgresStore.PARTS) <= set(PARTS)
+        for name in PostgresStore.PARTS:
+            for method, wanted in _methods(PARTS[name]).items():
+                found = getattr(getattr(store, name), method, None)
+                assert found is not None, f"postgresql: {name}.{method} is missing"
+                assert list(inspect.signature(found).parameters) == list(wanted.parameters)[1:]
+    finally:
+        await store.close()
+
+
 async def test_store_answers_describes_itself_and_backs_up(store: Store, tmp_path: Path) -> None:
     assert await store.ping()
     info = await store.describe()
@@ -86,6 +129,7 @@ async def test_store_answers_describes_itself_and_backs_up(store: Store, tmp_pat
         await copy.close()
 
 
+@part("endpoints")
 async def test_endpoints(store: Store) -> None:
     version = await store.endpoints.version()
     endpoint = await store.endpoints.create(

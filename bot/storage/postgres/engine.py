@@ -1,0 +1,153 @@
+"""The PostgreSQL engine: a connection pool for reads and one writer connection that
+group-commits, as SQLite's engine (bot/storage/engine.py) does.
+
+``write(op)`` queues ``op``, an async function of a connection; the writer runs every queued
+operation in one transaction and resolves their futures only after COMMIT ("committed before
+acknowledged"), so concurrent requests share a commit. When one operation raises, the
+transaction is rolled back and the batch runs again with each operation under its own
+savepoint, so only the failing one fails. A batch that PostgreSQL aborts for a deadlock or a
+serialization failure with another process is run again, up to three times. ``read(fn)`` runs
+``fn`` on a pooled connection and sees every committed write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from bot.storage.engine import StorageError
+from bot.storage.postgres.migrations import apply_migrations, postgres_migrations
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Op = Callable[[asyncpg.Connection], Awaitable[T]]
+
+MAX_BATCH = 256
+RETRIES = 3
+_RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+class PgDatabase:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.pool: asyncpg.Pool | None = None
+        self._writer: asyncpg.Connection | None = None
+        self._queue: deque[tuple[Op[Any], asyncio.Future[Any]]] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches = 0
+        self.batched_ops = 0
+
+    async def open(self) -> None:
+        try:
+            self.pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=self.pool_size, command_timeout=60
+            )
+            self._writer = await asyncpg.connect(self.url, command_timeout=60)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self._close_connections()
+            raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+        await apply_migrations(self._writer, postgres_migrations())
+        self._task = asyncio.create_task(self._write_loop(), name="questlog-pg-writer")
+
+    async def close(self) -> None:
+        """Finish what is queued, then close every connection."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    async def write(self, op: Op[T]) -> T:
+        """Run ``op(conn)`` inside the next group commit; returns after COMMIT."""
+        if self._closing or self._writer is None:
+            raise StorageError("database is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, future))
+        self._wakeup.set()
+        return await future
+
+    async def read(self, fn: Op[T]) -> T:
+        if self.pool is None:
+            raise StorageError("database is closed")
+        try:
+            async with self.pool.acquire() as conn:
+                return await fn(conn)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+            raise StorageError(f"database read failed: {exc}") from exc
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await asyncio.sleep(0)  # let requests already read join this batch
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            try:
+                outcomes = await self._commit([op for op, _ in batch])
+            except Exception as exc:
+                log.error("database write batch of %d failed: %s", len(batch), exc)
+                error = StorageError(f"database write failed: {exc}")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.batches += 1
+            self.batched_ops += len(batch)
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # the caller went away; the write stands
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    async def _commit(self, ops: list[Op[Any]]) -> list[tuple[bool, Any]]:
+        assert self._writer is not None
+        if self._writer.is_closed():  # the server restarted or dropped it: a new one
+            self._writer = await asyncpg.connect(self.url, command_timeout=60)
+        for attempt in range(1, RETRIES + 1):
+            try:
+                try:
+                    async with self._writer.transaction():
+                        return [(True, await op(self._writer)) for op in ops]
+                except _RETRIED:
+                    raise
+                except Exception:  # one operation failed: each alone, under a savepoint
+                    async with self._writer.transaction():
+                        return [await self._isolated(op) for op in ops]
+            except _RETRIED as exc:
+                if attempt == RETRIES:
+                    raise
+                log.warning("database write batch retried (%s)", type(exc).__name__)
+        raise AssertionError("unreachable")
+
+    async def _isolated(self, op: Op[Any]) -> tuple[bool, Any]:
+        assert self._writer is not None
+        try:
+            async with self._writer.transaction():  # a savepoint inside the batch
+                return True, await op(self._writer)
+        except _RETRIED:
+            raise
+        except Exception as exc:
+            return False, exc
