@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from bot.storage.engine import StorageError
-from bot.storage.postgres.engine import PgDatabase
+from bot.storage.postgres.pg_engine import PgDatabase
 
 
 async def test_concurrent_writes_share_commits_and_are_visible_once_acknowledged(

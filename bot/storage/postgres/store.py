@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from bot.storage.postgres.endpoints import PgEndpoints
-from bot.storage.postgres.engine import PgDatabase
+from bot.storage.postgres.pg_endpoints import PgEndpoints
+from bot.storage.postgres.pg_engine import PgDatabase
 
 
 class PostgresStore:

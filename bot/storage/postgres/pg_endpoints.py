@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.storage.postgres.engine import PgDatabase
+from bot.storage.postgres.pg_engine import PgDatabase
 from bot.storage.records import Endpoint, EndpointRefused
 
 _COLUMNS = (
