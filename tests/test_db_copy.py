@@ -123,6 +123,52 @@ async def test_a_bad_value_names_its_column_and_copies_nothing(
     assert found == {"raw_events": 0, "sessions": 0, "account_links": 0}  # all or nothing
 
 
+async def test_values_are_checked_strictly_and_json_compared_by_meaning(
+    core: Core, make_endpoint: MakeEndpoint, postgres_url: str
+) -> None:
+    await community(core, make_endpoint)
+    await core.store.engine.write(
+        lambda c: c.execute('UPDATE guilds SET settings = \'{"x": 1e+20, "y": -0.0}\'')
+    )
+    await copy_database(core.config.database.path, postgres_url)  # jsonb rewrites both numbers
+    for bad, said in (
+        (
+            "UPDATE account_links SET verified = 2",
+            r"account_links\.verified: 2 is not a valid boolean \(a flag is 0 or 1\)",
+        ),
+        ("UPDATE account_links SET display_name = 'a' || char(0) || 'b'", "NUL character"),
+        (
+            "UPDATE playtime SET seconds = 1.5",
+            r"playtime\.seconds: 1\.5 is not a valid bigint \(not an integer",
+        ),
+    ):
+        await core.store.engine.write(lambda c, bad=bad: c.execute(bad))
+        with pytest.raises(CopyError, match=said):
+            await copy_database(core.config.database.path, postgres_url, force=True)
+        await core.store.engine.write(
+            lambda c: (
+                c.execute("UPDATE account_links SET verified = 0, display_name = 'Steve'"),
+                c.execute("UPDATE playtime SET seconds = 60 WHERE typeof(seconds) = 'real'"),
+            )
+        )
+
+
+def test_an_older_file_is_refused_unchanged(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    from bot.storage.engine import apply_migrations
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, up_to=30)
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(CopyError, match=r"schema version 30, this release's is \d+: start this"):
+        asyncio.run(copy_database(path, "postgresql://questlog@127.0.0.1:9/none"))
+    assert path.read_bytes() == before  # the copy never migrates the file
+
+
 def test_the_command_refuses_while_a_server_runs_and_copies_once_it_stopped(
     tmp_path: Path, postgres_cluster: object
 ) -> None:
@@ -146,5 +192,5 @@ def test_the_command_refuses_while_a_server_runs_and_copies_once_it_stopped(
     done = cli("db", "copy", "--to", secret, "--config", str(config), cwd=tmp_path)
     assert "verified: every table's row count and the SHA-256 of its rows match" in done.stdout
     assert "hunter2" not in done.stdout + done.stderr  # the password is never shown
-    assert "questlog:***@" in done.stdout
+    assert f"into postgresql://127.0.0.1:{postgres_cluster.port}/cli_copy;" in done.stdout  # type: ignore[attr-defined]
     assert re.search(r"^  meta: \d+ rows$", done.stderr, re.M)  # a line per table, no terminal

@@ -88,5 +88,39 @@ async def test_a_failing_operation_fails_alone(postgres_url: str) -> None:
 
 async def test_an_unreachable_server_is_a_storage_error() -> None:
     db = PgDatabase("postgresql://questlog@127.0.0.1:9/none")
-    with pytest.raises(StorageError, match="cannot connect to PostgreSQL"):
+    with pytest.raises(StorageError, match="cannot open the PostgreSQL database"):
         await db.open()
+
+
+async def test_an_operation_that_swallows_a_database_error_never_loses_another(
+    postgres_url: str,
+) -> None:
+    db = PgDatabase(postgres_url)
+    await db.open()
+    try:
+
+        async def good(conn: asyncpg.Connection) -> str:
+            await conn.execute(
+                "INSERT INTO games (game_id, name, updated_at) VALUES ('kept', 'K', now())"
+            )
+            return "ok"
+
+        async def swallowing(conn: asyncpg.Connection) -> str:
+            try:  # a duplicate it treats as "taken", leaving the transaction aborted
+                await conn.execute(
+                    "INSERT INTO games (game_id, name, updated_at)"
+                    " VALUES ('minecraft', 'again', now())"
+                )
+            except asyncpg.UniqueViolationError:
+                return "taken"
+            return "inserted"
+
+        results = await asyncio.gather(db.write(good), db.write(swallowing), return_exceptions=True)
+        assert results[0] == "ok"
+        assert isinstance(results[1], Exception)  # reported, never a false "taken"
+        kept = await db.read(
+            lambda c: c.fetchval("SELECT count(*) FROM games WHERE game_id = 'kept'")
+        )
+        assert kept == 1  # acknowledged means committed
+    finally:
+        await db.close()

@@ -310,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="copy the SQLite database into PostgreSQL and verify it (server stopped)",
     )
     db_copy.add_argument(
-        "--to", required=True, metavar="URL", help="postgresql://user[:password]@host[:port]/db"
+        "--to",
+        metavar="URL",
+        help="postgresql://user[:password]@host[:port]/db (default: $QUESTLOG_DATABASE_URL,"
+        " which keeps the password out of the process list)",
     )
     db_copy.add_argument(
         "--force", action="store_true", help="replace what the PostgreSQL database holds"
@@ -984,22 +987,27 @@ def cmd_prune(args: argparse.Namespace, config: Config) -> int:
 
 
 def _shown_url(url: str) -> str:
-    """The URL without its password, for output."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    """Where the URL points, for output: host, port and database only (never its user name,
+    password or query, wherever a password may hide in it)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the PostgreSQL database"
+    name = parts.path.lstrip("/").split("/")[0] or "(default database)"
+    return f"postgresql://{host}{port}/{name}"
 
 
 def cmd_db(args: argparse.Namespace, config: Config) -> int:
     from bot.storage.instance import hold_server_lock
     from bot.storage.postgres.copy import copy_database
 
-    url = args.to
-    if urllib.parse.urlsplit(url).scheme not in ("postgresql", "postgres"):
-        raise CliError("--to must be a postgresql:// URL")
+    url = args.to or os.environ.get("QUESTLOG_DATABASE_URL", "")
+    if not url:
+        raise CliError("say where to copy: --to URL, or QUESTLOG_DATABASE_URL")
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise CliError("the target must be a postgresql:// URL")
     path = Path(config.database.path)
     if not path.exists():
         raise CliError(f"no database at {path}")

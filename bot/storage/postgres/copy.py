@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ import asyncpg
 
 from bot.clock import from_iso
 from bot.storage.engine import StorageError, latest_schema_version
-from bot.storage.engine import apply_migrations as apply_sqlite_migrations
 from bot.storage.postgres.migrations import apply_migrations, postgres_migrations
 
 #: Rows per COPY and per checksum read.
@@ -62,26 +62,59 @@ class _Column:
     kind: str  # PostgreSQL's data_type
 
 
+def _refuse(table: str, column: _Column, value: Any, why: str) -> CopyError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return CopyError(f"{table}.{column.name}: {shown} is not a valid {column.kind} ({why})")
+
+
 def _to_postgres(column: _Column, value: Any, table: str) -> Any:
+    """The value for PostgreSQL's column. Strict, so that the conversion loses nothing and
+    the checksum of the converted rows stands for the file's: a flag must be 0 or 1, an
+    integer an integer, text text without NUL characters (PostgreSQL refuses those)."""
     if value is None:
         return None
+    kind = column.kind
+    if kind in ("bigint", "integer", "boolean"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _refuse(table, column, value, "not an integer in the file")
+        if kind == "boolean":
+            if value not in (0, 1):
+                raise _refuse(table, column, value, "a flag is 0 or 1")
+            return bool(value)
+        limit = 2**31 if kind == "integer" else 2**63
+        if not -limit <= value < limit:
+            raise _refuse(table, column, value, "out of range")
+        return value
+    if not isinstance(value, str):
+        raise _refuse(table, column, value, f"a {type(value).__name__} in the file, not text")
+    if "\x00" in value:
+        raise _refuse(table, column, value, "contains a NUL character")
     try:
-        if column.kind == "timestamp with time zone":
+        if kind == "timestamp with time zone":
             return from_iso(value)
-        if column.kind == "date":
+        if kind == "date":
             return date.fromisoformat(value)
-        if column.kind == "boolean":
-            return bool(int(value))
-        if column.kind == "jsonb":
+        if kind == "jsonb":
+            if "\\u0000" in value:
+                raise ValueError("PostgreSQL's jsonb refuses \\u0000")
             json.loads(value)  # checked here, to name the row
-            return value
-        if column.kind in ("bigint", "integer"):
-            return int(value)
         return value
     except (TypeError, ValueError) as exc:
-        raise CopyError(
-            f"{table}.{column.name}: {value!r} is not a valid {column.kind} ({exc})"
-        ) from None
+        raise _refuse(table, column, value, str(exc)) from None
+
+
+def _json_canonical(value: Any) -> Any:
+    """JSON compared by meaning: keys sorted, and numbers by value (jsonb writes 1e+20 as
+    100000000000000000000 and -0.0 as 0.0)."""
+    if isinstance(value, dict):
+        return {k: _json_canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_json_canonical(v) for v in value]
+    if isinstance(value, Decimal):
+        return "0" if value == 0 else str(value.normalize())
+    return value
 
 
 def _canonical(column: _Column, value: Any) -> str:
@@ -89,7 +122,8 @@ def _canonical(column: _Column, value: Any) -> str:
     if value is None:
         return "\x00"
     if column.kind == "jsonb":
-        return json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"))
+        parsed = json.loads(value, parse_float=Decimal, parse_int=Decimal)
+        return json.dumps(_json_canonical(parsed), sort_keys=True, separators=(",", ":"))
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
@@ -105,9 +139,13 @@ class _Sqlite:
             raise CopyError(f"no database at {path}")
         self.conn = sqlite3.connect(str(path), isolation_level=None)
         (version,) = self.conn.execute("PRAGMA user_version").fetchone()
-        if version < latest_schema_version():
-            apply_sqlite_migrations(self.conn)  # as `questlog run` would at its next start
-        elif version > latest_schema_version():
+        if version < latest_schema_version():  # never changed here: the copy only reads it
+            raise CopyError(
+                f"{path} is at schema version {version}, this release's is"
+                f" {latest_schema_version()}: start this release once on it (it migrates the"
+                " file at start-up), stop it, then copy"
+            )
+        if version > latest_schema_version():
             raise CopyError(
                 f"{path} is at schema version {version}, newer than this release's"
                 f" {latest_schema_version()}: copy it with the release that wrote it"
@@ -196,14 +234,14 @@ async def copy_database(
     try:
         try:
             conn = await asyncpg.connect(url)
+        except ValueError:  # its message may quote the password
+            raise CopyError("cannot connect to PostgreSQL: the URL is not valid") from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise CopyError(f"cannot connect to PostgreSQL: {exc}") from None
         try:
             await apply_migrations(conn, postgres_migrations())
             tables = await _tables(conn)
-            missing = [t for t in _sqlite_tables(source) if t not in tables]
-            if missing:
-                raise CopyError(f"tables the PostgreSQL schema lacks: {', '.join(missing)}")
+            await _same_shape(source, conn, tables)
             holding = await _holds_data(conn, tables)
             if holding and not force:
                 raise CopyError(
@@ -217,6 +255,26 @@ async def copy_database(
             await conn.close()
     finally:
         source.close()
+
+
+async def _same_shape(source: _Sqlite, conn: asyncpg.Connection, tables: list[str]) -> None:
+    """Every table and column on both sides, or nothing is copied."""
+    theirs = set(_sqlite_tables(source))
+    if theirs != set(tables):
+        raise CopyError(
+            "the two schemas differ: tables only in the file: "
+            f"{sorted(theirs - set(tables)) or 'none'}, only in PostgreSQL:"
+            f" {sorted(set(tables) - theirs) or 'none'}"
+        )
+    for table in tables:
+        columns, _ = await _columns(conn, table)
+        file_columns = {r[1] for r in source.conn.execute(f'PRAGMA table_info("{table}")')}
+        if file_columns != {c.name for c in columns}:
+            raise CopyError(
+                f"{table}: the columns differ (only in the file:"
+                f" {sorted(file_columns - {c.name for c in columns}) or 'none'}, only in"
+                f" PostgreSQL: {sorted({c.name for c in columns} - file_columns) or 'none'})"
+            )
 
 
 def _sqlite_tables(source: _Sqlite) -> list[str]:
@@ -263,7 +321,10 @@ async def _copy(
 
 
 async def _put(conn: asyncpg.Connection, table: str, columns: list[_Column], rows: list) -> None:
-    await conn.copy_records_to_table(table, records=rows, columns=[c.name for c in columns])
+    try:
+        await conn.copy_records_to_table(table, records=rows, columns=[c.name for c in columns])
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError, TypeError) as exc:
+        raise CopyError(f"{table}: PostgreSQL refused a row ({exc})") from None
 
 
 async def _advance_identity(conn: asyncpg.Connection, table: str, columns: list[_Column]) -> None:

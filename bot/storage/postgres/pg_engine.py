@@ -5,7 +5,8 @@ group-commits, as SQLite's engine (bot/storage/engine.py) does.
 operation in one transaction and resolves their futures only after COMMIT ("committed before
 acknowledged"), so concurrent requests share a commit. When one operation raises, the
 transaction is rolled back and the batch runs again with each operation under its own
-savepoint, so only the failing one fails. A batch that PostgreSQL aborts for a deadlock or a
+savepoint, so only the failing one fails (operations are functions of the database, as on
+SQLite, so running one twice is safe). A batch that PostgreSQL aborts for a deadlock or a
 serialization failure with another process is run again, up to three times. ``read(fn)`` runs
 ``fn`` on a pooled connection and sees every committed write.
 """
@@ -29,6 +30,7 @@ T = TypeVar("T")
 Op = Callable[[asyncpg.Connection], Awaitable[T]]
 
 MAX_BATCH = 256
+COMMAND_TIMEOUT = 60.0  # seconds for one statement on the writer and the pool
 RETRIES = 3
 _RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
@@ -48,14 +50,22 @@ class PgDatabase:
 
     async def open(self) -> None:
         try:
+            # Migrations first, on a connection without a statement timeout: a long one must
+            # not be cut off (and rolled back at every start), and a process waiting for
+            # another's migrations waits as long as they take.
+            setup = await asyncpg.connect(self.url)
+            try:
+                await apply_migrations(setup, postgres_migrations())
+            finally:
+                await setup.close()
             self.pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self.pool_size, command_timeout=60
+                self.url, min_size=1, max_size=self.pool_size, command_timeout=COMMAND_TIMEOUT
             )
-            self._writer = await asyncpg.connect(self.url, command_timeout=60)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._writer = await asyncpg.connect(self.url, command_timeout=COMMAND_TIMEOUT)
+        except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self._close_connections()
-            raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
-        await apply_migrations(self._writer, postgres_migrations())
+            reason = "the URL is not valid" if isinstance(exc, ValueError) else str(exc)
+            raise StorageError(f"cannot open the PostgreSQL database: {reason}") from None
         self._task = asyncio.create_task(self._write_loop(), name="questlog-pg-writer")
 
     async def close(self) -> None:
@@ -125,29 +135,52 @@ class PgDatabase:
     async def _commit(self, ops: list[Op[Any]]) -> list[tuple[bool, Any]]:
         assert self._writer is not None
         if self._writer.is_closed():  # the server restarted or dropped it: a new one
-            self._writer = await asyncpg.connect(self.url, command_timeout=60)
+            self._writer = await asyncpg.connect(self.url, command_timeout=COMMAND_TIMEOUT)
         for attempt in range(1, RETRIES + 1):
             try:
                 try:
-                    async with self._writer.transaction():
-                        return [(True, await op(self._writer)) for op in ops]
+                    return await self._transaction(ops, isolated=False)
                 except _RETRIED:
                     raise
                 except Exception:  # one operation failed: each alone, under a savepoint
-                    async with self._writer.transaction():
-                        return [await self._isolated(op) for op in ops]
+                    return await self._transaction(ops, isolated=True)
             except _RETRIED as exc:
                 if attempt == RETRIES:
                     raise
                 log.warning("database write batch retried (%s)", type(exc).__name__)
         raise AssertionError("unreachable")
 
-    async def _isolated(self, op: Op[Any]) -> tuple[bool, Any]:
-        assert self._writer is not None
+    async def _transaction(self, ops: list[Op[Any]], *, isolated: bool) -> list[tuple[bool, Any]]:
+        """The batch in one transaction, begun and committed by hand: PostgreSQL answers a
+        COMMIT of a transaction that an error aborted with ROLLBACK and no error (an operation
+        that caught a database error itself would leave it so), and that must not be taken
+        for a commit."""
+        conn = self._writer
+        assert conn is not None
+        await conn.execute("BEGIN")
         try:
-            async with self._writer.transaction():  # a savepoint inside the batch
-                return True, await op(self._writer)
+            results = [
+                await self._isolated(op) if isolated else (True, await op(conn)) for op in ops
+            ]
+            if await conn.execute("COMMIT") != "COMMIT":
+                raise StorageError("the transaction was aborted by an error an operation caught")
+            return results
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+            raise
+
+    async def _isolated(self, op: Op[Any]) -> tuple[bool, Any]:
+        conn = self._writer
+        assert conn is not None
+        await conn.execute("SAVEPOINT op")
+        try:
+            value = await op(conn)
+            await conn.execute("RELEASE SAVEPOINT op")  # fails if the op left it aborted
         except _RETRIED:
             raise
         except Exception as exc:
+            await conn.execute("ROLLBACK TO SAVEPOINT op")
+            await conn.execute("RELEASE SAVEPOINT op")
             return False, exc
+        return True, value

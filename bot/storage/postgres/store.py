@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from bot.storage.engine import StorageError
 from bot.storage.postgres.pg_endpoints import PgEndpoints
 from bot.storage.postgres.pg_engine import PgDatabase
 
@@ -31,7 +32,7 @@ class PostgresStore:
     async def ping(self) -> bool:
         try:
             return bool(await self.engine.read(lambda c: c.fetchval("SELECT 1")))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (StorageError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False
 
     def write_stats(self) -> dict[str, float]:
