@@ -39,6 +39,7 @@ PARTS = {
     "events": interface.EventStore,
     "playtime": interface.PlaytimeStore,
     "steam": interface.SteamStore,
+    "consoles": interface.ConsoleStore,
 }
 
 
@@ -162,6 +163,40 @@ async def test_endpoints(store: Store) -> None:
     version, everything = await store.endpoints.snapshot()
     assert [e.last_used_at for e in everything] == [NOW + timedelta(minutes=5)]
     assert await store.endpoints.count() == (0, 1)
+
+
+@part("consoles")
+async def test_consoles(store: Store) -> None:
+    endpoint = await store.endpoints.create(
+        path="c" * 24, kind="minecraft", guild_id=GUILD, secret="s", read_secret=None,
+        game_id=None, now=NOW,
+    )  # fmt: skip
+    assert endpoint is not None
+    assert await store.consoles.get(endpoint.id) is None
+    saved = await store.consoles.set(
+        endpoint.id, game="minecraft", host="127.0.0.1", port=25575, sealed_password="sealed",
+        announce=True, now=NOW,
+    )  # fmt: skip
+    assert (saved.game, saved.host, saved.port, saved.announce) == ("minecraft", "127.0.0.1",
+                                                                   25575, True)  # fmt: skip
+    assert saved.sealed_password == "sealed" and saved.created_at == saved.updated_at == NOW
+    later = NOW + timedelta(hours=1)
+    changed = await store.consoles.set(
+        endpoint.id, game="minecraft", host="mc.example.org", port=25576,
+        sealed_password="other", announce=False, now=later,
+    )  # fmt: skip
+    assert (changed.host, changed.port, changed.announce) == ("mc.example.org", 25576, False)
+    assert (changed.created_at, changed.updated_at) == (NOW, later)  # replaced, not added
+    assert await store.consoles.get(endpoint.id) == changed
+    assert await store.consoles.list(GUILD) == [changed] == await store.consoles.list()
+    assert await store.consoles.list(OTHER) == []
+    await store.endpoints.disable(endpoint.id, later)
+    assert await store.consoles.get(endpoint.id) is None  # a disabled endpoint has no console
+    assert await store.consoles.list(GUILD) == [changed]  # but it is still listed
+    await store.endpoints.enable(endpoint.id)
+    assert await store.consoles.remove(endpoint.id) is True
+    assert await store.consoles.remove(endpoint.id) is False
+    assert await store.consoles.get(endpoint.id) is None
 
 
 async def test_links_and_codes(store: Store) -> None:

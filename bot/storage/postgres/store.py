@@ -8,17 +8,19 @@ from __future__ import annotations
 import asyncpg
 
 from bot.storage.engine import StorageError
+from bot.storage.postgres.pg_consoles import PgConsoles
 from bot.storage.postgres.pg_endpoints import PgEndpoints
 from bot.storage.postgres.pg_engine import PgDatabase
 
 
 class PostgresStore:
     #: The parts of the Store interface implemented on PostgreSQL so far.
-    PARTS = ("endpoints",)
+    PARTS = ("endpoints", "consoles")
 
     def __init__(self, engine: PgDatabase) -> None:
         self.engine = engine
         self.endpoints = PgEndpoints(engine)
+        self.consoles = PgConsoles(engine)
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
