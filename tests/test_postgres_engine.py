@@ -14,6 +14,18 @@ from bot.storage.engine import StorageError
 from bot.storage.postgres.pg_engine import PgDatabase
 
 
+def add_game(game_id: str, name: str | None) -> Callable[[asyncpg.Connection], Awaitable[str]]:
+    """An operation inserting a game (a NULL name violates NOT NULL)."""
+
+    async def op(conn: asyncpg.Connection) -> str:
+        await conn.execute(
+            "INSERT INTO games (game_id, name, updated_at) VALUES ($1, $2, now())", game_id, name
+        )
+        return "ok"
+
+    return op
+
+
 async def test_concurrent_writes_share_commits_and_are_visible_once_acknowledged(
     postgres_url: str,
 ) -> None:
@@ -51,24 +63,7 @@ async def test_a_failing_operation_fails_alone(postgres_url: str) -> None:
     db = PgDatabase(postgres_url)
     await db.open()
     try:
-
-        async def good(conn: asyncpg.Connection) -> str:
-            await conn.execute(
-                "INSERT INTO games (game_id, name, updated_at) VALUES ('a', 'A', now())"
-            )
-            return "ok"
-
-        async def bad(conn: asyncpg.Connection) -> str:
-            await conn.execute(
-                "INSERT INTO games (game_id, name, updated_at) VALUES ('b', NULL, now())"
-            )
-            return "never"
-
-        async def later(conn: asyncpg.Connection) -> str:
-            await conn.execute(
-                "INSERT INTO games (game_id, name, updated_at) VALUES ('c', 'C', now())"
-            )
-            return "ok"
+        good, bad, later = add_game("a", "A"), add_game("b", None), add_game("c", "C")
 
         results = await asyncio.gather(
             db.write(good), db.write(bad), db.write(later), return_exceptions=True
@@ -98,12 +93,7 @@ async def test_an_operation_that_swallows_a_database_error_never_loses_another(
     db = PgDatabase(postgres_url)
     await db.open()
     try:
-
-        async def good(conn: asyncpg.Connection) -> str:
-            await conn.execute(
-                "INSERT INTO games (game_id, name, updated_at) VALUES ('kept', 'K', now())"
-            )
-            return "ok"
+        good = add_game("kept", "K")
 
         async def swallowing(conn: asyncpg.Connection) -> str:
             try:  # a duplicate it treats as "taken", leaving the transaction aborted
