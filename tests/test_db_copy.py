@@ -194,3 +194,27 @@ def test_the_command_refuses_while_a_server_runs_and_copies_once_it_stopped(
     assert "hunter2" not in done.stdout + done.stderr  # the password is never shown
     assert f"into postgresql://127.0.0.1:{postgres_cluster.port}/cli_copy;" in done.stdout  # type: ignore[attr-defined]
     assert re.search(r"^  meta: \d+ rows$", done.stderr, re.M)  # a line per table, no terminal
+
+
+def test_the_command_explains_a_missing_or_wrong_url_without_showing_a_password(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    import sqlite3
+
+    from bot.storage.engine import apply_migrations
+
+    (tmp_path / "data").mkdir()
+    conn = sqlite3.connect(tmp_path / "data" / "q.sqlite3", isolation_level=None)
+    apply_migrations(conn)  # a database to copy
+    conn.close()
+    for args, said in (
+        ((), "say where to copy: --to URL, or QUESTLOG_DATABASE_URL"),
+        (("--to", "mysql://u:pw@host/db"), "the target must be a postgresql:// URL"),
+        (("--to", "postgresql://u:s3c/ret@127.0.0.1:9/db"), "cannot connect to PostgreSQL"),
+    ):
+        result = cli("db", "copy", *args, "--config", str(config), cwd=tmp_path, check=False)
+        assert result.returncode == 1, result.stderr
+        assert said in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "s3c" not in result.stdout + result.stderr and "pw" not in result.stderr
