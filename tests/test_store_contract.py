@@ -8,8 +8,7 @@ SQLite (group commit, migrations, checkpoints) is tested in tests/test_storage.p
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,60 +19,12 @@ from bot.ingest.policy import IngestPolicy
 from bot.storage import Store, interface
 from bot.storage.postgres.store import PostgresStore
 from bot.storage.records import GLOBAL_SCOPE, AccountTaken, Delivery, EndpointRefused
-from bot.storage.sqlite import SqliteStore
 from connectors.base import WebhookContext
 from connectors.registry import Registry
-from tests.conftest import postgres_database
+from tests.contract import BACKENDS, GUILD, NOW, OTHER, PARTS, SID, part, store
+from tests.contract import pytest_generate_tests as pytest_generate_tests
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-GUILD, OTHER = 111, 222
-SID = "76561198000000001"
-
-OpenStore = Callable[[Path], Awaitable[Store]]
-BACKENDS: dict[str, OpenStore] = {"sqlite": SqliteStore.open}
-PARTS = {
-    "endpoints": interface.EndpointStore,
-    "links": interface.LinkStore,
-    "stats": interface.StatsStore,
-    "feed": interface.FeedStore,
-    "events": interface.EventStore,
-    "playtime": interface.PlaytimeStore,
-    "steam": interface.SteamStore,
-    "consoles": interface.ConsoleStore,
-}
-
-
-BUILT = {"sqlite": set(PARTS), "postgresql": set(PostgresStore.PARTS)}
-
-
-def part(name: str) -> pytest.MarkDecorator:
-    """The part of the store a test is about: it runs on every backend that has it."""
-    return pytest.mark.part(name)
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "store" in metafunc.fixturenames:
-        marker = metafunc.definition.get_closest_marker("part")
-        wanted = marker.args[0] if marker else None
-        backends = [b for b, built in sorted(BUILT.items()) if wanted in built or b == "sqlite"]
-        metafunc.parametrize("store", backends, indirect=True)
-
-
-@pytest.fixture
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param != "postgresql":
-        opened = await BACKENDS[request.param](tmp_path / "store.db")
-        try:
-            yield opened
-        finally:
-            await opened.close()
-        return
-    async with postgres_database(request.getfixturevalue("postgres_cluster")) as url:
-        pg = await PostgresStore.open(url)
-        try:
-            yield pg
-        finally:
-            await pg.close()
+__all__ = ["store"]  # the fixture, imported
 
 
 def _methods(cls: type) -> dict[str, inspect.Signature]:
@@ -199,6 +150,7 @@ async def test_consoles(store: Store) -> None:
     assert await store.consoles.get(endpoint.id) is None
 
 
+@part("links")
 async def test_links_and_codes(store: Store) -> None:
     links = store.links
     await links.link(guild_id=GUILD, discord_user_id=1, source="steam", external_id=SID, now=NOW)
@@ -239,6 +191,7 @@ async def ingest_custom(store: Store, guild: int, body: dict[str, Any]) -> Any:
     )
 
 
+@part("events")
 async def test_events_are_ingested_once(store: Store) -> None:
     first = await ingest_custom(store, GUILD, {"event_type": "t", "title": "T", "id": "1"})
     assert first.status == "accepted" and len(first.event_ids) == 1
@@ -262,6 +215,7 @@ class Embeds:
         return True
 
 
+@part("feed", "events")
 async def test_feed_outbox_from_queue_to_sent(store: Store) -> None:
     now = to_iso(NOW)
     feed = store.feed
@@ -297,6 +251,7 @@ async def test_feed_outbox_from_queue_to_sent(store: Store) -> None:
     assert later is not None and later.payload["embeds"][0]["language"] == ["en", "ru"]
 
 
+@part("feed", "events")
 async def test_feed_pause_and_resume(store: Store) -> None:
     now = to_iso(NOW)
     feed = store.feed
@@ -320,6 +275,7 @@ async def test_feed_pause_and_resume(store: Store) -> None:
     assert await feed.due_channels(now) == [901]
 
 
+@part("links", "steam", "playtime", "stats")
 async def test_playtime_stats_and_steam_state(store: Store) -> None:
     steam = store.steam
     await store.links.link(
