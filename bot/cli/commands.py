@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,6 +35,7 @@ from bot.services.endpoint_admin import (
 from bot.services.feed_admin import BACKFILL_MAX_HOURS
 from bot.services.link_import import FORMATS as IMPORT_FORMATS
 from bot.storage import Endpoint, StorageError, Store, backup_database, open_store
+from bot.storage.postgres.dump import shown_url
 from connectors.registry import Registry
 
 T = TypeVar("T")
@@ -986,19 +986,6 @@ def cmd_prune(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _shown_url(url: str) -> str:
-    """Where the URL points, for output: host, port and database only (never its user name,
-    password or query, wherever a password may hide in it)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "the PostgreSQL database"
-    name = parts.path.lstrip("/").split("/")[0] or "(default database)"
-    return f"postgresql://{host}{port}/{name}"
-
-
 def cmd_db(args: argparse.Namespace, config: Config) -> int:
     from bot.storage.instance import hold_server_lock
     from bot.storage.postgres.copy import copy_database
@@ -1012,7 +999,7 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
     if not path.exists():
         raise CliError(f"no database at {path}")
     lock = hold_server_lock(path)  # the server stopped: nothing writes while it copies
-    shown = _shown_url(url)
+    shown = shown_url(url)
     tty = sys.stderr.isatty()
     finished: set[str] = set()
 

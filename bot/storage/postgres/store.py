@@ -5,22 +5,33 @@ every part is there."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import asyncpg
 
 from bot.storage.engine import StorageError
+from bot.storage.postgres.dump import dump_database, shown_url
+from bot.storage.postgres.migrations import postgres_migrations, schema_version
 from bot.storage.postgres.pg_consoles import PgConsoles
 from bot.storage.postgres.pg_endpoints import PgEndpoints
 from bot.storage.postgres.pg_engine import PgDatabase
 
+#: The parts of the Store interface implemented on PostgreSQL so far, and their classes.
+_BUILT: dict[str, Callable[[PgDatabase], Any]] = {
+    "endpoints": PgEndpoints,
+    "consoles": PgConsoles,
+}
+
 
 class PostgresStore:
-    #: The parts of the Store interface implemented on PostgreSQL so far.
-    PARTS = ("endpoints", "consoles")
+    PARTS = tuple(_BUILT)
 
     def __init__(self, engine: PgDatabase) -> None:
         self.engine = engine
-        self.endpoints = PgEndpoints(engine)
-        self.consoles = PgConsoles(engine)
+        for name, part in _BUILT.items():
+            setattr(self, name, part(engine))
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
@@ -36,6 +47,41 @@ class PostgresStore:
             return bool(await self.engine.read(lambda c: c.fetchval("SELECT 1")))
         except (StorageError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False
+
+    async def describe(self) -> dict[str, Any]:
+        """Where the database is (host, port and name only), its size and schema version."""
+
+        async def fn(conn: asyncpg.Connection) -> dict[str, Any]:
+            size = await conn.fetchval("SELECT pg_database_size(current_database())")
+            return {
+                "database": shown_url(self.engine.url),
+                "database_bytes": int(size),
+                "schema_version": await schema_version(conn),
+                "schema_latest": postgres_migrations()[-1][0],
+            }
+
+        return await self.engine.read(fn)
+
+    async def table_rows(self) -> dict[str, int]:
+        """Every table of the schema, counted in full in one snapshot."""
+
+        async def fn(conn: asyncpg.Connection) -> dict[str, int]:
+            names = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                ' ORDER BY tablename COLLATE "C"'
+            )
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return {
+                    n[0]: int(await conn.fetchval(f'SELECT count(*) FROM "{n[0]}"')) for n in names
+                }
+
+        return await self.engine.read(fn)
+
+    async def backup(self, target: Path) -> None:
+        """A consistent copy (one snapshot) with ``pg_dump`` in its custom format, for
+        ``pg_restore``; the server's own backups (base backups, WAL archiving) serve a large
+        database better."""
+        await dump_database(self.engine.url, target)
 
     def write_stats(self) -> dict[str, float]:
         return {
