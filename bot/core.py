@@ -15,6 +15,7 @@ from bot.identity import IdentityService, oauth_client
 from bot.identity.roles import RoleConnections
 from bot.ingest.endpoint_cache import EndpointCache
 from bot.ingest.pipeline import Pipeline
+from bot.leadership import InstanceJobs, Job
 from bot.metrics import Metrics
 from bot.presence import PresenceTracker
 from bot.privacy import PrivacyService
@@ -78,6 +79,9 @@ class Core:
     rcon: RconPool
     squad_lists: SquadAdminLists
     roles: RoleConnections | None = None
+    #: The Steam sync, pruning, the daily reward check and Linked Roles: run by the one
+    #: process of the instance that holds its instance lock (bot/leadership).
+    instance_jobs: InstanceJobs | None = None
     presence: PresenceTracker | None = None  # [presence] enabled: started with the bot
     discord_state: str = "disabled"  # disabled (web-only) | connecting | connected | disconnected
     _background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -239,6 +243,12 @@ class Core:
             SquadAdminLists(store, clock),
             roles,
         )
+        jobs: list[tuple[str, Job]] = [
+            ("the Steam sync", scheduler), ("pruning", pruner), ("the daily reward check", rewards),
+        ]  # fmt: skip
+        if roles is not None:
+            jobs.append(("the Linked Roles updates", roles))
+        core.instance_jobs = InstanceJobs(store.instance_lock("instance-jobs"), jobs)
         if config.presence.enabled:
             core.presence = PresenceTracker(store, pipeline, clock, config.presence)
             privacy.presence = core.presence
@@ -248,15 +258,19 @@ class Core:
         return core
 
     async def _store_stats(self) -> dict[str, float]:
+        jobs = self.instance_jobs
         return {
             **self.store.write_stats(),
             "questlog_discord_connected": 1 if self.discord_state == "connected" else 0,
+            "questlog_instance_jobs_here": 1 if jobs and jobs.leading else 0,
         }
 
     async def stop(self) -> None:
         """Stop background work and close the database (its thread must exit, or the process
         would outlive SIGTERM)."""
         try:
+            if self.instance_jobs is not None:
+                await self.instance_jobs.stop()  # and gives the instance lock up
             await self.endpoints.stop()
             await self.pruner.stop()
             await self.rewards.stop()

@@ -171,13 +171,10 @@ class Server:
         except BaseException:
             await self.stop()
             raise
-        await self.core.scheduler.start()
-        await self.core.pruner.start()
+        assert self.core.instance_jobs is not None
+        await self.core.instance_jobs.start()  # the Steam sync, pruning, rewards, Linked Roles
         await self.core.actions.start()
-        await self.core.rewards.start()
         settle_heap()
-        if self.core.roles is not None:
-            await self.core.roles.start()
         address = self.runner.addresses[0]
         self.port = int(address[1])
         host = self.config.web.host
@@ -200,7 +197,10 @@ class Server:
         steps = [
             ("draining web requests", runner.cleanup if runner else None),
             ("forgetting the listening address", forget_address if runner else None),
-            ("stopping the scheduler", core.scheduler.stop if core else None),
+            (
+                "stopping the instance jobs",
+                core.instance_jobs.stop if core and core.instance_jobs else None,
+            ),
             ("stopping the feed poster", poster.stop if poster else None),
             ("closing the Discord bot", discord.stop if discord else None),
             ("closing storage", core.stop if core else None),

@@ -60,3 +60,22 @@ def hold_server_lock(database: str | Path) -> ServerLock:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode("ascii"))
     return ServerLock(path, fd)
+
+
+class ProcessLock:
+    """The instance lock on SQLite: the server lock makes this process the only server of the
+    file, so it holds every instance lock (bot/storage/interface.py, InstanceLock)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._held = False
+
+    async def acquire(self) -> bool:
+        self._held = True
+        return True
+
+    async def held(self) -> bool:
+        return self._held
+
+    async def release(self) -> None:
+        self._held = False

@@ -804,6 +804,24 @@ class ConsoleStore(Protocol):
     async def remove(self, endpoint_id: int) -> bool: ...
 
 
+class InstanceLock(Protocol):
+    """A named lock that at most one process of the instance holds at a time, for the jobs
+    that must run once per instance (the Steam sync, pruning, the daily reward check). On
+    SQLite the server lock already makes the process the only one (bot/storage/instance.py);
+    on PostgreSQL it is a session-level advisory lock on a connection of its own, freed by the
+    server the moment that connection ends, however the process ends."""
+
+    async def acquire(self) -> bool:
+        """Take the lock if it is free; whether this process holds it now. Never waits."""
+        ...
+
+    async def held(self) -> bool:
+        """Whether this process still holds it (False once its connection was lost)."""
+        ...
+
+    async def release(self) -> None: ...
+
+
 class SquadListStore(Protocol):
     async def admins(
         self, guild_id: int
@@ -879,4 +897,8 @@ class Store(Protocol):
 
     async def backup(self, target: Path) -> None:
         """A consistent copy of the whole database at ``target`` while it is in use."""
+        ...
+
+    def instance_lock(self, name: str) -> InstanceLock:
+        """The lock called ``name`` (not taken yet)."""
         ...

@@ -12,6 +12,7 @@ from bot.storage.consoles import SqliteConsoles
 from bot.storage.endpoints import SqliteEndpoints
 from bot.storage.engine import Database, latest_schema_version
 from bot.storage.events import SqliteEvents
+from bot.storage.instance import ProcessLock
 from bot.storage.links import SqliteLinks
 from bot.storage.oauth import SqliteOAuthStates, SqliteTokens
 from bot.storage.outbox import SqliteFeed
@@ -100,3 +101,6 @@ class SqliteStore:
 
     async def backup(self, target: Path) -> None:
         await self.engine.backup(target)
+
+    def instance_lock(self, name: str) -> ProcessLock:
+        return ProcessLock(name)

@@ -17,6 +17,7 @@ from bot.storage.postgres.migrations import postgres_migrations, schema_version
 from bot.storage.postgres.pg_consoles import PgConsoles
 from bot.storage.postgres.pg_endpoints import PgEndpoints
 from bot.storage.postgres.pg_engine import PgDatabase
+from bot.storage.postgres.pg_leader import PgInstanceLock
 
 #: The parts of the Store interface implemented on PostgreSQL so far, and their classes.
 _BUILT: dict[str, Callable[[PgDatabase], Any]] = {
@@ -82,6 +83,9 @@ class PostgresStore:
         ``pg_restore``; the server's own backups (base backups, WAL archiving) serve a large
         database better."""
         await dump_database(self.engine.url, target)
+
+    def instance_lock(self, name: str) -> PgInstanceLock:
+        return PgInstanceLock(self.engine.url, name)
 
     def write_stats(self) -> dict[str, float]:
         return {
