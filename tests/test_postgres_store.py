@@ -3,6 +3,7 @@ its row counts and its backup, on the throwaway cluster of tests/postgres.py."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bot.clock import SystemClock
+from bot.ingest import endpoint_cache
+from bot.ingest.endpoint_cache import EndpointCache
 from bot.storage.engine import StorageError
 from bot.storage.postgres.dump import dump_database, shown_url, without_password
 from bot.storage.postgres.migrations import postgres_migrations
@@ -96,7 +100,9 @@ async def _rows(url: str) -> dict[str, int]:
 async def test_a_failed_backup_says_why_without_the_password(
     postgres_cluster: Any, tmp_path: Path
 ) -> None:
-    gone = postgres_cluster.database_url("no_such_database").replace("questlog@", "questlog:hunter2@")
+    gone = postgres_cluster.database_url("no_such_database").replace(
+        "questlog@", "questlog:hunter2@"
+    )
     target = tmp_path / "x.dump"
     with pytest.raises(StorageError) as failed:
         await dump_database(gone, target)
@@ -105,3 +111,56 @@ async def test_a_failed_backup_says_why_without_the_password(
     assert not target.exists() and not tmp_path.joinpath("x.dump.partial").exists()
     with pytest.raises(asyncpg.InvalidCatalogNameError):
         await asyncpg.connect(gone)
+
+
+async def _seen(cache: EndpointCache, path: str, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if cache.get(path) is not None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{path} not in the cache within {seconds} s")
+
+
+async def test_the_endpoint_cache_listens_for_other_processes_changes(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change made through another connection (another process) reaches the cache by
+    NOTIFY, with the safety poll an hour away; a lost listening connection is replaced."""
+    monkeypatch.setattr(endpoint_cache, "LISTENING_POLL_SECONDS", 3600.0)
+    monkeypatch.setattr(endpoint_cache, "RELISTEN_SECONDS", 0.0)
+    mine, other = await PostgresStore.open(postgres_url), await PostgresStore.open(postgres_url)
+    cache = EndpointCache(mine, SystemClock())
+    await cache.start()
+    try:
+        assert cache.listening
+        first = cache._listener
+        await other.endpoints.create(
+            path="n" * 24, kind="custom", guild_id=1, secret="s", read_secret=None,
+            game_id=None, now=NOW,
+        )  # fmt: skip
+        await _seen(cache, "n" * 24)
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            pids = await admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
+                " AND datname = current_database()"
+            )
+            assert len(pids) == 1
+            await admin.execute("SELECT pg_terminate_backend($1)", pids[0][0])
+        finally:
+            await admin.close()
+        for _ in range(500):  # lost, then listening again on a new connection
+            if cache._listener is not first and cache.listening:
+                break
+            await asyncio.sleep(0.01)
+        assert cache._listener is not first and cache.listening
+        await other.endpoints.create(
+            path="m" * 24, kind="custom", guild_id=1, secret="s", read_secret=None,
+            game_id=None, now=NOW,
+        )  # fmt: skip
+        await _seen(cache, "m" * 24)
+        assert cache.listening
+    finally:
+        await cache.stop()
+        await mine.close()
+        await other.close()

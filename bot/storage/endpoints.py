@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.clock import from_iso, to_iso
@@ -191,6 +192,10 @@ class SqliteEndpoints:
     async def snapshot(self) -> tuple[str, list[Endpoint]]:
         """The version and every endpoint, read together."""
         return await self._db.read(lambda c: (_version(c), _all(c, None)))
+
+    async def listen(self, changed: Callable[[], None]) -> None:
+        """SQLite has no change notifications across processes: callers poll version()."""
+        return None
 
     async def count(self) -> tuple[int, int]:
         """(active, disabled) endpoints."""

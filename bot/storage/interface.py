@@ -49,6 +49,17 @@ from connectors.base import Action, ActivityEvent, Connector, Effect
 from connectors.steam.client import OwnedGame, Unlock
 
 
+class ChangeListener(Protocol):
+    """A subscription to a backend's change notifications (``EndpointStore.listen``)."""
+
+    @property
+    def alive(self) -> bool:
+        """False once its connection was lost: listen again (and poll meanwhile)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class EndpointStore(Protocol):
     async def create(
         self,
@@ -86,6 +97,11 @@ class EndpointStore(Protocol):
         ...
 
     async def snapshot(self) -> tuple[str, list[Endpoint]]: ...
+
+    async def listen(self, changed: Callable[[], None]) -> ChangeListener | None:
+        """Call ``changed`` soon after any endpoint changes, in any process; None when the
+        backend has no notifications (SQLite: poll ``version()``) or cannot subscribe now."""
+        ...
 
     async def count(self) -> tuple[int, int]:
         """(active, disabled)."""

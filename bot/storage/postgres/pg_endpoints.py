@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
 
 from bot.storage.postgres.pg_engine import PgDatabase
+from bot.storage.postgres.pg_listen import PgListener
 from bot.storage.records import Endpoint, EndpointRefused
+
+#: What the endpoints' triggers notify (migration 0033: questlog_changed('endpoints_version')).
+VERSION_CHANNEL = "questlog_endpoints_version"
 
 _COLUMNS = (
     "id, path, kind, guild_id, secret, previous_secret, previous_secret_expires_at, read_secret,"
@@ -206,6 +211,11 @@ class PgEndpoints:
                 return await _version(conn), await _all(conn, None)
 
         return await self._db.read(fn)
+
+    async def listen(self, changed: Callable[[], None]) -> PgListener | None:
+        """LISTEN on the channel the endpoints' triggers notify, on a connection of its own;
+        None when the database cannot be reached now (the caller polls and tries again)."""
+        return await PgListener.open(self._db.url, VERSION_CHANNEL, changed)
 
     async def count(self) -> tuple[int, int]:
         """(active, disabled) endpoints."""
