@@ -504,11 +504,28 @@ def text(value: Any, field_name: str, *, max_len: int, min_len: int = 1) -> str:
     if not isinstance(value, str):
         raise SchemaError(field_name, "must be a string")
     stripped = value.strip()
+    if "\x00" in stripped:  # no database's text holds it (PostgreSQL refuses it outright)
+        raise SchemaError(field_name, "must not contain NUL characters")
     if len(stripped) < min_len:
         raise SchemaError(field_name, "must not be empty")
     if len(stripped) > max_len:
         raise SchemaError(field_name, f"must be at most {max_len} characters")
     return stripped
+
+
+def without_nul(value: Any, field_name: str) -> None:
+    """Refuse a NUL character anywhere in a JSON value, keys included (free-form fields that
+    are stored as they came: PostgreSQL's text and jsonb cannot hold it)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise SchemaError(field_name, "must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            without_nul(key, field_name)
+            without_nul(item, f"{field_name}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            without_nul(item, f"{field_name}[{index}]")
 
 
 def optional_text(value: Any, field_name: str, *, max_len: int) -> str | None:

@@ -867,3 +867,27 @@ async def test_refusals_are_logged_once_a_minute_without_secrets(
     text = "\n".join(lines)
     for secret in (endpoint.secret, wrong, body.decode(), endpoint.path):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"event_type": "t", "title": "a\u0000b"}, "title"),
+        ({"event_type": "t", "title": "ok", "id": "x\u0000"}, "id"),
+        ({"event_type": "t", "title": "ok", "boss": {"name": "\u0000"}}, "boss.name"),
+        ({"event_type": "t", "title": "ok", "loot": ["sword", "\u0000"]}, "loot[1]"),
+        ({"event_type": "t", "title": "ok", "a\u0000": 1}, "(a key)"),
+    ],
+)
+async def test_a_nul_character_is_422_naming_the_field(
+    client: TestClient, make_endpoint: MakeEndpoint, body: dict[str, Any], field: str
+) -> None:
+    """No database text holds NUL (PostgreSQL refuses it): refused up front, never a retry
+    loop of a delivery that can never be stored."""
+    endpoint = await make_endpoint("custom")
+    raw = json.dumps(body).encode()
+    response = await client.post(
+        f"/webhooks/custom/{endpoint.path}", data=raw, headers=sha_headers(endpoint.secret, raw)
+    )
+    assert await error_of(response) == (422, "invalid_payload")
+    assert (await response.json())["field"] == field

@@ -29,6 +29,7 @@ from connectors.base import (
     sha256_hex,
     text,
     timestamp,
+    without_nul,
 )
 
 _EVENT_TYPE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}", re.ASCII)
@@ -53,6 +54,9 @@ class CustomConnector(Connector):
             )
         if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
             raise SchemaError("event_type", "must be 1-64 characters of a-z, 0-9, '_', '.', '-'")
+        for key, value in data.items():  # the extra keys are kept in the event as they came
+            without_nul(key, "(a key)")
+            without_nul(value, key)
         raw: dict[str, Any] = dict(data)
         raw["event_type"] = event_type
         raw["title"] = text(data.get("title"), "title", max_len=256)
