@@ -14,6 +14,7 @@ from bot.storage.engine import apply_migrations as apply_sqlite
 from bot.storage.engine import latest_schema_version
 from bot.storage.postgres.migrations import (
     BASELINE,
+    POSTGRES_ONLY,
     apply_migrations,
     postgres_migrations,
     schema_version,
@@ -77,6 +78,8 @@ async def postgres_schema(conn: asyncpg.Connection) -> dict[str, Any]:
     for (table,) in await conn.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
         " AND table_type = 'BASE TABLE' AND table_name != 'schema_migrations'"
+        " AND NOT table_name = ANY($1::text[])",
+        list(POSTGRES_ONLY),
     ):
         columns = {
             r["column_name"]: (r["data_type"], r["is_nullable"] == "NO")

@@ -65,15 +65,34 @@ async def test_the_postgres_store_implements_its_parts_of_the_interface(
         await store.close()
 
 
-async def test_store_answers_describes_itself_and_backs_up(store: Store, tmp_path: Path) -> None:
+async def test_store_answers_and_describes_itself(store: Store) -> None:
     assert await store.ping()
     info = await store.describe()
     assert info["schema_version"] == info["schema_latest"] > 0
+    assert info["database"] and info["database_bytes"] > 0
+    rows = await store.table_rows()
+    assert rows["account_links"] == 0
     await store.links.link(
         guild_id=GUILD, discord_user_id=1, source="steam", external_id=SID, now=NOW
     )
-    target = tmp_path / "copy" / "backup.db"
-    await store.backup(target)
+    assert (await store.table_rows())["account_links"] == 1
+    lock = store.instance_lock("jobs")
+    assert await lock.acquire() and await lock.held()
+    await lock.release()
+    assert not await lock.held()
+
+
+async def test_sqlite_backs_up_into_a_file_it_opens(tmp_path: Path) -> None:
+    """(PostgreSQL's backup, a pg_dump, is restored in tests/test_postgres_store.py.)"""
+    store = await BACKENDS["sqlite"](tmp_path / "store.db")
+    try:
+        await store.links.link(
+            guild_id=GUILD, discord_user_id=1, source="steam", external_id=SID, now=NOW
+        )
+        target = tmp_path / "copy" / "backup.db"
+        await store.backup(target)
+    finally:
+        await store.close()
     copy = await BACKENDS["sqlite"](target)
     try:
         assert [link.external_id for link in await copy.links.for_member(GUILD, 1)] == [SID]

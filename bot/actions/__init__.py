@@ -14,19 +14,25 @@ What becomes of an attempt, from the handler's answer (connectors/base.py, Actio
 * anything else (a bug): tried again if idempotent, unknown if not, and logged.
 
 At start, attempts a stopped process left in flight are sorted out (``recover``): idempotent
-ones are tried again, the others are "unknown" and never sent twice.
+ones are tried again, the others are "unknown" and never sent twice. With several processes on
+PostgreSQL an attempt in flight holds a lease that its process renews while it runs; one whose
+lease ran out (its process died) is sorted out the same way by whichever worker looks next
+(``expire``, every round).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from bot.clock import Clock, from_iso
 from bot.storage import Store
 from bot.storage.records import QueuedAction
+from bot.tasks import cancel_task
 from connectors.base import (
     Action,
     ActionDone,
@@ -43,6 +49,7 @@ BATCH = 20  # claimed at once
 CONCURRENCY = 4  # carried out side by side (the targets' own rate limits still apply)
 POLL_SECONDS = 5.0  # also picks up what another process queued
 MIN_WAIT_SECONDS = 1.0
+RENEW_SECONDS = 5.0  # a quarter of an attempt's lease (bot/storage/postgres/pg_actions.py)
 
 
 class ActionWorker:
@@ -88,6 +95,14 @@ class ActionWorker:
     async def _run(self) -> None:
         while True:
             try:
+                again, unknown = await self.store.actions.expire(self.clock.now())
+                if again or unknown:
+                    log.warning(
+                        "actions: %d attempts of a process that died are tried again, %d have"
+                        " an unknown outcome",
+                        again,
+                        unknown,
+                    )
                 while await self.run_once():
                     pass
             except Exception:
@@ -135,7 +150,8 @@ class ActionWorker:
         if not await actions.begin(queued, self.clock.now()):
             return False  # no longer waiting (forgotten meanwhile)
         try:
-            await connector.execute(Action(queued.action, queued.payload))
+            async with self._leased(queued):
+                await connector.execute(Action(queued.action, queued.payload))
         except ActionDone as exc:
             await actions.done(queued, self.clock.now(), str(exc), already=exc.already)
         except ActionRetry as exc:
@@ -167,6 +183,27 @@ class ActionWorker:
         else:
             await actions.done(queued, self.clock.now())
         return False
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, queued: QueuedAction) -> AsyncIterator[None]:
+        """Renew this process's lease on the attempt while it runs (several processes on
+        PostgreSQL: without renewals another process would count it left behind)."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(RENEW_SECONDS)
+                try:
+                    if not await self.store.actions.renew(queued, self.clock.now()):
+                        log.warning("actions: the lease of #%s was lost", queued.id)
+                        return
+                except Exception as exc:  # the database away: the next renewal tries again
+                    log.warning("actions: renewing the lease of #%s failed: %s", queued.id, exc)
+
+        task = asyncio.create_task(keep(), name=f"questlog-action-lease-{queued.id}")
+        try:
+            yield
+        finally:
+            await cancel_task(task)
 
     def _backoff(self, queued: QueuedAction) -> float:
         wait = min(self.backoff_max, self.backoff_base * 2 ** min(queued.attempts, 20))

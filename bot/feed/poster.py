@@ -47,7 +47,7 @@ import contextlib
 import logging
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -62,6 +62,8 @@ from bot.storage.records import Batch, Edit
 from bot.tasks import cancel_task
 
 log = logging.getLogger(__name__)
+
+RENEW_SECONDS = 5.0  # a quarter of the feed lease (bot/storage/postgres/pg_outbox.py)
 
 # Discord's JSON error codes the poster acts on.
 UNKNOWN_CHANNEL = 10003
@@ -314,11 +316,14 @@ class FeedPoster:
                 return sent
             await self._pacer.wait()
             if isinstance(work, Edit):
-                if not await self._edit(sender, work):
+                async with self._leased(channel_id):
+                    edited = await self._edit(sender, work)
+                if not edited:
                     return sent
                 continue
             try:
-                message_id = await sender.send(channel_id, work.payload, work.nonce)
+                async with self._leased(channel_id):
+                    message_id = await sender.send(channel_id, work.payload, work.nonce)
             except Exception as exc:
                 if not await self._send_failed(work, self._classify(exc, work)):
                     return sent
@@ -328,6 +333,36 @@ class FeedPoster:
                 log.info("feed: channel %s takes messages again; posting resumes", channel_id)
             sent += 1
             self.sent_messages += 1
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, channel_id: int) -> AsyncIterator[None]:
+        """Renew this process's lease on the channel while its step is sent (several processes
+        on PostgreSQL: a send held up by a long retry_after must not let another process take
+        the channel and send the same batch meanwhile)."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(RENEW_SECONDS)
+                try:
+                    held = await self.store.feed.renew(channel_id, to_iso(self.clock.now()))
+                except Exception as exc:  # the database away: the next renewal tries again
+                    log.warning(
+                        "feed: renewing the lease of channel %s failed: %s", channel_id, exc
+                    )
+                    continue
+                if not held:
+                    log.warning(
+                        "feed: another process took channel %s over (this one was too slow);"
+                        " the batch keeps its nonce, so Discord posts it once",
+                        channel_id,
+                    )
+                    return
+
+        task = asyncio.create_task(keep(), name=f"questlog-feed-lease-{channel_id}")
+        try:
+            yield
+        finally:
+            await cancel_task(task)
 
     @staticmethod
     def _classify(exc: Exception, work: Batch | Edit) -> SendError:

@@ -400,6 +400,13 @@ class SqliteActions:
     async def recover(self, now: datetime) -> tuple[int, int]:
         return await self._db.write(lambda c: recover(c, now))
 
+    async def expire(self, now: datetime) -> tuple[int, int]:
+        """One server per SQLite file: an attempt in flight is this process's own."""
+        return 0, 0
+
+    async def renew(self, action: QueuedAction, now: datetime) -> bool:
+        return True
+
     async def claim_due(self, now: datetime, limit: int) -> list[QueuedAction]:
         return await self._db.write(lambda c: claim_due(c, now, limit))
 

@@ -383,7 +383,15 @@ class FeedStore(Protocol):
         ...
 
     async def next_work(self, channel_id: int, now: str, composer: Composer) -> Batch | Edit | None:
-        """The channel's next step, fixing (storing) a new batch when it starts one."""
+        """The channel's next step, fixing (storing) a new batch when it starts one. With
+        several processes (PostgreSQL) it also takes the channel's lease for this process:
+        None while another process holds it; no work releases it."""
+        ...
+
+    async def renew(self, channel_id: int, now: str) -> bool:
+        """Keep this process's lease on the channel while its step is being sent (call it more
+        often than every ``LEASE_SECONDS``); False when the lease was lost to another process.
+        One server per database (SQLite) always holds it."""
         ...
 
     async def mark_sent(self, batch: Batch, message_id: int, now: str) -> None: ...
@@ -711,7 +719,21 @@ class ActionStore(Protocol):
         """Mark a claimed action in flight before its attempt; False when it no longer waits."""
         ...
 
-    async def recover(self, now: datetime) -> tuple[int, int]: ...
+    async def recover(self, now: datetime) -> tuple[int, int]:
+        """At start-up: attempts left in flight by a process that stopped (idempotent ones
+        pending again, the others "unknown"); (tried again, unknown). With several processes
+        (PostgreSQL) only those whose lease ran out: the others' holders are alive."""
+        ...
+
+    async def expire(self, now: datetime) -> tuple[int, int]:
+        """While running, as ``recover`` for attempts whose lease ran out (their process died
+        mid-attempt). One server per database (SQLite): none can, (0, 0)."""
+        ...
+
+    async def renew(self, action: QueuedAction, now: datetime) -> bool:
+        """Keep this process's lease on an attempt in flight (call it more often than every
+        ``LEASE_SECONDS``); False when it was lost. SQLite: always True."""
+        ...
 
     async def claim_due(self, now: datetime, limit: int) -> list[QueuedAction]: ...
 

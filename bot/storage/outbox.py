@@ -681,6 +681,10 @@ class SqliteFeed:
     async def next_work(self, channel_id: int, now: str, composer: Composer) -> Batch | Edit | None:
         return await self._db.write(lambda c: next_work(c, channel_id, now, composer))
 
+    async def renew(self, channel_id: int, now: str) -> bool:
+        """One server per SQLite file: nothing to share a channel with."""
+        return True
+
     async def mark_sent(self, batch: Batch, message_id: int, now: str) -> None:
         await self._db.write(lambda c: mark_sent(c, batch, message_id, now))
 

@@ -371,7 +371,7 @@ CREATE TABLE discord_tokens (
     expires_at      timestamptz NOT NULL,
     locale          text,
     username        text,
-    pushed_values   jsonb,
+    pushed_values   text,
     pushed_at       timestamptz,
     push_due_at     timestamptz,
     created_at      timestamptz NOT NULL,
@@ -514,3 +514,20 @@ CREATE TRIGGER games_changed_insert AFTER INSERT ON games
     FOR EACH ROW EXECUTE FUNCTION questlog_changed('games_version');
 CREATE TRIGGER games_changed_update AFTER UPDATE OF name ON games
     FOR EACH ROW EXECUTE FUNCTION questlog_changed('games_version');
+
+-- Leases: which process works on a feed channel or carries out an action, until when. Only
+-- PostgreSQL has them (several processes share its database; SQLite has one server), so
+-- they are left out of `questlog db copy` and of the schema comparison
+-- (bot/storage/postgres/migrations.py, POSTGRES_ONLY). A lease that is not renewed expires:
+-- its holder died, and another process takes the work over.
+CREATE TABLE feed_leases (
+    channel_id bigint PRIMARY KEY,
+    holder     text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE TABLE action_leases (
+    action_id  bigint PRIMARY KEY REFERENCES action_outbox (id) ON DELETE CASCADE,
+    holder     text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX action_leases_expiry ON action_leases (expires_at);

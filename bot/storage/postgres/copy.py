@@ -26,7 +26,7 @@ import asyncpg
 
 from bot.clock import from_iso
 from bot.storage.engine import StorageError, latest_schema_version
-from bot.storage.postgres.migrations import apply_migrations, postgres_migrations
+from bot.storage.postgres.migrations import POSTGRES_ONLY, apply_migrations, postgres_migrations
 
 #: Rows per COPY and per checksum read.
 BATCH = 5000
@@ -174,6 +174,7 @@ async def _tables(conn: asyncpg.Connection) -> list[str]:
             " AND table_type = 'BASE TABLE' AND table_name != 'schema_migrations'"
             " ORDER BY table_name"
         )
+        if r[0] not in POSTGRES_ONLY
     ]
     needs: dict[str, set[str]] = {name: set() for name in names}
     for row in await conn.fetch(

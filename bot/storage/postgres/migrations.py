@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 BASELINE = 33
 
 #: The advisory lock key of the migrations: "questlog" as a big-endian 64-bit integer.
+#: Tables only PostgreSQL has: the leases that let several processes share the work (see
+#: the end of migrations_pg/0033_schema.sql). Not copied from SQLite, not compared with it.
+POSTGRES_ONLY = ("action_leases", "feed_leases")
 MIGRATION_LOCK = int.from_bytes(b"questlog", "big")
 
 _TABLE = (

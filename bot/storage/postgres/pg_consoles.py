@@ -1,15 +1,24 @@
-"""Game server consoles on PostgreSQL (``endpoint_consoles``): an endpoint's RCON settings.
-The in-game announcements that the ingest transaction queues come with the events part."""
+"""Game server consoles on PostgreSQL (``endpoint_consoles``): an endpoint's RCON settings, and
+the in-game announcements of milestones and rewards queued on the action outbox in the
+transaction that decides them (at most once: console commands are not idempotent). Twins of
+bot/storage/consoles.py."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 
-from bot.storage.consoles import pause_key
+from bot.storage.consoles import ANNOUNCED, LineWriter, _announcement, pause_key
+from bot.storage.postgres.pg_actions import queue_action
 from bot.storage.postgres.pg_engine import PgDatabase
+from bot.storage.postgres.pg_outbox import feed_language
 from bot.storage.records import ConsoleSettings
+from connectors.base import ActivityEvent, SchemaError
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = "endpoint_id, game, host, port, password, announce, created_at, updated_at"
 _JOINED = ", ".join("c." + c for c in _COLUMNS.split(", "))
@@ -21,6 +30,51 @@ def _settings(row: asyncpg.Record) -> ConsoleSettings:
         sealed_password=row["password"], announce=row["announce"],
         created_at=row["created_at"], updated_at=row["updated_at"],
     )  # fmt: skip
+
+
+async def announce_in_game(
+    conn: asyncpg.Connection,
+    guild_id: int,
+    events: Sequence[ActivityEvent],
+    write_line: LineWriter,
+    now: datetime,
+) -> list[int]:
+    """Queue, for every announcing console of the guild's enabled endpoints, one line per event
+    of a linked member (a milestone, a reward earned by playing), written in the guild's feed
+    language; the queued action ids."""
+    wanted = [e for e in events if e.type in ANNOUNCED and e.actor_user_id is not None]
+    if not wanted:
+        return []
+    consoles = await conn.fetch(
+        "SELECT c.endpoint_id, c.game FROM endpoint_consoles c JOIN endpoints e"
+        " ON e.id = c.endpoint_id WHERE e.guild_id = $1 AND e.disabled_at IS NULL"
+        " AND c.announce ORDER BY c.endpoint_id",
+        guild_id,
+    )
+    if not consoles:
+        return []
+    language = await feed_language(conn, guild_id)
+    queued = []
+    for event in wanted:
+        line = write_line(
+            {"type": event.type, "payload": event.payload, "actor_name": event.actor_name,
+             "actor_external_id": event.actor_external_id},
+            language,
+        )  # fmt: skip
+        if not line:
+            continue
+        for endpoint_id, game in consoles:
+            connector, action = _announcement(endpoint_id, game, line)
+            key, user = pause_key(endpoint_id), event.actor_user_id
+            try:
+                action_id = await queue_action(
+                    conn, connector, action, guild_id=guild_id, pause_key=key, now=now, user_id=user
+                )
+            except SchemaError as exc:  # a line its model refuses is not said; the event stays
+                log.warning("in-game line for console %s not queued: %s", endpoint_id, exc)
+            else:
+                queued.append(action_id)
+    return queued
 
 
 class PgConsoles:

@@ -14,15 +14,42 @@ import asyncpg
 from bot.storage.engine import StorageError
 from bot.storage.postgres.dump import dump_database, shown_url
 from bot.storage.postgres.migrations import postgres_migrations, schema_version
+from bot.storage.postgres.pg_actions import PgActions
 from bot.storage.postgres.pg_consoles import PgConsoles
 from bot.storage.postgres.pg_endpoints import PgEndpoints
 from bot.storage.postgres.pg_engine import PgDatabase
+from bot.storage.postgres.pg_events import PgEvents
 from bot.storage.postgres.pg_leader import PgInstanceLock
+from bot.storage.postgres.pg_links import PgLinks
+from bot.storage.postgres.pg_oauth import PgOAuthStates, PgTokens
+from bot.storage.postgres.pg_outbox import PgFeed
+from bot.storage.postgres.pg_playtime import PgPlaytime
+from bot.storage.postgres.pg_presence import PgPresence
+from bot.storage.postgres.pg_privacy import PgPrivacy
+from bot.storage.postgres.pg_retention import PgRetention
+from bot.storage.postgres.pg_rewards import PgRewards
+from bot.storage.postgres.pg_squad_lists import PgSquadLists
+from bot.storage.postgres.pg_stats import PgStats
+from bot.storage.postgres.pg_steam_state import PgSteam
 
 #: The parts of the Store interface implemented on PostgreSQL so far, and their classes.
 _BUILT: dict[str, Callable[[PgDatabase], Any]] = {
+    "feed": PgFeed,
+    "events": PgEvents,
+    "playtime": PgPlaytime,
     "endpoints": PgEndpoints,
     "consoles": PgConsoles,
+    "actions": PgActions,
+    "rewards": PgRewards,
+    "oauth": PgOAuthStates,
+    "tokens": PgTokens,
+    "presence": PgPresence,
+    "links": PgLinks,
+    "squad_lists": PgSquadLists,
+    "stats": PgStats,
+    "steam": PgSteam,
+    "privacy": PgPrivacy,
+    "retention": PgRetention,
 }
 
 
