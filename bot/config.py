@@ -24,6 +24,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from connectors.base import ConfigKey
 from connectors.registry import Registry
 
+#: Why a PostgreSQL instance refuses to start without [security] secret_key.
+SHARED_KEY_REQUIRED = (
+    "security.secret_key: required with database.url (PostgreSQL): every process sharing the"
+    " database must seal and open stored tokens with the same key. Moving from SQLite, use the"
+    " key Questlog made there (the file secret.key beside the SQLite database); otherwise"
+    " `questlog key new` prints one (or set QUESTLOG_SECRET_KEY)"
+)
+
 
 class ConfigError(Exception):
     """A configuration problem; str() is one line that names the key."""
@@ -121,6 +129,14 @@ def _log_level(key: str, value: Any) -> str:
     text = _string(key, value).upper()
     if text not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{key}: expected one of DEBUG, INFO, WARNING, ERROR")
+    return text
+
+
+def _postgres_url(key: str, value: Any) -> str:
+    """Empty, or a postgresql:// URL. The value is never echoed (it may hold a password)."""
+    text = _string(key, value).strip()
+    if text and not text.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{key}: expected a postgresql:// URL (or nothing, for SQLite)")
     return text
 
 
@@ -362,6 +378,15 @@ _SCHEMA: dict[str, dict[str, Spec]] = {
             None,
             "SQLite database file; its folder is created when missing.",
         ),
+        "url": (
+            "",
+            _postgres_url,
+            "QUESTLOG_DATABASE_URL",
+            "PostgreSQL instead of SQLite: postgresql://user:password@host:5432/questlog (then\n"
+            "path is not used). Several `questlog run` processes may share one PostgreSQL\n"
+            "database; they then need the same [security] secret_key. `questlog db copy` moves\n"
+            "a SQLite database over (README, Scaling out). Environment: QUESTLOG_DATABASE_URL.",
+        ),
         "synchronous": (
             "normal",
             _one_of("normal", "full"),
@@ -505,6 +530,7 @@ class WebConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     path: str = "data/questlog.sqlite3"
+    url: str = field(default="", repr=False)  # PostgreSQL (may hold a password); empty: SQLite
     synchronous: str = "normal"
     raw_payload_days: int = 30
     feed_history_days: int = 90

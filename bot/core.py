@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.actions import ActionWorker
 from bot.clock import Clock, SystemClock
-from bot.config import Config
+from bot.config import SHARED_KEY_REQUIRED, Config, ConfigError
 from bot.identity import IdentityService, oauth_client
 from bot.identity.roles import RoleConnections
 from bot.ingest.endpoint_cache import EndpointCache
@@ -31,7 +31,7 @@ from bot.services.leaderboards import PlaytimeStats, period_days
 from bot.services.squad_admins import SquadAdminLists
 from bot.steam_sync.budget import LOOKUP, SYNC, DatabaseBudget, Shares, collect_budget
 from bot.steam_sync.sync import SteamSync
-from bot.storage import Endpoint, SqliteStore, Store, open_store
+from bot.storage import Endpoint, Store, open_store
 from bot.storage.interface import Observer
 from bot.storage.records import RetentionPolicy
 from bot.vault import Vault
@@ -89,8 +89,12 @@ class Core:
     @classmethod
     async def start(cls, config: Config, clock: Clock | None = None) -> Core:
         clock = clock or SystemClock()
-        store: SqliteStore = await open_store(
-            config.database.path, synchronous=config.database.synchronous
+        if config.database.url and not config.security.secret_key:
+            raise ConfigError(SHARED_KEY_REQUIRED)
+        store = await open_store(
+            config.database.path,
+            url=config.database.url,
+            synchronous=config.database.synchronous,
         )
         try:
             metrics = Metrics()

@@ -144,12 +144,14 @@ class Server:
         from web.accesslog import AccessLogger
         from web.app import create_app
 
-        self.lock = hold_server_lock(self.config.database.path)  # one server per SQLite file
+        if not self.config.database.url:  # one server per SQLite file; PostgreSQL takes many
+            self.lock = hold_server_lock(self.config.database.path)
         try:
             self.core = await Core.start(self.config, self.clock)
         except BaseException:
-            self.lock.release()
-            self.lock = None
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
             raise
         try:
             app = create_app(self.core)

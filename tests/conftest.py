@@ -21,6 +21,8 @@ DATA = Path(__file__).parent / "data"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 GUILD = 111111111111111111
 OTHER_GUILD = 222222222222222222
+#: A Fernet key for the tests only ([security] secret_key, required with PostgreSQL).
+TEST_SECRET_KEY = "n2eJ7bqnq2tRH5mO-0vxBvTrjGWqB4-mKx1F-1HlfqA="
 
 
 def load_json(name: str) -> Any:

@@ -90,3 +90,33 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
 def test_milestone_hours_are_sorted() -> None:
     config = parse_config({"general": {"milestone_hours": [100, 10]}}, env={})
     assert config.general.milestone_hours == (10, 100)
+
+
+def test_a_postgresql_url_from_the_file_or_the_environment_never_shown(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('[database]\nurl = "postgresql://bot:hunter2@db/questlog"\n')
+    config = load_config(file, env={})
+    assert config.database.url == "postgresql://bot:hunter2@db/questlog"
+    assert "hunter2" not in repr(config) and "hunter2" not in repr(config.database)
+    env = {"QUESTLOG_DATABASE_URL": "postgres://bot@other/q"}
+    assert load_config(file, env=env).database.url == "postgres://bot@other/q"
+    assert load_config(tmp_path / "absent.toml", env={}).database.url == ""  # SQLite
+    file.write_text('[database]\nurl = "mysql://bot:hunter2@db/questlog"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(file, env={})
+    assert "database.url" in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+def test_postgresql_refuses_to_start_without_the_shared_key(tmp_path: Path) -> None:
+    """Every process must open the tokens the others sealed: no key file per process."""
+    file = tmp_path / "c.toml"
+    file.write_text('[database]\nurl = "postgresql://questlog@127.0.0.1:9/none"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--web-only", "--config", str(file)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "security.secret_key: required with database.url" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()  # neither a SQLite file nor a key file was made

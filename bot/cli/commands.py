@@ -312,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_copy.add_argument(
         "--to",
         metavar="URL",
-        help="postgresql://user[:password]@host[:port]/db (default: $QUESTLOG_DATABASE_URL,"
-        " which keeps the password out of the process list)",
+        help="postgresql://user[:password]@host[:port]/db (default: [database] url or"
+        " $QUESTLOG_DATABASE_URL, which keeps the password out of the process list)",
     )
     db_copy.add_argument(
         "--force", action="store_true", help="replace what the PostgreSQL database holds"
@@ -391,6 +391,8 @@ def _warn_base_url(config: Config) -> None:
 def _require_database(config: Config) -> None:
     """A command that only reads never creates a database: a missing file is one line saying
     where it looked."""
+    if config.database.url:
+        return  # PostgreSQL: opening it says whether it is there
     path = Path(config.database.path)
     if not path.exists():
         where = f"the config file {config.source}" if config.source else "no config file"
@@ -409,10 +411,10 @@ def _with_store(
     path = Path(config.database.path)
     if not create:
         _require_database(config)
-    new = not path.exists()
+    new = not config.database.url and not path.exists()
 
     async def run() -> T:
-        store = await open_store(config.database.path, maintain=False)
+        store = await open_store(config.database.path, url=config.database.url, maintain=False)
         try:
             return await work(store)
         finally:
@@ -703,6 +705,14 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     target = Path(args.path)
     if target.exists() and not args.force:
         raise CliError(f"{target} exists; use --force to overwrite it")
+    if config.database.url:
+        from bot.storage.postgres.dump import dump_database
+
+        asyncio.run(dump_database(config.database.url, target))
+        print(f"backed up {shown_url(config.database.url)} to {target} (pg_dump, custom format:")
+        print(f"restore it with pg_restore --dbname=URL {target})")
+        print(f"remember the instance key too: {_key_location(config)}")
+        return 0
     source = Path(config.database.path)
     if not source.exists():
         raise CliError(f"no database at {source}")
@@ -990,7 +1000,7 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
     from bot.storage.instance import hold_server_lock
     from bot.storage.postgres.copy import copy_database
 
-    url = args.to or os.environ.get("QUESTLOG_DATABASE_URL", "")
+    url = args.to or config.database.url
     if not url:
         raise CliError("say where to copy: --to URL, or QUESTLOG_DATABASE_URL")
     if not url.startswith(("postgresql://", "postgres://")):
@@ -1022,9 +1032,18 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
         f"copied {report.rows:,} rows in {len(report.tables)} tables into {shown}; verified:"
         " every table's row count and the SHA-256 of its rows match the SQLite file"
     )
+    from bot.vault import key_path
+
+    key = key_path(config)
+    if config.security.secret_key:
+        which = "keep [security] secret_key as it is"
+    elif key.exists():
+        which = f"set [security] secret_key (or QUESTLOG_SECRET_KEY) to the key in {key}"
+    else:
+        which = "set [security] secret_key (`questlog key new` prints one)"
     print(
-        "note: this release still serves from the SQLite file ([database] path); the copy"
-        " checks the move ahead of running on PostgreSQL (README, Scaling out)"
+        "next: set [database] url (or QUESTLOG_DATABASE_URL) to this database, "
+        f"{which}, and start `questlog run` (README, Scaling out)"
     )
     return 0
 
@@ -1032,6 +1051,11 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
 def cmd_vacuum(args: argparse.Namespace, config: Config) -> int:
     from bot.storage import DatabaseInUse, vacuum_database
 
+    if config.database.url:
+        raise CliError(
+            "`questlog db vacuum` rebuilds a SQLite file; PostgreSQL reclaims space itself"
+            " (autovacuum), and VACUUM FULL is run with psql when it is really needed"
+        )
     path = Path(config.database.path)
     if not path.exists():
         raise CliError(f"no database at {path}")
@@ -1112,7 +1136,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bot.server import serve, setup_logging
 
     path = Path(config.database.path)
-    if not path.exists() and str(path) != ":memory:":
+    if not config.database.url and not path.exists() and str(path) != ":memory:":
         old = Path(config.database.written_path) if config.database.written_path else None
         if old is not None and old.exists() and old.resolve() != path.resolve():
             raise CliError(

@@ -17,11 +17,16 @@ from bot.storage.sqlite import SqliteStore
 
 
 async def open_store(
-    path: str | Path, *, maintain: bool = True, synchronous: str = "normal"
-) -> SqliteStore:
-    """Open (and migrate) the database at ``path``. ``maintain`` False for a one-shot command
-    beside the running server: it leaves the write-ahead log to the server. ``synchronous``:
+    path: str | Path, *, url: str = "", maintain: bool = True, synchronous: str = "normal"
+) -> Store:
+    """Open (and migrate) the database: PostgreSQL at ``url`` when one is given ([database]
+    url), else SQLite at ``path``. ``maintain`` False for a one-shot command beside the running
+    server: it leaves SQLite's write-ahead log to the server. ``synchronous``: SQLite's
     "normal" or "full" ([database] synchronous)."""
+    if url:
+        from bot.storage.postgres.store import PostgresStore
+
+        return await PostgresStore.open(url)
     return await SqliteStore.open(path, maintain=maintain, synchronous=synchronous)
 
 
