@@ -43,7 +43,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,7 +57,11 @@ STOP_SECONDS = 30.0
 POLL_SECONDS = 0.005
 BUSY_SHARE = 0.1  # warn when unrelated processes used more than this share of the CPUs
 # Environment variables that would override the generated config (bot/config.py).
-CONFIG_ENV = ("DISCORD_TOKEN", "STEAM_API_KEY", "QUESTLOG_METRICS_TOKEN")
+CONFIG_ENV = (
+    "DISCORD_TOKEN", "STEAM_API_KEY", "QUESTLOG_METRICS_TOKEN", "QUESTLOG_DATABASE_URL",
+    "QUESTLOG_SECRET_KEY",
+)  # fmt: skip
+BENCH_KEY = "QmVuY2htYXJrIGtleSwgbm90IGEgc2VjcmV0ISEhISE="  # [security] secret_key, bench only
 
 INSTALL_WRK = """\
 bench/ingest.py needs wrk, the HTTP load generator (https://github.com/wg/wrk):
@@ -336,9 +340,21 @@ class WalWatch:
         self._thread.join(timeout=2)
 
 
-def write_config(directory: Path, port: int, tolerance: int, synchronous: str = "normal") -> Path:
-    config = directory / "config.toml"
+def write_config(
+    directory: Path,
+    port: int,
+    tolerance: int,
+    synchronous: str = "normal",
+    postgres: str | None = None,
+) -> Path:
+    """config.toml (SQLite in the directory), or config-pg.toml with ``postgres`` (a URL)."""
+    config = directory / ("config-pg.toml" if postgres else "config.toml")
     database = directory / "questlog.sqlite3"
+    extra = (
+        f"url = {json.dumps(postgres)}\n\n[security]\nsecret_key = {json.dumps(BENCH_KEY)}\n\n"
+        if postgres
+        else "\n"
+    )
     config.write_text(
         "[general]\n"
         'log_level = "INFO"\n\n'
@@ -347,7 +363,8 @@ def write_config(directory: Path, port: int, tolerance: int, synchronous: str = 
         f"port = {port}\n\n"
         "[database]\n"
         f"path = {json.dumps(str(database))}\n"
-        f'synchronous = "{synchronous}"\n\n'
+        f'synchronous = "{synchronous}"\n'
+        f"{extra}"
         "[battlemetrics]\n"
         f"tolerance_seconds = {tolerance}\n\n"
         "[webhooks]\n"
@@ -625,23 +642,51 @@ def scrape_metrics(port: int, verification: Verification) -> None:
             verification.http_statuses[f"{name}{labels}"] = int(value)
 
 
+COUNTED = (
+    "raw_events",
+    "playtime",
+    "playtime_samples",
+    "sessions",
+    "milestones",
+    "activity_events",
+)
+
+
 def verify_database(
     database: Path, workload: Workload, run: RunResult, verification: Verification
 ) -> None:
     conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        for table in (
-            "raw_events",
-            "playtime",
-            "playtime_samples",
-            "sessions",
-            "milestones",
-            "activity_events",
-        ):
+        for table in COUNTED:
             verification.counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         rows = conn.execute("SELECT source, payload FROM raw_events").fetchall()
     finally:
         conn.close()
+    verify_rows(rows, workload, run, verification)
+
+
+def verify_postgres(
+    url: str, workload: Workload, run: RunResult, verification: Verification
+) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(url)
+        try:
+            for table in COUNTED:
+                verification.counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")
+            return [tuple(r) for r in await conn.fetch("SELECT source, payload FROM raw_events")]
+        finally:
+            await conn.close()
+
+    verify_rows(asyncio.run(read()), workload, run, verification)
+
+
+def verify_rows(
+    rows: Sequence[Any], workload: Workload, run: RunResult, verification: Verification
+) -> None:
     seen_bm: set[tuple[str, str]] = set()
     seen_mc: set[tuple[str, str, str]] = set()
     unknown = duplicated = 0
@@ -898,6 +943,109 @@ def results_json(args: argparse.Namespace, outcome: Outcome) -> dict[str, Any]:
 # --------------------------------------------------------------------------- main
 
 
+class PostgresRun:
+    """``--database``: a third server, Questlog on PostgreSQL, in the same run. A database of
+    its own is created on that server (and dropped after); the SQLite database's endpoints are
+    copied into it with ``questlog db copy``, so the same signed requests fit both. Each round
+    goes to the bare server, Questlog on SQLite and Questlog on PostgreSQL, one after another:
+    the PostgreSQL/SQLite ratio of a round compares runs seconds apart."""
+
+    def __init__(
+        self, server_url: str, workdir: Path, sqlite_config: Path, workload: Workload
+    ) -> None:
+        self.workload = workload
+        parts = urllib.parse.urlsplit(server_url)
+        self.name = f"questlog_bench_{uuid.uuid4().hex[:8]}"
+        self.admin_url = server_url
+        self.url = urllib.parse.urlunsplit(parts._replace(path=f"/{self.name}"))
+        self.shown = f"{parts.hostname}:{parts.port or 5432}/{self.name}"
+        self.workdir = workdir
+        self.sqlite_config = sqlite_config
+        self.port = 0
+        self.config: Path | None = None
+        self.rounds: list[RunResult] = []
+        self.verification = Verification()
+        self.created = False
+
+    def _admin(self, sql: str) -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def run() -> None:
+            conn = await asyncpg.connect(self.admin_url)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    def create(self) -> None:
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        self.created = True
+        env = {**clean_env(), "QUESTLOG_DATABASE_URL": self.url}  # out of the process list
+        done = subprocess.run(
+            [*questlog_command(), "db", "copy", "--config", str(self.sqlite_config)],
+            capture_output=True, text=True, timeout=300, env=env, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"questlog db copy failed: {done.stderr.strip()}")
+
+    def configure(self, tolerance: int, synchronous: str) -> None:
+        self.port = free_port()
+        self.config = write_config(self.workdir, self.port, tolerance, synchronous, self.url)
+
+    @contextmanager
+    def serving(self) -> Iterator[subprocess.Popen[bytes]]:
+        assert self.config is not None
+        command = [*questlog_command(), "run", "--web-only", "--config", str(self.config)]
+        with server_process(
+            command, self.port, self.workdir / "questlog-pg.log", "questlog run (PostgreSQL)"
+        ) as process:
+            yield process
+
+    def report(self, sqlite: Outcome) -> None:
+        workload_rps = [run.rps for run in self.rounds]
+        pg = combined("postgres", self.rounds)
+        print("\nQuestlog on PostgreSQL (the same requests, a round after each SQLite round):")
+        print(f"  requests/s {pg.rps:,.0f}; p50 {_ms(pg.latency_ms.get('50%'))},"
+              f" p99 {_ms(pg.latency_ms.get('99%'))}; non-2xx {pg.non_2xx}")  # fmt: skip
+        print("  requests/s per round: " + ", ".join(f"{r:,.0f}" for r in workload_rps))
+        ratios = [
+            pg_rps / lite
+            for pg_rps, lite in zip(workload_rps, sqlite.questlog_rps, strict=True)
+            if lite
+        ]
+        print("  each round against the SQLite round before it: "
+              + ", ".join(f"{r:.3f}" for r in ratios))  # fmt: skip
+        if ratios:
+            print(f"  ratio postgres_rps / sqlite_rps (median of the rounds):"
+                  f" {statistics.median(ratios):.3f}")  # fmt: skip
+        batches = self.verification.metrics.get("questlog_db_write_batches_total", 0.0)
+        ops = self.verification.metrics.get("questlog_db_write_ops_total", 0.0)
+        if batches:
+            print(f"  group commit: {ops:.0f} write ops in {batches:.0f} batches"
+                  f" (average {ops / batches:.1f} per commit)")  # fmt: skip
+        self.verification.check(
+            "PostgreSQL server exits 0 on SIGTERM",
+            self.verification.server_exit == 0,
+            f"exit status {self.verification.server_exit}",
+        )
+        self.verification.log_problems = scan_log(self.workdir / "questlog-pg.log")
+        verify_postgres(self.url, self.workload, pg, self.verification)
+        for name, ok, detail in self.verification.checks:
+            print(f"  [{'ok' if ok else 'FAILED'}] PostgreSQL: {name}: {detail}")
+        for line in self.verification.log_problems:
+            print(f"  PostgreSQL log: {line}")
+        for name, ok, detail in self.verification.checks:
+            sqlite.verification.checks.append((f"PostgreSQL: {name}", ok, detail))
+
+    def drop(self) -> None:
+        if self.created:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench/ingest.py",
@@ -951,6 +1099,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("normal", "full"),
         default="normal",
         help="Questlog's [database] synchronous (default normal)",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="also run Questlog on PostgreSQL in the same run: postgresql://user@host/db of a"
+        " server where the bench may create (and drop) a database of its own",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (config, db, logs)"
@@ -1025,6 +1179,13 @@ def benchmark(
     (workdir / "bench.lua").write_text(LUA_SCRIPT, encoding="utf-8")
     print(f"signed {args.requests} requests in {time.monotonic() - started:.1f} s", flush=True)
 
+    postgres: PostgresRun | None = None
+    if args.database:
+        postgres = PostgresRun(args.database, workdir, config, workload)
+        print(
+            f"copying the endpoints into a new PostgreSQL database ({postgres.shown})", flush=True
+        )
+        postgres.create()
     cpu_before = cpu_sample()
     bare_port = free_port()
     bare_command = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(bare_port)]
@@ -1035,6 +1196,8 @@ def benchmark(
     wal = WalWatch(workdir / "questlog.sqlite3-wal")
     port = free_port()  # chosen just before the start, so nothing else takes it meanwhile
     write_config(workdir, port, tolerance, args.synchronous)
+    if postgres is not None:
+        postgres.configure(tolerance, args.synchronous)
     # Both servers run side by side (idle in turn). Questlog's requests go out in rounds, and a
     # bare run with the same part's requests comes before each round and after the last one:
     # the host's speed drifts by +-20 % within seconds here, and each round is compared with
@@ -1048,6 +1211,7 @@ def benchmark(
             "questlog run",
         ) as questlog_proc,
         wal,
+        postgres.serving() if postgres is not None else nullcontext() as pg_proc,
     ):
 
         def bare_run(number: int) -> None:
@@ -1063,7 +1227,16 @@ def benchmark(
             rounds.append(
                 run_wrk(wrk, args, port, workdir, f"questlog-{number}", questlog_proc, part, count)
             )
+            if postgres is not None:
+                print(f"Questlog on PostgreSQL: wrk round {number} of {args.rounds}", flush=True)
+                postgres.rounds.append(
+                    run_wrk(wrk, args, postgres.port, workdir, f"postgres-{number}", pg_proc,
+                            part, count)
+                )  # fmt: skip
         bare_run(args.rounds + 1)
+        if postgres is not None:
+            scrape_metrics(postgres.port, postgres.verification)
+            postgres.verification.server_exit = stop_process(pg_proc)
         wal.wait_for_rest(limit=5.0)  # idle for two checkpoint rounds, the WAL is emptied
         scrape_metrics(port, verification)
         verification.server_exit = stop_process(questlog_proc)
@@ -1092,6 +1265,11 @@ def benchmark(
         other_cpu=other_cpu,
     )
     print_report(outcome)
+    if postgres is not None:
+        try:
+            postgres.report(outcome)
+        finally:
+            postgres.drop()
     mib = 2**20
     print(
         f"WAL: largest {wal.largest / mib:.1f} MiB while serving (sampled every"
