@@ -1,7 +1,6 @@
-"""The PostgreSQL store: the parts of the storage interface (bot/storage/interface.py) built so
-far on PostgreSQL, listed in ``PARTS``. tests/test_store_contract.py runs every contract test
-of those parts against both backends; the store is not selectable in the configuration until
-every part is there."""
+"""The PostgreSQL store: every part of the storage interface (bot/storage/interface.py) on
+PostgreSQL; tests/test_store_contract.py and tests/test_contract_<part>.py run each part's
+contract against both backends."""
 
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ from bot.storage.postgres.pg_squad_lists import PgSquadLists
 from bot.storage.postgres.pg_stats import PgStats
 from bot.storage.postgres.pg_steam_state import PgSteam
 
-#: The parts of the Store interface implemented on PostgreSQL so far, and their classes.
+#: The parts of the Store interface and their PostgreSQL classes.
 _BUILT: dict[str, Callable[[PgDatabase], Any]] = {
     "feed": PgFeed,
     "events": PgEvents,
