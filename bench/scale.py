@@ -49,6 +49,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ BOUND_INGEST_RATIO = 0.9
 BOUND_RSS_MB = 150.0
 BOUND_RSS_GROWTH = 0.10
 BOUND_STARTUP_S = 3.0
+BENCH_KEY = "QmVuY2htYXJrIGtleSwgbm90IGEgc2VjcmV0ISEhISE="  # [security] secret_key, bench only
 WORDS = (
     "Iron Star Dust Hollow Sky Forge Night Rune Frost Ember Wild Void Deep Last Lost Stone Silver "
     "Storm Crown Tide Ash Bright Dark Steel Raven Wolf Dragon Ghost Echo Hyper Neon Solar Lunar "
@@ -408,8 +410,16 @@ async def timed(fn: Command, core: Core) -> float:
     return time.perf_counter() - started
 
 
-def bench_config(directory: Path, database: Path, port: int = 0) -> Path:
-    path = directory / "config.toml"
+def bench_config(
+    directory: Path, database: Path, port: int = 0, postgres: str | None = None
+) -> Path:
+    """config.toml for the SQLite file, or config-pg.toml for the PostgreSQL URL."""
+    path = directory / ("config-pg.toml" if postgres else "config.toml")
+    extra = (
+        f"url = {json.dumps(postgres)}\n\n[security]\nsecret_key = {json.dumps(BENCH_KEY)}\n"
+        if postgres
+        else ""
+    )
     path.write_text(
         "[general]\n"
         'log_level = "WARNING"\n\n'
@@ -417,7 +427,8 @@ def bench_config(directory: Path, database: Path, port: int = 0) -> Path:
         'host = "127.0.0.1"\n'
         f"port = {port or 8080}\n\n"
         "[database]\n"
-        f"path = {json.dumps(str(database))}\n\n"
+        f"path = {json.dumps(str(database))}\n"
+        f"{extra}\n"
         "[battlemetrics]\n"
         "tolerance_seconds = 86400\n\n"
         "[webhooks]\n"
@@ -577,9 +588,12 @@ async def ingest_once(core: Core, items: list[tuple[str, dict[str, Any], Webhook
     return len(items) / elapsed
 
 
-def sqlite_us(core: Core) -> float:
-    """Microseconds of SQLite work (operations and COMMIT) per write so far."""
+def sqlite_us(core: Core) -> float | None:
+    """Microseconds of SQLite work (operations and COMMIT) per write so far (None for
+    PostgreSQL, whose engine does not time its work)."""
     engine = core.store.engine
+    if not hasattr(engine, "ops_seconds"):
+        return None
     return round(1e6 * (engine.ops_seconds + engine.commit_seconds) / max(1, engine.batched_ops), 1)
 
 
@@ -709,6 +723,9 @@ def bounds(result: dict[str, Any]) -> list[str]:
     ingest = result.get("ingest")
     if ingest and ingest["ratio_median"] < BOUND_INGEST_RATIO:
         missed.append(f"ingest large/empty {ingest['ratio_median']} < {BOUND_INGEST_RATIO}")
+    postgres = result.get("postgres")
+    if postgres:
+        missed += [f"PostgreSQL: {line}" for line in bounds({**postgres, "postgres": None})]
     server = result.get("server")
     if server:
         if server["rss_final_mb"] >= BOUND_RSS_MB:
@@ -752,6 +769,15 @@ def report(result: dict[str, Any]) -> None:
               f" {s['rss_growth_after_10k']}, over the second half: {s['rss_growth_second_half']});"
               f" {s['webhooks_per_second']} webhooks/s")  # fmt: skip
         print(f"  RSS by webhooks: {s['rss_mb']}")
+    if "postgres" in result:
+        pg = result["postgres"]
+        print(f"\nPostgreSQL (both databases copied in {pg['copy_seconds']} s):")
+        print_table(f"  warm, {result['repeat']} runs each", pg["warm"])
+        print_table("  warm, 10 at once", pg["concurrent"])
+        if "ingest" in pg:
+            ingest = pg["ingest"]
+            print(f"\n  ingest, large / empty: median {ingest['ratio_median']}"
+                  f" (rounds {ingest['ratios']}); events/s {ingest['events_per_second']}")  # fmt: skip
     missed = result["missed"]
     print("\nbounds: " + ("all met" if not missed else "MISSED\n  " + "\n  ".join(missed)))
 
@@ -770,6 +796,9 @@ async def measure(args: argparse.Namespace, directory: Path, shape: Shape) -> di
         "repeat": args.repeat,
         "build": {"seconds": round(built.seconds, 1), "bytes": built.bytes, "rows": built.rows},
     }
+    if args.database:  # first: the copies must hold what was built, not the ingest rounds
+        result["postgres"] = await measure_postgres(args, directory, shape, found, large_db,
+                                                    empty_db)  # fmt: skip
     result["answers"] = {}
     result["warm"], result["concurrent"] = await warm_phase(
         large, found, args.repeat, result["answers"]
@@ -785,6 +814,57 @@ async def measure(args: argparse.Namespace, directory: Path, shape: Shape) -> di
     return result
 
 
+async def measure_postgres(
+    args: argparse.Namespace,
+    directory: Path,
+    shape: Shape,
+    found: dict[str, Command],
+    large_db: Path,
+    empty_db: Path,
+) -> dict[str, Any]:
+    """``--database``: the same two databases copied into PostgreSQL (``questlog db copy``'s
+    code, verified), and the warm and ingest phases again on them. The cold phase drops a
+    file's pages from the page cache, which a PostgreSQL server's own buffers do not follow,
+    and the server phase measures a process on the SQLite file: neither is run here."""
+    import asyncpg
+
+    from bot.storage.postgres.copy import copy_database
+
+    parts = urllib.parse.urlsplit(args.database)
+    names = {
+        which: f"questlog_scale_{which}_{uuid.uuid4().hex[:8]}" for which in ("large", "empty")
+    }
+    urls = {w: urllib.parse.urlunsplit(parts._replace(path=f"/{n}")) for w, n in names.items()}
+    admin = await asyncpg.connect(args.database)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        result: dict[str, Any] = {}
+        try:
+            started = time.perf_counter()
+            for which, path in (("large", large_db), ("empty", empty_db)):
+                await copy_database(path, urls[which])
+            result["copy_seconds"] = round(time.perf_counter() - started, 1)
+            large = load_config(bench_config(directory, large_db, postgres=urls["large"]), env={})
+            empty = load_config(
+                bench_config(empty_db.parent, empty_db, postgres=urls["empty"]), env={}
+            )
+            result["answers"] = {}
+            result["warm"], result["concurrent"] = await warm_phase(
+                large, found, args.repeat, result["answers"]
+            )
+            if args.ingest_rounds:
+                result["ingest"] = await ingest_phase(
+                    large, empty, shape, args.ingest_rounds, args.ingest_count
+                )
+        finally:
+            for name in names.values():
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return result
+    finally:
+        await admin.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=10_000, help="linked members")
@@ -798,6 +878,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhooks", type=int, default=200_000, help="over HTTP (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", type=Path, help="build in this directory and keep it")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="also measure on PostgreSQL: postgresql://user@host/db of a server where the bench"
+        " may create (and drop) two databases of its own",
+    )
     args = parser.parse_args(argv)
     shape = Shape(args.members, args.active or max(1, args.members * 3 // 10), args.days, args.seed)
     with tempfile.TemporaryDirectory(prefix="questlog-scale-") as scratch:

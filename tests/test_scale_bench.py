@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +53,29 @@ def test_scale_bench_with_500_members(tmp_path: Path) -> None:
     assert server["webhooks"] == 600 and server["startup_seconds"] < 10
     assert 0 < server["rss_idle_mb"] and server["rss_final_mb"] < 150
     assert all(count > 0 for count in data["answers"].values()), data["answers"]
+
+
+def test_scale_bench_on_postgres_with_300_members(tmp_path: Path, postgres_cluster: Any) -> None:
+    """``--database``: the built databases are copied into PostgreSQL and measured there too
+    (the bench's own databases, dropped afterwards). The runs here check that every command
+    answers the same on both; the bounds need the full run (README "Scaling out")."""
+    figures = tmp_path / "scale.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "scale.py"),
+            *("--members", "300", "--days", "60", "--repeat", "2", "--cold-repeat", "0"),
+            *("--ingest-rounds", "1", "--ingest-count", "200", "--webhooks", "0"),
+            *("--database", postgres_cluster.url, "--json", str(figures)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads(figures.read_text())
+    postgres = data["postgres"]
+    assert set(postgres["warm"]) == set(data["warm"])
+    assert postgres["answers"] == data["answers"]  # the same answers, as large, from both
+    assert postgres["ingest"]["ratio_median"] > 0
