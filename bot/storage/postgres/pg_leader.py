@@ -58,8 +58,8 @@ class PgInstanceLock:
             # A session-level advisory lock ends only with an unlock (never issued here) or
             # with its session: while the connection answers, the lock is this process's.
             mine = await conn.fetchval("SELECT 1", timeout=CHECK_SECONDS)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            mine = 0
+        except Exception:  # any failure (asyncpg's InternalClientError on a connection the
+            mine = 0  # server ended, too) means this process can no longer show it holds it
         if mine:
             return True
         self._conn = None
@@ -75,5 +75,5 @@ class PgInstanceLock:
     async def _close(conn: asyncpg.Connection) -> None:
         try:
             await conn.close(timeout=CHECK_SECONDS)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:  # a broken connection: dropped without a goodbye
             conn.terminate()

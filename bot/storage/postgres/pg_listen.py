@@ -53,5 +53,5 @@ class PgListener:
         self._lost = True
         try:
             await self._conn.close(timeout=CONNECT_SECONDS)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:  # a broken connection (asyncpg's InternalClientError too): dropped
             self._conn.terminate()
